@@ -1,0 +1,84 @@
+package actions
+
+import (
+	"context"
+	"time"
+)
+
+// Metadata keys that mark a server as infrabot's. A server is owned by
+// infrabot for environment E only when MetaManaged is "true" and MetaEnv is
+// E; a server whose name merely looks like ours is never touched.
+const (
+	MetaManaged = "infrabot:managed"
+	MetaEnv     = "infrabot:env"
+)
+
+// Server states as OpenStack Nova reports them, the ones infrabot acts on.
+const (
+	StatusBuild  = "BUILD"
+	StatusActive = "ACTIVE"
+	StatusError  = "ERROR"
+)
+
+// Server is one cloud server as infrabot sees it.
+type Server struct {
+	ID        string
+	Name      string
+	Status    string // Nova's status: BUILD, ACTIVE, ERROR, …
+	Fault     string // Nova's fault message when Status is ERROR
+	Flavor    string // flavor name when the cloud reports it, else its ID
+	Image     string // image ID
+	Addresses []string
+	Created   time.Time
+	Metadata  map[string]string
+}
+
+// Env returns the environment the server belongs to, or "" when infrabot
+// does not own it.
+func (s Server) Env() string {
+	if s.Metadata[MetaManaged] != "true" {
+		return ""
+	}
+	return s.Metadata[MetaEnv]
+}
+
+// ServerSpec is what infrabot asks the cloud to create. Flavor, Image and
+// Networks are names as people write them in config; the cloud resolves them.
+type ServerSpec struct {
+	Name           string
+	Flavor         string
+	Image          string
+	Networks       []string
+	KeyName        string
+	SecurityGroups []string
+	Metadata       map[string]string
+}
+
+// Cloud is the part of an OpenStack cloud that infrabot uses. Every method
+// honours ctx cancellation. Errors a person can act on (quota exceeded, an
+// unknown flavor, a server that went to ERROR) are returned as *Error values
+// with a message fit for chat; anything else is wrapped with context.
+type Cloud interface {
+	// Servers lists the servers infrabot owns for env (see MetaManaged and
+	// MetaEnv). Servers of other environments and servers infrabot does
+	// not own are never returned.
+	Servers(ctx context.Context, env string) ([]Server, error)
+
+	// Create asks the cloud for a new server and returns it as first
+	// reported, usually in BUILD.
+	Create(ctx context.Context, spec ServerSpec) (Server, error)
+
+	// WaitActive polls the server with backoff until it is ACTIVE. It
+	// returns at once, with an error carrying Nova's fault message, when
+	// the server goes to ERROR, and with a timeout error naming the last
+	// state when ctx ends first. seen, when not nil, is called on every
+	// state change.
+	WaitActive(ctx context.Context, id string, seen func(Server)) (Server, error)
+
+	// Delete deletes the server. Deleting a server that is already gone
+	// is not an error.
+	Delete(ctx context.Context, id string) error
+
+	// WaitGone polls with backoff until the server no longer exists.
+	WaitGone(ctx context.Context, id string) error
+}
