@@ -1,0 +1,286 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+func (e *Engine) approveAction() *Action {
+	return &Action{
+		Name: "approve", Summary: "approve a pending request (two-person rule)",
+		Help: "Approves request <id> and starts it. You cannot approve your own request; you need an approver role " +
+			"for the request's environment. The plan is computed again: if it changed since the request, the approval " +
+			"is refused and the request must be made again.",
+		Args:    []Arg{{Name: "id", Kind: ArgID}},
+		Mutates: true,
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			return e.approve(ctx, req.Person, req.ID("id"))
+		},
+	}
+}
+
+func (e *Engine) denyAction() *Action {
+	return &Action{
+		Name: "deny", Summary: "deny a pending request",
+		Args:    []Arg{{Name: "id", Kind: ArgID}, {Name: "reason", Kind: ArgText, Optional: true}},
+		Mutates: true,
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			return e.deny(ctx, req.Person, req.ID("id"), req.Arg("reason"))
+		},
+	}
+}
+
+// pending loads a run that awaits approval, expiring it if its time is up.
+func (e *Engine) pending(ctx context.Context, id int64) (*Run, error) {
+	run, err := e.runs.Run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if run.Approval == nil {
+		return nil, Errorf(Invalid, "run %d did not need approval", id)
+	}
+	if run.State == AwaitingApproval && !e.now().Before(run.Approval.Expires) {
+		e.expire(ctx, id, "")
+		run, err = e.runs.Run(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if run.State != AwaitingApproval {
+		return nil, Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(run))
+	}
+	return run, nil
+}
+
+// decided says how a request ended.
+func decided(r *Run) string {
+	a := r.Approval
+	switch {
+	case a == nil:
+		return string(r.State)
+	case a.State == ApprovalApproved:
+		return fmt.Sprintf("already approved by %s at %s (run %s)", a.DecidedBy, a.DecidedAt.UTC().Format("15:04:05 UTC"), r.State)
+	case a.State == ApprovalDenied:
+		return fmt.Sprintf("denied by %s", a.DecidedBy)
+	case a.State == ApprovalExpired:
+		return fmt.Sprintf("it expired at %s; make the request again", a.Expires.UTC().Format("15:04:05 UTC"))
+	case a.State == ApprovalVoid:
+		return "it is void (" + r.Error + "); make the request again"
+	}
+	return string(r.State)
+}
+
+// mayDecide checks that person may approve or deny run.
+func (e *Engine) mayDecide(person *Person, run *Run, verb string) error {
+	if person.Name == run.Person {
+		return Errorf(Permission, "you cannot %s your own request %d; another person with %s must", verb, run.ID, listOr(run.Approval.Approvers, "an approver role"))
+	}
+	return e.policy.CanApprove(person, run.Approval.Approvers, run.Env)
+}
+
+func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message, error) {
+	run, err := e.pending(ctx, id)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := e.mayDecide(person, run, "approve"); err != nil {
+		return Message{}, err
+	}
+	act, ok := e.catalog.Lookup(run.Action)
+	if !ok {
+		return Message{}, Errorf(Internal, "request %d is for %s, which this infrabot no longer has", id, run.Action)
+	}
+	requester, ok := e.policy.Person(run.Person)
+	if !ok {
+		return Message{}, Errorf(Permission, "request %d was made by %s, who is no longer in the config", id, run.Person)
+	}
+	req := &Request{Person: requester, Action: act, Args: run.Args, Flags: run.Flags, Env: run.Env, Origin: run.Origin}
+	plan, err := act.Plan(ctx, req)
+	if err != nil {
+		return Message{}, fmt.Errorf("computing the plan again: %w", err)
+	}
+	if plan.Hash() != run.Approval.PlanHash {
+		voided, verr := e.runs.UpdateRun(ctx, id, func(r *Run) error {
+			if r.State != AwaitingApproval {
+				return Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(r))
+			}
+			r.State, r.Error, r.Finished = Expired, "the plan changed before it was approved", e.now()
+			r.Approval.State = ApprovalVoid
+			return nil
+		})
+		if verr != nil {
+			return Message{}, verr
+		}
+		e.record(ctx, AuditEntry{Person: person.Name, Event: "approval-void", Action: run.Action, Env: run.Env, Run: id,
+			Detail: fmt.Sprintf("plan changed: was %s, now %s (%s)", run.Approval.PlanHash, plan.Hash(), plan.Summary)})
+		e.update(ctx, voided.Approval.Message, ApprovalMessage(voided, e.now()))
+		return Message{}, Errorf(Conflict, "the plan for request %d changed since it was made (now: %s), so it cannot be approved; %s must ask again with `%s`",
+			id, plan.Summary, run.Person, run.Command)
+	}
+	now := e.now()
+	approved, err := e.runs.UpdateRun(ctx, id, func(r *Run) error {
+		if r.State != AwaitingApproval {
+			return Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(r))
+		}
+		r.State = Running
+		r.Approval.State, r.Approval.DecidedBy, r.Approval.DecidedAt = ApprovalApproved, person.Name, now
+		return nil
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	e.record(ctx, AuditEntry{Person: person.Name, Event: "approved", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + " (plan " + run.Approval.PlanHash + ")"})
+	e.update(ctx, approved.Approval.Message, ApprovalMessage(approved, now))
+	if err := e.begin(ctx, approved); err != nil {
+		return Message{}, Errorf(Conflict, "approved request %d, but it could not start: %s", id, ErrorMessage(err))
+	}
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "started", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + ": " + plan.Summary})
+	e.launch(approved, req, plan)
+	return Message{Summary: fmt.Sprintf("approved request %d (`%s` by %s); run %d started", id, run.Command, run.Person, id), Tone: ToneSuccess}, nil
+}
+
+func (e *Engine) deny(ctx context.Context, person *Person, id int64, reason string) (Message, error) {
+	run, err := e.pending(ctx, id)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := e.mayDecide(person, run, "deny"); err != nil {
+		return Message{}, err
+	}
+	now := e.now()
+	denied, err := e.runs.UpdateRun(ctx, id, func(r *Run) error {
+		if r.State != AwaitingApproval {
+			return Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(r))
+		}
+		r.State, r.Finished = Denied, now
+		r.Error = "denied by " + person.Name
+		if reason != "" {
+			r.Error += ": " + reason
+		}
+		r.Approval.State, r.Approval.DecidedBy, r.Approval.DecidedAt, r.Approval.Reason = ApprovalDenied, person.Name, now, reason
+		return nil
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	e.record(ctx, AuditEntry{Person: person.Name, Event: "denied", Action: run.Action, Env: run.Env, Run: id, Detail: reason})
+	e.update(ctx, denied.Approval.Message, ApprovalMessage(denied, now))
+	return Message{Summary: fmt.Sprintf("denied request %d (`%s` by %s)", id, run.Command, run.Person), Tone: ToneWarning}, nil
+}
+
+// expire ends a pending request whose time is up. by is "" for expiry, or
+// the person who withdrew it.
+func (e *Engine) expire(ctx context.Context, id int64, by string) (*Run, error) {
+	now := e.now()
+	r, err := e.runs.UpdateRun(ctx, id, func(r *Run) error {
+		if r.State != AwaitingApproval {
+			return Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(r))
+		}
+		r.Finished = now
+		if by == "" {
+			if now.Before(r.Approval.Expires) {
+				return Errorf(Conflict, "request %d has not expired", id)
+			}
+			r.State, r.Approval.State, r.Error = Expired, ApprovalExpired, "nobody approved it in time"
+		} else {
+			r.State, r.Approval.State, r.Error = Cancelled, ApprovalVoid, "withdrawn by "+by
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	event := "expired"
+	if by != "" {
+		event = "withdrawn"
+	}
+	e.record(ctx, AuditEntry{Person: nonEmpty(by, "infrabot"), Event: event, Action: r.Action, Env: r.Env, Run: id})
+	e.update(ctx, r.Approval.Message, ApprovalMessage(r, now))
+	return r, nil
+}
+
+func nonEmpty(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
+}
+
+// ExpireApprovals ends every pending request whose time is up and updates
+// its message. The bot calls it on a timer.
+func (e *Engine) ExpireApprovals(ctx context.Context) error {
+	runs, err := e.runs.Runs(ctx, RunFilter{States: []RunState{AwaitingApproval}})
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	for _, r := range runs {
+		if r.Approval != nil && !now.Before(r.Approval.Expires) {
+			if _, err := e.expire(ctx, r.ID, ""); err != nil && ErrorKind(err) != Conflict {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SweepEvery calls ExpireApprovals every interval until ctx ends.
+func (e *Engine) SweepEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.ExpireApprovals(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				e.log.Warn("expiring approvals failed", "err", err)
+			}
+		}
+	}
+}
+
+// Recover is called once at start: runs that were going when infrabot
+// stopped (a crash, kill -9) are marked interrupted, never re-run, their
+// environments' run locks are released, and each is announced where it
+// was requested. It returns the interrupted runs.
+func (e *Engine) Recover(ctx context.Context) ([]*Run, error) {
+	runs, err := e.runs.Runs(ctx, RunFilter{States: []RunState{Running}})
+	if err != nil {
+		return nil, err
+	}
+	var out []*Run
+	for _, r := range runs {
+		now := e.now()
+		saved, err := e.runs.UpdateRun(ctx, r.ID, func(r *Run) error {
+			if r.State != Running {
+				return Errorf(Conflict, "run %d is no longer running", r.ID)
+			}
+			r.State, r.Finished = Interrupted, now
+			r.Error = "infrabot stopped while this ran; it was not re-run — check the environment and run it again if needed"
+			for i := range r.Steps {
+				if r.Steps[i].State == Running {
+					r.Steps[i].State, r.Steps[i].Finished = Interrupted, now
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			continue
+		}
+		if saved.Env != "" {
+			e.releaseRunLock(ctx, saved)
+		}
+		e.record(ctx, AuditEntry{Person: "infrabot", Event: "interrupted", Action: saved.Action, Env: saved.Env, Run: saved.ID, Detail: saved.Command})
+		e.update(ctx, saved.Progress, RunMessage(saved, now))
+		e.post(ctx, saved.Origin, Message{
+			Summary: fmt.Sprintf("run %d (`%s` by %s) was interrupted: infrabot stopped while it ran. It was not re-run; check `status %s` and run it again if needed.",
+				saved.ID, saved.Command, saved.Person, saved.Env),
+			Tone: ToneWarning,
+		})
+		out = append(out, saved)
+	}
+	return out, nil
+}

@@ -1,0 +1,212 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+func (e *Engine) registerBuiltins() {
+	for _, a := range []*Action{
+		e.helpAction(), e.whoamiAction(),
+		e.approveAction(), e.denyAction(),
+		e.lockAction(), e.unlockAction(),
+		e.runsAction(), e.runAction(), e.cancelAction(),
+		e.auditAction(),
+	} {
+		e.catalog.Add(a)
+	}
+}
+
+func (e *Engine) helpAction() *Action {
+	return &Action{
+		Name: "help", Summary: "what you can do, or how to use one command",
+		Args: []Arg{{Name: "command", Kind: ArgWord, Optional: true}},
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			if name := strings.ToLower(req.Arg("command")); name != "" {
+				a, ok := e.catalog.Lookup(name)
+				if !ok {
+					return Message{}, Errorf(NotFound, "there is no command `%s`%s", name, Suggest(name))
+				}
+				m := Message{Title: a.Name, Summary: "usage: " + a.Usage(), Text: a.Summary}
+				if a.Help != "" {
+					m.Text += "\n" + a.Help
+				}
+				m.Lines = []string{"usage: " + a.Usage()}
+				for _, f := range a.Flags {
+					m.Lines = append(m.Lines, fmt.Sprintf("  --%s  %s", f.Name, f.Help))
+				}
+				if a.Destructive {
+					m.Footer = "destructive: always needs a second person's approval"
+				}
+				return m, nil
+			}
+			m := Message{Title: "infrabot commands", Summary: "infrabot commands you can use"}
+			for _, a := range e.catalog.All() {
+				if a.Name != "help" && a.Name != "whoami" && !e.mayEver(req.Person, a.Name) {
+					continue
+				}
+				m.Lines = append(m.Lines, fmt.Sprintf("%-34s %s", a.Usage(), a.Summary))
+			}
+			m.Footer = "In a channel, start commands with /infra. `help <command>` says more about one."
+			if req.Person == nil {
+				m.Footer = "infrabot does not know you yet: ask an admin to add you under people in the config. " + m.Footer
+			}
+			return m, nil
+		},
+	}
+}
+
+// mayEver reports whether person may run action on some environment.
+func (e *Engine) mayEver(person *Person, action string) bool {
+	if person == nil {
+		return false
+	}
+	if e.policy.Allowed(person, action, "") == nil {
+		return true
+	}
+	for _, env := range e.envs {
+		if e.policy.Allowed(person, action, env) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) whoamiAction() *Action {
+	return &Action{
+		Name: "whoami", Summary: "who infrabot thinks you are, and your roles",
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			if req.Person == nil {
+				return Message{Summary: fmt.Sprintf("infrabot does not know you (%s user %s); you may use only `help` and `whoami`. Ask an admin to add you under people in the config.",
+					req.Origin.Platform, req.Origin.UserID)}, nil
+			}
+			var may []string
+			for _, a := range e.catalog.All() {
+				if e.mayEver(req.Person, a.Name) {
+					may = append(may, a.Name)
+				}
+			}
+			return Message{
+				Summary: fmt.Sprintf("you are %s; roles: %s", req.Person.Name, listOr(e.policy.RoleNames(req.Person), "none")),
+				Fields: []Field{
+					{"person", req.Person.Name},
+					{"roles", listOr(e.policy.RoleNames(req.Person), "none")},
+					{"may use", listOr(may, "only help and whoami")},
+				},
+			}, nil
+		},
+	}
+}
+
+func (e *Engine) runsAction() *Action {
+	return &Action{
+		Name: "runs", Summary: "recent runs, newest first",
+		Args: []Arg{{Name: "env", Kind: ArgEnv, Optional: true}},
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			runs, err := e.runs.Runs(ctx, RunFilter{Env: req.Env, Limit: 20})
+			if err != nil {
+				return Message{}, err
+			}
+			m := Message{Title: "recent runs", Summary: fmt.Sprintf("%d recent runs", len(runs))}
+			if len(runs) == 0 {
+				m.Summary = "no runs yet"
+			}
+			now := e.now()
+			for _, r := range runs {
+				m.Lines = append(m.Lines, fmt.Sprintf("#%-4d %-18s %-28s %-8s %s ago", r.ID, r.State, r.Command, r.Person, elapsed(now.Sub(r.Created).Truncate(time.Second))))
+			}
+			return m, nil
+		},
+	}
+}
+
+func (e *Engine) runAction() *Action {
+	return &Action{
+		Name: "run", Summary: "one run in detail: its plan, steps and outcome",
+		Args: []Arg{{Name: "id", Kind: ArgID}},
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			r, err := e.runs.Run(ctx, req.ID("id"))
+			if err != nil {
+				return Message{}, err
+			}
+			return RunMessage(r, e.now()), nil
+		},
+	}
+}
+
+func (e *Engine) cancelAction() *Action {
+	return &Action{
+		Name: "cancel", Summary: "stop a run, or withdraw a request awaiting approval",
+		Args:    []Arg{{Name: "id", Kind: ArgID}},
+		Mutates: true,
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			id := req.ID("id")
+			r, err := e.runs.Run(ctx, id)
+			if err != nil {
+				return Message{}, err
+			}
+			if err := e.policy.Allowed(req.Person, "cancel", r.Env); err != nil {
+				return Message{}, err
+			}
+			switch r.State {
+			case AwaitingApproval:
+				if _, err := e.expire(ctx, id, req.Person.Name); err != nil {
+					return Message{}, err
+				}
+				return Message{Summary: fmt.Sprintf("withdrew request %d (`%s`)", id, r.Command), Tone: ToneWarning}, nil
+			case Running:
+				e.mu.Lock()
+				a := e.active[id]
+				if a != nil {
+					a.cancelledBy = req.Person.Name
+					a.cancel()
+				}
+				e.mu.Unlock()
+				if a == nil {
+					return Message{}, Errorf(Conflict, "run %d is not running in this infrabot", id)
+				}
+				e.record(ctx, AuditEntry{Person: req.Person.Name, Event: "cancel", Action: r.Action, Env: r.Env, Run: id})
+				return Message{Summary: understood(req, fmt.Sprintf("— cancelling run %d (`%s`); it stops at its next safe point", id, r.Command)), Tone: ToneWarning}, nil
+			}
+			return Message{}, Errorf(Conflict, "run %d has already ended: %s", id, r.State)
+		},
+	}
+}
+
+func (e *Engine) auditAction() *Action {
+	return &Action{
+		Name: "audit", Summary: "the latest audit records (admin)",
+		Args: []Arg{{Name: "count", Kind: ArgCount, Optional: true}},
+		Query: func(ctx context.Context, req *Request) (Message, error) {
+			n := 20
+			if c := req.Arg("count"); c != "" {
+				fmt.Sscan(c, &n)
+			}
+			entries, err := e.audit.Tail(ctx, n)
+			if err != nil {
+				return Message{}, err
+			}
+			m := Message{Title: "audit log", Summary: fmt.Sprintf("the last %d audit records", len(entries))}
+			for _, a := range entries {
+				line := fmt.Sprintf("%d %s %-10s %-18s", a.Seq, a.Time.UTC().Format("2006-01-02 15:04:05"), a.Person, a.Event)
+				if a.Action != "" {
+					line += " " + a.Action
+				}
+				if a.Env != "" {
+					line += " " + a.Env
+				}
+				if a.Run != 0 {
+					line += fmt.Sprintf(" run %d", a.Run)
+				}
+				if a.Detail != "" {
+					line += " — " + a.Detail
+				}
+				m.Lines = append(m.Lines, line)
+			}
+			m.Footer = "`infrabot audit verify` checks the whole hash chain"
+			return m, nil
+		},
+	}
+}

@@ -1,0 +1,318 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Commands is every command infrabot's users can type, whether or not this
+// build has it yet; roles and approval rules may name any of them.
+var Commands = []string{
+	"help", "whoami", "status", "plan", "provision", "deploy", "teardown",
+	"approve", "deny", "lock", "unlock", "runs", "run", "cancel",
+	"checks", "incidents", "ack", "resolve", "oncall", "jobs", "digest", "audit",
+}
+
+// IsCommand reports whether name is one of Commands.
+func IsCommand(name string) bool { return slices.Contains(Commands, name) }
+
+// Suggest returns " (did you mean `x`?)" for the command closest to name,
+// or "" when none is close.
+func Suggest(name string) string {
+	best, bestDist := "", 3
+	for _, c := range Commands {
+		d := editDistance(name, c)
+		if d < bestDist || (strings.HasPrefix(c, name) && len(name) >= 2 && bestDist > 1) {
+			best, bestDist = c, min(d, 1)
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean `%s`?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		return 64
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// ArgKind says what a positional argument holds.
+type ArgKind int
+
+// Argument kinds.
+const (
+	ArgWord  ArgKind = iota // one word
+	ArgEnv                  // an environment name
+	ArgID                   // a positive whole number (a run or request id)
+	ArgText                 // the rest of the line, as free text
+	ArgCount                // a small positive whole number
+)
+
+// Arg is one positional argument of an action.
+type Arg struct {
+	Name     string
+	Kind     ArgKind
+	Optional bool
+}
+
+// Flag is a --flag an action accepts.
+type Flag struct {
+	Name string
+	Help string
+}
+
+// Action is one command in the catalogue. An action is either a query,
+// answered at once (Query), or a run (Plan and Execute), which is recorded,
+// may need approval, holds its environment's lock and reports progress.
+type Action struct {
+	Name    string
+	Summary string // one line for help
+	Help    string // more, for help <command>
+	Args    []Arg
+	Flags   []Flag
+
+	// Mutates marks actions that change an environment or infrabot's
+	// state; they echo how they were understood.
+	Mutates bool
+	// Destructive actions always need a second person's approval.
+	Destructive bool
+
+	// Query answers the request at once.
+	Query func(ctx context.Context, req *Request) (Message, error)
+
+	// Plan says what a run would do, changing nothing. The plan shown
+	// to an approver is bound, by its hash, to the approval.
+	Plan func(ctx context.Context, req *Request) (Plan, error)
+	// Execute carries out plan, reporting through p. It must stop
+	// promptly when ctx ends.
+	Execute func(ctx context.Context, req *Request, plan Plan, p *Progress) error
+}
+
+// IsRun reports whether the action is carried out as a recorded run.
+func (a *Action) IsRun() bool { return a.Execute != nil }
+
+// Usage returns how the action is typed, e.g. "lock <env> [reason]".
+func (a *Action) Usage() string {
+	var b strings.Builder
+	b.WriteString(a.Name)
+	for _, arg := range a.Args {
+		name := arg.Name
+		if arg.Kind == ArgText {
+			name += "…"
+		}
+		if arg.Optional {
+			fmt.Fprintf(&b, " [%s]", name)
+		} else {
+			fmt.Fprintf(&b, " <%s>", name)
+		}
+	}
+	for _, f := range a.Flags {
+		fmt.Fprintf(&b, " [--%s]", f.Name)
+	}
+	return b.String()
+}
+
+// envArg returns the name of the action's environment argument, if any.
+func (a *Action) envArg() (string, bool) {
+	for _, arg := range a.Args {
+		if arg.Kind == ArgEnv {
+			return arg.Name, true
+		}
+	}
+	return "", false
+}
+
+// Request is a command bound to its action and the person asking.
+type Request struct {
+	Person *Person
+	Action *Action
+	Args   map[string]string
+	Flags  map[string]string
+	// Env is the environment the request is about, "" for none.
+	Env    string
+	Origin Origin
+}
+
+// Arg returns the named argument, "" when not given.
+func (r *Request) Arg(name string) string { return r.Args[name] }
+
+// ID returns the named argument as a number; Bind has checked it.
+func (r *Request) ID(name string) int64 {
+	n, _ := strconv.ParseInt(r.Args[name], 10, 64)
+	return n
+}
+
+// Flag reports whether the boolean flag name was given.
+func (r *Request) Flag(name string) bool { return r.Flags[name] == "true" }
+
+// Text returns the request as it was understood, in canonical form.
+func (r *Request) Text() string {
+	parts := []string{r.Action.Name}
+	for _, arg := range r.Action.Args {
+		v, ok := r.Args[arg.Name]
+		if !ok {
+			continue
+		}
+		if arg.Kind == ArgText || strings.ContainsAny(v, " \t\"'") {
+			v = strconv.Quote(v)
+		}
+		parts = append(parts, v)
+	}
+	for _, f := range r.Action.Flags {
+		if v, ok := r.Flags[f.Name]; ok {
+			if v == "true" {
+				parts = append(parts, "--"+f.Name)
+			} else {
+				parts = append(parts, "--"+f.Name+"="+strconv.Quote(v))
+			}
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// Bind checks cmd against what a accepts and returns the arguments by
+// name. A command that does not fit is refused with the usage, never
+// guessed at.
+func Bind(a *Action, cmd Command) (args, flags map[string]string, err error) {
+	usage := func(format string, v ...any) error {
+		return Errorf(Invalid, "%s. Usage: `%s`", fmt.Sprintf(format, v...), a.Usage())
+	}
+	args = map[string]string{}
+	i := 0
+	for _, arg := range a.Args {
+		if arg.Kind == ArgText {
+			if i < len(cmd.Args) {
+				args[arg.Name] = strings.Join(cmd.Args[i:], " ")
+				i = len(cmd.Args)
+			} else if !arg.Optional {
+				return nil, nil, usage("%s needs %s", a.Name, arg.Name)
+			}
+			continue
+		}
+		if i >= len(cmd.Args) {
+			if arg.Optional {
+				continue
+			}
+			return nil, nil, usage("%s needs %s", a.Name, article(arg))
+		}
+		v := cmd.Args[i]
+		i++
+		switch arg.Kind {
+		case ArgID:
+			n, err := strconv.ParseInt(strings.TrimPrefix(v, "#"), 10, 64)
+			if err != nil || n <= 0 {
+				return nil, nil, usage("%q is not a %s (a whole number like 42)", v, arg.Name)
+			}
+			v = strconv.FormatInt(n, 10)
+		case ArgCount:
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 || n > 1000 {
+				return nil, nil, usage("%q is not a count from 1 to 1000", v)
+			}
+		case ArgEnv:
+			v = strings.ToLower(v)
+		}
+		args[arg.Name] = v
+	}
+	if i < len(cmd.Args) {
+		return nil, nil, usage("%s takes %s, but %q is left over", a.Name, argSummary(a), strings.Join(cmd.Args[i:], " "))
+	}
+	flags = map[string]string{}
+	for name, v := range cmd.Flags {
+		known := slices.ContainsFunc(a.Flags, func(f Flag) bool { return f.Name == name })
+		if !known {
+			return nil, nil, usage("%s has no flag --%s", a.Name, name)
+		}
+		flags[name] = v
+	}
+	return args, flags, nil
+}
+
+func article(arg Arg) string {
+	switch arg.Kind {
+	case ArgEnv:
+		return "an environment"
+	case ArgID:
+		return "a " + arg.Name
+	}
+	return arg.Name
+}
+
+func argSummary(a *Action) string {
+	n := 0
+	for _, arg := range a.Args {
+		if !arg.Optional {
+			n++
+		}
+	}
+	switch {
+	case len(a.Args) == 0:
+		return "no arguments"
+	case n == len(a.Args) && n == 1:
+		return "one argument"
+	case n == len(a.Args):
+		return fmt.Sprintf("%d arguments", n)
+	}
+	return fmt.Sprintf("at most %d arguments", len(a.Args))
+}
+
+// Catalog is the set of actions this infrabot offers. Adding an action is
+// adding one entry.
+type Catalog struct {
+	actions map[string]*Action
+	order   []string
+}
+
+// NewCatalog returns an empty catalogue.
+func NewCatalog() *Catalog { return &Catalog{actions: map[string]*Action{}} }
+
+// Add registers a. Names must be unique; a clash is a programming error.
+func (c *Catalog) Add(a *Action) {
+	if _, dup := c.actions[a.Name]; dup {
+		panic("actions: " + a.Name + " registered twice")
+	}
+	if (a.Query == nil) == (a.Execute == nil) || (a.Execute != nil && a.Plan == nil) {
+		panic("actions: " + a.Name + " needs either Query, or Plan and Execute")
+	}
+	c.actions[a.Name] = a
+	c.order = append(c.order, a.Name)
+}
+
+// Lookup returns the action called name.
+func (c *Catalog) Lookup(name string) (*Action, bool) {
+	a, ok := c.actions[name]
+	return a, ok
+}
+
+// All returns the actions in the order they were added.
+func (c *Catalog) All() []*Action {
+	out := make([]*Action, len(c.order))
+	for i, n := range c.order {
+		out[i] = c.actions[n]
+	}
+	return out
+}

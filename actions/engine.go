@@ -1,0 +1,225 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Invocation is one chat line from one person.
+type Invocation struct {
+	// Person is the name of the person in config, "" when the adapter
+	// could not map the platform user to anyone.
+	Person string
+	Text   string
+	Origin Origin
+}
+
+// Options configures an Engine.
+type Options struct {
+	Policy *Policy
+	Runs   RunStore
+	Locks  LockStore
+	Audit  AuditLog
+	// Environments are the names of the declared environments.
+	Environments []string
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Engine turns commands into outcomes: parse, authorise, ask for approval
+// where the policy says so, run, and audit every step.
+type Engine struct {
+	policy  *Policy
+	catalog *Catalog
+	runs    RunStore
+	locks   LockStore
+	audit   AuditLog
+	envs    []string
+	now     func() time.Time
+	log     *slog.Logger
+
+	base    context.Context
+	stopAll context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	chats   map[string]Chat
+	active  map[int64]*activeRun
+	closing bool
+}
+
+type activeRun struct {
+	cancel      context.CancelFunc
+	cancelledBy string
+}
+
+// NewEngine returns an engine with the built-in actions registered.
+func NewEngine(opts Options) *Engine {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	base, stop := context.WithCancel(context.Background())
+	envs := slices.Clone(opts.Environments)
+	sort.Strings(envs)
+	e := &Engine{
+		policy: opts.Policy, catalog: NewCatalog(),
+		runs: opts.Runs, locks: opts.Locks, audit: opts.Audit,
+		envs: envs, now: opts.Now, log: opts.Logger,
+		base: base, stopAll: stop,
+		chats: map[string]Chat{}, active: map[int64]*activeRun{},
+	}
+	e.registerBuiltins()
+	return e
+}
+
+// Register adds an action to the engine's catalogue.
+func (e *Engine) Register(a *Action) { e.catalog.Add(a) }
+
+// Catalog returns the engine's actions.
+func (e *Engine) Catalog() *Catalog { return e.catalog }
+
+// Policy returns the engine's policy.
+func (e *Engine) Policy() *Policy { return e.policy }
+
+// AddChat makes platform's chat the place for messages about requests that
+// came from it.
+func (e *Engine) AddChat(platform string, c Chat) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.chats[platform] = c
+}
+
+func (e *Engine) chat(platform string) Chat {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.chats[platform]
+}
+
+// Execute handles one chat line and returns the reply to show its author.
+// Runs it starts go on in the background; see Wait and Close.
+func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
+	person, _ := e.policy.Person(inv.Person)
+	who := inv.Person
+	if person == nil {
+		who = fmt.Sprintf("unknown %s user %s", inv.Origin.Platform, inv.Origin.UserID)
+	}
+	e.record(ctx, AuditEntry{Person: who, Event: "request", Detail: inv.Text})
+	reply, err := e.execute(ctx, person, inv)
+	if err != nil {
+		kind := ErrorKind(err)
+		if kind == Internal || kind == Unavailable {
+			e.log.Error("command failed", "person", who, "command", inv.Text, "err", err)
+		}
+		e.record(ctx, AuditEntry{Person: who, Event: "refused", Detail: ErrorMessage(err)})
+		return Reply{Message: Message{Summary: ErrorMessage(err), Text: ErrorMessage(err), Tone: ToneDanger}, Private: true}
+	}
+	return reply
+}
+
+func (e *Engine) execute(ctx context.Context, person *Person, inv Invocation) (Reply, error) {
+	cmd, err := Parse(inv.Text)
+	if err != nil {
+		return Reply{}, err
+	}
+	act, ok := e.catalog.Lookup(cmd.Name)
+	if !ok {
+		if IsCommand(cmd.Name) {
+			return Reply{}, Errorf(NotFound, "`%s` is not available in this infrabot yet; type `help` to see what is", cmd.Name)
+		}
+		return Reply{}, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, Suggest(cmd.Name))
+	}
+	args, flags, err := Bind(act, cmd)
+	if err != nil {
+		return Reply{}, err
+	}
+	req := &Request{Person: person, Action: act, Args: args, Flags: flags, Origin: inv.Origin}
+	if name, ok := act.envArg(); ok && args[name] != "" {
+		req.Env = args[name]
+		if !slices.Contains(e.envs, req.Env) {
+			return Reply{}, Errorf(NotFound, "there is no environment %q; declared: %s", req.Env, listOr(e.envs, "none"))
+		}
+	}
+	if act.Name != "help" && act.Name != "whoami" {
+		if err := e.policy.Allowed(person, act.Name, req.Env); err != nil {
+			return Reply{}, err
+		}
+	}
+	if act.IsRun() {
+		return e.request(ctx, req)
+	}
+	msg, err := act.Query(ctx, req)
+	if err != nil {
+		return Reply{}, err
+	}
+	if act.Mutates {
+		e.record(ctx, AuditEntry{Person: person.Name, Event: "done", Action: act.Name, Env: req.Env, Detail: req.Text()})
+	}
+	return Reply{Message: msg}, nil
+}
+
+// record appends to the audit log. A failure to audit is logged loudly; it
+// cannot be shown to the person, who did nothing wrong.
+func (e *Engine) record(ctx context.Context, entry AuditEntry) {
+	entry.Time = e.now()
+	if _, err := e.audit.Append(context.WithoutCancel(ctx), entry); err != nil {
+		e.log.Error("audit append failed", "event", entry.Event, "err", err)
+	}
+}
+
+// Wait blocks until every run started so far has ended.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Close stops the engine: runs still going are cancelled and recorded as
+// interrupted, and Close waits for them to finish recording.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	e.stopAll()
+	e.wg.Wait()
+}
+
+// Environments returns the declared environment names, sorted.
+func (e *Engine) Environments() []string { return e.envs }
+
+// post sends a message to the origin's chat; a failure is logged, since the
+// run goes on regardless.
+func (e *Engine) post(ctx context.Context, o Origin, m Message) *MessageRef {
+	c := e.chat(o.Platform)
+	if c == nil {
+		return nil
+	}
+	ref, err := c.Post(ctx, o.Channel, m)
+	if err != nil {
+		e.log.Warn("posting to chat failed", "platform", o.Platform, "channel", o.Channel, "err", err)
+		return nil
+	}
+	return &ref
+}
+
+func (e *Engine) update(ctx context.Context, ref *MessageRef, m Message) {
+	if ref == nil {
+		return
+	}
+	c := e.chat(ref.Platform)
+	if c == nil {
+		return
+	}
+	if err := c.Update(ctx, *ref, m); err != nil {
+		e.log.Warn("updating a chat message failed", "platform", ref.Platform, "err", err)
+	}
+}
+
+func understood(req *Request, rest string) string {
+	return strings.TrimSpace(fmt.Sprintf("understood: `%s` %s", req.Text(), rest))
+}

@@ -1,0 +1,303 @@
+package actions_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+func TestDenyByDefault(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tests := []struct {
+		name, person, text string
+		refused            bool
+		want               []string
+	}{
+		{"unknown person may ask for help", "", "help", false, []string{"does not know you"}},
+		{"unknown person may ask who they are", "", "whoami", false, []string{"does not know you"}},
+		{"unknown person is refused anything else", "", "runs", true, []string{"does not know you"}},
+		{"person without roles is refused", "erin", "runs", true, []string{"erin may not runs", "none"}},
+		{"viewer may not lock", "carol", "lock staging", true, []string{"carol may not lock", "viewer"}},
+		{"operator may not lock production", "bob", "lock production", true, []string{"bob may lock only on staging, not on production"}},
+		{"admin may lock production", "alice", "lock production maintenance", false, []string{"production is locked by alice"}},
+		{"unknown command suggests", "alice", "provison staging", true, []string{"did you mean `provision`"}},
+		{"unknown environment", "alice", "lock stagin", true, []string{`no environment "stagin"`}},
+		{"extra argument refused with usage", "alice", "approve incident 42", true, []string{"Usage: `approve <id>`"}},
+		{"not a number", "alice", "run abc", true, []string{`"abc" is not a id`}},
+		{"unknown flag", "alice", "unlock staging --hard", true, []string{"no flag --hard"}},
+		{"unclosed quote", "alice", `lock staging "oops`, true, []string{"quote is not closed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w.t = t
+			w.expect(w.as(tc.person, tc.text), tc.refused, tc.want...)
+		})
+	}
+}
+
+func TestHelpListsOnlyWhatYouMayDo(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	carol := strings.Join(w.as("carol", "help").Lines, "\n")
+	if !strings.Contains(carol, "runs") || strings.Contains(carol, "lock <env>") || strings.Contains(carol, "teardown") {
+		t.Errorf("carol's help should list runs but not lock or teardown:\n%s", carol)
+	}
+	alice := strings.Join(w.as("alice", "help").Lines, "\n")
+	for _, c := range []string{"lock <env>", "teardown <env>", "audit"} {
+		if !strings.Contains(alice, c) {
+			t.Errorf("alice's help lacks %q:\n%s", c, alice)
+		}
+	}
+	w.expect(w.as("carol", "help approve"), false, "usage: approve <id>")
+}
+
+func TestLocks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.expect(w.as("bob", `lock staging "db upgrade"`), false, "understood: `lock staging \"db upgrade\"`", "staging is locked by bob")
+	w.expect(w.as("alice", "lock staging"), true, "staging is locked by bob", `"db upgrade"`, "since 2026-11-21 12:00 UTC")
+	w.expect(w.as("alice", "deploy staging"), true, "locked by bob")
+	w.expect(w.as("alice", "unlock staging"), true, "locked by bob, not you", "--force")
+	w.expect(w.as("bob", "unlock staging --force"), true, "only an admin")
+
+	// bob's own runs go ahead under his lock, and leave it in place.
+	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
+	w.expect(w.as("bob", "deploy staging"), true, "in use by their run 1")
+	close(w.gate)
+	w.engine.Wait()
+	if r := w.run(1); r.State != actions.Succeeded {
+		t.Fatalf("run 1: %s %s", r.State, r.Error)
+	}
+	w.expect(w.as("alice", "lock staging"), true, "locked by bob")
+
+	// The lock survives a restart; an admin can break it, and it is audited.
+	w.restart()
+	w.expect(w.as("alice", "lock staging"), true, "locked by bob")
+	w.expect(w.as("alice", "unlock staging --force"), false, "bob's lock on staging is broken")
+	tail, err := w.db.Tail(context.Background(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasEvent(tail, "lock-broken") {
+		t.Errorf("breaking a lock is not audited: %+v", tail)
+	}
+	w.expect(w.as("alice", "lock staging"), false, "locked by alice")
+}
+
+func hasEvent(entries []actions.AuditEntry, event string) bool {
+	for _, e := range entries {
+		if e.Event == event {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTwoPersonRule(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.expect(w.as("bob", "teardown staging"), false, "request 1 awaits approval by operator, admin")
+	msg, ok := w.chat.find("request 1")
+	if !ok || len(msg.Buttons) != 2 || msg.Buttons[0].Command != "approve 1" {
+		t.Fatalf("approval message with buttons not posted: %+v", msg)
+	}
+	w.expect(w.as("bob", "approve 1"), true, "cannot approve your own request")
+	w.expect(w.as("carol", "approve 1"), true, "carol may not approve")
+	if w.wipes.Load() != 0 {
+		t.Fatal("ran before approval")
+	}
+	w.expect(w.as("alice", "approve 1"), false, "approved request 1", "run 1 started")
+	w.engine.Wait()
+	if got := w.wipes.Load(); got != 1 {
+		t.Fatalf("teardown executed %d times, want 1", got)
+	}
+	w.expect(w.as("dave", "approve 1"), true, "already approved by alice")
+	if r := w.run(1); r.State != actions.Succeeded || r.Approval.DecidedBy != "alice" {
+		t.Errorf("run 1 = %s, approved by %q", r.State, r.Approval.DecidedBy)
+	}
+	msg, _ = w.chat.find("request 1")
+	if len(msg.Buttons) != 0 || !strings.Contains(msg.Text, "Approved by alice") {
+		t.Errorf("approval message not updated after the decision: %+v", msg)
+	}
+	if w.wipes.Load() != 1 {
+		t.Fatal("a second approval ran it again")
+	}
+}
+
+func TestApprovalExpires(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.as("bob", "teardown staging")
+	w.clock.Advance(15*time.Minute + time.Second)
+	w.expect(w.as("alice", "approve 1"), true, "expired")
+	if r := w.run(1); r.State != actions.Expired {
+		t.Errorf("state %s, want expired", r.State)
+	}
+	// The sweeper expires requests nobody touches, and updates their message.
+	w.as("bob", "teardown staging")
+	w.clock.Advance(16 * time.Minute)
+	if err := w.engine.ExpireApprovals(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.run(2); r.State != actions.Expired {
+		t.Errorf("swept state %s, want expired", r.State)
+	}
+	if msg, _ := w.chat.find("request 2"); len(msg.Buttons) != 0 {
+		t.Errorf("expired request still shows buttons: %+v", msg)
+	}
+	if w.wipes.Load() != 0 {
+		t.Fatal("an expired request ran")
+	}
+}
+
+func TestPlanChangeVoidsApproval(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.as("bob", "teardown staging")
+	w.planLines.Store([]string{"- wipe everything", "- and one more thing"})
+	w.expect(w.as("alice", "approve 1"), true, "plan for request 1 changed", "ask again with `teardown staging`")
+	if r := w.run(1); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
+		t.Errorf("run 1 = %s / %s, want expired / void", r.State, r.Approval.State)
+	}
+	w.expect(w.as("dave", "approve 1"), true, "not awaiting approval")
+	if w.wipes.Load() != 0 {
+		t.Fatal("ran with a changed plan")
+	}
+}
+
+func TestRacingApprovalsRunOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.as("bob", "teardown staging")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	approved := 0
+	for i := range 16 {
+		who := []string{"alice", "dave"}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := w.as(who, "approve 1")
+			if r.Tone != actions.ToneDanger {
+				mu.Lock()
+				approved++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	w.engine.Wait()
+	if approved != 1 || w.wipes.Load() != 1 {
+		t.Fatalf("%d approvals accepted, %d executions; want exactly 1 and 1", approved, w.wipes.Load())
+	}
+}
+
+func TestPendingApprovalSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.as("bob", "teardown staging")
+	w.restart()
+	w.expect(w.as("bob", "approve 1"), true, "own request")
+	w.expect(w.as("alice", "approve 1"), false, "approved request 1")
+	w.engine.Wait()
+	if w.wipes.Load() != 1 {
+		t.Fatal("the approved request did not run after the restart")
+	}
+}
+
+func TestDenyAndWithdraw(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.as("bob", "teardown staging")
+	w.expect(w.as("alice", "deny 1 not during the release"), false, "denied request 1")
+	if r := w.run(1); r.State != actions.Denied || r.Approval.Reason != "not during the release" {
+		t.Errorf("run 1 = %s (%q)", r.State, r.Approval.Reason)
+	}
+	w.expect(w.as("dave", "approve 1"), true, "denied by alice")
+	w.as("bob", "teardown staging")
+	w.expect(w.as("bob", "cancel 2"), false, "withdrew request 2")
+	w.expect(w.as("alice", "approve 2"), true, "not awaiting approval")
+	if w.wipes.Load() != 0 {
+		t.Fatal("a denied or withdrawn request ran")
+	}
+}
+
+func TestCancelRunningRun(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
+	waitFor(t, func() bool { return len(w.run(1).Steps) == 1 })
+	w.expect(w.as("carol", "cancel 1"), true, "carol may not cancel")
+	w.expect(w.as("alice", "cancel 1"), false, "cancelling run 1")
+	w.engine.Wait()
+	r := w.run(1)
+	if r.State != actions.Cancelled || r.Error != "cancelled by alice" {
+		t.Errorf("run 1 = %s %q, want cancelled by alice", r.State, r.Error)
+	}
+	// The run's lock went with it.
+	w.expect(w.as("alice", "lock staging"), false, "locked by alice")
+}
+
+func TestInterruptedRunIsMarkedNotRerun(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
+	waitFor(t, func() bool { return len(w.run(1).Steps) == 1 })
+	// A crash: the store is left as it was, with the run "running" and
+	// holding the lock. Simulate it by reopening a copy of the file.
+	crashed := copyStore(t, w)
+	w.path = crashed
+	w.restart()
+	r := w.run(1)
+	if r.State != actions.Interrupted || !strings.Contains(r.Error, "not re-run") {
+		t.Fatalf("after a crash run 1 = %s %q, want interrupted", r.State, r.Error)
+	}
+	if _, ok := w.chat.find("run 1 (`deploy staging` by bob) was interrupted"); !ok {
+		t.Error("the interrupted run was not announced")
+	}
+	w.expect(w.as("alice", "lock staging"), false, "locked by alice")
+}
+
+func TestAuditRecordsEveryStep(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.as("carol", "lock staging")
+	w.as("bob", "teardown staging")
+	w.as("alice", "approve 1")
+	w.engine.Wait()
+	entries, err := w.db.Tail(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, e := range entries {
+		events = append(events, e.Person+":"+e.Event)
+	}
+	got := strings.Join(events, " ")
+	for _, want := range []string{"carol:request", "carol:refused", "bob:approval-requested", "alice:approved", "bob:started", "bob:outcome"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit lacks %s: %s", want, got)
+		}
+	}
+	if n, err := w.db.VerifyAudit(context.Background()); err != nil || n != uint64(len(entries)) {
+		t.Errorf("verify = %d, %v", n, err)
+	}
+	w.expect(w.as("bob", "audit"), true, "bob may not audit")
+	w.expect(w.as("alice", "audit 3"), false, "the last 3 audit records")
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,74 @@
+package actions
+
+import "context"
+
+// Tone colours a message: adapters map it to their own styles.
+type Tone string
+
+// Tones.
+const (
+	ToneInfo    Tone = ""
+	ToneSuccess Tone = "success"
+	ToneWarning Tone = "warning"
+	ToneDanger  Tone = "danger"
+)
+
+// Message is one chat message, independent of any platform. Adapters
+// render it: Slack as blocks, Discord as an embed with components, the
+// console as text.
+type Message struct {
+	// Summary is the message in one line: the notification text, and what
+	// the console prints for an update.
+	Summary string
+	Title   string
+	Text    string
+	Fields  []Field
+	// Lines are shown preformatted (a plan, a step list, a table).
+	Lines   []string
+	Buttons []Button
+	// Footer is small print under the message.
+	Footer string
+	Tone   Tone
+}
+
+// Field is a label and its value.
+type Field struct {
+	Label, Value string
+}
+
+// Button runs Command as the person who clicks it, with exactly the checks
+// the typed command gets.
+type Button struct {
+	Label   string
+	Command string
+	Style   Tone // ToneSuccess for a primary button, ToneDanger for a dangerous one
+}
+
+// Origin is where a request came from, and where its messages go.
+type Origin struct {
+	Platform string // "console", "slack", "discord"
+	Channel  string
+	UserID   string // the platform's id of the person
+}
+
+// MessageRef identifies a posted message so that it can be updated.
+type MessageRef struct {
+	Platform string
+	Channel  string
+	ID       string
+}
+
+// Chat is where the engine posts messages it keeps up to date: a run's
+// progress and an approval request. Adapters coalesce and queue updates;
+// the engine may call Update as often as things change.
+type Chat interface {
+	Post(ctx context.Context, channel string, m Message) (MessageRef, error)
+	Update(ctx context.Context, ref MessageRef, m Message) error
+}
+
+// Reply is the engine's answer to one command. A private reply is shown
+// only to the person who typed the command where the platform can.
+type Reply struct {
+	Message
+	Private bool
+}

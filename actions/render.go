@@ -1,0 +1,104 @@
+package actions
+
+import (
+	"fmt"
+	"time"
+)
+
+var stateMark = map[RunState]string{
+	Running: "…", Succeeded: "✓", Failed: "✗", Cancelled: "⊘", Interrupted: "!", Denied: "✗", Expired: "⌛", AwaitingApproval: "?",
+}
+
+var stateTone = map[RunState]Tone{
+	Succeeded: ToneSuccess, Failed: ToneDanger, Cancelled: ToneWarning, Interrupted: ToneWarning,
+	Denied: ToneDanger, Expired: ToneWarning,
+}
+
+// RunMessage shows a run: its steps with their times, and its outcome.
+func RunMessage(r *Run, now time.Time) Message {
+	end := now
+	if r.State.Done() && !r.Finished.IsZero() {
+		end = r.Finished
+	}
+	start := r.Started
+	if start.IsZero() {
+		start = r.Created
+	}
+	took := elapsed(end.Sub(start).Truncate(100 * time.Millisecond))
+	m := Message{
+		Title:   fmt.Sprintf("run %d: %s", r.ID, r.Command),
+		Summary: fmt.Sprintf("run %d `%s` by %s: %s (%s)", r.ID, r.Command, r.Person, r.State, took),
+		Fields: []Field{
+			{"state", string(r.State)}, {"by", r.Person}, {"elapsed", took},
+		},
+		Tone: stateTone[r.State],
+	}
+	if r.Plan.Summary != "" {
+		m.Fields = append(m.Fields, Field{"plan", r.Plan.Summary})
+	}
+	if r.Approval != nil && r.Approval.DecidedBy != "" {
+		m.Fields = append(m.Fields, Field{"approved by", r.Approval.DecidedBy})
+	}
+	for _, s := range r.Steps {
+		line := fmt.Sprintf("%s %s", stateMark[s.State], s.Name)
+		if s.Detail != "" {
+			line += " — " + s.Detail
+		}
+		stepEnd := now
+		if !s.Finished.IsZero() {
+			stepEnd = s.Finished
+		}
+		line += fmt.Sprintf(" (%s)", elapsed(stepEnd.Sub(s.Started).Truncate(100*time.Millisecond)))
+		m.Lines = append(m.Lines, line)
+	}
+	if len(r.Steps) == 0 && r.State == AwaitingApproval {
+		m.Lines = r.Plan.Lines
+	}
+	m.Lines = append(m.Lines, r.Output...)
+	if r.Error != "" {
+		m.Text = r.Error
+		m.Summary += ": " + r.Error
+	}
+	return m
+}
+
+// ApprovalMessage shows a request for approval: what will happen, who
+// asked, who may approve, until when; with buttons while it is pending and
+// who decided once it is not.
+func ApprovalMessage(r *Run, now time.Time) Message {
+	a := r.Approval
+	m := Message{
+		Title:   fmt.Sprintf("request %d: %s", r.ID, r.Command),
+		Summary: fmt.Sprintf("request %d: %s wants `%s` — %s", r.ID, r.Person, r.Command, r.Plan.Summary),
+		Lines:   r.Plan.Lines,
+		Fields: []Field{
+			{"requested by", r.Person},
+			{"approvers", listOr(a.Approvers, "none")},
+			{"expires", a.Expires.UTC().Format("15:04:05 UTC")},
+			{"plan", fmt.Sprintf("%s (%s)", r.Plan.Summary, a.PlanHash)},
+		},
+		Tone: ToneWarning,
+	}
+	switch a.State {
+	case ApprovalPending:
+		m.Text = fmt.Sprintf("Awaiting approval by %s, expires in %s.", listOr(a.Approvers, "an approver"), elapsed(a.Expires.Sub(now).Truncate(time.Second)))
+		m.Buttons = []Button{
+			{Label: "Approve", Command: fmt.Sprintf("approve %d", r.ID), Style: ToneSuccess},
+			{Label: "Deny", Command: fmt.Sprintf("deny %d", r.ID), Style: ToneDanger},
+		}
+		m.Footer = fmt.Sprintf("or type `approve %d` / `deny %d [reason]`", r.ID, r.ID)
+	case ApprovalApproved:
+		m.Text = fmt.Sprintf("Approved by %s at %s.", a.DecidedBy, a.DecidedAt.UTC().Format("15:04:05 UTC"))
+		m.Tone = ToneSuccess
+	case ApprovalDenied:
+		m.Text = fmt.Sprintf("Denied by %s at %s.", a.DecidedBy, a.DecidedAt.UTC().Format("15:04:05 UTC"))
+		if a.Reason != "" {
+			m.Text += " Reason: " + a.Reason
+		}
+		m.Tone = ToneDanger
+	default:
+		m.Text = "Closed: " + r.Error + "."
+	}
+	m.Summary += " — " + m.Text
+	return m
+}

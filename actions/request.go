@@ -1,0 +1,288 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// request starts a run, or files it for approval.
+func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
+	act := req.Action
+	if req.Env != "" {
+		if err := e.lockAllowsRun(ctx, req.Env, req.Person.Name); err != nil {
+			return Reply{}, err
+		}
+	}
+	plan, err := act.Plan(ctx, req)
+	if err != nil {
+		return Reply{}, err
+	}
+	now := e.now()
+	run := &Run{
+		Action: act.Name, Env: req.Env, Command: req.Text(),
+		Args: req.Args, Flags: req.Flags,
+		Person: req.Person.Name, Origin: req.Origin,
+		State: Running, Created: now, Plan: plan,
+	}
+	rule, needsApproval := e.policy.ApprovalNeeded(act.Name, req.Env, act.Destructive || plan.Deletes)
+	if needsApproval {
+		run.State = AwaitingApproval
+		run.Approval = &Approval{
+			State: ApprovalPending, Approvers: rule.Approvers,
+			PlanHash: plan.Hash(), Expires: now.Add(rule.Expires),
+		}
+	}
+	if err := e.runs.CreateRun(ctx, run); err != nil {
+		return Reply{}, fmt.Errorf("recording the run: %w", err)
+	}
+	if !needsApproval {
+		if err := e.begin(ctx, run); err != nil {
+			return Reply{}, err
+		}
+		e.record(ctx, AuditEntry{Person: run.Person, Event: "started", Action: run.Action, Env: run.Env, Run: run.ID, Detail: run.Command + ": " + plan.Summary})
+		e.launch(run, req, plan)
+		return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— run %d started", run.ID))}}, nil
+	}
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "approval-requested", Action: run.Action, Env: run.Env, Run: run.ID,
+		Detail: fmt.Sprintf("%s: %s (plan %s, approvers %v)", run.Command, plan.Summary, run.Approval.PlanHash, rule.Approvers)})
+	if ref := e.post(ctx, run.Origin, ApprovalMessage(run, e.now())); ref != nil {
+		if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Message = ref; return nil }); err != nil {
+			e.log.Warn("saving the approval message reference failed", "run", run.ID, "err", err)
+		}
+	}
+	return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— request %d awaits approval by %s (expires in %s)",
+		run.ID, listOr(rule.Approvers, "an approver"), rule.Expires))}}, nil
+}
+
+// begin takes the environment's lock for run before it is launched, so
+// that a second run is refused at once. When the lock is held the run is
+// recorded as failed and the holder is named.
+func (e *Engine) begin(ctx context.Context, run *Run) error {
+	if run.Env == "" {
+		return nil
+	}
+	err := e.acquireRunLock(ctx, run)
+	if err == nil {
+		return nil
+	}
+	now := e.now()
+	if _, uerr := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
+		r.State, r.Error, r.Started, r.Finished = Failed, "could not start: "+ErrorMessage(err), now, now
+		return nil
+	}); uerr != nil {
+		e.log.Error("recording a run that could not start failed", "run", run.ID, "err", uerr)
+	}
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "failed: could not start: " + ErrorMessage(err)})
+	return err
+}
+
+// launch carries out a run, whose lock begin took, in the background.
+func (e *Engine) launch(run *Run, req *Request, plan Plan) {
+	ctx, cancel := context.WithCancel(e.base)
+	e.mu.Lock()
+	e.active[run.ID] = &activeRun{cancel: cancel}
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		e.carryOut(ctx, run, req, plan)
+		e.mu.Lock()
+		delete(e.active, run.ID)
+		e.mu.Unlock()
+	}()
+}
+
+func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan) {
+	p := &Progress{e: e, run: run}
+	p.mu.Lock()
+	run.Started = e.now()
+	p.mu.Unlock()
+	p.ref = e.post(ctx, run.Origin, RunMessage(run, e.now()))
+	p.flush(ctx)
+	err := runSafely(ctx, req.Action, req, plan, p)
+	if run.Env != "" {
+		e.releaseRunLock(context.WithoutCancel(ctx), run)
+	}
+	state, reason := Succeeded, ""
+	if err != nil {
+		state, reason = Failed, ErrorMessage(err)
+		if ctx.Err() != nil {
+			state, reason = e.cancelOutcome(run.ID)
+		}
+		if ErrorKind(err) == Internal && ctx.Err() == nil {
+			e.log.Error("run failed", "run", run.ID, "command", run.Command, "err", err)
+		}
+	}
+	p.finish(context.WithoutCancel(ctx), state, reason)
+	detail := string(state)
+	if reason != "" {
+		detail += ": " + reason
+	}
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: detail})
+}
+
+// runSafely turns a panic in an action into a failed run: one bad action
+// must not take down the bot and every other run with it.
+func runSafely(ctx context.Context, a *Action, req *Request, plan Plan, p *Progress) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Kind: Internal, Message: "the action crashed", Err: fmt.Errorf("panic: %v", r)}
+		}
+	}()
+	return a.Execute(ctx, req, plan, p)
+}
+
+func (e *Engine) cancelOutcome(id int64) (RunState, string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a := e.active[id]; a != nil && a.cancelledBy != "" {
+		return Cancelled, "cancelled by " + a.cancelledBy
+	}
+	if e.closing {
+		return Interrupted, "infrabot stopped while this ran; it was not re-run"
+	}
+	return Cancelled, "cancelled"
+}
+
+// Progress is how a running action reports: timed steps and notes, kept
+// in the run's record and in its live chat message. Safe for concurrent
+// use by the action's goroutines.
+type Progress struct {
+	e   *Engine
+	ref *MessageRef
+
+	mu  sync.Mutex // guards run
+	run *Run
+
+	// flushMu orders flushes, so that a slower save of an older state
+	// never overwrites a newer one.
+	flushMu sync.Mutex
+}
+
+// StepHandle is one step of a run in progress.
+type StepHandle struct {
+	p *Progress
+	i int
+}
+
+// Step starts a new step called name.
+func (p *Progress) Step(ctx context.Context, name string) *StepHandle {
+	p.mu.Lock()
+	p.run.Steps = append(p.run.Steps, Step{Name: name, State: Running, Started: p.e.now()})
+	h := &StepHandle{p: p, i: len(p.run.Steps) - 1}
+	p.mu.Unlock()
+	p.flush(ctx)
+	return h
+}
+
+// Note adds a line to the run's output.
+func (p *Progress) Note(ctx context.Context, format string, args ...any) {
+	p.mu.Lock()
+	p.run.Output = append(p.run.Output, fmt.Sprintf(format, args...))
+	p.mu.Unlock()
+	p.flush(ctx)
+}
+
+// Detail replaces the step's detail text, e.g. "BUILD, 12s".
+func (h *StepHandle) Detail(ctx context.Context, format string, args ...any) {
+	h.set(ctx, Running, fmt.Sprintf(format, args...))
+}
+
+// Done marks the step succeeded.
+func (h *StepHandle) Done(ctx context.Context, format string, args ...any) {
+	h.set(ctx, Succeeded, fmt.Sprintf(format, args...))
+}
+
+// Fail marks the step failed with err's message for people.
+func (h *StepHandle) Fail(ctx context.Context, err error) {
+	msg := ErrorMessage(err)
+	if errors.Is(err, context.Canceled) {
+		msg = "cancelled"
+	}
+	h.set(ctx, Failed, msg)
+}
+
+func (h *StepHandle) set(ctx context.Context, state RunState, detail string) {
+	p := h.p
+	p.mu.Lock()
+	s := &p.run.Steps[h.i]
+	s.State, s.Detail = state, detail
+	if state != Running {
+		s.Finished = p.e.now()
+	}
+	p.mu.Unlock()
+	p.flush(ctx)
+}
+
+// flush saves the run's progress and updates its chat message.
+func (p *Progress) flush(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.mu.Lock()
+	steps := append([]Step(nil), p.run.Steps...)
+	output := append([]string(nil), p.run.Output...)
+	started, ref := p.run.Started, p.ref
+	p.mu.Unlock()
+	saved, err := p.e.runs.UpdateRun(ctx, p.run.ID, func(r *Run) error {
+		r.Steps, r.Output, r.Started = steps, output, started
+		if ref != nil {
+			r.Progress = ref
+		}
+		return nil
+	})
+	if err != nil {
+		p.e.log.Warn("saving run progress failed", "run", p.run.ID, "err", err)
+		return
+	}
+	p.e.update(ctx, ref, RunMessage(saved, p.e.now()))
+}
+
+func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	now := p.e.now()
+	p.mu.Lock()
+	for i := range p.run.Steps {
+		if p.run.Steps[i].State == Running {
+			p.run.Steps[i].State, p.run.Steps[i].Finished = state, now
+		}
+	}
+	steps := append([]Step(nil), p.run.Steps...)
+	output := append([]string(nil), p.run.Output...)
+	ref := p.ref
+	p.mu.Unlock()
+	saved, err := p.e.runs.UpdateRun(ctx, p.run.ID, func(r *Run) error {
+		r.State, r.Error, r.Finished = state, reason, now
+		r.Steps, r.Output = steps, output
+		if r.Started.IsZero() {
+			r.Started = now
+		}
+		return nil
+	})
+	if err != nil {
+		p.e.log.Error("saving the outcome of a run failed", "run", p.run.ID, "err", err)
+		return
+	}
+	if ref == nil {
+		// The run never got its message (it failed before): say so once.
+		p.e.post(ctx, saved.Origin, RunMessage(saved, now))
+		return
+	}
+	p.e.update(ctx, ref, RunMessage(saved, now))
+}
+
+// elapsed formats a duration for people: 850ms, 12s, 3m05s.
+func elapsed(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.0fs", d.Seconds())
+	}
+	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+}

@@ -1,0 +1,121 @@
+package actions
+
+import (
+	"context"
+	"time"
+)
+
+// RunState is where a run is in its life.
+type RunState string
+
+// Run states. A run ends in one of the states for which Done is true.
+const (
+	AwaitingApproval RunState = "awaiting-approval"
+	Running          RunState = "running"
+	Succeeded        RunState = "succeeded"
+	Failed           RunState = "failed"
+	Cancelled        RunState = "cancelled"
+	Interrupted      RunState = "interrupted"
+	Denied           RunState = "denied"
+	Expired          RunState = "expired"
+)
+
+// Done reports whether the state is final.
+func (s RunState) Done() bool { return s != AwaitingApproval && s != Running }
+
+// Run is one carrying-out of an action, from request to outcome.
+type Run struct {
+	ID      int64
+	Action  string
+	Env     string
+	Command string // the request as understood, e.g. "teardown staging"
+	Args    map[string]string
+	Flags   map[string]string
+	Person  string
+	Origin  Origin
+	State   RunState
+	Error   string // why it failed, for people
+
+	Created  time.Time
+	Started  time.Time
+	Finished time.Time
+
+	Plan     Plan
+	Steps    []Step
+	Output   []string // notes the run wrote, oldest first
+	Approval *Approval
+
+	// Progress is the live message showing the run, once posted.
+	Progress *MessageRef
+}
+
+// Step is one timed part of a run.
+type Step struct {
+	Name     string
+	State    RunState // Running, Succeeded or Failed
+	Detail   string
+	Started  time.Time
+	Finished time.Time
+}
+
+// ApprovalState is where an approval request is.
+type ApprovalState string
+
+// Approval states.
+const (
+	ApprovalPending  ApprovalState = "pending"
+	ApprovalApproved ApprovalState = "approved"
+	ApprovalDenied   ApprovalState = "denied"
+	ApprovalExpired  ApprovalState = "expired"
+	ApprovalVoid     ApprovalState = "void" // the plan changed, or the request was cancelled
+)
+
+// Approval is a request for a second person's approval, bound to the plan
+// that was shown by its hash. Its id is its run's id.
+type Approval struct {
+	State     ApprovalState
+	Approvers []string // roles that may approve
+	PlanHash  string
+	Expires   time.Time
+	DecidedBy string
+	DecidedAt time.Time
+	Reason    string
+	Message   *MessageRef // the request message with its buttons
+}
+
+// RunFilter selects runs; zero values select everything.
+type RunFilter struct {
+	Env    string
+	States []RunState
+	Limit  int
+}
+
+// RunStore keeps runs. UpdateRun applies fn atomically: concurrent
+// updates of one run are serialised, and an error from fn leaves the run
+// as it was. It is how "exactly once" is made.
+type RunStore interface {
+	CreateRun(ctx context.Context, r *Run) error // assigns r.ID
+	UpdateRun(ctx context.Context, id int64, fn func(*Run) error) (*Run, error)
+	Run(ctx context.Context, id int64) (*Run, error) // NotFound when absent
+	Runs(ctx context.Context, f RunFilter) ([]*Run, error)
+}
+
+// Lock keeps others from changing an environment. A person's lock
+// (Manual) lets only that person start runs; a run's lock (RunID) keeps
+// every other run out until it ends. One record can be both.
+type Lock struct {
+	Env    string
+	Person string
+	Reason string
+	Since  time.Time
+	Manual bool
+	RunID  int64
+}
+
+// LockStore keeps locks. UpdateLock applies fn atomically to the lock of
+// env (nil when there is none); fn returns the new lock, or nil to remove
+// it. An error from fn changes nothing.
+type LockStore interface {
+	UpdateLock(ctx context.Context, env string, fn func(*Lock) (*Lock, error)) (*Lock, error)
+	Locks(ctx context.Context) ([]Lock, error)
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/openstack"
+	"github.com/infrabot/infrabot/config"
+	"github.com/infrabot/infrabot/simulator"
+	"github.com/infrabot/infrabot/storage"
+)
+
+// App is infrabot wired from a config: the store, the engine and its
+// actions, and the clouds. Adapters are added by the subcommand.
+type App struct {
+	Config *config.Config
+	DB     *storage.DB
+	Engine *actions.Engine
+	Log    *slog.Logger
+	Clouds *Clouds
+}
+
+// NewLogger returns the logger the config asks for, writing to w.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	if c.Level == "" {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// OpenApp loads the config at path and builds the app around it.
+func OpenApp(path string, log *slog.Logger) (*App, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = NewLogger(cfg.Log, io.Discard)
+	}
+	db, err := storage.Open(cfg.Storage.Path)
+	if err != nil {
+		return nil, err
+	}
+	var envNames []string
+	for name := range cfg.Environments {
+		envNames = append(envNames, name)
+	}
+	engine := actions.NewEngine(actions.Options{
+		Policy: policyFrom(cfg),
+		Runs:   db, Locks: db, Audit: db,
+		Environments: envNames,
+		Logger:       log,
+	})
+	clouds := &Clouds{cfg: cfg.Clouds, log: log, open: map[string]actions.Cloud{}}
+	actions.RegisterEnvironments(engine, environmentsFrom(cfg), clouds.Get)
+	return &App{Config: cfg, DB: db, Engine: engine, Log: log, Clouds: clouds}, nil
+}
+
+// Close stops runs in flight (they are recorded as interrupted), then the
+// clouds and the store.
+func (a *App) Close() {
+	a.Engine.Close()
+	a.Clouds.Close()
+	a.DB.Close()
+}
+
+func policyFrom(c *config.Config) *actions.Policy {
+	var people []*actions.Person
+	for name, p := range c.People {
+		ids := map[string]string{}
+		if p.Slack != "" {
+			ids["slack"] = p.Slack
+		}
+		if p.Discord != "" {
+			ids["discord"] = p.Discord
+		}
+		people = append(people, &actions.Person{Name: name, Roles: p.Roles, IDs: ids})
+	}
+	var roles []*actions.Role
+	for name, r := range c.Roles {
+		roles = append(roles, &actions.Role{Name: name, Allow: r.Allow, Inherit: r.Inherit, Environments: r.Environments})
+	}
+	var rules []actions.ApprovalRule
+	for _, a := range c.Approvals {
+		rules = append(rules, actions.ApprovalRule{Actions: a.Actions, Environments: a.Environments, Approvers: a.Approvers, Expires: time.Duration(a.Expires)})
+	}
+	return actions.NewPolicy(people, roles, rules)
+}
+
+func environmentsFrom(c *config.Config) []actions.Environment {
+	var out []actions.Environment
+	for name, e := range c.Environments {
+		env := actions.Environment{Name: name, Cloud: e.Cloud, Timeout: time.Duration(e.Timeout), Parallel: e.Parallel}
+		for _, s := range e.Servers {
+			count := 1
+			if s.Count != nil {
+				count = *s.Count
+			}
+			env.Servers = append(env.Servers, actions.ServerDecl{
+				Name: s.Name, Count: count, Flavor: s.Flavor, Image: s.Image,
+				Networks: s.Networks, KeyName: s.KeyName, SecurityGroups: s.SecurityGroups,
+			})
+		}
+		out = append(out, env)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Clouds connects to the configured clouds on first use, and starts the
+// built-in simulator for a cloud that asks for it.
+type Clouds struct {
+	cfg map[string]config.Cloud
+	log *slog.Logger
+
+	mu   sync.Mutex
+	open map[string]actions.Cloud
+	sims []*simulator.Simulator
+}
+
+// SimulatorBuildDelay is how long a simulated server takes to become
+// ACTIVE in the built-in simulator: long enough to watch progress.
+var SimulatorBuildDelay = 3 * time.Second
+
+// Get returns the cloud called name, connecting if needed. A failed
+// connection is not remembered: the next request tries again.
+func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.open[name]; ok {
+		return cl, nil
+	}
+	cc, ok := c.cfg[name]
+	if !ok {
+		return nil, actions.Errorf(actions.NotFound, "there is no cloud %q in the config", name)
+	}
+	auth := openstack.Auth{
+		CloudsYAML: cc.CloudsYAML, Cloud: cc.Cloud,
+		AuthURL: cc.AuthURL, Username: cc.Username, Password: cc.Password.Value(),
+		ProjectName: cc.Project, ProjectID: cc.ProjectID,
+		DomainName: cc.Domain, UserDomainName: cc.UserDomain, ProjectDomainName: cc.ProjectDomain,
+		Region: cc.Region,
+	}
+	if cc.Simulator {
+		sim := simulator.New(simulator.Options{BuildDelay: SimulatorBuildDelay, Logger: c.log.With("component", "simulator")})
+		if err := sim.Start("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("starting the OpenStack simulator: %w", err)
+		}
+		c.sims = append(c.sims, sim)
+		c.log.Info("OpenStack simulator started", "cloud", name, "auth_url", sim.AuthURL())
+		auth = openstack.Auth{AuthURL: sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default"}
+	}
+	cl, err := openstack.New(ctx, auth, openstack.Options{Logger: c.log.With("cloud", name)})
+	if err != nil {
+		return nil, err
+	}
+	c.open[name] = cl
+	return cl, nil
+}
+
+// Close stops the simulators this process started.
+func (c *Clouds) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sims {
+		s.Close()
+	}
+	c.sims = nil
+}
+
+func openStore(cfg *config.Config) (*storage.DB, error) { return storage.Open(cfg.Storage.Path) }
+
+// chatAdapters returns a function for each chat platform the config
+// enables; each serves until ctx ends.
+func chatAdapters(app *App) ([]func(context.Context) error, error) {
+	return nil, nil
+}
+
+// loadConfig loads the file at path, or the built-in demo config when path
+// is empty.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Demo()
+	}
+	return config.Load(path)
+}

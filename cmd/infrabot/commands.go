@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/console"
+	"github.com/infrabot/infrabot/config"
+	"github.com/infrabot/infrabot/simulator"
+)
+
+// sweepInterval is how often pending approvals are checked for expiry.
+const sweepInterval = 15 * time.Second
+
+func cmdShell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("shell", stderr)
+	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
+	user := fs.String("user", "", "the person you speak as (switch with /as NAME)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" {
+		return &exitError{code: 2, msg: "infrabot shell: --user NAME is required (a person from the config's people)"}
+	}
+	app, err := OpenApp(*cfgPath, nil)
+	if err != nil {
+		return err
+	}
+	app.Log = NewLogger(app.Config.Log, stderr)
+	defer app.Close()
+
+	con := console.New(stdout)
+	app.Engine.AddChat(console.Platform, con)
+	if err := start(ctx, app); err != nil {
+		return err
+	}
+	interactive := isTerminal(stdin)
+	if interactive {
+		con.Printf("infrabot shell: speaking as %s. Type `help`, `/as NAME` to switch person, Ctrl-D to leave.\n", *user)
+	}
+	err = con.Session(ctx, &bot.Router{Engine: app.Engine}, stdin, *user, interactive)
+	if ctx.Err() == nil {
+		// Input ended: let the runs it started finish before leaving.
+		app.Engine.Wait()
+	}
+	return err
+}
+
+// start recovers from an earlier crash and starts the expiry sweeper.
+func start(ctx context.Context, app *App) error {
+	interrupted, err := app.Engine.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("recovering runs: %w", err)
+	}
+	for _, r := range interrupted {
+		app.Log.Warn("run interrupted by a restart", "run", r.ID, "command", r.Command, "person", r.Person)
+	}
+	if err := app.Engine.ExpireApprovals(ctx); err != nil {
+		return fmt.Errorf("expiring old approvals: %w", err)
+	}
+	go app.Engine.SweepEvery(ctx, sweepInterval)
+	return nil
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	app, err := OpenApp(*cfgPath, nil)
+	if err != nil {
+		return err
+	}
+	app.Log = NewLogger(app.Config.Log, stderr)
+	defer app.Close()
+	adapters, err := chatAdapters(app)
+	if err != nil {
+		return err
+	}
+	if len(adapters) == 0 {
+		return errors.New("no chat adapter is configured (add a slack section to the config), and `infrabot shell` is the local console")
+	}
+	if err := start(ctx, app); err != nil {
+		return err
+	}
+	app.Log.Info("infrabot running", "version", version, "adapters", len(adapters))
+	errc := make(chan error, len(adapters))
+	for _, a := range adapters {
+		go func() { errc <- a(ctx) }()
+	}
+	select {
+	case <-ctx.Done():
+		app.Log.Info("stopping")
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func cmdConfigCheck(args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return &exitError{code: 2, msg: "usage: infrabot config check FILE"}
+	}
+	if _, err := config.Load(args[0]); err != nil {
+		var probs config.Problems
+		if errors.As(err, &probs) {
+			return &exitError{code: 1, msg: probs.Error() + fmt.Sprintf("\n%d problems", len(probs))}
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return nil
+}
+
+func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit verify", stderr)
+	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := db.VerifyAudit(ctx)
+	var chain *actions.ChainError
+	if errors.As(err, &chain) {
+		return &exitError{code: 1, msg: fmt.Sprintf("audit log BROKEN after %d good records: %v", n, chain)}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "audit log ok: %d records, hash chain intact\n", n)
+	return nil
+}
+
+func cmdSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("simulator", stderr)
+	listen := fs.String("listen", "127.0.0.1:8800", "address to serve on (loopback)")
+	user := fs.String("user", "admin", "Keystone user accepted")
+	password := fs.String("password", "admin", "that user's password (a local test credential)")
+	build := fs.Duration("build-delay", 2*time.Second, "how long a server stays in BUILD")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sim := simulator.New(simulator.Options{User: *user, Password: *password, BuildDelay: *build, Logger: NewLogger(config.Log{}, stderr)})
+	if err := sim.Start(*listen); err != nil {
+		return err
+	}
+	defer sim.Close()
+	fmt.Fprintf(stdout, "OpenStack simulator: Keystone at %s (user %s, project admin, domain Default)\n", sim.AuthURL(), *user)
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,100 @@
+// Command infrabot is the chat-ops bot: see `infrabot help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `infrabot — chat-ops for infrastructure teams
+
+Usage:
+  infrabot run --config FILE               run the bot with the chat adapters in the config
+  infrabot shell --config FILE --user NAME the local console chat (stdin/stdout)
+  infrabot config check FILE               validate a config file
+  infrabot audit verify --config FILE      check the audit log's hash chain
+  infrabot simulator [--listen ADDR]       run the OpenStack API simulator on its own
+  infrabot version                         print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit code of its own.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// Main runs one subcommand and returns the process's exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, ee.msg)
+		}
+		return ee.code
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	fmt.Fprintln(stderr, "infrabot:", err)
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2}
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stderr)
+	case "shell":
+		return cmdShell(ctx, args[1:], stdin, stdout, stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			return &exitError{code: 2, msg: "usage: infrabot config check FILE"}
+		}
+		return cmdConfigCheck(args[2:], stdout)
+	case "audit":
+		if len(args) < 2 || args[1] != "verify" {
+			return &exitError{code: 2, msg: "usage: infrabot audit verify --config FILE"}
+		}
+		return cmdAuditVerify(ctx, args[2:], stdout, stderr)
+	case "simulator":
+		return cmdSimulator(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "infrabot", version)
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return &exitError{code: 2, msg: fmt.Sprintf("infrabot: unknown subcommand %q\n%s", args[0], usage)}
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("infrabot "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

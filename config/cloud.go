@@ -1,0 +1,56 @@
+package config
+
+// Cloud is an OpenStack cloud infrabot can provision on. It is given in one
+// of three ways: a clouds.yaml file and a cloud name in it; inline auth; or
+// simulator: true, which starts infrabot's built-in OpenStack simulator on
+// loopback (for trying infrabot out and for tests).
+type Cloud struct {
+	CloudsYAML string `yaml:"clouds_yaml"`
+	Cloud      string `yaml:"cloud"`
+
+	Simulator bool `yaml:"simulator"`
+
+	AuthURL       string `yaml:"auth_url"`
+	Username      string `yaml:"username"`
+	Password      Secret `yaml:"password"`
+	Project       string `yaml:"project"`
+	ProjectID     string `yaml:"project_id"`
+	Domain        string `yaml:"domain"`         // user and project domain unless given apart; default "Default"
+	UserDomain    string `yaml:"user_domain"`    // overrides Domain for the user
+	ProjectDomain string `yaml:"project_domain"` // overrides Domain for the project
+	Region        string `yaml:"region"`
+}
+
+// Environment is a set of servers infrabot keeps as declared.
+type Environment struct {
+	Cloud   string       `yaml:"cloud"`
+	Servers []ServerDecl `yaml:"servers"`
+	// Timeout bounds how long one server may take to become ACTIVE or to
+	// disappear. Default 10m.
+	Timeout Duration `yaml:"timeout"`
+	// Parallel bounds how many servers are created or deleted at once.
+	// Default 4.
+	Parallel int `yaml:"parallel"`
+}
+
+// ServerDecl declares Count servers named <env>-<name>-<n>.
+type ServerDecl struct {
+	Name           string   `yaml:"name"`
+	Count          *int     `yaml:"count"` // default 1; 0 scales it away
+	Flavor         string   `yaml:"flavor"`
+	Image          string   `yaml:"image"`
+	Networks       []string `yaml:"networks"`
+	KeyName        string   `yaml:"key_name"`
+	SecurityGroups []string `yaml:"security_groups"`
+}
+
+// Slack configures the Slack adapter.
+type Slack struct {
+	Mode          string            `yaml:"mode"`   // http or socket
+	Listen        string            `yaml:"listen"` // http mode: where to serve Slack's requests
+	SigningSecret Secret            `yaml:"signing_secret"`
+	BotToken      Secret            `yaml:"bot_token"`
+	AppToken      Secret            `yaml:"app_token"` // socket mode
+	APIURL        string            `yaml:"api_url"`
+	Channels      map[string]string `yaml:"channels"`
+}

@@ -1,0 +1,213 @@
+// Package config loads and validates infrabot's YAML configuration.
+//
+// Loading is strict: an unknown key, a value of the wrong type, a reference
+// to an undeclared role, person or cloud, and a literal value where a secret
+// belongs are all errors, each reported with the file and line it is on.
+// Secrets are never written in the file: fields that hold one take a
+// reference, ${env:NAME} or ${file:/path}, resolved when the file is loaded.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Storage      Storage                `yaml:"storage"`
+	People       map[string]Person      `yaml:"people"`
+	Roles        map[string]Role        `yaml:"roles"`
+	Approvals    []ApprovalRule         `yaml:"approvals"`
+	Clouds       map[string]Cloud       `yaml:"clouds"`
+	Environments map[string]Environment `yaml:"environments"`
+	Slack        *Slack                 `yaml:"slack"`
+	Log          Log                    `yaml:"log"`
+
+	// Path is the file the configuration was read from.
+	Path string `yaml:"-"`
+}
+
+// Storage says where infrabot keeps its state.
+type Storage struct {
+	// Path of the bbolt file; relative paths are relative to the working
+	// directory. Default ./data/infrabot.db.
+	Path string `yaml:"path"`
+}
+
+// Person is someone infrabot knows, with their roles and chat identities.
+type Person struct {
+	Roles   []string `yaml:"roles"`
+	Slack   string   `yaml:"slack"`
+	Discord string   `yaml:"discord"`
+}
+
+// Role grants actions, on some environments, and may inherit other roles.
+type Role struct {
+	Inherit []string `yaml:"inherit"`
+	Allow   []string `yaml:"allow"`
+	// Environments the role's own actions apply to. Omitted means every
+	// environment.
+	Environments []string `yaml:"environments"`
+}
+
+// ApprovalRule says which actions on which environments need a second
+// person's approval, who may give it, and how long a request stays open.
+type ApprovalRule struct {
+	Actions      []string `yaml:"actions"`
+	Environments []string `yaml:"environments"`
+	Approvers    []string `yaml:"approvers"`
+	Expires      Duration `yaml:"expires"`
+}
+
+// Log configures infrabot's own log.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+// Duration is a time.Duration written as Go writes it ("15m", "90s").
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration such as "15m".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return lineError(n, "%q is not a duration (write it like 90s, 15m or 2h)", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	File    string
+	Line    int
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
+	}
+	return fmt.Sprintf("%s: %s", p.File, p.Message)
+}
+
+// Problems is every problem found in a file. It is the error Load returns
+// when the file is not valid.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads, validates and resolves the configuration in path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates and resolves configuration data read from the named file.
+// Relative paths in the file are taken relative to the file's directory.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{Path: name}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Problems{yamlProblem(name, err)}
+	}
+	var probs Problems
+	if len(root.Content) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil {
+			probs = append(probs, yamlProblems(name, err)...)
+		}
+	}
+	v := validator{file: name, root: &root}
+	v.check(c)
+	probs = append(probs, v.problems...)
+	if len(probs) > 0 {
+		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+		return nil, probs
+	}
+	c.applyDefaults(filepath.Dir(name))
+	return c, nil
+}
+
+func (c *Config) applyDefaults(dir string) {
+	if c.Storage.Path == "" {
+		c.Storage.Path = "./data/infrabot.db"
+	}
+	for i := range c.Approvals {
+		if c.Approvals[i].Expires == 0 {
+			c.Approvals[i].Expires = Duration(DefaultApprovalExpiry)
+		}
+	}
+	for name, cl := range c.Clouds {
+		if cl.CloudsYAML != "" {
+			cl.CloudsYAML = expandHome(cl.CloudsYAML)
+			c.Clouds[name] = cl
+		}
+	}
+	_ = dir
+}
+
+// DefaultApprovalExpiry is how long an approval request stays open when the
+// rule that asked for it does not say.
+const DefaultApprovalExpiry = 15 * time.Minute
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+func lineError(n *yaml.Node, format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, fmt.Sprintf(format, args...))}}
+}
+
+// yamlProblems turns a decoding error into problems with line numbers.
+func yamlProblems(file string, err error) Problems {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		ps := make(Problems, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			ps = append(ps, parseYAMLMessage(file, e))
+		}
+		return ps
+	}
+	return Problems{yamlProblem(file, err)}
+}
+
+func yamlProblem(file string, err error) Problem {
+	return parseYAMLMessage(file, strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// parseYAMLMessage splits "line 3: message" into a problem.
+func parseYAMLMessage(file, msg string) Problem {
+	var line int
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, err := fmt.Sscanf(rest, "%d:", &line); n == 1 && err == nil {
+			_, msg, _ = strings.Cut(rest, ": ")
+		}
+	}
+	msg = strings.Replace(msg, " in type config.", " in ", 1)
+	return Problem{File: file, Line: line, Message: msg}
+}

@@ -1,0 +1,261 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// namePattern is what environment, server and role names may look like;
+// environment and server names end up in server names on the cloud.
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+
+type validator struct {
+	file     string
+	root     *yaml.Node
+	problems Problems
+}
+
+func (v *validator) errorf(path []string, format string, args ...any) {
+	v.problems = append(v.problems, Problem{File: v.file, Line: v.line(path...), Message: fmt.Sprintf(format, args...)})
+}
+
+// line finds the line of the node at path (mapping keys, or sequence
+// indexes as decimal strings), falling back to the deepest node found.
+func (v *validator) line(path ...string) int {
+	n := v.root
+	if n == nil || len(n.Content) == 0 {
+		return 0
+	}
+	n = n.Content[0]
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == p {
+					line = n.Content[i].Line
+					next = n.Content[i+1]
+					break
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(p); err == nil && i < len(n.Content) {
+				next = n.Content[i]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
+func (v *validator) check(c *Config) {
+	v.checkRoles(c)
+	v.checkPeople(c)
+	v.checkApprovals(c)
+	v.checkClouds(c)
+	v.checkEnvironments(c)
+	v.checkSlack(c)
+	if l := c.Log.Level; l != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
+		v.errorf([]string{"log", "level"}, "log level %q is not one of debug, info, warn, error", l)
+	}
+	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
+		v.errorf([]string{"log", "format"}, "log format %q is not text or json", f)
+	}
+}
+
+func (v *validator) checkEnvName(c *Config, path []string, env string) {
+	if env == "*" {
+		return
+	}
+	if _, ok := c.Environments[env]; !ok && !v.implicitEnv(c, env) {
+		v.errorf(path, "environment %q is not declared under environments", env)
+	}
+}
+
+// implicitEnv allows policy to name environments before they are declared
+// only when no environment is declared at all (a policy-only file).
+func (v *validator) implicitEnv(c *Config, env string) bool {
+	return len(c.Environments) == 0 && namePattern.MatchString(env)
+}
+
+func (v *validator) checkRoles(c *Config) {
+	for name, r := range c.Roles {
+		for i, in := range r.Inherit {
+			if _, ok := c.Roles[in]; !ok {
+				v.errorf([]string{"roles", name, "inherit", strconv.Itoa(i)}, "role %s inherits %q, which is not declared", name, in)
+			}
+		}
+		for i, a := range r.Allow {
+			if a != "*" && !actions.IsCommand(a) {
+				v.errorf([]string{"roles", name, "allow", strconv.Itoa(i)}, "role %s allows %q, which is not a command%s", name, a, actions.Suggest(a))
+			}
+		}
+		for i, e := range r.Environments {
+			v.checkEnvName(c, []string{"roles", name, "environments", strconv.Itoa(i)}, e)
+		}
+		if cycle := roleCycle(c.Roles, name, nil); cycle != nil {
+			v.errorf([]string{"roles", name, "inherit"}, "role %s inherits itself: %v", name, cycle)
+		}
+	}
+}
+
+func roleCycle(roles map[string]Role, name string, seen []string) []string {
+	if slices.Contains(seen, name) {
+		return append(seen, name)
+	}
+	seen = append(seen, name)
+	for _, in := range roles[name].Inherit {
+		if c := roleCycle(roles, in, seen); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+func (v *validator) checkPeople(c *Config) {
+	slackIDs, discordIDs := map[string]string{}, map[string]string{}
+	for name, p := range c.People {
+		if !namePattern.MatchString(name) {
+			v.errorf([]string{"people", name}, "person name %q must be lower case letters, digits and dashes", name)
+		}
+		for i, r := range p.Roles {
+			if _, ok := c.Roles[r]; !ok {
+				v.errorf([]string{"people", name, "roles", strconv.Itoa(i)}, "%s has role %q, which is not declared under roles", name, r)
+			}
+		}
+		if p.Slack != "" {
+			if other, dup := slackIDs[p.Slack]; dup {
+				v.errorf([]string{"people", name, "slack"}, "slack id %s is given to both %s and %s", p.Slack, other, name)
+			}
+			slackIDs[p.Slack] = name
+		}
+		if p.Discord != "" {
+			if other, dup := discordIDs[p.Discord]; dup {
+				v.errorf([]string{"people", name, "discord"}, "discord id %s is given to both %s and %s", p.Discord, other, name)
+			}
+			discordIDs[p.Discord] = name
+		}
+	}
+}
+
+func (v *validator) checkApprovals(c *Config) {
+	for i, a := range c.Approvals {
+		at := []string{"approvals", strconv.Itoa(i)}
+		if len(a.Actions) == 0 {
+			v.errorf(at, "approval rule %d names no actions", i+1)
+		}
+		for j, name := range a.Actions {
+			if name != "*" && !actions.IsCommand(name) {
+				v.errorf(append(at, "actions", strconv.Itoa(j)), "approval rule names %q, which is not a command%s", name, actions.Suggest(name))
+			}
+		}
+		for j, e := range a.Environments {
+			v.checkEnvName(c, append(at, "environments", strconv.Itoa(j)), e)
+		}
+		if len(a.Approvers) == 0 {
+			v.errorf(at, "approval rule %d names no approvers (roles whose holders may approve)", i+1)
+		}
+		for j, r := range a.Approvers {
+			if _, ok := c.Roles[r]; !ok {
+				v.errorf(append(at, "approvers", strconv.Itoa(j)), "approver role %q is not declared under roles", r)
+			}
+		}
+	}
+}
+
+func (v *validator) checkClouds(c *Config) {
+	for name, cl := range c.Clouds {
+		at := []string{"clouds", name}
+		ways := 0
+		if cl.CloudsYAML != "" || cl.Cloud != "" {
+			ways++
+			if cl.Cloud == "" {
+				v.errorf(at, "cloud %s gives clouds_yaml but not which cloud in it (cloud: NAME)", name)
+			}
+		}
+		if cl.Simulator {
+			ways++
+		}
+		if cl.AuthURL != "" {
+			ways++
+			if cl.Username == "" || !cl.Password.IsSet() || (cl.Project == "" && cl.ProjectID == "") {
+				v.errorf(at, "cloud %s with auth_url also needs username, password and project", name)
+			}
+		}
+		switch {
+		case ways == 0:
+			v.errorf(at, "cloud %s needs clouds_yaml and cloud, or auth_url and credentials, or simulator: true", name)
+		case ways > 1:
+			v.errorf(at, "cloud %s mixes clouds_yaml, auth_url and simulator: choose one", name)
+		}
+	}
+}
+
+func (v *validator) checkEnvironments(c *Config) {
+	for env, e := range c.Environments {
+		at := []string{"environments", env}
+		if !namePattern.MatchString(env) {
+			v.errorf(at, "environment name %q must start with a letter and hold only lower case letters, digits and dashes", env)
+		}
+		if _, ok := c.Clouds[e.Cloud]; !ok {
+			v.errorf(append(at, "cloud"), "environment %s uses cloud %q, which is not declared under clouds", env, e.Cloud)
+		}
+		if e.Parallel < 0 {
+			v.errorf(append(at, "parallel"), "parallel must be at least 1")
+		}
+		seen := map[string]bool{}
+		for i, s := range e.Servers {
+			sat := append(at, "servers", strconv.Itoa(i))
+			switch {
+			case !namePattern.MatchString(s.Name):
+				v.errorf(sat, "server name %q must start with a letter and hold only lower case letters, digits and dashes", s.Name)
+			case seen[s.Name]:
+				v.errorf(sat, "server %s is declared twice in %s", s.Name, env)
+			}
+			seen[s.Name] = true
+			if s.Flavor == "" || s.Image == "" {
+				v.errorf(sat, "server %s needs a flavor and an image", s.Name)
+			}
+			if s.Count != nil && (*s.Count < 0 || *s.Count > 100) {
+				v.errorf(append(sat, "count"), "count must be between 0 and 100")
+			}
+		}
+	}
+}
+
+func (v *validator) checkSlack(c *Config) {
+	s := c.Slack
+	if s == nil {
+		return
+	}
+	at := []string{"slack"}
+	switch s.Mode {
+	case "http":
+		if s.Listen == "" {
+			v.errorf(append(at, "listen"), "slack http mode needs listen (for example 127.0.0.1:3000)")
+		}
+		if !s.SigningSecret.IsSet() {
+			v.errorf(at, "slack http mode needs signing_secret")
+		}
+	case "socket":
+		if !s.AppToken.IsSet() {
+			v.errorf(at, "slack socket mode needs app_token")
+		}
+	default:
+		v.errorf(append(at, "mode"), "slack mode %q is not http or socket", s.Mode)
+	}
+	if !s.BotToken.IsSet() {
+		v.errorf(at, "slack needs bot_token")
+	}
+}

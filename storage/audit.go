@@ -1,0 +1,96 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// auditHead is kept beside the log so that removing its last records is
+// detected too: the chain alone cannot tell a short log from a cut one.
+type auditHead struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Append seals e after the last record and stores it.
+func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEntry, error) {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		var prev *actions.AuditEntry
+		if _, v := b.Cursor().Last(); v != nil {
+			prev = new(actions.AuditEntry)
+			if err := json.Unmarshal(v, prev); err != nil {
+				return fmt.Errorf("decoding the last audit record: %w", err)
+			}
+		}
+		e.Time = e.Time.UTC()
+		e.Seal(prev)
+		if err := putJSON(b, itob(e.Seq), e); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketMeta), keyAuditHead, auditHead{Seq: e.Seq, Hash: e.Hash})
+	})
+	return e, err
+}
+
+// Tail returns the last n records, oldest first.
+func (db *DB) Tail(ctx context.Context, n int) ([]actions.AuditEntry, error) {
+	var out []actions.AuditEntry
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			var e actions.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decoding audit record %d: %w", btoi(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}
+
+// VerifyAudit checks the whole audit chain and returns how many records it
+// holds. A broken chain gives an *actions.ChainError naming the first
+// record that does not check out.
+func (db *DB) VerifyAudit(ctx context.Context) (uint64, error) {
+	var v actions.ChainVerifier
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketAudit).ForEach(func(k, raw []byte) error {
+			var e actions.AuditEntry
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return &actions.ChainError{Seq: btoi(k), Reason: "cannot be read: " + err.Error()}
+			}
+			if e.Seq != btoi(k) {
+				return &actions.ChainError{Seq: btoi(k), Reason: fmt.Sprintf("is stored under the key of record %d", btoi(k))}
+			}
+			return v.Next(e)
+		})
+		if err != nil {
+			return err
+		}
+		var head auditHead
+		if raw := tx.Bucket(bucketMeta).Get(keyAuditHead); raw != nil {
+			if err := json.Unmarshal(raw, &head); err != nil {
+				return &actions.ChainError{Seq: 0, Reason: "the log's head record cannot be read"}
+			}
+		}
+		last := v.Last()
+		switch {
+		case last == nil && head.Seq != 0:
+			return &actions.ChainError{Seq: 1, Reason: fmt.Sprintf("missing: the log should hold %d records and holds none", head.Seq)}
+		case last != nil && (last.Seq != head.Seq || last.Hash != head.Hash):
+			return &actions.ChainError{Seq: last.Seq + 1, Reason: fmt.Sprintf("missing: the log should end at record %d but ends at %d", head.Seq, last.Seq)}
+		}
+		return nil
+	})
+	return v.Count(), err
+}
