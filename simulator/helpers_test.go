@@ -159,11 +159,11 @@ func (c *cloud) serverOpts(t *testing.T, name string) servers.CreateOpts {
 	}
 }
 
-func (c *cloud) create(t *testing.T, opts servers.CreateOpts) *servers.Server {
+func (c *cloud) create(t *testing.T, opts servers.CreateOptsBuilder) *servers.Server {
 	t.Helper()
 	s, err := servers.Create(t.Context(), c.compute, opts, nil).Extract()
 	if err != nil {
-		t.Fatalf("create %s: %v", opts.Name, err)
+		t.Fatalf("create %v: %v", opts, err)
 	}
 	return s
 }
