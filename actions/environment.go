@@ -223,7 +223,6 @@ func (x *Environments) cloud(ctx context.Context, env string) (Environment, Clou
 	return e, c, nil
 }
 
-
 func (x *Environments) converge(ctx context.Context, envName string) (Environment, Cloud, Convergence, error) {
 	env, cl, err := x.cloud(ctx, envName)
 	if err != nil {
@@ -308,8 +307,12 @@ func (x *Environments) provision(ctx context.Context, req *Request, plan Plan, p
 		return err
 	}
 	if len(failed) > 0 {
-		return Errorf(Unavailable, "%d of %d servers could not be created (%s); the others are ACTIVE. Run `provision %s` again to finish",
-			len(failed), len(conv.Create), strings.Join(failed, ", "), env.Name)
+		others := ""
+		if len(failed) < len(conv.Create) {
+			others = " the others are ACTIVE."
+		}
+		return Errorf(Unavailable, "%d of %d servers could not be created (%s);%s Run `provision %s` again to finish",
+			len(failed), len(conv.Create), strings.Join(failed, ", "), others, env.Name)
 	}
 	p.Note(ctx, "%s is as declared: %d created, %d kept, %d deleted", env.Name, len(conv.Create), len(conv.Keep), len(deletes))
 	return nil

@@ -20,6 +20,9 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	if plan.Empty && act.Destructive {
+		return Reply{Message: Message{Summary: fmt.Sprintf("`%s`: nothing to do", req.Text()), Lines: plan.Lines}}, nil
+	}
 	now := e.now()
 	run := &Run{
 		Action: act.Name, Env: req.Env, Command: req.Text(),

@@ -22,7 +22,7 @@ func Text(m actions.Message) string {
 	}
 	if m.Text != "" {
 		line(m.Text)
-	} else if m.Title == "" || len(m.Lines) == 0 && len(m.Fields) == 0 {
+	} else {
 		line(m.Summary)
 	}
 	for _, f := range m.Fields {

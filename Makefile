@@ -1,0 +1,43 @@
+# infrabot — `make run` tries it out, `make test` runs the tests.
+GO       ?= go
+BIN      ?= bin/infrabot
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+FUZZTIME ?= 60s
+PKGS      = ./...
+
+.PHONY: all build run test test-openstack bench fuzz lint clean
+
+all: lint test
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/infrabot
+
+# The console chat on the built-in demo config: bbolt under ./data and the
+# OpenStack simulator as the cloud. Try `provision staging`.
+run: build
+	./$(BIN) shell --user $${INFRABOT_USER:-alice}
+
+# Unit, integration and end-to-end tests, with the race detector.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+
+# The same contract tests against a real OpenStack from Debian's packages,
+# installed and started on 127.0.0.1 by the script (root; a few minutes).
+test-openstack:
+	bash scripts/openstack/test.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
+
+# Each fuzz target for FUZZTIME.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./actions
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,182 @@
+package slack
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
+)
+
+// Block Kit limits (https://api.slack.com/reference/block-kit/blocks),
+// kept a little under Slack's so that escaping cannot push a block over.
+const (
+	maxHeader      = 150
+	maxSectionText = 2900
+	maxFieldText   = 1900
+	maxFields      = 10
+	maxButtonLabel = 75
+	maxFallback    = 3900
+	// maxCodeBlocks bounds how many preformatted sections one message
+	// shows; what does not fit goes to the message's thread.
+	maxCodeBlocks = 4
+)
+
+// ButtonPrefix starts the action_id of every button infrabot renders, so
+// that clicks on other apps' buttons are never taken for commands.
+const ButtonPrefix = "infrabot-"
+
+var toneEmoji = map[actions.Tone]string{
+	actions.ToneSuccess: ":white_check_mark: ",
+	actions.ToneWarning: ":warning: ",
+	actions.ToneDanger:  ":x: ",
+}
+
+// rendered is a message ready for Slack: its blocks, its fallback text
+// (notifications, screen readers) and the preformatted lines that did not
+// fit and belong in a thread reply.
+type rendered struct {
+	Blocks   []slack.Block
+	Fallback string
+	Overflow []string
+}
+
+// Render turns a neutral message into Block Kit blocks. A message without
+// buttons has no actions block, so updating a decided approval request
+// takes its buttons away.
+func Render(m actions.Message) []slack.Block { return render(m).Blocks }
+
+func render(m actions.Message) rendered {
+	var blocks []slack.Block
+	emoji := toneEmoji[m.Tone]
+	if m.Title != "" {
+		blocks = append(blocks, slack.NewHeaderBlock(plain(truncate(m.Title, maxHeader))))
+	}
+	text := m.Text
+	if text == "" && (m.Title == "" || len(m.Lines) == 0 && len(m.Fields) == 0) {
+		text = m.Summary
+	}
+	if text != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(emoji+escape(text), maxSectionText)), nil, nil))
+	} else if emoji != "" && m.Title != "" {
+		// The header cannot be coloured: say the tone in words.
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(emoji+escape(m.Summary))))
+	}
+	for i := 0; i < len(m.Fields); i += maxFields {
+		var fields []*slack.TextBlockObject
+		for _, f := range m.Fields[i:min(i+maxFields, len(m.Fields))] {
+			fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", escape(f.Label), escape(f.Value)), maxFieldText)))
+		}
+		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	}
+	shown, overflow := fitLines(m.Lines)
+	if len(overflow) > 0 {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d earlier lines are in the thread.", len(overflow)))))
+	}
+	for _, chunk := range codeChunks(shown) {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(chunk), nil, nil))
+	}
+	if len(m.Buttons) > 0 {
+		var els []slack.BlockElement
+		for i, b := range m.Buttons {
+			btn := slack.NewButtonBlockElement(fmt.Sprintf("%s%d", ButtonPrefix, i), b.Command, plain(truncate(b.Label, maxButtonLabel)))
+			switch b.Style {
+			case actions.ToneSuccess:
+				btn.Style = slack.StylePrimary
+			case actions.ToneDanger:
+				btn.Style = slack.StyleDanger
+			}
+			els = append(els, btn)
+		}
+		blocks = append(blocks, slack.NewActionBlock("infrabot-actions", els...))
+	}
+	if m.Footer != "" {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(truncate(escape(m.Footer), maxSectionText))))
+	}
+	fallback := bot.Text(actions.Message{Summary: m.Summary, Title: m.Title, Text: m.Text, Fields: m.Fields, Lines: shown, Footer: m.Footer})
+	return rendered{Blocks: blocks, Fallback: truncate(strings.TrimSpace(fallback), maxFallback), Overflow: overflow}
+}
+
+// fitLines splits lines into those the message shows (the last ones, as
+// output grows at the end) and the earlier ones that do not fit.
+func fitLines(lines []string) (shown, overflow []string) {
+	budget := maxCodeBlocks * maxSectionText
+	n := 0
+	i := len(lines)
+	for i > 0 {
+		l := len(escape(lines[i-1])) + 1
+		if n+l > budget-8*maxCodeBlocks {
+			break
+		}
+		n += l
+		i--
+	}
+	if i == 0 {
+		return lines, nil
+	}
+	return lines[i:], lines[:i]
+}
+
+// codeChunks formats lines as code blocks, each within a section's limit.
+// A line too long for one block is cut.
+func codeChunks(lines []string) []string {
+	var out []string
+	var b strings.Builder
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, "```\n"+b.String()+"```")
+			b.Reset()
+		}
+	}
+	for _, l := range lines {
+		l = truncate(escape(l), maxSectionText-10) + "\n"
+		if b.Len()+len(l) > maxSectionText-8 {
+			flush()
+		}
+		b.WriteString(l)
+	}
+	flush()
+	return out
+}
+
+// threadChunks renders lines that did not fit in a message as thread
+// replies, each a single code block.
+func threadChunks(lines []string) [][]slack.Block {
+	var out [][]slack.Block
+	for _, chunk := range codeChunks(lines) {
+		out = append(out, []slack.Block{slack.NewSectionBlock(mrkdwn(chunk), nil, nil)})
+	}
+	return out
+}
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+}
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+// escape makes text safe for Slack's mrkdwn: &, < and > are control
+// characters there (<@U123> is a mention, <!channel> pings everyone).
+func escape(s string) string {
+	if !strings.ContainsAny(s, "&<>") {
+		return s
+	}
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,255 @@
+// Package slack is infrabot in Slack. It owns everything Slack-specific:
+// verifying Slack's signed requests (slash commands, button clicks,
+// events) or reading them from a Socket Mode connection, handing the
+// commands in them to the bot's router, and saying what infrabot has to
+// say in Block Kit through Slack's Web API, in order, rate-limit aware
+// and without losing a message.
+package slack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
+)
+
+// Platform is Slack's platform name, in people's ids and message refs.
+const Platform = "slack"
+
+// Router runs a chat line; *bot.Router is one.
+type Router interface {
+	Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool)
+}
+
+// Options configures an Adapter.
+type Options struct {
+	// BotToken (xoxb-…) authorises Web API calls. Required.
+	BotToken string
+	// SigningSecret verifies requests in HTTP mode.
+	SigningSecret string
+	// AppToken (xapp-…) opens Socket Mode connections.
+	AppToken string
+	// APIURL is Slack's Web API base, "https://slack.com/api/" by default;
+	// tests point it at a fake.
+	APIURL     string
+	HTTPClient *http.Client
+	Router     Router
+	Logger     *slog.Logger
+
+	// Workers bounds how many commands run at once; Queue how many wait.
+	// A request that finds the queue full is refused with 503, so that a
+	// flood cannot pile up goroutines. Defaults 8 and 256.
+	Workers, Queue int
+	// UpdateInterval is the least time between two updates of one
+	// message. Default 1s.
+	UpdateInterval time.Duration
+	// Now and Sleep are the clock, for tests. Sleep returns early with
+	// ctx's error.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Adapter is infrabot's Slack app. It implements actions.Chat for the
+// engine's live messages; Handler serves Slack's HTTP requests and
+// RunSocket reads Socket Mode.
+type Adapter struct {
+	opts   Options
+	api    *slack.Client
+	log    *slog.Logger
+	router Router
+	verify verifier
+	seen   *seen
+	out    *outbox
+
+	jobs     chan job
+	stopOnce sync.Once
+	stop     chan struct{}
+	workers  sync.WaitGroup
+}
+
+// job is one command to run: a line from a person, and where to answer.
+type job struct {
+	in bot.Incoming
+}
+
+var _ actions.Chat = (*Adapter)(nil)
+
+// New returns an adapter with its workers started; Close stops them.
+func New(opts Options) (*Adapter, error) {
+	if opts.BotToken == "" {
+		return nil, errors.New("slack: a bot token is required")
+	}
+	if opts.Router == nil {
+		return nil, errors.New("slack: a router is required")
+	}
+	if opts.APIURL == "" {
+		opts.APIURL = slack.APIURL
+	}
+	if !strings.HasSuffix(opts.APIURL, "/") {
+		opts.APIURL += "/"
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 256
+	}
+	if opts.UpdateInterval <= 0 {
+		opts.UpdateInterval = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	apiOpts := []slack.Option{slack.OptionAPIURL(opts.APIURL), slack.OptionHTTPClient(opts.HTTPClient)}
+	if opts.AppToken != "" {
+		apiOpts = append(apiOpts, slack.OptionAppLevelToken(opts.AppToken))
+	}
+	api := slack.New(opts.BotToken, apiOpts...)
+	log := opts.Logger.With("platform", Platform)
+	a := &Adapter{
+		opts: opts, api: api, log: log, router: opts.Router,
+		verify: verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
+		seen:   newSeen(opts.Now),
+		out:    newOutbox(api, log, opts.Now, opts.Sleep, opts.UpdateInterval),
+		jobs:   make(chan job, opts.Queue),
+		stop:   make(chan struct{}),
+	}
+	for range opts.Workers {
+		a.workers.Add(1)
+		go a.work()
+	}
+	return a, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Post sends m to channel and returns its reference (the message's ts),
+// once Slack has it: a rate limit makes Post wait, not fail.
+func (a *Adapter) Post(ctx context.Context, channel string, m actions.Message) (actions.MessageRef, error) {
+	ts, err := a.out.post(ctx, channel, m)
+	if err != nil {
+		return actions.MessageRef{}, err
+	}
+	return actions.MessageRef{Platform: Platform, Channel: channel, ID: ts}, nil
+}
+
+// Update queues the new state of a posted message and returns at once.
+// Updates are coalesced to about one per second per message; the last
+// state is always delivered.
+func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
+	if ref.Channel == "" || ref.ID == "" {
+		return errors.New("slack: update of a message with no channel or ts")
+	}
+	a.out.update(ref.Channel, ref.ID, m)
+	return nil
+}
+
+// submit queues a command for the workers; false when the queue is full
+// or the adapter is closing.
+func (a *Adapter) submit(j job) bool {
+	select {
+	case <-a.stop:
+		return false
+	default:
+	}
+	select {
+	case a.jobs <- j:
+		return true
+	default:
+		return false
+	}
+}
+
+func (a *Adapter) work() {
+	defer a.workers.Done()
+	for {
+		select {
+		case j := <-a.jobs:
+			a.run(j)
+		case <-a.stop:
+			// Finish what was accepted: each was acknowledged to Slack.
+			for {
+				select {
+				case j := <-a.jobs:
+					a.run(j)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// run hands one line to the router and answers: privately (ephemeral)
+// when the engine says so, which it does for every refusal, otherwise in
+// the channel.
+func (a *Adapter) run(j job) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("a command crashed", "user", j.in.UserID, "panic", r)
+		}
+	}()
+	reply, ok := a.router.Handle(context.Background(), j.in)
+	if !ok {
+		return
+	}
+	if reply.Private && !isDM(j.in.Channel) {
+		a.out.ephemeral(j.in.Channel, j.in.UserID, reply.Message)
+		return
+	}
+	a.out.reply(j.in.Channel, reply.Message)
+}
+
+// isDM reports whether channel is a direct message, where every reply is
+// private already.
+func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
+
+// Close stops taking commands, runs those already accepted, and waits
+// (until ctx ends) for everything queued for Slack to be sent. The engine
+// may still update messages after Close; those are sent as well.
+func (a *Adapter) Close(ctx context.Context) error {
+	a.stopOnce.Do(func() { close(a.stop) })
+	a.workers.Wait()
+	return a.Flush(ctx)
+}
+
+// Flush waits until nothing is queued or being sent to Slack.
+func (a *Adapter) Flush(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !a.out.idle() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/infrabot/infrabot/config"
+)
+
+// issueExample is the configuration the core issue says must load as is.
+const issueExample = `storage:
+  path: ./data/infrabot.db
+people:
+  alice: {roles: [admin], slack: U01ALICE, discord: "111111111111111111"}
+  bob:   {roles: [operator], slack: U02BOB}
+  carol: {roles: [viewer], slack: U03CAROL}
+roles:
+  viewer:
+    allow: [help, whoami, status, plan, runs, run, checks, incidents, oncall, jobs]
+  operator:
+    inherit: [viewer]
+    allow: [provision, teardown, deploy, lock, unlock, cancel, ack, resolve, approve, deny]
+    environments: [staging]
+  admin:
+    inherit: [operator]
+    allow: ["*"]
+    environments: ["*"]
+approvals:
+  - actions: [teardown]
+    environments: ["*"]
+    approvers: [operator, admin]
+    expires: 15m
+  - actions: [provision, deploy]
+    environments: [production]
+    approvers: [admin]
+`
+
+func TestIssueExampleLoads(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse("infrabot.yaml", []byte(issueExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.People["alice"].Discord != "111111111111111111" || len(c.Roles) != 3 || len(c.Approvals) != 2 {
+		t.Errorf("loaded %+v", c)
+	}
+	if c.Approvals[1].Expires == 0 {
+		t.Error("an approval rule without expires gets the default")
+	}
+}
+
+func TestDemoLoads(t *testing.T) {
+	t.Parallel()
+	c, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Clouds["local"].Simulator || len(c.Environments["staging"].Servers) != 2 {
+		t.Errorf("demo config: %+v", c)
+	}
+}
+
+func TestProblemsHaveLines(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		want       []string // "line: message part"
+	}{
+		{"unknown key", "storage:\n  paht: x\n", []string{"2: field paht not found"}},
+		{"unknown top-level key", "peeple: {}\n", []string{"1: field peeple not found"}},
+		{"wrong type", "people:\n  bob: {roles: operator}\n", []string{"2: cannot unmarshal"}},
+		{"undeclared role", "people:\n  bob: {roles: [wizard]}\n", []string{`2: bob has role "wizard"`}},
+		{"inherit unknown", "roles:\n  a:\n    inherit: [b]\n", []string{`3: role a inherits "b"`}},
+		{"typo in allow", "roles:\n  a:\n    allow: [provison]\n", []string{"3: role a allows \"provison\", which is not a command (did you mean `provision`?)"}},
+		{"cycle", "roles:\n  a: {inherit: [b]}\n  b: {inherit: [a]}\n", []string{"inherits itself"}},
+		{"bad duration", "roles: {a: {}}\napprovals:\n  - actions: [teardown]\n    approvers: [a]\n    expires: soon\n", []string{`5: "soon" is not a duration`}},
+		{"literal secret", "slack:\n  mode: http\n  listen: 127.0.0.1:3000\n  signing_secret: abc123\n  bot_token: ${env:INFRABOT_TEST_UNSET_VAR}\n",
+			[]string{"4: this field holds a secret", "5: ${env:INFRABOT_TEST_UNSET_VAR}: environment variable INFRABOT_TEST_UNSET_VAR is not set"}},
+		{"cloud needs a way in", "clouds:\n  c: {region: x}\n", []string{"2: cloud c needs clouds_yaml"}},
+		{"env on unknown cloud", "clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: d\n", []string{`4: environment staging uses cloud "d"`}},
+		{"server without flavor", "clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    servers:\n      - name: web\n        image: x\n", []string{"6: server web needs a flavor"}},
+		{"bad env name", "clouds: {c: {simulator: true}}\nenvironments:\n  Staging_1: {cloud: c}\n", []string{"3: environment name \"Staging_1\""}},
+		{"not yaml", "people: [\n", []string{"did not find expected"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse("f.yaml", []byte(tc.yaml))
+			var probs config.Problems
+			if !errors.As(err, &probs) {
+				t.Fatalf("error = %v, want problems", err)
+			}
+			text := probs.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(text, "f.yaml:"+w) && !strings.Contains(text, w) {
+					t.Errorf("problems lack %q:\n%s", w, text)
+				}
+				if line, _, ok := strings.Cut(w, ":"); ok && len(line) < 3 && !strings.Contains(text, "f.yaml:"+line+":") {
+					t.Errorf("no problem on line %s:\n%s", line, text)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsResolveAndNeverPrint(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("xoxb-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("INFRABOT_TEST_SIGNING", "s3cret-signing")
+	c, err := config.Parse("f.yaml", []byte("slack:\n  mode: http\n  listen: 127.0.0.1:0\n  signing_secret: ${env:INFRABOT_TEST_SIGNING}\n  bot_token: ${file:"+file+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Slack.BotToken.Value() != "xoxb-from-file" || c.Slack.SigningSecret.Value() != "s3cret-signing" {
+		t.Errorf("secrets resolved to the wrong values")
+	}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := sprintf(format, c.Slack); strings.Contains(out, "s3cret") || strings.Contains(out, "xoxb-from") {
+			t.Errorf("%s leaks a secret: %s", format, out)
+		}
+	}
+}
+
+// FuzzParse checks that no configuration text makes loading panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(issueExample))
+	f.Add([]byte("clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    servers:\n      - {name: web, flavor: m1.small, image: x, count: 2}\n"))
+	f.Add([]byte("slack: {mode: http, signing_secret: ${env:X}}\n"))
+	f.Add([]byte("people: [\n"))
+	f.Add([]byte("roles: {a: {inherit: [a]}}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := config.Parse("fuzz.yaml", data)
+		if err == nil && c == nil {
+			t.Fatal("no config and no error")
+		}
+	})
+}

@@ -1,0 +1,163 @@
+package storage_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/storage"
+)
+
+func openAudit(t *testing.T, n int) (string, *storage.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "infrabot.db")
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		_, err := db.Append(context.Background(), actions.AuditEntry{
+			Time: time.Date(2026, 11, 21, 12, 0, i, 0, time.UTC), Person: "bob", Event: "request", Detail: "lock staging",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path, db
+}
+
+// tamper edits the raw bbolt file, as someone with access to it could.
+func tamper(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func key(n uint64) []byte {
+	k := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		k[i] = byte(n)
+		n >>= 8
+	}
+	return k
+}
+
+func TestAuditChainDetectsTampering(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(tx *bolt.Tx) error
+		broken uint64
+		reason string
+	}{
+		{"edited detail", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("audit"))
+			var e actions.AuditEntry
+			json.Unmarshal(b.Get(key(3)), &e)
+			e.Detail = "nothing to see"
+			raw, _ := json.Marshal(e)
+			return b.Put(key(3), raw)
+		}, 3, "edited"},
+		{"edited and re-hashed", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("audit"))
+			var e actions.AuditEntry
+			json.Unmarshal(b.Get(key(2)), &e)
+			e.Person = "alice"
+			e.Hash = e.ComputeHash()
+			raw, _ := json.Marshal(e)
+			return b.Put(key(2), raw)
+		}, 3, "does not follow"},
+		{"deleted in the middle", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(2)) }, 2, "missing"},
+		{"deleted at the end", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(5)) }, 5, "missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path, db := openAudit(t, 5)
+			if n, err := db.VerifyAudit(context.Background()); err != nil || n != 5 {
+				t.Fatalf("untouched log: %d records, %v", n, err)
+			}
+			db.Close()
+			tamper(t, path, tc.change)
+			db, err := storage.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			_, err = db.VerifyAudit(context.Background())
+			var ce *actions.ChainError
+			if !errors.As(err, &ce) || ce.Seq != tc.broken || !strings.Contains(ce.Reason, tc.reason) {
+				t.Fatalf("verify = %v, want record %d %q", err, tc.broken, tc.reason)
+			}
+		})
+	}
+}
+
+func TestAuditAppendAfterReopenContinuesChain(t *testing.T) {
+	t.Parallel()
+	path, db := openAudit(t, 2)
+	db.Close()
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e, err := db.Append(context.Background(), actions.AuditEntry{Time: time.Now(), Person: "alice", Event: "request"})
+	if err != nil || e.Seq != 3 {
+		t.Fatalf("append = %+v, %v", e, err)
+	}
+	if n, err := db.VerifyAudit(context.Background()); err != nil || n != 3 {
+		t.Errorf("verify = %d, %v", n, err)
+	}
+	tail, _ := db.Tail(context.Background(), 2)
+	if len(tail) != 2 || tail[0].Seq != 2 || tail[1].Seq != 3 {
+		t.Errorf("tail = %+v", tail)
+	}
+}
+
+func TestOpenWhileHeldSaysSo(t *testing.T) {
+	t.Parallel()
+	path, db := openAudit(t, 0)
+	defer db.Close()
+	_, err := storage.Open(path)
+	if err == nil || !strings.Contains(err.Error(), "in use by another infrabot process") {
+		t.Fatalf("second open = %v", err)
+	}
+}
+
+func TestUpdateRunErrorChangesNothing(t *testing.T) {
+	t.Parallel()
+	_, db := openAudit(t, 0)
+	defer db.Close()
+	ctx := context.Background()
+	r := &actions.Run{Action: "teardown", Env: "staging", State: actions.AwaitingApproval}
+	if err := db.CreateRun(ctx, r); err != nil || r.ID != 1 {
+		t.Fatal(r.ID, err)
+	}
+	_, err := db.UpdateRun(ctx, 1, func(r *actions.Run) error {
+		r.State = actions.Running
+		return actions.Errorf(actions.Conflict, "no")
+	})
+	if actions.ErrorKind(err) != actions.Conflict {
+		t.Fatal(err)
+	}
+	if got, _ := db.Run(ctx, 1); got.State != actions.AwaitingApproval {
+		t.Errorf("state changed to %s by a failed update", got.State)
+	}
+	if _, err := db.Run(ctx, 99); actions.ErrorKind(err) != actions.NotFound {
+		t.Errorf("missing run: %v", err)
+	}
+}
