@@ -329,9 +329,8 @@ func (x *Environments) createOne(ctx context.Context, env Environment, cl Cloud,
 	}
 	wctx, cancel := context.WithTimeout(ctx, env.Timeout)
 	defer cancel()
-	start := x.now()
 	_, err = cl.WaitActive(wctx, s.ID, func(s Server) {
-		step.Detail(ctx, "%s after %s", s.Status, elapsed(x.now().Sub(start).Truncate(time.Second)))
+		step.Detail(ctx, "%s", s.Status)
 	})
 	if err != nil {
 		step.Fail(ctx, err)

@@ -79,7 +79,7 @@ func (c *chatLog) find(s string) (actions.Message, bool) {
 // PRODUCT.md and two test-only actions: wipe (destructive) and deploy-ish
 // "touch" (mutating, waits on a gate).
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	path   string
 	db     *storage.DB
 	engine *actions.Engine
@@ -112,7 +112,7 @@ func policy() *actions.Policy {
 	)
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, path: filepath.Join(t.TempDir(), "infrabot.db"), clock: &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
 	w.planLines.Store([]string{"- wipe everything"})
@@ -222,7 +222,7 @@ func (w *world) run(id int64) *actions.Run {
 
 // copyStore copies the world's bbolt file as it is now, as a crash would
 // leave it, and returns the copy's path.
-func copyStore(t *testing.T, w *world) string {
+func copyStore(t testing.TB, w *world) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "crashed.db")
 	if err := w.db.Backup(dst); err != nil {

@@ -1,0 +1,48 @@
+package actions_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// BenchmarkExecuteQuery measures a whole command through the engine on
+// bbolt: parse, authorise, answer, and the two audit records it writes.
+func BenchmarkExecuteQuery(b *testing.B) {
+	w := newWorld(b)
+	ctx := context.Background()
+	inv := actions.Invocation{Person: "bob", Text: "/infra runs staging", Origin: actions.Origin{Platform: "test", Channel: "C1"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if r := w.engine.Execute(ctx, inv); r.Tone == actions.ToneDanger {
+			b.Fatal(r.Summary)
+		}
+	}
+}
+
+// BenchmarkAuditAppend measures one sealed, committed audit record.
+func BenchmarkAuditAppend(b *testing.B) {
+	w := newWorld(b)
+	ctx := context.Background()
+	e := actions.AuditEntry{Time: time.Now(), Person: "bob", Event: "request", Detail: "lock staging \"db upgrade\""}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := w.db.Append(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParse measures the command grammar alone.
+func BenchmarkParse(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := actions.Parse(`/infra lock staging "db upgrade, back at 15:00" --force`); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
