@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -74,6 +75,8 @@ type Adapter struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	workers  sync.WaitGroup
+	// pending counts commands accepted and not yet handled.
+	pending atomic.Int64
 }
 
 // job is one command to run: a line from a person, and where to answer.
@@ -179,10 +182,12 @@ func (a *Adapter) submit(j job) bool {
 		return false
 	default:
 	}
+	a.pending.Add(1)
 	select {
 	case a.jobs <- j:
 		return true
 	default:
+		a.pending.Add(-1)
 		return false
 	}
 }
@@ -211,6 +216,7 @@ func (a *Adapter) work() {
 // when the engine says so, which it does for every refusal, otherwise in
 // the channel.
 func (a *Adapter) run(j job) {
+	defer a.pending.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("a command crashed", "user", j.in.UserID, "panic", r)
@@ -245,6 +251,20 @@ func (a *Adapter) Flush(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for !a.out.idle() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Drain waits until every command accepted so far has been handled.
+func (a *Adapter) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for a.pending.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

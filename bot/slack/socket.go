@@ -97,9 +97,12 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	}
 	// Unlike HTTP there is no one to answer 503: wait for a worker, which
 	// also slows reading the socket while the workers are busy.
+	a.pending.Add(1)
 	select {
 	case a.jobs <- job{in: req.lines[0]}:
 	case <-a.stop:
+		a.pending.Add(-1)
 	case <-ctx.Done():
+		a.pending.Add(-1)
 	}
 }

@@ -1,0 +1,291 @@
+// Package slacktest is a fake of the parts of Slack infrabot talks to: the
+// Web API (chat.postMessage, chat.update, chat.postEphemeral,
+// conversations.open, auth.test) with Slack's JSON shapes and errors, and
+// Slack's side of the app's endpoints — correctly signed slash commands,
+// button clicks and events, as Slack sends them. The real slack-go client
+// talks to it through slack.OptionAPIURL(server.APIURL()).
+package slacktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BotUserID is the fake workspace's user id for the app's bot.
+const BotUserID = "U0INFRABOT"
+
+// Server is a fake Slack Web API. It checks the bot token, keeps every
+// message in its channels, records every call and fails calls on demand.
+type Server struct {
+	Token string
+
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	calls    []Call
+	messages []*Message
+	faults   []Fault
+	missing  map[string]bool
+	clock    int64
+	changed  chan struct{}
+}
+
+// Call is one Web API call as the fake received it.
+type Call struct {
+	Method string
+	Args   url.Values
+	// Blocks is the call's blocks argument, decoded.
+	Blocks []map[string]any
+	// Status is the HTTP status the fake answered; Error Slack's error
+	// code when ok was false.
+	Status int
+	Error  string
+}
+
+// Message is a message in the fake workspace, in its latest state.
+type Message struct {
+	Channel, TS, ThreadTS string
+	// User is who may see an ephemeral message; "" for everyone.
+	User      string
+	Ephemeral bool
+	Text      string
+	Blocks    []map[string]any
+	// Updates counts the chat.update calls that changed it.
+	Updates int
+}
+
+// Fault is a failure the fake answers with instead of doing a call.
+type Fault struct {
+	// Method limits the fault to one Web API method; "" means any.
+	Method string
+	// Status is 429 (with RetryAfter seconds) or a 5xx.
+	Status     int
+	RetryAfter int
+}
+
+// NewServer starts a fake Slack accepting token; it stops when t ends.
+func NewServer(t testing.TB, token string) *Server {
+	s := &Server{Token: token, missing: map[string]bool{}, clock: 1767225600, changed: make(chan struct{})}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// APIURL is the base of the fake's Web API, for slack.OptionAPIURL.
+func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
+
+// Fail makes the next calls fail, in order, one fault per call matching
+// the fault's method.
+func (s *Server) Fail(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, faults...)
+}
+
+// MissingChannel makes calls to channel fail with channel_not_found.
+func (s *Server) MissingChannel(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.missing[channel] = true
+}
+
+// Calls returns every call so far, failed ones included.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// Messages returns copies of the messages in channel (every channel when
+// channel is ""), oldest first.
+func (s *Server) Messages(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.messages {
+		if channel == "" || m.Channel == channel {
+			out = append(out, *m)
+		}
+	}
+	return out
+}
+
+// Changed returns a channel closed at the next call the fake receives,
+// so that a test can wait for Slack to hear something without sleeping.
+func (s *Server) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	method, ok := strings.CutPrefix(r.URL.Path, "/api/")
+	if !ok || r.Method != http.MethodPost {
+		http.NotFound(w, r)
+		return
+	}
+	args := url.Values{}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body map[string]any
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err == nil {
+			for k, v := range body {
+				switch v := v.(type) {
+				case string:
+					args.Set(k, v)
+				default:
+					b, _ := json.Marshal(v)
+					args.Set(k, string(b))
+				}
+			}
+		}
+	} else {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+		args = r.PostForm
+	}
+	token := args.Get("token")
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		token = bearer
+	}
+	args.Del("token") // never recorded: tests print calls
+
+	s.mu.Lock()
+	defer func() {
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+	}()
+	call := Call{Method: method, Args: args, Status: http.StatusOK}
+	if b := args.Get("blocks"); b != "" {
+		if err := json.Unmarshal([]byte(b), &call.Blocks); err != nil {
+			call.Error = "invalid_blocks"
+		}
+	}
+	for i, f := range s.faults {
+		if f.Method == "" || f.Method == method {
+			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			call.Status = f.Status
+			s.calls = append(s.calls, call)
+			if f.Status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(f.Status)
+				fmt.Fprint(w, `{"ok":false,"error":"ratelimited"}`)
+				return
+			}
+			http.Error(w, "upstream trouble", f.Status)
+			return
+		}
+	}
+	var resp map[string]any
+	switch {
+	case token == "":
+		call.Error = "not_authed"
+	case token != s.Token:
+		call.Error = "invalid_auth"
+	case call.Error != "":
+	default:
+		resp, call.Error = s.do(method, args, call.Blocks)
+	}
+	s.calls = append(s.calls, call)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if call.Error != "" {
+		json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": call.Error})
+		return
+	}
+	resp["ok"] = true
+	json.NewEncoder(w).Encode(resp)
+}
+
+// do carries out one authorised call; the mutex is held.
+func (s *Server) do(method string, args url.Values, blocks []map[string]any) (map[string]any, string) {
+	channel := args.Get("channel")
+	switch method {
+	case "auth.test":
+		return map[string]any{"url": "https://infrabot-test.slack.com/", "team": "Infra", "user": "infrabot",
+			"team_id": "T0INFRA", "user_id": BotUserID, "bot_id": "B0INFRABOT"}, ""
+	case "conversations.open":
+		users := args.Get("users")
+		if users == "" || strings.Contains(users, ",") {
+			return nil, "user_not_found"
+		}
+		return map[string]any{"channel": map[string]any{"id": "D" + strings.TrimPrefix(users, "U")}}, ""
+	case "chat.postMessage", "chat.postEphemeral":
+		if channel == "" || s.missing[channel] {
+			return nil, "channel_not_found"
+		}
+		if args.Get("text") == "" && blocks == nil {
+			return nil, "no_text"
+		}
+		s.clock++
+		m := &Message{Channel: channel, TS: fmt.Sprintf("%d.%06d", s.clock, len(s.messages)+1), ThreadTS: args.Get("thread_ts"), Text: args.Get("text"), Blocks: blocks}
+		if method == "chat.postEphemeral" {
+			if args.Get("user") == "" {
+				return nil, "user_not_found"
+			}
+			m.Ephemeral, m.User = true, args.Get("user")
+			s.messages = append(s.messages, m)
+			return map[string]any{"message_ts": m.TS}, ""
+		}
+		s.messages = append(s.messages, m)
+		return map[string]any{"channel": channel, "ts": m.TS, "message": s.wire(m)}, ""
+	case "chat.update":
+		if channel == "" || s.missing[channel] {
+			return nil, "channel_not_found"
+		}
+		for _, m := range s.messages {
+			if m.Channel == channel && m.TS == args.Get("ts") && !m.Ephemeral {
+				if args.Get("text") == "" && blocks == nil {
+					return nil, "no_text"
+				}
+				m.Text, m.Blocks = args.Get("text"), blocks
+				m.Updates++
+				return map[string]any{"channel": channel, "ts": m.TS, "text": m.Text, "message": s.wire(m)}, ""
+			}
+		}
+		return nil, "message_not_found"
+	}
+	return nil, "unknown_method"
+}
+
+func (s *Server) wire(m *Message) map[string]any {
+	out := map[string]any{"type": "message", "user": BotUserID, "bot_id": "B0INFRABOT", "text": m.Text, "ts": m.TS}
+	if m.Blocks != nil {
+		out["blocks"] = m.Blocks
+	}
+	if m.ThreadTS != "" {
+		out["thread_ts"] = m.ThreadTS
+	}
+	return out
+}
+
+// WaitFor waits until cond holds, checking it whenever the fake is
+// called; the test fails if it does not hold within a generous limit
+// (a hang, not a slow machine).
+func (s *Server) WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	limit := time.After(20 * time.Second)
+	for {
+		changed := s.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-time.After(50 * time.Millisecond):
+		case <-limit:
+			t.Fatalf("Slack never saw %s", what)
+		}
+	}
+}
