@@ -104,8 +104,8 @@ func TestForgedStaleAndReplayedRequestsRunNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	forger := &slacktest.App{URL: w.slack.URL, Secret: "not-the-secret"}
-	late := &slacktest.App{URL: w.slack.URL, Secret: secret, Now: func() time.Time { return time.Now().Add(-6 * time.Minute) }}
-	early := &slacktest.App{URL: w.slack.URL, Secret: secret, Now: func() time.Time { return time.Now().Add(6 * time.Minute) }}
+	late := &slacktest.App{URL: w.slack.URL, Secret: secret, Now: func() time.Time { return w.sleeps.Now().Add(-6 * time.Minute) }}
+	early := &slacktest.App{URL: w.slack.URL, Secret: secret, Now: func() time.Time { return w.sleeps.Now().Add(6 * time.Minute) }}
 
 	unsigned := w.slack.CommandRequest(bob, infra, "lock staging")
 	unsigned.Header.Del("X-Slack-Signature")

@@ -54,18 +54,27 @@ func (c *countingRouter) Handle(ctx context.Context, in bot.Incoming) (actions.R
 	return c.r.Handle(ctx, in)
 }
 
-// sleepLog is the adapter's clock for waiting: it records how long it was
-// asked to wait and returns at once, so that tests never sleep.
+// sleepLog is the adapter's clock: a wait records how long it was asked
+// for and moves the clock on at once, so that tests never sleep.
 type sleepLog struct {
-	mu sync.Mutex
-	d  []time.Duration
+	mu      sync.Mutex
+	d       []time.Duration
+	start   time.Time
+	skipped time.Duration
 }
 
 func (s *sleepLog) Sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.d = append(s.d, d)
+	s.skipped += d
 	s.mu.Unlock()
 	return ctx.Err()
+}
+
+func (s *sleepLog) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.start.Add(s.skipped)
 }
 
 func (s *sleepLog) All() []time.Duration {
@@ -80,7 +89,7 @@ func newWorld(t *testing.T, tweak ...func(*islack.Options)) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, fake: slacktest.NewServer(t, botToken), sleeps: &sleepLog{}}
+	w := &world{t: t, fake: slacktest.NewServer(t, botToken), sleeps: &sleepLog{start: time.Now()}}
 	w.engine = actions.NewEngine(actions.Options{
 		Policy: actions.NewPolicy(
 			[]*actions.Person{
@@ -128,7 +137,7 @@ func newWorld(t *testing.T, tweak ...func(*islack.Options)) *world {
 	w.router = &countingRouter{r: &bot.Router{Engine: w.engine}}
 	opts := islack.Options{
 		BotToken: botToken, SigningSecret: secret, APIURL: w.fake.APIURL(),
-		Router: w.router, Sleep: w.sleeps.Sleep,
+		Router: w.router, Sleep: w.sleeps.Sleep, Now: w.sleeps.Now,
 	}
 	for _, f := range tweak {
 		f(&opts)
@@ -139,7 +148,7 @@ func newWorld(t *testing.T, tweak ...func(*islack.Options)) *world {
 	}
 	w.engine.AddChat(islack.Platform, w.adapter)
 	srv := httptest.NewServer(w.adapter.Handler())
-	w.slack = &slacktest.App{URL: srv.URL, Secret: secret}
+	w.slack = &slacktest.App{URL: srv.URL, Secret: secret, Now: w.sleeps.Now}
 	t.Cleanup(func() {
 		srv.Close()
 		w.engine.Close()

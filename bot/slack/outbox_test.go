@@ -1,0 +1,145 @@
+package slack_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	islack "github.com/infrabot/infrabot/bot/slack"
+	"github.com/infrabot/infrabot/bot/slack/slacktest"
+)
+
+func TestBurstOf429sDelaysButLosesNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.fake.Fail(
+		slacktest.Fault{Method: "chat.postMessage", Status: http.StatusTooManyRequests, RetryAfter: 3},
+		slacktest.Fault{Method: "chat.postMessage", Status: http.StatusTooManyRequests, RetryAfter: 3},
+		slacktest.Fault{Method: "chat.update", Status: http.StatusTooManyRequests, RetryAfter: 2},
+		slacktest.Fault{Method: "chat.update", Status: http.StatusTooManyRequests, RetryAfter: 2},
+		slacktest.Fault{Method: "chat.update", Status: http.StatusTooManyRequests, RetryAfter: 2},
+		slacktest.Fault{Status: http.StatusInternalServerError},
+		slacktest.Fault{Status: http.StatusBadGateway},
+	)
+	w.slack.Command(t, alice, infra, "deploy staging")
+	progress := w.expectMessage(infra, "run 1: deploy staging")
+	w.settle()
+	final := w.latest(progress.TS)
+	if !containsAll(text(final), []string{"succeeded", "step 6"}) {
+		t.Fatalf("the final state was lost:\n%s", text(final))
+	}
+	w.expectMessage(infra, "run 1 started")
+
+	// Retry-After was honoured: the adapter waited as long as asked.
+	sleeps := w.sleeps.All()
+	for _, want := range []time.Duration{3 * time.Second, 2 * time.Second} {
+		if !slices.Contains(sleeps, want) {
+			t.Errorf("never waited %s as Retry-After asked; waits: %v", want, sleeps)
+		}
+	}
+	// Order per message: every delivered update shows at least as many
+	// finished steps as the one before.
+	done := -1
+	for _, c := range w.fake.Calls() {
+		if c.Method != "chat.update" || c.Status != http.StatusOK || c.Args.Get("ts") != progress.TS {
+			continue
+		}
+		n := strings.Count(c.Args.Get("blocks"), "✓ step")
+		if n < done {
+			t.Errorf("an older state of the run was delivered after a newer one (%d steps after %d)", n, done)
+		}
+		done = n
+	}
+	if done != 6 {
+		t.Errorf("the last delivered update shows %d finished steps, want 6", done)
+	}
+}
+
+func TestUpdatesAreCoalescedAndTheLastStateWins(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.NewServer(t, botToken)
+	waits := make(chan time.Duration)
+	release := make(chan struct{})
+	a, err := islack.New(islack.Options{
+		BotToken: botToken, APIURL: fake.APIURL(), Router: &countingRouter{},
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			waits <- d
+			<-release
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ref, err := a.Post(ctx, infra, actions.Message{Title: "run 7: provision staging", Summary: "run 7", Lines: []string{"… create"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The message was just posted: its first update waits its turn, and
+	// the twenty states that arrive meanwhile become one update.
+	for i := 1; i <= 20; i++ {
+		if err := a.Update(ctx, ref, actions.Message{Title: "run 7: provision staging", Summary: "run 7", Lines: []string{fmt.Sprintf("✓ create %d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := <-waits; d <= 0 || d > time.Second {
+		t.Errorf("waited %s before the first update, want up to 1s", d)
+	}
+	release <- struct{}{}
+	<-waits // the pause after that update
+	release <- struct{}{}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var updates []string
+	for _, c := range fake.Calls() {
+		if c.Method == "chat.update" {
+			updates = append(updates, c.Args.Get("text"))
+		}
+	}
+	if len(updates) != 1 || !strings.Contains(updates[0], "✓ create 20") {
+		t.Fatalf("updates sent: %q, want one showing the last state", updates)
+	}
+}
+
+func TestLongOutputGoesToTheThread(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.NewServer(t, botToken)
+	a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), Router: &countingRouter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for i := range 400 {
+		lines = append(lines, fmt.Sprintf("line %03d of the audit log, long enough to matter", i))
+	}
+	ref, err := a.Post(context.Background(), infra, actions.Message{Title: "audit", Summary: "audit", Lines: lines})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var main, thread string
+	for _, m := range fake.Messages(infra) {
+		if m.TS == ref.ID {
+			main = text(m)
+		} else if m.ThreadTS == ref.ID {
+			thread += text(m)
+		}
+	}
+	if !strings.Contains(main, "line 399") || strings.Contains(main, "line 000") || !strings.Contains(main, "earlier lines are in the thread") {
+		t.Errorf("the message should show the last lines and point to the thread:\n%.300s", main)
+	}
+	for _, want := range []string{"line 000", "line 100"} {
+		if !strings.Contains(thread, want) {
+			t.Errorf("the thread lacks %q", want)
+		}
+	}
+}
