@@ -167,7 +167,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{Request: r, params: params, svc: svc}
 	if rt.auth {
 		tok, ok := s.validToken(r.Header.Get("X-Auth-Token"))
-		if !ok {
+		// Only Keystone takes a token without a project scope.
+		if !ok || (svc != identitySvc && !tok.scoped) {
 			writeUnauthorized(rec, r)
 			return
 		}
