@@ -62,11 +62,7 @@ func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed form", http.StatusBadRequest)
 		return
 	}
-	req, err := commandRequest(slack.SlashCommand{
-		TeamID: form.Get("team_id"), ChannelID: form.Get("channel_id"), UserID: form.Get("user_id"),
-		Command: form.Get("command"), Text: form.Get("text"), TriggerID: form.Get("trigger_id"),
-		ResponseURL: form.Get("response_url"),
-	})
+	req, err := commandRequest(slackCommand(form))
 	if err != nil {
 		http.Error(w, "malformed slash command", http.StatusBadRequest)
 		return
@@ -141,4 +137,12 @@ func (a *Adapter) dispatch(req request) bool {
 		req.lines = req.lines[:1]
 	}
 	return a.submit(job{in: req.lines[0]})
+}
+
+func slackCommand(form url.Values) slack.SlashCommand {
+	return slack.SlashCommand{
+		TeamID: form.Get("team_id"), ChannelID: form.Get("channel_id"), UserID: form.Get("user_id"),
+		Command: form.Get("command"), Text: form.Get("text"), TriggerID: form.Get("trigger_id"),
+		ResponseURL: form.Get("response_url"),
+	}
 }

@@ -1,0 +1,84 @@
+package slack_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	islack "github.com/infrabot/infrabot/bot/slack"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestRenderGolden(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	run := &actions.Run{
+		ID: 17, Action: "provision", Env: "staging", Command: "provision staging", Person: "bob",
+		State: actions.Running, Created: at, Started: at,
+		Plan: actions.Plan{Summary: "create 2, keep 1"},
+		Steps: []actions.Step{
+			{Name: "create staging-web-1", State: actions.Succeeded, Detail: "ACTIVE", Started: at, Finished: at.Add(12 * time.Second)},
+			{Name: "create staging-db-1", State: actions.Running, Detail: "BUILD", Started: at},
+		},
+	}
+	request := &actions.Run{
+		ID: 42, Action: "teardown", Env: "staging", Command: "teardown staging", Person: "bob",
+		State: actions.AwaitingApproval, Created: at,
+		Plan: actions.Plan{Summary: "delete 2 servers", Lines: []string{"- staging-web-1", "- staging-db-1"}},
+		Approval: &actions.Approval{State: actions.ApprovalPending, Approvers: []string{"operator", "admin"}, PlanHash: "3f2a9c", Expires: at.Add(15 * time.Minute)},
+	}
+	approved := *request
+	a := *request.Approval
+	a.State, a.DecidedBy, a.DecidedAt = actions.ApprovalApproved, "alice", at.Add(time.Minute)
+	approved.Approval = &a
+	tests := []struct {
+		name string
+		m    actions.Message
+	}{
+		{"run_progress", actions.RunMessage(run, at.Add(20*time.Second))},
+		{"approval_request", actions.ApprovalMessage(request, at)},
+		{"approval_approved", actions.ApprovalMessage(&approved, at.Add(time.Minute))},
+		{"plain_reply", actions.Message{Summary: "staging is locked by bob <for> the db & upgrade", Tone: actions.ToneSuccess}},
+		{"refusal", actions.Message{Summary: "bob may not lock production", Text: "bob may lock only on staging, not on production", Tone: actions.ToneDanger}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(islack.Render(tc.m)); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.Bytes()
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("blocks differ from %s (run go test -update if the change is meant):\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestDecidedRequestHasNoButtons(t *testing.T) {
+	t.Parallel()
+	b, _ := json.Marshal(islack.Render(actions.Message{Title: "request 1", Summary: "request 1 — Approved by alice", Text: "Approved by alice."}))
+	if strings.Contains(string(b), `"actions"`) {
+		t.Errorf("a message without buttons has an actions block: %s", b)
+	}
+}
