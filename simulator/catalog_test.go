@@ -188,3 +188,42 @@ func TestKeypairs(t *testing.T) {
 	_, err = keypairs.Get(t.Context(), c.compute, "mine", nil).Extract()
 	httpError(t, err, http.StatusNotFound)
 }
+
+func TestUnknownPathsAndMethodsGetTheServicesErrors(t *testing.T) {
+	c := newCloud(t)
+	cases := []struct {
+		method, path string
+		status       int
+		member       string
+	}{
+		{"GET", "/compute/v2.1/os-hypervisors", 404, "itemNotFound"},
+		{"PATCH", "/compute/v2.1/servers", 405, "badMethod"},
+		{"GET", "/network/v2.0/routers", 404, "NeutronError"},
+		{"GET", "/v3/projects", 404, "error"},
+		{"GET", "/image/v2/tasks", 404, "title"},
+	}
+	for _, tc := range cases {
+		status, _, body := do(t, tc.method, c.sim.URL()+tc.path, c.token(), nil)
+		if status != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, status, tc.status)
+			continue
+		}
+		if _, ok := decode(t, body)[tc.member]; !ok {
+			t.Errorf("%s %s: body %s lacks %q", tc.method, tc.path, body, tc.member)
+		}
+	}
+}
+
+func TestVersionDocumentsNeedNoToken(t *testing.T) {
+	c := newCloud(t)
+	for path, want := range map[string]int{"/compute/": 200, "/compute/v2.1/": 200, "/image/": 300, "/network/": 200, "/": 300} {
+		status, _, body := do(t, "GET", c.sim.URL()+path, "", nil)
+		if status != want || !strings.Contains(string(body), "version") {
+			t.Errorf("GET %s: %d %s, want %d", path, status, body, want)
+		}
+	}
+	_, _, body := do(t, "GET", c.sim.URL()+"/compute/v2.1/", "", nil)
+	if got := field(t, decode(t, body), "version", "version"); got != "2.93" {
+		t.Errorf("nova max microversion %v, want Zed's 2.93", got)
+	}
+}

@@ -199,3 +199,25 @@ func TestMalformedAuthBodyIsA400(t *testing.T) {
 		t.Errorf("title %v", got)
 	}
 }
+
+func TestUnscopedTokenIsForKeystoneOnly(t *testing.T) {
+	c := newCloud(t)
+	body := `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "admin", "domain": {"name": "Default"}}}}}}`
+	status, hdr, out := do(t, "POST", c.sim.AuthURL()+"/auth/tokens", "", body)
+	if status != http.StatusCreated {
+		t.Fatalf("unscoped login: %d %s", status, out)
+	}
+	tok := decode(t, out)["token"].(map[string]any)
+	if _, ok := tok["catalog"]; ok {
+		t.Errorf("unscoped token has a catalog: %v", tok)
+	}
+	unscoped := hdr.Get("X-Subject-Token")
+	if status, _, _ := do(t, "GET", c.sim.URL()+"/compute/v2.1/flavors", unscoped, nil); status != http.StatusUnauthorized {
+		t.Errorf("nova took an unscoped token: %d", status)
+	}
+	// Rescoping it to the project with the token method works.
+	rescope := `{"auth": {"identity": {"methods": ["token"], "token": {"id": "` + unscoped + `"}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}`
+	if status, _, out := do(t, "POST", c.sim.AuthURL()+"/auth/tokens", "", rescope); status != http.StatusCreated {
+		t.Errorf("rescope: %d %s", status, out)
+	}
+}
