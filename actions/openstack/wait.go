@@ -1,0 +1,139 @@
+package openstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// WaitActive polls the server until it is ACTIVE. It does not use
+// gophercloud's servers.WaitForStatus, which keeps polling a server in
+// ERROR until the deadline: a server in ERROR ends the wait at once, with
+// Nova's fault message. When ctx ends first, the error says which state the
+// server was still in and for how long.
+func (c *Cloud) WaitActive(ctx context.Context, id string, seen func(actions.Server)) (actions.Server, error) {
+	start := time.Now()
+	var last actions.Server
+	var lastErr error
+	for wait := c.backoff(); ; {
+		s, err := servers.Get(ctx, c.compute, id).Extract()
+		switch {
+		case err == nil:
+			cur := c.server(ctx, s)
+			if seen != nil && (last.ID == "" || cur.Status != last.Status) {
+				seen(cur)
+			}
+			last, lastErr = cur, nil
+			switch cur.Status {
+			case actions.StatusActive:
+				return cur, nil
+			case actions.StatusError:
+				return cur, &actions.Error{Kind: actions.Unavailable,
+					Message: fmt.Sprintf("server %s went to ERROR: %s", cur.Name, faultOrUnknown(cur.Fault))}
+			}
+		case isNotFound(err):
+			return last, actions.Errorf(actions.NotFound, "server %s disappeared while infrabot waited for it to become ACTIVE",
+				nameOr(last, id))
+		case ctx.Err() != nil:
+			// the request itself was cut short by ctx; reported below
+		default:
+			mapped := apiError("read server "+nameOr(last, id), err)
+			if actions.ErrorKind(mapped) != actions.Unavailable {
+				return last, mapped // bad credentials and the like will not heal by waiting
+			}
+			// 5xx or network trouble that outlived the GET retries:
+			// keep polling, and say so if the wait ends this way
+			c.log.Warn("openstack: polling server failed", "id", id, "err", err)
+			lastErr = mapped
+		}
+		if err := wait.sleep(ctx); err != nil {
+			return last, waitEnded(err, nameOr(last, id), "still "+stateOr(last, "in an unknown state"), start, lastErr)
+		}
+	}
+}
+
+// WaitGone polls until the server no longer exists (Nova answers 404).
+func (c *Cloud) WaitGone(ctx context.Context, id string) error {
+	start := time.Now()
+	var last actions.Server
+	var lastErr error
+	for wait := c.backoff(); ; {
+		s, err := servers.Get(ctx, c.compute, id).Extract()
+		switch {
+		case isNotFound(err):
+			return nil
+		case err == nil:
+			last, lastErr = c.server(ctx, s), nil
+		case ctx.Err() != nil:
+		default:
+			mapped := apiError("read server "+nameOr(last, id), err)
+			if actions.ErrorKind(mapped) != actions.Unavailable {
+				return mapped
+			}
+			c.log.Warn("openstack: polling server failed", "id", id, "err", err)
+			lastErr = mapped
+		}
+		if err := wait.sleep(ctx); err != nil {
+			return waitEnded(err, nameOr(last, id), "still exists ("+stateOr(last, "unknown state")+")", start, lastErr)
+		}
+	}
+}
+
+// waitEnded explains why a wait stopped before the server got where it
+// should: the deadline passed, or the wait was canceled.
+func waitEnded(ctxErr error, name, state string, start time.Time, lastErr error) error {
+	var msg string
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		msg = fmt.Sprintf("server %s %s after %s", name, state, time.Since(start).Round(time.Second))
+	} else {
+		msg = fmt.Sprintf("stopped waiting for server %s (canceled; %s)", name, state)
+	}
+	if lastErr != nil {
+		msg += "; last error: " + actions.ErrorMessage(lastErr)
+	}
+	return &actions.Error{Kind: actions.Unavailable, Message: msg, Err: ctxErr}
+}
+
+func faultOrUnknown(fault string) string {
+	if fault == "" {
+		return "Nova gave no reason"
+	}
+	return clip(fault)
+}
+
+func nameOr(s actions.Server, id string) string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return id
+}
+
+func stateOr(s actions.Server, unknown string) string {
+	if s.Status != "" {
+		return s.Status
+	}
+	return unknown
+}
+
+// backoff is the wait between polls: pollInitial, doubling up to pollMax.
+type backoff struct{ next, max time.Duration }
+
+func (c *Cloud) backoff() *backoff { return &backoff{next: c.pollInitial, max: c.pollMax} }
+
+// sleep waits for the next poll, or returns ctx's error when ctx ends first.
+func (b *backoff) sleep(ctx context.Context) error {
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	b.next = min(b.next*2, b.max)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,44 @@
+#!/bin/bash
+# infrabot's real-OpenStack test lane: setup.sh, the Go tests tagged
+# "openstack" against that cloud, stop.sh (also when a step fails).
+# Exits with the tests' status. Run as root from the repository (make
+# test-openstack). Env: INFRABOT_OS_STATE (see setup.sh), GOFLAGS as usual.
+set -euo pipefail
+
+# Packages with tests for the real cloud (build tag "openstack").
+PACKAGES="./actions/openstack/..."
+# Extra flags for go test, e.g. TESTFLAGS="-run Contract -v".
+TESTFLAGS=${TESTFLAGS:-}
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+STATE=${INFRABOT_OS_STATE:-/var/tmp/infrabot-openstack}
+export INFRABOT_OS_STATE=$STATE
+
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+T0=$(date +%s.%N)
+timings=()
+report() {
+  local rc=$?
+  local t=$(date +%s.%N)
+  bash "$HERE/stop.sh" || true
+  timings+=("stop $(since "$t")s")
+  echo "== openstack lane: ${timings[*]}; total $(since "$T0")s; exit $rc"
+  exit $rc
+}
+trap report EXIT
+trap 'exit 130' INT TERM
+
+t=$(date +%s.%N)
+bash "$HERE/setup.sh" </dev/null
+timings+=("setup $(since "$t")s")
+
+# shellcheck source=/dev/null
+source "$STATE/test.env"
+cd "$ROOT"
+t=$(date +%s.%N)
+rc=0
+# shellcheck disable=SC2086
+go test -race -count=1 -tags openstack $TESTFLAGS $PACKAGES || rc=$?
+timings+=("tests $(since "$t")s")
+exit $rc
