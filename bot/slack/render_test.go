@@ -31,7 +31,7 @@ func TestRenderGolden(t *testing.T) {
 	request := &actions.Run{
 		ID: 42, Action: "teardown", Env: "staging", Command: "teardown staging", Person: "bob",
 		State: actions.AwaitingApproval, Created: at,
-		Plan: actions.Plan{Summary: "delete 2 servers", Lines: []string{"- staging-web-1", "- staging-db-1"}},
+		Plan:     actions.Plan{Summary: "delete 2 servers", Lines: []string{"- staging-web-1", "- staging-db-1"}},
 		Approval: &actions.Approval{State: actions.ApprovalPending, Approvers: []string{"operator", "admin"}, PlanHash: "3f2a9c", Expires: at.Add(15 * time.Minute)},
 	}
 	approved := *request
