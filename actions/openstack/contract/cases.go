@@ -94,16 +94,20 @@ func testOwnership(t *testing.T, h *Harness, ctx context.Context, env string) {
 	}
 	flavorID, _ := raw.Flavor["id"].(string)
 	imageID, _ := raw.Image["id"].(string)
-	strangers := map[string]map[string]string{
-		env + "-web-2": nil,                                                       // no metadata at all
-		env + "-web-3": {actions.MetaEnv: env},                                    // env but not managed
-		env + "-web-4": {actions.MetaManaged: "false", actions.MetaEnv: env},      // explicitly unmanaged
-		env + "-web-5": {actions.MetaManaged: "True", actions.MetaEnv: env},       // not exactly "true"
-		env + "-web-6": {actions.MetaManaged: "true", actions.MetaEnv: env + "x"}, // another env
+	strangers := []struct {
+		name string
+		md   map[string]string
+	}{
+		{env + "-web-2", nil}, // no metadata at all (first: deleted below)
+		{env + "-web-3", map[string]string{actions.MetaEnv: env}},                                    // env but not managed
+		{env + "-web-4", map[string]string{actions.MetaManaged: "false", actions.MetaEnv: env}},      // explicitly unmanaged
+		{env + "-web-5", map[string]string{actions.MetaManaged: "True", actions.MetaEnv: env}},       // not exactly "true"
+		{env + "-web-6", map[string]string{actions.MetaManaged: "true", actions.MetaEnv: env + "x"}}, // another env
 	}
 	var strangerIDs []string
-	for name, md := range strangers {
-		opts := servers.CreateOpts{Name: name, FlavorRef: flavorID, ImageRef: imageID, Metadata: md}
+	for _, st := range strangers {
+		name := st.name
+		opts := servers.CreateOpts{Name: name, FlavorRef: flavorID, ImageRef: imageID, Metadata: st.md}
 		if h.NetworkID != "" {
 			opts.Networks = []servers.Network{{UUID: h.NetworkID}}
 		}

@@ -1,0 +1,154 @@
+package openstack_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/openstack"
+	"github.com/infrabot/infrabot/simulator"
+)
+
+// What a person in the channel sees when OpenStack misbehaves, driven by
+// the simulator's fault injection.
+
+func ownedSpec(env, name string) actions.ServerSpec {
+	return actions.ServerSpec{
+		Name: env + "-" + name, Flavor: "m1.tiny", Image: simulator.ImageCirros, Networks: []string{simulator.NetworkPrivate},
+		Metadata: map[string]string{actions.MetaManaged: "true", actions.MetaEnv: env},
+	}
+}
+
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("a 503 on listing is retried", func(t *testing.T) {
+		sim := startSim(t)
+		c := newSimCloud(t, simAuth(sim))
+		sim.Inject(simulator.Fault{Method: "GET", Path: "/compute/v2.1/servers", Status: http.StatusServiceUnavailable, Times: 2})
+		if _, err := c.Servers(ctx, "staging"); err != nil {
+			t.Fatalf("Servers after two 503s: %v, want the GET retried", err)
+		}
+	})
+
+	t.Run("a listing that keeps failing is Unavailable", func(t *testing.T) {
+		sim := startSim(t)
+		c := newSimCloud(t, simAuth(sim))
+		sim.Inject(simulator.Fault{Method: "GET", Path: "/compute/v2.1/servers", Status: http.StatusInternalServerError})
+		_, err := c.Servers(ctx, "staging")
+		if actions.ErrorKind(err) != actions.Unavailable || !strings.Contains(actions.ErrorMessage(err), "list servers of staging") {
+			t.Fatalf("Servers: %v, want Unavailable naming what failed", err)
+		}
+	})
+
+	t.Run("a 503 on create is not retried", func(t *testing.T) {
+		sim := startSim(t)
+		c := newSimCloud(t, simAuth(sim))
+		sim.Inject(simulator.Fault{Method: "POST", Path: "/compute/v2.1/servers", Status: http.StatusServiceUnavailable, Times: 1})
+		_, err := c.Create(ctx, ownedSpec("staging", "web-1"))
+		if actions.ErrorKind(err) != actions.Unavailable {
+			t.Fatalf("Create on 503: %v, want Unavailable", err)
+		}
+		if !strings.Contains(actions.ErrorMessage(err), "staging-web-1") {
+			t.Errorf("message %q does not name the server", actions.ErrorMessage(err))
+		}
+		// had Create retried, the second attempt would have made the server
+		list, err := c.Servers(ctx, "staging")
+		if err != nil || len(list) != 0 {
+			t.Fatalf("after a failed create: %v, %v; want no server", list, err)
+		}
+	})
+
+	t.Run("a server stuck in BUILD says so at the deadline", func(t *testing.T) {
+		sim := startSim(t)
+		c := newSimCloud(t, simAuth(sim))
+		sim.StickInBuild("staging-slow")
+		s, err := c.Create(ctx, ownedSpec("staging", "slow-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		defer cancel()
+		_, err = c.WaitActive(wctx, s.ID, nil)
+		if !errors.Is(err, context.DeadlineExceeded) || actions.ErrorKind(err) != actions.Unavailable ||
+			actions.ErrorMessage(err) != "server staging-slow-1 still BUILD after 1s" {
+			t.Fatalf("WaitActive: %q (%v), want \"server staging-slow-1 still BUILD after 1s\"", actions.ErrorMessage(err), err)
+		}
+	})
+
+	t.Run("a failed build carries Nova's fault", func(t *testing.T) {
+		sim := startSim(t)
+		c := newSimCloud(t, simAuth(sim))
+		sim.FailBuild("staging-doomed", "Build of instance aborted: disk on fire")
+		s, err := c.Create(ctx, ownedSpec("staging", "doomed-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var states []string
+		got, err := c.WaitActive(ctx, s.ID, func(s actions.Server) { states = append(states, s.Status) })
+		want := "server staging-doomed-1 went to ERROR: Build of instance aborted: disk on fire"
+		if actions.ErrorMessage(err) != want || got.Status != actions.StatusError {
+			t.Fatalf("WaitActive: %q, status %s; want %q", actions.ErrorMessage(err), got.Status, want)
+		}
+		if len(states) == 0 || states[len(states)-1] != actions.StatusError {
+			t.Errorf("states seen %v, want ERROR last", states)
+		}
+	})
+
+	t.Run("a slow API and a short deadline", func(t *testing.T) {
+		sim := startSim(t)
+		c := newSimCloud(t, simAuth(sim))
+		sim.Inject(simulator.Fault{Method: "GET", Path: "/compute/v2.1/servers", Delay: 5 * time.Second})
+		sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := c.Servers(sctx, "staging")
+		if actions.ErrorKind(err) != actions.Unavailable || time.Since(start) > 3*time.Second {
+			t.Fatalf("Servers with a 200ms deadline against a 5s API: %v after %s", err, time.Since(start))
+		}
+	})
+
+	t.Run("wrong password is Permission and shows no secret", func(t *testing.T) {
+		sim := startSim(t)
+		auth := simAuth(sim)
+		auth.Password = "hunter2-wrong"
+		_, err := openstack.New(ctx, auth, openstack.Options{})
+		if actions.ErrorKind(err) != actions.Permission {
+			t.Fatalf("New: %v, want Permission", err)
+		}
+		if strings.Contains(err.Error(), auth.Password) {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	})
+
+	t.Run("a cloud that went away is Unavailable", func(t *testing.T) {
+		sim := startSim(t)
+		c := newSimCloud(t, simAuth(sim))
+		_ = sim.Close()
+		_, err := c.Servers(ctx, "staging")
+		if actions.ErrorKind(err) != actions.Unavailable {
+			t.Fatalf("Servers after the cloud went away: %v, want Unavailable", err)
+		}
+		_, err = openstack.New(ctx, simAuth(sim), openstack.Options{})
+		if actions.ErrorKind(err) != actions.Unavailable {
+			t.Fatalf("New against a closed cloud: %v, want Unavailable", err)
+		}
+	})
+
+	t.Run("bad auth settings are Invalid", func(t *testing.T) {
+		for _, auth := range []openstack.Auth{
+			{},
+			{CloudsYAML: "/nonexistent/clouds.yaml", Cloud: "x"},
+			{CloudsYAML: "/nonexistent/clouds.yaml"},
+		} {
+			if _, err := openstack.New(ctx, auth, openstack.Options{}); actions.ErrorKind(err) != actions.Invalid {
+				t.Errorf("New(%+v): %v, want Invalid", auth, err)
+			}
+		}
+	})
+}
