@@ -560,11 +560,24 @@ start_uwsgi nova-api 8774 bin/nova-api.wsgi "OS_NOVA_CONFIG_DIR=$STATE/etc/nova"
 for ((i = 0; i < 300; i++)); do amqp_up && break; sleep 0.2; done
 amqp_up || die "rabbitmq did not start; see $STATE/log/rabbitmq.out and /var/log/rabbitmq/"
 say "rabbitmq up"
+nova_service() { # conductor|scheduler|compute
+  alive "nova-$1" && return 0
+  # a fresh log per run, so that readiness can be read from it
+  [ -f "log/nova-$1.log" ] && mv "log/nova-$1.log" "log/nova-$1.log.prev"
+  start_py "nova-$1" bin/nova-"$1" --config-file etc/nova/nova.conf --log-file "$STATE/log/nova-$1.log"
+}
+# nova-compute pings the conductor once at start and, if the conductor's
+# queue does not exist yet, waits 10 s before trying again: the conductor
+# goes first and compute starts once the conductor consumes.
+nova_service conductor
 start_py neutron-server bin/neutron-server --config-file etc/neutron/neutron.conf
-for s in conductor scheduler compute; do
-  # trap 16: "No DB access allowed in nova-compute" once at start is noise
-  start_py nova-$s bin/nova-$s --config-file etc/nova/nova.conf --log-file "$STATE/log/nova-$s.log"
+nova_service scheduler
+for ((i = 0; i < 300; i++)); do
+  grep -qs "Starting conductor node" log/nova-conductor.log && break
+  sleep 0.2
 done
+# trap 16: "No DB access allowed in nova-compute" once at start is noise
+nova_service compute
 wait_http http://$HOST:8778/ placement 60
 wait_http http://$HOST:9292/healthcheck glance 60
 wait_http http://$HOST:8774/ nova-api 60

@@ -7,8 +7,11 @@ set -euo pipefail
 
 # Packages with tests for the real cloud (build tag "openstack").
 PACKAGES="./actions/openstack/..."
-# Extra flags for go test, e.g. TESTFLAGS="-run Contract -v".
-TESTFLAGS=${TESTFLAGS:-}
+# Flags for go test; -v so the lane's log shows each case and its timings.
+TESTFLAGS=${TESTFLAGS:--v}
+# Benchmarks to run once each (their logs are the wall-time measurements);
+# BENCH=none skips them.
+BENCH=${BENCH:-ParallelProvision10}
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -38,7 +41,10 @@ source "$STATE/test.env"
 cd "$ROOT"
 t=$(date +%s.%N)
 rc=0
+benchflags=()
+[ "$BENCH" = none ] || benchflags=(-bench "$BENCH" -benchtime 1x)
+# -p 1: the packages share one cloud (and the quota case changes its quota)
 # shellcheck disable=SC2086
-go test -race -count=1 -tags openstack $TESTFLAGS $PACKAGES || rc=$?
+go test -race -count=1 -p 1 -tags openstack "${benchflags[@]}" $TESTFLAGS $PACKAGES || rc=$?
 timings+=("tests $(since "$t")s")
 exit $rc
