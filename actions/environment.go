@@ -72,6 +72,14 @@ func Converge(env Environment, actual []Server) Convergence {
 	}
 	for name, spec := range want {
 		have := byName[name]
+		// Keep the oldest healthy one, whatever order the cloud lists
+		// them in, so that the plan (and its hash) does not depend on it.
+		sort.Slice(have, func(i, j int) bool {
+			if !have[i].Created.Equal(have[j].Created) {
+				return have[i].Created.Before(have[j].Created)
+			}
+			return have[i].ID < have[j].ID
+		})
 		healthy := false
 		for _, s := range have {
 			if s.Status != StatusError && !healthy {
@@ -90,9 +98,20 @@ func Converge(env Environment, actual []Server) Convergence {
 		c.Delete = append(c.Delete, servers...)
 	}
 	sort.Slice(c.Create, func(i, j int) bool { return naturalLess(c.Create[i].Name, c.Create[j].Name) })
-	sort.Slice(c.Keep, func(i, j int) bool { return naturalLess(c.Keep[i].Name, c.Keep[j].Name) })
-	sort.Slice(c.Delete, func(i, j int) bool { return naturalLess(c.Delete[i].Name, c.Delete[j].Name) })
+	sort.Slice(c.Keep, func(i, j int) bool { return serverLess(c.Keep[i], c.Keep[j]) })
+	sort.Slice(c.Delete, func(i, j int) bool { return serverLess(c.Delete[i], c.Delete[j]) })
 	return c
+}
+
+// serverLess orders servers by name, naturally, then by ID.
+func serverLess(a, b Server) bool {
+	if naturalLess(a.Name, b.Name) {
+		return true
+	}
+	if naturalLess(b.Name, a.Name) {
+		return false
+	}
+	return a.ID < b.ID
 }
 
 // Plan renders the convergence for people. Lines hold nothing that changes
@@ -253,7 +272,7 @@ func (x *Environments) teardownPlan(ctx context.Context, req *Request) (Plan, er
 		return Plan{}, err
 	}
 	conv := Convergence{Delete: servers}
-	sort.Slice(conv.Delete, func(i, j int) bool { return naturalLess(conv.Delete[i].Name, conv.Delete[j].Name) })
+	sort.Slice(conv.Delete, func(i, j int) bool { return serverLess(conv.Delete[i], conv.Delete[j]) })
 	p := Plan{Summary: fmt.Sprintf("delete %d", len(servers)), Deletes: len(servers) > 0, Empty: len(servers) == 0}
 	for _, s := range conv.Delete {
 		p.Lines = append(p.Lines, fmt.Sprintf("- delete %s (id %s)", s.Name, shortID(s.ID)))
@@ -339,7 +358,14 @@ func (x *Environments) createOne(ctx context.Context, env Environment, cl Cloud,
 			// so the environment holds nothing half-made.
 			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), env.Timeout)
 			defer dcancel()
-			if derr := cl.Delete(dctx, s.ID); derr != nil {
+			// Wait until it is gone: until then Nova still lists (and
+			// counts against quota) the server, and the next plan would
+			// see it in ERROR and ask to delete it again.
+			derr := cl.Delete(dctx, s.ID)
+			if derr == nil {
+				derr = cl.WaitGone(dctx, s.ID)
+			}
+			if derr != nil {
 				p.Note(ctx, "could not delete the failed server %s (id %s): %s", spec.Name, s.ID, ErrorMessage(derr))
 			} else {
 				p.Note(ctx, "deleted the failed server %s", spec.Name)

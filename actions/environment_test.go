@@ -1,0 +1,742 @@
+package actions_test
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	gopenstack "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/openstack"
+	"github.com/infrabot/infrabot/simulator"
+	"github.com/infrabot/infrabot/storage"
+)
+
+// envWorld is the harness's world with the real environment actions
+// instead of the test-only ones: an engine on bbolt, the real OpenStack
+// provider, and a simulator of its own.
+type envWorld struct {
+	*world
+	sim     *simulator.Simulator
+	cloud   *openstack.Cloud
+	compute *gophercloud.ServiceClient // raw Nova, to look past infrabot's ownership filter
+
+	mu    sync.Mutex
+	lists int         // Servers calls since the hook was set
+	hook  func(n int) // called before every Servers call with its number, from 1
+}
+
+// hookedCloud is the provider with a hook before each Servers call, so a
+// test can change the cloud between a run's plan and its execution.
+type hookedCloud struct {
+	actions.Cloud
+	ew *envWorld
+}
+
+func (c hookedCloud) Servers(ctx context.Context, env string) ([]actions.Server, error) {
+	c.ew.mu.Lock()
+	c.ew.lists++
+	hook, n := c.ew.hook, c.ew.lists
+	c.ew.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	return c.Cloud.Servers(ctx, env)
+}
+
+func (ew *envWorld) onList(hook func(n int)) {
+	ew.mu.Lock()
+	defer ew.mu.Unlock()
+	ew.hook, ew.lists = hook, 0
+}
+
+// declared is staging with one logserver and promoters promoter servers,
+// and production with one web server, all on the cloud "sim".
+func declared(promoters int) []actions.Environment {
+	return []actions.Environment{
+		{Name: "staging", Cloud: "sim", Servers: []actions.ServerDecl{
+			{Name: "logserver", Count: 1, Flavor: "m1.small", Image: "centos-stream-9", Networks: []string{"private"}},
+			{Name: "promoter", Count: promoters, Flavor: "m1.medium", Image: "centos-stream-9", Networks: []string{"private"},
+				KeyName: "infrabot", SecurityGroups: []string{"default"}},
+		}},
+		{Name: "production", Cloud: "sim", Servers: []actions.ServerDecl{
+			{Name: "web", Count: 1, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"}},
+		}},
+	}
+}
+
+func newEnvWorld(t *testing.T, opts simulator.Options, envs []actions.Environment) *envWorld {
+	t.Helper()
+	if opts.BuildDelay == 0 {
+		opts.BuildDelay = 30 * time.Millisecond
+	}
+	if opts.DeleteDelay == 0 {
+		opts.DeleteDelay = 10 * time.Millisecond
+	}
+	sim := simulator.New(opts)
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+
+	ctx := context.Background()
+	cloud, err := openstack.New(ctx, openstack.Auth{
+		AuthURL: sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default",
+	}, openstack.Options{PollInitial: 5 * time.Millisecond, PollMax: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, err := gopenstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
+		IdentityEndpoint: sim.AuthURL(), Username: "admin", Password: "admin", TenantName: "admin", DomainName: "Default",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compute, err := gopenstack.NewComputeV2(provider, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, path: filepath.Join(t.TempDir(), "infrabot.db"), clock: &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
+	ew := &envWorld{world: w, sim: sim, cloud: cloud, compute: compute}
+	t.Cleanup(w.close)
+	ew.declare(envs)
+	return ew
+}
+
+// declare (re)starts the engine on the world's store with envs declared,
+// as a config change and a restart would.
+func (ew *envWorld) declare(envs []actions.Environment) {
+	w := ew.world
+	w.t.Helper()
+	w.close()
+	db, err := storage.Open(w.path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.db = db
+	w.chat = &chatLog{}
+	var names []string
+	for _, e := range envs {
+		names = append(names, e.Name)
+	}
+	w.engine = actions.NewEngine(actions.Options{
+		Policy: policy(), Runs: db, Locks: db, Audit: db,
+		Environments: names, Now: w.clock.Now,
+	})
+	w.engine.AddChat("test", w.chat)
+	actions.RegisterEnvironments(w.engine, envs, func(ctx context.Context, name string) (actions.Cloud, error) {
+		if name != "sim" {
+			return nil, actions.Errorf(actions.NotFound, "no cloud %q", name)
+		}
+		return hookedCloud{Cloud: ew.cloud, ew: ew}, nil
+	})
+	if _, err := w.engine.Recover(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+var runIDPattern = regexp.MustCompile(`(?:run|request) (\d+) (?:started|awaits)`)
+
+// start runs text as person, checks that it started a run or filed a
+// request, and returns its id.
+func (ew *envWorld) start(person, text string) int64 {
+	ew.t.Helper()
+	r := ew.as(person, text)
+	m := runIDPattern.FindStringSubmatch(r.Summary)
+	if m == nil || r.Tone == actions.ToneDanger {
+		ew.t.Fatalf("%s: %q started nothing: %s", person, text, r.Summary)
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	return id
+}
+
+// finished waits for every run and returns run id, which must be in state.
+func (ew *envWorld) finished(id int64, state actions.RunState) *actions.Run {
+	ew.t.Helper()
+	ew.engine.Wait()
+	r := ew.run(id)
+	if r.State != state {
+		ew.t.Fatalf("run %d `%s` = %s (%s), want %s\nsteps: %+v\noutput: %q", id, r.Command, r.State, r.Error, state, r.Steps, r.Output)
+	}
+	return r
+}
+
+// owned lists the servers infrabot owns in env, as the provider sees them.
+func (ew *envWorld) owned(env string) []actions.Server {
+	ew.t.Helper()
+	s, err := ew.cloud.Servers(context.Background(), env)
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	return s
+}
+
+// everything lists every server in the cloud, owned or not, as "name STATUS".
+func (ew *envWorld) everything() []string {
+	ew.t.Helper()
+	pages, err := servers.List(ew.compute, servers.ListOpts{}).AllPages(context.Background())
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	all, err := servers.ExtractServers(pages)
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	var out []string
+	for _, s := range all {
+		out = append(out, s.Name+" "+s.Status)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (ew *envWorld) expectEverything(want ...string) {
+	ew.t.Helper()
+	slices.Sort(want)
+	if got := ew.everything(); !slices.Equal(got, want) {
+		ew.t.Errorf("servers in the cloud:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// createOutsider creates a server straight through Nova, without
+// infrabot's metadata, as a person would by hand.
+func (ew *envWorld) createOutsider(name string) {
+	ew.t.Helper()
+	ctx := context.Background()
+	imagesClient, err := gopenstack.NewImageV2(ew.compute.ProviderClient, gophercloud.EndpointOpts{})
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	pages, err := images.List(imagesClient, images.ListOpts{Name: "cirros-0.6"}).AllPages(ctx)
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	imgs, err := images.ExtractImages(pages)
+	if err != nil || len(imgs) != 1 {
+		ew.t.Fatalf("image cirros-0.6: %v, %d found", err, len(imgs))
+	}
+	netClient, err := gopenstack.NewNetworkV2(ew.compute.ProviderClient, gophercloud.EndpointOpts{})
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	pages, err = networks.List(netClient, networks.ListOpts{Name: "private"}).AllPages(ctx)
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	nets, err := networks.ExtractNetworks(pages)
+	if err != nil || len(nets) != 1 {
+		ew.t.Fatalf("network private: %v, %d found", err, len(nets))
+	}
+	_, err = servers.Create(ctx, ew.compute, servers.CreateOpts{
+		Name: name, FlavorRef: "1", ImageRef: imgs[0].ID,
+		Networks: []servers.Network{{UUID: nets[0].ID}},
+	}, nil).Extract()
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+}
+
+// createOwned creates a server through the provider with the ownership
+// metadata of env, whatever its name says.
+func (ew *envWorld) createOwned(name, env string) actions.Server {
+	ew.t.Helper()
+	s, err := ew.cloud.Create(context.Background(), actions.ServerSpec{
+		Name: name, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"},
+		Metadata: map[string]string{actions.MetaManaged: "true", actions.MetaEnv: env},
+	})
+	if err != nil {
+		ew.t.Fatal(err)
+	}
+	return s
+}
+
+// says checks that the reply holds every want, whatever its tone (a
+// failed run is shown in the danger tone).
+func (ew *envWorld) says(r actions.Reply, want ...string) {
+	ew.t.Helper()
+	text := r.Summary + "\n" + r.Text + "\n" + strings.Join(r.Lines, "\n") + "\n" + r.Footer
+	for _, s := range want {
+		if !strings.Contains(text, s) {
+			ew.t.Errorf("reply lacks %q:\n%s", s, text)
+		}
+	}
+}
+
+func serverNames(ss []actions.Server) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+func stepNames(r *actions.Run) []string {
+	var out []string
+	for _, s := range r.Steps {
+		out = append(out, s.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func step(t *testing.T, r *actions.Run, name string) actions.Step {
+	t.Helper()
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("run %d has no step %q: %+v", r.ID, name, r.Steps)
+	return actions.Step{}
+}
+
+func hasLine(lines []string, sub string) bool {
+	return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, sub) })
+}
+
+var stagingServers = []string{"staging-logserver-1", "staging-promoter-1", "staging-promoter-2"}
+
+func TestProvisionCreatesDeclaredServers(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+
+	ew.expect(ew.as("carol", "status staging"), false, "staging: 0/3 servers (none)", "no servers; `provision staging` creates them")
+	ew.expect(ew.as("carol", "plan staging"), false, "plan for staging: create 3, keep 0, delete 0",
+		"+ create staging-logserver-1 (m1.small, centos-stream-9, private)",
+		"+ create staging-promoter-1 (m1.medium, centos-stream-9, private)",
+		"+ create staging-promoter-2 (m1.medium, centos-stream-9, private)")
+	ew.expect(ew.as("carol", "provision staging"), true, "carol may not provision")
+
+	id := ew.start("bob", "provision staging")
+	r := ew.finished(id, actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"create staging-logserver-1", "create staging-promoter-1", "create staging-promoter-2"}) {
+		t.Errorf("steps %v", got)
+	}
+	for _, s := range r.Steps {
+		if s.State != actions.Succeeded || s.Detail != "ACTIVE" {
+			t.Errorf("step %s = %s %q, want succeeded ACTIVE", s.Name, s.State, s.Detail)
+		}
+	}
+	if !hasLine(r.Output, "staging is as declared: 3 created, 0 kept, 0 deleted") {
+		t.Errorf("output %q", r.Output)
+	}
+
+	owned := ew.owned("staging")
+	if got := serverNames(owned); !slices.Equal(got, stagingServers) {
+		t.Fatalf("owned servers %v, want %v", got, stagingServers)
+	}
+	for _, s := range owned {
+		if s.Status != actions.StatusActive || s.Env() != "staging" || len(s.Addresses) == 0 {
+			t.Errorf("%s: status %s, env %q, addresses %v", s.Name, s.Status, s.Env(), s.Addresses)
+		}
+	}
+	if f := owned[1].Flavor; f != "m1.medium" {
+		t.Errorf("promoter flavor %q", f)
+	}
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
+
+	st := ew.as("carol", "status staging")
+	ew.expect(st, false, "staging: 3/3 servers (3 ACTIVE)", "staging-logserver-1", "staging-promoter-2", "10.0.0.")
+	if st.Footer != "" {
+		t.Errorf("status says the environment is not as declared: %s", st.Footer)
+	}
+	ew.expect(ew.as("carol", "status"), false, "2 environments", "3/3 servers (3 ACTIVE) on sim", "0/1 servers (none) on sim")
+
+	// Again: nothing is created, nothing touched.
+	ew.expect(ew.as("carol", "plan staging"), false, "create 0, keep 3, delete 0", "nothing to change")
+	id = ew.start("bob", "provision staging")
+	r = ew.finished(id, actions.Succeeded)
+	if len(r.Steps) != 0 || !hasLine(r.Output, "nothing to do: staging is as declared (3 servers)") {
+		t.Errorf("second provision: steps %+v, output %q", r.Steps, r.Output)
+	}
+	again := ew.owned("staging")
+	if !slices.Equal(serverIDs(again), serverIDs(owned)) {
+		t.Errorf("second provision changed the servers: %v → %v", serverIDs(owned), serverIDs(again))
+	}
+	if _, ok := ew.chat.find("run " + strconv.FormatInt(id, 10) + " `provision staging` by bob: succeeded"); !ok {
+		t.Error("the run's progress message does not show its outcome")
+	}
+}
+
+func TestLoweredCountDeletesAfterApproval(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	before := ew.owned("staging")
+
+	// The config now declares one promoter; infrabot restarts.
+	ew.declare(declared(1))
+	ew.expect(ew.as("bob", "plan staging"), false, "create 0, keep 2, delete 1",
+		"= keep   staging-logserver-1", "= keep   staging-promoter-1",
+		"- delete staging-promoter-2 (id "+before[2].ID[:8]+", no longer declared)")
+	ew.expect(ew.as("bob", "status staging"), false, "staging: 3/2 servers", "not as declared: create 0, keep 2, delete 1")
+
+	// No approval rule names provision, but a plan that deletes needs one.
+	id := ew.start("bob", "provision staging")
+	if r := ew.run(id); r.State != actions.AwaitingApproval || r.Approval == nil || !r.Plan.Deletes {
+		t.Fatalf("a provision that deletes did not wait for approval: %+v", r)
+	}
+	if msg, ok := ew.chat.find("request " + strconv.FormatInt(id, 10)); !ok || !hasLine(msg.Lines, "- delete staging-promoter-2") || len(msg.Buttons) != 2 {
+		t.Errorf("approval message does not show the deletion: %+v", msg)
+	}
+	ew.expect(ew.as("bob", "approve "+strconv.FormatInt(id, 10)), true, "cannot approve your own request")
+	ew.engine.Wait()
+	if got := serverNames(ew.owned("staging")); len(got) != 3 {
+		t.Fatalf("deleted before approval: %v", got)
+	}
+
+	ew.expect(ew.as("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
+	r := ew.finished(id, actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-promoter-2"}) {
+		t.Errorf("steps %v, want only the deletion", got)
+	}
+	if s := step(t, r, "delete staging-promoter-2"); s.State != actions.Succeeded || s.Detail != "gone" {
+		t.Errorf("delete step %s %q", s.State, s.Detail)
+	}
+	after := ew.owned("staging")
+	if !slices.Equal(serverIDs(after), serverIDs(before[:2])) {
+		t.Errorf("servers after: %v, want the first two of %v", serverIDs(after), serverIDs(before))
+	}
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE")
+
+	id = ew.start("bob", "provision staging")
+	if r := ew.finished(id, actions.Succeeded); !hasLine(r.Output, "nothing to do") {
+		t.Errorf("provision after converging did something: %+v", r)
+	}
+}
+
+func TestServerInErrorIsDeletedAndRetried(t *testing.T) {
+	t.Parallel()
+	// A slow delete, so that a server deleted and not waited for is seen.
+	ew := newEnvWorld(t, simulator.Options{DeleteDelay: 500 * time.Millisecond}, declared(2))
+	ew.sim.FailBuild("staging-promoter-2", "No valid host was found.")
+
+	id := ew.start("bob", "provision staging")
+	r := ew.finished(id, actions.Failed)
+	for _, want := range []string{"1 of 3 servers could not be created (staging-promoter-2)", "the others are ACTIVE", "provision staging` again"} {
+		if !strings.Contains(r.Error, want) {
+			t.Errorf("run error %q lacks %q", r.Error, want)
+		}
+	}
+	if s := step(t, r, "create staging-promoter-2"); s.State != actions.Failed ||
+		s.Detail != "server staging-promoter-2 went to ERROR: No valid host was found." {
+		t.Errorf("failed step: %s %q", s.State, s.Detail)
+	}
+	for _, name := range []string{"create staging-logserver-1", "create staging-promoter-1"} {
+		if s := step(t, r, name); s.State != actions.Succeeded {
+			t.Errorf("%s: %s %q", name, s.State, s.Detail)
+		}
+	}
+	if !hasLine(r.Output, "deleted the failed server staging-promoter-2") {
+		t.Errorf("output %q", r.Output)
+	}
+	// What people see names the server and Nova's fault.
+	ew.says(ew.as("carol", "run "+strconv.FormatInt(id, 10)), "failed",
+		"staging-promoter-2 went to ERROR: No valid host was found.", "could not be created (staging-promoter-2)")
+
+	// Nothing leaked: the server in ERROR is gone, not just being deleted.
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE")
+
+	// With the fault gone, provision creates only the missing server, and
+	// needs nobody's approval: it deletes nothing.
+	ew.sim.ClearFaults()
+	ew.expect(ew.as("bob", "plan staging"), false, "create 1, keep 2, delete 0", "+ create staging-promoter-2")
+	id = ew.start("bob", "provision staging")
+	r = ew.finished(id, actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"create staging-promoter-2"}) {
+		t.Errorf("steps %v", got)
+	}
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
+}
+
+func TestServerInErrorFoundLaterIsReplacedAfterApproval(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(1))
+	ew.sim.FailBuild("staging-promoter-1", "disk on fire")
+	// A server that went to ERROR outside a run (here: made by hand with
+	// infrabot's metadata) is replaced, and replacing deletes.
+	broken := ew.createOwned("staging-promoter-1", "staging")
+	ew.sim.ClearFaults()
+	waitFor(t, func() bool {
+		s := ew.owned("staging")
+		return len(s) == 1 && s[0].Status == actions.StatusError
+	})
+	ew.expect(ew.as("carol", "status staging"), false, "1 ERROR", "disk on fire")
+	ew.expect(ew.as("carol", "plan staging"), false, "create 2, keep 0, delete 1",
+		"- delete staging-promoter-1 (id "+broken.ID[:8]+", in ERROR, to be created again)")
+	id := ew.start("bob", "provision staging")
+	if r := ew.run(id); r.State != actions.AwaitingApproval {
+		t.Fatalf("replacing a server in ERROR did not wait for approval: %s", r.State)
+	}
+	ew.as("alice", "approve "+strconv.FormatInt(id, 10))
+	r := ew.finished(id, actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"create staging-logserver-1", "create staging-promoter-1", "delete staging-promoter-1"}) {
+		t.Errorf("steps %v", got)
+	}
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE")
+	if s := ew.owned("staging"); s[1].ID == broken.ID {
+		t.Error("the server in ERROR was kept")
+	}
+}
+
+func TestQuotaExceeded(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.sim.SetInstanceQuota(1)
+
+	id := ew.start("bob", "provision staging")
+	r := ew.finished(id, actions.Failed)
+	if !strings.Contains(r.Error, "2 of 3 servers could not be created") {
+		t.Errorf("run error %q", r.Error)
+	}
+	failed := 0
+	for _, s := range r.Steps {
+		if s.State == actions.Failed {
+			failed++
+			if !strings.Contains(s.Detail, "quota exceeded") || !strings.Contains(s.Detail, "instances") {
+				t.Errorf("step %s fails without naming the quota: %q", s.Name, s.Detail)
+			}
+		}
+	}
+	if failed != 2 {
+		t.Errorf("%d steps failed, want 2: %+v", failed, r.Steps)
+	}
+	ew.says(ew.as("carol", "run "+strconv.FormatInt(id, 10)), "quota exceeded: Quota exceeded for instances")
+	if all := ew.everything(); len(all) != 1 || !strings.HasSuffix(all[0], " ACTIVE") {
+		t.Errorf("servers beyond the quota of 1, or not ACTIVE: %v", all)
+	}
+
+	ew.sim.SetInstanceQuota(-1)
+	r = ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	if len(r.Steps) != 2 {
+		t.Errorf("rerun steps %+v, want the 2 missing servers", r.Steps)
+	}
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
+}
+
+func TestCreateAnswered503(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.sim.Inject(simulator.Fault{Method: "POST", Path: "/compute/v2.1/servers", Status: 503, Times: 1})
+
+	id := ew.start("bob", "provision staging")
+	r := ew.finished(id, actions.Failed)
+	var failed []actions.Step
+	for _, s := range r.Steps {
+		if s.State == actions.Failed {
+			failed = append(failed, s)
+		}
+	}
+	if len(failed) != 1 {
+		t.Fatalf("%d steps failed, want 1: %+v", len(failed), r.Steps)
+	}
+	name := strings.TrimPrefix(failed[0].Name, "create ")
+	if want := "could not confirm that server " + name + " was created"; !strings.Contains(failed[0].Detail, want) {
+		t.Errorf("failed step detail %q lacks %q", failed[0].Detail, want)
+	}
+	if !strings.Contains(r.Error, "1 of 3 servers could not be created ("+name+")") {
+		t.Errorf("run error %q does not name %s", r.Error, name)
+	}
+	if got := serverNames(ew.owned("staging")); len(got) != 2 || slices.Contains(got, name) {
+		t.Errorf("servers after the 503: %v", got)
+	}
+
+	r = ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"create " + name}) {
+		t.Errorf("rerun steps %v, want only create %s", got, name)
+	}
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
+}
+
+func TestServerStuckInBuildTimesOut(t *testing.T) {
+	t.Parallel()
+	envs := declared(2)
+	envs[0].Timeout = 500 * time.Millisecond
+	ew := newEnvWorld(t, simulator.Options{}, envs)
+	ew.sim.StickInBuild("staging-promoter-1")
+
+	id := ew.start("bob", "provision staging")
+	r := ew.finished(id, actions.Failed)
+	s := step(t, r, "create staging-promoter-1")
+	if s.State != actions.Failed || !strings.Contains(s.Detail, "server staging-promoter-1 still BUILD") {
+		t.Errorf("stuck step: %s %q", s.State, s.Detail)
+	}
+	if !strings.Contains(r.Error, "could not be created (staging-promoter-1)") {
+		t.Errorf("run error %q", r.Error)
+	}
+	if !hasLine(r.Output, "deleted the failed server staging-promoter-1") {
+		t.Errorf("output %q", r.Output)
+	}
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-2 ACTIVE")
+}
+
+func TestCancelProvision(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.sim.StickInBuild("staging-")
+
+	id := ew.start("bob", "provision staging")
+	sid := strconv.FormatInt(id, 10)
+	waitFor(t, func() bool {
+		r := ew.run(id)
+		return len(r.Steps) == 3 && !slices.ContainsFunc(r.Steps, func(s actions.Step) bool { return !strings.HasPrefix(s.Detail, "BUILD") })
+	})
+	ew.expect(ew.as("alice", "lock staging"), true, "in use by")
+	ew.expect(ew.as("carol", "cancel "+sid), true, "carol may not cancel")
+	ew.expect(ew.as("bob", "cancel "+sid), false, "cancelling run "+sid)
+	r := ew.finished(id, actions.Cancelled)
+	if r.Error != "cancelled by bob" {
+		t.Errorf("error %q", r.Error)
+	}
+	for _, s := range r.Steps {
+		if s.State == actions.Running || s.State == actions.Succeeded {
+			t.Errorf("step %s is %s after cancel", s.Name, s.State)
+		}
+	}
+	// The lock went with the run.
+	ew.expect(ew.as("alice", "lock staging"), false, "locked by alice")
+	ew.expect(ew.as("alice", "unlock staging"), false)
+	ew.expect(ew.as("bob", "status staging"), false, "staging: 3/3 servers (3 BUILD)")
+}
+
+func TestTeardown(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	ew.finished(ew.start("alice", "provision production"), actions.Succeeded)
+	ew.createOutsider("staging-handmade-1")           // no metadata at all
+	ew.createOwned("staging-foreign-1", "production") // looks like staging's, is not
+	everyone := []string{"staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE",
+		"production-web-1 ACTIVE", "staging-handmade-1 ACTIVE", "staging-foreign-1 ACTIVE"}
+	waitFor(t, func() bool { return slices.Equal(ew.everything(), sorted(everyone)) })
+	if got := serverNames(ew.owned("staging")); !slices.Equal(got, stagingServers) {
+		t.Fatalf("staging owns %v", got)
+	}
+
+	id := ew.start("bob", "teardown staging")
+	sid := strconv.FormatInt(id, 10)
+	r := ew.run(id)
+	if r.State != actions.AwaitingApproval || r.Plan.Summary != "delete 3" {
+		t.Fatalf("teardown request: %s, plan %q", r.State, r.Plan.Summary)
+	}
+	msg, ok := ew.chat.find("request " + sid)
+	if !ok {
+		t.Fatal("no approval message")
+	}
+	for _, name := range stagingServers {
+		if !hasLine(msg.Lines, "- delete "+name) {
+			t.Errorf("approval message lacks %s: %q", name, msg.Lines)
+		}
+	}
+	if hasLine(msg.Lines, "handmade") || hasLine(msg.Lines, "foreign") || hasLine(msg.Lines, "production") {
+		t.Errorf("teardown plan names servers staging does not own: %q", msg.Lines)
+	}
+	ew.expect(ew.as("bob", "approve "+sid), true, "cannot approve your own request")
+	ew.expect(ew.as("carol", "approve "+sid), true, "carol may not approve")
+	ew.engine.Wait()
+	ew.expectEverything(everyone...)
+
+	ew.expect(ew.as("alice", "approve "+sid), false, "approved request "+sid)
+	r = ew.finished(id, actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-logserver-1", "delete staging-promoter-1", "delete staging-promoter-2"}) {
+		t.Errorf("steps %v", got)
+	}
+	if !hasLine(r.Output, "staging torn down: 3 servers deleted") {
+		t.Errorf("output %q", r.Output)
+	}
+	ew.expectEverything("production-web-1 ACTIVE", "staging-handmade-1 ACTIVE", "staging-foreign-1 ACTIVE")
+	if got := ew.owned("production"); len(got) != 1 || got[0].Name != "production-web-1" {
+		t.Errorf("production owns %v", serverNames(got))
+	}
+	ew.expect(ew.as("bob", "teardown staging"), false, "nothing to do", "infrabot owns no server in staging")
+}
+
+func TestTeardownVoidWhenPlanChanges(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+
+	id := ew.start("bob", "teardown staging")
+	sid := strconv.FormatInt(id, 10)
+	// Someone adds a server to staging before the approval.
+	ew.createOwned("staging-extra-1", "staging")
+	ew.expect(ew.as("alice", "approve "+sid), true, "plan for request "+sid+" changed", "now: delete 4", "ask again with `teardown staging`")
+	ew.engine.Wait()
+	if r := ew.run(id); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
+		t.Errorf("run %d = %s / %s, want expired / void", id, r.State, r.Approval.State)
+	}
+	if got := serverNames(ew.owned("staging")); len(got) != 4 {
+		t.Errorf("a void teardown deleted servers: %v", got)
+	}
+	ew.expect(ew.as("dave", "approve "+sid), true, "not awaiting approval")
+
+	// Asked again, it deletes all four.
+	id = ew.start("bob", "teardown staging")
+	ew.as("dave", "approve "+strconv.FormatInt(id, 10))
+	ew.finished(id, actions.Succeeded)
+	ew.expectEverything()
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func TestProvisionDeletesOnlyWhatWasApproved(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+
+	// Between the plan (nothing to change) and the run, a server appears
+	// that the declaration does not name: the run must not delete it.
+	ew.onList(func(n int) {
+		if n == 2 {
+			ew.createOwned("staging-extra-1", "staging")
+		}
+	})
+	id := ew.start("bob", "provision staging")
+	r := ew.finished(id, actions.Succeeded)
+	ew.onList(nil)
+	if !r.Plan.Empty || len(r.Steps) != 0 {
+		t.Errorf("plan %+v, steps %+v", r.Plan, r.Steps)
+	}
+	if !hasLine(r.Output, "not deleting staging-extra-1: its deletion was not in the approved plan") {
+		t.Errorf("output %q", r.Output)
+	}
+	if got := serverNames(ew.owned("staging")); !slices.Contains(got, "staging-extra-1") {
+		t.Fatalf("a deletion nobody approved was carried out: %v", got)
+	}
+
+	// Approved: delete staging-extra-1. Before the run starts a second one
+	// appears; only the approved deletion is carried out.
+	id = ew.start("bob", "provision staging")
+	ew.onList(func(n int) {
+		if n == 2 { // 1 is the plan made again at approval
+			ew.createOwned("staging-extra-2", "staging")
+		}
+	})
+	ew.expect(ew.as("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
+	r = ew.finished(id, actions.Succeeded)
+	ew.onList(nil)
+	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-extra-1"}) {
+		t.Errorf("steps %v, want only the approved deletion", got)
+	}
+	if !hasLine(r.Output, "not deleting staging-extra-2") {
+		t.Errorf("output %q", r.Output)
+	}
+	if got := serverNames(ew.owned("staging")); !slices.Equal(got, sorted(append(slices.Clone(stagingServers), "staging-extra-2"))) {
+		t.Errorf("servers after: %v", got)
+	}
+}
