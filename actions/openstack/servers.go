@@ -36,6 +36,13 @@ func (c *Cloud) Servers(ctx context.Context, env string) ([]actions.Server, erro
 		if s.Metadata[actions.MetaManaged] != "true" || s.Metadata[actions.MetaEnv] != env {
 			continue
 		}
+		if s.Status == actions.StatusError && s.Fault.Message == "" {
+			// Nova's list leaves the fault out (seen on Zed); the server
+			// itself has it, and "what is broken" is why people list.
+			if full, err := servers.Get(ctx, c.compute, s.ID).Extract(); err == nil {
+				s.Fault = full.Fault
+			}
+		}
 		owned = append(owned, c.server(ctx, &s))
 	}
 	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })

@@ -201,8 +201,8 @@ func testErrorFailsFast(t *testing.T, h *Harness, ctx context.Context, env strin
 	if err != nil {
 		t.Fatalf("Servers: %v", err)
 	}
-	if len(list) != 1 || list[0].Status != actions.StatusError {
-		t.Errorf("Servers(%s) = %+v, want the server in ERROR", env, list)
+	if len(list) != 1 || list[0].Status != actions.StatusError || !strings.Contains(list[0].Fault, "No valid host") {
+		t.Errorf("Servers(%s) = %+v, want the server in ERROR with Nova's fault", env, list)
 	}
 
 	if err := h.Cloud.Delete(ctx, s.ID); err != nil {
