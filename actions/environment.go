@@ -353,28 +353,36 @@ func (x *Environments) createOne(ctx context.Context, env Environment, cl Cloud,
 	})
 	if err != nil {
 		step.Fail(ctx, err)
-		if ctx.Err() == nil {
-			// Not cancelled: the server is broken or too slow. Remove it
-			// so the environment holds nothing half-made.
-			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), env.Timeout)
-			defer dcancel()
-			// Wait until it is gone: until then Nova still lists (and
-			// counts against quota) the server, and the next plan would
-			// see it in ERROR and ask to delete it again.
-			derr := cl.Delete(dctx, s.ID)
-			if derr == nil {
-				derr = cl.WaitGone(dctx, s.ID)
-			}
-			if derr != nil {
-				p.Note(ctx, "could not delete the failed server %s (id %s): %s", spec.Name, s.ID, ErrorMessage(derr))
-			} else {
-				p.Note(ctx, "deleted the failed server %s", spec.Name)
-			}
-		}
+		x.removeFailed(ctx, env, cl, s.ID, spec.Name, p)
 		return err
 	}
 	step.Done(ctx, "ACTIVE")
 	return nil
+}
+
+// removeFailed deletes a server this run created that did not become
+// ACTIVE, so the environment holds nothing half-made. When the run was
+// not cancelled it waits until the server is gone: until then Nova still
+// lists it (and counts it against quota), and the next plan would see it in
+// ERROR and ask to delete it again. A cancelled run only asks for the
+// deletion, so that cancelling stays quick.
+func (x *Environments) removeFailed(ctx context.Context, env Environment, cl Cloud, id, name string, p *Progress) {
+	cancelled := ctx.Err() != nil
+	timeout := env.Timeout
+	if cancelled {
+		timeout = 30 * time.Second
+	}
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer dcancel()
+	err := cl.Delete(dctx, id)
+	if err == nil && !cancelled {
+		err = cl.WaitGone(dctx, id)
+	}
+	if err != nil {
+		p.Note(ctx, "could not delete the unfinished server %s (id %s): %s", name, id, ErrorMessage(err))
+		return
+	}
+	p.Note(ctx, "deleted the unfinished server %s", name)
 }
 
 func (x *Environments) deleteAll(ctx context.Context, env Environment, cl Cloud, servers []Server, p *Progress) error {
@@ -518,7 +526,7 @@ func (x *Environments) envStatus(ctx context.Context, name string) (Message, err
 	for _, s := range servers {
 		age := "?"
 		if !s.Created.IsZero() {
-			age = elapsed(now.Sub(s.Created).Truncate(time.Second))
+			age = elapsed(max(now.Sub(s.Created), 0).Truncate(time.Second))
 		}
 		line := fmt.Sprintf("%-24s %-7s %-10s %-18s %s old", s.Name, s.Status, s.Flavor, listOr(s.Addresses, "-"), age)
 		if s.Fault != "" {

@@ -438,7 +438,7 @@ func TestServerInErrorIsDeletedAndRetried(t *testing.T) {
 			t.Errorf("%s: %s %q", name, s.State, s.Detail)
 		}
 	}
-	if !hasLine(r.Output, "deleted the failed server staging-promoter-2") {
+	if !hasLine(r.Output, "deleted the unfinished server staging-promoter-2") {
 		t.Errorf("output %q", r.Output)
 	}
 	// What people see names the server and Nova's fault.
@@ -575,7 +575,7 @@ func TestServerStuckInBuildTimesOut(t *testing.T) {
 	if !strings.Contains(r.Error, "could not be created (staging-promoter-1)") {
 		t.Errorf("run error %q", r.Error)
 	}
-	if !hasLine(r.Output, "deleted the failed server staging-promoter-1") {
+	if !hasLine(r.Output, "deleted the unfinished server staging-promoter-1") {
 		t.Errorf("output %q", r.Output)
 	}
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-2 ACTIVE")
@@ -607,7 +607,13 @@ func TestCancelProvision(t *testing.T) {
 	// The lock went with the run.
 	ew.expect(ew.as("alice", "lock staging"), false, "locked by alice")
 	ew.expect(ew.as("alice", "unlock staging"), false)
-	ew.expect(ew.as("bob", "status staging"), false, "staging: 3/3 servers (3 BUILD)")
+	// The servers it had started are deleted, not left building forever.
+	for _, name := range []string{"staging-logserver-1", "staging-promoter-1", "staging-promoter-2"} {
+		if !hasLine(r.Output, "deleted the unfinished server "+name) {
+			t.Errorf("output %q lacks the deletion of %s", r.Output, name)
+		}
+	}
+	waitFor(t, func() bool { return len(ew.owned("staging")) == 0 })
 }
 
 func TestTeardown(t *testing.T) {

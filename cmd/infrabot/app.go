@@ -184,8 +184,16 @@ func openStore(cfg *config.Config) (*storage.DB, error) { return storage.Open(cf
 
 // chatAdapters returns a function for each chat platform the config
 // enables; each serves until ctx ends.
-func chatAdapters(app *App) ([]func(context.Context) error, error) {
-	return nil, nil
+func chatAdapters(ctx context.Context, app *App) ([]func(context.Context) error, error) {
+	var adapters []func(context.Context) error
+	if app.Config.Slack != nil {
+		serve, err := slackAdapter(ctx, app)
+		if err != nil {
+			return nil, fmt.Errorf("slack: %w", err)
+		}
+		adapters = append(adapters, serve)
+	}
+	return adapters, nil
 }
 
 // loadConfig loads the file at path, or the built-in demo config when path

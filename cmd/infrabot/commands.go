@@ -89,7 +89,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	app.Log = NewLogger(app.Config.Log, stderr)
 	defer app.Close()
-	adapters, err := chatAdapters(app)
+	adapters, err := chatAdapters(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -100,17 +100,29 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	app.Log.Info("infrabot running", "version", version, "adapters", len(adapters))
+	// Adapters outlive the engine's runs: at a stop, runs are cancelled and
+	// their final messages queued first, then the adapters drain.
+	adapterCtx, stopAdapters := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdapters()
 	errc := make(chan error, len(adapters))
 	for _, a := range adapters {
-		go func() { errc <- a(ctx) }()
+		go func() { errc <- a(adapterCtx) }()
 	}
+	err = nil
 	select {
 	case <-ctx.Done():
 		app.Log.Info("stopping")
-		return nil
-	case err := <-errc:
-		return err
+	case err = <-errc:
+		adapters = adapters[1:]
 	}
+	app.Engine.Close()
+	stopAdapters()
+	for range adapters {
+		if aerr := <-errc; aerr != nil && err == nil {
+			err = aerr
+		}
+	}
+	return err
 }
 
 func cmdConfigCheck(args []string, stdout io.Writer) error {
