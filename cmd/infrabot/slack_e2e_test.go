@@ -1,0 +1,161 @@
+package main_test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/bot/slack/slacktest"
+)
+
+const (
+	e2eBotToken      = "xoxb-e2e-local-token"
+	e2eSigningSecret = "e2e-local-signing-secret"
+)
+
+// TestSlackStory runs the built `infrabot run` in Slack's HTTP mode against
+// the fake Slack: slash commands and button clicks arrive signed, messages
+// go out through the Web API, and the approval flow runs end to end.
+func TestSlackStory(t *testing.T) {
+	t.Parallel()
+	sim := startSimulator(t)
+	fake := slacktest.NewServer(t, e2eBotToken)
+	b := newBot(t, sim)
+	addr := freeAddr(t)
+	cfg, err := os.ReadFile(b.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.NewReplacer(
+		"alice: {roles: [admin]}", "alice: {roles: [admin], slack: U01ALICE}",
+		"bob:   {roles: [operator]}", "bob:   {roles: [operator], slack: U02BOB}",
+	).Replace(string(cfg)) + fmt.Sprintf(`slack:
+  mode: http
+  listen: %s
+  signing_secret: ${env:INFRABOT_E2E_SLACK_SIGNING}
+  bot_token: ${env:INFRABOT_E2E_SLACK_TOKEN}
+  api_url: %s
+`, addr, fake.APIURL()))
+	path := filepath.Join(b.dir, "slack.yaml")
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "run", "--config", path)
+	cmd.Env = append(b.env, "INFRABOT_E2E_SLACK_SIGNING="+e2eSigningSecret, "INFRABOT_E2E_SLACK_TOKEN="+e2eBotToken)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	waitListening(t, addr)
+	slack := &slacktest.App{URL: "http://" + addr, Secret: e2eSigningSecret}
+
+	if r := slack.Command(t, "U01ALICE", "C0INFRA", "provision staging"); r.Status != 200 {
+		t.Fatalf("slash command answered %d %s", r.Status, r.Body)
+	}
+	fake.WaitFor(t, "provision succeeding", func() bool { return hasMessage(fake, "run 1 `provision staging` by alice: succeeded") })
+
+	slack.Command(t, "U02BOB", "C0INFRA", "teardown staging")
+	var request slacktest.Message
+	fake.WaitFor(t, "the approval request", func() bool {
+		m, ok := findMessage(fake, "request 2")
+		request = m
+		return ok
+	})
+	slack.Click(t, "U02BOB", request, "Approve")
+	fake.WaitFor(t, "bob's own approval refused, to him only", func() bool {
+		for _, m := range fake.Messages("C0INFRA") {
+			if m.Ephemeral && m.User == "U02BOB" && strings.Contains(m.Text, "cannot approve your own request 2") {
+				return true
+			}
+		}
+		return false
+	})
+	slack.Click(t, "U01ALICE", request, "Approve")
+	fake.WaitFor(t, "the teardown succeeding", func() bool { return hasMessage(fake, "run 2 `teardown staging` by bob: succeeded") })
+	if m, _ := findMessage(fake, "request 2"); !strings.Contains(m.Text, "Approved by alice") || hasButtons(m) {
+		t.Errorf("the approval request was not updated to its decision: %s", m.Text)
+	}
+
+	// A bad signature is refused and runs nothing.
+	bad := slack.CommandRequest("U01ALICE", "C0INFRA", "lock staging")
+	bad.Header.Set("X-Slack-Signature", "v0=00")
+	if r := slack.Send(t, bad); r.Status != 401 {
+		t.Errorf("bad signature answered %d", r.Status)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	stopped = true
+	if err != nil {
+		t.Errorf("infrabot run did not stop cleanly: %v\n%s", err, logs.String())
+	}
+	for _, secret := range []string{e2eBotToken, e2eSigningSecret, simPassword} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("a secret is in the log")
+		}
+	}
+}
+
+func hasMessage(fake *slacktest.Server, text string) bool {
+	_, ok := findMessage(fake, text)
+	return ok
+}
+
+func findMessage(fake *slacktest.Server, text string) (slacktest.Message, bool) {
+	for _, m := range fake.Messages("") {
+		if strings.Contains(m.Text, text) {
+			return m, true
+		}
+	}
+	return slacktest.Message{}, false
+}
+
+func hasButtons(m slacktest.Message) bool {
+	for _, b := range m.Blocks {
+		if b["type"] == "actions" {
+			return true
+		}
+	}
+	return false
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("infrabot never listened on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
