@@ -269,13 +269,7 @@ func TestEnvironmentStory(t *testing.T) {
 
 func computeClient(t *testing.T, sim *simulator.Simulator) *gophercloud.ServiceClient {
 	t.Helper()
-	ctx := context.Background()
-	provider, err := gopenstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
-		IdentityEndpoint: sim.AuthURL(), Username: "admin", Password: simPassword, TenantName: "admin", DomainName: "Default",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	provider := authenticate(t, sim)
 	c, err := gopenstack.NewComputeV2(provider, gophercloud.EndpointOpts{})
 	if err != nil {
 		t.Fatal(err)
@@ -319,12 +313,7 @@ func flavorID(t *testing.T, sim *simulator.Simulator) string {
 func imageID(t *testing.T, sim *simulator.Simulator) string {
 	t.Helper()
 	ctx := context.Background()
-	provider, err := gopenstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
-		IdentityEndpoint: sim.AuthURL(), Username: "admin", Password: simPassword, TenantName: "admin", DomainName: "Default",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	provider := authenticate(t, sim)
 	ic, err := gopenstack.NewImageV2(provider, gophercloud.EndpointOpts{})
 	if err != nil {
 		t.Fatal(err)
@@ -343,12 +332,7 @@ func imageID(t *testing.T, sim *simulator.Simulator) string {
 func networkID(t *testing.T, sim *simulator.Simulator) string {
 	t.Helper()
 	ctx := context.Background()
-	provider, err := gopenstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
-		IdentityEndpoint: sim.AuthURL(), Username: "admin", Password: simPassword, TenantName: "admin", DomainName: "Default",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	provider := authenticate(t, sim)
 	nc, err := gopenstack.NewNetworkV2(provider, gophercloud.EndpointOpts{})
 	if err != nil {
 		t.Fatal(err)
@@ -362,4 +346,16 @@ func networkID(t *testing.T, sim *simulator.Simulator) string {
 		t.Fatalf("no private network: %v", err)
 	}
 	return all[0].ID
+}
+
+// authenticate logs in to sim as its admin, as any OpenStack client would.
+func authenticate(t *testing.T, sim *simulator.Simulator) *gophercloud.ProviderClient {
+	t.Helper()
+	provider, err := gopenstack.AuthenticatedClient(context.Background(), gophercloud.AuthOptions{
+		IdentityEndpoint: sim.AuthURL(), Username: "admin", Password: simPassword, TenantName: "admin", DomainName: "Default",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return provider
 }
