@@ -6,7 +6,7 @@
 set -euo pipefail
 
 # Packages with tests for the real cloud (build tag "openstack").
-PACKAGES="./actions/openstack/..."
+PACKAGES="./actions/openstack/... ./cmd/infrabot"
 # Flags for go test; -v so the lane's log shows each case and its timings.
 TESTFLAGS=${TESTFLAGS:--v}
 # Benchmarks to run once each (their logs are the wall-time measurements);
