@@ -56,8 +56,8 @@
 //	flavors  m1.tiny (id 1, 512 MiB, 1 vCPU, 1 GiB), m1.small (2: 2048, 1, 20),
 //	         m1.medium (3: 4096, 2, 40), m1.large (4: 8192, 4, 80),
 //	         x1.impossible (random UUID id; 4 TiB RAM): no host fits it, so a server
-//	         with it goes to ERROR with the fault "No valid host was found. There are
-//	         not enough hosts available." (code 500), as Nova's scheduler leaves it
+//	         with it goes to ERROR with the fault "No valid host was found. " (code 500,
+//	         trailing space included), as Nova's scheduler leaves it
 //	images   centos-stream-9, cirros-0.6 (qcow2, bare, public, active)
 //	networks private (10.0.0.0/24, addresses from 10.0.0.2), public (172.24.4.0/24, router:external)
 //	security group default; key pair "infrabot" (a throwaway ed25519 public key)

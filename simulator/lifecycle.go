@@ -20,7 +20,9 @@ const (
 
 // noValidHostMessage is the fault Nova's conductor records when the
 // scheduler finds no host for the flavor.
-const noValidHostMessage = "No valid host was found. There are not enough hosts available."
+// noValidHostMessage is the fault text a real Nova (Zed) gives, trailing
+// space included.
+const noValidHostMessage = "No valid host was found. "
 
 // The simulated compute host every scheduled server lands on.
 const (

@@ -233,7 +233,11 @@ func (s *Simulator) listServers(detail bool) novaHandler {
 		out := make([]any, 0, len(page))
 		for _, e := range page {
 			if detail {
-				out = append(out, s.serverView(e.sv, e.p, r.baseURL(), v))
+				view := s.serverView(e.sv, e.p, r.baseURL(), v)
+				// Nova's list view leaves the fault out (seen on Zed);
+				// only GET /servers/{id} shows it.
+				delete(view, "fault")
+				out = append(out, view)
 			} else {
 				out = append(out, serverSummary(e.sv, r.baseURL()))
 			}
