@@ -122,7 +122,8 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse validates and resolves configuration data read from the named file.
-// Relative paths in the file are taken relative to the file's directory.
+// Relative paths in it (storage.path) are relative to the working
+// directory, as for any command-line tool.
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{Path: name}
 	var root yaml.Node
@@ -144,11 +145,11 @@ func Parse(name string, data []byte) (*Config, error) {
 		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
 		return nil, probs
 	}
-	c.applyDefaults(filepath.Dir(name))
+	c.applyDefaults()
 	return c, nil
 }
 
-func (c *Config) applyDefaults(dir string) {
+func (c *Config) applyDefaults() {
 	if c.Storage.Path == "" {
 		c.Storage.Path = "./data/infrabot.db"
 	}
@@ -163,7 +164,6 @@ func (c *Config) applyDefaults(dir string) {
 			c.Clouds[name] = cl
 		}
 	}
-	_ = dir
 }
 
 // DefaultApprovalExpiry is how long an approval request stays open when the

@@ -87,7 +87,9 @@ func (db *DB) VerifyAudit(ctx context.Context) (uint64, error) {
 		switch {
 		case last == nil && head.Seq != 0:
 			return &actions.ChainError{Seq: 1, Reason: fmt.Sprintf("missing: the log should hold %d records and holds none", head.Seq)}
-		case last != nil && (last.Seq != head.Seq || last.Hash != head.Hash):
+		case last != nil && last.Seq == head.Seq && last.Hash != head.Hash:
+			return &actions.ChainError{Seq: last.Seq, Reason: "was replaced: its hash differs from the one the log's head recorded"}
+		case last != nil && last.Seq != head.Seq:
 			return &actions.ChainError{Seq: last.Seq + 1, Reason: fmt.Sprintf("missing: the log should end at record %d but ends at %d", head.Seq, last.Seq)}
 		}
 		return nil

@@ -80,6 +80,15 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 			raw, _ := json.Marshal(e)
 			return b.Put(key(2), raw)
 		}, 3, "does not follow"},
+		{"last record replaced and re-hashed", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("audit"))
+			var e actions.AuditEntry
+			json.Unmarshal(b.Get(key(5)), &e)
+			e.Detail = "unlock staging"
+			e.Hash = e.ComputeHash()
+			raw, _ := json.Marshal(e)
+			return b.Put(key(5), raw)
+		}, 5, "was replaced"},
 		{"deleted in the middle", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(2)) }, 2, "missing"},
 		{"deleted at the end", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(5)) }, 5, "missing"},
 	}
