@@ -123,10 +123,7 @@ func (c Convergence) Plan(env Environment) Plan {
 		Deletes: len(c.Delete) > 0,
 		Empty:   len(c.Create) == 0 && len(c.Delete) == 0,
 	}
-	decl := map[string]ServerSpec{}
-	for name, spec := range env.desired() {
-		decl[name] = spec
-	}
+	decl := env.desired()
 	for _, s := range c.Create {
 		p.Lines = append(p.Lines, fmt.Sprintf("+ create %s (%s, %s, %s)", s.Name, s.Flavor, s.Image, listOr(s.Networks, "default network")))
 	}
@@ -137,7 +134,19 @@ func (c Convergence) Plan(env Environment) Plan {
 		}
 		p.Lines = append(p.Lines, line)
 	}
-	for _, s := range c.Delete {
+	p.Lines = append(p.Lines, c.deleteLines(env)...)
+	if p.Empty {
+		p.Lines = append(p.Lines, "nothing to change: the environment is as declared")
+	}
+	return p
+}
+
+// deleteLines returns the plan's line for each server in c.Delete, in
+// order: what an approval of the plan allows to be deleted.
+func (c Convergence) deleteLines(env Environment) []string {
+	decl := env.desired()
+	lines := make([]string, len(c.Delete))
+	for i, s := range c.Delete {
 		why := "no longer declared"
 		if _, ok := decl[s.Name]; ok {
 			why = "in ERROR, to be created again"
@@ -145,12 +154,14 @@ func (c Convergence) Plan(env Environment) Plan {
 				why = "a duplicate"
 			}
 		}
-		p.Lines = append(p.Lines, fmt.Sprintf("- delete %s (id %s, %s)", s.Name, shortID(s.ID), why))
+		lines[i] = fmt.Sprintf("- delete %s (id %s, %s)", s.Name, shortID(s.ID), why)
 	}
-	if p.Empty {
-		p.Lines = append(p.Lines, "nothing to change: the environment is as declared")
-	}
-	return p
+	return lines
+}
+
+// teardownLine is the plan's line for a server a teardown deletes.
+func teardownLine(s Server) string {
+	return fmt.Sprintf("- delete %s (id %s)", s.Name, shortID(s.ID))
 }
 
 func shortID(id string) string {
@@ -275,7 +286,7 @@ func (x *Environments) teardownPlan(ctx context.Context, req *Request) (Plan, er
 	sort.Slice(conv.Delete, func(i, j int) bool { return serverLess(conv.Delete[i], conv.Delete[j]) })
 	p := Plan{Summary: fmt.Sprintf("delete %d", len(servers)), Deletes: len(servers) > 0, Empty: len(servers) == 0}
 	for _, s := range conv.Delete {
-		p.Lines = append(p.Lines, fmt.Sprintf("- delete %s (id %s)", s.Name, shortID(s.ID)))
+		p.Lines = append(p.Lines, teardownLine(s))
 	}
 	if p.Empty {
 		p.Lines = []string{"nothing to delete: infrabot owns no server in " + env.Name}
@@ -296,10 +307,9 @@ func (x *Environments) provision(ctx context.Context, req *Request, plan Plan, p
 			approvedDeletes[l] = true
 		}
 	}
-	now := conv.Plan(env)
 	var deletes []Server
-	for i, s := range conv.Delete {
-		line := now.Lines[len(now.Lines)-len(conv.Delete)+i]
+	for i, line := range conv.deleteLines(env) {
+		s := conv.Delete[i]
 		if approvedDeletes[line] {
 			deletes = append(deletes, s)
 		} else {
@@ -431,7 +441,7 @@ func (x *Environments) teardown(ctx context.Context, req *Request, plan Plan, p 
 	}
 	var deletes []Server
 	for _, s := range servers {
-		if approved[fmt.Sprintf("- delete %s (id %s)", s.Name, shortID(s.ID))] {
+		if approved[teardownLine(s)] {
 			deletes = append(deletes, s)
 		} else {
 			p.Note(ctx, "not deleting %s: it appeared after the teardown was approved", s.Name)
