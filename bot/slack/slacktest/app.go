@@ -85,8 +85,14 @@ func (a *App) Send(t testing.TB, r *Request) Response {
 // CommandRequest is a signed /infra slash command typed by user in
 // channel, form-encoded as Slack sends it.
 func (a *App) CommandRequest(user, channel, text string) *Request {
-	n := a.n.Add(1)
-	form := url.Values{
+	form := commandForm(a.n.Add(1), user, channel, text)
+	return a.Sign("/slack/commands", "application/x-www-form-urlencoded", []byte(form.Encode()))
+}
+
+// commandForm is the n-th /infra slash command's fields, as Slack sends
+// them (form-encoded over HTTP, a JSON object of strings in Socket Mode).
+func commandForm(n int64, user, channel, text string) url.Values {
+	return url.Values{
 		"token":        {"deprecated-verification-token"},
 		"team_id":      {"T0INFRA"},
 		"team_domain":  {"infra"},
@@ -100,7 +106,6 @@ func (a *App) CommandRequest(user, channel, text string) *Request {
 		"response_url": {fmt.Sprintf("https://hooks.slack.com/commands/T0INFRA/%d/x", n)},
 		"trigger_id":   {fmt.Sprintf("%d.1.trigger%d", n, n)},
 	}
-	return a.Sign("/slack/commands", "application/x-www-form-urlencoded", []byte(form.Encode()))
 }
 
 // Command sends a slash command and returns the app's answer.
@@ -112,6 +117,18 @@ func (a *App) Command(t testing.TB, user, channel, text string) Response {
 // ClickRequest is a signed block_actions payload: user clicking the
 // button labelled label on message m.
 func (a *App) ClickRequest(t testing.TB, user string, m Message, label string) *Request {
+	t.Helper()
+	b, err := json.Marshal(clickPayload(t, a.n.Add(1), user, m, label))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"payload": {string(b)}}
+	return a.Sign("/slack/interactions", "application/x-www-form-urlencoded", []byte(form.Encode()))
+}
+
+// clickPayload is the n-th block_actions payload: user clicking the
+// button labelled label on message m.
+func clickPayload(t testing.TB, n int64, user string, m Message, label string) map[string]any {
 	t.Helper()
 	var clicked map[string]any
 	for _, b := range m.Blocks {
@@ -136,8 +153,7 @@ func (a *App) ClickRequest(t testing.TB, user string, m Message, label string) *
 	if clicked == nil {
 		t.Fatalf("message %s has no button %q", m.TS, label)
 	}
-	n := a.n.Add(1)
-	payload := map[string]any{
+	return map[string]any{
 		"type":       "block_actions",
 		"team":       map[string]any{"id": "T0INFRA", "domain": "infra"},
 		"user":       map[string]any{"id": user, "username": user, "team_id": "T0INFRA"},
@@ -152,12 +168,6 @@ func (a *App) ClickRequest(t testing.TB, user string, m Message, label string) *
 		"response_url": fmt.Sprintf("https://hooks.slack.com/actions/T0INFRA/%d/x", n),
 		"actions":      []any{clicked},
 	}
-	b, err := json.Marshal(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"payload": {string(b)}}
-	return a.Sign("/slack/interactions", "application/x-www-form-urlencoded", []byte(form.Encode()))
 }
 
 // Click sends user's click on the button labelled label of m.
@@ -169,11 +179,7 @@ func (a *App) Click(t testing.TB, user string, m Message, label string) Response
 // EventRequest is a signed Events API delivery of event (the inner
 // event) with eventID. retry > 0 marks it as Slack's retry number retry.
 func (a *App) EventRequest(eventID string, event map[string]any, retry int) *Request {
-	body, _ := json.Marshal(map[string]any{
-		"token": "deprecated-verification-token", "team_id": "T0INFRA", "api_app_id": "A0INFRABOT",
-		"event": event, "type": "event_callback", "event_id": eventID, "event_time": 1767225600,
-		"authorizations": []any{map[string]any{"team_id": "T0INFRA", "user_id": BotUserID, "is_bot": true}},
-	})
+	body, _ := json.Marshal(eventCallback(eventID, event))
 	r := a.Sign("/slack/events", "application/json", body)
 	if retry > 0 {
 		r.Header.Set("X-Slack-Retry-Num", strconv.Itoa(retry))
@@ -199,4 +205,13 @@ func DirectMessage(user, channel, text string) map[string]any {
 func (a *App) URLVerificationRequest(challenge string) *Request {
 	body, _ := json.Marshal(map[string]any{"token": "deprecated-verification-token", "challenge": challenge, "type": "url_verification"})
 	return a.Sign("/slack/events", "application/json", body)
+}
+
+// eventCallback is an Events API event_callback wrapping event.
+func eventCallback(eventID string, event map[string]any) map[string]any {
+	return map[string]any{
+		"token": "deprecated-verification-token", "team_id": "T0INFRA", "api_app_id": "A0INFRABOT",
+		"event": event, "type": "event_callback", "event_id": eventID, "event_time": 1767225600,
+		"authorizations": []any{map[string]any{"team_id": "T0INFRA", "user_id": BotUserID, "is_bot": true}},
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -36,6 +37,18 @@ type Server struct {
 	missing  map[string]bool
 	clock    int64
 	changed  chan struct{}
+
+	// Socket Mode (socket.go).
+	appToken  string
+	tickets   map[string]bool
+	socketSeq int
+	conns     []*socketConn
+	connects  int
+	acks      []Ack
+	pushed    []Envelope
+	badFrames []string
+	envSeq    int
+	n         atomic.Int64
 }
 
 // Call is one Web API call as the fake received it.
@@ -76,6 +89,7 @@ func NewServer(t testing.TB, token string) *Server {
 	s := &Server{Token: token, missing: map[string]bool{}, clock: 1767225600, changed: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
+	t.Cleanup(s.closeSockets)
 	return s
 }
 
@@ -127,6 +141,10 @@ func (s *Server) Changed() <-chan struct{} {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/link/" && r.Method == http.MethodGet {
+		s.serveSocket(w, r)
+		return
+	}
 	method, ok := strings.CutPrefix(r.URL.Path, "/api/")
 	if !ok || r.Method != http.MethodPost {
 		http.NotFound(w, r)
@@ -162,8 +180,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer func() {
-		close(s.changed)
-		s.changed = make(chan struct{})
+		s.notifyLocked()
 		s.mu.Unlock()
 	}()
 	call := Call{Method: method, Args: args, Status: http.StatusOK}
@@ -190,6 +207,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp map[string]any
 	switch {
+	case method == "apps.connections.open" && call.Error == "":
+		resp, call.Error = s.openConnection(token)
 	case token == "":
 		call.Error = "not_authed"
 	case token != s.Token:
