@@ -2,7 +2,9 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -12,7 +14,8 @@ import (
 // RunSocket reads Slack's deliveries from a Socket Mode connection (for
 // teams with no public endpoint) until ctx ends. Each envelope is
 // acknowledged at once and handled exactly as its HTTP twin, retries and
-// duplicates included.
+// duplicates included. It returns nil when ctx ends, and an error when
+// Slack refuses the app token: retrying would not help.
 func (a *Adapter) RunSocket(ctx context.Context) error {
 	if a.opts.AppToken == "" {
 		return errors.New("slack: socket mode needs an app-level token (xapp-…)")
@@ -21,6 +24,7 @@ func (a *Adapter) RunSocket(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
+	var fatal error
 	go func() {
 		defer close(done)
 		for {
@@ -31,20 +35,67 @@ func (a *Adapter) RunSocket(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				a.socketEvent(ctx, sm, evt)
+				if fatal = a.socketEvent(ctx, sm, evt); fatal != nil {
+					cancel()
+					return
+				}
 			}
 		}
 	}()
 	err := sm.RunContext(ctx)
 	cancel()
 	<-done
+	if fatal != nil {
+		return fatal
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
+	}
+	if rerr := refused(err); rerr != nil {
+		return rerr
 	}
 	return err
 }
 
-func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+// refused explains err when it is Slack refusing the app token for good.
+func refused(err error) error {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) || !refusals[se.Err] {
+		return nil
+	}
+	return fmt.Errorf("slack: socket mode: Slack refused the app token (%s); slack.app_token must be an app-level token (xapp-…) with connections:write", se.Err)
+}
+
+// refusals are Slack's answers to apps.connections.open that no retry
+// changes. slack-go gives up by itself on a few of them only (it retries
+// not_allowed_token_type, a bot token where the app token belongs,
+// forever).
+var refusals = map[string]bool{
+	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
+	"token_expired": true, "not_allowed_token_type": true, "missing_scope": true, "no_permission": true,
+}
+
+// ackUnreadable acknowledges an envelope slack-go could not parse (an
+// unknown type, a malformed payload), so that Slack does not redeliver
+// what infrabot will never understand.
+func (a *Adapter) ackUnreadable(ctx context.Context, sm *socketmode.Client, bad *socketmode.ErrorBadMessage) {
+	var env struct {
+		EnvelopeID string `json:"envelope_id"`
+		Type       string `json:"type"`
+	}
+	if json.Unmarshal(bad.Message, &env) != nil || env.EnvelopeID == "" {
+		a.log.Warn("an unreadable message from Slack (socket mode) was ignored", "err", bad.Cause)
+		return
+	}
+	a.log.Warn("an unreadable envelope from Slack was acknowledged and ignored", "type", env.Type, "err", bad.Cause)
+	if err := sm.AckCtx(ctx, env.EnvelopeID, nil); err != nil {
+		a.log.Warn("acknowledging a socket mode envelope failed", "err", err)
+	}
+}
+
+// socketEvent handles one event from the socket; an error means Slack
+// refused the connection for good.
+func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) error {
 	var (
 		req request
 		err error
@@ -52,13 +103,24 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
 		a.log.Info("connected to Slack (socket mode)")
-		return
+		return nil
 	case socketmode.EventTypeInvalidAuth:
 		a.log.Error("Slack refused the app token (invalid_auth): check slack.app_token")
-		return
+		return nil
 	case socketmode.EventTypeConnectionError:
+		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			if err := refused(ce.ErrorObj); err != nil {
+				a.log.Error("Slack refused the app token: slack.app_token must be an app-level token (xapp-…) with connections:write", "err", ce.ErrorObj)
+				return err
+			}
+		}
 		a.log.Warn("socket mode connection failed; retrying", "err", evt.Data)
-		return
+		return nil
+	case socketmode.EventTypeErrorBadMessage:
+		if bad, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
+			a.ackUnreadable(ctx, sm, bad)
+		}
+		return nil
 	case socketmode.EventTypeSlashCommand:
 		cmd, _ := evt.Data.(slack.SlashCommand)
 		req, err = commandRequest(cmd)
@@ -73,10 +135,10 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		}
 		req = eventRequest(id, ev)
 	default:
-		return
+		return nil
 	}
 	if evt.Request == nil {
-		return
+		return nil
 	}
 	// Acknowledge first: Slack redelivers an envelope not acknowledged
 	// within 3 seconds, and the keys below catch a redelivery.
@@ -85,15 +147,15 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	}
 	if err != nil {
 		a.log.Warn("a malformed delivery from Slack was ignored", "type", evt.Type, "err", err)
-		return
+		return nil
 	}
 	if len(req.lines) == 0 {
-		return
+		return nil
 	}
 	keys := append(req.keys, key("envelope", evt.Request.EnvelopeID))
 	if !a.seen.first(keys...) {
 		a.log.Info("a repeated delivery from Slack was not run again", "type", evt.Type, "retry", evt.Request.RetryAttempt)
-		return
+		return nil
 	}
 	// Unlike HTTP there is no one to answer 503: wait for a worker, which
 	// also slows reading the socket while the workers are busy.
@@ -105,4 +167,5 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	case <-ctx.Done():
 		a.pending.Add(-1)
 	}
+	return nil
 }

@@ -2,10 +2,12 @@ package slack_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	islack "github.com/infrabot/infrabot/bot/slack"
+	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
 
 const appToken = "xapp-1-A0INFRABOT-1-test-not-a-real-token"
@@ -43,5 +45,139 @@ func TestSocketModeAcksAndRunsACommand(t *testing.T) {
 	w.settle()
 	if bad := w.fake.BadFrames(); len(bad) > 0 {
 		t.Errorf("infrabot sent frames that are not acks: %q", bad)
+	}
+}
+
+// The teardown story of story_test.go, told through Socket Mode: every
+// delivery is an envelope on the socket, acknowledged on it, and
+// infrabot answers through the Web API as in HTTP mode.
+func TestSocketModeTeardownNeedsASecondPersonsClick(t *testing.T) {
+	t.Parallel()
+	w := newSocketWorld(t)
+
+	cmd := w.fake.CommandEnvelope(bob, infra, "teardown staging")
+	cmd.ID = w.fake.Push(t, cmd)
+	w.fake.WaitAck(t, cmd.ID)
+	request := w.expectMessage(infra, "request 1: teardown staging", "Awaiting approval", "staging-web-1")
+	if !hasButtons(request) {
+		t.Fatalf("the approval request has no buttons:\n%s", text(request))
+	}
+	w.expectMessage(infra, "request 1 awaits approval")
+
+	// Slack redelivers the command (an ack it did not hear in time): it
+	// is acknowledged again and runs nothing.
+	redelivery := cmd
+	redelivery.RetryAttempt, redelivery.RetryReason = 1, "timeout"
+	w.fake.Push(t, redelivery)
+	w.fake.WaitFor(t, "the redelivery acknowledged", func() bool { return w.fake.Acked(cmd.ID) == 2 })
+
+	// bob may not approve his own request: only he hears about it.
+	w.fake.Push(t, w.fake.ClickEnvelope(t, bob, request, "Approve"))
+	w.expectEphemeral(bob, "cannot approve your own request")
+	if n := w.teardowns.Load(); n != 0 {
+		t.Fatalf("teardown ran %d times before anyone else approved", n)
+	}
+
+	// alice's click approves it; the run reports in one progress message.
+	w.fake.Push(t, w.fake.ClickEnvelope(t, alice, request, "Approve"))
+	w.fake.WaitFor(t, "the request updated to approved", func() bool {
+		m := w.latest(request.TS)
+		return strings.Contains(text(m), "Approved by alice") && !hasButtons(m)
+	})
+	progress := w.expectMessage(infra, "run 1: teardown staging")
+	w.fake.WaitFor(t, "the run's final state", func() bool {
+		return containsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1", "deleted"})
+	})
+	w.settle()
+
+	if n := w.teardowns.Load(); n != 1 {
+		t.Fatalf("teardown ran %d times, want 1", n)
+	}
+	if n := w.router.n.Load(); n != 3 {
+		t.Errorf("%d lines reached the engine, want 3 (the command once, two clicks)", n)
+	}
+	for _, m := range w.fake.Messages(infra) {
+		if !m.Ephemeral && strings.Count(text(m), "request 2") > 0 {
+			t.Errorf("the redelivered command made a second request:\n%s", text(m))
+		}
+	}
+	w.fake.WaitFor(t, "every envelope acknowledged", func() bool {
+		for _, e := range w.fake.Pushed() {
+			if w.fake.Acked(e.ID) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, a := range w.fake.Acks() {
+		if len(a.Payload) > 0 {
+			t.Errorf("envelope %s acknowledged with a payload %s: infrabot answers through the Web API", a.EnvelopeID, a.Payload)
+		}
+	}
+}
+
+func TestSocketModeMentionsAndEventRedeliveries(t *testing.T) {
+	t.Parallel()
+	w := newSocketWorld(t)
+	ev := w.fake.EventEnvelope("Ev01", slacktest.Mention(alice, infra, "whoami"))
+	ev.ID = w.fake.Push(t, ev)
+	w.expectMessage(infra, "alice")
+	// A redelivery of the event in a new envelope, as Slack retries.
+	again := w.fake.EventEnvelope("Ev01", slacktest.Mention(alice, infra, "whoami"))
+	again.RetryAttempt, again.RetryReason = 1, "timeout"
+	again.ID = w.fake.Push(t, again)
+	w.fake.WaitAck(t, again.ID)
+	w.fake.Push(t, w.fake.EventEnvelope("Ev02", slacktest.DirectMessage(carol, "D03CAROL", "help")))
+	w.expectMessage("D03CAROL", "runs")
+	w.settle()
+	if n := w.router.n.Load(); n != 2 {
+		t.Errorf("%d lines reached the engine, want 2", n)
+	}
+	if w.fake.Acked(ev.ID) != 1 {
+		t.Errorf("envelope %s acknowledged %d times, want 1", ev.ID, w.fake.Acked(ev.ID))
+	}
+}
+
+// Slack recycles connections with a "disconnect" message; infrabot opens
+// a new one and goes on.
+func TestSocketModeReconnectsWhenSlackAsks(t *testing.T) {
+	t.Parallel()
+	w := newSocketWorld(t)
+	w.fake.Disconnect(t)
+	w.fake.WaitFor(t, "a second connection", func() bool { return w.fake.Connects() >= 2 && w.fake.OpenSockets() == 1 })
+	id := w.fake.Push(t, w.fake.CommandEnvelope(alice, infra, "whoami"))
+	w.fake.WaitAck(t, id)
+	w.expectMessage(infra, "alice")
+}
+
+// A malformed or unknown envelope is still acknowledged, so that Slack
+// does not redeliver it; it runs nothing.
+func TestSocketModeAcksWhatItCannotRead(t *testing.T) {
+	t.Parallel()
+	w := newSocketWorld(t)
+	odd := w.fake.Push(t, slacktest.Envelope{Type: "something_new", Payload: map[string]any{"x": 1}})
+	broken := w.fake.Push(t, slacktest.Envelope{Type: "interactive", Payload: "not an object"})
+	w.fake.WaitAck(t, odd)
+	w.fake.WaitAck(t, broken)
+	w.settle()
+	if n := w.router.n.Load(); n != 0 {
+		t.Errorf("%d lines reached the engine, want none", n)
+	}
+}
+
+func TestSocketModeRefusesTheWrongToken(t *testing.T) {
+	t.Parallel()
+	for name, token := range map[string]string{"bot token": botToken, "revoked app token": "xapp-1-A0INFRABOT-9-revoked"} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, func(o *islack.Options) { o.AppToken = token })
+			w.fake.EnableSocketMode(appToken)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := w.adapter.RunSocket(ctx)
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("RunSocket with a %s returned %v (context: %v), want an error at once", name, err, ctx.Err())
+			}
+			t.Logf("%s: %v", name, err)
+		})
 	}
 }
