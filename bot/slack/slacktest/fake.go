@@ -2,7 +2,9 @@
 // Web API (chat.postMessage, chat.update, chat.postEphemeral,
 // conversations.open, auth.test) with Slack's JSON shapes and errors, and
 // Slack's side of the app's endpoints — correctly signed slash commands,
-// button clicks and events, as Slack sends them. The real slack-go client
+// button clicks and events, as Slack sends them — and Socket Mode
+// (socket.go): apps.connections.open and the WebSocket that delivers
+// envelopes and records the app's acks. The real slack-go client
 // talks to it through slack.OptionAPIURL(server.APIURL()).
 package slacktest
 
