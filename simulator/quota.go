@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 )
 
 // DefaultInstanceQuota is Nova's default instances quota.
@@ -169,18 +168,9 @@ func (s *Simulator) updateQuota(w http.ResponseWriter, r *request, v microversio
 // quotaNumber reads a quota value: an integer, or a string of digits, of
 // at least -1.
 func quotaNumber(field string, raw any) (int, *apiError) {
-	var n int64
-	var err error
-	switch x := raw.(type) {
-	case json.Number:
-		n, err = x.Int64()
-	case string:
-		n, err = strconv.ParseInt(x, 10, 32)
-	default:
-		return 0, notOfType(field, raw, "integer", "string")
-	}
-	if err != nil {
-		return 0, notOfType(field, raw, "integer", "string")
+	n, aerr := schemaInteger(field, raw)
+	if aerr != nil {
+		return 0, aerr
 	}
 	if n < -1 {
 		return 0, schemaError(field, raw, pyRepr(raw)+" is less than the minimum of -1")

@@ -90,18 +90,9 @@ func countField(sd map[string]any, key string, def int) (int, *apiError) {
 	if !ok {
 		return def, nil
 	}
-	var n int64
-	var err error
-	switch x := raw.(type) {
-	case json.Number:
-		n, err = x.Int64()
-	case string:
-		n, err = strconv.ParseInt(x, 10, 32)
-	default:
-		return 0, notOfType(key, raw, "integer", "string")
-	}
-	if err != nil {
-		return 0, notOfType(key, raw, "integer", "string")
+	n, aerr := schemaInteger(key, raw)
+	if aerr != nil {
+		return 0, aerr
 	}
 	if n < 1 {
 		return 0, schemaError(key, raw, fmt.Sprintf("%s is less than the minimum of 1", pyRepr(raw)))
@@ -110,6 +101,25 @@ func countField(sd map[string]any, key string, def int) (int, *apiError) {
 		return 0, schemaError(key, raw, fmt.Sprintf("%s is greater than the maximum of 1000", pyRepr(raw)))
 	}
 	return int(n), nil
+}
+
+// schemaInteger reads a whole number given as a JSON number or as a string
+// of digits, both of which Nova's request schemas accept.
+func schemaInteger(field string, raw any) (int64, *apiError) {
+	var n int64
+	var err error
+	switch x := raw.(type) {
+	case json.Number:
+		n, err = x.Int64()
+	case string:
+		n, err = strconv.ParseInt(x, 10, 32)
+	default:
+		return 0, notOfType(field, raw, "integer", "string")
+	}
+	if err != nil {
+		return 0, notOfType(field, raw, "integer", "string")
+	}
+	return n, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
