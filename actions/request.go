@@ -100,10 +100,8 @@ func (e *Engine) launch(run *Run, req *Request, plan Plan) {
 }
 
 func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan) {
-	p := &Progress{e: e, run: run}
-	p.mu.Lock()
 	run.Started = e.now()
-	p.mu.Unlock()
+	p := &Progress{e: e, run: run}
 	p.ref = e.post(ctx, run.Origin, RunMessage(run, e.now()))
 	p.flush(ctx)
 	err := runSafely(ctx, req.Action, req, plan, p)
@@ -222,57 +220,54 @@ func (h *StepHandle) set(ctx context.Context, state RunState, detail string) {
 }
 
 // flush saves the run's progress and updates its chat message.
-func (p *Progress) flush(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx)
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
-	p.mu.Lock()
-	steps := append([]Step(nil), p.run.Steps...)
-	output := append([]string(nil), p.run.Output...)
-	started, ref := p.run.Started, p.ref
-	p.mu.Unlock()
-	saved, err := p.e.runs.UpdateRun(ctx, p.run.ID, func(r *Run) error {
-		r.Steps, r.Output, r.Started = steps, output, started
-		if ref != nil {
-			r.Progress = ref
+func (p *Progress) flush(ctx context.Context) { p.save(ctx, nil) }
+
+// finish records the run's outcome: steps still running end in state.
+func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
+	p.save(ctx, func(r *Run, now time.Time) {
+		for i := range r.Steps {
+			if r.Steps[i].State == Running {
+				r.Steps[i].State, r.Steps[i].Finished = state, now
+			}
 		}
-		return nil
+		r.State, r.Error, r.Finished = state, reason, now
 	})
-	if err != nil {
-		p.e.log.Warn("saving run progress failed", "run", p.run.ID, "err", err)
-		return
-	}
-	p.e.update(ctx, ref, RunMessage(saved, p.e.now()))
 }
 
-func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
+// save stores a snapshot of the run's steps and output, with final applied
+// to it when given, and shows the result in the run's chat message. Saves
+// are serialised, so an older snapshot never overwrites a newer one.
+func (p *Progress) save(ctx context.Context, final func(r *Run, now time.Time)) {
+	ctx = context.WithoutCancel(ctx)
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	now := p.e.now()
 	p.mu.Lock()
-	for i := range p.run.Steps {
-		if p.run.Steps[i].State == Running {
-			p.run.Steps[i].State, p.run.Steps[i].Finished = state, now
-		}
+	if final != nil {
+		final(p.run, now)
 	}
-	steps := append([]Step(nil), p.run.Steps...)
-	output := append([]string(nil), p.run.Output...)
+	snap := *p.run
+	snap.Steps = append([]Step(nil), p.run.Steps...)
+	snap.Output = append([]string(nil), p.run.Output...)
 	ref := p.ref
 	p.mu.Unlock()
 	saved, err := p.e.runs.UpdateRun(ctx, p.run.ID, func(r *Run) error {
-		r.State, r.Error, r.Finished = state, reason, now
-		r.Steps, r.Output = steps, output
-		if r.Started.IsZero() {
-			r.Started = now
+		r.Steps, r.Output, r.Started = snap.Steps, snap.Output, snap.Started
+		if ref != nil {
+			r.Progress = ref
+		}
+		if final != nil {
+			r.State, r.Error, r.Finished = snap.State, snap.Error, snap.Finished
 		}
 		return nil
 	})
 	if err != nil {
-		p.e.log.Error("saving the outcome of a run failed", "run", p.run.ID, "err", err)
+		p.e.log.Error("saving run progress failed", "run", p.run.ID, "err", err)
 		return
 	}
-	if ref == nil {
-		// The run never got its message (it failed before): say so once.
+	if ref == nil && final != nil {
+		// Its message could not be posted when the run started (the chat
+		// was down): try once more, so that the outcome is seen.
 		p.e.post(ctx, saved.Origin, RunMessage(saved, now))
 		return
 	}
