@@ -23,6 +23,10 @@ var (
 	bucketRuns  = []byte("runs")
 	bucketLocks = []byte("locks")
 	bucketMeta  = []byte("meta")
+	// bucketOpen indexes the runs that have not ended (awaiting approval
+	// or running) by id, so that the expiry sweep and the recovery at
+	// start read those few instead of the whole history.
+	bucketOpen = []byte("open-runs")
 
 	keyAuditHead = []byte("audit-head")
 )
@@ -53,6 +57,9 @@ func Open(path string) (*DB, error) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if tx.Bucket(bucketOpen) == nil {
+			return indexOpenRuns(tx)
 		}
 		return nil
 	})
@@ -98,7 +105,38 @@ func (db *DB) CreateRun(ctx context.Context, r *actions.Run) error {
 			return err
 		}
 		r.ID = int64(id)
-		return putJSON(b, itob(id), r)
+		return putRun(tx, r)
+	})
+}
+
+// putRun stores r and keeps the index of open runs in step with it.
+func putRun(tx *bolt.Tx, r *actions.Run) error {
+	key := itob(uint64(r.ID))
+	if err := putJSON(tx.Bucket(bucketRuns), key, r); err != nil {
+		return err
+	}
+	if r.State.Done() {
+		return tx.Bucket(bucketOpen).Delete(key)
+	}
+	return tx.Bucket(bucketOpen).Put(key, []byte{})
+}
+
+// indexOpenRuns builds the index of open runs for a store written before
+// it existed.
+func indexOpenRuns(tx *bolt.Tx) error {
+	open, err := tx.CreateBucket(bucketOpen)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
+		var r actions.Run
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decoding run %d: %w", btoi(k), err)
+		}
+		if r.State.Done() {
+			return nil
+		}
+		return open.Put(k, []byte{})
 	})
 }
 
@@ -116,7 +154,7 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, fn func(*actions.Run) err
 		}
 		r.ID = id
 		out = r
-		return putJSON(b, itob(uint64(id)), r)
+		return putRun(tx, r)
 	})
 	return out, err
 }
@@ -147,15 +185,20 @@ func getRun(b *bolt.Bucket, id int64) (*actions.Run, error) {
 	return &r, nil
 }
 
-// Runs returns the runs f selects, newest first.
+// Runs returns the runs f selects, newest first. A filter that asks only
+// for states of runs not yet ended is answered from the index of open runs.
 func (db *DB) Runs(ctx context.Context, f actions.RunFilter) ([]*actions.Run, error) {
 	var out []*actions.Run
 	err := db.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRuns).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			var r actions.Run
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decoding run %d: %w", btoi(k), err)
+		runs := tx.Bucket(bucketRuns)
+		keys := runs.Cursor()
+		if openOnly(f.States) {
+			keys = tx.Bucket(bucketOpen).Cursor()
+		}
+		for k, _ := keys.Last(); k != nil; k, _ = keys.Prev() {
+			r, err := getRun(runs, int64(btoi(k)))
+			if err != nil {
+				return err
 			}
 			if f.Env != "" && r.Env != f.Env {
 				continue
@@ -163,7 +206,7 @@ func (db *DB) Runs(ctx context.Context, f actions.RunFilter) ([]*actions.Run, er
 			if len(f.States) > 0 && !containsState(f.States, r.State) {
 				continue
 			}
-			out = append(out, &r)
+			out = append(out, r)
 			if f.Limit > 0 && len(out) >= f.Limit {
 				break
 			}
@@ -171,6 +214,15 @@ func (db *DB) Runs(ctx context.Context, f actions.RunFilter) ([]*actions.Run, er
 		return nil
 	})
 	return out, err
+}
+
+func openOnly(states []actions.RunState) bool {
+	for _, s := range states {
+		if s.Done() {
+			return false
+		}
+	}
+	return len(states) > 0
 }
 
 func containsState(states []actions.RunState, s actions.RunState) bool {

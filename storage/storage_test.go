@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,51 @@ func TestUpdateRunErrorChangesNothing(t *testing.T) {
 	}
 	if _, err := db.Run(ctx, 99); actions.ErrorKind(err) != actions.NotFound {
 		t.Errorf("missing run: %v", err)
+	}
+}
+
+func TestOpenRunsIndex(t *testing.T) {
+	t.Parallel()
+	path, db := openAudit(t, 0)
+	ctx := context.Background()
+	for _, st := range []actions.RunState{actions.Succeeded, actions.AwaitingApproval, actions.Running, actions.Failed, actions.AwaitingApproval} {
+		if err := db.CreateRun(ctx, &actions.Run{Action: "teardown", State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(db *storage.DB, states ...actions.RunState) []int64 {
+		runs, err := db.Runs(ctx, actions.RunFilter{States: states})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, r := range runs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	if got := ids(db, actions.AwaitingApproval); !slices.Equal(got, []int64{5, 2}) {
+		t.Errorf("awaiting = %v, want [5 2]", got)
+	}
+	if _, err := db.UpdateRun(ctx, 2, func(r *actions.Run) error { r.State = actions.Expired; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(db, actions.AwaitingApproval, actions.Running); !slices.Equal(got, []int64{5, 3}) {
+		t.Errorf("open after expiring 2 = %v, want [5 3]", got)
+	}
+	if got := ids(db, actions.Expired); !slices.Equal(got, []int64{2}) {
+		t.Errorf("expired = %v, want [2]", got)
+	}
+
+	// A store written before the index existed gets it built at open.
+	db.Close()
+	tamper(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("open-runs")) })
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := ids(db, actions.Running, actions.AwaitingApproval); !slices.Equal(got, []int64{5, 3}) {
+		t.Errorf("open after rebuilding the index = %v, want [5 3]", got)
 	}
 }
