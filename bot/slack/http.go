@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -129,14 +130,11 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// dispatch queues every line of req, or none.
+// dispatch queues req's command, refusing at once when the queue is full.
 func (a *Adapter) dispatch(req request) bool {
-	if len(req.lines) > 1 {
-		// Several buttons in one click cannot happen in Slack; run the
-		// first only, as Slack sends one action per click.
-		req.lines = req.lines[:1]
-	}
-	return a.submit(job{in: req.lines[0]})
+	// Slack sends one action per click: lines has one element, except from
+	// a forged or future payload, of which the first is run only.
+	return a.submit(context.Background(), req.lines[0], false)
 }
 
 func slackCommand(form url.Values) slack.SlashCommand {

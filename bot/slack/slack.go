@@ -71,17 +71,16 @@ type Adapter struct {
 	seen   *seen
 	out    *outbox
 
-	jobs     chan job
-	stopOnce sync.Once
-	stop     chan struct{}
-	workers  sync.WaitGroup
+	// jobs holds the commands accepted and not yet taken by a worker.
+	jobs chan bot.Incoming
+	// mu is held for reading while a command is queued and for writing
+	// while Close closes jobs, so that nothing is queued after the workers
+	// were told to finish (it would be acknowledged and never run).
+	mu      sync.RWMutex
+	closed  bool
+	workers sync.WaitGroup
 	// pending counts commands accepted and not yet handled.
 	pending atomic.Int64
-}
-
-// job is one command to run: a line from a person, and where to answer.
-type job struct {
-	in bot.Incoming
 }
 
 var _ actions.Chat = (*Adapter)(nil)
@@ -132,8 +131,7 @@ func New(opts Options) (*Adapter, error) {
 		verify: verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
 		seen:   newSeen(opts.Now),
 		out:    newOutbox(api, log, opts.Now, opts.Sleep, opts.UpdateInterval),
-		jobs:   make(chan job, opts.Queue),
-		stop:   make(chan struct{}),
+		jobs:   make(chan bot.Incoming, opts.Queue),
 	}
 	for range opts.Workers {
 		a.workers.Add(1)
@@ -174,63 +172,61 @@ func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.
 	return nil
 }
 
-// submit queues a command for the workers; false when the queue is full
-// or the adapter is closing.
-func (a *Adapter) submit(j job) bool {
-	select {
-	case <-a.stop:
+// submit queues a command for the workers and reports whether it did. It
+// does not while the adapter is closing. When the queue is full, HTTP
+// (wait false) is refused at once, to be answered 503; Socket Mode (wait
+// true) has no one to answer, so it waits for room until ctx ends.
+func (a *Adapter) submit(ctx context.Context, in bot.Incoming, wait bool) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
 		return false
-	default:
 	}
 	a.pending.Add(1)
 	select {
-	case a.jobs <- j:
+	case a.jobs <- in:
 		return true
 	default:
-		a.pending.Add(-1)
-		return false
 	}
+	if wait {
+		select {
+		case a.jobs <- in:
+			return true
+		case <-ctx.Done():
+		}
+	}
+	a.pending.Add(-1)
+	return false
 }
 
+// work runs commands until Close, then what was accepted before it: each
+// was acknowledged to Slack.
 func (a *Adapter) work() {
 	defer a.workers.Done()
-	for {
-		select {
-		case j := <-a.jobs:
-			a.run(j)
-		case <-a.stop:
-			// Finish what was accepted: each was acknowledged to Slack.
-			for {
-				select {
-				case j := <-a.jobs:
-					a.run(j)
-				default:
-					return
-				}
-			}
-		}
+	for in := range a.jobs {
+		a.run(in)
 	}
 }
 
 // run hands one line to the router and answers: privately (ephemeral)
 // when the engine says so, which it does for every refusal, otherwise in
 // the channel.
-func (a *Adapter) run(j job) {
+func (a *Adapter) run(in bot.Incoming) {
 	defer a.pending.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
-			a.log.Error("a command crashed", "user", j.in.UserID, "panic", r)
+			a.log.Error("a command crashed", "user", in.UserID, "panic", r)
 		}
 	}()
-	reply, ok := a.router.Handle(context.Background(), j.in)
+	reply, ok := a.router.Handle(context.Background(), in)
 	if !ok {
 		return
 	}
-	if reply.Private && !isDM(j.in.Channel) {
-		a.out.ephemeral(j.in.Channel, j.in.UserID, reply.Message)
+	if reply.Private && !isDM(in.Channel) {
+		a.out.ephemeral(in.Channel, in.UserID, reply.Message)
 		return
 	}
-	a.out.reply(j.in.Channel, reply.Message)
+	a.out.reply(in.Channel, reply.Message)
 }
 
 // isDM reports whether channel is a direct message, where every reply is
@@ -241,7 +237,12 @@ func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
 // (until ctx ends) for everything queued for Slack to be sent. The engine
 // may still update messages after Close; those are sent as well.
 func (a *Adapter) Close(ctx context.Context) error {
-	a.stopOnce.Do(func() { close(a.stop) })
+	a.mu.Lock()
+	if !a.closed {
+		a.closed = true
+		close(a.jobs)
+	}
+	a.mu.Unlock()
 	a.workers.Wait()
 	return a.Flush(ctx)
 }

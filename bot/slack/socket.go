@@ -159,13 +159,8 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	}
 	// Unlike HTTP there is no one to answer 503: wait for a worker, which
 	// also slows reading the socket while the workers are busy.
-	a.pending.Add(1)
-	select {
-	case a.jobs <- job{in: req.lines[0]}:
-	case <-a.stop:
-		a.pending.Add(-1)
-	case <-ctx.Done():
-		a.pending.Add(-1)
+	if !a.submit(ctx, req.lines[0], true) {
+		a.log.Warn("a command from Slack was not run: infrabot is shutting down", "type", evt.Type)
 	}
 	return nil
 }
