@@ -17,28 +17,62 @@ import (
 // Nova's fault message. When ctx ends first, the error says which state the
 // server was still in and for how long.
 func (c *Cloud) WaitActive(ctx context.Context, id string, seen func(actions.Server)) (actions.Server, error) {
+	return c.poll(ctx, id, func(cur *actions.Server, last actions.Server) (bool, error) {
+		if cur == nil {
+			return true, actions.Errorf(actions.NotFound,
+				"server %s disappeared while infrabot waited for it to become ACTIVE", nameOr(last, id))
+		}
+		if seen != nil && (last.ID == "" || cur.Status != last.Status) {
+			seen(*cur)
+		}
+		switch cur.Status {
+		case actions.StatusActive:
+			return true, nil
+		case actions.StatusError:
+			return true, &actions.Error{Kind: actions.Unavailable,
+				Message: fmt.Sprintf("server %s went to ERROR: %s", cur.Name, faultOrUnknown(cur.Fault))}
+		}
+		return false, nil
+	}, func(last actions.Server) string { return "still " + stateOr(last, "in an unknown state") })
+}
+
+// WaitGone polls until the server no longer exists (Nova answers 404).
+func (c *Cloud) WaitGone(ctx context.Context, id string) error {
+	_, err := c.poll(ctx, id, func(cur *actions.Server, _ actions.Server) (bool, error) {
+		return cur == nil, nil
+	}, func(last actions.Server) string { return "still exists (" + stateOr(last, "unknown state") + ")" })
+	return err
+}
+
+// poll reads the server with backoff until done says the wait is over or
+// ctx ends. done gets the server as just read, or nil when Nova answers
+// 404, and the server as read the time before (zero at first). poll
+// returns the last server read and done's error. Read failures that may
+// heal (5xx, network trouble that outlived the transport's retries) are
+// logged and polling goes on; others, such as bad credentials, end the
+// wait. When ctx ends first, the error says what the server was still
+// doing, in still's words.
+func (c *Cloud) poll(ctx context.Context, id string, done func(cur *actions.Server, last actions.Server) (bool, error),
+	still func(last actions.Server) string) (actions.Server, error) {
 	start := time.Now()
 	var last actions.Server
 	var lastErr error
 	for wait := c.backoff(); ; {
 		s, err := servers.Get(ctx, c.compute, id).Extract()
 		switch {
-		case err == nil:
-			cur := c.server(ctx, s)
-			if seen != nil && (last.ID == "" || cur.Status != last.Status) {
-				seen(cur)
+		case err == nil || isNotFound(err):
+			var cur *actions.Server
+			if err == nil {
+				v := c.server(ctx, s)
+				cur = &v
 			}
-			last, lastErr = cur, nil
-			switch cur.Status {
-			case actions.StatusActive:
-				return cur, nil
-			case actions.StatusError:
-				return cur, &actions.Error{Kind: actions.Unavailable,
-					Message: fmt.Sprintf("server %s went to ERROR: %s", cur.Name, faultOrUnknown(cur.Fault))}
+			stop, doneErr := done(cur, last)
+			if cur != nil {
+				last, lastErr = *cur, nil
 			}
-		case isNotFound(err):
-			return last, actions.Errorf(actions.NotFound, "server %s disappeared while infrabot waited for it to become ACTIVE",
-				nameOr(last, id))
+			if stop {
+				return last, doneErr
+			}
 		case ctx.Err() != nil:
 			// the request itself was cut short by ctx; reported below
 		default:
@@ -46,40 +80,11 @@ func (c *Cloud) WaitActive(ctx context.Context, id string, seen func(actions.Ser
 			if actions.ErrorKind(mapped) != actions.Unavailable {
 				return last, mapped // bad credentials and the like will not heal by waiting
 			}
-			// 5xx or network trouble that outlived the GET retries:
-			// keep polling, and say so if the wait ends this way
 			c.log.Warn("openstack: polling server failed", "id", id, "err", err)
 			lastErr = mapped
 		}
 		if err := wait.sleep(ctx); err != nil {
-			return last, waitEnded(err, nameOr(last, id), "still "+stateOr(last, "in an unknown state"), start, lastErr)
-		}
-	}
-}
-
-// WaitGone polls until the server no longer exists (Nova answers 404).
-func (c *Cloud) WaitGone(ctx context.Context, id string) error {
-	start := time.Now()
-	var last actions.Server
-	var lastErr error
-	for wait := c.backoff(); ; {
-		s, err := servers.Get(ctx, c.compute, id).Extract()
-		switch {
-		case isNotFound(err):
-			return nil
-		case err == nil:
-			last, lastErr = c.server(ctx, s), nil
-		case ctx.Err() != nil:
-		default:
-			mapped := apiError("read server "+nameOr(last, id), err)
-			if actions.ErrorKind(mapped) != actions.Unavailable {
-				return mapped
-			}
-			c.log.Warn("openstack: polling server failed", "id", id, "err", err)
-			lastErr = mapped
-		}
-		if err := wait.sleep(ctx); err != nil {
-			return waitEnded(err, nameOr(last, id), "still exists ("+stateOr(last, "unknown state")+")", start, lastErr)
+			return last, waitEnded(err, nameOr(last, id), still(last), start, lastErr)
 		}
 	}
 }
