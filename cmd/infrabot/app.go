@@ -40,15 +40,14 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// OpenApp loads the config at path and builds the app around it.
-func OpenApp(path string, log *slog.Logger) (*App, error) {
+// OpenApp loads the config at path and builds the app around it, logging
+// to logOut as the config's log section says.
+func OpenApp(path string, logOut io.Writer) (*App, error) {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = NewLogger(cfg.Log, io.Discard)
-	}
+	log := NewLogger(cfg.Log, logOut)
 	db, err := storage.Open(cfg.Storage.Path)
 	if err != nil {
 		return nil, err
@@ -63,7 +62,7 @@ func OpenApp(path string, log *slog.Logger) (*App, error) {
 		Environments: envNames,
 		Logger:       log,
 	})
-	clouds := &Clouds{cfg: cfg.Clouds, log: log, open: map[string]actions.Cloud{}}
+	clouds := &Clouds{cfg: cfg.Clouds, log: log, conns: map[string]*cloudConn{}}
 	actions.RegisterEnvironments(engine, environmentsFrom(cfg), clouds.Get)
 	return &App{Config: cfg, DB: db, Engine: engine, Log: log, Clouds: clouds}, nil
 }
@@ -120,31 +119,46 @@ func environmentsFrom(c *config.Config) []actions.Environment {
 }
 
 // Clouds connects to the configured clouds on first use, and starts the
-// built-in simulator for a cloud that asks for it.
+// built-in simulator for a cloud that asks for it. Each cloud connects
+// under its own lock, so a slow or unreachable cloud holds up only the
+// requests for it.
 type Clouds struct {
 	cfg map[string]config.Cloud
 	log *slog.Logger
 
-	mu   sync.Mutex
-	open map[string]actions.Cloud
-	sims []*simulator.Simulator
+	mu    sync.Mutex
+	conns map[string]*cloudConn
 }
 
-// SimulatorBuildDelay is how long a simulated server takes to become
+type cloudConn struct {
+	mu    sync.Mutex
+	cloud actions.Cloud
+	sim   *simulator.Simulator // the built-in simulator, once started
+}
+
+// simulatorBuildDelay is how long a simulated server takes to become
 // ACTIVE in the built-in simulator: long enough to watch progress.
-var SimulatorBuildDelay = 3 * time.Second
+const simulatorBuildDelay = 3 * time.Second
 
 // Get returns the cloud called name, connecting if needed. A failed
 // connection is not remembered: the next request tries again.
 func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.open[name]; ok {
-		return cl, nil
-	}
 	cc, ok := c.cfg[name]
 	if !ok {
 		return nil, actions.Errorf(actions.NotFound, "there is no cloud %q in the config", name)
+	}
+	c.mu.Lock()
+	conn := c.conns[name]
+	if conn == nil {
+		conn = &cloudConn{}
+		c.conns[name] = conn
+	}
+	c.mu.Unlock()
+
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if conn.cloud != nil {
+		return conn.cloud, nil
 	}
 	auth := openstack.Auth{
 		CloudsYAML: cc.CloudsYAML, Cloud: cc.Cloud,
@@ -154,19 +168,21 @@ func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
 		Region: cc.Region,
 	}
 	if cc.Simulator {
-		sim := simulator.New(simulator.Options{BuildDelay: SimulatorBuildDelay, Logger: c.log.With("component", "simulator")})
-		if err := sim.Start("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("starting the OpenStack simulator: %w", err)
+		if conn.sim == nil {
+			sim := simulator.New(simulator.Options{BuildDelay: simulatorBuildDelay, Logger: c.log.With("component", "simulator")})
+			if err := sim.Start("127.0.0.1:0"); err != nil {
+				return nil, fmt.Errorf("starting the OpenStack simulator: %w", err)
+			}
+			conn.sim = sim
+			c.log.Info("OpenStack simulator started", "cloud", name, "auth_url", sim.AuthURL())
 		}
-		c.sims = append(c.sims, sim)
-		c.log.Info("OpenStack simulator started", "cloud", name, "auth_url", sim.AuthURL())
-		auth = openstack.Auth{AuthURL: sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default"}
+		auth = openstack.Auth{AuthURL: conn.sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default"}
 	}
 	cl, err := openstack.New(ctx, auth, openstack.Options{Logger: c.log.With("cloud", name)})
 	if err != nil {
 		return nil, err
 	}
-	c.open[name] = cl
+	conn.cloud = cl
 	return cl, nil
 }
 
@@ -174,13 +190,15 @@ func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
 func (c *Clouds) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range c.sims {
-		s.Close()
+	for _, conn := range c.conns {
+		conn.mu.Lock()
+		if conn.sim != nil {
+			conn.sim.Close()
+			conn.sim = nil
+		}
+		conn.mu.Unlock()
 	}
-	c.sims = nil
 }
-
-func openStore(cfg *config.Config) (*storage.DB, error) { return storage.Open(cfg.Storage.Path) }
 
 // chatAdapters returns a function for each chat platform the config
 // enables; each serves until ctx ends.

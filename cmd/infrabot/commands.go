@@ -13,6 +13,7 @@ import (
 	"github.com/infrabot/infrabot/bot/console"
 	"github.com/infrabot/infrabot/config"
 	"github.com/infrabot/infrabot/simulator"
+	"github.com/infrabot/infrabot/storage"
 )
 
 // sweepInterval is how often pending approvals are checked for expiry.
@@ -28,11 +29,10 @@ func cmdShell(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *user == "" {
 		return &exitError{code: 2, msg: "infrabot shell: --user NAME is required (a person from the config's people)"}
 	}
-	app, err := OpenApp(*cfgPath, nil)
+	app, err := OpenApp(*cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	app.Log = NewLogger(app.Config.Log, stderr)
 	defer app.Close()
 
 	con := console.New(stdout)
@@ -83,11 +83,10 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	app, err := OpenApp(*cfgPath, nil)
+	app, err := OpenApp(*cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	app.Log = NewLogger(app.Config.Log, stderr)
 	defer app.Close()
 	adapters, err := chatAdapters(ctx, app)
 	if err != nil {
@@ -150,7 +149,7 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	db, err := openStore(cfg)
+	db, err := storage.Open(cfg.Storage.Path)
 	if err != nil {
 		return err
 	}

@@ -359,3 +359,31 @@ func authenticate(t *testing.T, sim *simulator.Simulator) *gophercloud.ProviderC
 	}
 	return provider
 }
+
+// TestShellLogsWhatChatDoesNotSee checks that the engine's own log reaches
+// standard error: a cloud that cannot be reached is a short sentence in
+// chat and the details in the log, without the password.
+func TestShellLogsWhatChatDoesNotSee(t *testing.T) {
+	t.Parallel()
+	b := newBot(t, startSimulator(t))
+	cfg, err := os.ReadFile(b.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := freeAddr(t) // nothing listens there once freeAddr returns
+	cfg = []byte(strings.Replace(string(cfg), "auth_url: http://", "auth_url: http://"+down+"/v3 #", 1))
+	if err := os.WriteFile(b.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "shell", "--config", b.config, "--user", "alice")
+	cmd.Env = b.env
+	cmd.Stdin = strings.NewReader("status staging\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("shell: %v\n%s", err, stderr.String())
+	}
+	refuse(t, stdout.String(), simPassword)
+	expect(t, stderr.String(), "level=ERROR", "command failed", "status staging")
+	refuse(t, stderr.String(), simPassword)
+}
