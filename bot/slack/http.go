@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,15 +22,42 @@ const maxBody = 1 << 20
 // command runs afterwards on the adapter's workers.
 func (a *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /slack/commands", a.serveCommand)
-	mux.HandleFunc("POST /slack/interactions", a.serveInteraction)
-	mux.HandleFunc("POST /slack/events", a.serveEvent)
+	mux.HandleFunc("POST /slack/commands", a.serve(parseCommand))
+	mux.HandleFunc("POST /slack/interactions", a.serve(parseInteractionForm))
+	mux.HandleFunc("POST /slack/events", a.serve(parseEvent))
 	return mux
 }
 
+// serve is one endpoint: a signed body, read by parse (400 when it
+// cannot), answered with the url_verification challenge or accepted.
+func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := a.signed(w, r)
+		if !ok {
+			return
+		}
+		req, err := parse(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if req.challenge != "" {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"challenge": req.challenge})
+			return
+		}
+		a.accept(w, r, req)
+	}
+}
+
 // signed reads r's body and checks its signature, answering the request
-// itself (413, 400, 401) when it fails.
+// itself (401, 413, 400) when it fails.
 func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if len(a.verify.secret) == 0 {
+		a.log.Error("a request from Slack was refused: no signing secret is configured", "path", r.URL.Path)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -40,11 +68,6 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 		}
 		return nil, false
 	}
-	if len(a.verify.secret) == 0 {
-		a.log.Error("a request from Slack was refused: no signing secret is configured", "path", r.URL.Path)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return nil, false
-	}
 	if err := a.verify.verify(r.Header, body); err != nil {
 		a.log.Warn("a request was refused: bad Slack signature", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -53,65 +76,11 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 	return body, true
 }
 
-func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.signed(w, r)
-	if !ok {
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		http.Error(w, "malformed form", http.StatusBadRequest)
-		return
-	}
-	req, err := commandRequest(slackCommand(form))
-	if err != nil {
-		http.Error(w, "malformed slash command", http.StatusBadRequest)
-		return
-	}
-	a.accept(w, r, req)
-}
-
-func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.signed(w, r)
-	if !ok {
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil || form.Get("payload") == "" {
-		http.Error(w, "malformed form: no payload", http.StatusBadRequest)
-		return
-	}
-	req, err := parseInteraction([]byte(form.Get("payload")))
-	if err != nil {
-		http.Error(w, "malformed interaction payload", http.StatusBadRequest)
-		return
-	}
-	a.accept(w, r, req)
-}
-
-func (a *Adapter) serveEvent(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.signed(w, r)
-	if !ok {
-		return
-	}
-	req, err := parseEvent(body)
-	if err != nil {
-		http.Error(w, "malformed event", http.StatusBadRequest)
-		return
-	}
-	if req.challenge != "" {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"challenge": req.challenge})
-		return
-	}
-	a.accept(w, r, req)
-}
-
-// accept queues req's lines unless the delivery was seen already, and
+// accept queues req's line unless the delivery was seen already, and
 // acknowledges it. The signature is a key too: a replay of the very same
 // signed request is refused even where Slack sends no trigger or event id.
 func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request) {
-	if len(req.lines) == 0 {
+	if req.line == nil {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -121,7 +90,7 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if !a.dispatch(req) {
+	if !a.submit(context.Background(), *req.line, false) {
 		a.seen.forget(keys...)
 		a.log.Warn("too many commands at once: a request from Slack was refused", "path", r.URL.Path)
 		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
@@ -130,11 +99,23 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// dispatch queues req's command, refusing at once when the queue is full.
-func (a *Adapter) dispatch(req request) bool {
-	// Slack sends one action per click: lines has one element, except from
-	// a forged or future payload, of which the first is run only.
-	return a.submit(context.Background(), req.lines[0], false)
+// parseCommand reads a form-encoded slash command.
+func parseCommand(body []byte) (request, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return request{}, fmt.Errorf("%w: form: %v", errMalformed, err)
+	}
+	return commandRequest(slackCommand(form))
+}
+
+// parseInteractionForm reads a click: a form whose payload field is the
+// interactivity JSON.
+func parseInteractionForm(body []byte) (request, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("payload") == "" {
+		return request{}, fmt.Errorf("%w: form without a payload", errMalformed)
+	}
+	return parseInteraction([]byte(form.Get("payload")))
 }
 
 func slackCommand(form url.Values) slack.SlashCommand {

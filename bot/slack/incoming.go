@@ -13,10 +13,10 @@ import (
 	"github.com/infrabot/infrabot/bot"
 )
 
-// request is what a Slack delivery asks infrabot to do: lines to run, and
-// the keys that identify it for deduplication.
+// request is what a Slack delivery asks infrabot to do: a line to run, if
+// any, and the keys that identify it for deduplication.
 type request struct {
-	lines []bot.Incoming
+	line *bot.Incoming
 	// keys identify the delivery across Slack's retries: the event id
 	// for events, the trigger id for commands and clicks.
 	keys []string
@@ -36,14 +36,15 @@ func commandRequest(c slack.SlashCommand) (request, error) {
 		text = "help"
 	}
 	return request{
-		lines: []bot.Incoming{{Platform: Platform, UserID: c.UserID, Channel: c.ChannelID, Text: text, Direct: true}},
-		keys:  []string{key("trigger", c.TriggerID)},
+		line: &bot.Incoming{Platform: Platform, UserID: c.UserID, Channel: c.ChannelID, Text: text, Direct: true},
+		keys: []string{key("trigger", c.TriggerID)},
 	}, nil
 }
 
 // parseInteraction reads an interactivity payload. Only clicks on
 // infrabot's own buttons become commands; the button's value is the
-// command, run as the person who clicked.
+// command, run as the person who clicked. Slack sends one action per
+// click; of several (a forged payload), the first is run.
 func parseInteraction(payload []byte) (request, error) {
 	var cb slack.InteractionCallback
 	if err := json.Unmarshal(payload, &cb); err != nil {
@@ -68,7 +69,8 @@ func interactionRequest(cb slack.InteractionCallback) (request, error) {
 		if act == nil || !strings.HasPrefix(act.ActionID, ButtonPrefix) || strings.TrimSpace(act.Value) == "" {
 			continue
 		}
-		r.lines = append(r.lines, bot.Incoming{Platform: Platform, UserID: cb.User.ID, Channel: channel, Text: act.Value, Direct: true})
+		r.line = &bot.Incoming{Platform: Platform, UserID: cb.User.ID, Channel: channel, Text: act.Value, Direct: true}
+		break
 	}
 	return r, nil
 }
@@ -113,12 +115,12 @@ func eventRequest(eventID string, ev slackevents.EventsAPIEvent) request {
 			return r
 		}
 		text := leadingMention.ReplaceAllString(e.Text, "")
-		r.lines = []bot.Incoming{{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: text, Direct: true}}
+		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: text, Direct: true}
 	case *slackevents.MessageEvent:
 		if e.ChannelType != "im" || e.SubType != "" || e.BotID != "" || e.User == "" || e.Channel == "" {
 			return r
 		}
-		r.lines = []bot.Incoming{{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: e.Text, Direct: true}}
+		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: e.Text, Direct: true}
 	}
 	return r
 }

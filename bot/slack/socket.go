@@ -149,7 +149,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		a.log.Warn("a malformed delivery from Slack was ignored", "type", evt.Type, "err", err)
 		return nil
 	}
-	if len(req.lines) == 0 {
+	if req.line == nil {
 		return nil
 	}
 	keys := append(req.keys, key("envelope", evt.Request.EnvelopeID))
@@ -159,7 +159,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	}
 	// Unlike HTTP there is no one to answer 503: wait for a worker, which
 	// also slows reading the socket while the workers are busy.
-	if !a.submit(ctx, req.lines[0], true) {
+	if !a.submit(ctx, *req.line, true) {
 		a.log.Warn("a command from Slack was not run: infrabot is shutting down", "type", evt.Type)
 	}
 	return nil
