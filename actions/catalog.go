@@ -19,15 +19,22 @@ var Commands = []string{
 // IsCommand reports whether name is one of Commands.
 func IsCommand(name string) bool { return slices.Contains(Commands, name) }
 
-// Suggest returns " (did you mean `x`?)" for the command closest to name,
-// or "" when none is close.
+// Suggest returns " (did you mean `x`?)" for the command name most likely
+// meant: the only command that starts with name, or else the nearest one
+// at most two edits away. It returns "" when none fits.
 func Suggest(name string) string {
+	var prefixed []string
 	best, bestDist := "", 3
 	for _, c := range Commands {
-		d := editDistance(name, c)
-		if d < bestDist || (strings.HasPrefix(c, name) && len(name) >= 2 && bestDist > 1) {
-			best, bestDist = c, min(d, 1)
+		if len(name) >= 2 && strings.HasPrefix(c, name) {
+			prefixed = append(prefixed, c)
 		}
+		if d := editDistance(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if len(prefixed) == 1 {
+		best = prefixed[0]
 	}
 	if best == "" {
 		return ""

@@ -104,7 +104,10 @@ func TestBindRefusesWhatDoesNotFit(t *testing.T) {
 
 func TestSuggest(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"provison": "provision", "stauts": "status", "teardwn": "teardown", "aprove": "approve", "xyzzy": ""} {
+	for in, want := range map[string]string{
+		"provison": "provision", "stauts": "status", "teardwn": "teardown", "aprove": "approve",
+		"prov": "provision", "inc": "incidents", "unlok": "unlock", "runz": "runs", "xyzzy": "", "re": "resolve",
+	} {
 		got := actions.Suggest(in)
 		if want == "" && got != "" || want != "" && !strings.Contains(got, "`"+want+"`") {
 			t.Errorf("Suggest(%q) = %q, want %q", in, got, want)
