@@ -47,6 +47,24 @@ func tamper(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 	}
 }
 
+// rewrite returns a change that decodes audit record n, applies edit and
+// stores it back in place.
+func rewrite(n uint64, edit func(*actions.AuditEntry)) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		var e actions.AuditEntry
+		if err := json.Unmarshal(b.Get(key(n)), &e); err != nil {
+			return err
+		}
+		edit(&e)
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put(key(n), raw)
+	}
+}
+
 func key(n uint64) []byte {
 	k := make([]byte, 8)
 	for i := 7; i >= 0; i-- {
@@ -64,32 +82,15 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 		broken uint64
 		reason string
 	}{
-		{"edited detail", func(tx *bolt.Tx) error {
-			b := tx.Bucket([]byte("audit"))
-			var e actions.AuditEntry
-			json.Unmarshal(b.Get(key(3)), &e)
-			e.Detail = "nothing to see"
-			raw, _ := json.Marshal(e)
-			return b.Put(key(3), raw)
-		}, 3, "edited"},
-		{"edited and re-hashed", func(tx *bolt.Tx) error {
-			b := tx.Bucket([]byte("audit"))
-			var e actions.AuditEntry
-			json.Unmarshal(b.Get(key(2)), &e)
+		{"edited detail", rewrite(3, func(e *actions.AuditEntry) { e.Detail = "nothing to see" }), 3, "edited"},
+		{"edited and re-hashed", rewrite(2, func(e *actions.AuditEntry) {
 			e.Person = "alice"
 			e.Hash = e.ComputeHash()
-			raw, _ := json.Marshal(e)
-			return b.Put(key(2), raw)
-		}, 3, "does not follow"},
-		{"last record replaced and re-hashed", func(tx *bolt.Tx) error {
-			b := tx.Bucket([]byte("audit"))
-			var e actions.AuditEntry
-			json.Unmarshal(b.Get(key(5)), &e)
+		}), 3, "does not follow"},
+		{"last record replaced and re-hashed", rewrite(5, func(e *actions.AuditEntry) {
 			e.Detail = "unlock staging"
 			e.Hash = e.ComputeHash()
-			raw, _ := json.Marshal(e)
-			return b.Put(key(5), raw)
-		}, 5, "was replaced"},
+		}), 5, "was replaced"},
 		{"deleted in the middle", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(2)) }, 2, "missing"},
 		{"deleted at the end", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(5)) }, 5, "missing"},
 	}
