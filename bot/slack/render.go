@@ -160,13 +160,16 @@ func mrkdwn(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 }
 
+// escaper is built once: escape runs for every line of every update.
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // escape makes text safe for Slack's mrkdwn: &, < and > are control
 // characters there (<@U123> is a mention, <!channel> pings everyone).
 func escape(s string) string {
 	if !strings.ContainsAny(s, "&<>") {
 		return s
 	}
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return escaper.Replace(s)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

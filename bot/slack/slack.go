@@ -41,10 +41,15 @@ type Options struct {
 	AppToken string
 	// APIURL is Slack's Web API base, "https://slack.com/api/" by default;
 	// tests point it at a fake.
-	APIURL     string
+	APIURL string
+	// HTTPClient makes the Web API calls; one with a 30s timeout by
+	// default.
 	HTTPClient *http.Client
-	Router     Router
-	Logger     *slog.Logger
+	// Router runs the commands people send. Required.
+	Router Router
+	// Logger receives what the adapter has to say; nothing by default.
+	// Tokens and the signing secret are never logged.
+	Logger *slog.Logger
 
 	// Workers bounds how many commands run at once; Queue how many wait.
 	// A request that finds the queue full is refused with 503, so that a

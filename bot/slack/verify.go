@@ -51,14 +51,14 @@ func (v *verifier) verify(h http.Header, body []byte) error {
 	if d := v.now().Sub(time.Unix(secs, 0)); d > signatureWindow || d < -signatureWindow {
 		return errStale
 	}
-	if !hmac.Equal(got, Sign(v.secret, ts, body)) {
+	if !hmac.Equal(got, sign(v.secret, ts, body)) {
 		return errBadSignature
 	}
 	return nil
 }
 
-// Sign returns the v0 HMAC of body at timestamp ts under secret.
-func Sign(secret []byte, ts string, body []byte) []byte {
+// sign returns the v0 HMAC of body at timestamp ts under secret.
+func sign(secret []byte, ts string, body []byte) []byte {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("v0:"))
 	mac.Write([]byte(ts))
