@@ -17,11 +17,13 @@ import (
 )
 
 // resolver turns the flavor, image and network names people write in
-// config into OpenStack IDs, and flavor IDs back into names. Answers are
-// cached for the life of the Cloud (names of flavors, images and networks
-// rarely move); a name not found is asked again next time. Each kind has
-// its own lock, held while asking OpenStack, so ten parallel creates cost
-// one lookup.
+// config into OpenStack IDs, and flavor IDs back into names. Flavors are
+// cached for the life of the Cloud (they rarely move). Image and network
+// answers are kept for nameTTL: clouds replace images under the same name
+// (a refreshed centos-stream-9), and a bot that runs for weeks must not
+// keep asking for a deleted one. A name not found is asked again next
+// time. Each kind has its own lock, held while asking OpenStack, so ten
+// parallel creates cost one lookup.
 type resolver struct {
 	c *Cloud
 
@@ -30,11 +32,39 @@ type resolver struct {
 	flavorByID     map[string]string   // ID → name
 	flavorsFetched time.Time
 
-	imageMu sync.Mutex
-	images  map[string]string
+	images, networks nameCache
+}
 
-	networkMu sync.Mutex
-	networks  map[string]string
+// nameTTL is how long an image or network name stays resolved.
+const nameTTL = 10 * time.Minute
+
+// nameCache remembers the IDs found for names, for nameTTL each.
+type nameCache struct {
+	mu  sync.Mutex
+	ids map[string]cachedID
+}
+
+type cachedID struct {
+	id    string
+	found time.Time
+}
+
+// id returns the cached ID of name, or asks find and caches its answer.
+func (c *nameCache) id(ctx context.Context, name string, find func(context.Context, string) (string, error)) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.ids[name]; ok && time.Since(e.found) < nameTTL {
+		return e.id, nil
+	}
+	id, err := find(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if c.ids == nil {
+		c.ids = map[string]cachedID{}
+	}
+	c.ids[name] = cachedID{id: id, found: time.Now()}
+	return id, nil
 }
 
 var uuidLike = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
@@ -43,8 +73,10 @@ var uuidLike = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{
 func (r *resolver) flavorID(ctx context.Context, name string) (string, error) {
 	r.flavorMu.Lock()
 	defer r.flavorMu.Unlock()
-	if ids, ok := r.flavorByName[name]; ok && len(ids) == 1 {
+	if ids := r.flavorByName[name]; len(ids) == 1 {
 		return ids[0], nil
+	} else if _, ok := r.flavorByID[name]; ok && len(ids) == 0 {
+		return name, nil // given by ID
 	}
 	if err := r.fetchFlavors(ctx); err != nil {
 		return "", err
@@ -111,78 +143,88 @@ func (r *resolver) fetchFlavors(ctx context.Context) error {
 
 // imageID returns the ID of the active image called name (or with ID name).
 func (r *resolver) imageID(ctx context.Context, name string) (string, error) {
-	r.imageMu.Lock()
-	defer r.imageMu.Unlock()
-	if id, ok := r.images[name]; ok {
-		return id, nil
-	}
-	pages, err := images.List(r.c.image, images.ListOpts{Name: name, Status: images.ImageStatusActive}).AllPages(ctx)
-	if err != nil {
-		return "", apiError(fmt.Sprintf("look up image %q", name), err)
-	}
-	found, err := images.ExtractImages(pages)
-	if err != nil {
-		return "", apiError(fmt.Sprintf("look up image %q", name), err)
-	}
-	var id string
-	switch {
-	case len(found) == 1:
-		id = found[0].ID
-	case len(found) > 1:
-		return "", actions.Errorf(actions.Invalid, "image name %q is ambiguous (%d images have it); use its ID", name, len(found))
-	case uuidLike.MatchString(name):
-		img, err := images.Get(ctx, r.c.image, name).Extract()
-		if err == nil && img.Status == images.ImageStatusActive {
-			id = img.ID
-		} else if err != nil && !isNotFound(err) {
-			return "", apiError(fmt.Sprintf("look up image %q", name), err)
-		}
-	}
-	if id == "" {
-		return "", actions.Errorf(actions.Invalid, "unknown image %q (no active image has that name)", name)
-	}
-	if r.images == nil {
-		r.images = map[string]string{}
-	}
-	r.images[name] = id
-	return id, nil
+	return r.images.id(ctx, name, func(ctx context.Context, name string) (string, error) {
+		return findID(ctx, "image", name, "no active image has that name",
+			func(ctx context.Context) ([]string, error) {
+				pages, err := images.List(r.c.image, images.ListOpts{Name: name, Status: images.ImageStatusActive}).AllPages(ctx)
+				if err != nil {
+					return nil, err
+				}
+				found, err := images.ExtractImages(pages)
+				ids := make([]string, len(found))
+				for i, img := range found {
+					ids[i] = img.ID
+				}
+				return ids, err
+			},
+			func(ctx context.Context) (string, error) {
+				img, err := images.Get(ctx, r.c.image, name).Extract()
+				if err != nil || img.Status != images.ImageStatusActive {
+					return "", err
+				}
+				return img.ID, nil
+			})
+	})
 }
 
 // networkID returns the ID of the network called name (or with ID name).
 func (r *resolver) networkID(ctx context.Context, name string) (string, error) {
-	r.networkMu.Lock()
-	defer r.networkMu.Unlock()
-	if id, ok := r.networks[name]; ok {
-		return id, nil
-	}
-	pages, err := networks.List(r.c.network, networks.ListOpts{Name: name}).AllPages(ctx)
+	return r.networks.id(ctx, name, func(ctx context.Context, name string) (string, error) {
+		return findID(ctx, "network", name, "",
+			func(ctx context.Context) ([]string, error) {
+				pages, err := networks.List(r.c.network, networks.ListOpts{Name: name}).AllPages(ctx)
+				if err != nil {
+					return nil, err
+				}
+				found, err := networks.ExtractNetworks(pages)
+				ids := make([]string, len(found))
+				for i, n := range found {
+					ids[i] = n.ID
+				}
+				return ids, err
+			},
+			func(ctx context.Context) (string, error) {
+				n, err := networks.Get(ctx, r.c.network, name).Extract()
+				if err != nil {
+					return "", err
+				}
+				return n.ID, nil
+			})
+	})
+}
+
+// findID returns the ID of the one kind (image, network) called name:
+// byName lists the IDs of those with that name; when there is none and
+// name looks like an ID, byID fetches it ("" and no error, or a 404, when
+// it does not count). why, when not empty, says what "unknown" means.
+func findID(ctx context.Context, kind, name, why string,
+	byName func(context.Context) ([]string, error), byID func(context.Context) (string, error)) (string, error) {
+	what := fmt.Sprintf("look up %s %q", kind, name)
+	ids, err := byName(ctx)
 	if err != nil {
-		return "", apiError(fmt.Sprintf("look up network %q", name), err)
-	}
-	found, err := networks.ExtractNetworks(pages)
-	if err != nil {
-		return "", apiError(fmt.Sprintf("look up network %q", name), err)
+		return "", apiError(what, err)
 	}
 	var id string
 	switch {
-	case len(found) == 1:
-		id = found[0].ID
-	case len(found) > 1:
-		return "", actions.Errorf(actions.Invalid, "network name %q is ambiguous (%d networks have it); use its ID", name, len(found))
+	case len(ids) == 1:
+		id = ids[0]
+	case len(ids) > 1:
+		return "", actions.Errorf(actions.Invalid, "%s name %q is ambiguous (%d %ss have it); use its ID", kind, name, len(ids), kind)
 	case uuidLike.MatchString(name):
-		n, err := networks.Get(ctx, r.c.network, name).Extract()
-		if err == nil {
-			id = n.ID
-		} else if !isNotFound(err) {
-			return "", apiError(fmt.Sprintf("look up network %q", name), err)
+		id, err = byID(ctx)
+		if err != nil && !isNotFound(err) {
+			return "", apiError(what, err)
 		}
 	}
 	if id == "" {
-		return "", actions.Errorf(actions.Invalid, "unknown network %q", name)
+		return "", actions.Errorf(actions.Invalid, "unknown %s %q%s", kind, name, withParens(why))
 	}
-	if r.networks == nil {
-		r.networks = map[string]string{}
-	}
-	r.networks[name] = id
 	return id, nil
+}
+
+func withParens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }
