@@ -80,14 +80,7 @@ func TestSocketModeTeardownNeedsASecondPersonsClick(t *testing.T) {
 
 	// alice's click approves it; the run reports in one progress message.
 	w.fake.Push(t, w.fake.ClickEnvelope(t, alice, request, "Approve"))
-	w.fake.WaitFor(t, "the request updated to approved", func() bool {
-		m := w.latest(request.TS)
-		return strings.Contains(text(m), "Approved by alice") && !hasButtons(m)
-	})
-	progress := w.expectMessage(infra, "run 1: teardown staging")
-	w.fake.WaitFor(t, "the run's final state", func() bool {
-		return containsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1", "deleted"})
-	})
+	w.expectApprovedRun(request)
 	w.settle()
 
 	if n := w.teardowns.Load(); n != 1 {

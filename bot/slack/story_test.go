@@ -32,14 +32,7 @@ func TestTeardownNeedsASecondPersonsClick(t *testing.T) {
 	// alice's click approves it: the request shows who decided, without
 	// buttons, and the run reports its progress in one message.
 	w.slack.Click(t, alice, request, "Approve")
-	w.fake.WaitFor(t, "the request updated to approved", func() bool {
-		m := w.latest(request.TS)
-		return strings.Contains(text(m), "Approved by alice") && !hasButtons(m)
-	})
-	progress := w.expectMessage(infra, "run 1: teardown staging")
-	w.fake.WaitFor(t, "the run's final state", func() bool {
-		return containsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1", "deleted"})
-	})
+	progress := w.expectApprovedRun(request)
 	w.settle()
 	if n := w.teardowns.Load(); n != 1 {
 		t.Fatalf("teardown ran %d times, want 1", n)

@@ -223,10 +223,27 @@ func hasButtons(m slacktest.Message) bool {
 // want, and returns it.
 func (w *world) expectMessage(channel string, want ...string) slacktest.Message {
 	w.t.Helper()
+	return w.expect(channel, fmt.Sprintf("a message in %s with %q", channel, want), func(m slacktest.Message) bool {
+		return !m.Ephemeral && containsAll(text(m), want)
+	})
+}
+
+// expectEphemeral waits for a message only user sees, holding want.
+func (w *world) expectEphemeral(user string, want ...string) slacktest.Message {
+	w.t.Helper()
+	return w.expect("", fmt.Sprintf("an ephemeral message to %s with %q", user, want), func(m slacktest.Message) bool {
+		return m.Ephemeral && m.User == user && containsAll(text(m), want)
+	})
+}
+
+// expect waits for a message in channel (any when "") that match takes,
+// and returns it.
+func (w *world) expect(channel, what string, match func(slacktest.Message) bool) slacktest.Message {
+	w.t.Helper()
 	var found slacktest.Message
-	w.fake.WaitFor(w.t, fmt.Sprintf("a message in %s with %q", channel, want), func() bool {
+	w.fake.WaitFor(w.t, what, func() bool {
 		for _, m := range w.fake.Messages(channel) {
-			if !m.Ephemeral && containsAll(text(m), want) {
+			if match(m) {
 				found = m
 				return true
 			}
@@ -236,20 +253,20 @@ func (w *world) expectMessage(channel string, want ...string) slacktest.Message 
 	return found
 }
 
-// expectEphemeral waits for a message only user sees, holding want.
-func (w *world) expectEphemeral(user string, want ...string) slacktest.Message {
+// expectApprovedRun waits for the approval request to show alice's
+// approval without its buttons, and for run 1's progress message to reach
+// its final state; it returns the progress message.
+func (w *world) expectApprovedRun(request slacktest.Message) slacktest.Message {
 	w.t.Helper()
-	var found slacktest.Message
-	w.fake.WaitFor(w.t, fmt.Sprintf("an ephemeral message to %s with %q", user, want), func() bool {
-		for _, m := range w.fake.Messages("") {
-			if m.Ephemeral && m.User == user && containsAll(text(m), want) {
-				found = m
-				return true
-			}
-		}
-		return false
+	w.fake.WaitFor(w.t, "the request updated to approved", func() bool {
+		m := w.latest(request.TS)
+		return strings.Contains(text(m), "Approved by alice") && !hasButtons(m)
 	})
-	return found
+	progress := w.expectMessage(infra, "run 1: teardown staging")
+	w.fake.WaitFor(w.t, "the run's final state", func() bool {
+		return containsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1", "deleted"})
+	})
+	return progress
 }
 
 // latest returns the current state of the message with ts.
