@@ -1,6 +1,8 @@
 package simulator
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -133,6 +135,9 @@ func (s *Simulator) applyFault(w http.ResponseWriter, r *http.Request, svc servi
 	if !ok {
 		return true
 	}
+	if f.Delay > 0 {
+		readAhead(r)
+	}
 	if !sleep(r.Context(), f.Delay) {
 		s.log.Debug("caller gave up during injected delay", "method", r.Method, "path", r.URL.Path)
 		return false
@@ -147,4 +152,16 @@ func (s *Simulator) applyFault(w http.ResponseWriter, r *http.Request, svc servi
 	}
 	writeError(w, svc, &apiError{status: f.Status, msg: explanation(f.Status)})
 	return false
+}
+
+// readAhead reads r's body (up to maxBody) before an injected delay and
+// hands it on to the handler. net/http notices a caller hanging up only
+// once the body has been read, so without this a POST held by a delay
+// would be held for all of it after the caller had gone.
+func readAhead(r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))
 }

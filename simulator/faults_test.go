@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -68,17 +69,76 @@ func TestInjectedStatusesHaveEachServicesErrorShape(t *testing.T) {
 	}
 }
 
-func TestSlowAnswerEndsWhenTheCallerGivesUp(t *testing.T) {
-	c := newCloud(t)
-	c.sim.Inject(simulator.Fault{Path: "/compute/v2.1/servers", Delay: time.Hour})
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	_, err := servers.List(c.compute, nil).AllPages(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v, want the context deadline", err)
+// released is a log handler that signals each time the simulator lets go
+// of a request it was holding for an injected delay.
+type released chan struct{}
+
+func (r released) Enabled(context.Context, slog.Level) bool { return true }
+func (r released) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r released) WithGroup(string) slog.Handler            { return r }
+func (r released) Handle(_ context.Context, rec slog.Record) error {
+	if rec.Message == "caller gave up during injected delay" {
+		r <- struct{}{}
 	}
-	// The held request does not hold up shutdown either: Close (in the
-	// cleanup) returns.
+	return nil
+}
+
+func TestSlowAnswerLetsGoWhenTheCallerGivesUpOrTheSimulatorCloses(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, body string
+		close              bool
+	}{
+		{"GET, caller gives up", "GET", "", false},
+		{"POST with a body, caller gives up", "POST", `{"server": {"name": "x"}}`, false},
+		{"GET, Close", "GET", "", true},
+		{"POST with a body, Close", "POST", `{"server": {"name": "x"}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			let := make(released, 1)
+			sim := simulator.New(simulator.Options{Logger: slog.New(let)})
+			if err := sim.Start("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sim.Close() })
+			sim.Inject(simulator.Fault{Path: "/compute/v2.1/servers", Delay: time.Hour, Times: 1})
+
+			ctx, hangUp := context.WithCancel(t.Context())
+			defer hangUp()
+			req, err := http.NewRequestWithContext(ctx, tc.method, sim.URL()+"/compute/v2.1/servers", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			// The fault is used up once the request is held by it.
+			held := waitFor(t.Context(), func() bool {
+				_, _, body := do(t, "GET", sim.URL()+"/_sim/faults", "", nil)
+				return len(field(t, decode(t, body), "faults").([]any)) == 0
+			})
+			if !held {
+				t.Fatal("the request never reached the fault")
+			}
+			if !tc.close {
+				hangUp()
+			} else if err := sim.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := <-errc; err == nil {
+				t.Error("the call was answered; want it cut off")
+			}
+			select {
+			case <-let:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the simulator still holds the request")
+			}
+		})
+	}
 }
 
 func TestDelayOnlyFaultAnswersNormally(t *testing.T) {

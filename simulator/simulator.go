@@ -54,6 +54,9 @@ type Simulator struct {
 	srv   *http.Server
 	ln    net.Listener
 	done  chan struct{}
+	// stop ends the context of every request Start's server serves, so
+	// that Close also lets go of requests held by an injected delay.
+	stop context.CancelFunc
 }
 
 // New returns a Simulator seeded with flavors, images, networks, a security
@@ -98,7 +101,13 @@ func (s *Simulator) Start(addr string) error {
 		return err
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
@@ -130,12 +139,15 @@ func (s *Simulator) AuthURL() string { return s.URL() + "/v3" }
 // no-op.
 func (s *Simulator) Close() error {
 	s.srvMu.Lock()
-	srv, done := s.srv, s.done
+	srv, done, stop := s.srv, s.done, s.stop
 	s.srvMu.Unlock()
 	if srv == nil {
 		return nil
 	}
+	// Connections first, so that a held request let go by stop has no one
+	// left to answer.
 	err := srv.Close()
+	stop()
 	<-done
 	return err
 }
