@@ -202,10 +202,10 @@ func (c *Clouds) Close() {
 
 // chatAdapters returns a function for each chat platform the config
 // enables; each serves until ctx ends.
-func chatAdapters(ctx context.Context, app *App) ([]func(context.Context) error, error) {
+func chatAdapters(app *App) ([]func(context.Context) error, error) {
 	var adapters []func(context.Context) error
 	if app.Config.Slack != nil {
-		serve, err := slackAdapter(ctx, app)
+		serve, err := slackAdapter(app)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}

@@ -88,7 +88,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer app.Close()
-	adapters, err := chatAdapters(ctx, app)
+	adapters, err := chatAdapters(app)
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,9 @@ import (
 
 // slackAdapter builds the Slack adapter from the config's slack section,
 // registers it as the engine's "slack" chat, and returns the function that
-// serves it until ctx ends: an HTTP server on slack.listen, or a Socket
+// serves it until its context ends: an HTTP server on slack.listen, or a Socket
 // Mode connection.
-func slackAdapter(ctx context.Context, app *App) (serve func(context.Context) error, err error) {
+func slackAdapter(app *App) (serve func(context.Context) error, err error) {
 	cfg := app.Config.Slack
 	if cfg == nil {
 		return nil, errors.New("the config has no slack section")
