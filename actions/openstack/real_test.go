@@ -16,8 +16,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	gopenstack "github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/openstack"
@@ -66,9 +64,9 @@ func newRealCloud(t testing.TB, auth openstack.Auth) *openstack.Cloud {
 	return c
 }
 
-// rawClients logs in through gophercloud alone, from the same clouds.yaml,
+// rawLogin logs in through gophercloud alone, from the same clouds.yaml,
 // and returns a compute and a network client and the token's project ID.
-func rawClients(t testing.TB, cloudsYAML, cloud string) (compute, network *gophercloud.ServiceClient, project string) {
+func rawLogin(t testing.TB, cloudsYAML, cloud string) (compute, network *gophercloud.ServiceClient, project string) {
 	t.Helper()
 	ctx := context.Background()
 	ao, eo, _, err := clouds.Parse(clouds.WithLocations(cloudsYAML), clouds.WithCloudName(cloud))
@@ -80,34 +78,12 @@ func rawClients(t testing.TB, cloudsYAML, cloud string) (compute, network *gophe
 	if err != nil {
 		t.Fatalf("raw auth as %s: %v", cloud, err)
 	}
-	if compute, err = gopenstack.NewComputeV2(provider, eo); err != nil {
-		t.Fatal(err)
-	}
-	if network, err = gopenstack.NewNetworkV2(provider, eo); err != nil {
-		t.Fatal(err)
-	}
-	res, ok := provider.GetAuthResult().(tokens.CreateResult)
-	if !ok {
-		t.Fatalf("unexpected auth result %T", provider.GetAuthResult())
-	}
-	p, err := res.ExtractProject()
-	if err != nil || p == nil {
-		t.Fatalf("token has no project: %v", err)
-	}
-	return compute, network, p.ID
+	return rawClients(t, provider, eo)
 }
 
 func realHarness(t *testing.T, e realEnv, cloud actions.Cloud) contract.Harness {
-	compute, network, project := rawClients(t, e.cloudsYAML, e.cloud)
-	admin, _, _ := rawClients(t, e.cloudsYAML, e.adminCloud)
-	pages, err := networks.List(network, networks.ListOpts{Name: "private"}).AllPages(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nets, err := networks.ExtractNetworks(pages)
-	if err != nil || len(nets) != 1 {
-		t.Fatalf("network private: %v (%d found)", err, len(nets))
-	}
+	compute, network, project := rawLogin(t, e.cloudsYAML, e.cloud)
+	admin, _, _ := rawLogin(t, e.cloudsYAML, e.adminCloud)
 	return contract.Harness{
 		Cloud:            cloud,
 		Raw:              compute,
@@ -115,7 +91,7 @@ func realHarness(t *testing.T, e realEnv, cloud actions.Cloud) contract.Harness 
 		Flavor:           "m1.tiny",
 		Image:            "cirros-0.6",
 		Network:          "private",
-		NetworkID:        nets[0].ID,
+		NetworkID:        networkID(t, network, "private"),
 		ImpossibleFlavor: "x1.impossible",
 		Prefix:           contract.NewPrefix(),
 	}

@@ -10,8 +10,6 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	gopenstack "github.com/gophercloud/gophercloud/v2/openstack"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 
 	"github.com/infrabot/infrabot/actions/openstack"
 	"github.com/infrabot/infrabot/actions/openstack/contract"
@@ -65,21 +63,7 @@ func simRaw(t testing.TB, sim *simulator.Simulator) (compute, network *gopherclo
 	if err != nil {
 		t.Fatalf("raw login to the simulator: %v", err)
 	}
-	if compute, err = gopenstack.NewComputeV2(provider, gophercloud.EndpointOpts{}); err != nil {
-		t.Fatal(err)
-	}
-	if network, err = gopenstack.NewNetworkV2(provider, gophercloud.EndpointOpts{}); err != nil {
-		t.Fatal(err)
-	}
-	res, ok := provider.GetAuthResult().(tokens.CreateResult)
-	if !ok {
-		t.Fatalf("unexpected auth result %T", provider.GetAuthResult())
-	}
-	p, err := res.ExtractProject()
-	if err != nil || p == nil {
-		t.Fatalf("token has no project: %v", err)
-	}
-	return compute, network, p.ID
+	return rawClients(t, provider, gophercloud.EndpointOpts{})
 }
 
 // TestSimContract runs the contract against the simulator, so that every
@@ -88,14 +72,6 @@ func simRaw(t testing.TB, sim *simulator.Simulator) (compute, network *gopherclo
 func TestSimContract(t *testing.T) {
 	sim := startSim(t)
 	compute, network, project := simRaw(t, sim)
-	pages, err := networks.List(network, networks.ListOpts{Name: simulator.NetworkPrivate}).AllPages(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nets, err := networks.ExtractNetworks(pages)
-	if err != nil || len(nets) != 1 {
-		t.Fatalf("network %s: %v (%d found)", simulator.NetworkPrivate, err, len(nets))
-	}
 	contract.Run(t, contract.Harness{
 		Cloud:            newSimCloud(t, simAuth(sim)),
 		Raw:              compute,
@@ -103,7 +79,7 @@ func TestSimContract(t *testing.T) {
 		Flavor:           "m1.tiny",
 		Image:            simulator.ImageCirros,
 		Network:          simulator.NetworkPrivate,
-		NetworkID:        nets[0].ID,
+		NetworkID:        networkID(t, network, simulator.NetworkPrivate),
 		ImpossibleFlavor: simulator.FlavorImpossible,
 		Prefix:           contract.NewPrefix(),
 		Timeout:          30 * time.Second,
