@@ -157,8 +157,12 @@ func testOwnership(t *testing.T, h *Harness, ctx context.Context, env string) {
 	if actions.ErrorKind(err) != actions.Permission {
 		t.Errorf("Delete of a server infrabot does not own: %v, want a Permission error", err)
 	}
-	if _, err := servers.Get(ctx, h.Raw, strangerIDs[0]).Extract(); err != nil {
+	// Nova deletes asynchronously: right after a DELETE the server is still
+	// there, in task state "deleting", so existing alone proves nothing.
+	if got, err := servers.Get(ctx, h.Raw, strangerIDs[0]).Extract(); err != nil {
 		t.Errorf("a server infrabot does not own is gone after Delete: %v", err)
+	} else if got.TaskState == "deleting" || got.Status == "DELETED" {
+		t.Errorf("Delete started deleting a server infrabot does not own (status %s, task state %s)", got.Status, got.TaskState)
 	}
 }
 
