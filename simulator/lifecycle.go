@@ -19,9 +19,8 @@ const (
 )
 
 // noValidHostMessage is the fault Nova's conductor records when the
-// scheduler finds no host for the flavor.
-// noValidHostMessage is the fault text a real Nova (Zed) gives, trailing
-// space included.
+// scheduler finds no host for the flavor, trailing space included, as a
+// real Nova (Zed) gives it.
 const noValidHostMessage = "No valid host was found. "
 
 // The simulated compute host every scheduled server lands on.

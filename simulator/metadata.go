@@ -7,16 +7,6 @@ import (
 	"time"
 )
 
-// metadataTarget finds the server of a metadata call, answering 404 when it
-// is gone. The caller holds s.mu.
-func (s *Simulator) metadataTarget(w http.ResponseWriter, r *request) *server {
-	sv := s.findServer(r.param("id"))
-	if sv == nil {
-		writeError(w, computeSvc, serverNotFound(r.param("id")))
-	}
-	return sv
-}
-
 // changeable answers 409 as Nova does when the server's state forbids
 // metadata changes: only a settled ACTIVE server takes them.
 func (s *Simulator) changeable(w http.ResponseWriter, sv *server, now time.Time, action string) bool {
@@ -38,7 +28,7 @@ func (s *Simulator) changeable(w http.ResponseWriter, sv *server, now time.Time,
 func (s *Simulator) listMetadata(w http.ResponseWriter, r *request, _ microversion) {
 	s.lockState()
 	defer s.mu.Unlock()
-	if sv := s.metadataTarget(w, r); sv != nil {
+	if sv := s.targetServer(w, r); sv != nil {
 		writeJSON(w, http.StatusOK, map[string]any{"metadata": copyMap(sv.metadata)})
 	}
 }
@@ -76,7 +66,7 @@ func (s *Simulator) updateMetadata(w http.ResponseWriter, r *request, replace bo
 	}
 	now := s.lockState()
 	defer s.mu.Unlock()
-	sv := s.metadataTarget(w, r)
+	sv := s.targetServer(w, r)
 	if sv == nil || !s.changeable(w, sv, now, "update metadata") {
 		return
 	}
@@ -88,7 +78,7 @@ func (s *Simulator) updateMetadata(w http.ResponseWriter, r *request, replace bo
 		}
 	}
 	if len(next) > maxMetadataItems {
-		writeError(w, computeSvc, &apiError{status: http.StatusForbidden, msg: fmt.Sprintf("Maximum number of metadata items exceeds %d", maxMetadataItems)})
+		writeError(w, computeSvc, tooManyMetadataItems())
 		return
 	}
 	sv.metadata = next
@@ -99,7 +89,7 @@ func (s *Simulator) updateMetadata(w http.ResponseWriter, r *request, replace bo
 func (s *Simulator) showMetadataItem(w http.ResponseWriter, r *request, _ microversion) {
 	s.lockState()
 	defer s.mu.Unlock()
-	sv := s.metadataTarget(w, r)
+	sv := s.targetServer(w, r)
 	if sv == nil {
 		return
 	}
@@ -129,12 +119,12 @@ func (s *Simulator) setMetadataItem(w http.ResponseWriter, r *request, _ microve
 	}
 	now := s.lockState()
 	defer s.mu.Unlock()
-	sv := s.metadataTarget(w, r)
+	sv := s.targetServer(w, r)
 	if sv == nil || !s.changeable(w, sv, now, "update metadata") {
 		return
 	}
 	if _, exists := sv.metadata[key]; !exists && len(sv.metadata) >= maxMetadataItems {
-		writeError(w, computeSvc, &apiError{status: http.StatusForbidden, msg: fmt.Sprintf("Maximum number of metadata items exceeds %d", maxMetadataItems)})
+		writeError(w, computeSvc, tooManyMetadataItems())
 		return
 	}
 	next := copyMap(sv.metadata)
@@ -147,7 +137,7 @@ func (s *Simulator) setMetadataItem(w http.ResponseWriter, r *request, _ microve
 func (s *Simulator) deleteMetadataItem(w http.ResponseWriter, r *request, _ microversion) {
 	now := s.lockState()
 	defer s.mu.Unlock()
-	sv := s.metadataTarget(w, r)
+	sv := s.targetServer(w, r)
 	if sv == nil {
 		return
 	}

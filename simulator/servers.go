@@ -21,6 +21,11 @@ const (
 // maxMetadataItems is Nova's default metadata_items quota.
 const maxMetadataItems = 128
 
+// tooManyMetadataItems is Nova's answer to metadata beyond that quota.
+func tooManyMetadataItems() *apiError {
+	return &apiError{status: http.StatusForbidden, msg: fmt.Sprintf("Maximum number of metadata items exceeds %d", maxMetadataItems)}
+}
+
 func (s *Simulator) createServer(w http.ResponseWriter, r *request, v microversion) {
 	body, ok := readBody(r)
 	if !ok {
@@ -99,7 +104,7 @@ func (s *Simulator) provision(req *createRequest, now time.Time) ([]*server, *ap
 		return nil, badRequest("Invalid key_name provided.")
 	}
 	if len(req.metadata) > maxMetadataItems {
-		return nil, &apiError{status: http.StatusForbidden, msg: fmt.Sprintf("Maximum number of metadata items exceeds %d", maxMetadataItems)}
+		return nil, tooManyMetadataItems()
 	}
 	count := req.maxCount
 	if q := s.instanceQuota; q >= 0 {
@@ -150,18 +155,25 @@ func (f *flavor) fits() bool {
 	return f.ram <= hostRAM && f.vcpus <= hostVCPUs && f.disk+f.ephem <= hostDisk
 }
 
-func (s *Simulator) findServer(id string) *server { return s.servers[id] }
-
 func serverNotFound(id string) *apiError {
 	return notFound(fmt.Sprintf("Instance %s could not be found.", id))
+}
+
+// targetServer finds the server named by the {id} of the path, answering
+// 404 when there is none. The caller holds s.mu.
+func (s *Simulator) targetServer(w http.ResponseWriter, r *request) *server {
+	sv := s.servers[r.param("id")]
+	if sv == nil {
+		writeError(w, computeSvc, serverNotFound(r.param("id")))
+	}
+	return sv
 }
 
 func (s *Simulator) showServer(w http.ResponseWriter, r *request, v microversion) {
 	now := s.lockState()
 	defer s.mu.Unlock()
-	sv := s.findServer(r.param("id"))
+	sv := s.targetServer(w, r)
 	if sv == nil {
-		writeError(w, computeSvc, serverNotFound(r.param("id")))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"server": s.serverView(sv, s.phaseOf(sv, now), r.baseURL(), v)})
@@ -172,9 +184,8 @@ func (s *Simulator) showServer(w http.ResponseWriter, r *request, v microversion
 func (s *Simulator) deleteServer(w http.ResponseWriter, r *request, _ microversion) {
 	now := s.lockState()
 	defer s.mu.Unlock()
-	sv := s.findServer(r.param("id"))
+	sv := s.targetServer(w, r)
 	if sv == nil {
-		writeError(w, computeSvc, serverNotFound(r.param("id")))
 		return
 	}
 	if sv.deleteAt.IsZero() {
