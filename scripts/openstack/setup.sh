@@ -12,8 +12,8 @@
 # What the tests get (all written into the state directory):
 #   clouds.yaml   clouds "infrabot-demo" (non-admin user demo, project demo)
 #                 and "infrabot-admin" (admin, project admin, for quotas)
-#   test.env      shell exports: OS_* for the demo user, INFRABOT_OS_* for the
-#                 admin credentials and the clouds.yaml path
+#   test.env      shell exports: OS_* for the demo user, INFRABOT_OS_* naming
+#                 the clouds.yaml and its demo and admin clouds
 # Seeded: flavors m1.tiny, m1.small, m1.medium and x1.impossible (more RAM
 # than any host has: a server with it goes to ERROR "No valid host was
 # found"), images cirros-0.6 and centos-stream-9 (tiny fake files), network
@@ -66,12 +66,16 @@ if [ -n "$missing" ]; then
     own_policy=1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  apt_rc=0
   {
     apt-get update -q &&
       apt-get install -y -q --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing
-  } >"$STATE/log/apt.log" 2>&1 </dev/null || { tail -20 "$STATE/log/apt.log" >&2; die "apt-get failed"; }
+  } >"$STATE/log/apt.log" 2>&1 </dev/null || apt_rc=$?
+  # removed also when apt fails: left behind, it stops every later package's
+  # service from starting on this machine
   [ $own_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+  [ $apt_rc = 0 ] || { tail -20 "$STATE/log/apt.log" >&2; die "apt-get failed"; }
   say "phase install: $(since "$phase")s"
 else
   say "packages already installed"
@@ -688,7 +692,6 @@ export OS_AUTH_URL=$KS OS_IDENTITY_API_VERSION=3 OS_REGION_NAME=RegionOne
 export OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
 export OS_USERNAME=demo OS_PASSWORD=$PASS OS_PROJECT_NAME=demo
 export INFRABOT_OS_CLOUDS_YAML=$STATE/clouds.yaml INFRABOT_OS_CLOUD=infrabot-demo INFRABOT_OS_ADMIN_CLOUD=infrabot-admin
-export INFRABOT_OS_ADMIN_USERNAME=admin INFRABOT_OS_ADMIN_PASSWORD=$PASS INFRABOT_OS_ADMIN_PROJECT=admin
 EOF
 chmod 600 clouds.yaml test.env
 say "phase start: $(since "$phase")s"
