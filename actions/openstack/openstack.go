@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,7 +48,7 @@ type Options struct {
 	HTTPClient *http.Client
 	// PollInitial and PollMax bound the backoff of WaitActive and
 	// WaitGone: the first wait is PollInitial, doubling up to PollMax.
-	// Defaults: 500ms and 5s.
+	// Defaults: 500ms and 5s; a PollMax below PollInitial is PollInitial.
 	PollInitial, PollMax time.Duration
 	// Logger receives operational logs (never passwords or tokens).
 	// nil discards them.
@@ -107,9 +106,10 @@ func New(ctx context.Context, auth Auth, opts Options) (*Cloud, error) {
 	if c.pollInitial <= 0 {
 		c.pollInitial = 500 * time.Millisecond
 	}
-	if c.pollMax < c.pollInitial {
-		c.pollMax = max(5*time.Second, c.pollInitial)
+	if c.pollMax <= 0 {
+		c.pollMax = 5 * time.Second
 	}
+	c.pollMax = max(c.pollMax, c.pollInitial)
 	for _, svc := range []struct {
 		name string
 		dst  **gophercloud.ServiceClient
@@ -237,11 +237,4 @@ func httpClient(base *http.Client, log *slog.Logger) http.Client {
 	}
 	c.Transport = &retryGETs{next: next, log: log, waits: []time.Duration{200 * time.Millisecond, 600 * time.Millisecond}}
 	return c
-}
-
-// drain discards what is left of a response body so the connection can be
-// reused, then closes it.
-func drain(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
-	_ = body.Close()
 }

@@ -1,6 +1,7 @@
 package openstack
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -42,4 +43,11 @@ func (t *retryGETs) RoundTrip(req *http.Request) (*http.Response, error) {
 		case <-timer.C:
 		}
 	}
+}
+
+// drain discards what is left of a response body so the connection can be
+// reused, then closes it.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
 }
