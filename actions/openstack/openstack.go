@@ -201,12 +201,13 @@ func authError(who string, err error) error {
 	case gophercloud.ResponseCodeIs(err, http.StatusNotFound):
 		return &actions.Error{Kind: actions.Invalid,
 			Message: fmt.Sprintf("no OpenStack identity service found for %s (check the auth URL)", who), Err: err}
-	case isNetworkError(err), isServerError(err):
-		return &actions.Error{Kind: actions.Unavailable,
-			Message: fmt.Sprintf("cannot reach OpenStack identity for %s", who), Err: err}
+	// before the network case: ctx errors come wrapped in *url.Error
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &actions.Error{Kind: actions.Unavailable,
 			Message: fmt.Sprintf("gave up logging in to OpenStack as %s", who), Err: err}
+	case isNetworkError(err), isServerError(err):
+		return &actions.Error{Kind: actions.Unavailable,
+			Message: fmt.Sprintf("cannot reach OpenStack identity for %s", who), Err: err}
 	}
 	return fmt.Errorf("logging in to OpenStack as %s: %w", who, err)
 }
