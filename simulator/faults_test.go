@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -383,5 +384,36 @@ func TestControlPathsAreNeverFaulted(t *testing.T) {
 	c.sim.Inject(simulator.Fault{Path: "/", Status: 503})
 	if status, _, body := do(t, "GET", c.sim.URL()+"/_sim/faults", "", nil); status != http.StatusOK || !strings.Contains(string(body), `"status":503`) {
 		t.Errorf("control API under a catch-all fault: %d %s", status, body)
+	}
+}
+
+func TestACallerThatStopsReadingHoldsUpNoOne(t *testing.T) {
+	c := newCloud(t)
+	c.sim.SetInstanceQuota(-1)
+	opts := c.serverOpts(t, "big")
+	opts.Metadata = map[string]string{}
+	for i := range 128 {
+		opts.Metadata[fmt.Sprintf("key-%03d", i)] = strings.Repeat("x", 255)
+	}
+	opts.Min, opts.Max = 200, 200
+	c.create(t, opts)
+	// About 8 MB of servers/detail, asked for and not read past its first
+	// bytes.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.sim.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /compute/v2.1/servers/detail HTTP/1.1\r\nHost: sim\r\nX-Auth-Token: %s\r\n\r\n", c.token())
+	if _, err := conn.Read(make([]byte, 16)); err != nil {
+		t.Fatalf("reading the start of the answer: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := flavors.ListDetail(c.compute, nil).AllPages(ctx); err != nil {
+		t.Fatalf("another caller: %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package simulator
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -155,9 +157,10 @@ func (s *Simulator) Close() error {
 // ServeHTTP serves the simulated cloud: /v3 (Keystone), /compute (Nova),
 // /image (Glance), /network (Neutron) and /_sim (the control API).
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &heldResponse{ResponseWriter: w}
 	defer func() {
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status)
+		rec.send()
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", cmp.Or(rec.status, http.StatusOK))
 	}()
 	if r.URL.Path == "/_sim" || strings.HasPrefix(r.URL.Path, "/_sim/") {
 		s.serveControl(rec, r)
@@ -232,12 +235,31 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-type statusRecorder struct {
+// heldResponse keeps a response until the handler has returned. Handlers
+// write while holding s.mu; sending only afterwards means a caller slow to
+// read its answer never holds up the others.
+type heldResponse struct {
 	http.ResponseWriter
-	status int
+	status int // 0 until the handler sets it
+	body   bytes.Buffer
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
+func (h *heldResponse) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(b)
+}
+
+// send writes the response out, if the handler gave one.
+func (h *heldResponse) send() {
+	if h.status == 0 {
+		return
+	}
+	h.ResponseWriter.WriteHeader(h.status)
+	_, _ = h.ResponseWriter.Write(h.body.Bytes())
 }
