@@ -14,6 +14,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/limits"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
@@ -415,5 +416,25 @@ func TestACallerThatStopsReadingHoldsUpNoOne(t *testing.T) {
 	defer cancel()
 	if _, err := flavors.ListDetail(c.compute, nil).AllPages(ctx); err != nil {
 		t.Fatalf("another caller: %v", err)
+	}
+}
+
+func TestLimitsShowNovasDefaultsAndTheInstanceQuota(t *testing.T) {
+	c := newCloud(t)
+	c.sim.SetInstanceQuota(3)
+	c.create(t, c.serverOpts(t, "one"))
+	got, err := limits.Get(t.Context(), c.compute, nil).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := limits.Absolute{
+		MaxTotalCores: 20, MaxImageMeta: 128, MaxServerMeta: 128, MaxPersonality: 5,
+		MaxPersonalitySize: 10240, MaxTotalKeypairs: 100, MaxSecurityGroups: 10,
+		MaxSecurityGroupRules: 20, MaxServerGroups: 10, MaxServerGroupMembers: 10,
+		MaxTotalFloatingIps: 10, MaxTotalInstances: 3, MaxTotalRAMSize: 51200,
+		TotalCoresUsed: 1, TotalInstancesUsed: 1, TotalRAMUsed: 2048,
+	}
+	if got.Absolute != want {
+		t.Errorf("absolute limits\n got %+v\nwant %+v", got.Absolute, want)
 	}
 }

@@ -15,7 +15,7 @@ const DefaultInstanceQuota = 10
 var novaQuotaDefaults = map[string]int{
 	"cores": 20, "fixed_ips": -1, "floating_ips": 10, "injected_file_content_bytes": 10240,
 	"injected_file_path_bytes": 255, "injected_files": 5, "instances": DefaultInstanceQuota,
-	"key_pairs": 100, "metadata_items": 128, "ram": 51200, "security_group_rules": 20,
+	"key_pairs": 100, "metadata_items": maxMetadataItems, "ram": 51200, "security_group_rules": 20,
 	"security_groups": 10, "server_groups": 10, "server_group_members": 10,
 }
 
@@ -182,23 +182,24 @@ func quotaNumber(field string, raw any) (int, *apiError) {
 func (s *Simulator) showLimits(w http.ResponseWriter, r *request, v microversion) {
 	s.lockState()
 	defer s.mu.Unlock()
+	q := func(resource string) int { return s.quotaValue(resource) }
 	abs := map[string]any{
-		"maxServerMeta": 128, "maxImageMeta": 128, "maxTotalKeypairs": 100,
-		"maxServerGroups": 10, "maxServerGroupMembers": 10, "totalServerGroupsUsed": 0,
-		"maxTotalCores": 20, "totalCoresUsed": s.inUse("cores"),
-		"maxTotalRAMSize": 51200, "totalRAMUsed": s.inUse("ram"),
-		"maxTotalInstances": s.instanceQuota, "totalInstancesUsed": s.inUse("instances"),
+		"maxServerMeta": q("metadata_items"), "maxImageMeta": q("metadata_items"), "maxTotalKeypairs": q("key_pairs"),
+		"maxServerGroups": q("server_groups"), "maxServerGroupMembers": q("server_group_members"), "totalServerGroupsUsed": 0,
+		"maxTotalCores": q("cores"), "totalCoresUsed": s.inUse("cores"),
+		"maxTotalRAMSize": q("ram"), "totalRAMUsed": s.inUse("ram"),
+		"maxTotalInstances": q("instances"), "totalInstancesUsed": s.inUse("instances"),
 	}
 	if !v.atLeast(36) {
-		abs["maxSecurityGroups"] = 10
-		abs["maxSecurityGroupRules"] = 20
-		abs["maxTotalFloatingIps"] = 10
+		abs["maxSecurityGroups"] = q("security_groups")
+		abs["maxSecurityGroupRules"] = q("security_group_rules")
+		abs["maxTotalFloatingIps"] = q("floating_ips")
 		abs["totalFloatingIpsUsed"] = 0
 		abs["totalSecurityGroupsUsed"] = 0
 	}
 	if !v.atLeast(57) {
-		abs["maxPersonality"] = 5
-		abs["maxPersonalitySize"] = 10240
+		abs["maxPersonality"] = q("injected_files")
+		abs["maxPersonalitySize"] = q("injected_file_content_bytes")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"limits": map[string]any{"rate": []any{}, "absolute": abs}})
 }
