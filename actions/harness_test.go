@@ -53,6 +53,10 @@ func (c *chatLog) Post(ctx context.Context, channel string, m actions.Message) (
 	return actions.MessageRef{Platform: "test", Channel: channel, ID: id}, nil
 }
 
+func (c *chatLog) Direct(ctx context.Context, userID string, m actions.Message) (actions.MessageRef, error) {
+	return c.Post(ctx, "dm:"+userID, m)
+}
+
 func (c *chatLog) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -58,11 +58,19 @@ type MessageRef struct {
 	ID       string
 }
 
-// Chat is where the engine posts messages it keeps up to date: a run's
-// progress and an approval request. Adapters coalesce and queue updates;
-// the engine may call Update as often as things change.
+// Chat is one chat platform as the kernel speaks to it. Adapters coalesce
+// and queue updates; the kernel may call Update as often as things change.
 type Chat interface {
+	// Post sends m to channel (the platform's channel id) and returns its
+	// reference once the platform has it. A rate limit makes Post wait,
+	// not fail; an error means the message was not delivered.
 	Post(ctx context.Context, channel string, m Message) (MessageRef, error)
+	// Direct sends m as a direct message to the platform user userID
+	// (opening the conversation when needed) and returns its reference,
+	// whose Channel is the direct conversation.
+	Direct(ctx context.Context, userID string, m Message) (MessageRef, error)
+	// Update replaces what a posted message shows. It may return before
+	// the platform has it; the latest state is always delivered last.
 	Update(ctx context.Context, ref MessageRef, m Message) error
 }
 

@@ -46,6 +46,35 @@ func (c *Console) Post(ctx context.Context, channel string, m actions.Message) (
 	return actions.MessageRef{Platform: Platform, Channel: channel, ID: id}, err
 }
 
+// Direct prints m as a direct message to the person called userID (at the
+// console a person's id is their config name), each line prefixed
+// "[dm NAME]".
+func (c *Console) Direct(ctx context.Context, userID string, m actions.Message) (actions.MessageRef, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID++
+	id := strconv.Itoa(c.nextID)
+	c.last[id] = snapshot(m)
+	_, err := io.WriteString(c.out, prefixLines("[dm "+userID+"] ", bot.Text(m)))
+	return actions.MessageRef{Platform: Platform, Channel: "@" + userID, ID: id}, err
+}
+
+// prefixLines puts prefix before every line of text.
+func prefixLines(prefix, text string) string {
+	if text == "" {
+		return ""
+	}
+	lines := strings.SplitAfter(text, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(prefix)
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
 // Update prints the message's summary and the lines that changed since it
 // was last shown; an update that changes nothing prints nothing.
 func (c *Console) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {

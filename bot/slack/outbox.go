@@ -148,13 +148,7 @@ func (o *outbox) ephemeral(channel, user string, m actions.Message) {
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) {
 			var dm string
-			err = o.call(ctx, "conversations.open", func(ctx context.Context) error {
-				c, _, _, err := o.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
-				if err == nil {
-					dm = c.ID
-				}
-				return err
-			})
+			dm, err = o.openDM(ctx, user)
 			if err == nil {
 				_, err = o.postNow(ctx, dm, m)
 			}
@@ -163,6 +157,19 @@ func (o *outbox) ephemeral(channel, user string, m actions.Message) {
 			o.log.Error("a private reply could not be delivered in Slack", "channel", channel, "user", user, "summary", truncate(m.Summary, 80), "err", err)
 		}
 	})
+}
+
+// openDM returns the id of user's direct conversation with infrabot.
+func (o *outbox) openDM(ctx context.Context, user string) (string, error) {
+	var dm string
+	err := o.call(ctx, "conversations.open", func(ctx context.Context) error {
+		c, _, _, err := o.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+		if err == nil {
+			dm = c.ID
+		}
+		return err
+	})
+	return dm, err
 }
 
 // update queues the new state of a posted message. States queued while

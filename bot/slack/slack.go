@@ -166,6 +166,16 @@ func (a *Adapter) Post(ctx context.Context, channel string, m actions.Message) (
 	return actions.MessageRef{Platform: Platform, Channel: channel, ID: ts}, nil
 }
 
+// Direct sends m to userID's direct conversation with infrabot, opening
+// it first (conversations.open), and returns its reference.
+func (a *Adapter) Direct(ctx context.Context, userID string, m actions.Message) (actions.MessageRef, error) {
+	dm, err := a.out.openDM(ctx, userID)
+	if err != nil {
+		return actions.MessageRef{}, err
+	}
+	return a.Post(ctx, dm, m)
+}
+
 // Update queues the new state of a posted message and returns at once.
 // Updates are coalesced to about one per second per message; the last
 // state is always delivered.
