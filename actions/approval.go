@@ -115,7 +115,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		}
 		e.record(ctx, AuditEntry{Person: person.Name, Event: "approval-void", Action: run.Action, Env: run.Env, Run: id,
 			Detail: fmt.Sprintf("plan changed: was %s, now %s (%s)", run.Approval.PlanHash, plan.Hash(), plan.Summary)})
-		e.update(ctx, voided.Approval.Message, ApprovalMessage(voided, e.now()))
+		e.UpdateAll(ctx, voided.Approval.Messages, ApprovalMessage(voided, e.now()))
 		return Message{}, Errorf(Conflict, "the plan for request %d changed since it was made (now: %s), so it cannot be approved; %s must ask again with `%s`",
 			id, plan.Summary, run.Person, run.Command)
 	}
@@ -132,7 +132,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		return Message{}, err
 	}
 	e.record(ctx, AuditEntry{Person: person.Name, Event: "approved", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + " (plan " + run.Approval.PlanHash + ")"})
-	e.update(ctx, approved.Approval.Message, ApprovalMessage(approved, now))
+	e.UpdateAll(ctx, approved.Approval.Messages, ApprovalMessage(approved, now))
 	if err := e.begin(ctx, approved); err != nil {
 		return Message{}, Errorf(Conflict, "approved request %d, but it could not start: %s", id, ErrorMessage(err))
 	}
@@ -166,7 +166,7 @@ func (e *Engine) deny(ctx context.Context, person *Person, id int64, reason stri
 		return Message{}, err
 	}
 	e.record(ctx, AuditEntry{Person: person.Name, Event: "denied", Action: run.Action, Env: run.Env, Run: id, Detail: reason})
-	e.update(ctx, denied.Approval.Message, ApprovalMessage(denied, now))
+	e.UpdateAll(ctx, denied.Approval.Messages, ApprovalMessage(denied, now))
 	return Message{Summary: fmt.Sprintf("denied request %d (`%s` by %s)", id, run.Command, run.Person), Tone: ToneWarning}, nil
 }
 
@@ -197,7 +197,7 @@ func (e *Engine) expire(ctx context.Context, id int64, by string) (*Run, error) 
 		event = "withdrawn"
 	}
 	e.record(ctx, AuditEntry{Person: nonEmpty(by, "infrabot"), Event: event, Action: r.Action, Env: r.Env, Run: id})
-	e.update(ctx, r.Approval.Message, ApprovalMessage(r, now))
+	e.UpdateAll(ctx, r.Approval.Messages, ApprovalMessage(r, now))
 	return r, nil
 }
 

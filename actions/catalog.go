@@ -102,6 +102,10 @@ type Action struct {
 	Args    []Arg
 	Flags   []Flag
 
+	// Module is the module that registered the action; "" for the
+	// kernel's own.
+	Module string
+
 	// Mutates marks actions that change an environment or infrabot's
 	// state; they echo how they were understood.
 	Mutates bool

@@ -29,21 +29,37 @@ type Options struct {
 	Audit  AuditLog
 	// Environments are the names of the declared environments.
 	Environments []string
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Stores gives modules their buckets (see Engine.Module).
+	Stores ModuleStores
+	// Scheduler runs modules' jobs and the approval-expiry sweep; without
+	// one, Handle.Schedule fails and expiry is swept only by
+	// ExpireApprovals calls.
+	Scheduler Scheduler
+	// Channels are the named channels notifications go to.
+	Channels Channels
+	// ApprovalsChannel names the channel where approval requests typed in
+	// a direct message or the console are posted.
+	ApprovalsChannel string
+	Now              func() time.Time
+	Logger           *slog.Logger
 }
 
 // Engine turns commands into outcomes: parse, authorise, ask for approval
 // where the policy says so, run, and audit every step.
 type Engine struct {
-	policy  *Policy
-	catalog *Catalog
-	runs    RunStore
-	locks   LockStore
-	audit   AuditLog
-	envs    []string
-	now     func() time.Time
-	log     *slog.Logger
+	policy    *Policy
+	catalog   *Catalog
+	runs      RunStore
+	locks     LockStore
+	audit     AuditLog
+	envs      []string
+	stores    ModuleStores
+	sched     Scheduler
+	channels  Channels
+	approvals string // the approvals channel's name
+	now       func() time.Time
+	log       *slog.Logger
+	delivery  Delivery
 
 	base    context.Context
 	stopAll context.CancelFunc
@@ -52,6 +68,7 @@ type Engine struct {
 	mu      sync.Mutex
 	chats   map[string]Chat
 	active  map[int64]*activeRun
+	modules []string
 	closing bool
 }
 
@@ -74,12 +91,26 @@ func NewEngine(opts Options) *Engine {
 	e := &Engine{
 		policy: opts.Policy, catalog: NewCatalog(),
 		runs: opts.Runs, locks: opts.Locks, audit: opts.Audit,
-		envs: envs, now: opts.Now, log: opts.Logger,
+		envs: envs, stores: opts.Stores, sched: opts.Scheduler,
+		channels: opts.Channels, approvals: opts.ApprovalsChannel,
+		now: opts.Now, log: opts.Logger,
 		base: base, stopAll: stop,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
 	}
 	e.registerBuiltins()
 	return e
+}
+
+// SweepSchedule is how often pending approvals are checked for expiry.
+const SweepSchedule = "@every 15s"
+
+// ScheduleSweep registers the approval-expiry sweep with the engine's
+// scheduler.
+func (e *Engine) ScheduleSweep() error {
+	if e.sched == nil {
+		return fmt.Errorf("the engine has no scheduler")
+	}
+	return e.sched.Add(Job{Name: "kernel/expire-approvals", Spec: SweepSchedule, Run: e.ExpireApprovals})
 }
 
 // Register adds an action to the engine's catalogue.
@@ -199,7 +230,7 @@ func (e *Engine) post(ctx context.Context, o Origin, m Message) *MessageRef {
 	if c == nil {
 		return nil
 	}
-	ref, err := c.Post(ctx, o.Channel, m)
+	ref, err := c.Post(ctx, o.Channel, e.localise(o.Platform, m))
 	if err != nil {
 		e.log.Warn("posting to chat failed", "platform", o.Platform, "channel", o.Channel, "err", err)
 		return nil
@@ -215,7 +246,7 @@ func (e *Engine) update(ctx context.Context, ref *MessageRef, m Message) {
 	if c == nil {
 		return
 	}
-	if err := c.Update(ctx, *ref, m); err != nil {
+	if err := c.Update(ctx, *ref, e.localise(ref.Platform, m)); err != nil {
 		e.log.Warn("updating a chat message failed", "platform", ref.Platform, "err", err)
 	}
 }

@@ -29,6 +29,36 @@ type Message struct {
 	// Footer is small print under the message.
 	Footer string
 	Tone   Tone
+	// Mentions are people the message calls on, by their config name,
+	// shown before its text: a platform mention (<@U02BOB> in Slack) where
+	// the person is mapped on that platform, their name in plain text
+	// where not.
+	Mentions []Mention
+	// Links are shown after the text, each its label linking to its URL.
+	Links []Link
+}
+
+// Mention names a person a message calls on. ID is the platform's id of
+// the person, filled in by the kernel for the platform a copy goes to;
+// modules set only Person.
+type Mention struct {
+	Person string
+	ID     string
+}
+
+// MentionAll returns mentions of the named people, for Message.Mentions.
+func MentionAll(people ...string) []Mention {
+	out := make([]Mention, len(people))
+	for i, p := range people {
+		out[i] = Mention{Person: p}
+	}
+	return out
+}
+
+// Link is a labelled URL. Adapters show only http and https URLs as links.
+type Link struct {
+	Label string
+	URL   string
 }
 
 // Field is a label and its value.
@@ -49,6 +79,10 @@ type Origin struct {
 	Platform string // "console", "slack", "discord"
 	Channel  string
 	UserID   string // the platform's id of the person
+	// Direct is true when the request was typed where only its author
+	// reads: a direct message, or the local console. Approval requests
+	// typed there go to the approvals channel, where approvers are.
+	Direct bool `json:",omitempty"`
 }
 
 // MessageRef identifies a posted message so that it can be updated.

@@ -51,13 +51,40 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 	}
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "approval-requested", Action: run.Action, Env: run.Env, Run: run.ID,
 		Detail: fmt.Sprintf("%s: %s (plan %s, approvers %v)", run.Command, plan.Summary, run.Approval.PlanHash, rule.Approvers)})
-	if ref := e.post(ctx, run.Origin, ApprovalMessage(run, e.now())); ref != nil {
-		if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Message = ref; return nil }); err != nil {
-			e.log.Warn("saving the approval message reference failed", "run", run.ID, "err", err)
+	refs, where := e.postApproval(ctx, run)
+	if len(refs) > 0 {
+		if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Messages = refs; return nil }); err != nil {
+			e.log.Warn("saving the approval message references failed", "run", run.ID, "err", err)
 		}
 	}
-	return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— request %d awaits approval by %s (expires in %s)",
-		run.ID, listOr(rule.Approvers, "an approver"), rule.Expires))}}, nil
+	return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— request %d awaits approval by %s%s (expires in %s)",
+		run.ID, listOr(rule.Approvers, "an approver"), where, rule.Expires))}}, nil
+}
+
+// postApproval posts the request message where approvers will see it: in
+// the channel it was typed in when that is shared, and in the approvals
+// channel when it was typed in a direct message or the console. It
+// returns the copies posted and, for the requester, where they are.
+func (e *Engine) postApproval(ctx context.Context, run *Run) ([]MessageRef, string) {
+	m := ApprovalMessage(run, e.now())
+	if !run.Origin.Direct || e.approvals == "" {
+		if ref := e.post(ctx, run.Origin, m); ref != nil {
+			return []MessageRef{*ref}, ""
+		}
+		return nil, ""
+	}
+	refs, err := e.Notify(ctx, []Target{{Kind: ToChannel, Name: e.approvals}}, m)
+	if err != nil {
+		e.log.Warn("the approval request did not reach every copy of the approvals channel", "run", run.ID, "err", err)
+	}
+	if len(refs) == 0 {
+		// Nowhere to show it but here: better than nowhere.
+		if ref := e.post(ctx, run.Origin, m); ref != nil {
+			return []MessageRef{*ref}, ""
+		}
+		return nil, ""
+	}
+	return refs, " in #" + e.approvals
 }
 
 // begin takes the environment's lock for run before it is launched, so

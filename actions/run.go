@@ -80,7 +80,10 @@ type Approval struct {
 	DecidedBy string
 	DecidedAt time.Time
 	Reason    string
-	Message   *MessageRef // the request message with its buttons
+	// Messages are the copies of the request message with its buttons:
+	// one in the channel it was typed in, or one per platform in the
+	// approvals channel. Deciding updates every copy.
+	Messages []MessageRef `json:",omitempty"`
 }
 
 // RunFilter selects runs; zero values select everything.

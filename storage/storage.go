@@ -52,17 +52,7 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the store %s: %w", path, err)
 	}
-	err = b.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketAudit, bucketRuns, bucketLocks, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		if tx.Bucket(bucketOpen) == nil {
-			return indexOpenRuns(tx)
-		}
-		return nil
-	})
+	err = b.Update(func(tx *bolt.Tx) error { return prepare(tx) })
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("preparing the store %s: %w", path, err)

@@ -1,0 +1,360 @@
+// Package schedule is infrabot's scheduler: it runs the kernel's and the
+// modules' jobs on cron schedules (github.com/robfig/cron/v3 reads the
+// specs), remembers each job's last run in the store so that a restart
+// neither repeats nor forgets a job, and asks an actions.Elector before
+// each firing, so that only one of several replicas fires.
+//
+// The clock is injected: tests set Now, call Load and RunDue, and never
+// sleep.
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// LastRuns remembers when each job last fired; storage implements it.
+type LastRuns interface {
+	LastRun(ctx context.Context, job string) (time.Time, bool, error)
+	SetLastRun(ctx context.Context, job string, t time.Time) error
+}
+
+// Options configures a Scheduler.
+type Options struct {
+	// LastRuns persists last runs. Required.
+	LastRuns LastRuns
+	// Elector decides whether this process fires a slot; actions.Alone by
+	// default.
+	Elector actions.Elector
+	// MaxJitter bounds the delay added to each job's slots, derived from
+	// its name so that it is stable: jobs on the same schedule do not fire
+	// in the same millisecond. It is also at most a tenth of the job's
+	// interval. Default 2s.
+	MaxJitter time.Duration
+	Now       func() time.Time
+	// Sleep waits d or until ctx ends; the background loop uses it.
+	Sleep  func(ctx context.Context, d time.Duration) error
+	Logger *slog.Logger
+}
+
+// Scheduler runs jobs on their schedules. It implements actions.Scheduler.
+type Scheduler struct {
+	opts Options
+	log  *slog.Logger
+
+	ctx    context.Context // jobs' context, ended by Close
+	cancel context.CancelFunc
+	jobs   sync.WaitGroup // running jobs
+	loop   sync.WaitGroup // the background loop
+	kick   chan struct{}
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	loaded  bool
+	closed  bool
+}
+
+type entry struct {
+	job     actions.Job
+	sched   cron.Schedule
+	jitter  time.Duration
+	next    time.Time // the next slot, before jitter
+	running bool
+}
+
+var _ actions.Scheduler = (*Scheduler)(nil)
+
+// New returns a scheduler; Load reads the jobs' last runs and Start fires
+// them in the background.
+func New(opts Options) *Scheduler {
+	if opts.Elector == nil {
+		opts.Elector = actions.Alone{}
+	}
+	if opts.MaxJitter <= 0 {
+		opts.MaxJitter = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Scheduler{
+		opts: opts, log: opts.Logger.With("component", "scheduler"),
+		ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		entries: map[string]*entry{},
+	}
+}
+
+var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// Parse reads a schedule: a cron expression of five fields (or six, with
+// seconds first) or a descriptor (@every 1m, @hourly, @daily, @weekly…),
+// in the IANA time zone tz ("" for UTC). Its errors are meant for people.
+func Parse(spec, tz string) (cron.Schedule, error) {
+	if tz == "" {
+		tz = "UTC"
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return nil, fmt.Errorf("%q is not a time zone (write it like Europe/Prague or UTC)", tz)
+	}
+	s, err := parser.Parse("CRON_TZ=" + tz + " " + spec)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a schedule (%v); write a cron expression like \"0 9 * * 1-5\" or @every 5m", spec, err)
+	}
+	return s, nil
+}
+
+// Add registers job. A job added after Load is loaded at once.
+func (s *Scheduler) Add(job actions.Job) error {
+	if job.Name == "" || job.Run == nil {
+		return errors.New("a job needs a name and something to run")
+	}
+	sched, err := Parse(job.Spec, job.TimeZone)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", job.Name, err)
+	}
+	e := &entry{job: job, sched: sched, jitter: s.jitter(job.Name, sched)}
+	s.mu.Lock()
+	if _, dup := s.entries[job.Name]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("job %s is scheduled twice", job.Name)
+	}
+	s.entries[job.Name] = e
+	loaded := s.loaded
+	s.mu.Unlock()
+	if loaded {
+		if err := s.load(context.Background(), e); err != nil {
+			return err
+		}
+		s.wake()
+	}
+	return nil
+}
+
+// jitter is a stable delay for the job's slots: at most MaxJitter and at
+// most a tenth of its interval.
+func (s *Scheduler) jitter(name string, sched cron.Schedule) time.Duration {
+	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := sched.Next(base)
+	limit := min(s.opts.MaxJitter, sched.Next(first).Sub(first)/10)
+	if limit <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(limit))
+}
+
+// Load reads every job's last run and decides its next slot: a job that
+// missed a slot while infrabot was down is due now (once, however many
+// slots it missed); one that never ran waits for its first slot.
+func (s *Scheduler) Load(ctx context.Context) error {
+	s.mu.Lock()
+	s.loaded = true
+	entries := make([]*entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		entries = append(entries, e)
+	}
+	s.mu.Unlock()
+	for _, e := range entries {
+		if err := s.load(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) load(ctx context.Context, e *entry) error {
+	last, ok, err := s.opts.LastRuns.LastRun(ctx, e.job.Name)
+	if err != nil {
+		return fmt.Errorf("reading the last run of job %s: %w", e.job.Name, err)
+	}
+	now := s.opts.Now()
+	next := e.sched.Next(now)
+	if ok {
+		if due := e.sched.Next(last); !due.After(now) {
+			next = now
+			s.log.Info("job missed its slot while infrabot was down; running it once now", "job", e.job.Name, "last_run", last, "missed", due)
+		} else {
+			next = due
+		}
+	}
+	s.mu.Lock()
+	e.next = next
+	s.mu.Unlock()
+	return nil
+}
+
+// RunDue starts every job whose slot has come, each in its own goroutine,
+// and returns how many it started. A job still running from its previous
+// slot is not started again; the slot is skipped.
+func (s *Scheduler) RunDue(ctx context.Context) int {
+	now := s.opts.Now()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0
+	}
+	var due []*entry
+	for _, e := range s.entries {
+		if e.next.IsZero() || now.Before(e.next.Add(e.jitter)) {
+			continue
+		}
+		if e.running {
+			s.log.Warn("job still running from its previous slot; skipping this one", "job", e.job.Name, "slot", e.next)
+			e.next = e.sched.Next(now)
+			continue
+		}
+		due = append(due, e)
+	}
+	s.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].job.Name < due[j].job.Name })
+	started := 0
+	for _, e := range due {
+		if s.fire(ctx, e, now) {
+			started++
+		}
+	}
+	return started
+}
+
+// fire runs e's due slot if the elector lets this process, recording the
+// run before it starts: a crash during the job does not repeat it.
+func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) bool {
+	s.mu.Lock()
+	slot := e.next
+	e.next = e.sched.Next(now)
+	s.mu.Unlock()
+	ok, err := s.opts.Elector.MayFire(ctx, e.job.Name, slot)
+	if err != nil {
+		s.log.Warn("cannot tell whether this infrabot may fire the job; skipping the slot", "job", e.job.Name, "err", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	if err := s.opts.LastRuns.SetLastRun(ctx, e.job.Name, now); err != nil {
+		s.log.Error("cannot record the job's run; skipping the slot rather than risk running it twice", "job", e.job.Name, "err", err)
+		return false
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	e.running = true
+	s.jobs.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.jobs.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("job crashed", "job", e.job.Name, "panic", r)
+			}
+			s.mu.Lock()
+			e.running = false
+			s.mu.Unlock()
+		}()
+		if err := e.job.Run(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("job failed", "job", e.job.Name, "err", err)
+		}
+	}()
+	return true
+}
+
+// Wait blocks until no job is running.
+func (s *Scheduler) Wait() { s.jobs.Wait() }
+
+// Next returns when the named job fires next (its slot plus its jitter),
+// and false when there is no such job or it is not loaded yet.
+func (s *Scheduler) Next(job string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[job]
+	if !ok || e.next.IsZero() {
+		return time.Time{}, false
+	}
+	return e.next.Add(e.jitter), true
+}
+
+// Start loads the jobs and fires them in the background until Close.
+func (s *Scheduler) Start(ctx context.Context) error {
+	if err := s.Load(ctx); err != nil {
+		return err
+	}
+	s.loop.Add(1)
+	go s.run()
+	return nil
+}
+
+func (s *Scheduler) run() {
+	defer s.loop.Done()
+	for s.ctx.Err() == nil {
+		s.RunDue(s.ctx)
+		wait := time.Minute
+		now := s.opts.Now()
+		s.mu.Lock()
+		for _, e := range s.entries {
+			if !e.next.IsZero() {
+				wait = min(wait, e.next.Add(e.jitter).Sub(now))
+			}
+		}
+		s.mu.Unlock()
+		wait = max(wait, 10*time.Millisecond)
+		sctx, cancel := context.WithCancel(s.ctx)
+		go func() {
+			select {
+			case <-s.kick:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		_ = s.opts.Sleep(sctx, wait)
+		cancel()
+	}
+}
+
+// wake makes the background loop look at the jobs again.
+func (s *Scheduler) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops firing, cancels running jobs' context and waits for them.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.loop.Wait()
+	s.jobs.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
