@@ -2,9 +2,7 @@ package actions
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 )
 
 func (e *Engine) approveAction() *Action {
@@ -209,7 +207,7 @@ func nonEmpty(s, otherwise string) string {
 }
 
 // ExpireApprovals ends every pending request whose time is up and updates
-// its message. The bot calls it on a timer.
+// its messages. The scheduler calls it every 15 seconds (ScheduleSweep).
 func (e *Engine) ExpireApprovals(ctx context.Context) error {
 	runs, err := e.runs.Runs(ctx, RunFilter{States: []RunState{AwaitingApproval}})
 	if err != nil {
@@ -224,22 +222,6 @@ func (e *Engine) ExpireApprovals(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// SweepEvery calls ExpireApprovals every interval until ctx ends.
-func (e *Engine) SweepEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := e.ExpireApprovals(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				e.log.Warn("expiring approvals failed", "err", err)
-			}
-		}
-	}
 }
 
 // Recover is called once at start: runs that were going when infrabot

@@ -79,10 +79,10 @@ type Origin struct {
 	Platform string // "console", "slack", "discord"
 	Channel  string
 	UserID   string // the platform's id of the person
-	// Direct is true when the request was typed where only its author
+	// Private is true when the request was typed where only its author
 	// reads: a direct message, or the local console. Approval requests
 	// typed there go to the approvals channel, where approvers are.
-	Direct bool `json:",omitempty"`
+	Private bool `json:",omitempty"`
 }
 
 // MessageRef identifies a posted message so that it can be updated.

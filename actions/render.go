@@ -102,3 +102,10 @@ func ApprovalMessage(r *Run, now time.Time) Message {
 	m.Summary += " — " + m.Text
 	return m
 }
+
+// Elapsed formats a duration for people the way every message of
+// infrabot does: 850ms, 12s, 3m05s.
+func Elapsed(d time.Duration) string { return elapsed(d) }
+
+// ListOr joins items with commas, or says none when there are none.
+func ListOr(items []string, none string) string { return listOr(items, none) }

@@ -67,7 +67,7 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 // returns the copies posted and, for the requester, where they are.
 func (e *Engine) postApproval(ctx context.Context, run *Run) ([]MessageRef, string) {
 	m := ApprovalMessage(run, e.now())
-	if !run.Origin.Direct || e.approvals == "" {
+	if !run.Origin.Private || e.approvals == "" {
 		if ref := e.post(ctx, run.Origin, m); ref != nil {
 			return []MessageRef{*ref}, ""
 		}

@@ -25,6 +25,10 @@ type Incoming struct {
 	// Direct is true for a slash command or a direct message: the /infra
 	// prefix is then optional. In a shared channel it is required.
 	Direct bool
+	// Private is true where only the author reads: a direct message, the
+	// console. What needs other people (an approval request) goes to a
+	// shared channel instead.
+	Private bool
 }
 
 // Router hands chat lines to the engine.
@@ -48,6 +52,6 @@ func (r *Router) Handle(ctx context.Context, in Incoming) (reply actions.Reply, 
 	return r.Engine.Execute(ctx, actions.Invocation{
 		Person: person,
 		Text:   text,
-		Origin: actions.Origin{Platform: in.Platform, Channel: in.Channel, UserID: in.UserID},
+		Origin: actions.Origin{Platform: in.Platform, Channel: in.Channel, UserID: in.UserID, Private: in.Private},
 	}), true
 }

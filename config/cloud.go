@@ -1,5 +1,7 @@
 package config
 
+import "go.yaml.in/yaml/v3"
+
 // Cloud is an OpenStack cloud infrabot can provision on. It is given in one
 // of three ways: a clouds.yaml file and a cloud name in it; inline auth; or
 // simulator: true, which starts infrabot's built-in OpenStack simulator on
@@ -46,11 +48,13 @@ type ServerDecl struct {
 
 // Slack configures the Slack adapter.
 type Slack struct {
-	Mode          string            `yaml:"mode"`   // http or socket
-	Listen        string            `yaml:"listen"` // http mode: where to serve Slack's requests
-	SigningSecret Secret            `yaml:"signing_secret"`
-	BotToken      Secret            `yaml:"bot_token"`
-	AppToken      Secret            `yaml:"app_token"` // socket mode
-	APIURL        string            `yaml:"api_url"`
-	Channels      map[string]string `yaml:"channels"`
+	Mode          string `yaml:"mode"`   // http or socket
+	Listen        string `yaml:"listen"` // http mode: where to serve Slack's requests
+	SigningSecret Secret `yaml:"signing_secret"`
+	BotToken      Secret `yaml:"bot_token"`
+	AppToken      Secret `yaml:"app_token"` // socket mode
+	APIURL        string `yaml:"api_url"`
+	// MovedChannels catches the old slack.channels, which moved to the
+	// top-level channels, so that config check can say where.
+	MovedChannels *yaml.Node `yaml:"channels"`
 }

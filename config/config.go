@@ -30,9 +30,23 @@ type Config struct {
 	Environments map[string]Environment `yaml:"environments"`
 	Slack        *Slack                 `yaml:"slack"`
 	Log          Log                    `yaml:"log"`
+	// Channels are the places infrabot speaks in, by name, each with its
+	// id on every platform it exists on. On the console every channel
+	// exists, printed as [#NAME].
+	Channels map[string]Channel `yaml:"channels"`
+	// ApprovalsChannel names the channel where approval requests typed in
+	// a direct message or the console are posted; "default" when a
+	// channel of that name exists and this is not set.
+	ApprovalsChannel string `yaml:"approvals_channel"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
+}
+
+// Channel is one named channel's id on each platform.
+type Channel struct {
+	Slack   string `yaml:"slack"`
+	Discord string `yaml:"discord"`
 }
 
 // Storage says where infrabot keeps its state.
@@ -152,6 +166,9 @@ func Parse(name string, data []byte) (*Config, error) {
 func (c *Config) applyDefaults() {
 	if c.Storage.Path == "" {
 		c.Storage.Path = "./data/infrabot.db"
+	}
+	if _, ok := c.Channels["default"]; ok && c.ApprovalsChannel == "" {
+		c.ApprovalsChannel = "default"
 	}
 	for i := range c.Approvals {
 		if c.Approvals[i].Expires == 0 {

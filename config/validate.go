@@ -66,6 +66,7 @@ func (v *validator) check(c *Config) {
 	v.checkClouds(c)
 	v.checkEnvironments(c)
 	v.checkSlack(c)
+	v.checkChannels(c)
 	if l := c.Log.Level; l != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
 		v.errorf([]string{"log", "level"}, "log level %q is not one of debug, info, warn, error", l)
 	}
@@ -234,12 +235,40 @@ func (v *validator) checkEnvironments(c *Config) {
 	}
 }
 
+var (
+	slackChannelID   = regexp.MustCompile(`^[CGD][A-Z0-9]{2,20}$`)
+	discordChannelID = regexp.MustCompile(`^[0-9]{15,21}$`)
+)
+
+func (v *validator) checkChannels(c *Config) {
+	for name, ch := range c.Channels {
+		at := []string{"channels", name}
+		if !namePattern.MatchString(name) {
+			v.errorf(at, "channel name %q: use lower-case letters, digits and dashes", name)
+		}
+		if ch.Slack != "" && !slackChannelID.MatchString(ch.Slack) {
+			v.errorf(append(at, "slack"), "%q is not a Slack channel id (like C0INFRA: copy it from the channel's details, not its name)", ch.Slack)
+		}
+		if ch.Discord != "" && !discordChannelID.MatchString(ch.Discord) {
+			v.errorf(append(at, "discord"), "%q is not a Discord channel id (a number like 345678901234567890, in quotes)", ch.Discord)
+		}
+	}
+	if a := c.ApprovalsChannel; a != "" {
+		if _, ok := c.Channels[a]; !ok {
+			v.errorf([]string{"approvals_channel"}, "approvals_channel %q is not declared under channels", a)
+		}
+	}
+}
+
 func (v *validator) checkSlack(c *Config) {
 	s := c.Slack
 	if s == nil {
 		return
 	}
 	at := []string{"slack"}
+	if s.MovedChannels != nil {
+		v.errorf(append(at, "channels"), "slack.channels has moved: declare channels at the top level, each with its id per platform (channels: {default: {slack: C0INFRA}}), and name the one for approval requests in approvals_channel")
+	}
 	switch s.Mode {
 	case "http":
 		if s.Listen == "" {

@@ -42,8 +42,21 @@ func (c *Console) Post(ctx context.Context, channel string, m actions.Message) (
 	c.nextID++
 	id := strconv.Itoa(c.nextID)
 	c.last[id] = snapshot(m)
-	_, err := io.WriteString(c.out, bot.Text(m))
+	_, err := io.WriteString(c.out, prefixLines(prefix(channel), bot.Text(m)))
 	return actions.MessageRef{Platform: Platform, Channel: channel, ID: id}, err
+}
+
+// prefix is what starts each line of a message to channel: "[#NAME] " for
+// a named channel ("#NAME"), "[dm NAME] " for a direct message ("@NAME"),
+// nothing for the console's own conversation.
+func prefix(channel string) string {
+	switch {
+	case strings.HasPrefix(channel, "#"):
+		return "[" + channel + "] "
+	case strings.HasPrefix(channel, "@"):
+		return "[dm " + channel[1:] + "] "
+	}
+	return ""
 }
 
 // Direct prints m as a direct message to the person called userID (at the
@@ -55,14 +68,14 @@ func (c *Console) Direct(ctx context.Context, userID string, m actions.Message) 
 	c.nextID++
 	id := strconv.Itoa(c.nextID)
 	c.last[id] = snapshot(m)
-	_, err := io.WriteString(c.out, prefixLines("[dm "+userID+"] ", bot.Text(m)))
+	_, err := io.WriteString(c.out, prefixLines(prefix("@"+userID), bot.Text(m)))
 	return actions.MessageRef{Platform: Platform, Channel: "@" + userID, ID: id}, err
 }
 
 // prefixLines puts prefix before every line of text.
 func prefixLines(prefix, text string) string {
-	if text == "" {
-		return ""
+	if prefix == "" || text == "" {
+		return text
 	}
 	lines := strings.SplitAfter(text, "\n")
 	var b strings.Builder
@@ -93,7 +106,7 @@ func (c *Console) Update(ctx context.Context, ref actions.MessageRef, m actions.
 			fmt.Fprintf(&b, "    %s\n", l)
 		}
 	}
-	_, err := io.WriteString(c.out, b.String())
+	_, err := io.WriteString(c.out, prefixLines(prefix(ref.Channel), b.String()))
 	return err
 }
 
@@ -154,7 +167,7 @@ func (c *Console) Session(ctx context.Context, r *bot.Router, in io.Reader, pers
 		if !prompt {
 			c.Printf("%s> %s\n", person, line)
 		}
-		if reply, ok := r.Handle(ctx, bot.Incoming{Platform: Platform, Person: person, Channel: "console", Text: line, Direct: true}); ok {
+		if reply, ok := r.Handle(ctx, bot.Incoming{Platform: Platform, Person: person, Channel: "console", Text: line, Direct: true, Private: true}); ok {
 			c.Say(reply)
 		}
 	}

@@ -36,7 +36,7 @@ func commandRequest(c slack.SlashCommand) (request, error) {
 		text = "help"
 	}
 	return request{
-		line: &bot.Incoming{Platform: Platform, UserID: c.UserID, Channel: c.ChannelID, Text: text, Direct: true},
+		line: &bot.Incoming{Platform: Platform, UserID: c.UserID, Channel: c.ChannelID, Text: text, Direct: true, Private: isDM(c.ChannelID)},
 		keys: []string{key("trigger", c.TriggerID)},
 	}, nil
 }
@@ -69,7 +69,7 @@ func interactionRequest(cb slack.InteractionCallback) (request, error) {
 		if act == nil || !strings.HasPrefix(act.ActionID, ButtonPrefix) || strings.TrimSpace(act.Value) == "" {
 			continue
 		}
-		r.line = &bot.Incoming{Platform: Platform, UserID: cb.User.ID, Channel: channel, Text: act.Value, Direct: true}
+		r.line = &bot.Incoming{Platform: Platform, UserID: cb.User.ID, Channel: channel, Text: act.Value, Direct: true, Private: isDM(channel)}
 		break
 	}
 	return r, nil
@@ -115,12 +115,12 @@ func eventRequest(eventID string, ev slackevents.EventsAPIEvent) request {
 			return r
 		}
 		text := leadingMention.ReplaceAllString(e.Text, "")
-		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: text, Direct: true}
+		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: text, Direct: true, Private: isDM(e.Channel)}
 	case *slackevents.MessageEvent:
 		if e.ChannelType != "im" || e.SubType != "" || e.BotID != "" || e.User == "" || e.Channel == "" {
 			return r
 		}
-		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: e.Text, Direct: true}
+		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: e.Text, Direct: true, Private: true}
 	}
 	return r
 }

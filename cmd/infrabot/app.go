@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/openstack"
+	"github.com/infrabot/infrabot/actions/schedule"
+	"github.com/infrabot/infrabot/bot/console"
 	"github.com/infrabot/infrabot/config"
 	"github.com/infrabot/infrabot/simulator"
 	"github.com/infrabot/infrabot/storage"
@@ -22,6 +25,7 @@ type App struct {
 	Config *config.Config
 	DB     *storage.DB
 	Engine *actions.Engine
+	Sched  *schedule.Scheduler
 	Log    *slog.Logger
 	Clouds *Clouds
 }
@@ -56,20 +60,41 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 	for name := range cfg.Environments {
 		envNames = append(envNames, name)
 	}
+	sched := schedule.New(schedule.Options{LastRuns: db, Logger: log})
 	engine := actions.NewEngine(actions.Options{
 		Policy: policyFrom(cfg),
-		Runs:   db, Locks: db, Audit: db,
-		Environments: envNames,
-		Logger:       log,
+		Runs:   db, Locks: db, Audit: db, Stores: db, Scheduler: sched,
+		Environments:     envNames,
+		Channels:         channelsFrom(cfg),
+		ApprovalsChannel: cfg.ApprovalsChannel,
+		Logger:           log,
 	})
-	clouds := &Clouds{cfg: cfg.Clouds, log: log, conns: map[string]*cloudConn{}}
-	actions.RegisterEnvironments(engine, environmentsFrom(cfg), clouds.Get)
-	return &App{Config: cfg, DB: db, Engine: engine, Log: log, Clouds: clouds}, nil
+	app := &App{Config: cfg, DB: db, Engine: engine, Sched: sched, Log: log}
+	if err := app.modules(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return app, nil
+}
+
+// modules makes the kernel's own jobs and every module, each on its handle.
+func (a *App) modules() error {
+	if err := a.Engine.ScheduleSweep(); err != nil {
+		return err
+	}
+	a.Clouds = &Clouds{cfg: a.Config.Clouds, log: a.Log, conns: map[string]*cloudConn{}}
+	h, err := a.Engine.Module(environments.Name)
+	if err != nil {
+		return err
+	}
+	environments.New(h, environmentsFrom(a.Config), a.Clouds.Get)
+	return nil
 }
 
 // Close stops runs in flight (they are recorded as interrupted), then the
 // clouds and the store.
 func (a *App) Close() {
+	a.Sched.Close()
 	a.Engine.Close()
 	a.Clouds.Close()
 	a.DB.Close()
@@ -85,6 +110,7 @@ func policyFrom(c *config.Config) *actions.Policy {
 		if p.Discord != "" {
 			ids["discord"] = p.Discord
 		}
+		ids[console.Platform] = name // the console knows people by name
 		people = append(people, &actions.Person{Name: name, Roles: p.Roles, IDs: ids})
 	}
 	var roles []*actions.Role
@@ -98,16 +124,33 @@ func policyFrom(c *config.Config) *actions.Policy {
 	return actions.NewPolicy(people, roles, rules)
 }
 
-func environmentsFrom(c *config.Config) []actions.Environment {
-	var out []actions.Environment
+// channelsFrom maps the config's channels to their ids per platform. On
+// the console every channel exists, as #NAME.
+func channelsFrom(c *config.Config) actions.Channels {
+	out := actions.Channels{}
+	for name, ch := range c.Channels {
+		ids := map[string]string{console.Platform: "#" + name}
+		if ch.Slack != "" {
+			ids["slack"] = ch.Slack
+		}
+		if ch.Discord != "" {
+			ids["discord"] = ch.Discord
+		}
+		out[name] = ids
+	}
+	return out
+}
+
+func environmentsFrom(c *config.Config) []environments.Environment {
+	var out []environments.Environment
 	for name, e := range c.Environments {
-		env := actions.Environment{Name: name, Cloud: e.Cloud, Timeout: time.Duration(e.Timeout), Parallel: e.Parallel}
+		env := environments.Environment{Name: name, Cloud: e.Cloud, Timeout: time.Duration(e.Timeout), Parallel: e.Parallel}
 		for _, s := range e.Servers {
 			count := 1
 			if s.Count != nil {
 				count = *s.Count
 			}
-			env.Servers = append(env.Servers, actions.ServerDecl{
+			env.Servers = append(env.Servers, environments.ServerDecl{
 				Name: s.Name, Count: count, Flavor: s.Flavor, Image: s.Image,
 				Networks: s.Networks, KeyName: s.KeyName, SecurityGroups: s.SecurityGroups,
 			})

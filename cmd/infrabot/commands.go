@@ -16,9 +16,6 @@ import (
 	"github.com/infrabot/infrabot/storage"
 )
 
-// sweepInterval is how often pending approvals are checked for expiry.
-const sweepInterval = 15 * time.Second
-
 func cmdShell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("shell", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
@@ -52,7 +49,8 @@ func cmdShell(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return err
 }
 
-// start recovers from an earlier crash and starts the expiry sweeper.
+// start recovers from an earlier crash and starts the scheduler (the
+// approval-expiry sweep and the modules' jobs).
 func start(ctx context.Context, app *App) error {
 	interrupted, err := app.Engine.Recover(ctx)
 	if err != nil {
@@ -64,7 +62,9 @@ func start(ctx context.Context, app *App) error {
 	if err := app.Engine.ExpireApprovals(ctx); err != nil {
 		return fmt.Errorf("expiring old approvals: %w", err)
 	}
-	go app.Engine.SweepEvery(ctx, sweepInterval)
+	if err := app.Sched.Start(ctx); err != nil {
+		return fmt.Errorf("starting the scheduler: %w", err)
+	}
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package actions_test
+package environments_test
 
 import (
 	"fmt"
@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/environments"
 )
 
 // convEnv declares two web servers and one db server on staging.
-func convEnv() actions.Environment {
-	return actions.Environment{
+func convEnv() environments.Environment {
+	return environments.Environment{
 		Name: "staging", Cloud: "sim",
-		Servers: []actions.ServerDecl{
+		Servers: []environments.ServerDecl{
 			{Name: "web", Count: 2, Flavor: "m1.small", Image: "centos-stream-9", Networks: []string{"private"}},
 			{Name: "db", Count: 1, Flavor: "m1.medium", Image: "centos-stream-9", Networks: []string{"private"}},
 		},
@@ -147,7 +148,7 @@ func TestConverge(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := convEnv()
-			c := actions.Converge(env, tc.actual)
+			c := environments.Converge(env, tc.actual)
 			if got := specNames(c.Create); !slices.Equal(got, tc.create) {
 				t.Errorf("create %v, want %v", got, tc.create)
 			}
@@ -189,11 +190,11 @@ func TestConverge(t *testing.T) {
 
 func TestConvergeSpecsFollowDeclaration(t *testing.T) {
 	t.Parallel()
-	env := actions.Environment{Name: "prod", Servers: []actions.ServerDecl{{
+	env := environments.Environment{Name: "prod", Servers: []environments.ServerDecl{{
 		Name: "api", Count: 1, Flavor: "m1.large", Image: "cirros-0.6", Networks: []string{"private", "public"},
 		KeyName: "infrabot", SecurityGroups: []string{"default", "web"},
 	}}}
-	c := actions.Converge(env, nil)
+	c := environments.Converge(env, nil)
 	if len(c.Create) != 1 {
 		t.Fatalf("create %v", specNames(c.Create))
 	}
@@ -207,19 +208,19 @@ func TestConvergeSpecsFollowDeclaration(t *testing.T) {
 	}
 	// Count 0 declares nothing.
 	env.Servers[0].Count = 0
-	if c := actions.Converge(env, nil); len(c.Create) != 0 || !c.Plan(env).Empty {
+	if c := environments.Converge(env, nil); len(c.Create) != 0 || !c.Plan(env).Empty {
 		t.Errorf("count 0 creates %v", specNames(c.Create))
 	}
 }
 
 func TestConvergeNaturalOrder(t *testing.T) {
 	t.Parallel()
-	env := actions.Environment{Name: "x", Servers: []actions.ServerDecl{{Name: "n", Count: 12, Flavor: "f", Image: "i"}}}
+	env := environments.Environment{Name: "x", Servers: []environments.ServerDecl{{Name: "n", Count: 12, Flavor: "f", Image: "i"}}}
 	var want []string
 	for i := 1; i <= 12; i++ {
 		want = append(want, fmt.Sprintf("x-n-%d", i))
 	}
-	c := actions.Converge(env, nil)
+	c := environments.Converge(env, nil)
 	if got := specNames(c.Create); !slices.Equal(got, want) {
 		t.Errorf("create order %v, want %v", got, want)
 	}
@@ -233,7 +234,7 @@ func TestConvergeNaturalOrder(t *testing.T) {
 		actual = append(actual, actions.Server{ID: fmt.Sprint("gone", i), Name: fmt.Sprintf("x-n-%d", i+100), Status: actions.StatusActive})
 	}
 	env.Servers[0].Count = 12
-	c = actions.Converge(env, actual)
+	c = environments.Converge(env, actual)
 	var kept, deleted []string
 	for _, s := range c.Keep {
 		kept = append(kept, s.Name)
@@ -261,7 +262,7 @@ func TestPlanHash(t *testing.T) {
 		srv("id-web-1", "staging-web-1", actions.StatusBuild, 1),
 		srv("id-web-3", "staging-web-3", actions.StatusActive, 3),
 	}
-	hash := func(servers []actions.Server) string { return actions.Converge(env, servers).Plan(env).Hash() }
+	hash := func(servers []actions.Server) string { return environments.Converge(env, servers).Plan(env).Hash() }
 	h := hash(base)
 
 	// A kept server finishing its build is no change to the plan.
@@ -317,7 +318,7 @@ func TestPlanNotesFlavorDrift(t *testing.T) {
 		srv("id-web-1", "staging-web-1", actions.StatusActive, 1),
 		srv("id-web-2", "staging-web-2", actions.StatusActive, 2),
 	}
-	p := actions.Converge(env, servers).Plan(env)
+	p := environments.Converge(env, servers).Plan(env)
 	text := strings.Join(p.Lines, "\n")
 	if !strings.Contains(text, "staging-db-1 (note: flavor is m1.small, declared m1.medium; infrabot does not resize)") {
 		t.Errorf("flavor drift not noted:\n%s", text)

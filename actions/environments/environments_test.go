@@ -1,8 +1,7 @@
-package actions_test
+package environments_test
 
 import (
 	"context"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,19 +17,22 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/openstack"
 	"github.com/infrabot/infrabot/simulator"
-	"github.com/infrabot/infrabot/storage"
 )
 
 // envWorld is the harness's world with the real environment actions
 // instead of the test-only ones: an engine on bbolt, the real OpenStack
 // provider, and a simulator of its own.
 type envWorld struct {
-	*world
+	*actionstest.World
 	sim     *simulator.Simulator
 	cloud   *openstack.Cloud
 	compute *gophercloud.ServiceClient // raw Nova, to look past infrabot's ownership filter
+
+	envs []environments.Environment
 
 	mu    sync.Mutex
 	lists int         // Servers calls since the hook was set
@@ -63,20 +65,20 @@ func (ew *envWorld) onList(hook func(n int)) {
 
 // declared is staging with one logserver and promoters promoter servers,
 // and production with one web server, all on the cloud "sim".
-func declared(promoters int) []actions.Environment {
-	return []actions.Environment{
-		{Name: "staging", Cloud: "sim", Servers: []actions.ServerDecl{
+func declared(promoters int) []environments.Environment {
+	return []environments.Environment{
+		{Name: "staging", Cloud: "sim", Servers: []environments.ServerDecl{
 			{Name: "logserver", Count: 1, Flavor: "m1.small", Image: "centos-stream-9", Networks: []string{"private"}},
 			{Name: "promoter", Count: promoters, Flavor: "m1.medium", Image: "centos-stream-9", Networks: []string{"private"},
 				KeyName: "infrabot", SecurityGroups: []string{"default"}},
 		}},
-		{Name: "production", Cloud: "sim", Servers: []actions.ServerDecl{
+		{Name: "production", Cloud: "sim", Servers: []environments.ServerDecl{
 			{Name: "web", Count: 1, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"}},
 		}},
 	}
 }
 
-func newEnvWorld(t *testing.T, opts simulator.Options, envs []actions.Environment) *envWorld {
+func newEnvWorld(t *testing.T, opts simulator.Options, envs []environments.Environment) *envWorld {
 	t.Helper()
 	if opts.BuildDelay == 0 {
 		opts.BuildDelay = 30 * time.Millisecond
@@ -107,43 +109,44 @@ func newEnvWorld(t *testing.T, opts simulator.Options, envs []actions.Environmen
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, path: filepath.Join(t.TempDir(), "infrabot.db"), clock: &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
-	ew := &envWorld{world: w, sim: sim, cloud: cloud, compute: compute}
-	t.Cleanup(w.close)
-	ew.declare(envs)
+	ew := &envWorld{sim: sim, cloud: cloud, compute: compute}
+	ew.World = actionstest.New(t, actionstest.Options{
+		Environments: envNames(envs),
+		Setup:        ew.setup,
+	})
+	ew.envs = envs
+	ew.Restart()
 	return ew
 }
 
-// declare (re)starts the engine on the world's store with envs declared,
-// as a config change and a restart would.
-func (ew *envWorld) declare(envs []actions.Environment) {
-	w := ew.world
-	w.t.Helper()
-	w.close()
-	db, err := storage.Open(w.path)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.db = db
-	w.chat = &chatLog{}
+func envNames(envs []environments.Environment) []string {
 	var names []string
 	for _, e := range envs {
 		names = append(names, e.Name)
 	}
-	w.engine = actions.NewEngine(actions.Options{
-		Policy: policy(), Runs: db, Locks: db, Audit: db,
-		Environments: names, Now: w.clock.Now,
-	})
-	w.engine.AddChat("test", w.chat)
-	actions.RegisterEnvironments(w.engine, envs, func(ctx context.Context, name string) (actions.Cloud, error) {
+	return names
+}
+
+// setup makes the environments module, as the wiring does at start.
+func (ew *envWorld) setup(w *actionstest.World) {
+	h, err := w.Engine.Module(environments.Name)
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	environments.New(h, ew.envs, func(ctx context.Context, name string) (actions.Cloud, error) {
 		if name != "sim" {
 			return nil, actions.Errorf(actions.NotFound, "no cloud %q", name)
 		}
 		return hookedCloud{Cloud: ew.cloud, ew: ew}, nil
 	})
-	if _, err := w.engine.Recover(context.Background()); err != nil {
-		w.t.Fatal(err)
-	}
+}
+
+// declare restarts the engine on the world's store with envs declared,
+// as a config change and a restart would.
+func (ew *envWorld) declare(envs []environments.Environment) {
+	ew.envs = envs
+	ew.Opts.Environments = envNames(envs)
+	ew.Restart()
 }
 
 var runIDPattern = regexp.MustCompile(`(?:run|request) (\d+) (?:started|awaits)`)
@@ -151,11 +154,11 @@ var runIDPattern = regexp.MustCompile(`(?:run|request) (\d+) (?:started|awaits)`
 // start runs text as person, checks that it started a run or filed a
 // request, and returns its id.
 func (ew *envWorld) start(person, text string) int64 {
-	ew.t.Helper()
-	r := ew.as(person, text)
+	ew.T.Helper()
+	r := ew.As(person, text)
 	m := runIDPattern.FindStringSubmatch(r.Summary)
 	if m == nil || r.Tone == actions.ToneDanger {
-		ew.t.Fatalf("%s: %q started nothing: %s", person, text, r.Summary)
+		ew.T.Fatalf("%s: %q started nothing: %s", person, text, r.Summary)
 	}
 	id, _ := strconv.ParseInt(m[1], 10, 64)
 	return id
@@ -163,35 +166,35 @@ func (ew *envWorld) start(person, text string) int64 {
 
 // finished waits for every run and returns run id, which must be in state.
 func (ew *envWorld) finished(id int64, state actions.RunState) *actions.Run {
-	ew.t.Helper()
-	ew.engine.Wait()
-	r := ew.run(id)
+	ew.T.Helper()
+	ew.Engine.Wait()
+	r := ew.Run(id)
 	if r.State != state {
-		ew.t.Fatalf("run %d `%s` = %s (%s), want %s\nsteps: %+v\noutput: %q", id, r.Command, r.State, r.Error, state, r.Steps, r.Output)
+		ew.T.Fatalf("run %d `%s` = %s (%s), want %s\nsteps: %+v\noutput: %q", id, r.Command, r.State, r.Error, state, r.Steps, r.Output)
 	}
 	return r
 }
 
 // owned lists the servers infrabot owns in env, as the provider sees them.
 func (ew *envWorld) owned(env string) []actions.Server {
-	ew.t.Helper()
+	ew.T.Helper()
 	s, err := ew.cloud.Servers(context.Background(), env)
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	return s
 }
 
 // everything lists every server in the cloud, owned or not, as "name STATUS".
 func (ew *envWorld) everything() []string {
-	ew.t.Helper()
+	ew.T.Helper()
 	pages, err := servers.List(ew.compute, servers.ListOpts{}).AllPages(context.Background())
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	all, err := servers.ExtractServers(pages)
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	var out []string
 	for _, s := range all {
@@ -202,61 +205,61 @@ func (ew *envWorld) everything() []string {
 }
 
 func (ew *envWorld) expectEverything(want ...string) {
-	ew.t.Helper()
+	ew.T.Helper()
 	slices.Sort(want)
 	if got := ew.everything(); !slices.Equal(got, want) {
-		ew.t.Errorf("servers in the cloud:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		ew.T.Errorf("servers in the cloud:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
 
 // createOutsider creates a server straight through Nova, without
 // infrabot's metadata, as a person would by hand.
 func (ew *envWorld) createOutsider(name string) {
-	ew.t.Helper()
+	ew.T.Helper()
 	ctx := context.Background()
 	imagesClient, err := gopenstack.NewImageV2(ew.compute.ProviderClient, gophercloud.EndpointOpts{})
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	pages, err := images.List(imagesClient, images.ListOpts{Name: "cirros-0.6"}).AllPages(ctx)
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	imgs, err := images.ExtractImages(pages)
 	if err != nil || len(imgs) != 1 {
-		ew.t.Fatalf("image cirros-0.6: %v, %d found", err, len(imgs))
+		ew.T.Fatalf("image cirros-0.6: %v, %d found", err, len(imgs))
 	}
 	netClient, err := gopenstack.NewNetworkV2(ew.compute.ProviderClient, gophercloud.EndpointOpts{})
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	pages, err = networks.List(netClient, networks.ListOpts{Name: "private"}).AllPages(ctx)
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	nets, err := networks.ExtractNetworks(pages)
 	if err != nil || len(nets) != 1 {
-		ew.t.Fatalf("network private: %v, %d found", err, len(nets))
+		ew.T.Fatalf("network private: %v, %d found", err, len(nets))
 	}
 	_, err = servers.Create(ctx, ew.compute, servers.CreateOpts{
 		Name: name, FlavorRef: "1", ImageRef: imgs[0].ID,
 		Networks: []servers.Network{{UUID: nets[0].ID}},
 	}, nil).Extract()
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 }
 
 // createOwned creates a server through the provider with the ownership
 // metadata of env, whatever its name says.
 func (ew *envWorld) createOwned(name, env string) actions.Server {
-	ew.t.Helper()
+	ew.T.Helper()
 	s, err := ew.cloud.Create(context.Background(), actions.ServerSpec{
 		Name: name, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"},
 		Metadata: map[string]string{actions.MetaManaged: "true", actions.MetaEnv: env},
 	})
 	if err != nil {
-		ew.t.Fatal(err)
+		ew.T.Fatal(err)
 	}
 	return s
 }
@@ -264,11 +267,11 @@ func (ew *envWorld) createOwned(name, env string) actions.Server {
 // says checks that the reply holds every want, whatever its tone (a
 // failed run is shown in the danger tone).
 func (ew *envWorld) says(r actions.Reply, want ...string) {
-	ew.t.Helper()
+	ew.T.Helper()
 	text := r.Summary + "\n" + r.Text + "\n" + strings.Join(r.Lines, "\n") + "\n" + r.Footer
 	for _, s := range want {
 		if !strings.Contains(text, s) {
-			ew.t.Errorf("reply lacks %q:\n%s", s, text)
+			ew.T.Errorf("reply lacks %q:\n%s", s, text)
 		}
 	}
 }
@@ -311,12 +314,12 @@ func TestProvisionCreatesDeclaredServers(t *testing.T) {
 	t.Parallel()
 	ew := newEnvWorld(t, simulator.Options{}, declared(2))
 
-	ew.expect(ew.as("carol", "status staging"), false, "staging: 0/3 servers (none)", "no servers; `provision staging` creates them")
-	ew.expect(ew.as("carol", "plan staging"), false, "plan for staging: create 3, keep 0, delete 0",
+	ew.Expect(ew.As("carol", "status staging"), false, "staging: 0/3 servers (none)", "no servers; `provision staging` creates them")
+	ew.Expect(ew.As("carol", "plan staging"), false, "plan for staging: create 3, keep 0, delete 0",
 		"+ create staging-logserver-1 (m1.small, centos-stream-9, private)",
 		"+ create staging-promoter-1 (m1.medium, centos-stream-9, private)",
 		"+ create staging-promoter-2 (m1.medium, centos-stream-9, private)")
-	ew.expect(ew.as("carol", "provision staging"), true, "carol may not provision")
+	ew.Expect(ew.As("carol", "provision staging"), true, "carol may not provision")
 
 	id := ew.start("bob", "provision staging")
 	r := ew.finished(id, actions.Succeeded)
@@ -346,15 +349,15 @@ func TestProvisionCreatesDeclaredServers(t *testing.T) {
 	}
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
 
-	st := ew.as("carol", "status staging")
-	ew.expect(st, false, "staging: 3/3 servers (3 ACTIVE)", "staging-logserver-1", "staging-promoter-2", "10.0.0.")
+	st := ew.As("carol", "status staging")
+	ew.Expect(st, false, "staging: 3/3 servers (3 ACTIVE)", "staging-logserver-1", "staging-promoter-2", "10.0.0.")
 	if st.Footer != "" {
 		t.Errorf("status says the environment is not as declared: %s", st.Footer)
 	}
-	ew.expect(ew.as("carol", "status"), false, "2 environments", "3/3 servers (3 ACTIVE) on sim", "0/1 servers (none) on sim")
+	ew.Expect(ew.As("carol", "status"), false, "2 environments", "3/3 servers (3 ACTIVE) on sim", "0/1 servers (none) on sim")
 
 	// Again: nothing is created, nothing touched.
-	ew.expect(ew.as("carol", "plan staging"), false, "create 0, keep 3, delete 0", "nothing to change")
+	ew.Expect(ew.As("carol", "plan staging"), false, "create 0, keep 3, delete 0", "nothing to change")
 	id = ew.start("bob", "provision staging")
 	r = ew.finished(id, actions.Succeeded)
 	if len(r.Steps) != 0 || !hasLine(r.Output, "nothing to do: staging is as declared (3 servers)") {
@@ -364,7 +367,7 @@ func TestProvisionCreatesDeclaredServers(t *testing.T) {
 	if !slices.Equal(serverIDs(again), serverIDs(owned)) {
 		t.Errorf("second provision changed the servers: %v → %v", serverIDs(owned), serverIDs(again))
 	}
-	if _, ok := ew.chat.find("run " + strconv.FormatInt(id, 10) + " `provision staging` by bob: succeeded"); !ok {
+	if _, ok := ew.Chat.Find("run " + strconv.FormatInt(id, 10) + " `provision staging` by bob: succeeded"); !ok {
 		t.Error("the run's progress message does not show its outcome")
 	}
 }
@@ -377,26 +380,26 @@ func TestLoweredCountDeletesAfterApproval(t *testing.T) {
 
 	// The config now declares one promoter; infrabot restarts.
 	ew.declare(declared(1))
-	ew.expect(ew.as("bob", "plan staging"), false, "create 0, keep 2, delete 1",
+	ew.Expect(ew.As("bob", "plan staging"), false, "create 0, keep 2, delete 1",
 		"= keep   staging-logserver-1", "= keep   staging-promoter-1",
 		"- delete staging-promoter-2 (id "+before[2].ID[:8]+", no longer declared)")
-	ew.expect(ew.as("bob", "status staging"), false, "staging: 3/2 servers", "not as declared: create 0, keep 2, delete 1")
+	ew.Expect(ew.As("bob", "status staging"), false, "staging: 3/2 servers", "not as declared: create 0, keep 2, delete 1")
 
 	// No approval rule names provision, but a plan that deletes needs one.
 	id := ew.start("bob", "provision staging")
-	if r := ew.run(id); r.State != actions.AwaitingApproval || r.Approval == nil || !r.Plan.Deletes {
+	if r := ew.Run(id); r.State != actions.AwaitingApproval || r.Approval == nil || !r.Plan.Deletes {
 		t.Fatalf("a provision that deletes did not wait for approval: %+v", r)
 	}
-	if msg, ok := ew.chat.find("request " + strconv.FormatInt(id, 10)); !ok || !hasLine(msg.Lines, "- delete staging-promoter-2") || len(msg.Buttons) != 2 {
+	if msg, ok := ew.Chat.Find("request " + strconv.FormatInt(id, 10)); !ok || !hasLine(msg.Lines, "- delete staging-promoter-2") || len(msg.Buttons) != 2 {
 		t.Errorf("approval message does not show the deletion: %+v", msg)
 	}
-	ew.expect(ew.as("bob", "approve "+strconv.FormatInt(id, 10)), true, "cannot approve your own request")
-	ew.engine.Wait()
+	ew.Expect(ew.As("bob", "approve "+strconv.FormatInt(id, 10)), true, "cannot approve your own request")
+	ew.Engine.Wait()
 	if got := serverNames(ew.owned("staging")); len(got) != 3 {
 		t.Fatalf("deleted before approval: %v", got)
 	}
 
-	ew.expect(ew.as("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
+	ew.Expect(ew.As("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
 	r := ew.finished(id, actions.Succeeded)
 	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-promoter-2"}) {
 		t.Errorf("steps %v, want only the deletion", got)
@@ -442,7 +445,7 @@ func TestServerInErrorIsDeletedAndRetried(t *testing.T) {
 		t.Errorf("output %q", r.Output)
 	}
 	// What people see names the server and Nova's fault.
-	ew.says(ew.as("carol", "run "+strconv.FormatInt(id, 10)), "failed",
+	ew.says(ew.As("carol", "run "+strconv.FormatInt(id, 10)), "failed",
 		"staging-promoter-2 went to ERROR: No valid host was found.", "could not be created (staging-promoter-2)")
 
 	// Nothing leaked: the server in ERROR is gone, not just being deleted.
@@ -451,7 +454,7 @@ func TestServerInErrorIsDeletedAndRetried(t *testing.T) {
 	// With the fault gone, provision creates only the missing server, and
 	// needs nobody's approval: it deletes nothing.
 	ew.sim.ClearFaults()
-	ew.expect(ew.as("bob", "plan staging"), false, "create 1, keep 2, delete 0", "+ create staging-promoter-2")
+	ew.Expect(ew.As("bob", "plan staging"), false, "create 1, keep 2, delete 0", "+ create staging-promoter-2")
 	id = ew.start("bob", "provision staging")
 	r = ew.finished(id, actions.Succeeded)
 	if got := stepNames(r); !slices.Equal(got, []string{"create staging-promoter-2"}) {
@@ -468,18 +471,18 @@ func TestServerInErrorFoundLaterIsReplacedAfterApproval(t *testing.T) {
 	// infrabot's metadata) is replaced, and replacing deletes.
 	broken := ew.createOwned("staging-promoter-1", "staging")
 	ew.sim.ClearFaults()
-	waitFor(t, func() bool {
+	actionstest.WaitFor(t, func() bool {
 		s := ew.owned("staging")
 		return len(s) == 1 && s[0].Status == actions.StatusError
 	})
-	ew.expect(ew.as("carol", "status staging"), false, "1 ERROR", "disk on fire")
-	ew.expect(ew.as("carol", "plan staging"), false, "create 2, keep 0, delete 1",
+	ew.Expect(ew.As("carol", "status staging"), false, "1 ERROR", "disk on fire")
+	ew.Expect(ew.As("carol", "plan staging"), false, "create 2, keep 0, delete 1",
 		"- delete staging-promoter-1 (id "+broken.ID[:8]+", in ERROR, to be created again)")
 	id := ew.start("bob", "provision staging")
-	if r := ew.run(id); r.State != actions.AwaitingApproval {
+	if r := ew.Run(id); r.State != actions.AwaitingApproval {
 		t.Fatalf("replacing a server in ERROR did not wait for approval: %s", r.State)
 	}
-	ew.as("alice", "approve "+strconv.FormatInt(id, 10))
+	ew.As("alice", "approve "+strconv.FormatInt(id, 10))
 	r := ew.finished(id, actions.Succeeded)
 	if got := stepNames(r); !slices.Equal(got, []string{"create staging-logserver-1", "create staging-promoter-1", "delete staging-promoter-1"}) {
 		t.Errorf("steps %v", got)
@@ -512,7 +515,7 @@ func TestQuotaExceeded(t *testing.T) {
 	if failed != 2 {
 		t.Errorf("%d steps failed, want 2: %+v", failed, r.Steps)
 	}
-	ew.says(ew.as("carol", "run "+strconv.FormatInt(id, 10)), "quota exceeded: Quota exceeded for instances")
+	ew.says(ew.As("carol", "run "+strconv.FormatInt(id, 10)), "quota exceeded: Quota exceeded for instances")
 	if all := ew.everything(); len(all) != 1 || !strings.HasSuffix(all[0], " ACTIVE") {
 		t.Errorf("servers beyond the quota of 1, or not ACTIVE: %v", all)
 	}
@@ -588,13 +591,13 @@ func TestCancelProvision(t *testing.T) {
 
 	id := ew.start("bob", "provision staging")
 	sid := strconv.FormatInt(id, 10)
-	waitFor(t, func() bool {
-		r := ew.run(id)
+	actionstest.WaitFor(t, func() bool {
+		r := ew.Run(id)
 		return len(r.Steps) == 3 && !slices.ContainsFunc(r.Steps, func(s actions.Step) bool { return !strings.HasPrefix(s.Detail, "BUILD") })
 	})
-	ew.expect(ew.as("alice", "lock staging"), true, "in use by")
-	ew.expect(ew.as("carol", "cancel "+sid), true, "carol may not cancel")
-	ew.expect(ew.as("bob", "cancel "+sid), false, "cancelling run "+sid)
+	ew.Expect(ew.As("alice", "lock staging"), true, "in use by")
+	ew.Expect(ew.As("carol", "cancel "+sid), true, "carol may not cancel")
+	ew.Expect(ew.As("bob", "cancel "+sid), false, "cancelling run "+sid)
 	r := ew.finished(id, actions.Cancelled)
 	if r.Error != "cancelled by bob" {
 		t.Errorf("error %q", r.Error)
@@ -605,15 +608,15 @@ func TestCancelProvision(t *testing.T) {
 		}
 	}
 	// The lock went with the run.
-	ew.expect(ew.as("alice", "lock staging"), false, "locked by alice")
-	ew.expect(ew.as("alice", "unlock staging"), false)
+	ew.Expect(ew.As("alice", "lock staging"), false, "locked by alice")
+	ew.Expect(ew.As("alice", "unlock staging"), false)
 	// The servers it had started are deleted, not left building forever.
 	for _, name := range []string{"staging-logserver-1", "staging-promoter-1", "staging-promoter-2"} {
 		if !hasLine(r.Output, "deleted the unfinished server "+name) {
 			t.Errorf("output %q lacks the deletion of %s", r.Output, name)
 		}
 	}
-	waitFor(t, func() bool { return len(ew.owned("staging")) == 0 })
+	actionstest.WaitFor(t, func() bool { return len(ew.owned("staging")) == 0 })
 }
 
 func TestTeardown(t *testing.T) {
@@ -625,18 +628,18 @@ func TestTeardown(t *testing.T) {
 	ew.createOwned("staging-foreign-1", "production") // looks like staging's, is not
 	everyone := []string{"staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE",
 		"production-web-1 ACTIVE", "staging-handmade-1 ACTIVE", "staging-foreign-1 ACTIVE"}
-	waitFor(t, func() bool { return slices.Equal(ew.everything(), sorted(everyone)) })
+	actionstest.WaitFor(t, func() bool { return slices.Equal(ew.everything(), sorted(everyone)) })
 	if got := serverNames(ew.owned("staging")); !slices.Equal(got, stagingServers) {
 		t.Fatalf("staging owns %v", got)
 	}
 
 	id := ew.start("bob", "teardown staging")
 	sid := strconv.FormatInt(id, 10)
-	r := ew.run(id)
+	r := ew.Run(id)
 	if r.State != actions.AwaitingApproval || r.Plan.Summary != "delete 3" {
 		t.Fatalf("teardown request: %s, plan %q", r.State, r.Plan.Summary)
 	}
-	msg, ok := ew.chat.find("request " + sid)
+	msg, ok := ew.Chat.Find("request " + sid)
 	if !ok {
 		t.Fatal("no approval message")
 	}
@@ -648,12 +651,12 @@ func TestTeardown(t *testing.T) {
 	if hasLine(msg.Lines, "handmade") || hasLine(msg.Lines, "foreign") || hasLine(msg.Lines, "production") {
 		t.Errorf("teardown plan names servers staging does not own: %q", msg.Lines)
 	}
-	ew.expect(ew.as("bob", "approve "+sid), true, "cannot approve your own request")
-	ew.expect(ew.as("carol", "approve "+sid), true, "carol may not approve")
-	ew.engine.Wait()
+	ew.Expect(ew.As("bob", "approve "+sid), true, "cannot approve your own request")
+	ew.Expect(ew.As("carol", "approve "+sid), true, "carol may not approve")
+	ew.Engine.Wait()
 	ew.expectEverything(everyone...)
 
-	ew.expect(ew.as("alice", "approve "+sid), false, "approved request "+sid)
+	ew.Expect(ew.As("alice", "approve "+sid), false, "approved request "+sid)
 	r = ew.finished(id, actions.Succeeded)
 	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-logserver-1", "delete staging-promoter-1", "delete staging-promoter-2"}) {
 		t.Errorf("steps %v", got)
@@ -665,7 +668,7 @@ func TestTeardown(t *testing.T) {
 	if got := ew.owned("production"); len(got) != 1 || got[0].Name != "production-web-1" {
 		t.Errorf("production owns %v", serverNames(got))
 	}
-	ew.expect(ew.as("bob", "teardown staging"), false, "nothing to do", "infrabot owns no server in staging")
+	ew.Expect(ew.As("bob", "teardown staging"), false, "nothing to do", "infrabot owns no server in staging")
 }
 
 func TestTeardownVoidWhenPlanChanges(t *testing.T) {
@@ -677,19 +680,19 @@ func TestTeardownVoidWhenPlanChanges(t *testing.T) {
 	sid := strconv.FormatInt(id, 10)
 	// Someone adds a server to staging before the approval.
 	ew.createOwned("staging-extra-1", "staging")
-	ew.expect(ew.as("alice", "approve "+sid), true, "plan for request "+sid+" changed", "now: delete 4", "ask again with `teardown staging`")
-	ew.engine.Wait()
-	if r := ew.run(id); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
+	ew.Expect(ew.As("alice", "approve "+sid), true, "plan for request "+sid+" changed", "now: delete 4", "ask again with `teardown staging`")
+	ew.Engine.Wait()
+	if r := ew.Run(id); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
 		t.Errorf("run %d = %s / %s, want expired / void", id, r.State, r.Approval.State)
 	}
 	if got := serverNames(ew.owned("staging")); len(got) != 4 {
 		t.Errorf("a void teardown deleted servers: %v", got)
 	}
-	ew.expect(ew.as("dave", "approve "+sid), true, "not awaiting approval")
+	ew.Expect(ew.As("dave", "approve "+sid), true, "not awaiting approval")
 
 	// Asked again, it deletes all four.
 	id = ew.start("bob", "teardown staging")
-	ew.as("dave", "approve "+strconv.FormatInt(id, 10))
+	ew.As("dave", "approve "+strconv.FormatInt(id, 10))
 	ew.finished(id, actions.Succeeded)
 	ew.expectEverything()
 }
@@ -733,7 +736,7 @@ func TestProvisionDeletesOnlyWhatWasApproved(t *testing.T) {
 			ew.createOwned("staging-extra-2", "staging")
 		}
 	})
-	ew.expect(ew.as("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
+	ew.Expect(ew.As("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
 	r = ew.finished(id, actions.Succeeded)
 	ew.onList(nil)
 	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-extra-1"}) {

@@ -1,0 +1,157 @@
+package environments
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// desired lists the servers env declares, by name.
+func (env Environment) desired() map[string]actions.ServerSpec {
+	out := map[string]actions.ServerSpec{}
+	for _, d := range env.Servers {
+		for n := 1; n <= d.Count; n++ {
+			name := fmt.Sprintf("%s-%s-%d", env.Name, d.Name, n)
+			out[name] = actions.ServerSpec{
+				Name: name, Flavor: d.Flavor, Image: d.Image,
+				Networks: d.Networks, KeyName: d.KeyName, SecurityGroups: d.SecurityGroups,
+				Metadata: map[string]string{actions.MetaManaged: "true", actions.MetaEnv: env.Name},
+			}
+		}
+	}
+	return out
+}
+
+// Convergence is what it takes to bring an environment to its declaration.
+type Convergence struct {
+	Create []actions.ServerSpec
+	Keep   []actions.Server
+	Delete []actions.Server
+}
+
+// Converge compares what env declares with the servers infrabot owns in
+// it. A server in ERROR is replaced: deleted, then created again.
+func Converge(env Environment, actual []actions.Server) Convergence {
+	want := env.desired()
+	var c Convergence
+	byName := map[string][]actions.Server{}
+	for _, s := range actual {
+		byName[s.Name] = append(byName[s.Name], s)
+	}
+	for name, spec := range want {
+		have := byName[name]
+		// Keep the oldest healthy one, whatever order the cloud lists
+		// them in, so that the plan (and its hash) does not depend on it.
+		sort.Slice(have, func(i, j int) bool {
+			if !have[i].Created.Equal(have[j].Created) {
+				return have[i].Created.Before(have[j].Created)
+			}
+			return have[i].ID < have[j].ID
+		})
+		healthy := false
+		for _, s := range have {
+			if s.Status != actions.StatusError && !healthy {
+				c.Keep = append(c.Keep, s)
+				healthy = true
+				continue
+			}
+			c.Delete = append(c.Delete, s) // in ERROR, or a duplicate
+		}
+		if !healthy {
+			c.Create = append(c.Create, spec)
+		}
+		delete(byName, name)
+	}
+	for _, servers := range byName {
+		c.Delete = append(c.Delete, servers...)
+	}
+	sort.Slice(c.Create, func(i, j int) bool { return naturalLess(c.Create[i].Name, c.Create[j].Name) })
+	sort.Slice(c.Keep, func(i, j int) bool { return serverLess(c.Keep[i], c.Keep[j]) })
+	sort.Slice(c.Delete, func(i, j int) bool { return serverLess(c.Delete[i], c.Delete[j]) })
+	return c
+}
+
+// serverLess orders servers by name, naturally, then by ID.
+func serverLess(a, b actions.Server) bool {
+	if naturalLess(a.Name, b.Name) {
+		return true
+	}
+	if naturalLess(b.Name, a.Name) {
+		return false
+	}
+	return a.ID < b.ID
+}
+
+// Plan renders the convergence for people. Lines hold nothing that changes
+// on its own (like a server's state), so that the plan's hash changes only
+// when the change it describes does.
+func (c Convergence) Plan(env Environment) actions.Plan {
+	p := actions.Plan{
+		Summary: fmt.Sprintf("create %d, keep %d, delete %d", len(c.Create), len(c.Keep), len(c.Delete)),
+		Deletes: len(c.Delete) > 0,
+		Empty:   len(c.Create) == 0 && len(c.Delete) == 0,
+	}
+	decl := env.desired()
+	for _, s := range c.Create {
+		p.Lines = append(p.Lines, fmt.Sprintf("+ create %s (%s, %s, %s)", s.Name, s.Flavor, s.Image, actions.ListOr(s.Networks, "default network")))
+	}
+	for _, s := range c.Keep {
+		line := "= keep   " + s.Name
+		if spec, ok := decl[s.Name]; ok && s.Flavor != "" && spec.Flavor != s.Flavor {
+			line += fmt.Sprintf(" (note: flavor is %s, declared %s; infrabot does not resize)", s.Flavor, spec.Flavor)
+		}
+		p.Lines = append(p.Lines, line)
+	}
+	p.Lines = append(p.Lines, c.deleteLines(env)...)
+	if p.Empty {
+		p.Lines = append(p.Lines, "nothing to change: the environment is as declared")
+	}
+	return p
+}
+
+// deleteLines returns the plan's line for each server in c.Delete, in
+// order: what an approval of the plan allows to be deleted.
+func (c Convergence) deleteLines(env Environment) []string {
+	decl := env.desired()
+	lines := make([]string, len(c.Delete))
+	for i, s := range c.Delete {
+		why := "no longer declared"
+		if _, ok := decl[s.Name]; ok {
+			why = "in ERROR, to be created again"
+			if s.Status != actions.StatusError {
+				why = "a duplicate"
+			}
+		}
+		lines[i] = fmt.Sprintf("- delete %s (id %s, %s)", s.Name, shortID(s.ID), why)
+	}
+	return lines
+}
+
+// teardownLine is the plan's line for a server a teardown deletes.
+func teardownLine(s actions.Server) string {
+	return fmt.Sprintf("- delete %s (id %s)", s.Name, shortID(s.ID))
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// naturalLess orders "a-2" before "a-10".
+func naturalLess(a, b string) bool {
+	ai, bi := strings.LastIndexByte(a, '-'), strings.LastIndexByte(b, '-')
+	if ai > 0 && bi > 0 && a[:ai] == b[:bi] {
+		var an, bn int
+		_, ea := fmt.Sscan(a[ai+1:], &an)
+		_, eb := fmt.Sscan(b[bi+1:], &bn)
+		if ea == nil && eb == nil {
+			return an < bn
+		}
+	}
+	return a < b
+}
+

@@ -1,0 +1,160 @@
+// Package environments is the environments module: environments declared
+// in config as sets of servers on an OpenStack cloud, and the commands
+// that compare them with the cloud (plan, status), converge them
+// (provision) and delete them (teardown). It reaches clouds through the
+// kernel's actions.Cloud and everything else through its actions.Handle.
+package environments
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// Environment is a declared set of servers on one cloud.
+type Environment struct {
+	Name     string
+	Cloud    string
+	Servers  []ServerDecl
+	Timeout  time.Duration // per server, to become ACTIVE or go away
+	Parallel int           // servers created or deleted at once
+}
+
+// ServerDecl declares Count servers named <env>-<Name>-<n>.
+type ServerDecl struct {
+	Name           string
+	Count          int
+	Flavor         string
+	Image          string
+	Networks       []string
+	KeyName        string
+	SecurityGroups []string
+}
+
+// Defaults for environments that do not say.
+const (
+	DefaultServerTimeout = 10 * time.Minute
+	DefaultParallel      = 4
+)
+
+// CloudSource returns the cloud called name, connecting on first use.
+type CloudSource func(ctx context.Context, name string) (actions.Cloud, error)
+
+
+// Module is the environments module: the declared environments and the
+// way to their clouds.
+type Module struct {
+	h      *actions.Handle
+	envs   map[string]Environment
+	clouds CloudSource
+}
+
+// Name is the module's name, for Engine.Module.
+const Name = "environments"
+
+// New makes the module on h: it registers plan, provision, teardown and
+// status for envs, reaching their clouds through clouds.
+func New(h *actions.Handle, envs []Environment, clouds CloudSource) *Module {
+	x := &Module{h: h, envs: map[string]Environment{}, clouds: clouds}
+	for _, env := range envs {
+		if env.Timeout <= 0 {
+			env.Timeout = DefaultServerTimeout
+		}
+		if env.Parallel <= 0 {
+			env.Parallel = DefaultParallel
+		}
+		x.envs[env.Name] = env
+	}
+	envArg := []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}
+	h.Register(&actions.Action{
+		Name: "plan", Summary: "what provision would change, changing nothing",
+		Args: envArg,
+		Query: func(ctx context.Context, req *actions.Request) (actions.Message, error) {
+			p, err := x.convergePlan(ctx, req)
+			if err != nil {
+				return actions.Message{}, err
+			}
+			return actions.Message{Title: "plan for " + req.Env, Summary: fmt.Sprintf("plan for %s: %s", req.Env, p.Summary), Lines: p.Lines}, nil
+		},
+	})
+	h.Register(&actions.Action{
+		Name: "provision", Summary: "create what is declared and missing; converge the environment",
+		Help: "Computes the plan, creates missing servers (a few at a time), waits until they are ACTIVE and keeps " +
+			"one progress message up to date. It never deletes unless the plan says so, and a plan that deletes " +
+			"always waits for a second person's approval. Running it again creates nothing new.",
+		Args: envArg, Mutates: true,
+		Plan:    x.convergePlan,
+		Execute: x.provision,
+	})
+	h.Register(&actions.Action{
+		Name: "teardown", Summary: "delete every server of an environment (needs approval)",
+		Help: "Destructive: always waits for a second person's approval, then deletes the environment's servers " +
+			"and waits until they are gone. Servers infrabot did not create are never touched.",
+		Args: envArg, Mutates: true, Destructive: true,
+		Plan:    x.teardownPlan,
+		Execute: x.teardown,
+	})
+	h.Register(&actions.Action{
+		Name: "status", Summary: "servers of an environment, or a line per environment",
+		Args:  []actions.Arg{{Name: "env", Kind: actions.ArgEnv, Optional: true}},
+		Query: x.status,
+	})
+	return x
+}
+
+func (x *Module) cloud(ctx context.Context, env string) (Environment, actions.Cloud, error) {
+	e, ok := x.envs[env]
+	if !ok {
+		return Environment{}, nil, actions.Errorf(actions.NotFound, "there is no environment %q", env)
+	}
+	c, err := x.clouds(ctx, e.Cloud)
+	if err != nil {
+		return e, nil, err
+	}
+	return e, c, nil
+}
+
+func (x *Module) converge(ctx context.Context, envName string) (Environment, actions.Cloud, Convergence, error) {
+	env, cl, err := x.cloud(ctx, envName)
+	if err != nil {
+		return env, nil, Convergence{}, err
+	}
+	servers, err := cl.Servers(ctx, env.Name)
+	if err != nil {
+		return env, nil, Convergence{}, err
+	}
+	return env, cl, Converge(env, servers), nil
+}
+
+func (x *Module) convergePlan(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+	env, _, conv, err := x.converge(ctx, req.Env)
+	if err != nil {
+		return actions.Plan{}, err
+	}
+	return conv.Plan(env), nil
+}
+
+func (x *Module) teardownPlan(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+	env, cl, err := x.cloud(ctx, req.Env)
+	if err != nil {
+		return actions.Plan{}, err
+	}
+	servers, err := cl.Servers(ctx, env.Name)
+	if err != nil {
+		return actions.Plan{}, err
+	}
+	conv := Convergence{Delete: servers}
+	sort.Slice(conv.Delete, func(i, j int) bool { return serverLess(conv.Delete[i], conv.Delete[j]) })
+	p := actions.Plan{Summary: fmt.Sprintf("delete %d", len(servers)), Deletes: len(servers) > 0, Empty: len(servers) == 0}
+	for _, s := range conv.Delete {
+		p.Lines = append(p.Lines, teardownLine(s))
+	}
+	if p.Empty {
+		p.Lines = []string{"nothing to delete: infrabot owns no server in " + env.Name}
+	}
+	return p, nil
+}
+

@@ -1,0 +1,195 @@
+package environments
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// provision converges the environment. It works from the servers as they
+// are now, and deletes only servers the approved plan named.
+func (x *Module) provision(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+	env, cl, conv, err := x.converge(ctx, req.Env)
+	if err != nil {
+		return err
+	}
+	approvedDeletes := map[string]bool{}
+	for _, l := range plan.Lines {
+		if strings.HasPrefix(l, "- delete ") {
+			approvedDeletes[l] = true
+		}
+	}
+	var deletes []actions.Server
+	for i, line := range conv.deleteLines(env) {
+		s := conv.Delete[i]
+		if approvedDeletes[line] {
+			deletes = append(deletes, s)
+		} else {
+			p.Note(ctx, "not deleting %s: its deletion was not in the approved plan", s.Name)
+		}
+	}
+	if len(conv.Create) == 0 && len(deletes) == 0 {
+		p.Note(ctx, "nothing to do: %s is as declared (%d servers)", env.Name, len(conv.Keep))
+		return nil
+	}
+	var failed []string
+	if err := x.deleteAll(ctx, env, cl, deletes, p); err != nil {
+		return err
+	}
+	created := forEach(ctx, env.Parallel, conv.Create, func(ctx context.Context, spec actions.ServerSpec) error {
+		return x.createOne(ctx, env, cl, spec, p)
+	})
+	for i, err := range created {
+		if err != nil {
+			failed = append(failed, conv.Create[i].Name)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		others := ""
+		if len(failed) < len(conv.Create) {
+			others = " the others are ACTIVE."
+		}
+		return actions.Errorf(actions.Unavailable, "%d of %d servers could not be created (%s);%s Run `provision %s` again to finish",
+			len(failed), len(conv.Create), strings.Join(failed, ", "), others, env.Name)
+	}
+	p.Note(ctx, "%s is as declared: %d created, %d kept, %d deleted", env.Name, len(conv.Create), len(conv.Keep), len(deletes))
+	return nil
+}
+
+// createOne creates a server and waits for it. A server that goes to
+// ERROR is deleted again, so that a failed run leaves nothing half-made.
+func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Cloud, spec actions.ServerSpec, p *actions.Progress) error {
+	step := p.Step(ctx, "create "+spec.Name)
+	s, err := cl.Create(ctx, spec)
+	if err != nil {
+		step.Fail(ctx, err)
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, env.Timeout)
+	defer cancel()
+	_, err = cl.WaitActive(wctx, s.ID, func(s actions.Server) {
+		step.Detail(ctx, "%s", s.Status)
+	})
+	if err != nil {
+		step.Fail(ctx, err)
+		x.removeFailed(ctx, env, cl, s.ID, spec.Name, p)
+		return err
+	}
+	step.Done(ctx, "ACTIVE")
+	return nil
+}
+
+// removeFailed deletes a server this run created that did not become
+// ACTIVE, so the environment holds nothing half-made. When the run was
+// not cancelled it waits until the server is gone: until then Nova still
+// lists it (and counts it against quota), and the next plan would see it in
+// ERROR and ask to delete it again. A cancelled run only asks for the
+// deletion, so that cancelling stays quick.
+func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.Cloud, id, name string, p *actions.Progress) {
+	cancelled := ctx.Err() != nil
+	timeout := env.Timeout
+	if cancelled {
+		timeout = 30 * time.Second
+	}
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer dcancel()
+	err := cl.Delete(dctx, id)
+	if err == nil && !cancelled {
+		err = cl.WaitGone(dctx, id)
+	}
+	if err != nil {
+		p.Note(ctx, "could not delete the unfinished server %s (id %s): %s", name, id, actions.ErrorMessage(err))
+		return
+	}
+	p.Note(ctx, "deleted the unfinished server %s", name)
+}
+
+func (x *Module) deleteAll(ctx context.Context, env Environment, cl actions.Cloud, servers []actions.Server, p *actions.Progress) error {
+	errs := forEach(ctx, env.Parallel, servers, func(ctx context.Context, s actions.Server) error {
+		step := p.Step(ctx, "delete "+s.Name)
+		if err := cl.Delete(ctx, s.ID); err != nil {
+			step.Fail(ctx, err)
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, env.Timeout)
+		defer cancel()
+		if err := cl.WaitGone(wctx, s.ID); err != nil {
+			step.Fail(ctx, err)
+			return err
+		}
+		step.Done(ctx, "gone")
+		return nil
+	})
+	var failed []string
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, servers[i].Name)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return actions.Errorf(actions.Unavailable, "%d of %d servers could not be deleted (%s); run the command again to finish", len(failed), len(servers), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func (x *Module) teardown(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+	env, cl, err := x.cloud(ctx, req.Env)
+	if err != nil {
+		return err
+	}
+	servers, err := cl.Servers(ctx, env.Name)
+	if err != nil {
+		return err
+	}
+	approved := map[string]bool{}
+	for _, l := range plan.Lines {
+		approved[l] = true
+	}
+	var deletes []actions.Server
+	for _, s := range servers {
+		if approved[teardownLine(s)] {
+			deletes = append(deletes, s)
+		} else {
+			p.Note(ctx, "not deleting %s: it appeared after the teardown was approved", s.Name)
+		}
+	}
+	if err := x.deleteAll(ctx, env, cl, deletes, p); err != nil {
+		return err
+	}
+	p.Note(ctx, "%s torn down: %d servers deleted", env.Name, len(deletes))
+	return nil
+}
+
+// forEach calls fn for every item, at most parallel at once, and returns
+// the errors in the items' order.
+func forEach[T any](ctx context.Context, parallel int, items []T, fn func(context.Context, T) error) []error {
+	errs := make([]error, len(items))
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i, item := range items {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(ctx, item)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
