@@ -154,4 +154,3 @@ func naturalLess(a, b string) bool {
 	}
 	return a < b
 }
-

@@ -43,7 +43,6 @@ const (
 // CloudSource returns the cloud called name, connecting on first use.
 type CloudSource func(ctx context.Context, name string) (actions.Cloud, error)
 
-
 // Module is the environments module: the declared environments and the
 // way to their clouds.
 type Module struct {
@@ -157,4 +156,3 @@ func (x *Module) teardownPlan(ctx context.Context, req *actions.Request) (action
 	}
 	return p, nil
 }
-

@@ -192,4 +192,3 @@ func forEach[T any](ctx context.Context, parallel int, items []T, fn func(contex
 	wg.Wait()
 	return errs
 }
-

@@ -84,4 +84,3 @@ func (x *Module) envStatus(ctx context.Context, name string) (actions.Message, e
 	}
 	return m, nil
 }
-
