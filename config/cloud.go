@@ -48,13 +48,14 @@ type ServerDecl struct {
 
 // Slack configures the Slack adapter.
 type Slack struct {
-	Mode          string `yaml:"mode"`   // http or socket
-	Listen        string `yaml:"listen"` // http mode: where to serve Slack's requests
-	SigningSecret Secret `yaml:"signing_secret"`
-	BotToken      Secret `yaml:"bot_token"`
-	AppToken      Secret `yaml:"app_token"` // socket mode
-	APIURL        string `yaml:"api_url"`
+	Mode string `yaml:"mode"` // http or socket
+	// MovedListen catches the old slack.listen, now http.listen.
+	MovedListen   yaml.Node `yaml:"listen"`
+	SigningSecret Secret    `yaml:"signing_secret"`
+	BotToken      Secret    `yaml:"bot_token"`
+	AppToken      Secret    `yaml:"app_token"` // socket mode
+	APIURL        string    `yaml:"api_url"`
 	// MovedChannels catches the old slack.channels, which moved to the
 	// top-level channels, so that config check can say where.
-	MovedChannels *yaml.Node `yaml:"channels"`
+	MovedChannels yaml.Node `yaml:"channels"`
 }

@@ -29,6 +29,7 @@ type Config struct {
 	Clouds       map[string]Cloud       `yaml:"clouds"`
 	Environments map[string]Environment `yaml:"environments"`
 	Slack        *Slack                 `yaml:"slack"`
+	HTTP         HTTP                   `yaml:"http"`
 	Log          Log                    `yaml:"log"`
 	// Channels are the places infrabot speaks in, by name, each with its
 	// id on every platform it exists on. On the console every channel
@@ -41,6 +42,14 @@ type Config struct {
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
+}
+
+// HTTP is infrabot's one public HTTP server: Slack's and Discord's
+// endpoints and heartbeat pings are all served on it.
+type HTTP struct {
+	// Listen is the address to serve on, e.g. 127.0.0.1:3000 behind a
+	// TLS-terminating proxy. Empty: no public server.
+	Listen string `yaml:"listen"`
 }
 
 // Channel is one named channel's id on each platform.

@@ -77,13 +77,23 @@ func TestProblemsHaveLines(t *testing.T) {
 		{"typo in allow", "roles:\n  a:\n    allow: [provison]\n", []string{"3: role a allows \"provison\", which is not a command (did you mean `provision`?)"}},
 		{"cycle", "roles:\n  a: {inherit: [b]}\n  b: {inherit: [a]}\n", []string{"inherits itself"}},
 		{"bad duration", "roles: {a: {}}\napprovals:\n  - actions: [teardown]\n    approvers: [a]\n    expires: soon\n", []string{`5: "soon" is not a duration`}},
-		{"literal secret", "slack:\n  mode: http\n  listen: 127.0.0.1:3000\n  signing_secret: abc123\n  bot_token: ${env:INFRABOT_TEST_UNSET_VAR}\n",
+		{"literal secret", "http: {listen: 127.0.0.1:3000}\nslack:\n  mode: http\n  signing_secret: abc123\n  bot_token: ${env:INFRABOT_TEST_UNSET_VAR}\n",
 			[]string{"4: this field holds a secret", "5: ${env:INFRABOT_TEST_UNSET_VAR}: environment variable INFRABOT_TEST_UNSET_VAR is not set"}},
 		{"cloud needs a way in", "clouds:\n  c: {region: x}\n", []string{"2: cloud c needs clouds_yaml"}},
 		{"env on unknown cloud", "clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: d\n", []string{`4: environment staging uses cloud "d"`}},
 		{"server without flavor", "clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    servers:\n      - name: web\n        image: x\n", []string{"6: server web needs a flavor"}},
 		{"bad env name", "clouds: {c: {simulator: true}}\nenvironments:\n  Staging_1: {cloud: c}\n", []string{"3: environment name \"Staging_1\""}},
 		{"not yaml", "people: [\n", []string{"did not find expected"}},
+		{"slack.channels moved", "slack:\n  mode: socket\n  app_token: ${env:HOME}\n  bot_token: ${env:HOME}\n  channels: {default: C0INFRA}\n",
+			[]string{"5: slack.channels has moved: declare channels at the top level"}},
+		{"slack.listen moved", "slack:\n  mode: http\n  listen: 127.0.0.1:3000\n  signing_secret: ${env:HOME}\n  bot_token: ${env:HOME}\n",
+			[]string{"3: slack.listen has moved", "http: {listen: 127.0.0.1:3000}"}},
+		{"slack http without server", "slack:\n  mode: http\n  signing_secret: ${env:HOME}\n  bot_token: ${env:HOME}\n",
+			[]string{"1: slack http mode needs the public HTTP server"}},
+		{"channel ids", "channels:\n  default: {slack: general}\n  ci: {discord: \"12ab\"}\n",
+			[]string{`2: "general" is not a Slack channel id`, `3: "12ab" is not a Discord channel id`}},
+		{"approvals channel undeclared", "channels: {ci: {slack: C0CI}}\napprovals_channel: default\n",
+			[]string{`2: approvals_channel "default" is not declared under channels`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,6 +116,20 @@ func TestProblemsHaveLines(t *testing.T) {
 	}
 }
 
+func TestApprovalsChannelDefaultsToTheChannelNamedDefault(t *testing.T) {
+	c, err := config.Parse("f.yaml", []byte("channels:\n  default: {slack: C0INFRA, discord: \"345678901234567890\"}\n  ci: {slack: C0CISQUAD}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ApprovalsChannel != "default" || c.Channels["default"].Discord != "345678901234567890" || c.Channels["ci"].Slack != "C0CISQUAD" {
+		t.Errorf("channels %+v, approvals channel %q", c.Channels, c.ApprovalsChannel)
+	}
+	c, err = config.Parse("f.yaml", []byte("channels:\n  ops: {slack: C0OPS}\n"))
+	if err != nil || c.ApprovalsChannel != "" {
+		t.Errorf("without a channel named default: %q, %v", c.ApprovalsChannel, err)
+	}
+}
+
 func TestSecretsResolveAndNeverPrint(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "token")
@@ -113,7 +137,7 @@ func TestSecretsResolveAndNeverPrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("INFRABOT_TEST_SIGNING", "s3cret-signing")
-	c, err := config.Parse("f.yaml", []byte("slack:\n  mode: http\n  listen: 127.0.0.1:0\n  signing_secret: ${env:INFRABOT_TEST_SIGNING}\n  bot_token: ${file:"+file+"}\n"))
+	c, err := config.Parse("f.yaml", []byte("http: {listen: 127.0.0.1:0}\nslack:\n  mode: http\n  signing_secret: ${env:INFRABOT_TEST_SIGNING}\n  bot_token: ${file:"+file+"}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

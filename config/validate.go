@@ -266,13 +266,15 @@ func (v *validator) checkSlack(c *Config) {
 		return
 	}
 	at := []string{"slack"}
-	if s.MovedChannels != nil {
+	if s.MovedChannels.Kind != 0 {
 		v.errorf(append(at, "channels"), "slack.channels has moved: declare channels at the top level, each with its id per platform (channels: {default: {slack: C0INFRA}}), and name the one for approval requests in approvals_channel")
 	}
 	switch s.Mode {
 	case "http":
-		if s.Listen == "" {
-			v.errorf(append(at, "listen"), "slack http mode needs listen (for example 127.0.0.1:3000)")
+		if s.MovedListen.Kind != 0 {
+			v.errorf(append(at, "listen"), "slack.listen has moved: infrabot serves Slack, Discord and heartbeat pings on one server, set as http: {listen: %s} at the top level", s.MovedListen.Value)
+		} else if c.HTTP.Listen == "" {
+			v.errorf(at, "slack http mode needs the public HTTP server: add http: {listen: 127.0.0.1:3000} at the top level")
 		}
 		if !s.SigningSecret.IsSet() {
 			v.errorf(at, "slack http mode needs signing_secret")

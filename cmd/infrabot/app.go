@@ -244,15 +244,26 @@ func (c *Clouds) Close() {
 }
 
 // chatAdapters returns a function for each chat platform the config
-// enables; each serves until ctx ends.
+// enables, and the public HTTP server when the config has one; each
+// serves until ctx ends.
 func chatAdapters(app *App) ([]func(context.Context) error, error) {
 	var adapters []func(context.Context) error
+	var public *publicServer
+	if addr := app.Config.HTTP.Listen; addr != "" {
+		var err error
+		if public, err = newPublicServer(addr, app.Log); err != nil {
+			return nil, err
+		}
+	}
 	if app.Config.Slack != nil {
-		serve, err := slackAdapter(app)
+		serve, err := slackAdapter(app, public)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}
 		adapters = append(adapters, serve)
+	}
+	if public != nil {
+		adapters = append(adapters, public.Serve)
 	}
 	return adapters, nil
 }

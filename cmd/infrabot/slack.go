@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/infrabot/infrabot/bot"
@@ -14,9 +12,10 @@ import (
 
 // slackAdapter builds the Slack adapter from the config's slack section,
 // registers it as the engine's "slack" chat, and returns the function that
-// serves it until its context ends: an HTTP server on slack.listen, or a Socket
-// Mode connection.
-func slackAdapter(app *App) (serve func(context.Context) error, err error) {
+// serves it until its context ends: in HTTP mode its endpoints are mounted
+// on the public server and it waits; in Socket Mode it holds the
+// connection.
+func slackAdapter(app *App, public *publicServer) (serve func(context.Context) error, err error) {
 	cfg := app.Config.Slack
 	if cfg == nil {
 		return nil, errors.New("the config has no slack section")
@@ -49,33 +48,14 @@ func slackAdapter(app *App) (serve func(context.Context) error, err error) {
 			return a.RunSocket(ctx)
 		}, nil
 	case "http", "":
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("slack: listening on %s: %w", cfg.Listen, err)
+		if public == nil {
+			return nil, errors.New("slack: http mode needs the public HTTP server (http.listen)")
 		}
-		srv := &http.Server{
-			Handler:           a.Handler(),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      10 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-		}
+		public.Mount("/slack/", a.Handler())
+		app.Log.Info("Slack: /slack/commands, /slack/interactions, /slack/events are served on the public HTTP server")
 		return func(ctx context.Context) error {
-			defer closeAdapter()
-			app.Log.Info("Slack: serving /slack/commands, /slack/interactions, /slack/events", "listen", ln.Addr().String())
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return fmt.Errorf("slack: %w", err)
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				return fmt.Errorf("slack: shutting down the HTTP server: %w", err)
-			}
-			<-errc
+			<-ctx.Done()
+			closeAdapter()
 			return nil
 		}, nil
 	}

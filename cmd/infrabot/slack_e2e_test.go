@@ -36,9 +36,9 @@ func TestSlackStory(t *testing.T) {
 	cfg = []byte(strings.NewReplacer(
 		"alice: {roles: [admin]}", "alice: {roles: [admin], slack: U01ALICE}",
 		"bob:   {roles: [operator]}", "bob:   {roles: [operator], slack: U02BOB}",
-	).Replace(string(cfg)) + fmt.Sprintf(`slack:
+	).Replace(string(cfg)) + fmt.Sprintf(`http: {listen: %s}
+slack:
   mode: http
-  listen: %s
   signing_secret: ${env:INFRABOT_E2E_SLACK_SIGNING}
   bot_token: ${env:INFRABOT_E2E_SLACK_TOKEN}
   api_url: %s
