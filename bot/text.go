@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/infrabot/infrabot/actions"
@@ -20,16 +21,19 @@ func Text(m actions.Message) string {
 	if m.Title != "" {
 		line("== " + m.Title + " ==")
 	}
-	if m.Text != "" {
-		line(m.Text)
-	} else {
-		line(m.Summary)
+	text := m.Text
+	if text == "" {
+		text = m.Summary
 	}
+	line(joinNonEmpty(Mentions(m.Mentions), text))
 	for _, f := range m.Fields {
 		line(fmt.Sprintf("  %s: %s", f.Label, f.Value))
 	}
 	for _, l := range m.Lines {
 		line("    " + l)
+	}
+	for _, l := range m.Links {
+		line(fmt.Sprintf("  %s: %s", l.Label, l.URL))
 	}
 	if len(m.Buttons) > 0 {
 		var bs []string
@@ -40,4 +44,36 @@ func Text(m actions.Message) string {
 	}
 	line(m.Footer)
 	return b.String()
+}
+
+// Mentions renders mentions as plain text: "@bob @alice".
+func Mentions(ms []actions.Mention) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = "@" + m.Person
+	}
+	return strings.Join(parts, " ")
+}
+
+func joinNonEmpty(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + " " + b
+}
+
+// SafeURL reports whether u may be shown as a link: an absolute http or
+// https URL with a host and nothing that would break a platform's link
+// syntax (spaces, angle brackets, a pipe, control characters).
+func SafeURL(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+		return false
+	}
+	return !strings.ContainsFunc(u, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || r == '<' || r == '>' || r == '|' || r == '(' || r == ')'
+	})
 }

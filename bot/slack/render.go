@@ -2,6 +2,7 @@ package slack
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -59,8 +60,12 @@ func render(m actions.Message) rendered {
 	if text == "" && (m.Title == "" || len(m.Lines) == 0 && len(m.Fields) == 0) {
 		text = m.Summary
 	}
-	if text != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(emoji+escape(text), maxSectionText)), nil, nil))
+	if text != "" || len(m.Mentions) > 0 {
+		body := escape(text)
+		if mentions := mentionsMrkdwn(m.Mentions); mentions != "" {
+			body = strings.TrimSpace(mentions + " " + body)
+		}
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(emoji+body, maxSectionText)), nil, nil))
 	} else if emoji != "" && m.Title != "" {
 		// The header cannot be coloured: say the tone in words.
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(emoji+escape(m.Summary))))
@@ -79,6 +84,9 @@ func render(m actions.Message) rendered {
 	for _, chunk := range codeChunks(shown) {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(chunk), nil, nil))
 	}
+	if links := linksMrkdwn(m.Links); links != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(links, maxSectionText)), nil, nil))
+	}
 	if len(m.Buttons) > 0 {
 		var els []slack.BlockElement
 		for i, b := range m.Buttons {
@@ -96,8 +104,41 @@ func render(m actions.Message) rendered {
 	if m.Footer != "" {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(truncate(escape(m.Footer), maxSectionText))))
 	}
-	fallback := bot.Text(actions.Message{Summary: m.Summary, Title: m.Title, Text: m.Text, Fields: m.Fields, Lines: shown, Footer: m.Footer})
+	fallback := bot.Text(actions.Message{Summary: m.Summary, Title: m.Title, Text: m.Text, Fields: m.Fields, Lines: shown, Footer: m.Footer, Mentions: m.Mentions, Links: m.Links})
 	return rendered{Blocks: blocks, Fallback: truncate(strings.TrimSpace(fallback), maxFallback), Overflow: overflow}
+}
+
+// mentionIDPattern is what a Slack user id looks like; anything else is
+// never put inside <@…>.
+var mentionIDPattern = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
+// mentionsMrkdwn renders mentions as Slack mentions (<@U02BOB>), which
+// notify the person; a person with no Slack id is named in plain text.
+func mentionsMrkdwn(ms []actions.Mention) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if mentionIDPattern.MatchString(m.ID) {
+			parts = append(parts, "<@"+m.ID+">")
+		} else {
+			parts = append(parts, escape(m.Person))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// linksMrkdwn renders links as <url|label>, one a line; a URL that is not
+// a plain http(s) URL is shown as text, never as a link.
+func linksMrkdwn(links []actions.Link) string {
+	lines := make([]string, 0, len(links))
+	for _, l := range links {
+		label := strings.NewReplacer("|", "¦").Replace(escape(l.Label))
+		if bot.SafeURL(l.URL) {
+			lines = append(lines, "<"+strings.ReplaceAll(l.URL, "&", "&amp;")+"|"+label+">")
+		} else {
+			lines = append(lines, label+": "+escape(l.URL))
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // fitLines splits lines into those the message shows (the last ones, as

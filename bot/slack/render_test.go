@@ -47,6 +47,7 @@ func TestRenderGolden(t *testing.T) {
 		{"approval_approved", actions.ApprovalMessage(&approved, at.Add(time.Minute))},
 		{"plain_reply", actions.Message{Summary: "staging is locked by bob <for> the db & upgrade", Tone: actions.ToneSuccess}},
 		{"refusal", actions.Message{Summary: "bob may not lock production", Text: "bob may lock only on staging, not on production", Tone: actions.ToneDanger}},
+		{"mentions_links", mentionsAndLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +73,40 @@ func TestRenderGolden(t *testing.T) {
 				t.Errorf("blocks differ from %s (run go test -update if the change is meant):\n%s", path, got)
 			}
 		})
+	}
+}
+
+// mentionsAndLinks is a squad notice: bob is mapped on Slack, carol is
+// not, and one link is not a web URL.
+var mentionsAndLinks = actions.Message{
+	Summary: "periodic-tripleo-ci-standalone failed <3 times>",
+	Text:    "periodic-tripleo-ci-standalone is failing since 09:12 (was green 3d)",
+	Mentions: []actions.Mention{
+		{Person: "bob", ID: "U02BOB"},
+		{Person: "carol"},
+		{Person: "mallory", ID: "<!channel>"},
+	},
+	Links: []actions.Link{
+		{Label: "build log", URL: "https://logs.example.org/build?id=1&attempt=2"},
+		{Label: "not a <link>", URL: "javascript:alert(1)"},
+	},
+	Tone: actions.ToneDanger,
+}
+
+func TestMentionsAreNeverEscapedAwayAndNeverForged(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(islack.Render(mentionsAndLinks))
+	text := buf.String()
+	for _, want := range []string{"<@U02BOB> carol mallory", "<https://logs.example.org/build?id=1&amp;attempt=2|build log>", "not a &lt;link&gt;: javascript:alert(1)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendering lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "<!channel>") {
+		t.Error("a mention id that is not a Slack user id reached the message")
 	}
 }
 
