@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 func (e *Engine) approveAction() *Action {
@@ -50,6 +51,21 @@ func (e *Engine) pending(ctx context.Context, id int64) (*Run, error) {
 		return nil, Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(run))
 	}
 	return run, nil
+}
+
+// showApproval updates every copy of r's request message, and the
+// requester's notice of where it was posted.
+func (e *Engine) showApproval(ctx context.Context, r *Run, now time.Time) {
+	m := ApprovalMessage(r, now)
+	e.UpdateAll(ctx, r.Approval.Messages, m)
+	e.update(ctx, r.Approval.Notice, approvalNotice(m))
+}
+
+// approvalNotice is the one-line copy of an approval request the requester
+// sees where they typed it, when the request itself went to the approvals
+// channel.
+func approvalNotice(m Message) Message {
+	return Message{Summary: m.Summary, Tone: m.Tone}
 }
 
 // decided says how a request ended.
@@ -113,7 +129,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		}
 		e.record(ctx, AuditEntry{Person: person.Name, Event: "approval-void", Action: run.Action, Env: run.Env, Run: id,
 			Detail: fmt.Sprintf("plan changed: was %s, now %s (%s)", run.Approval.PlanHash, plan.Hash(), plan.Summary)})
-		e.UpdateAll(ctx, voided.Approval.Messages, ApprovalMessage(voided, e.now()))
+		e.showApproval(ctx, voided, e.now())
 		return Message{}, Errorf(Conflict, "the plan for request %d changed since it was made (now: %s), so it cannot be approved; %s must ask again with `%s`",
 			id, plan.Summary, run.Person, run.Command)
 	}
@@ -130,7 +146,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		return Message{}, err
 	}
 	e.record(ctx, AuditEntry{Person: person.Name, Event: "approved", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + " (plan " + run.Approval.PlanHash + ")"})
-	e.UpdateAll(ctx, approved.Approval.Messages, ApprovalMessage(approved, now))
+	e.showApproval(ctx, approved, now)
 	if err := e.begin(ctx, approved); err != nil {
 		return Message{}, Errorf(Conflict, "approved request %d, but it could not start: %s", id, ErrorMessage(err))
 	}
@@ -164,7 +180,7 @@ func (e *Engine) deny(ctx context.Context, person *Person, id int64, reason stri
 		return Message{}, err
 	}
 	e.record(ctx, AuditEntry{Person: person.Name, Event: "denied", Action: run.Action, Env: run.Env, Run: id, Detail: reason})
-	e.UpdateAll(ctx, denied.Approval.Messages, ApprovalMessage(denied, now))
+	e.showApproval(ctx, denied, now)
 	return Message{Summary: fmt.Sprintf("denied request %d (`%s` by %s)", id, run.Command, run.Person), Tone: ToneWarning}, nil
 }
 
@@ -195,7 +211,7 @@ func (e *Engine) expire(ctx context.Context, id int64, by string) (*Run, error) 
 		event = "withdrawn"
 	}
 	e.record(ctx, AuditEntry{Person: nonEmpty(by, "infrabot"), Event: event, Action: r.Action, Env: r.Env, Run: id})
-	e.UpdateAll(ctx, r.Approval.Messages, ApprovalMessage(r, now))
+	e.showApproval(ctx, r, now)
 	return r, nil
 }
 

@@ -51,9 +51,9 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 	}
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "approval-requested", Action: run.Action, Env: run.Env, Run: run.ID,
 		Detail: fmt.Sprintf("%s: %s (plan %s, approvers %v)", run.Command, plan.Summary, run.Approval.PlanHash, rule.Approvers)})
-	refs, where := e.postApproval(ctx, run)
-	if len(refs) > 0 {
-		if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Messages = refs; return nil }); err != nil {
+	refs, notice, where := e.postApproval(ctx, run)
+	if len(refs) > 0 || notice != nil {
+		if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Messages, r.Approval.Notice = refs, notice; return nil }); err != nil {
 			e.log.Warn("saving the approval message references failed", "run", run.ID, "err", err)
 		}
 	}
@@ -63,28 +63,26 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 
 // postApproval posts the request message where approvers will see it: in
 // the channel it was typed in when that is shared, and in the approvals
-// channel when it was typed in a direct message or the console. It
-// returns the copies posted and, for the requester, where they are.
-func (e *Engine) postApproval(ctx context.Context, run *Run) ([]MessageRef, string) {
+// channel when it was typed in a direct message or the console — then the
+// requester gets a one-line notice where they typed it, kept up to date.
+// It returns the copies posted, the notice, and for the reply where the
+// request went.
+func (e *Engine) postApproval(ctx context.Context, run *Run) (copies []MessageRef, notice *MessageRef, where string) {
 	m := ApprovalMessage(run, e.now())
-	if !run.Origin.Private || e.approvals == "" {
-		if ref := e.post(ctx, run.Origin, m); ref != nil {
-			return []MessageRef{*ref}, ""
+	if run.Origin.Private && e.approvals != "" {
+		refs, err := e.Notify(ctx, []Target{{Kind: ToChannel, Name: e.approvals}}, m)
+		if err != nil {
+			e.log.Warn("the approval request did not reach every copy of the approvals channel", "run", run.ID, "err", err)
 		}
-		return nil, ""
-	}
-	refs, err := e.Notify(ctx, []Target{{Kind: ToChannel, Name: e.approvals}}, m)
-	if err != nil {
-		e.log.Warn("the approval request did not reach every copy of the approvals channel", "run", run.ID, "err", err)
-	}
-	if len(refs) == 0 {
+		if len(refs) > 0 {
+			return refs, e.post(ctx, run.Origin, approvalNotice(m)), " in #" + e.approvals
+		}
 		// Nowhere to show it but here: better than nowhere.
-		if ref := e.post(ctx, run.Origin, m); ref != nil {
-			return []MessageRef{*ref}, ""
-		}
-		return nil, ""
 	}
-	return refs, " in #" + e.approvals
+	if ref := e.post(ctx, run.Origin, m); ref != nil {
+		return []MessageRef{*ref}, nil, ""
+	}
+	return nil, nil, ""
 }
 
 // begin takes the environment's lock for run before it is launched, so

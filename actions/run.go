@@ -84,6 +84,9 @@ type Approval struct {
 	// one in the channel it was typed in, or one per platform in the
 	// approvals channel. Deciding updates every copy.
 	Messages []MessageRef `json:",omitempty"`
+	// Notice is the requester's one-line copy, where they typed the
+	// request, when the request itself went to the approvals channel.
+	Notice *MessageRef `json:",omitempty"`
 }
 
 // RunFilter selects runs; zero values select everything.

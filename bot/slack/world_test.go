@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/bot"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
@@ -41,6 +43,10 @@ type world struct {
 
 	teardowns atomic.Int32
 	sleeps    *sleepLog
+	// clock and sched run modules' jobs: the test moves the clock and
+	// fires what is due.
+	clock *actionstest.Clock
+	sched *schedule.Scheduler
 }
 
 // countingRouter counts the lines that reached the engine.
@@ -90,6 +96,8 @@ func newWorld(t *testing.T, tweak ...func(*islack.Options)) *world {
 		t.Fatal(err)
 	}
 	w := &world{t: t, fake: slacktest.NewServer(t, botToken), sleeps: &sleepLog{start: time.Now()}}
+	w.clock = actionstest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	w.sched = schedule.New(schedule.Options{LastRuns: db, Now: w.clock.Now, MaxJitter: time.Nanosecond})
 	w.engine = actions.NewEngine(actions.Options{
 		Policy: actions.NewPolicy(
 			[]*actions.Person{
@@ -104,8 +112,10 @@ func newWorld(t *testing.T, tweak ...func(*islack.Options)) *world {
 			},
 			[]actions.ApprovalRule{{Actions: []string{"teardown"}, Environments: []string{"*"}, Approvers: []string{"operator", "admin"}, Expires: 15 * time.Minute}},
 		),
-		Runs: db, Locks: db, Audit: db,
-		Environments: []string{"staging", "production"},
+		Runs: db, Locks: db, Audit: db, Stores: db, Scheduler: w.sched,
+		Environments:     []string{"staging", "production"},
+		Channels:         actions.Channels{"default": {islack.Platform: infra}},
+		ApprovalsChannel: "default",
 	})
 	w.engine.Register(&actions.Action{
 		Name: "teardown", Summary: "test-only destructive action",
@@ -151,6 +161,7 @@ func newWorld(t *testing.T, tweak ...func(*islack.Options)) *world {
 	w.slack = &slacktest.App{URL: srv.URL, Secret: secret, Now: w.sleeps.Now}
 	t.Cleanup(func() {
 		srv.Close()
+		w.sched.Close()
 		w.engine.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
