@@ -147,6 +147,13 @@ func (e *Engine) unlockAction() *Action {
 				text = fmt.Sprintf("— %s's lock on %s is broken", was.Person, req.Env)
 				e.record(ctx, AuditEntry{Person: req.Person.Name, Event: "lock-broken", Action: "unlock", Env: req.Env,
 					Detail: fmt.Sprintf("broke %s's lock (%s)", was.Person, was.Reason)})
+				// The holder hears it from infrabot, wherever they are.
+				if _, err := e.Notify(ctx, []Target{{Kind: ToPerson, Name: was.Person}}, Message{
+					Summary: fmt.Sprintf("%s broke your lock on %s (you locked it for %q)", req.Person.Name, req.Env, was.Reason),
+					Tone:    ToneWarning,
+				}); err != nil {
+					e.log.Warn("telling the holder of a broken lock failed", "env", req.Env, "holder", was.Person, "err", err)
+				}
 			}
 			if was.RunID != 0 {
 				text += fmt.Sprintf("; run %d still holds it until it ends", was.RunID)

@@ -108,6 +108,13 @@ type Chat interface {
 	Update(ctx context.Context, ref MessageRef, m Message) error
 }
 
+// OneScreen is implemented by a chat that shows every channel and direct
+// message on one screen (the console): a copy of a message for the person
+// who typed a command there would only repeat what they already see.
+type OneScreen interface {
+	OneScreen() bool
+}
+
 // Reply is the engine's answer to one command. A private reply is shown
 // only to the person who typed the command where the platform can.
 type Reply struct {

@@ -75,6 +75,9 @@ func (e *Engine) postApproval(ctx context.Context, run *Run) (copies []MessageRe
 			e.log.Warn("the approval request did not reach every copy of the approvals channel", "run", run.ID, "err", err)
 		}
 		if len(refs) > 0 {
+			if one, ok := e.chat(run.Origin.Platform).(OneScreen); ok && one.OneScreen() {
+				return refs, nil, " in #" + e.approvals
+			}
 			return refs, e.post(ctx, run.Origin, approvalNotice(m)), " in #" + e.approvals
 		}
 		// Nowhere to show it but here: better than nowhere.

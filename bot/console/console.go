@@ -114,6 +114,10 @@ func snapshot(m actions.Message) []string {
 	return append([]string{m.Summary}, m.Lines...)
 }
 
+// OneScreen reports that the console shows every channel and direct
+// message on one screen.
+func (c *Console) OneScreen() bool { return true }
+
 // Say prints a reply to the person at the console.
 func (c *Console) Say(r actions.Reply) {
 	c.mu.Lock()

@@ -83,6 +83,8 @@ approvals:
     environments: ["*"]
     approvers: [operator, admin]
     expires: 15m
+channels:
+  default: {slack: C0INFRA}
 clouds:
   sim:
     auth_url: %s
@@ -188,6 +190,11 @@ func TestCoreStory(t *testing.T) {
 	expect(t, out, `staging is locked by bob ("db upgrade")`)
 	refuse(t, out, "run 1 started")
 
+	// alice breaks the lock on scratch; bob hears it in a direct message.
+	b.shell("bob", `lock scratch "resize"`)
+	out = b.shell("alice", "unlock scratch --force")
+	expect(t, out, "bob's lock on scratch is broken", `[dm bob] alice broke your lock on scratch (you locked it for "resize")`)
+
 	out, code := b.infrabot("audit", "verify", "--config", b.config)
 	if code != 0 {
 		t.Fatalf("audit verify on an untouched log: exit %d\n%s", code, out)
@@ -242,8 +249,9 @@ func TestEnvironmentStory(t *testing.T) {
 	outsider := createOutsider(t, sim, "staging-logserver-1")
 
 	out = b.shell("bob", "teardown staging", "approve 3")
-	expect(t, out, "request 3 awaits approval by operator, admin", "- delete staging-logserver-1",
-		"[Approve: approve 3]", "you cannot approve your own request 3")
+	// Typed at the console, the request goes to the approvals channel.
+	expect(t, out, "request 3 awaits approval by operator, admin in #default", "[#default] == request 3: teardown staging ==",
+		"[#default]     - delete staging-logserver-1", "[#default]   [Approve: approve 3]", "you cannot approve your own request 3")
 	refuse(t, out, "run 3 started")
 
 	// The pending request survives a restart; alice approves it.
@@ -261,7 +269,7 @@ func TestEnvironmentStory(t *testing.T) {
 	out = b.shell("alice", "provision scratch")
 	expect(t, out, "succeeded")
 	out = b.shell("bob", "teardown scratch")
-	expect(t, out, "awaits approval by admin (expires in 1s)")
+	expect(t, out, "awaits approval by admin in #default (expires in 1s)")
 	time.Sleep(1500 * time.Millisecond)
 	out = b.shell("alice", "approve 5", "status scratch")
 	expect(t, out, "request 5 is not awaiting approval: it expired", "scratch: 1/1 servers (1 ACTIVE)")
