@@ -17,8 +17,11 @@ build:
 run: build
 	./$(BIN) shell --user $${INFRABOT_USER:-alice}
 
-# Unit, integration and end-to-end tests, with the race detector.
+# Unit, integration and end-to-end tests, with the race detector. The SSH
+# tests start a real sshd on 127.0.0.1: the script installs openssh-server
+# when it is missing and we are root.
 test:
+	bash scripts/sshd/ensure.sh
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 

@@ -1,0 +1,193 @@
+package ssh_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions/ssh"
+	"github.com/infrabot/infrabot/actions/ssh/sshtest"
+)
+
+// These tests run against a real OpenSSH sshd started on 127.0.0.1 with
+// its own configuration (sshtest.StartSSHD). They are skipped when sshd is
+// not installed, except under CI=true; `make test` installs it as root.
+
+func sshdRemote(t *testing.T, d *sshtest.SSHD, known ...string) *ssh.Remote {
+	t.Helper()
+	if len(known) == 0 {
+		known = []string{d.KnownHostsLine()}
+	}
+	return newRemote(t, ssh.Config{
+		User:       d.User,
+		PrivateKey: d.Client.PEM,
+		KnownHosts: []string{sshtest.WriteKnownHosts(t, known...)},
+	})
+}
+
+func TestSSHDStreamsOutput(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := sshdRemote(t, d)
+	var out lines
+	if err := r.Run(testContext(t), d.Addr, `echo "first"; for i in 2 3; do echo "line $i"; done`, out.add); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"first", "line 2", "line 3"}
+	if got := out.all(); !slicesEqual(got, want) {
+		t.Errorf("lines = %q, want %q", got, want)
+	}
+}
+
+func TestSSHDStreamsBeforeTheCommandEnds(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := sshdRemote(t, d)
+	out := lines{ch: make(chan string, 8)}
+	ctx, cancel := context.WithCancel(testContext(t))
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, d.Addr, `echo "step one done"; sleep 300`, out.add) }()
+	// The line arrives while the command still runs: it is streamed, not
+	// collected at the end.
+	select {
+	case l := <-out.ch:
+		if l != "step one done" {
+			t.Errorf("first line %q", l)
+		}
+	case err := <-done:
+		t.Fatalf("the command ended (%v) before its first line was seen", err)
+	}
+	cancel()
+	<-done
+}
+
+func TestSSHDFailingCommand(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := sshdRemote(t, d)
+	var out lines
+	err := r.Run(testContext(t), d.Addr, "echo 'restarting httpd'; echo 'Job for httpd.service failed' >&2; exit 42", out.add)
+	if got := exitStatus(t, err); got != 42 {
+		t.Errorf("exit status %d, want 42", got)
+	}
+	if !sameSet(out.all(), []string{"restarting httpd", "Job for httpd.service failed"}) {
+		t.Errorf("output %q", out.all())
+	}
+}
+
+func TestSSHDChangedHostKeyRefused(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	old := sshtest.NewKey(t)
+	r := sshdRemote(t, d, old.KnownHostsLine(d.Addr))
+	err := r.Run(testContext(t), d.Addr, "touch should-not-run", func(string) {})
+	var hk *ssh.HostKeyError
+	if !errors.As(err, &hk) || hk.Reason != "changed" {
+		t.Fatalf("error = %v, want a changed host key", err)
+	}
+	msg := chatMessage(err)
+	for _, w := range []string{d.HostKey.Fingerprint(), old.Fingerprint(), "has changed"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message lacks %q: %s", w, msg)
+		}
+	}
+	if strings.Contains(d.Log(), "Accepted publickey") {
+		t.Error("sshd logged a login although the host key was refused")
+	}
+}
+
+func TestSSHDStepTimeout(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := sshdRemote(t, d)
+	ctx, cancel := context.WithTimeout(testContext(t), time.Second)
+	defer cancel()
+	out := lines{ch: make(chan string, 8)}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, d.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
+	pid := startedPID(t, out.ch)
+	err := <-done
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(chatMessage(err), "timed out") {
+		t.Errorf("error = %v", err)
+	}
+	waitGone(t, pid)
+}
+
+func TestSSHDCancelStopsTheRemoteCommand(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := sshdRemote(t, d)
+	ctx, cancel := context.WithCancel(testContext(t))
+	out := lines{ch: make(chan string, 8)}
+	done := make(chan error, 1)
+	// A pipeline and a background job: every process of the command must
+	// go, not only the shell sshd started.
+	go func() {
+		done <- r.Run(ctx, d.Addr, "sleep 300 & echo pid $!; sleep 301 | cat; wait", out.add)
+	}()
+	pid := startedPID(t, out.ch)
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v", err)
+	}
+	waitGone(t, pid)
+	// The connection is still good for the next command.
+	var next lines
+	if err := r.Run(testContext(t), d.Addr, "echo still here", next.add); err != nil || !slicesEqual(next.all(), []string{"still here"}) {
+		t.Errorf("next command: %v %q", err, next.all())
+	}
+}
+
+func TestSSHDLostConnectionStopsTheCommand(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := sshdRemote(t, d)
+	out := lines{ch: make(chan string, 8)}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(testContext(t), d.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
+	pid := startedPID(t, out.ch)
+	r.Close() // the connection goes away under the running command
+	if err := <-done; err == nil {
+		t.Error("the command succeeded although its connection was closed")
+	}
+	waitGone(t, pid)
+}
+
+func TestSSHDThroughBastion(t *testing.T) {
+	t.Parallel()
+	client := sshtest.NewKey(t)
+	bastion := sshtest.StartSSHD(t, sshtest.SSHDOptions{Client: client, Extra: []string{"LogLevel DEBUG1"}})
+	target := sshtest.StartSSHD(t, sshtest.SSHDOptions{Client: client})
+	r := newRemote(t, ssh.Config{
+		User:       target.User,
+		PrivateKey: client.PEM,
+		KnownHosts: []string{sshtest.WriteKnownHosts(t, bastion.KnownHostsLine(), target.KnownHostsLine())},
+		Bastion:    &ssh.Hop{Addr: bastion.Addr, User: bastion.User},
+	})
+	var out lines
+	if err := r.Run(testContext(t), target.Addr, "echo deployed via the bastion", out.add); err != nil {
+		t.Fatal(err)
+	}
+	if !slicesEqual(out.all(), []string{"deployed via the bastion"}) {
+		t.Errorf("output %q", out.all())
+	}
+	_, port, _ := strings.Cut(target.Addr, ":")
+	if log := bastion.Log(); !strings.Contains(log, "direct-tcpip") || !strings.Contains(log, "port "+port) {
+		t.Errorf("the bastion did not forward to %s:\n%s", target.Addr, log)
+	}
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
