@@ -72,11 +72,11 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 	// lines come first, so that they can override the defaults below.
 	conf := append([]string(nil), opts.Extra...)
 	conf = append(conf,
-		"Port " + strconv.Itoa(port),
+		"Port "+strconv.Itoa(port),
 		"ListenAddress 127.0.0.1",
-		"HostKey " + hostKey,
-		"PidFile " + filepath.Join(d.Dir, "sshd.pid"),
-		"AuthorizedKeysFile " + authorized,
+		"HostKey "+hostKey,
+		"PidFile "+filepath.Join(d.Dir, "sshd.pid"),
+		"AuthorizedKeysFile "+authorized,
 		// t.TempDir() lives under the world-writable /tmp.
 		"StrictModes no",
 		"UsePAM no",
