@@ -1,0 +1,219 @@
+package deploy_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/infrabot/infrabot/actions/deploy"
+)
+
+func TestParseCommandRefusesUnprotectablePlaces(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, cmd string
+		want      string // part of the error; "" means accepted
+	}{
+		{"plain", "ansible-playbook site.yml -e ref={{ .ref }}", ""},
+		{"no spaces", "git checkout {{.ref}}", ""},
+		{"jinja left alone", `ansible all -m debug -a "msg={{ item }}" -e ref={{ .ref }}`, ""},
+		{"after a closed quote", `echo 'a' "b" {{ .ref }}`, ""},
+		{"after command substitution", `cd $(dirname "$x") && git checkout {{ .ref }}`, ""},
+		{"two refs", "deploy {{ .app }} {{ .ref }}", ""},
+		{"inside single quotes", "echo '{{ .ref }}'", "inside single quotes"},
+		{"inside double quotes", `echo "ref={{ .ref }}"`, "inside double quotes"},
+		{"inside backquotes", "echo `echo {{ .ref }}`", "inside backquotes"},
+		{"in a comment", "true # {{ .ref }}", "in a comment"},
+		{"after a backslash", `echo \{{ .ref }}`, "after a backslash"},
+		{"after a dollar", `echo ${{ .ref }}`, "right after a $"},
+		{"after a here-document", "cat <<EOF\n{{ .ref }}\nEOF", "here-document"},
+		{"after substitution in double quotes", `echo "$(echo ")")" {{ .ref }}`, "command substitution"},
+		{"after ansi-c quote", `echo $'\'' '{{ .ref }}`, "$'…'"},
+		{"hash inside a word is not a comment", "echo a#b {{ .ref }}", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := deploy.ParseCommand(tc.cmd)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && err == nil:
+				t.Errorf("accepted; want an error about %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// nasty are values that would run a command if a shell interpreted them.
+var nasty = []string{
+	"v1.2",
+	"'; touch PWNED; '",
+	`"; touch PWNED; "`,
+	"$(touch PWNED)",
+	"`touch PWNED`",
+	"a\ntouch PWNED",
+	`\'; touch PWNED #`,
+	"x' 'y",
+	"$HOME ${HOME} * ? [a] ~",
+	"",
+	"'",
+	`\`,
+	"&& touch PWNED",
+	"é日本\t",
+}
+
+// TestValuesReachTheCommandVerbatim runs expanded commands in the real
+// shells infrabot meets on hosts: whatever a value holds, the command
+// receives it as one argument, unchanged, and nothing else runs.
+func TestValuesReachTheCommandVerbatim(t *testing.T) {
+	t.Parallel()
+	cmd, err := deploy.ParseCommand(`printf '[%s]\n' {{ .ref }} && printf '<%s>\n' x{{ .ref }}y`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shell := range []string{"/bin/sh", "/bin/bash"} {
+		if _, err := os.Stat(shell); err != nil {
+			continue
+		}
+		for _, v := range nasty {
+			dir := t.TempDir()
+			line, err := cmd.Expand(map[string]string{"ref": v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := exec.Command(shell, "-c", line)
+			c.Dir = dir
+			out, err := c.Output()
+			if err != nil {
+				t.Fatalf("%s: %q: %v", shell, line, err)
+			}
+			if want := "[" + v + "]\n<x" + v + "y>\n"; string(out) != want {
+				t.Errorf("%s with %q printed %q, want %q", shell, v, out, want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "PWNED")); err == nil {
+				t.Errorf("%s ran a command from the value %q", shell, v)
+			}
+		}
+	}
+}
+
+func TestExpandNeedsEveryValue(t *testing.T) {
+	t.Parallel()
+	cmd, err := deploy.ParseCommand("deploy {{ .app }} {{ .ref }} {{ .app }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cmd.Params(); strings.Join(got, ",") != "app,ref" {
+		t.Errorf("params = %q", got)
+	}
+	if _, err := cmd.Expand(map[string]string{"app": "web"}); err == nil || !strings.Contains(err.Error(), "ref") {
+		t.Errorf("expand without ref: %v", err)
+	}
+	got, err := cmd.Expand(map[string]string{"app": "web", "ref": "v1"})
+	if err != nil || got != "deploy 'web' 'v1' 'web'" {
+		t.Errorf("expand = %q, %v", got, err)
+	}
+	if _, err := cmd.Expand(map[string]string{"app": "a\x00b", "ref": "v"}); err == nil {
+		t.Error("a NUL byte in a value was accepted")
+	}
+}
+
+// FuzzQuote checks Quote against the real /bin/sh: any value (without a
+// NUL byte, which no argument can hold) comes out of the shell unchanged.
+func FuzzQuote(f *testing.F) {
+	for _, v := range nasty {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if strings.ContainsRune(v, 0) {
+			return
+		}
+		out, err := exec.Command("/bin/sh", "-c", "printf %s "+deploy.Quote(v)).Output()
+		if err != nil {
+			t.Fatalf("sh failed on %q: %v", v, err)
+		}
+		if string(out) != v {
+			t.Fatalf("sh gave %q for %q", out, v)
+		}
+	})
+}
+
+// FuzzParseCommand checks that no command line makes parsing or expanding
+// panic, and that an accepted command expands to its text with every
+// reference replaced by the quoted value.
+func FuzzParseCommand(f *testing.F) {
+	f.Add("ansible-playbook -i inventory/staging site.yml -e ref={{ .ref }}", "v1.2")
+	f.Add("echo '{{ .ref }}'", "x")
+	f.Add(`echo "$(echo ")")" {{ .ref }}`, "x")
+	f.Add("cat <<EOF\n{{ .ref }}\nEOF", "'; rm -rf / #")
+	f.Add("true # {{.ref}}\n{{ .ref }}", "a\nb")
+	f.Add("{{ .a }}{{ .b }}{{ .a", "$(x)")
+	f.Fuzz(func(t *testing.T, text, v string) {
+		cmd, err := deploy.ParseCommand(text)
+		if err != nil {
+			return
+		}
+		values := map[string]string{}
+		for _, p := range cmd.Params() {
+			values[p] = v
+		}
+		got, err := cmd.Expand(values)
+		if strings.ContainsRune(v, 0) && len(values) > 0 {
+			if err == nil {
+				t.Fatal("a NUL byte was expanded")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("expand: %v", err)
+		}
+		want := text
+		for _, p := range cmd.Params() {
+			want = replaceRefs(want, p, deploy.Quote(v))
+		}
+		if got != want {
+			t.Fatalf("expanded %q to %q, want %q", text, got, want)
+		}
+	})
+}
+
+// replaceRefs is an independent substitution: a reference is {{, spaces,
+// a dot, the name, spaces, }}.
+func replaceRefs(s, name, with string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "{{")
+		if i < 0 {
+			return b.String() + s
+		}
+		j := i + 2
+		for j < len(s) && isSpace(s[j]) {
+			j++
+		}
+		k := j + 1 + len(name)
+		if j < len(s) && s[j] == '.' && k <= len(s) && s[j+1:k] == name && (k == len(s) || !isIdent(s[k])) {
+			m := k
+			for m < len(s) && isSpace(s[m]) {
+				m++
+			}
+			if strings.HasPrefix(s[m:], "}}") {
+				b.WriteString(s[:i] + with)
+				s = s[m+2:]
+				continue
+			}
+		}
+		b.WriteString(s[:i+1])
+		s = s[i+1:]
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
+
+func isIdent(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
