@@ -92,7 +92,7 @@ func (c *Command) Expand(values map[string]string) (string, error) {
 
 // Quote returns s as one single-quoted shell word: POSIX shells take
 // everything between single quotes literally, so the only character to
-// handle is the single quote itself, written '\''.
+// handle is the single quote itself, written '\”.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
