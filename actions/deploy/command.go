@@ -92,7 +92,8 @@ func (c *Command) Expand(values map[string]string) (string, error) {
 
 // Quote returns s as one single-quoted shell word: POSIX shells take
 // everything between single quotes literally, so the only character to
-// handle is the single quote itself, written '\”.
+// handle is the single quote itself: the quote is closed, an escaped
+// quote written, and the quote opened again.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
