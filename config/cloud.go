@@ -33,6 +33,14 @@ type Environment struct {
 	// Parallel bounds how many servers are created or deleted at once.
 	// Default 4.
 	Parallel int `yaml:"parallel"`
+
+	// SSH, Bootstrap, Deploy and Params are for running commands on the
+	// environment's servers (see docs/deploy.md): bootstrap after
+	// provision creates servers, deploy targets on request.
+	SSH       *SSH              `yaml:"ssh"`
+	Bootstrap []Step            `yaml:"bootstrap"`
+	Deploy    map[string][]Step `yaml:"deploy"`
+	Params    map[string]Param  `yaml:"params"`
 }
 
 // ServerDecl declares Count servers named <env>-<name>-<n>.

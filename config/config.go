@@ -190,6 +190,30 @@ func (c *Config) applyDefaults() {
 			c.Clouds[name] = cl
 		}
 	}
+	for name, env := range c.Environments {
+		for i := range env.Bootstrap {
+			defaultStep(&env.Bootstrap[i])
+		}
+		for _, steps := range env.Deploy {
+			for i := range steps {
+				defaultStep(&steps[i])
+			}
+		}
+		c.Environments[name] = env
+	}
+}
+
+// DefaultStepTimeout bounds a bootstrap or deploy step on one host when
+// the step does not say.
+const DefaultStepTimeout = 10 * time.Minute
+
+func defaultStep(s *Step) {
+	if s.Timeout == 0 {
+		s.Timeout = Duration(DefaultStepTimeout)
+	}
+	if s.On == "" {
+		s.On = "all"
+	}
 }
 
 // DefaultApprovalExpiry is how long an approval request stays open when the

@@ -156,6 +156,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(issueExample))
 	f.Add([]byte("clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    servers:\n      - {name: web, flavor: m1.small, image: x, count: 2}\n"))
 	f.Add([]byte("slack: {mode: http, signing_secret: ${env:X}}\n"))
+	f.Add([]byte("clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    ssh: {user: u, agent: true, known_hosts: /k, bastion: {host: b}}\n    deploy:\n      default:\n        - {run: \"make {{ .ref }}\", on: bastion, timeout: 1m}\n    params: {ref: {pattern: '[a-z]+', default: x}}\n"))
 	f.Add([]byte("people: [\n"))
 	f.Add([]byte("roles: {a: {inherit: [a]}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -232,6 +232,7 @@ func (v *validator) checkEnvironments(c *Config) {
 				v.errorf(append(sat, "count"), "count must be between 0 and 100")
 			}
 		}
+		v.checkDeploy(c, env, e)
 	}
 }
 
