@@ -145,6 +145,12 @@ func (h *Handle) Activity(ctx context.Context, env string) (EnvironmentActivity,
 	return act, nil
 }
 
+// Runs returns runs as the filter selects them, newest first: a
+// read-only view for modules that report on what ran (digests).
+func (h *Handle) Runs(ctx context.Context, f RunFilter) ([]*Run, error) {
+	return h.e.runs.Runs(ctx, f)
+}
+
 // Store is a module's own part of infrabot's store: the buckets it
 // declared, in transactions. A write transaction is atomic and durable
 // when Update returns nil; an error from fn rolls it back.

@@ -109,3 +109,24 @@ func Elapsed(d time.Duration) string { return elapsed(d) }
 
 // ListOr joins items with commas, or says none when there are none.
 func ListOr(items []string, none string) string { return listOr(items, none) }
+
+// Span formats a long duration for people, to its two largest units:
+// 45s, 12m, 5h12m, 3d4h. Shorter than a second is 0s.
+func Span(d time.Duration) string {
+	d = max(d, 0)
+	days, hours := int(d/(24*time.Hour)), int(d/time.Hour)%24
+	mins, secs := int(d/time.Minute)%60, int(d/time.Second)%60
+	switch {
+	case days > 0 && hours > 0:
+		return fmt.Sprintf("%dd%dh", days, hours)
+	case days > 0:
+		return fmt.Sprintf("%dd", days)
+	case hours > 0 && mins > 0:
+		return fmt.Sprintf("%dh%02dm", hours, mins)
+	case hours > 0:
+		return fmt.Sprintf("%dh", hours)
+	case mins > 0:
+		return fmt.Sprintf("%dm", mins)
+	}
+	return fmt.Sprintf("%ds", secs)
+}
