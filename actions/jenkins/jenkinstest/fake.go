@@ -199,7 +199,11 @@ func (s *Server) folder(name string) map[string]any {
 			})
 		}
 	}
-	doc := map[string]any{"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": name, "url": s.url(name), "jobs": jobs}
+	parts := strings.Split(name, "/")
+	doc := map[string]any{
+		"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": parts[len(parts)-1], "fullName": name,
+		"url": s.url(name), "jobs": jobs,
+	}
 	if name == "" {
 		doc["_class"] = "hudson.model.Hudson"
 		doc["mode"] = "NORMAL"
