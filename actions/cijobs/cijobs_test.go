@@ -1,0 +1,388 @@
+package cijobs_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/actions/cijobs"
+	"github.com/infrabot/infrabot/actions/jenkins"
+	"github.com/infrabot/infrabot/actions/jenkins/jenkinstest"
+	"github.com/infrabot/infrabot/actions/zuul"
+	"github.com/infrabot/infrabot/actions/zuul/zuultest"
+)
+
+const (
+	standalone = "periodic-tripleo-ci-centos-9-standalone"
+	pipeline   = "openstack-periodic-integration-main"
+)
+
+// ciWorld is the module in the test world, watching a fake Zuul and a
+// fake Jenkins.
+type ciWorld struct {
+	*actionstest.World
+	zuul    *zuultest.Server
+	jenkins *jenkinstest.Server
+	squads  []cijobs.Squad
+	seen    int // posts already returned by poll
+	n       int // builds added, for their ids
+}
+
+func ciSquad() cijobs.Squad {
+	return cijobs.Squad{
+		Name: "ci", Members: []string{"alice", "bob"}, Channel: "ci",
+		Jobs: []string{"periodic-tripleo-ci-*-standalone*", "*promote*"}, RemindEvery: 24 * time.Hour,
+	}
+}
+
+func newCIWorld(t *testing.T, shape zuultest.Shape, squads ...cijobs.Squad) *ciWorld {
+	t.Helper()
+	cw := &ciWorld{zuul: zuultest.New("rdo", shape), jenkins: jenkinstest.New("infrabot", "token-x"), squads: squads}
+	t.Cleanup(cw.zuul.Close)
+	t.Cleanup(cw.jenkins.Close)
+	cw.World = actionstest.New(t, actionstest.Options{
+		Channels: actions.Channels{
+			"default": {actionstest.Platform: "C0DEFAULT"},
+			"ci":      {actionstest.Platform: "C0CI"},
+			"dfg":     {actionstest.Platform: "C0DFG"},
+		},
+		ApprovalsChannel: "default",
+		Setup: func(w *actionstest.World) {
+			h, err := w.Engine.Module(cijobs.Name, cijobs.Buckets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			z, err := zuul.New(zuul.Options{URL: cw.zuul.URL, Tenant: "rdo", Pipelines: []string{pipeline}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := jenkins.New(jenkins.Options{URL: cw.jenkins.URL, User: "infrabot", Token: "token-x", Jobs: []string{"promote-*"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cijobs.New(h, cw.squads, []cijobs.Watch{
+				{Name: "rdo-zuul", Schedule: "@every 5m", Source: z},
+				{Name: "jenkins", Schedule: "@every 5m", Source: j},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+	return cw
+}
+
+// build adds a completed build of job to the fake Zuul, ending now
+// (minus ago).
+func (cw *ciWorld) build(job, result string, ago time.Duration) {
+	cw.n++
+	end := cw.Clock.Now().Add(-ago)
+	cw.zuul.Add(zuultest.Build{
+		UUID: fmt.Sprintf("uuid-%d", cw.n), Job: job, Pipeline: pipeline, Project: "config", Branch: "master",
+		Result: result, Start: end.Add(-time.Hour), End: end,
+		LogURL: fmt.Sprintf("https://logs.rdoproject.org/%d/", cw.n),
+	})
+}
+
+// poll moves the clock to the next poll and returns what was posted.
+func (cw *ciWorld) poll(after time.Duration) []actionstest.Posted {
+	cw.T.Helper()
+	cw.Clock.Advance(after)
+	if cw.Tick() == 0 {
+		cw.T.Fatal("no poll was due")
+	}
+	posts := cw.Chat.Posts()
+	if len(posts) < cw.seen { // the world restarted with a fresh chat
+		cw.seen = 0
+	}
+	out := posts[cw.seen:]
+	cw.seen = len(posts)
+	return out
+}
+
+func (cw *ciWorld) restart() {
+	cw.Restart()
+	cw.seen = 0
+}
+
+func summaries(posts []actionstest.Posted) string {
+	var s []string
+	for _, p := range posts {
+		s = append(s, p.To+": "+p.Message.Summary)
+	}
+	return strings.Join(s, "\n")
+}
+
+func expectPosts(t *testing.T, posts []actionstest.Posted, want ...string) {
+	t.Helper()
+	if len(posts) != len(want) {
+		t.Fatalf("%d messages, want %d:\n%s", len(posts), len(want), summaries(posts))
+	}
+	for i, w := range want {
+		if got := posts[i].To + ": " + posts[i].Message.Summary; !strings.Contains(got, w) {
+			t.Errorf("message %d = %q, want %q", i+1, got, w)
+		}
+	}
+}
+
+// The story of the issue: a job a squad owns breaks, the squad hears once
+// with its members mentioned and the log linked; more failures stay quiet
+// until the reminder is due; it passes and the squad hears that too. A job
+// nobody owns breaks in silence.
+func TestBrokenJobIsToldOnceThenRemindedThenRecovered(t *testing.T) {
+	t.Parallel()
+	for _, shape := range []struct {
+		name  string
+		shape zuultest.Shape
+	}{{"nested", zuultest.Nested}, {"flat", zuultest.Flat}} {
+		t.Run(shape.name, func(t *testing.T) {
+			t.Parallel()
+			cw := newCIWorld(t, shape.shape, ciSquad())
+			cw.build(standalone, "SUCCESS", 26*time.Hour)
+			cw.build("tripleo-ci-unowned", "SUCCESS", 26*time.Hour)
+			expectPosts(t, cw.poll(5*time.Minute)) // green: nothing to say
+
+			cw.build(standalone, "FAILURE", time.Minute)
+			cw.build("tripleo-ci-unowned", "FAILURE", time.Minute)
+			posts := cw.poll(5 * time.Minute)
+			expectPosts(t, posts, "C0CI: "+standalone+" is broken: FAILURE")
+			m := posts[0].Message
+			if len(m.Mentions) != 2 || m.Mentions[0] != (actions.Mention{Person: "alice", ID: "UALICE"}) || m.Mentions[1] != (actions.Mention{Person: "bob", ID: "UBOB"}) {
+				t.Errorf("mentions = %+v, want alice and bob with their ids", m.Mentions)
+			}
+			if len(m.Links) != 1 || m.Links[0].URL != "https://logs.rdoproject.org/3/" {
+				t.Errorf("links = %+v, want the failed build's log", m.Links)
+			}
+			for _, want := range []string{"FAILURE", "after 1d2h green"} {
+				if !strings.Contains(m.Text, want) {
+					t.Errorf("text %q lacks %q", m.Text, want)
+				}
+			}
+			fields := fmt.Sprint(m.Fields)
+			for _, want := range []string{pipeline, "master", "FAILURE"} {
+				if !strings.Contains(fields, want) {
+					t.Errorf("fields %s lack %q", fields, want)
+				}
+			}
+
+			cw.build(standalone, "TIMED_OUT", time.Minute)
+			expectPosts(t, cw.poll(5*time.Minute)) // still broken: quiet
+			expectPosts(t, cw.poll(5*time.Minute))
+
+			expectPosts(t, cw.poll(24*time.Hour), "C0CI: "+standalone+" is still broken, for 1d")
+			expectPosts(t, cw.poll(5*time.Minute))
+
+			cw.build(standalone, "SUCCESS", 0)
+			expectPosts(t, cw.poll(5*time.Minute), "C0CI: "+standalone+" passes again, after 1d")
+			expectPosts(t, cw.poll(5*time.Minute))
+		})
+	}
+}
+
+func TestFailuresBeforeNotice(t *testing.T) {
+	t.Parallel()
+	sq := ciSquad()
+	sq.FailuresBeforeNotice = 2
+	cw := newCIWorld(t, zuultest.Nested, sq)
+	cw.build(standalone, "SUCCESS", time.Hour)
+	cw.build(standalone, "FAILURE", 0)
+	expectPosts(t, cw.poll(5*time.Minute))
+	cw.build(standalone, "SKIPPED", 0) // says nothing, counts nothing
+	expectPosts(t, cw.poll(5*time.Minute))
+	cw.build(standalone, "NODE_FAILURE", 0)
+	posts := cw.poll(5 * time.Minute)
+	expectPosts(t, posts, standalone+" is broken: NODE_FAILURE")
+	if !strings.Contains(posts[0].Message.Text, "failed 2 times in a row") {
+		t.Errorf("text = %q", posts[0].Message.Text)
+	}
+}
+
+func TestFirstSeenFailing(t *testing.T) {
+	t.Parallel()
+	cw := newCIWorld(t, zuultest.Nested, ciSquad())
+	cw.build(standalone, "POST_FAILURE", 0)
+	posts := cw.poll(5 * time.Minute)
+	expectPosts(t, posts, standalone+" is broken: POST_FAILURE")
+	if !strings.Contains(posts[0].Message.Text, "has not passed since infrabot started watching it") {
+		t.Errorf("text = %q", posts[0].Message.Text)
+	}
+}
+
+// Every squad that owns a job hears about it in its own channel.
+func TestTwoSquadsOwnOneJob(t *testing.T) {
+	t.Parallel()
+	dfg := cijobs.Squad{Name: "dfg", Members: []string{"carol"}, Channel: "dfg", Jobs: []string{"*-standalone"}}
+	cw := newCIWorld(t, zuultest.Nested, ciSquad(), dfg)
+	cw.build(standalone, "FAILURE", 0)
+	posts := cw.poll(5 * time.Minute)
+	expectPosts(t, posts, "C0CI: "+standalone+" is broken", "C0DFG: "+standalone+" is broken")
+	if m := posts[1].Message.Mentions; len(m) != 1 || m[0].Person != "carol" || m[0].ID != "" {
+		t.Errorf("dfg's mentions = %+v, want carol, who has no id on this platform", m)
+	}
+}
+
+// A restart between polls neither repeats a notice nor misses a
+// transition that happened while infrabot was down.
+func TestRestartNeitherRepeatsNorMisses(t *testing.T) {
+	t.Parallel()
+	cw := newCIWorld(t, zuultest.Nested, ciSquad())
+	cw.build(standalone, "SUCCESS", time.Hour)
+	expectPosts(t, cw.poll(5*time.Minute))
+	cw.build(standalone, "FAILURE", 0)
+	expectPosts(t, cw.poll(5*time.Minute), standalone+" is broken")
+
+	cw.restart()
+	expectPosts(t, cw.poll(5*time.Minute)) // no repeat
+
+	// Down for three hours: the job passed, then broke again.
+	cw.Close()
+	cw.Clock.Advance(time.Hour)
+	cw.build(standalone, "SUCCESS", 0)
+	cw.Clock.Advance(time.Hour)
+	cw.build(standalone, "FAILURE", 0)
+	cw.Clock.Advance(time.Hour)
+	cw.Open()
+	cw.seen = 0
+	expectPosts(t, cw.poll(time.Second), standalone+" passes again", standalone+" is broken")
+	expectPosts(t, cw.poll(5*time.Minute))
+}
+
+// A source that is down or answers garbage is reported once, and so is
+// its recovery; its jobs are not declared silent meanwhile.
+func TestSourceDownIsReportedOnceAndRecovers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		break_ func(*zuultest.Server)
+		mend  func(*zuultest.Server)
+		want  string
+	}{
+		{"500", func(s *zuultest.Server) { s.Fail(http.StatusInternalServerError) }, func(s *zuultest.Server) { s.Fail(0) }, "answered 500"},
+		{"garbage", func(s *zuultest.Server) { s.Garbage(true) }, func(s *zuultest.Server) { s.Garbage(false) }, "not a list of builds"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sq := ciSquad()
+			sq.StaleAfter = 2 * time.Hour
+			cw := newCIWorld(t, zuultest.Nested, sq)
+			cw.build(standalone, "SUCCESS", 0)
+			expectPosts(t, cw.poll(5*time.Minute))
+			tc.break_(cw.zuul)
+			posts := cw.poll(5 * time.Minute)
+			expectPosts(t, posts, "C0CI: CI source rdo-zuul cannot be read")
+			if !strings.Contains(posts[0].Message.Summary, tc.want) {
+				t.Errorf("summary %q lacks %q", posts[0].Message.Summary, tc.want)
+			}
+			expectPosts(t, cw.poll(5*time.Minute))
+			expectPosts(t, cw.poll(3*time.Hour)) // not silent: the source is
+			reply := cw.As("alice", "jobs")
+			cw.Expect(reply, false, "rdo-zuul cannot be read since")
+
+			tc.mend(cw.zuul)
+			cw.build(standalone, "SUCCESS", 0)
+			expectPosts(t, cw.poll(5*time.Minute), "CI source rdo-zuul answers again, after 3h10m")
+			expectPosts(t, cw.poll(5*time.Minute))
+		})
+	}
+}
+
+// A job with no build for stale_after is reported once; when it builds
+// again the squad hears that.
+func TestSilentJobIsReportedOnce(t *testing.T) {
+	t.Parallel()
+	sq := ciSquad()
+	sq.StaleAfter = 36 * time.Hour
+	cw := newCIWorld(t, zuultest.Nested, sq)
+	cw.build(standalone, "SUCCESS", 0)
+	expectPosts(t, cw.poll(5*time.Minute))
+	expectPosts(t, cw.poll(35*time.Hour))
+	posts := cw.poll(time.Hour)
+	expectPosts(t, posts, "C0CI: "+standalone+" has no build since")
+	if len(posts[0].Message.Mentions) != 2 {
+		t.Errorf("mentions = %+v", posts[0].Message.Mentions)
+	}
+	expectPosts(t, cw.poll(5*time.Minute))
+	expectPosts(t, cw.poll(48*time.Hour))
+	cw.build(standalone, "SUCCESS", 0)
+	expectPosts(t, cw.poll(5*time.Minute), standalone+" reports again (SUCCESS)")
+}
+
+// Jenkins: a glob over the folder's listing, UNSTABLE breaks the job, a
+// job that never completed is watched for silence from when it was
+// first seen.
+func TestJenkinsJobs(t *testing.T) {
+	t.Parallel()
+	sq := ciSquad()
+	sq.StaleAfter = 36 * time.Hour
+	cw := newCIWorld(t, zuultest.Nested, sq)
+	start := cw.Clock.Now()
+	cw.jenkins.Job("promote-master", jenkinstest.Build{Number: 1, Result: "SUCCESS", Start: start.Add(-2 * time.Hour), Duration: time.Minute})
+	cw.jenkins.Job("promote-wallaby")
+	expectPosts(t, cw.poll(5*time.Minute))
+	cw.jenkins.Job("promote-master", jenkinstest.Build{Number: 2, Result: "UNSTABLE", Start: cw.Clock.Now(), Duration: time.Minute})
+	posts := cw.poll(5 * time.Minute)
+	expectPosts(t, posts, "promote-master is broken: UNSTABLE")
+	if l := posts[0].Message.Links; len(l) != 1 || l[0].URL != cw.jenkins.URL+"/job/promote-master/2/console" {
+		t.Errorf("links = %+v", l)
+	}
+	cw.jenkins.Job("promote-master", jenkinstest.Build{Number: 3, Result: "ABORTED", Start: cw.Clock.Now(), Duration: time.Minute})
+	expectPosts(t, cw.poll(5*time.Minute))
+	posts = cw.poll(36 * time.Hour)
+	// Broken and silent both: a job that stopped running is news even
+	// when it is broken.
+	expectPosts(t, posts, "promote-master is still broken", "promote-master has no build since", "promote-wallaby has no build since infrabot started watching it")
+}
+
+func TestJobsCommand(t *testing.T) {
+	t.Parallel()
+	dfg := cijobs.Squad{Name: "dfg", Members: []string{"carol"}, Channel: "dfg", Jobs: []string{"periodic-dfg-*"}}
+	cw := newCIWorld(t, zuultest.Nested, ciSquad(), dfg)
+	cw.build("periodic-tripleo-ci-a-standalone", "SUCCESS", time.Hour)
+	cw.build("periodic-dfg-x", "SUCCESS", time.Hour)
+	cw.build(standalone, "SUCCESS", 3*time.Hour)
+	cw.build(standalone, "RETRY_LIMIT", 2*time.Hour)
+	cw.poll(5 * time.Minute)
+
+	r := cw.As("alice", "jobs")
+	cw.Expect(r, false, "3 jobs: 1 broken, 0 failing, 0 silent, 2 passing")
+	if len(r.Lines) != 3 || !strings.HasPrefix(r.Lines[0], "✗ ci: "+standalone+" ("+pipeline+", config, master) — broken RETRY_LIMIT since") {
+		t.Errorf("lines = %q", r.Lines)
+	}
+	if len(r.Links) != 1 || r.Links[0].URL != "https://logs.rdoproject.org/4/" {
+		t.Errorf("links = %+v", r.Links)
+	}
+	r = cw.As("alice", "jobs dfg")
+	cw.Expect(r, false, "1 jobs: 0 broken")
+	if len(r.Lines) != 1 || !strings.Contains(r.Lines[0], "periodic-dfg-x") {
+		t.Errorf("lines = %q", r.Lines)
+	}
+	cw.Expect(cw.As("alice", "jobs nope"), true, `there is no squad "nope"; squads: ci, dfg`)
+}
+
+func TestGlob(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"periodic-tripleo-ci-*-standalone*", "periodic-tripleo-ci-centos-9-standalone", true},
+		{"periodic-tripleo-ci-*-standalone*", "periodic-tripleo-ci-centos-9-standalone-upgrade", true},
+		{"periodic-tripleo-ci-*-standalone*", "periodic-tripleo-ci-centos-9-multinode", false},
+		{"*promote*", "tripleo/periodic/promote-zed", true},
+		{"promote-?", "promote-a", true},
+		{"promote-?", "promote-ab", false},
+		{"exact", "exact", true},
+		{"exact", "exactly", false},
+		{"*", "", true},
+		{"a*b*c", "aXbYbZc", true},
+		{"a*b*c", "aXbYbZ", false},
+	}
+	for _, tc := range tests {
+		if got := cijobs.Glob(tc.pattern, tc.name); got != tc.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
+		}
+	}
+}
