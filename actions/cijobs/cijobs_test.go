@@ -255,10 +255,10 @@ func TestRestartNeitherRepeatsNorMisses(t *testing.T) {
 func TestSourceDownIsReportedOnceAndRecovers(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(*zuultest.Server)
-		mend  func(*zuultest.Server)
-		want  string
+		mend   func(*zuultest.Server)
+		want   string
 	}{
 		{"500", func(s *zuultest.Server) { s.Fail(http.StatusInternalServerError) }, func(s *zuultest.Server) { s.Fail(0) }, "answered 500"},
 		{"garbage", func(s *zuultest.Server) { s.Garbage(true) }, func(s *zuultest.Server) { s.Garbage(false) }, "not a list of builds"},
