@@ -255,10 +255,10 @@ func TestRestartNeitherRepeatsNorMisses(t *testing.T) {
 func TestSourceDownIsReportedOnceAndRecovers(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		break_ func(*zuultest.Server)
-		mend   func(*zuultest.Server)
-		want   string
+		name  string
+		fault func(*zuultest.Server)
+		mend  func(*zuultest.Server)
+		want  string
 	}{
 		{"500", func(s *zuultest.Server) { s.Fail(http.StatusInternalServerError) }, func(s *zuultest.Server) { s.Fail(0) }, "answered 500"},
 		{"garbage", func(s *zuultest.Server) { s.Garbage(true) }, func(s *zuultest.Server) { s.Garbage(false) }, "not a list of builds"},
@@ -270,7 +270,7 @@ func TestSourceDownIsReportedOnceAndRecovers(t *testing.T) {
 			cw := newCIWorld(t, zuultest.Nested, sq)
 			cw.build(standalone, "SUCCESS", 0)
 			expectPosts(t, cw.poll(5*time.Minute))
-			tc.break_(cw.zuul)
+			tc.fault(cw.zuul)
 			posts := cw.poll(5 * time.Minute)
 			expectPosts(t, posts, "C0CI: CI source rdo-zuul cannot be read")
 			if !strings.Contains(posts[0].Message.Summary, tc.want) {
