@@ -157,8 +157,6 @@ func (m *Module) lastAny(ctx context.Context) (time.Time, error) {
 	return since, err
 }
 
-var toneRank = map[actions.Tone]int{actions.ToneInfo: 0, actions.ToneSuccess: 1, actions.ToneWarning: 2, actions.ToneDanger: 3}
-
 // Compose writes the digest of the named sections (every section when
 // include is empty) since the given time, showing times in loc. A
 // section that fails is named with its error; one with nothing to say is
@@ -201,8 +199,9 @@ func (m *Module) Compose(ctx context.Context, include []string, since time.Time,
 			}
 		}
 		msg.Links = append(msg.Links, part.Links...)
-		if toneRank[part.Tone] > toneRank[msg.Tone] {
-			msg.Tone = part.Tone
+		if part.Tone == actions.ToneWarning || part.Tone == actions.ToneDanger {
+			// A digest is a report, not a failure: warning at most.
+			msg.Tone = actions.ToneWarning
 		}
 	}
 	if len(summaries) == 0 {
@@ -251,7 +250,7 @@ func (m *Module) environments(ctx context.Context, since time.Time) (actions.Mes
 			parts = append(parts, p)
 		}
 		for _, r := range act.Running {
-			parts = append(parts, fmt.Sprintf("run %d `%s` by %s running", r.ID, r.Command, r.Person))
+			parts = append(parts, fmt.Sprintf("run %d (%s) by %s running", r.ID, r.Command, r.Person))
 		}
 		if len(act.Running) > 0 {
 			busy++
