@@ -56,7 +56,9 @@ func jobsSection(ctx context.Context, since time.Time) (actions.Message, error) 
 	}, nil
 }
 
-func quiet(ctx context.Context, since time.Time) (actions.Message, error) { return actions.Message{}, nil }
+func quiet(ctx context.Context, since time.Time) (actions.Message, error) {
+	return actions.Message{}, nil
+}
 
 type world struct {
 	*actionstest.World
