@@ -40,6 +40,12 @@ type Config struct {
 	// channel of that name exists and this is not set.
 	ApprovalsChannel string `yaml:"approvals_channel"`
 
+	// CI are the CI systems infrabot watches, Squads who owns which
+	// jobs, Digests the scheduled status digests.
+	CI      []CISource       `yaml:"ci"`
+	Squads  map[string]Squad `yaml:"squads"`
+	Digests []Digest         `yaml:"digests"`
+
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
 }

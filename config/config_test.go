@@ -154,6 +154,7 @@ func TestSecretsResolveAndNeverPrint(t *testing.T) {
 // FuzzParse checks that no configuration text makes loading panic.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(issueExample))
+	f.Add([]byte(ciExample))
 	f.Add([]byte("clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    servers:\n      - {name: web, flavor: m1.small, image: x, count: 2}\n"))
 	f.Add([]byte("slack: {mode: http, signing_secret: ${env:X}}\n"))
 	f.Add([]byte("clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    ssh: {user: u, agent: true, known_hosts: /k, bastion: {host: b}}\n    deploy:\n      default:\n        - {run: \"make {{ .ref }}\", on: bastion, timeout: 1m}\n    params: {ref: {pattern: '[a-z]+', default: x}}\n"))

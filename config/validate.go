@@ -67,6 +67,7 @@ func (v *validator) check(c *Config) {
 	v.checkEnvironments(c)
 	v.checkSlack(c)
 	v.checkChannels(c)
+	v.checkCI(c)
 	if l := c.Log.Level; l != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
 		v.errorf([]string{"log", "level"}, "log level %q is not one of debug, info, warn, error", l)
 	}

@@ -88,7 +88,7 @@ func (a *App) modules() error {
 		return err
 	}
 	environments.New(h, environmentsFrom(a.Config), a.Clouds.Get)
-	return nil
+	return a.ciModules()
 }
 
 // Close stops runs in flight (they are recorded as interrupted), then the

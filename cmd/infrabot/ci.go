@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/infrabot/infrabot/actions/cijobs"
+	"github.com/infrabot/infrabot/actions/digest"
+	"github.com/infrabot/infrabot/actions/jenkins"
+	"github.com/infrabot/infrabot/actions/zuul"
+	"github.com/infrabot/infrabot/config"
+)
+
+// ciModules makes the CI jobs module on its sources and the digests
+// module, handing the digest the sections other modules write.
+func (a *App) ciModules() error {
+	h, err := a.Engine.Module(cijobs.Name, cijobs.Buckets...)
+	if err != nil {
+		return err
+	}
+	watches, err := watchesFrom(a.Config)
+	if err != nil {
+		return err
+	}
+	ci, err := cijobs.New(h, squadsFrom(a.Config), watches)
+	if err != nil {
+		return err
+	}
+	h, err = a.Engine.Module(digest.Name, digest.Buckets...)
+	if err != nil {
+		return err
+	}
+	sections := []digest.Section{{Name: digest.Jobs, Part: ci.DigestSection}}
+	_, err = digest.New(h, digestsFrom(a.Config), sections, serverCounts{a})
+	return err
+}
+
+func watchesFrom(c *config.Config) ([]cijobs.Watch, error) {
+	var out []cijobs.Watch
+	for _, s := range c.CI {
+		var src cijobs.Source
+		var err error
+		switch s.Type {
+		case "zuul":
+			src, err = zuul.New(zuul.Options{
+				URL: s.URL, Tenant: s.Tenant, Pipelines: s.Pipelines, Projects: s.Projects,
+				Branches: s.Branches, Jobs: s.Jobs, Limit: s.Limit,
+			})
+		case "jenkins":
+			src, err = jenkins.New(jenkins.Options{URL: s.URL, User: s.User, Token: s.Token.Value(), Jobs: s.Jobs})
+		default:
+			err = fmt.Errorf("type %q is not zuul or jenkins", s.Type)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("CI source %s: %w", s.Name, err)
+		}
+		out = append(out, cijobs.Watch{Name: s.Name, Schedule: s.Schedule, Source: src})
+	}
+	return out, nil
+}
+
+func squadsFrom(c *config.Config) []cijobs.Squad {
+	var out []cijobs.Squad
+	for name, s := range c.Squads {
+		out = append(out, cijobs.Squad{
+			Name: name, Members: s.Members, Channel: s.Channel, Jobs: s.Jobs,
+			FailuresBeforeNotice: s.FailuresBeforeNotice,
+			RemindEvery:          time.Duration(s.RemindEvery), StaleAfter: time.Duration(s.StaleAfter),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func digestsFrom(c *config.Config) []digest.Digest {
+	out := make([]digest.Digest, len(c.Digests))
+	for i, d := range c.Digests {
+		out[i] = digest.Digest{Schedule: d.Schedule, TimeZone: d.Timezone, Channel: d.Channel, Include: d.Include}
+	}
+	return out
+}
+
+// serverCounts answers the digest's server counts from the clouds and the
+// declared environments.
+type serverCounts struct{ a *App }
+
+func (s serverCounts) Servers(ctx context.Context, env string) (have, declared int, err error) {
+	e, ok := s.a.Config.Environments[env]
+	if !ok {
+		return 0, 0, fmt.Errorf("no environment %s", env)
+	}
+	for _, sd := range e.Servers {
+		if sd.Count != nil {
+			declared += *sd.Count
+		} else {
+			declared++
+		}
+	}
+	cl, err := s.a.Clouds.Get(ctx, e.Cloud)
+	if err != nil {
+		return 0, declared, err
+	}
+	servers, err := cl.Servers(ctx, env)
+	return len(servers), declared, err
+}
