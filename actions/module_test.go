@@ -167,3 +167,16 @@ func TestApprovalRequestsTypedInPrivateGoToTheApprovalsChannel(t *testing.T) {
 		t.Errorf("a request typed in C1 went to %s", p.To)
 	}
 }
+
+func TestSpan(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		-time.Second: "0s", 0: "0s", 45 * time.Second: "45s", 12 * time.Minute: "12m",
+		5*time.Hour + 12*time.Minute + 30*time.Second: "5h12m", 2 * time.Hour: "2h",
+		3*24*time.Hour + 4*time.Hour + 59*time.Minute: "3d4h", 48 * time.Hour: "2d",
+	} {
+		if got := actions.Span(d); got != want {
+			t.Errorf("Span(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
