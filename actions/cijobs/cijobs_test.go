@@ -28,6 +28,7 @@ type ciWorld struct {
 	zuul    *zuultest.Server
 	jenkins *jenkinstest.Server
 	squads  []cijobs.Squad
+	module  *cijobs.Module
 	seen    int // posts already returned by poll
 	n       int // builds added, for their ids
 }
@@ -39,7 +40,7 @@ func ciSquad() cijobs.Squad {
 	}
 }
 
-func newCIWorld(t *testing.T, shape zuultest.Shape, squads ...cijobs.Squad) *ciWorld {
+func newCIWorld(t testing.TB, shape zuultest.Shape, squads ...cijobs.Squad) *ciWorld {
 	t.Helper()
 	cw := &ciWorld{zuul: zuultest.New("rdo", shape), jenkins: jenkinstest.New("infrabot", "token-x"), squads: squads}
 	t.Cleanup(cw.zuul.Close)
@@ -64,7 +65,7 @@ func newCIWorld(t *testing.T, shape zuultest.Shape, squads ...cijobs.Squad) *ciW
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := cijobs.New(h, cw.squads, []cijobs.Watch{
+			if cw.module, err = cijobs.New(h, cw.squads, []cijobs.Watch{
 				{Name: "rdo-zuul", Schedule: "@every 5m", Source: z},
 				{Name: "jenkins", Schedule: "@every 5m", Source: j},
 			}); err != nil {
