@@ -246,7 +246,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveGateway(w, r)
 		return
 	}
+	// discordgo speaks API version 9; Discord serves 9 and 10 alike.
 	path, ok := strings.CutPrefix(r.URL.Path, "/api/v10/")
+	if !ok {
+		path, ok = strings.CutPrefix(r.URL.Path, "/api/v9/")
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return

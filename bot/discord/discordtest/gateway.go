@@ -114,7 +114,7 @@ func (s *Server) write(c *websocket.Conn, v any) error {
 // IDENTIFY (READY) or RESUME (the missed dispatches, then RESUMED), then
 // heartbeats answered with HEARTBEAT_ACK.
 func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("v") != "10" || r.URL.Query().Get("encoding") != "json" {
+	if (r.URL.Query().Get("v") != "9" && r.URL.Query().Get("v") != "10") || r.URL.Query().Get("encoding") != "json" {
 		http.Error(w, "bad gateway version or encoding", http.StatusBadRequest)
 		return
 	}
