@@ -17,6 +17,9 @@ import (
 func (a *Adapter) RunGateway(ctx context.Context) error {
 	s := a.session
 	s.ShouldReconnectOnError = true
+	// Interactions are handled in the order they arrive; handling one is
+	// quick (the callback, then a queue).
+	s.SyncEvents = true
 	remove := s.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
 		a.gatewayInteraction(ctx, ic.Interaction)
 	})

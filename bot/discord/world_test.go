@@ -251,4 +251,6 @@ func containsAll(s string, want []string) bool {
 	return true
 }
 
-func ed25519GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) { return ed25519.GenerateKey(nil) }
+func ed25519GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {
+	return ed25519.GenerateKey(nil)
+}
