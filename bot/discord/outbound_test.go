@@ -57,7 +57,7 @@ func TestRateLimitsAndRefusals(t *testing.T) {
 	if n := len(w.fake.Messages(infra)); n != 1 {
 		t.Errorf("%d messages in the channel, want 1", n)
 	}
-	if !slices.Contains(w.clock.Sleeps(), 1500*time.Millisecond) {
+	if !slices.Contains(w.clock.Sleeps(), 300*time.Millisecond) {
 		t.Errorf("the adapter waited %v, want retry_after 0.3s among them", w.clock.Sleeps())
 	}
 	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
