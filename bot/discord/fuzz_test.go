@@ -13,7 +13,9 @@ import (
 
 type nobody struct{}
 
-func (nobody) Handle(context.Context, bot.Incoming) (actions.Reply, bool) { return actions.Reply{}, false }
+func (nobody) Handle(context.Context, bot.Incoming) (actions.Reply, bool) {
+	return actions.Reply{}, false
+}
 
 // FuzzInteraction feeds arbitrary bodies to the reading of an
 // interaction (past the signature): it must refuse or accept, never panic.
