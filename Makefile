@@ -36,7 +36,8 @@ bench:
 # Each fuzz target (package:target) for FUZZTIME.
 FUZZ_TARGETS = ./actions:FuzzParse ./config:FuzzParse ./actions/zuul:FuzzDecode ./simulator:FuzzCreateServer \
 	./bot/slack:FuzzParseInteraction ./bot/slack:FuzzParseEvent ./bot/slack:FuzzCommandForm \
-	./actions/deploy:FuzzParseCommand ./actions/deploy:FuzzQuote
+	./actions/deploy:FuzzParseCommand ./actions/deploy:FuzzQuote \
+	./bot/discord:FuzzInteraction
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

@@ -67,3 +67,20 @@ type Slack struct {
 	// top-level channels, so that config check can say where.
 	MovedChannels yaml.Node `yaml:"channels"`
 }
+
+// Discord configures the Discord adapter.
+type Discord struct {
+	Mode string `yaml:"mode"` // interactions or gateway
+	// MovedListen catches discord.listen: the Interactions Endpoint is
+	// served on the public server, http.listen.
+	MovedListen yaml.Node `yaml:"listen"`
+	// PublicKey is the application's Ed25519 public key (hex), which
+	// verifies interactions; interactions mode.
+	PublicKey     Secret `yaml:"public_key"`
+	BotToken      Secret `yaml:"bot_token"`
+	ApplicationID string `yaml:"application_id"`
+	// GuildID is the guild /infra is registered in; empty registers it
+	// globally.
+	GuildID string `yaml:"guild_id"`
+	APIURL  string `yaml:"api_url"`
+}

@@ -29,6 +29,7 @@ type Config struct {
 	Clouds       map[string]Cloud       `yaml:"clouds"`
 	Environments map[string]Environment `yaml:"environments"`
 	Slack        *Slack                 `yaml:"slack"`
+	Discord      *Discord               `yaml:"discord"`
 	HTTP         HTTP                   `yaml:"http"`
 	Log          Log                    `yaml:"log"`
 	// Channels are the places infrabot speaks in, by name, each with its

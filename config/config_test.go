@@ -92,6 +92,12 @@ func TestProblemsHaveLines(t *testing.T) {
 			[]string{"1: slack http mode needs the public HTTP server"}},
 		{"channel ids", "channels:\n  default: {slack: general}\n  ci: {discord: \"12ab\"}\n",
 			[]string{`2: "general" is not a Slack channel id`, `3: "12ab" is not a Discord channel id`}},
+		{"discord.listen not used", "http: {listen: 127.0.0.1:3000}\ndiscord:\n  mode: interactions\n  listen: 127.0.0.1:3001\n  public_key: ${env:HOME}\n  bot_token: ${env:HOME}\n  application_id: \"123456789012345678\"\n",
+			[]string{"4: discord.listen is not used", "http: {listen: 127.0.0.1:3001}"}},
+		{"discord interactions without key or server", "discord:\n  mode: interactions\n  bot_token: ${env:HOME}\n  application_id: \"123456789012345678\"\n",
+			[]string{"1: discord interactions mode needs the public HTTP server", "discord interactions mode needs public_key"}},
+		{"discord bad mode and ids", "discord:\n  mode: websocket\n  bot_token: ${env:HOME}\n  application_id: my-app\n  guild_id: \"12\"\n",
+			[]string{`2: discord mode "websocket" is not interactions or gateway`, `4: discord application_id "my-app" is not an id`, `5: discord guild_id "12" is not an id`}},
 		{"approvals channel undeclared", "channels: {ci: {slack: C0CI}}\napprovals_channel: default\n",
 			[]string{`2: approvals_channel "default" is not declared under channels`}},
 	}

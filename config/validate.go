@@ -66,6 +66,7 @@ func (v *validator) check(c *Config) {
 	v.checkClouds(c)
 	v.checkEnvironments(c)
 	v.checkSlack(c)
+	v.checkDiscord(c)
 	v.checkChannels(c)
 	v.checkCI(c)
 	if l := c.Log.Level; l != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
@@ -290,5 +291,38 @@ func (v *validator) checkSlack(c *Config) {
 	}
 	if !s.BotToken.IsSet() {
 		v.errorf(at, "slack needs bot_token")
+	}
+}
+
+var snowflake = regexp.MustCompile(`^[0-9]{15,21}$`)
+
+func (v *validator) checkDiscord(c *Config) {
+	d := c.Discord
+	if d == nil {
+		return
+	}
+	at := []string{"discord"}
+	switch d.Mode {
+	case "interactions":
+		if d.MovedListen.Kind != 0 {
+			v.errorf(append(at, "listen"), "discord.listen is not used: infrabot serves /discord/interactions on its one public server, set as http: {listen: %s} at the top level", d.MovedListen.Value)
+		} else if c.HTTP.Listen == "" {
+			v.errorf(at, "discord interactions mode needs the public HTTP server: add http: {listen: 127.0.0.1:3000} at the top level")
+		}
+		if !d.PublicKey.IsSet() {
+			v.errorf(at, "discord interactions mode needs public_key (the application's public key, from General Information in the developer portal)")
+		}
+	case "gateway":
+	default:
+		v.errorf(append(at, "mode"), "discord mode %q is not interactions or gateway", d.Mode)
+	}
+	if !d.BotToken.IsSet() {
+		v.errorf(at, "discord needs bot_token")
+	}
+	if !snowflake.MatchString(d.ApplicationID) {
+		v.errorf(append(at, "application_id"), "discord application_id %q is not an id (a number like 123456789012345678, in quotes)", d.ApplicationID)
+	}
+	if d.GuildID != "" && !snowflake.MatchString(d.GuildID) {
+		v.errorf(append(at, "guild_id"), "discord guild_id %q is not an id (a number like 234567890123456789, in quotes)", d.GuildID)
 	}
 }

@@ -262,6 +262,13 @@ func chatAdapters(app *App) ([]func(context.Context) error, error) {
 		}
 		adapters = append(adapters, serve)
 	}
+	if app.Config.Discord != nil {
+		serve, err := discordAdapter(app, public)
+		if err != nil {
+			return nil, fmt.Errorf("discord: %w", err)
+		}
+		adapters = append(adapters, serve)
+	}
 	if public != nil {
 		adapters = append(adapters, public.Serve)
 	}

@@ -93,7 +93,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if len(adapters) == 0 {
-		return errors.New("no chat adapter is configured (add a slack section to the config), and `infrabot shell` is the local console")
+		return errors.New("no chat adapter is configured (add a slack or discord section to the config), and `infrabot shell` is the local console")
 	}
 	if err := start(ctx, app); err != nil {
 		return err

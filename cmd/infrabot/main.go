@@ -22,6 +22,7 @@ Usage:
   infrabot shell --config FILE --user NAME the local console chat (stdin/stdout)
   infrabot config check FILE               validate a config file
   infrabot audit verify --config FILE      check the audit log's hash chain
+  infrabot discord register --config FILE  register /infra in Discord from the catalogue
   infrabot simulator [--listen ADDR]       run the OpenStack API simulator on its own
   infrabot version                         print the version
 `
@@ -81,6 +82,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return &exitError{code: 2, msg: "usage: infrabot audit verify --config FILE"}
 		}
 		return cmdAuditVerify(ctx, args[2:], stdout, stderr)
+	case "discord":
+		return cmdDiscord(ctx, args[1:], stdout, stderr)
 	case "simulator":
 		return cmdSimulator(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -1,0 +1,80 @@
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bwmarrin/discordgo"
+)
+
+// RunGateway reads interactions from a gateway connection (for teams that
+// cannot expose an HTTP endpoint) until ctx ends. discordgo identifies,
+// sends heartbeats, and resumes the session after a drop, so that
+// interactions sent meanwhile still arrive; each is acknowledged through
+// the callback endpoint and handled exactly as its HTTP twin, duplicates
+// included. The gateway's URL is the one Discord's /gateway answers.
+func (a *Adapter) RunGateway(ctx context.Context) error {
+	s := a.session
+	s.ShouldReconnectOnError = true
+	// Interactions are handled in the order they arrive; handling one is
+	// quick (the callback, then a queue).
+	s.SyncEvents = true
+	remove := s.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
+		a.gatewayInteraction(ctx, ic.Interaction)
+	})
+	defer remove()
+	connected := s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+		a.log.Info("connected to the Discord gateway", "session", "ready")
+	})
+	defer connected()
+	if err := s.Open(); err != nil {
+		var re *discordgo.RESTError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == 401 {
+			return errors.New("discord: gateway: Discord refused the bot token (401); check discord.bot_token")
+		}
+		return fmt.Errorf("discord: opening the gateway: %w", err)
+	}
+	<-ctx.Done()
+	if err := s.Close(); err != nil {
+		a.log.Warn("closing the gateway connection", "err", err)
+	}
+	return nil
+}
+
+// gatewayInteraction answers one INTERACTION_CREATE at once through the
+// callback endpoint, then queues its command.
+func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interaction) {
+	resp, j, err := a.read(i)
+	if err != nil {
+		a.log.Warn("a malformed interaction from the gateway was ignored", "err", err)
+		return
+	}
+	if i.Type == discordgo.InteractionPing {
+		return
+	}
+	ix := &exchange{id: i.ID, token: i.Token, appID: i.AppID, channel: i.ChannelID, received: a.opts.Now()}
+	if j != nil {
+		ix = j.ix
+		if !a.seen.first(i.ID) {
+			a.log.Info("an interaction delivered twice was not run again", "interaction", i.ID)
+			return
+		}
+		a.seen.forget(i.ID) // accept records it again
+	}
+	if ix.appID == "" {
+		ix.appID = a.opts.ApplicationID
+	}
+	// Three seconds to acknowledge: straight to Discord, not behind the
+	// channel's queue.
+	if err := a.out.call(ctx, "respond", func(ctx context.Context) error { return a.rest.respond(ctx, ix, resp) }); err != nil {
+		a.log.Error("an interaction could not be acknowledged", "interaction", i.ID, "err", err)
+		return
+	}
+	if j == nil {
+		return
+	}
+	if a.accept(ctx, i.ID, *j, true) == closing {
+		a.log.Warn("a command from Discord was not run: infrabot is shutting down")
+	}
+}

@@ -1,0 +1,108 @@
+package discord
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/bwmarrin/discordgo"
+)
+
+// maxBody bounds an interaction Discord posts.
+const maxBody = 1 << 20
+
+// Handler serves the Interactions Endpoint, POST /discord/interactions.
+// Every request is verified with the application's public key (a bad
+// signature, or a timestamp more than 5 minutes from now, gets 401 and
+// is never acted on); PING is answered PONG; a command is answered with a
+// deferred response and runs afterwards on the adapter's workers.
+func (a *Adapter) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /discord/interactions", a.serveInteraction)
+	return mux
+}
+
+func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
+	if len(a.key) == 0 {
+		a.log.Error("an interaction was refused: no public key is configured (discord.public_key)")
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "could not read the request", http.StatusBadRequest)
+		}
+		return
+	}
+	if err := verify(a.key, a.opts.Now(), r.Header, body); err != nil {
+		// Discord sends bad signatures on purpose to test the endpoint:
+		// this is routine, not an attack, unless it is frequent.
+		a.log.Info("an interaction was refused: bad signature", "remote", r.RemoteAddr, "reason", err)
+		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return
+	}
+	var i discordgo.Interaction
+	if err := json.Unmarshal(body, &i); err != nil {
+		http.Error(w, "malformed interaction", http.StatusBadRequest)
+		return
+	}
+	resp, j, err := a.read(&i)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if j != nil {
+		switch a.accept(r.Context(), i.ID, *j, false) {
+		case busy:
+			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+			return
+		case closing:
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+}
+
+// acceptance is what became of an interaction handed to accept.
+type acceptance int
+
+const (
+	queued    acceptance = iota
+	duplicate            // delivered before: acknowledged again, not run again
+	busy                 // the queue is full
+	closing              // the adapter is shutting down
+)
+
+// accept queues j unless interaction id was seen before. An interaction
+// delivered twice (a replayed request, an event replayed on RESUME) runs
+// once.
+func (a *Adapter) accept(ctx context.Context, id string, j job, wait bool) acceptance {
+	if !a.seen.first(id) {
+		a.log.Info("an interaction delivered twice was not run again", "interaction", id)
+		return duplicate
+	}
+	a.rest.remember(j.ix)
+	if !a.submit(ctx, j, wait) {
+		a.seen.forget(id)
+		if ctx.Err() != nil {
+			return closing
+		}
+		a.mu.RLock()
+		c := a.closed
+		a.mu.RUnlock()
+		if c {
+			return closing
+		}
+		a.log.Warn("too many commands at once: an interaction was refused")
+		return busy
+	}
+	return queued
+}

@@ -1,0 +1,106 @@
+package discord_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot/discord"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestRenderGolden(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	run := &actions.Run{
+		ID: 17, Action: "provision", Env: "staging", Command: "provision staging", Person: "bob",
+		State: actions.Running, Created: at, Started: at,
+		Plan: actions.Plan{Summary: "create 2, keep 1"},
+		Steps: []actions.Step{
+			{Name: "create staging-web-1", State: actions.Succeeded, Detail: "ACTIVE", Started: at, Finished: at.Add(12 * time.Second)},
+			{Name: "create staging-db-1", State: actions.Running, Detail: "BUILD", Started: at},
+		},
+	}
+	request := &actions.Run{
+		ID: 42, Action: "teardown", Env: "staging", Command: "teardown staging", Person: "bob",
+		State: actions.AwaitingApproval, Created: at,
+		Plan:     actions.Plan{Summary: "delete 2 servers", Lines: []string{"- staging-web-1", "- staging-db-1"}},
+		Approval: &actions.Approval{State: actions.ApprovalPending, Approvers: []string{"operator", "admin"}, PlanHash: "3f2a9c", Expires: at.Add(15 * time.Minute)},
+	}
+	approved := *request
+	a := *request.Approval
+	a.State, a.DecidedBy, a.DecidedAt = actions.ApprovalApproved, "alice", at.Add(time.Minute)
+	approved.Approval = &a
+	tests := []struct {
+		name string
+		m    actions.Message
+	}{
+		{"run_progress", actions.RunMessage(run, at.Add(20*time.Second))},
+		{"approval_request", actions.ApprovalMessage(request, at)},
+		{"approval_approved", actions.ApprovalMessage(&approved, at.Add(time.Minute))},
+		{"notice", actions.Message{Summary: "job promote-images broke", Text: "promote-images failed on master", Tone: actions.ToneDanger,
+			Mentions: []actions.Mention{{Person: "bob", ID: "402000000000000002"}, {Person: "dave_ops"}},
+			Links:    []actions.Link{{Label: "build log", URL: "https://logs.example/42"}, {Label: "not a link", URL: "javascript:alert(1)"}}}},
+		{"refusal", actions.Message{Summary: "bob may not lock production", Text: "bob may lock only on staging, not on production", Tone: actions.ToneDanger}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(discord.Render(tc.m)); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.Bytes()
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("the message differs from %s (run go test -update if the change is meant):\n%s", path, got)
+			}
+		})
+	}
+}
+
+// Output longer than an embed holds keeps its last lines and says how
+// many earlier ones are not shown; nothing exceeds Discord's limits.
+func TestLongOutputFitsAnEmbed(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	for range 2000 {
+		lines = append(lines, strings.Repeat("x", 60))
+	}
+	lines = append(lines, "the last line")
+	b, _ := json.Marshal(discord.Render(actions.Message{Title: strings.Repeat("t", 300), Summary: "s", Lines: lines}))
+	var r struct {
+		Embeds []struct{ Title, Description string }
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	e := r.Embeds[0]
+	if len(e.Description) > 4096 || len(e.Title) > 256 {
+		t.Errorf("description %d bytes, title %d: over Discord's limits", len(e.Description), len(e.Title))
+	}
+	if !strings.Contains(e.Description, "the last line") || !strings.Contains(e.Description, "earlier lines not shown") {
+		t.Errorf("the description does not end with the output's end:\n%s", e.Description[len(e.Description)-200:])
+	}
+}
