@@ -42,7 +42,15 @@ type Options struct {
 	ApprovalsChannel string
 	Now              func() time.Time
 	Logger           *slog.Logger
+	// RunEventLimit bounds the output lines and step details one run
+	// keeps in its event log; the steps' starts and ends are always kept.
+	// Default DefaultRunEventLimit.
+	RunEventLimit int
 }
+
+// DefaultRunEventLimit is how many output lines and step details a run
+// keeps when Options do not say.
+const DefaultRunEventLimit = 100_000
 
 // Engine turns commands into outcomes: parse, authorise, ask for approval
 // where the policy says so, run, and audit every step.
@@ -60,10 +68,11 @@ type Engine struct {
 	now       func() time.Time
 	log       *slog.Logger
 	delivery  Delivery
+	limit     int // RunEventLimit
 
 	base    context.Context
 	stopAll context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // runs in flight
 
 	mu      sync.Mutex
 	chats   map[string]Chat
@@ -85,6 +94,9 @@ func NewEngine(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.RunEventLimit <= 0 {
+		opts.RunEventLimit = DefaultRunEventLimit
+	}
 	base, stop := context.WithCancel(context.Background())
 	envs := slices.Clone(opts.Environments)
 	sort.Strings(envs)
@@ -93,7 +105,7 @@ func NewEngine(opts Options) *Engine {
 		runs: opts.Runs, locks: opts.Locks, audit: opts.Audit,
 		envs: envs, stores: opts.Stores, sched: opts.Scheduler,
 		channels: opts.Channels, approvals: opts.ApprovalsChannel,
-		now: opts.Now, log: opts.Logger,
+		now: opts.Now, log: opts.Logger, limit: opts.RunEventLimit,
 		base: base, stopAll: stop,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
 	}
@@ -210,14 +222,27 @@ func (e *Engine) record(ctx context.Context, entry AuditEntry) {
 // Wait blocks until every run started so far has ended.
 func (e *Engine) Wait() { e.wg.Wait() }
 
-// Close stops the engine: runs still going are cancelled and recorded as
-// interrupted, and Close waits for them to finish recording.
+// Close stops the engine. It first refuses new work (a command that
+// would start a run or decide a request is answered "infrabot is
+// stopping"; queries still answer), then cancels the runs still going,
+// which are recorded as interrupted, and waits for them to finish
+// recording. (The expiry sweep is the scheduler's: its Close joins it.)
 func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closing = true
 	e.mu.Unlock()
 	e.stopAll()
 	e.wg.Wait()
+}
+
+// errStopping refuses new work once Close has begun.
+var errStopping = Errorf(Unavailable, "infrabot is stopping: nothing new starts now; try again once it is back")
+
+// stopping reports whether Close has begun.
+func (e *Engine) stopping() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closing
 }
 
 // Environments returns the declared environment names, sorted.

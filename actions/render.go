@@ -54,6 +54,9 @@ func RunMessage(r *Run, now time.Time) Message {
 	if len(r.Steps) == 0 && r.State == AwaitingApproval {
 		m.Lines = r.Plan.Lines
 	}
+	if r.OutputOmitted > 0 {
+		m.Lines = append(m.Lines, fmt.Sprintf("… %d earlier lines (the run's log keeps them)", r.OutputOmitted))
+	}
 	m.Lines = append(m.Lines, r.Output...)
 	if r.Error != "" {
 		m.Text = r.Error

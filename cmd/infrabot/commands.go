@@ -50,11 +50,14 @@ func cmdShell(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 }
 
 // start recovers from an earlier crash and starts the scheduler (the
-// approval-expiry sweep and the modules' jobs).
+// approval-expiry sweep and the modules' jobs). A start that cannot
+// recover stops there: serving with a run recorded as running would
+// leave its environment locked by nobody.
 func start(ctx context.Context, app *App) error {
 	interrupted, err := app.Engine.Recover(ctx)
 	if err != nil {
-		return fmt.Errorf("recovering runs: %w", err)
+		app.Log.Error("cannot recover from the last stop; infrabot stops", "err", err)
+		return fmt.Errorf("infrabot cannot start: recovering from the last stop failed (%w); fix the store (see docs/operations.md) and start again", err)
 	}
 	for _, r := range interrupted {
 		app.Log.Warn("run interrupted by a restart", "run", r.ID, "command", r.Command, "person", r.Person)
