@@ -229,7 +229,7 @@ func TestAuditKeepsExactBytes(t *testing.T) {
 	}
 	got, err := db.Tail(context.Background(), 1)
 	if err != nil || len(got) != 1 || got[0].Detail != detail {
-		t.Fatalf("the record holds %q (%v), want the bytes typed", got, err)
+		t.Fatalf("the record holds %+v (%v), want the bytes typed", got, err)
 	}
 	if _, err := db.VerifyAudit(context.Background()); err != nil {
 		t.Fatalf("a record with control characters does not verify: %v", err)
