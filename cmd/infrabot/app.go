@@ -28,6 +28,9 @@ type App struct {
 	Sched  *schedule.Scheduler
 	Log    *slog.Logger
 	Clouds *Clouds
+	// local serves reads of the store (audit verify) to other processes
+	// while this one holds it; nil when it could not be started.
+	local *storage.LocalServer
 }
 
 // NewLogger returns the logger the config asks for, writing to w.
@@ -74,6 +77,10 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	app.local, err = db.ServeLocal(storage.SocketPath(cfg.Storage.Path))
+	if err != nil {
+		log.Warn("`infrabot audit verify` will not work while this process runs", "err", err)
+	}
 	return app, nil
 }
 
@@ -92,11 +99,14 @@ func (a *App) modules() error {
 }
 
 // Close stops runs in flight (they are recorded as interrupted), then the
-// clouds and the store.
+// clouds, the store's local reads and the store.
 func (a *App) Close() {
 	a.Sched.Close()
 	a.Engine.Close()
 	a.Clouds.Close()
+	if a.local != nil {
+		a.local.Close()
+	}
 	a.DB.Close()
 }
 

@@ -148,16 +148,23 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
+	// Only the store is needed: no chat or cloud secret is resolved, and
+	// a running infrabot that holds the store answers for it.
+	path := ""
+	if *cfgPath == "" {
+		cfg, err := config.Demo()
+		if err != nil {
+			return err
+		}
+		path = cfg.Storage.Path
+	} else {
+		st, err := config.LoadStorage(*cfgPath)
+		if err != nil {
+			return err
+		}
+		path = st.Path
 	}
-	db, err := storage.Open(cfg.Storage.Path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := db.VerifyAudit(ctx)
+	n, err := storage.VerifyAuditAt(ctx, path)
 	var chain *actions.ChainError
 	if errors.As(err, &chain) {
 		return &exitError{code: 1, msg: fmt.Sprintf("audit log BROKEN after %d good records: %v", n, chain)}
