@@ -46,6 +46,10 @@ type Options struct {
 	// keeps in its event log; the steps' starts and ends are always kept.
 	// Default DefaultRunEventLimit.
 	RunEventLimit int
+	// Redactor removes the config's secret values from everything the
+	// engine writes: chat messages and replies, the log, run records and
+	// the audit log. None by default.
+	Redactor *Redactor
 }
 
 // DefaultRunEventLimit is how many output lines and step details a run
@@ -69,6 +73,7 @@ type Engine struct {
 	log       *slog.Logger
 	delivery  Delivery
 	limit     int // RunEventLimit
+	redact    *Redactor
 
 	base    context.Context
 	stopAll context.CancelFunc
@@ -105,7 +110,8 @@ func NewEngine(opts Options) *Engine {
 		runs: opts.Runs, locks: opts.Locks, audit: opts.Audit,
 		envs: envs, stores: opts.Stores, sched: opts.Scheduler,
 		channels: opts.Channels, approvals: opts.ApprovalsChannel,
-		now: opts.Now, log: opts.Logger, limit: opts.RunEventLimit,
+		now: opts.Now, log: slog.New(opts.Redactor.Handler(opts.Logger.Handler())),
+		limit: opts.RunEventLimit, redact: opts.Redactor,
 		base: base, stopAll: stop,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
 	}
@@ -139,7 +145,7 @@ func (e *Engine) Policy() *Policy { return e.policy }
 func (e *Engine) AddChat(platform string, c Chat) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.chats[platform] = c
+	e.chats[platform] = redactingChat{Chat: c, r: e.redact}
 }
 
 func (e *Engine) chat(platform string) Chat {
@@ -166,6 +172,7 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 		e.record(ctx, AuditEntry{Person: who, Event: "refused", Detail: ErrorMessage(err)})
 		return Reply{Message: Message{Summary: ErrorMessage(err), Text: ErrorMessage(err), Tone: ToneDanger}, Private: true}
 	}
+	reply.Message = e.redact.Message(reply.Message)
 	return reply
 }
 
@@ -214,6 +221,7 @@ func (e *Engine) execute(ctx context.Context, person *Person, inv Invocation) (R
 // cannot be shown to the person, who did nothing wrong.
 func (e *Engine) record(ctx context.Context, entry AuditEntry) {
 	entry.Time = e.now()
+	entry.Detail = e.redact.String(entry.Detail)
 	if _, err := e.audit.Append(context.WithoutCancel(ctx), entry); err != nil {
 		e.log.Error("audit append failed", "event", entry.Event, "err", err)
 	}

@@ -66,7 +66,7 @@ func (p *Progress) Step(ctx context.Context, name string) *StepHandle {
 // Note adds a line to the run's output. Lines beyond the engine's limit
 // are counted, not kept; the count is noted when the run ends.
 func (p *Progress) Note(ctx context.Context, format string, args ...any) {
-	line := fmt.Sprintf(format, args...)
+	line := p.e.redact.String(fmt.Sprintf(format, args...))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.kept >= p.e.limit {
@@ -115,7 +115,7 @@ func (h *StepHandle) set(ctx context.Context, state RunState, detail string) {
 	defer p.mu.Unlock()
 	now := p.e.now()
 	s := &p.run.Steps[h.i]
-	s.State, s.Detail = state, detail
+	s.State, s.Detail = state, p.e.redact.String(detail)
 	if state != Running {
 		s.Finished = now
 	} else if p.kept >= p.e.limit {
@@ -137,6 +137,7 @@ func (p *Progress) stepEvent(i int, now time.Time) RunEvent {
 // finish records the run's outcome: steps still running end in state.
 func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	ctx = context.WithoutCancel(ctx)
+	reason = p.e.redact.String(reason)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.e.now()

@@ -104,7 +104,7 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 	}
 	now := e.now()
 	if _, uerr := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
-		r.State, r.Error, r.Started, r.Finished = Failed, "could not start: "+ErrorMessage(err), now, now
+		r.State, r.Error, r.Started, r.Finished = Failed, e.redact.String("could not start: "+ErrorMessage(err)), now, now
 		return nil
 	}); uerr != nil {
 		e.log.Error("recording a run that could not start failed", "run", run.ID, "err", uerr)
