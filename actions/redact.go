@@ -21,7 +21,8 @@ const minSecret = 4
 // and removes them from text: every error text from a remote system, log
 // line, chat message, run record and audit record passes through one.
 // A remote system may echo a secret in its own encoding, so each value is
-// also matched JSON-escaped and URL-escaped. The zero value and nil
+// also matched URL-escaped and JSON-escaped (once or twice: a request body
+// quoted in a JSON error). The zero value and nil
 // redact nothing.
 type Redactor struct {
 	r *strings.Replacer
@@ -35,7 +36,7 @@ func NewRedactor(secrets ...string) *Redactor {
 		if len(s) < minSecret {
 			continue
 		}
-		for _, f := range []string{s, jsonString(s, true), jsonString(s, false), url.QueryEscape(s), url.PathEscape(s)} {
+		for _, f := range spellings(s) {
 			if !seen[f] {
 				seen[f] = true
 				forms = append(forms, f)
@@ -52,6 +53,17 @@ func NewRedactor(secrets ...string) *Redactor {
 		pairs = append(pairs, f, Redacted)
 	}
 	return &Redactor{r: strings.NewReplacer(pairs...)}
+}
+
+// spellings are the ways a remote system may quote secret back: as is,
+// URL-escaped, and inside a JSON string, once or twice (a request body
+// echoed in a JSON error body), with or without HTML escapes.
+func spellings(secret string) []string {
+	out := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+	for _, once := range []string{jsonString(secret, true), jsonString(secret, false)} {
+		out = append(out, once, jsonString(once, true), jsonString(once, false))
+	}
+	return out
 }
 
 // jsonString is s as it appears inside a JSON string, with or without

@@ -16,6 +16,8 @@ func TestRedactorRemovesEverySpellingOfASecret(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"raw", `login failed for pa"ss/wo rd&1`, "login failed for [redacted]"},
 		{"echoed in JSON", `{"password": "pa\"ss/wo rd&1"}`, `{"password": "[redacted]"}`},
+		{"echoed in JSON with HTML escapes", `{"password": "pa\"ss/wo rd\u00261"}`, `{"password": "[redacted]"}`},
+		{"a request body quoted in a JSON error", `{"message": "body={\"password\": \"pa\\\"ss/wo rd\\u00261\"}"}`, `{"message": "body={\"password\": \"[redacted]\"}"}`},
 		{"echoed in a form", "password=pa%22ss%2Fwo+rd%261&x=1", "password=[redacted]&x=1"},
 		{"in a path", "GET /v1/pa%22ss%2Fwo%20rd&1", "GET /v1/[redacted]"},
 		{"a token", "invalid_auth: Bearer xoxb-123-abc", "invalid_auth: Bearer [redacted]"},

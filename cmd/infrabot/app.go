@@ -54,7 +54,16 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := NewLogger(cfg.Log, logOut)
+	return NewApp(cfg, logOut)
+}
+
+// NewApp builds the app around cfg. One redactor, knowing every secret
+// cfg resolved, sits in front of the log (so every adapter's log lines,
+// remote error texts included, pass it) and in the engine (chat, runs,
+// audit).
+func NewApp(cfg *config.Config, logOut io.Writer) (*App, error) {
+	redact := actions.NewRedactor(cfg.Secrets()...)
+	log := slog.New(redact.Handler(NewLogger(cfg.Log, logOut).Handler()))
 	db, err := storage.Open(cfg.Storage.Path)
 	if err != nil {
 		return nil, err
@@ -71,6 +80,7 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 		Channels:         channelsFrom(cfg),
 		ApprovalsChannel: cfg.ApprovalsChannel,
 		Logger:           log,
+		Redactor:         redact,
 	})
 	app := &App{Config: cfg, DB: db, Engine: engine, Sched: sched, Log: log}
 	if err := app.modules(); err != nil {

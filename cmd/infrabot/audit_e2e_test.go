@@ -48,9 +48,9 @@ func TestAuditVerifyWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg = append(cfg, fmt.Sprintf(`slack:
+	cfg = append(cfg, fmt.Sprintf(`http: {listen: %s}
+slack:
   mode: http
-  listen: %s
   signing_secret: ${env:INFRABOT_E2E_SLACK_SIGNING}
   bot_token: ${env:INFRABOT_E2E_SLACK_TOKEN}
   api_url: %s
