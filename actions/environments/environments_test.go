@@ -37,6 +37,10 @@ type envWorld struct {
 	mu    sync.Mutex
 	lists int         // Servers calls since the hook was set
 	hook  func(n int) // called before every Servers call with its number, from 1
+	// seen, when set, changes what Servers call n returns.
+	seen func(n int, servers []actions.Server) []actions.Server
+	// sent, when set, hears of every Delete and Create the provider sent.
+	sent chan string
 }
 
 // hookedCloud is the provider with a hook before each Servers call, so a
@@ -49,12 +53,37 @@ type hookedCloud struct {
 func (c hookedCloud) Servers(ctx context.Context, env string) ([]actions.Server, error) {
 	c.ew.mu.Lock()
 	c.ew.lists++
-	hook, n := c.ew.hook, c.ew.lists
+	hook, seen, n := c.ew.hook, c.ew.seen, c.ew.lists
 	c.ew.mu.Unlock()
 	if hook != nil {
 		hook(n)
 	}
-	return c.Cloud.Servers(ctx, env)
+	servers, err := c.Cloud.Servers(ctx, env)
+	if err == nil && seen != nil {
+		servers = seen(n, servers)
+	}
+	return servers, err
+}
+
+func (c hookedCloud) Delete(ctx context.Context, id string) error {
+	err := c.Cloud.Delete(ctx, id)
+	c.ew.tell("delete " + id)
+	return err
+}
+
+func (c hookedCloud) Create(ctx context.Context, spec actions.ServerSpec) (actions.Server, error) {
+	s, err := c.Cloud.Create(ctx, spec)
+	c.ew.tell("create " + spec.Name)
+	return s, err
+}
+
+func (ew *envWorld) tell(what string) {
+	ew.mu.Lock()
+	sent := ew.sent
+	ew.mu.Unlock()
+	if sent != nil {
+		sent <- what
+	}
 }
 
 func (ew *envWorld) onList(hook func(n int)) {
@@ -747,5 +776,47 @@ func TestProvisionDeletesOnlyWhatWasApproved(t *testing.T) {
 	}
 	if got := serverNames(ew.owned("staging")); !slices.Equal(got, sorted(append(slices.Clone(stagingServers), "staging-extra-2"))) {
 		t.Errorf("servers after: %v", got)
+	}
+}
+
+func TestTeardownDeletesExactlyTheApprovedIDs(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	id := ew.start("bob", "teardown staging")
+	approved := ew.Run(id).Plan
+
+	// By the time the run lists the servers, staging-promoter-2 is another
+	// server under the same name, whose id starts as the approved one's:
+	// a plan bound by its wording could not tell them apart.
+	var swapped string
+	ew.mu.Lock()
+	ew.lists = 0
+	ew.seen = func(n int, servers []actions.Server) []actions.Server {
+		if n < 2 { // 1 is the plan made again at approval
+			return servers
+		}
+		out := slices.Clone(servers)
+		for i := range out {
+			if out[i].Name == "staging-promoter-2" {
+				out[i].ID = out[i].ID[:8] + "-not-the-approved-one"
+				swapped = out[i].ID
+			}
+		}
+		return out
+	}
+	ew.mu.Unlock()
+	ew.Expect(ew.As("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
+	r := ew.finished(id, actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-logserver-1", "delete staging-promoter-1"}) {
+		t.Errorf("steps %v, want only the servers whose ids were approved", got)
+	}
+	if !hasLine(r.Output, "not deleting staging-promoter-2") {
+		t.Errorf("output %q", r.Output)
+	}
+	for _, it := range approved.Items {
+		if it.ID == swapped {
+			t.Fatalf("the approved plan held the swapped id %s", swapped)
+		}
 	}
 }

@@ -16,19 +16,15 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 	if err != nil {
 		return err
 	}
-	approvedDeletes := map[string]bool{}
-	for _, l := range plan.Lines {
-		if strings.HasPrefix(l, "- delete ") {
-			approvedDeletes[l] = true
-		}
-	}
+	// Deleted is exactly what the approved plan's items name, by id, and
+	// what is still to be deleted now.
+	approved := plan.IDs(actions.OpDelete)
 	var deletes []actions.Server
-	for i, line := range conv.deleteLines(env) {
-		s := conv.Delete[i]
-		if approvedDeletes[line] {
+	for _, s := range conv.Delete {
+		if approved[s.ID] {
 			deletes = append(deletes, s)
 		} else {
-			p.Note(ctx, "not deleting %s: its deletion was not in the approved plan", s.Name)
+			p.Note(ctx, "not deleting %s: its deletion was not in the approved plan (id %s)", s.Name, s.ID)
 		}
 	}
 	if len(conv.Create) == 0 && len(deletes) == 0 {
@@ -150,16 +146,13 @@ func (x *Module) teardown(ctx context.Context, req *actions.Request, plan action
 	if err != nil {
 		return err
 	}
-	approved := map[string]bool{}
-	for _, l := range plan.Lines {
-		approved[l] = true
-	}
+	approved := plan.IDs(actions.OpDelete)
 	var deletes []actions.Server
 	for _, s := range servers {
-		if approved[teardownLine(s)] {
+		if approved[s.ID] {
 			deletes = append(deletes, s)
 		} else {
-			p.Note(ctx, "not deleting %s: it appeared after the teardown was approved", s.Name)
+			p.Note(ctx, "not deleting %s: it is not a server the approved teardown named (id %s)", s.Name, s.ID)
 		}
 	}
 	if err := x.deleteAll(ctx, env, cl, deletes, p); err != nil {
