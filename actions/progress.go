@@ -100,6 +100,13 @@ func (h *StepHandle) Done(ctx context.Context, format string, args ...any) {
 	h.set(ctx, Succeeded, fmt.Sprintf(format, args...))
 }
 
+// Ongoing ends the step with what the remote system goes on doing
+// after the run: "deleting", "creating" when the run was cancelled after
+// it sent the request. The step is not cancelled, and says so.
+func (h *StepHandle) Ongoing(ctx context.Context, format string, args ...any) {
+	h.set(ctx, Ongoing, fmt.Sprintf(format, args...))
+}
+
 // Fail marks the step failed with err's message for people.
 func (h *StepHandle) Fail(ctx context.Context, err error) {
 	msg := ErrorMessage(err)

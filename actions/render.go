@@ -6,7 +6,7 @@ import (
 )
 
 var stateMark = map[RunState]string{
-	Running: "…", Succeeded: "✓", Failed: "✗", Cancelled: "⊘", Interrupted: "!", Denied: "✗", Expired: "⌛", AwaitingApproval: "?",
+	Running: "…", Succeeded: "✓", Failed: "✗", Cancelled: "⊘", Interrupted: "!", Denied: "✗", Expired: "⌛", AwaitingApproval: "?", Ongoing: "→",
 }
 
 var stateTone = map[RunState]Tone{

@@ -18,6 +18,10 @@ const (
 	Interrupted      RunState = "interrupted"
 	Denied           RunState = "denied"
 	Expired          RunState = "expired"
+	// Ongoing is a step's outcome when the remote system goes on with what
+	// the step asked after the run ended: a delete or a create sent before
+	// a cancel. It is not cancelled: the cloud is doing it.
+	Ongoing RunState = "ongoing"
 )
 
 // Done reports whether the state is final.

@@ -613,16 +613,18 @@ func TestServerStuckInBuildTimesOut(t *testing.T) {
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-2 ACTIVE")
 }
 
-func TestCancelProvision(t *testing.T) {
+func TestCancelProvisionStopsOnlyWhatWasNotSent(t *testing.T) {
 	t.Parallel()
-	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	envs := declared(2)
+	envs[0].Parallel = 1 // one create at a time: the cancel comes while the first builds
+	ew := newEnvWorld(t, simulator.Options{}, envs)
 	ew.sim.StickInBuild("staging-")
 
 	id := ew.start("bob", "provision staging")
 	sid := strconv.FormatInt(id, 10)
 	actionstest.WaitFor(t, func() bool {
 		r := ew.Run(id)
-		return len(r.Steps) == 3 && !slices.ContainsFunc(r.Steps, func(s actions.Step) bool { return !strings.HasPrefix(s.Detail, "BUILD") })
+		return len(r.Steps) == 1 && strings.HasPrefix(r.Steps[0].Detail, "BUILD")
 	})
 	ew.Expect(ew.As("alice", "lock staging"), true, "in use by")
 	ew.Expect(ew.As("carol", "cancel "+sid), true, "carol may not cancel")
@@ -631,19 +633,56 @@ func TestCancelProvision(t *testing.T) {
 	if r.Error != "cancelled by bob" {
 		t.Errorf("error %q", r.Error)
 	}
-	for _, s := range r.Steps {
-		if s.State == actions.Running || s.State == actions.Succeeded {
-			t.Errorf("step %s is %s after cancel", s.Name, s.State)
-		}
+	// The create that was sent goes on at the cloud, and the run says so;
+	// the two not sent were not.
+	if len(r.Steps) != 1 {
+		t.Fatalf("steps %+v, want only the create that was sent", r.Steps)
+	}
+	if s := r.Steps[0]; s.Name != "create staging-logserver-1" || s.State != actions.Ongoing || !strings.Contains(s.Detail, "creating") {
+		t.Errorf("the sent create shows %s %q, want ongoing: creating", s.State, s.Detail)
+	}
+	if got := serverNames(ew.owned("staging")); !slices.Equal(got, []string{"staging-logserver-1"}) {
+		t.Errorf("staging holds %v, want the one server whose create was sent", got)
 	}
 	// The lock went with the run.
 	ew.Expect(ew.As("alice", "lock staging"), false, "locked by alice")
 	ew.Expect(ew.As("alice", "unlock staging"), false)
-	// The servers it had started are deleted, not left building forever.
-	for _, name := range []string{"staging-logserver-1", "staging-promoter-1", "staging-promoter-2"} {
-		if !hasLine(r.Output, "deleted the unfinished server "+name) {
-			t.Errorf("output %q lacks the deletion of %s", r.Output, name)
+}
+
+func TestCancelTeardownTellsWhatWasSent(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{DeleteDelay: 2 * time.Second}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	sent := make(chan string, 16)
+	ew.mu.Lock()
+	ew.sent = sent
+	ew.mu.Unlock()
+
+	id := ew.start("bob", "teardown staging")
+	sid := strconv.FormatInt(id, 10)
+	ew.Expect(ew.As("alice", "approve "+sid), false, "approved request "+sid)
+	for range 3 {
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the deletes were not sent")
 		}
+	}
+	ew.Expect(ew.As("bob", "cancel "+sid), false, "cancelling run "+sid)
+	r := ew.finished(id, actions.Cancelled)
+	if len(r.Steps) != 3 {
+		t.Fatalf("steps %+v", r.Steps)
+	}
+	for _, s := range r.Steps {
+		deleting := s.State == actions.Ongoing && strings.Contains(s.Detail, "deleting")
+		gone := s.State == actions.Succeeded && s.Detail == "gone"
+		if !deleting && !gone {
+			t.Errorf("step %s is %s %q: its delete was sent, so it is deleting or gone", s.Name, s.State, s.Detail)
+		}
+	}
+	m := ew.As("alice", "run "+sid)
+	if text := strings.Join(m.Lines, "\n"); strings.Contains(text, "— cancelled") {
+		t.Errorf("`run %s` shows a sent delete as cancelled:\n%s", sid, text)
 	}
 	actionstest.WaitFor(t, func() bool { return len(ew.owned("staging")) == 0 })
 }
