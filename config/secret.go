@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"os"
-	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -98,55 +97,4 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// Secrets returns the value of every secret the config resolved, found
-// by walking the config's fields: a Secret field added anywhere is
-// included without anyone having to list it. infrabot's redactor is built
-// from them.
-func (c *Config) Secrets() []string {
-	var out []string
-	walkSecrets(reflect.ValueOf(c), func(s *Secret) {
-		if s.value != "" {
-			out = append(out, s.value)
-		}
-	})
-	return out
-}
-
-var secretType = reflect.TypeFor[Secret]()
-
-// walkSecrets calls fn for every Secret reachable from v through structs,
-// pointers, maps, slices and arrays. Map values, which cannot be set in
-// place, are visited on a copy.
-func walkSecrets(v reflect.Value, fn func(*Secret)) {
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if !v.IsNil() {
-			walkSecrets(v.Elem(), fn)
-		}
-	case reflect.Struct:
-		if v.Type() == secretType {
-			if v.CanAddr() {
-				fn(v.Addr().Interface().(*Secret))
-			} else {
-				s := v.Interface().(Secret)
-				fn(&s)
-			}
-			return
-		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				walkSecrets(v.Field(i), fn)
-			}
-		}
-	case reflect.Map:
-		for _, k := range v.MapKeys() {
-			walkSecrets(v.MapIndex(k), fn)
-		}
-	case reflect.Slice, reflect.Array:
-		for i := range v.Len() {
-			walkSecrets(v.Index(i), fn)
-		}
-	}
 }

@@ -62,7 +62,7 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 // remote error texts included, pass it) and in the engine (chat, runs,
 // audit).
 func NewApp(cfg *config.Config, logOut io.Writer) (*App, error) {
-	redact := actions.NewRedactor(cfg.Secrets()...)
+	redact := actions.NewRedactor(cfg.SecretValues()...)
 	log := slog.New(redact.Handler(NewLogger(cfg.Log, logOut).Handler()))
 	db, err := storage.Open(cfg.Storage.Path)
 	if err != nil {

@@ -219,10 +219,10 @@ slack:
 	}
 	// The redactor is built from what the config says its secrets are:
 	// that must be every secret field.
-	known := strings.Join(cfg.Secrets(), "\n")
+	known := strings.Join(cfg.SecretValues(), "\n")
 	for field, c := range canaries {
 		if !strings.Contains(known, c) {
-			t.Errorf("config.Secrets() misses %s", field)
+			t.Errorf("config.SecretValues() misses %s", field)
 		}
 	}
 
