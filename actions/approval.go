@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -95,6 +96,9 @@ func (e *Engine) mayDecide(person *Person, run *Run, verb string) error {
 }
 
 func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message, error) {
+	if e.stopping() {
+		return Message{}, errStopping
+	}
 	run, err := e.pending(ctx, id)
 	if err != nil {
 		return Message{}, err
@@ -151,7 +155,9 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		return Message{}, Errorf(Conflict, "approved request %d, but it could not start: %s", id, ErrorMessage(err))
 	}
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "started", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + ": " + plan.Summary})
-	e.launch(approved, req, plan)
+	if err := e.launch(ctx, approved, req, plan); err != nil {
+		return Message{}, Errorf(Unavailable, "approved request %d, but it could not start: %s", id, ErrorMessage(err))
+	}
 	return Message{Summary: fmt.Sprintf("approved request %d (`%s` by %s); run %d started", id, run.Command, run.Person, id), Tone: ToneSuccess}, nil
 }
 
@@ -243,31 +249,28 @@ func (e *Engine) ExpireApprovals(ctx context.Context) error {
 // Recover is called once at start: runs that were going when infrabot
 // stopped (a crash, kill -9) are marked interrupted, never re-run, their
 // environments' run locks are released, and each is announced where it
-// was requested. It returns the interrupted runs.
+// was requested. It returns the interrupted runs. A run that cannot be
+// marked is retried a few times, each failure logged; if it still cannot
+// be, Recover goes on with the others and then returns an error naming
+// it: infrabot must not serve with a run recorded as running and its lock
+// held by nobody.
 func (e *Engine) Recover(ctx context.Context) ([]*Run, error) {
 	runs, err := e.runs.Runs(ctx, RunFilter{States: []RunState{Running}})
 	if err != nil {
 		return nil, err
 	}
 	var out []*Run
+	var failed []string
 	for _, r := range runs {
-		now := e.now()
-		saved, err := e.runs.UpdateRun(ctx, r.ID, func(r *Run) error {
-			if r.State != Running {
-				return Errorf(Conflict, "run %d is no longer running", r.ID)
-			}
-			r.State, r.Finished = Interrupted, now
-			r.Error = "infrabot stopped while this ran; it was not re-run — check the environment and run it again if needed"
-			for i := range r.Steps {
-				if r.Steps[i].State == Running {
-					r.Steps[i].State, r.Steps[i].Finished = Interrupted, now
-				}
-			}
-			return nil
-		})
+		saved, err := e.interrupt(ctx, r.ID)
 		if err != nil {
+			failed = append(failed, fmt.Sprintf("run %d (%s): %v", r.ID, r.Command, err))
 			continue
 		}
+		if saved == nil {
+			continue // it ended meanwhile
+		}
+		now := e.now()
 		if saved.Env != "" {
 			e.releaseRunLock(ctx, saved)
 		}
@@ -280,5 +283,53 @@ func (e *Engine) Recover(ctx context.Context) ([]*Run, error) {
 		})
 		out = append(out, saved)
 	}
+	if len(failed) > 0 {
+		return out, fmt.Errorf("%d runs left running by the last stop could not be marked interrupted: %s", len(failed), strings.Join(failed, "; "))
+	}
 	return out, nil
+}
+
+// recoverAttempts and recoverBackoff bound how hard Recover tries to mark
+// one run interrupted.
+var (
+	recoverAttempts = 3
+	recoverBackoff  = 50 * time.Millisecond
+)
+
+// interrupt marks run id interrupted, retrying a failed update. It returns
+// nil, nil when the run is no longer running.
+func (e *Engine) interrupt(ctx context.Context, id int64) (*Run, error) {
+	var err error
+	for attempt := 1; attempt <= recoverAttempts; attempt++ {
+		now := e.now()
+		var saved *Run
+		ended := false
+		saved, err = e.runs.UpdateRun(ctx, id, func(r *Run) error {
+			if r.State != Running {
+				ended = true
+				return Errorf(Conflict, "run %d is no longer running", r.ID)
+			}
+			r.State, r.Finished = Interrupted, now
+			r.Error = "infrabot stopped while this ran; it was not re-run — check the environment and run it again if needed"
+			return nil
+		})
+		if ended {
+			return nil, nil
+		}
+		if err == nil {
+			if ierr := e.interruptSteps(ctx, saved, now); ierr != nil {
+				e.log.Error("recording the interrupted steps of a run failed", "run", id, "err", ierr)
+			}
+			return saved, nil
+		}
+		e.log.Error("marking a run interrupted failed", "run", id, "attempt", attempt, "of", recoverAttempts, "err", err)
+		if attempt < recoverAttempts {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt) * recoverBackoff):
+			}
+		}
+	}
+	return nil, err
 }

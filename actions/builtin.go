@@ -127,7 +127,7 @@ func (e *Engine) runAction() *Action {
 		Name: "run", Summary: "one run in detail: its plan, steps and outcome",
 		Args: []Arg{{Name: "id", Kind: ArgID}},
 		Query: func(ctx context.Context, req *Request) (Message, error) {
-			r, err := e.runs.Run(ctx, req.ID("id"))
+			r, err := e.Run(ctx, req.ID("id"))
 			if err != nil {
 				return Message{}, err
 			}

@@ -42,7 +42,19 @@ type Options struct {
 	ApprovalsChannel string
 	Now              func() time.Time
 	Logger           *slog.Logger
+	// RunEventLimit bounds the output lines and step details one run
+	// keeps in its event log; the steps' starts and ends are always kept.
+	// Default DefaultRunEventLimit.
+	RunEventLimit int
+	// Redactor removes the config's secret values from everything the
+	// engine writes: chat messages and replies, the log, run records and
+	// the audit log. None by default.
+	Redactor *Redactor
 }
+
+// DefaultRunEventLimit is how many output lines and step details a run
+// keeps when Options do not say.
+const DefaultRunEventLimit = 100_000
 
 // Engine turns commands into outcomes: parse, authorise, ask for approval
 // where the policy says so, run, and audit every step.
@@ -60,10 +72,12 @@ type Engine struct {
 	now       func() time.Time
 	log       *slog.Logger
 	delivery  Delivery
+	limit     int // RunEventLimit
+	redact    *Redactor
 
 	base    context.Context
 	stopAll context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // runs in flight
 
 	mu      sync.Mutex
 	chats   map[string]Chat
@@ -85,6 +99,9 @@ func NewEngine(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.RunEventLimit <= 0 {
+		opts.RunEventLimit = DefaultRunEventLimit
+	}
 	base, stop := context.WithCancel(context.Background())
 	envs := slices.Clone(opts.Environments)
 	sort.Strings(envs)
@@ -93,7 +110,8 @@ func NewEngine(opts Options) *Engine {
 		runs: opts.Runs, locks: opts.Locks, audit: opts.Audit,
 		envs: envs, stores: opts.Stores, sched: opts.Scheduler,
 		channels: opts.Channels, approvals: opts.ApprovalsChannel,
-		now: opts.Now, log: opts.Logger,
+		now: opts.Now, log: slog.New(opts.Redactor.Handler(opts.Logger.Handler())),
+		limit: opts.RunEventLimit, redact: opts.Redactor,
 		base: base, stopAll: stop,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
 	}
@@ -127,7 +145,7 @@ func (e *Engine) Policy() *Policy { return e.policy }
 func (e *Engine) AddChat(platform string, c Chat) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.chats[platform] = c
+	e.chats[platform] = redactingChat{Chat: c, r: e.redact}
 }
 
 func (e *Engine) chat(platform string) Chat {
@@ -154,6 +172,7 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 		e.record(ctx, AuditEntry{Person: who, Event: "refused", Detail: ErrorMessage(err)})
 		return Reply{Message: Message{Summary: ErrorMessage(err), Text: ErrorMessage(err), Tone: ToneDanger}, Private: true}
 	}
+	reply.Message = e.redact.Message(reply.Message)
 	return reply
 }
 
@@ -202,6 +221,7 @@ func (e *Engine) execute(ctx context.Context, person *Person, inv Invocation) (R
 // cannot be shown to the person, who did nothing wrong.
 func (e *Engine) record(ctx context.Context, entry AuditEntry) {
 	entry.Time = e.now()
+	entry.Detail = e.redact.String(entry.Detail)
 	if _, err := e.audit.Append(context.WithoutCancel(ctx), entry); err != nil {
 		e.log.Error("audit append failed", "event", entry.Event, "err", err)
 	}
@@ -210,14 +230,27 @@ func (e *Engine) record(ctx context.Context, entry AuditEntry) {
 // Wait blocks until every run started so far has ended.
 func (e *Engine) Wait() { e.wg.Wait() }
 
-// Close stops the engine: runs still going are cancelled and recorded as
-// interrupted, and Close waits for them to finish recording.
+// Close stops the engine. It first refuses new work (a command that
+// would start a run or decide a request is answered "infrabot is
+// stopping"; queries still answer), then cancels the runs still going,
+// which are recorded as interrupted, and waits for them to finish
+// recording. (The expiry sweep is the scheduler's: its Close joins it.)
 func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closing = true
 	e.mu.Unlock()
 	e.stopAll()
 	e.wg.Wait()
+}
+
+// errStopping refuses new work once Close has begun.
+var errStopping = Errorf(Unavailable, "infrabot is stopping: nothing new starts now; try again once it is back")
+
+// stopping reports whether Close has begun.
+func (e *Engine) stopping() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closing
 }
 
 // Environments returns the declared environment names, sorted.

@@ -93,6 +93,7 @@ type world struct {
 	planLines atomic.Value // []string: what wipe's plan says
 	wipes     atomic.Int32 // how many times wipe executed
 	gate      chan struct{}
+	limit     int // the engine's RunEventLimit; 0 for the default
 }
 
 func policy() *actions.Policy {
@@ -136,8 +137,9 @@ func (w *world) open() {
 	w.chat = &chatLog{}
 	w.engine = actions.NewEngine(actions.Options{
 		Policy: policy(), Runs: db, Locks: db, Audit: db,
-		Environments: []string{"staging", "production"},
-		Now:          w.clock.Now,
+		Environments:  []string{"staging", "production"},
+		Now:           w.clock.Now,
+		RunEventLimit: w.limit,
 	})
 	w.engine.AddChat("test", w.chat)
 	w.engine.Register(&actions.Action{
@@ -217,7 +219,7 @@ func (w *world) expect(r actions.Reply, refused bool, want ...string) {
 
 func (w *world) run(id int64) *actions.Run {
 	w.t.Helper()
-	r, err := w.db.Run(context.Background(), id)
+	r, err := w.engine.Run(context.Background(), id)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -3,15 +3,20 @@ package actions
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 )
 
-// Plan is what a run will do, shown before it is done. An approval is bound
-// to the plan's hash: if the plan differs when the approval comes, the
-// approval is void.
+// Plan is what a run will do, shown before it is done. A plan is its
+// items: structured changes, from which its lines are rendered and over
+// which its hash is taken, and which execution carries out exactly. An
+// approval is bound to the plan's hash: if the items differ when the
+// approval comes, the approval is void; rewording how a plan is shown
+// changes nothing.
 type Plan struct {
-	Summary string   // one line, e.g. "create 3, keep 1, delete 0"
-	Lines   []string // the readable diff, one change a line
+	Summary string     // one line, e.g. "create 3, keep 1, delete 0"
+	Items   []PlanItem `json:",omitempty"`
+	Lines   []string   // for people: rendered from Items, or free text for an action without items
 	// Deletes marks a plan that destroys something; it always needs a
 	// second person's approval.
 	Deletes bool
@@ -19,14 +24,59 @@ type Plan struct {
 	Empty bool
 }
 
-// Hash identifies the plan's content.
+// Plan item operations.
+const (
+	OpCreate = "create"
+	OpKeep   = "keep"
+	OpDelete = "delete"
+)
+
+// PlanItem is one change of a plan, on one server. Nothing in it changes
+// on its own (a server's state is not in it), so that a plan's hash
+// changes only when the change it describes does.
+type PlanItem struct {
+	Op       string   `json:"op"`           // OpCreate, OpKeep, OpDelete
+	Name     string   `json:"name"`         // the server's name
+	ID       string   `json:"id,omitempty"` // the server's id, for keep and delete
+	Flavor   string   `json:"flavor,omitempty"`
+	Image    string   `json:"image,omitempty"`
+	Networks []string `json:"networks,omitempty"`
+	// Reason says why, e.g. "no longer declared" for a delete, or a note
+	// on a kept server.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Hash identifies the plan's content: its items (and whether it deletes).
+// A plan without items, of an action that describes its work in free
+// text, is identified by its summary and lines.
 func (p Plan) Hash() string {
 	h := sha256.New()
-	h.Write([]byte(p.Summary))
-	h.Write([]byte{0})
-	h.Write([]byte(strings.Join(p.Lines, "\n")))
+	if len(p.Items) > 0 {
+		h.Write([]byte("items\x00"))
+		b, err := json.Marshal(p.Items)
+		if err != nil {
+			panic(err) // strings and slices of strings always marshal
+		}
+		h.Write(b)
+	} else {
+		h.Write([]byte(p.Summary))
+		h.Write([]byte{0})
+		h.Write([]byte(strings.Join(p.Lines, "\n")))
+	}
 	if p.Deletes {
 		h.Write([]byte{1})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// IDs returns the ids of the plan's items with operation op: for
+// OpDelete, exactly what an approval of the plan allows to be deleted.
+func (p Plan) IDs(op string) map[string]bool {
+	out := map[string]bool{}
+	for _, it := range p.Items {
+		if it.Op == op && it.ID != "" {
+			out[it.ID] = true
+		}
+	}
+	return out
 }

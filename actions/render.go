@@ -6,7 +6,7 @@ import (
 )
 
 var stateMark = map[RunState]string{
-	Running: "…", Succeeded: "✓", Failed: "✗", Cancelled: "⊘", Interrupted: "!", Denied: "✗", Expired: "⌛", AwaitingApproval: "?",
+	Running: "…", Succeeded: "✓", Failed: "✗", Cancelled: "⊘", Interrupted: "!", Denied: "✗", Expired: "⌛", AwaitingApproval: "?", Ongoing: "→",
 }
 
 var stateTone = map[RunState]Tone{
@@ -53,6 +53,9 @@ func RunMessage(r *Run, now time.Time) Message {
 	}
 	if len(r.Steps) == 0 && r.State == AwaitingApproval {
 		m.Lines = r.Plan.Lines
+	}
+	if r.OutputOmitted > 0 {
+		m.Lines = append(m.Lines, fmt.Sprintf("… %d earlier lines (the run's log keeps them)", r.OutputOmitted))
 	}
 	m.Lines = append(m.Lines, r.Output...)
 	if r.Error != "" {

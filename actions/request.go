@@ -2,14 +2,15 @@ package actions
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
 // request starts a run, or files it for approval.
 func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
+	if e.stopping() {
+		return Reply{}, errStopping
+	}
 	act := req.Action
 	if req.Env != "" {
 		if err := e.lockAllowsRun(ctx, req.Env, req.Person.Name); err != nil {
@@ -46,7 +47,9 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 			return Reply{}, err
 		}
 		e.record(ctx, AuditEntry{Person: run.Person, Event: "started", Action: run.Action, Env: run.Env, Run: run.ID, Detail: run.Command + ": " + plan.Summary})
-		e.launch(run, req, plan)
+		if err := e.launch(ctx, run, req, plan); err != nil {
+			return Reply{}, err
+		}
 		return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— run %d started", run.ID))}}, nil
 	}
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "approval-requested", Action: run.Action, Env: run.Env, Run: run.ID,
@@ -101,7 +104,7 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 	}
 	now := e.now()
 	if _, uerr := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
-		r.State, r.Error, r.Started, r.Finished = Failed, "could not start: "+ErrorMessage(err), now, now
+		r.State, r.Error, r.Started, r.Finished = Failed, e.redact.String("could not start: "+ErrorMessage(err)), now, now
 		return nil
 	}); uerr != nil {
 		e.log.Error("recording a run that could not start failed", "run", run.ID, "err", uerr)
@@ -111,12 +114,22 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 }
 
 // launch carries out a run, whose lock begin took, in the background.
-func (e *Engine) launch(run *Run, req *Request, plan Plan) {
-	ctx, cancel := context.WithCancel(e.base)
+// Once Close has begun it starts nothing: the run is recorded as
+// interrupted before it began, its lock is released, and errStopping is
+// returned.
+func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) error {
+	rctx, cancel := context.WithCancel(e.base)
 	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		cancel()
+		e.notStarted(ctx, run)
+		return errStopping
+	}
 	e.active[run.ID] = &activeRun{cancel: cancel}
-	e.mu.Unlock()
 	e.wg.Add(1)
+	e.mu.Unlock()
+	ctx = rctx
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
@@ -125,13 +138,29 @@ func (e *Engine) launch(run *Run, req *Request, plan Plan) {
 		delete(e.active, run.ID)
 		e.mu.Unlock()
 	}()
+	return nil
+}
+
+// notStarted records that run, whose lock begin took, was never started
+// because infrabot is stopping, and gives the lock back.
+func (e *Engine) notStarted(ctx context.Context, run *Run) {
+	ctx = context.WithoutCancel(ctx)
+	now := e.now()
+	reason := "infrabot stopped before it began; it was not run"
+	if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
+		r.State, r.Error, r.Finished = Interrupted, reason, now
+		return nil
+	}); err != nil {
+		e.log.Error("recording a run that could not start failed", "run", run.ID, "err", err)
+	}
+	if run.Env != "" {
+		e.releaseRunLock(ctx, run)
+	}
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "interrupted: " + reason})
 }
 
 func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan) {
-	run.Started = e.now()
-	p := &Progress{e: e, run: run}
-	p.ref = e.post(ctx, run.Origin, RunMessage(run, e.now()))
-	p.flush(ctx)
+	p := e.startProgress(ctx, run)
 	err := runSafely(ctx, req.Action, req, plan, p)
 	if run.Env != "" {
 		e.releaseRunLock(context.WithoutCancel(ctx), run)
@@ -175,131 +204,6 @@ func (e *Engine) cancelOutcome(id int64) (RunState, string) {
 		return Interrupted, "infrabot stopped while this ran; it was not re-run"
 	}
 	return Cancelled, "cancelled"
-}
-
-// Progress is how a running action reports: timed steps and notes, kept
-// in the run's record and in its live chat message. Safe for concurrent
-// use by the action's goroutines.
-type Progress struct {
-	e   *Engine
-	ref *MessageRef
-
-	mu  sync.Mutex // guards run
-	run *Run
-
-	// flushMu orders flushes, so that a slower save of an older state
-	// never overwrites a newer one.
-	flushMu sync.Mutex
-}
-
-// StepHandle is one step of a run in progress.
-type StepHandle struct {
-	p *Progress
-	i int
-}
-
-// Step starts a new step called name.
-func (p *Progress) Step(ctx context.Context, name string) *StepHandle {
-	p.mu.Lock()
-	p.run.Steps = append(p.run.Steps, Step{Name: name, State: Running, Started: p.e.now()})
-	h := &StepHandle{p: p, i: len(p.run.Steps) - 1}
-	p.mu.Unlock()
-	p.flush(ctx)
-	return h
-}
-
-// Note adds a line to the run's output.
-func (p *Progress) Note(ctx context.Context, format string, args ...any) {
-	p.mu.Lock()
-	p.run.Output = append(p.run.Output, fmt.Sprintf(format, args...))
-	p.mu.Unlock()
-	p.flush(ctx)
-}
-
-// Detail replaces the step's detail text, e.g. "BUILD, 12s".
-func (h *StepHandle) Detail(ctx context.Context, format string, args ...any) {
-	h.set(ctx, Running, fmt.Sprintf(format, args...))
-}
-
-// Done marks the step succeeded.
-func (h *StepHandle) Done(ctx context.Context, format string, args ...any) {
-	h.set(ctx, Succeeded, fmt.Sprintf(format, args...))
-}
-
-// Fail marks the step failed with err's message for people.
-func (h *StepHandle) Fail(ctx context.Context, err error) {
-	msg := ErrorMessage(err)
-	if errors.Is(err, context.Canceled) {
-		msg = "cancelled"
-	}
-	h.set(ctx, Failed, msg)
-}
-
-func (h *StepHandle) set(ctx context.Context, state RunState, detail string) {
-	p := h.p
-	p.mu.Lock()
-	s := &p.run.Steps[h.i]
-	s.State, s.Detail = state, detail
-	if state != Running {
-		s.Finished = p.e.now()
-	}
-	p.mu.Unlock()
-	p.flush(ctx)
-}
-
-// flush saves the run's progress and updates its chat message.
-func (p *Progress) flush(ctx context.Context) { p.save(ctx, nil) }
-
-// finish records the run's outcome: steps still running end in state.
-func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
-	p.save(ctx, func(r *Run, now time.Time) {
-		for i := range r.Steps {
-			if r.Steps[i].State == Running {
-				r.Steps[i].State, r.Steps[i].Finished = state, now
-			}
-		}
-		r.State, r.Error, r.Finished = state, reason, now
-	})
-}
-
-// save stores a snapshot of the run's steps and output, with final applied
-// to it when given, and shows the result in the run's chat message. Saves
-// are serialised, so an older snapshot never overwrites a newer one.
-func (p *Progress) save(ctx context.Context, final func(r *Run, now time.Time)) {
-	ctx = context.WithoutCancel(ctx)
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
-	now := p.e.now()
-	p.mu.Lock()
-	if final != nil {
-		final(p.run, now)
-	}
-	snap := *p.run
-	snap.Steps = append([]Step(nil), p.run.Steps...)
-	snap.Output = append([]string(nil), p.run.Output...)
-	ref := p.ref
-	p.mu.Unlock()
-	saved, err := p.e.runs.UpdateRun(ctx, p.run.ID, func(r *Run) error {
-		r.Steps, r.Output, r.Started = snap.Steps, snap.Output, snap.Started
-		if ref != nil {
-			r.Progress = ref
-		}
-		if final != nil {
-			r.State, r.Error, r.Finished = snap.State, snap.Error, snap.Finished
-		}
-		return nil
-	})
-	if err != nil {
-		p.e.log.Error("saving run progress failed", "run", p.run.ID, "err", err)
-		return
-	}
-	if ref == nil && final != nil {
-		// Its message could not be posted when the run started (the chat
-		// was down): try once more, so that the outcome is seen.
-		p.e.post(ctx, saved.Origin, RunMessage(saved, now))
-		return
-	}
-	p.e.update(ctx, ref, RunMessage(saved, now))
 }
 
 // elapsed formats a duration for people: 850ms, 12s, 3m05s.

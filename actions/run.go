@@ -18,6 +18,10 @@ const (
 	Interrupted      RunState = "interrupted"
 	Denied           RunState = "denied"
 	Expired          RunState = "expired"
+	// Ongoing is a step's outcome when the remote system goes on with what
+	// the step asked after the run ended: a delete or a create sent before
+	// a cancel. It is not cancelled: the cloud is doing it.
+	Ongoing RunState = "ongoing"
 )
 
 // Done reports whether the state is final.
@@ -41,9 +45,15 @@ type Run struct {
 	Finished time.Time
 
 	Plan     Plan
-	Steps    []Step
-	Output   []string // notes the run wrote, oldest first
 	Approval *Approval
+
+	// Steps and Output are the run's progress, folded from its event log
+	// (see RunEvent) by Engine.Run: the store keeps them apart from the
+	// run's record, which holds its state only. Output holds the latest
+	// lines; OutputOmitted counts the earlier ones not shown.
+	Steps         []Step   `json:",omitempty"`
+	Output        []string `json:",omitempty"`
+	OutputOmitted int      `json:",omitempty"`
 
 	// Progress is the live message showing the run, once posted.
 	Progress *MessageRef
@@ -89,6 +99,18 @@ type Approval struct {
 	Notice *MessageRef `json:",omitempty"`
 }
 
+// RunEvent is one entry of a run's progress log: a step that began or
+// changed, or a line of output. A run's events are only ever appended.
+type RunEvent struct {
+	Seq  uint64    `json:"seq"` // given by the store, from 1 in each run
+	Time time.Time `json:"time"`
+	// Step, for a step event, is step number Index (from 0) as it is now.
+	Step  *Step `json:"step,omitempty"`
+	Index int   `json:"index,omitempty"`
+	// Note, for a line of output, is the line.
+	Note string `json:"note,omitempty"`
+}
+
 // RunFilter selects runs; zero values select everything.
 type RunFilter struct {
 	Env    string
@@ -104,6 +126,14 @@ type RunStore interface {
 	UpdateRun(ctx context.Context, id int64, fn func(*Run) error) (*Run, error)
 	Run(ctx context.Context, id int64) (*Run, error) // NotFound when absent
 	Runs(ctx context.Context, f RunFilter) ([]*Run, error)
+
+	// AppendRunEvents adds events, in order, to the end of run id's
+	// progress log and gives them their Seq. Its cost does not depend on
+	// how many events the run already has. NotFound when the run is absent.
+	AppendRunEvents(ctx context.Context, id int64, events ...RunEvent) error
+	// RunEvents returns run id's events with Seq above after, oldest
+	// first, at most limit of them (0: all).
+	RunEvents(ctx context.Context, id int64, after uint64, limit int) ([]RunEvent, error)
 }
 
 // Lock keeps others from changing an environment. A person's lock

@@ -179,10 +179,36 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-func (c *Config) applyDefaults() {
-	if c.Storage.Path == "" {
-		c.Storage.Path = "./data/infrabot.db"
+// LoadStorage reads only the storage section of the file at path, with
+// its default applied: what tools that work on the store alone (`infrabot
+// audit verify`) need. It resolves no secret and checks nothing else, so
+// it works on a host where the chat and cloud secrets are not set.
+func LoadStorage(path string) (Storage, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Storage{}, fmt.Errorf("reading config: %w", err)
 	}
+	var c struct {
+		Storage Storage `yaml:"storage"`
+	}
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return Storage{}, Problems{yamlProblem(path, err)}
+	}
+	c.Storage.applyDefaults()
+	return c.Storage, nil
+}
+
+// DefaultStoragePath is where the store is when the config does not say.
+const DefaultStoragePath = "./data/infrabot.db"
+
+func (s *Storage) applyDefaults() {
+	if s.Path == "" {
+		s.Path = DefaultStoragePath
+	}
+}
+
+func (c *Config) applyDefaults() {
+	c.Storage.applyDefaults()
 	if _, ok := c.Channels["default"]; ok && c.ApprovalsChannel == "" {
 		c.ApprovalsChannel = "default"
 	}

@@ -173,3 +173,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadStorageNeedsNoSecret(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "infrabot.yaml")
+	data := "storage:\n  path: /var/lib/infrabot/infrabot.db\nslack:\n  bot_token: ${env:INFRABOT_TEST_UNSET_TOKEN}\n  signing_secret: ${env:INFRABOT_TEST_UNSET_SECRET}\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(path); err == nil {
+		t.Fatal("the full load should need the secrets")
+	}
+	st, err := config.LoadStorage(path)
+	if err != nil || st.Path != "/var/lib/infrabot/infrabot.db" {
+		t.Fatalf("LoadStorage: %+v, %v", st, err)
+	}
+	if err := os.WriteFile(path, []byte("people: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := config.LoadStorage(path); err != nil || st.Path != "./data/infrabot.db" {
+		t.Errorf("without a storage section: %+v, %v; want the default path", st, err)
+	}
+	if _, err := config.LoadStorage(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Error("a missing config file was accepted")
+	}
+}

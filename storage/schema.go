@@ -16,7 +16,11 @@ import (
 //	2  schedules (jobs' last runs), modules (a bucket per module, holding
 //	   the buckets it declares); an approval request keeps a list of its
 //	   message copies instead of one
-const SchemaVersion = 2
+//	3  run-events (a run's progress as an append-only log, one nested
+//	   bucket per run; runs written before keep their steps in their
+//	   record) and replays (chat deliveries already accepted); both are
+//	   created when first written
+const SchemaVersion = 3
 
 var (
 	keySchema       = []byte("schema-version")

@@ -218,3 +218,20 @@ func TestOpenRunsIndex(t *testing.T) {
 		t.Errorf("open after rebuilding the index = %v, want [5 3]", got)
 	}
 }
+
+func TestAuditKeepsExactBytes(t *testing.T) {
+	t.Parallel()
+	_, db := openAudit(t, 0)
+	defer db.Close()
+	detail := "lock staging \x1b]0;pwned\x07\r\u202e"
+	if _, err := db.Append(context.Background(), actions.AuditEntry{Time: time.Now(), Person: "bob", Event: "request", Detail: detail}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Tail(context.Background(), 1)
+	if err != nil || len(got) != 1 || got[0].Detail != detail {
+		t.Fatalf("the record holds %+v (%v), want the bytes typed", got, err)
+	}
+	if _, err := db.VerifyAudit(context.Background()); err != nil {
+		t.Fatalf("a record with control characters does not verify: %v", err)
+	}
+}

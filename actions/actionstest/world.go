@@ -268,10 +268,10 @@ func (w *World) Expect(r actions.Reply, refused bool, want ...string) {
 	}
 }
 
-// Run returns run id as stored.
+// Run returns run id as stored, with its progress folded from its event log.
 func (w *World) Run(id int64) *actions.Run {
 	w.T.Helper()
-	r, err := w.DB.Run(context.Background(), id)
+	r, err := w.Engine.Run(context.Background(), id)
 	if err != nil {
 		w.T.Fatal(err)
 	}

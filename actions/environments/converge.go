@@ -84,9 +84,8 @@ func serverLess(a, b actions.Server) bool {
 	return a.ID < b.ID
 }
 
-// Plan renders the convergence for people. Lines hold nothing that changes
-// on its own (like a server's state), so that the plan's hash changes only
-// when the change it describes does.
+// Plan is the convergence as a plan: an item per server to create, keep
+// or delete, and its lines rendered from them.
 func (c Convergence) Plan(env Environment) actions.Plan {
 	p := actions.Plan{
 		Summary: fmt.Sprintf("create %d, keep %d, delete %d", len(c.Create), len(c.Keep), len(c.Delete)),
@@ -95,28 +94,16 @@ func (c Convergence) Plan(env Environment) actions.Plan {
 	}
 	decl := env.desired()
 	for _, s := range c.Create {
-		p.Lines = append(p.Lines, fmt.Sprintf("+ create %s (%s, %s, %s)", s.Name, s.Flavor, s.Image, actions.ListOr(s.Networks, "default network")))
+		p.Items = append(p.Items, actions.PlanItem{Op: actions.OpCreate, Name: s.Name, Flavor: s.Flavor, Image: s.Image, Networks: s.Networks})
 	}
 	for _, s := range c.Keep {
-		line := "= keep   " + s.Name
+		it := actions.PlanItem{Op: actions.OpKeep, Name: s.Name, ID: s.ID}
 		if spec, ok := decl[s.Name]; ok && s.Flavor != "" && spec.Flavor != s.Flavor {
-			line += fmt.Sprintf(" (note: flavor is %s, declared %s; infrabot does not resize)", s.Flavor, spec.Flavor)
+			it.Reason = fmt.Sprintf("note: flavor is %s, declared %s; infrabot does not resize", s.Flavor, spec.Flavor)
 		}
-		p.Lines = append(p.Lines, line)
+		p.Items = append(p.Items, it)
 	}
-	p.Lines = append(p.Lines, c.deleteLines(env)...)
-	if p.Empty {
-		p.Lines = append(p.Lines, "nothing to change: the environment is as declared")
-	}
-	return p
-}
-
-// deleteLines returns the plan's line for each server in c.Delete, in
-// order: what an approval of the plan allows to be deleted.
-func (c Convergence) deleteLines(env Environment) []string {
-	decl := env.desired()
-	lines := make([]string, len(c.Delete))
-	for i, s := range c.Delete {
+	for _, s := range c.Delete {
 		why := "no longer declared"
 		if _, ok := decl[s.Name]; ok {
 			why = "in ERROR, to be created again"
@@ -124,14 +111,41 @@ func (c Convergence) deleteLines(env Environment) []string {
 				why = "a duplicate"
 			}
 		}
-		lines[i] = fmt.Sprintf("- delete %s (id %s, %s)", s.Name, shortID(s.ID), why)
+		p.Items = append(p.Items, actions.PlanItem{Op: actions.OpDelete, Name: s.Name, ID: s.ID, Reason: why})
 	}
-	return lines
+	p.Lines = PlanLines(p.Items)
+	if p.Empty {
+		p.Lines = append(p.Lines, "nothing to change: the environment is as declared")
+	}
+	return p
 }
 
-// teardownLine is the plan's line for a server a teardown deletes.
-func teardownLine(s actions.Server) string {
-	return fmt.Sprintf("- delete %s (id %s)", s.Name, shortID(s.ID))
+// PlanLines renders plan items for people, one line each. Only people
+// read them: execution works from the items.
+func PlanLines(items []actions.PlanItem) []string {
+	lines := make([]string, 0, len(items))
+	for _, it := range items {
+		var line string
+		switch it.Op {
+		case actions.OpCreate:
+			line = fmt.Sprintf("+ create %s (%s, %s, %s)", it.Name, it.Flavor, it.Image, actions.ListOr(it.Networks, "default network"))
+		case actions.OpKeep:
+			line = "= keep   " + it.Name
+		case actions.OpDelete:
+			line = fmt.Sprintf("- delete %s (id %s", it.Name, shortID(it.ID))
+			if it.Reason != "" {
+				line += ", " + it.Reason
+			}
+			line += ")"
+		default:
+			line = it.Op + " " + it.Name
+		}
+		if it.Op != actions.OpDelete && it.Reason != "" {
+			line += " (" + it.Reason + ")"
+		}
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 func shortID(id string) string {

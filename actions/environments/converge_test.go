@@ -327,3 +327,50 @@ func TestPlanNotesFlavorDrift(t *testing.T) {
 		t.Errorf("a note where the flavor matches, or drift counted as a change (empty=%v):\n%s", p.Empty, text)
 	}
 }
+
+func TestPlanIsItsItems(t *testing.T) {
+	t.Parallel()
+	env := convEnv()
+	servers := []actions.Server{
+		srv("0123456789abcdef-db-1", "staging-db-1", actions.StatusActive, 0),
+		srv("0123456789abcdef-web-1", "staging-web-1", actions.StatusError, 1),
+		srv("0123456789abcdef-web-9", "staging-web-9", actions.StatusActive, 9),
+	}
+	p := environments.Converge(env, servers).Plan(env)
+	var deletes []string
+	for _, it := range p.Items {
+		if it.Op == actions.OpDelete {
+			deletes = append(deletes, it.ID)
+		}
+	}
+	// The items name what is deleted by full id, whatever the lines show.
+	if !slices.Equal(deletes, []string{"0123456789abcdef-web-1", "0123456789abcdef-web-9"}) {
+		t.Fatalf("delete items %v", deletes)
+	}
+	for _, it := range p.Items {
+		if it.Op == actions.OpCreate && (it.Name == "" || it.Flavor == "" || it.Image == "") {
+			t.Errorf("create item %+v lacks what is created", it)
+		}
+	}
+	// The lines are rendered from the items.
+	if !slices.Equal(p.Lines, environments.PlanLines(p.Items)) {
+		t.Errorf("lines %q are not the items rendered", p.Lines)
+	}
+	// The hash is over the items: wording is not content.
+	reworded := p
+	reworded.Summary = "three things happen"
+	reworded.Lines = []string{"— remove staging-web-1 —", "— remove staging-web-9 —"}
+	if reworded.Hash() != p.Hash() {
+		t.Error("rewording the plan's lines changed its hash: pending approvals would be void")
+	}
+	other := p
+	other.Items = slices.Clone(p.Items)
+	for i := range other.Items {
+		if other.Items[i].ID == "0123456789abcdef-web-9" {
+			other.Items[i].ID = "0123456789abcdef-web-X" // same short id, another server
+		}
+	}
+	if other.Hash() == p.Hash() {
+		t.Error("a plan deleting another server has the same hash")
+	}
+}

@@ -145,12 +145,12 @@ func (x *Module) teardownPlan(ctx context.Context, req *actions.Request) (action
 	if err != nil {
 		return actions.Plan{}, err
 	}
-	conv := Convergence{Delete: servers}
-	sort.Slice(conv.Delete, func(i, j int) bool { return serverLess(conv.Delete[i], conv.Delete[j]) })
+	sort.Slice(servers, func(i, j int) bool { return serverLess(servers[i], servers[j]) })
 	p := actions.Plan{Summary: fmt.Sprintf("delete %d", len(servers)), Deletes: len(servers) > 0, Empty: len(servers) == 0}
-	for _, s := range conv.Delete {
-		p.Lines = append(p.Lines, teardownLine(s))
+	for _, s := range servers {
+		p.Items = append(p.Items, actions.PlanItem{Op: actions.OpDelete, Name: s.Name, ID: s.ID})
 	}
+	p.Lines = PlanLines(p.Items)
 	if p.Empty {
 		p.Lines = []string{"nothing to delete: infrabot owns no server in " + env.Name}
 	}

@@ -37,6 +37,10 @@ type envWorld struct {
 	mu    sync.Mutex
 	lists int         // Servers calls since the hook was set
 	hook  func(n int) // called before every Servers call with its number, from 1
+	// seen, when set, changes what Servers call n returns.
+	seen func(n int, servers []actions.Server) []actions.Server
+	// sent, when set, hears of every Delete and Create the provider sent.
+	sent chan string
 }
 
 // hookedCloud is the provider with a hook before each Servers call, so a
@@ -49,12 +53,37 @@ type hookedCloud struct {
 func (c hookedCloud) Servers(ctx context.Context, env string) ([]actions.Server, error) {
 	c.ew.mu.Lock()
 	c.ew.lists++
-	hook, n := c.ew.hook, c.ew.lists
+	hook, seen, n := c.ew.hook, c.ew.seen, c.ew.lists
 	c.ew.mu.Unlock()
 	if hook != nil {
 		hook(n)
 	}
-	return c.Cloud.Servers(ctx, env)
+	servers, err := c.Cloud.Servers(ctx, env)
+	if err == nil && seen != nil {
+		servers = seen(n, servers)
+	}
+	return servers, err
+}
+
+func (c hookedCloud) Delete(ctx context.Context, id string) error {
+	err := c.Cloud.Delete(ctx, id)
+	c.ew.tell("delete " + id)
+	return err
+}
+
+func (c hookedCloud) Create(ctx context.Context, spec actions.ServerSpec) (actions.Server, error) {
+	s, err := c.Cloud.Create(ctx, spec)
+	c.ew.tell("create " + spec.Name)
+	return s, err
+}
+
+func (ew *envWorld) tell(what string) {
+	ew.mu.Lock()
+	sent := ew.sent
+	ew.mu.Unlock()
+	if sent != nil {
+		sent <- what
+	}
 }
 
 func (ew *envWorld) onList(hook func(n int)) {
@@ -584,16 +613,18 @@ func TestServerStuckInBuildTimesOut(t *testing.T) {
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-2 ACTIVE")
 }
 
-func TestCancelProvision(t *testing.T) {
+func TestCancelProvisionStopsOnlyWhatWasNotSent(t *testing.T) {
 	t.Parallel()
-	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	envs := declared(2)
+	envs[0].Parallel = 1 // one create at a time: the cancel comes while the first builds
+	ew := newEnvWorld(t, simulator.Options{}, envs)
 	ew.sim.StickInBuild("staging-")
 
 	id := ew.start("bob", "provision staging")
 	sid := strconv.FormatInt(id, 10)
 	actionstest.WaitFor(t, func() bool {
 		r := ew.Run(id)
-		return len(r.Steps) == 3 && !slices.ContainsFunc(r.Steps, func(s actions.Step) bool { return !strings.HasPrefix(s.Detail, "BUILD") })
+		return len(r.Steps) == 1 && strings.HasPrefix(r.Steps[0].Detail, "BUILD")
 	})
 	ew.Expect(ew.As("alice", "lock staging"), true, "in use by")
 	ew.Expect(ew.As("carol", "cancel "+sid), true, "carol may not cancel")
@@ -602,19 +633,56 @@ func TestCancelProvision(t *testing.T) {
 	if r.Error != "cancelled by bob" {
 		t.Errorf("error %q", r.Error)
 	}
-	for _, s := range r.Steps {
-		if s.State == actions.Running || s.State == actions.Succeeded {
-			t.Errorf("step %s is %s after cancel", s.Name, s.State)
-		}
+	// The create that was sent goes on at the cloud, and the run says so;
+	// the two not sent were not.
+	if len(r.Steps) != 1 {
+		t.Fatalf("steps %+v, want only the create that was sent", r.Steps)
+	}
+	if s := r.Steps[0]; s.Name != "create staging-logserver-1" || s.State != actions.Ongoing || !strings.Contains(s.Detail, "creating") {
+		t.Errorf("the sent create shows %s %q, want ongoing: creating", s.State, s.Detail)
+	}
+	if got := serverNames(ew.owned("staging")); !slices.Equal(got, []string{"staging-logserver-1"}) {
+		t.Errorf("staging holds %v, want the one server whose create was sent", got)
 	}
 	// The lock went with the run.
 	ew.Expect(ew.As("alice", "lock staging"), false, "locked by alice")
 	ew.Expect(ew.As("alice", "unlock staging"), false)
-	// The servers it had started are deleted, not left building forever.
-	for _, name := range []string{"staging-logserver-1", "staging-promoter-1", "staging-promoter-2"} {
-		if !hasLine(r.Output, "deleted the unfinished server "+name) {
-			t.Errorf("output %q lacks the deletion of %s", r.Output, name)
+}
+
+func TestCancelTeardownTellsWhatWasSent(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{DeleteDelay: 2 * time.Second}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	sent := make(chan string, 16)
+	ew.mu.Lock()
+	ew.sent = sent
+	ew.mu.Unlock()
+
+	id := ew.start("bob", "teardown staging")
+	sid := strconv.FormatInt(id, 10)
+	ew.Expect(ew.As("alice", "approve "+sid), false, "approved request "+sid)
+	for range 3 {
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the deletes were not sent")
 		}
+	}
+	ew.Expect(ew.As("bob", "cancel "+sid), false, "cancelling run "+sid)
+	r := ew.finished(id, actions.Cancelled)
+	if len(r.Steps) != 3 {
+		t.Fatalf("steps %+v", r.Steps)
+	}
+	for _, s := range r.Steps {
+		deleting := s.State == actions.Ongoing && strings.Contains(s.Detail, "deleting")
+		gone := s.State == actions.Succeeded && s.Detail == "gone"
+		if !deleting && !gone {
+			t.Errorf("step %s is %s %q: its delete was sent, so it is deleting or gone", s.Name, s.State, s.Detail)
+		}
+	}
+	m := ew.As("alice", "run "+sid)
+	if text := strings.Join(m.Lines, "\n"); strings.Contains(text, "— cancelled") {
+		t.Errorf("`run %s` shows a sent delete as cancelled:\n%s", sid, text)
 	}
 	actionstest.WaitFor(t, func() bool { return len(ew.owned("staging")) == 0 })
 }
@@ -747,5 +815,47 @@ func TestProvisionDeletesOnlyWhatWasApproved(t *testing.T) {
 	}
 	if got := serverNames(ew.owned("staging")); !slices.Equal(got, sorted(append(slices.Clone(stagingServers), "staging-extra-2"))) {
 		t.Errorf("servers after: %v", got)
+	}
+}
+
+func TestTeardownDeletesExactlyTheApprovedIDs(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	id := ew.start("bob", "teardown staging")
+	approved := ew.Run(id).Plan
+
+	// By the time the run lists the servers, staging-promoter-2 is another
+	// server under the same name, whose id starts as the approved one's:
+	// a plan bound by its wording could not tell them apart.
+	var swapped string
+	ew.mu.Lock()
+	ew.lists = 0
+	ew.seen = func(n int, servers []actions.Server) []actions.Server {
+		if n < 2 { // 1 is the plan made again at approval
+			return servers
+		}
+		out := slices.Clone(servers)
+		for i := range out {
+			if out[i].Name == "staging-promoter-2" {
+				out[i].ID = out[i].ID[:8] + "-not-the-approved-one"
+				swapped = out[i].ID
+			}
+		}
+		return out
+	}
+	ew.mu.Unlock()
+	ew.Expect(ew.As("alice", "approve "+strconv.FormatInt(id, 10)), false, "approved request")
+	r := ew.finished(id, actions.Succeeded)
+	if got := stepNames(r); !slices.Equal(got, []string{"delete staging-logserver-1", "delete staging-promoter-1"}) {
+		t.Errorf("steps %v, want only the servers whose ids were approved", got)
+	}
+	if !hasLine(r.Output, "not deleting staging-promoter-2") {
+		t.Errorf("output %q", r.Output)
+	}
+	for _, it := range approved.Items {
+		if it.ID == swapped {
+			t.Fatalf("the approved plan held the swapped id %s", swapped)
+		}
 	}
 }

@@ -16,19 +16,15 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 	if err != nil {
 		return err
 	}
-	approvedDeletes := map[string]bool{}
-	for _, l := range plan.Lines {
-		if strings.HasPrefix(l, "- delete ") {
-			approvedDeletes[l] = true
-		}
-	}
+	// Deleted is exactly what the approved plan's items name, by id, and
+	// what is still to be deleted now.
+	approved := plan.IDs(actions.OpDelete)
 	var deletes []actions.Server
-	for i, line := range conv.deleteLines(env) {
-		s := conv.Delete[i]
-		if approvedDeletes[line] {
+	for _, s := range conv.Delete {
+		if approved[s.ID] {
 			deletes = append(deletes, s)
 		} else {
-			p.Note(ctx, "not deleting %s: its deletion was not in the approved plan", s.Name)
+			p.Note(ctx, "not deleting %s: its deletion was not in the approved plan (id %s)", s.Name, s.ID)
 		}
 	}
 	if len(conv.Create) == 0 && len(deletes) == 0 {
@@ -62,11 +58,35 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 	return nil
 }
 
+// sendTimeout bounds a create or delete request once it is being sent:
+// a cancel does not cut it short, so that whether it reached the cloud is
+// known, and the step can say what the cloud does.
+const sendTimeout = 2 * time.Minute
+
+// send calls fn unless ctx is already done (then nothing is sent and
+// ctx's error is returned); once begun, fn runs to its end whatever
+// happens to ctx.
+func send(ctx context.Context, fn func(ctx context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	defer cancel()
+	return fn(sctx)
+}
+
 // createOne creates a server and waits for it. A server that goes to
 // ERROR is deleted again, so that a failed run leaves nothing half-made.
+// A cancel stops only a create not yet sent: one that was sent goes on at
+// the cloud, and the step says "creating".
 func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Cloud, spec actions.ServerSpec, p *actions.Progress) error {
 	step := p.Step(ctx, "create "+spec.Name)
-	s, err := cl.Create(ctx, spec)
+	var s actions.Server
+	err := send(ctx, func(sctx context.Context) error {
+		var err error
+		s, err = cl.Create(sctx, spec)
+		return err
+	})
 	if err != nil {
 		step.Fail(ctx, err)
 		return err
@@ -76,6 +96,10 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 	_, err = cl.WaitActive(wctx, s.ID, func(s actions.Server) {
 		step.Detail(ctx, "%s", s.Status)
 	})
+	if err != nil && ctx.Err() != nil {
+		step.Ongoing(ctx, "creating (id %s): asked before the cancel, the cloud goes on building it", s.ID)
+		return ctx.Err()
+	}
 	if err != nil {
 		step.Fail(ctx, err)
 		x.removeFailed(ctx, env, cl, s.ID, spec.Name, p)
@@ -86,21 +110,14 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 }
 
 // removeFailed deletes a server this run created that did not become
-// ACTIVE, so the environment holds nothing half-made. When the run was
-// not cancelled it waits until the server is gone: until then Nova still
-// lists it (and counts it against quota), and the next plan would see it in
-// ERROR and ask to delete it again. A cancelled run only asks for the
-// deletion, so that cancelling stays quick.
+// ACTIVE, so the environment holds nothing half-made, and waits until it
+// is gone: until then Nova still lists it (and counts it against quota),
+// and the next plan would see it in ERROR and ask to delete it again.
 func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.Cloud, id, name string, p *actions.Progress) {
-	cancelled := ctx.Err() != nil
-	timeout := env.Timeout
-	if cancelled {
-		timeout = 30 * time.Second
-	}
-	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), env.Timeout)
 	defer dcancel()
 	err := cl.Delete(dctx, id)
-	if err == nil && !cancelled {
+	if err == nil {
 		err = cl.WaitGone(dctx, id)
 	}
 	if err != nil {
@@ -110,16 +127,33 @@ func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.C
 	p.Note(ctx, "deleted the unfinished server %s", name)
 }
 
+// goneGrace is how long a cancelled run still looks whether a server it
+// asked to delete is gone, to say "gone" rather than "deleting".
+const goneGrace = time.Second
+
 func (x *Module) deleteAll(ctx context.Context, env Environment, cl actions.Cloud, servers []actions.Server, p *actions.Progress) error {
 	errs := forEach(ctx, env.Parallel, servers, func(ctx context.Context, s actions.Server) error {
 		step := p.Step(ctx, "delete "+s.Name)
-		if err := cl.Delete(ctx, s.ID); err != nil {
+		if err := send(ctx, func(sctx context.Context) error { return cl.Delete(sctx, s.ID) }); err != nil {
 			step.Fail(ctx, err)
 			return err
 		}
 		wctx, cancel := context.WithTimeout(ctx, env.Timeout)
 		defer cancel()
-		if err := cl.WaitGone(wctx, s.ID); err != nil {
+		err := cl.WaitGone(wctx, s.ID)
+		if err != nil && ctx.Err() != nil {
+			// Cancelled after the delete was sent: the cloud deletes it
+			// regardless. Say which it is now.
+			gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), goneGrace)
+			defer gcancel()
+			if cl.WaitGone(gctx, s.ID) == nil {
+				step.Done(ctx, "gone")
+			} else {
+				step.Ongoing(ctx, "deleting: asked before the cancel, the cloud goes on deleting it")
+			}
+			return ctx.Err()
+		}
+		if err != nil {
 			step.Fail(ctx, err)
 			return err
 		}
@@ -150,16 +184,13 @@ func (x *Module) teardown(ctx context.Context, req *actions.Request, plan action
 	if err != nil {
 		return err
 	}
-	approved := map[string]bool{}
-	for _, l := range plan.Lines {
-		approved[l] = true
-	}
+	approved := plan.IDs(actions.OpDelete)
 	var deletes []actions.Server
 	for _, s := range servers {
-		if approved[teardownLine(s)] {
+		if approved[s.ID] {
 			deletes = append(deletes, s)
 		} else {
-			p.Note(ctx, "not deleting %s: it appeared after the teardown was approved", s.Name)
+			p.Note(ctx, "not deleting %s: it is not a server the approved teardown named (id %s)", s.Name, s.ID)
 		}
 	}
 	if err := x.deleteAll(ctx, env, cl, deletes, p); err != nil {

@@ -42,7 +42,7 @@ func (c *Console) Post(ctx context.Context, channel string, m actions.Message) (
 	c.nextID++
 	id := strconv.Itoa(c.nextID)
 	c.last[id] = snapshot(m)
-	_, err := io.WriteString(c.out, prefixLines(prefix(channel), bot.Text(m)))
+	_, err := c.write(prefixLines(prefix(channel), bot.Text(m)))
 	return actions.MessageRef{Platform: Platform, Channel: channel, ID: id}, err
 }
 
@@ -68,7 +68,7 @@ func (c *Console) Direct(ctx context.Context, userID string, m actions.Message) 
 	c.nextID++
 	id := strconv.Itoa(c.nextID)
 	c.last[id] = snapshot(m)
-	_, err := io.WriteString(c.out, prefixLines(prefix("@"+userID), bot.Text(m)))
+	_, err := c.write(prefixLines(prefix("@"+userID), bot.Text(m)))
 	return actions.MessageRef{Platform: Platform, Channel: "@" + userID, ID: id}, err
 }
 
@@ -106,8 +106,15 @@ func (c *Console) Update(ctx context.Context, ref actions.MessageRef, m actions.
 			fmt.Fprintf(&b, "    %s\n", l)
 		}
 	}
-	_, err := io.WriteString(c.out, prefixLines(prefix(ref.Channel), b.String()))
+	_, err := c.write(prefixLines(prefix(ref.Channel), b.String()))
 	return err
+}
+
+// write is the console's one way to its terminal: control characters in
+// what people typed or a remote system said are shown escaped. c.mu is
+// held.
+func (c *Console) write(s string) (int, error) {
+	return io.WriteString(c.out, bot.Terminal(s))
 }
 
 func snapshot(m actions.Message) []string {
@@ -122,14 +129,14 @@ func (c *Console) OneScreen() bool { return true }
 func (c *Console) Say(r actions.Reply) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	io.WriteString(c.out, bot.Text(r.Message))
+	c.write(bot.Text(r.Message))
 }
 
 // Printf prints a line of the console's own.
 func (c *Console) Printf(format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	fmt.Fprintf(c.out, format, args...)
+	c.write(fmt.Sprintf(format, args...))
 }
 
 // Session reads lines from in as person, one command a line, until in

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ func (a *Adapter) Handler() http.Handler {
 // cannot), answered with the url_verification challenge or accepted.
 func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, ok := a.signed(w, r)
+		body, sig, ok := a.signed(w, r)
 		if !ok {
 			return
 		}
@@ -46,17 +47,17 @@ func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFu
 			json.NewEncoder(w).Encode(map[string]string{"challenge": req.challenge})
 			return
 		}
-		a.accept(w, r, req)
+		a.accept(w, r, req, sig)
 	}
 }
 
-// signed reads r's body and checks its signature, answering the request
-// itself (401, 413, 400) when it fails.
-func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// signed reads r's body and checks its signature, which it returns
+// decoded, answering the request itself (401, 413, 400) when it fails.
+func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []byte, ok bool) {
 	if len(a.verify.secret) == 0 {
 		a.log.Error("a request from Slack was refused: no signing secret is configured", "path", r.URL.Path)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return nil, false
+		return nil, nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -66,32 +67,41 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 		} else {
 			http.Error(w, "could not read the request", http.StatusBadRequest)
 		}
-		return nil, false
+		return nil, nil, false
 	}
-	if err := a.verify.verify(r.Header, body); err != nil {
+	sig, err = a.verify.verify(r.Header, body)
+	if err != nil {
 		a.log.Warn("a request was refused: bad Slack signature", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return nil, false
+		return nil, nil, false
 	}
-	return body, true
+	return body, sig, true
 }
 
 // accept queues req's line unless the delivery was seen already, and
-// acknowledges it. The signature is a key too: a replay of the very same
-// signed request is refused even where Slack sends no trigger or event id.
-func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request) {
+// acknowledges it. The signature's bytes are a key too (the HMAC covers
+// timestamp and body): a replay of the very same signed request is
+// refused even where Slack sends no trigger or event id, however its hex
+// is spelt.
+func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte) {
 	if req.line == nil {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	keys := append(req.keys, key("sig", r.Header.Get("X-Slack-Request-Timestamp")+r.Header.Get("X-Slack-Signature")))
-	if !a.seen.first(keys...) {
+	keys := append(req.keys, key("sig", hex.EncodeToString(sig)))
+	first, err := a.firstDelivery(r.Context(), keys)
+	if err != nil {
+		a.log.Error("a request from Slack was refused: cannot check it is not a replay", "path", r.URL.Path, "err", err)
+		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+		return
+	}
+	if !first {
 		a.log.Info("a repeated delivery from Slack was acknowledged and not run again", "path", r.URL.Path, "retry", r.Header.Get("X-Slack-Retry-Num"))
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if !a.submit(context.Background(), *req.line, false) {
-		a.seen.forget(keys...)
+		a.forgetDelivery(r.Context(), keys)
 		a.log.Warn("too many commands at once: a request from Slack was refused", "path", r.URL.Path)
 		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
 		return

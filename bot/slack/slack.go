@@ -47,6 +47,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Router runs the commands people send. Required.
 	Router Router
+	// Replays remembers accepted deliveries so that none runs twice, across
+	// restarts when it is persistent (the store). In memory by default.
+	Replays ReplayStore
 	// Logger receives what the adapter has to say; nothing by default.
 	// Tokens and the signing secret are never logged.
 	Logger *slog.Logger
@@ -68,13 +71,13 @@ type Options struct {
 // engine's live messages; Handler serves Slack's HTTP requests and
 // RunSocket reads Socket Mode.
 type Adapter struct {
-	opts   Options
-	api    *slack.Client
-	log    *slog.Logger
-	router Router
-	verify verifier
-	seen   *seen
-	out    *outbox
+	opts    Options
+	api     *slack.Client
+	log     *slog.Logger
+	router  Router
+	verify  verifier
+	replays ReplayStore
+	out     *outbox
 
 	// jobs holds the commands accepted and not yet taken by a worker.
 	jobs chan bot.Incoming
@@ -125,6 +128,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
+	if opts.Replays == nil {
+		opts.Replays = newMemoryReplays()
+	}
 	apiOpts := []slack.Option{slack.OptionAPIURL(opts.APIURL), slack.OptionHTTPClient(opts.HTTPClient)}
 	if opts.AppToken != "" {
 		apiOpts = append(apiOpts, slack.OptionAppLevelToken(opts.AppToken))
@@ -133,10 +139,10 @@ func New(opts Options) (*Adapter, error) {
 	log := opts.Logger.With("platform", Platform)
 	a := &Adapter{
 		opts: opts, api: api, log: log, router: opts.Router,
-		verify: verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
-		seen:   newSeen(opts.Now),
-		out:    newOutbox(api, log, opts.Now, opts.Sleep, opts.UpdateInterval),
-		jobs:   make(chan bot.Incoming, opts.Queue),
+		verify:  verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
+		replays: opts.Replays,
+		out:     newOutbox(api, log, opts.Now, opts.Sleep, opts.UpdateInterval),
+		jobs:    make(chan bot.Incoming, opts.Queue),
 	}
 	for range opts.Workers {
 		a.workers.Add(1)

@@ -153,7 +153,14 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		return nil
 	}
 	keys := append(req.keys, key("envelope", evt.Request.EnvelopeID))
-	if !a.seen.first(keys...) {
+	first, ferr := a.firstDelivery(ctx, keys)
+	if ferr != nil {
+		// The envelope is acknowledged already: Slack will not send it
+		// again, and running it unchecked could run it twice.
+		a.log.Error("a command from Slack was not run: cannot check it is not a replay", "type", evt.Type, "err", ferr)
+		return nil
+	}
+	if !first {
 		a.log.Info("a repeated delivery from Slack was not run again", "type", evt.Type, "retry", evt.Request.RetryAttempt)
 		return nil
 	}

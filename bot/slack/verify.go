@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,10 +13,15 @@ import (
 	"time"
 )
 
-// signatureWindow is how far a request's timestamp may be from now: Slack's
-// own advice, and how long a signed request must be remembered to refuse
-// its replay.
+// signatureWindow is how far a request's timestamp may be from now:
+// Slack's own advice.
 const signatureWindow = 5 * time.Minute
+
+// replayMemory is how long a delivery's keys are remembered: a request is
+// accepted while its timestamp is within signatureWindow of now, and a
+// timestamp may lie up to that far ahead, so after 2×signatureWindow no
+// replay of it can pass the signature check.
+const replayMemory = 2 * signatureWindow
 
 var (
 	errNoSignature  = errors.New("missing X-Slack-Signature or X-Slack-Request-Timestamp")
@@ -30,31 +36,32 @@ type verifier struct {
 	now    func() time.Time
 }
 
-// verify returns nil when header signs body within the window.
-func (v *verifier) verify(h http.Header, body []byte) error {
+// verify checks that header signs body within the window and returns the
+// signature's bytes: the request's identity however its hex is spelt.
+func (v *verifier) verify(h http.Header, body []byte) ([]byte, error) {
 	sig, ts := h.Get("X-Slack-Signature"), h.Get("X-Slack-Request-Timestamp")
 	if sig == "" || ts == "" {
-		return errNoSignature
+		return nil, errNoSignature
 	}
 	hexSig, ok := strings.CutPrefix(sig, "v0=")
 	if !ok || len(hexSig) != 2*sha256.Size {
-		return errBadSignature
+		return nil, errBadSignature
 	}
 	got, err := hex.DecodeString(hexSig)
 	if err != nil {
-		return errBadSignature
+		return nil, errBadSignature
 	}
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return errBadSignature
+		return nil, errBadSignature
 	}
 	if d := v.now().Sub(time.Unix(secs, 0)); d > signatureWindow || d < -signatureWindow {
-		return errStale
+		return nil, errStale
 	}
 	if !hmac.Equal(got, sign(v.secret, ts, body)) {
-		return errBadSignature
+		return nil, errBadSignature
 	}
-	return nil
+	return got, nil
 }
 
 // sign returns the v0 HMAC of body at timestamp ts under secret.
@@ -67,55 +74,79 @@ func sign(secret []byte, ts string, body []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// seen remembers keys of requests already acted on (event ids, trigger
-// ids, signatures) for the signature window, so that Slack's retries and
-// a replayed request never run a command twice. Entries older than the
-// window are dropped: a request that old fails the signature check anyway.
-type seen struct {
+// ReplayStore remembers the deliveries infrabot accepted (their event
+// ids, trigger ids, envelope ids and decoded signatures) so that Slack's
+// retries and a replayed request never run a command twice, across
+// restarts too. The store package implements it on the bbolt file.
+type ReplayStore interface {
+	// FirstSeen reports whether none of keys was seen before (and is
+	// still remembered at now) and, when so, remembers them all until
+	// until, atomically. When it reports false it records nothing.
+	FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error)
+	// Forget drops keys: the request was refused before it was queued,
+	// and Slack's retry of it must not be taken for a replay.
+	Forget(ctx context.Context, keys []string) error
+}
+
+// memoryReplays is a ReplayStore that lasts as long as the process: the
+// default when no store is given (tests, a quick try-out).
+type memoryReplays struct {
 	mu   sync.Mutex
-	now  func() time.Time
-	keys map[string]time.Time
+	keys map[string]time.Time // key → remembered until
 	// sweepAt is when expired keys are next dropped.
 	sweepAt time.Time
 }
 
-func newSeen(now func() time.Time) *seen {
-	return &seen{now: now, keys: map[string]time.Time{}}
-}
+func newMemoryReplays() *memoryReplays { return &memoryReplays{keys: map[string]time.Time{}} }
 
-// first records keys and reports whether none of them was seen before.
-// Empty keys are ignored. When it returns false nothing is recorded.
-func (s *seen) first(keys ...string) bool {
-	now := s.now()
+func (s *memoryReplays) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now.After(s.sweepAt) {
-		for k, at := range s.keys {
-			if now.Sub(at) > 2*signatureWindow {
+		for k, u := range s.keys {
+			if !now.Before(u) {
 				delete(s.keys, k)
 			}
 		}
 		s.sweepAt = now.Add(signatureWindow / 5)
 	}
 	for _, k := range keys {
-		if _, dup := s.keys[k]; k != "" && dup {
-			return false
+		if u, dup := s.keys[k]; dup && now.Before(u) {
+			return false, nil
 		}
 	}
 	for _, k := range keys {
-		if k != "" {
-			s.keys[k] = now
-		}
+		s.keys[k] = until
 	}
-	return true
+	return true, nil
 }
 
-// forget removes keys, for a request that was refused before it was
-// queued (so that Slack's retry of it is not mistaken for a duplicate).
-func (s *seen) forget(keys ...string) {
+func (s *memoryReplays) Forget(ctx context.Context, keys []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range keys {
 		delete(s.keys, k)
+	}
+	return nil
+}
+
+// firstDelivery reports whether a delivery with keys (empty ones ignored)
+// is new, remembering it. A store that fails refuses the delivery: better
+// Slack retries than a command runs twice.
+func (a *Adapter) firstDelivery(ctx context.Context, keys []string) (bool, error) {
+	var ks []string
+	for _, k := range keys {
+		if k != "" {
+			ks = append(ks, k)
+		}
+	}
+	now := a.opts.Now()
+	return a.replays.FirstSeen(context.WithoutCancel(ctx), ks, now, now.Add(replayMemory))
+}
+
+// forgetDelivery drops keys, for a delivery refused before it was queued.
+func (a *Adapter) forgetDelivery(ctx context.Context, keys []string) {
+	if err := a.replays.Forget(context.WithoutCancel(ctx), keys); err != nil {
+		a.log.Warn("forgetting a refused delivery failed; Slack's retry of it will be taken for a replay", "err", err)
 	}
 }

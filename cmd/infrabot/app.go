@@ -28,6 +28,9 @@ type App struct {
 	Sched  *schedule.Scheduler
 	Log    *slog.Logger
 	Clouds *Clouds
+	// local serves reads of the store (audit verify) to other processes
+	// while this one holds it; nil when it could not be started.
+	local *storage.LocalServer
 }
 
 // NewLogger returns the logger the config asks for, writing to w.
@@ -51,7 +54,16 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := NewLogger(cfg.Log, logOut)
+	return NewApp(cfg, logOut)
+}
+
+// NewApp builds the app around cfg. One redactor, knowing every secret
+// cfg resolved, sits in front of the log (so every adapter's log lines,
+// remote error texts included, pass it) and in the engine (chat, runs,
+// audit).
+func NewApp(cfg *config.Config, logOut io.Writer) (*App, error) {
+	redact := actions.NewRedactor(cfg.SecretValues()...)
+	log := slog.New(redact.Handler(NewLogger(cfg.Log, logOut).Handler()))
 	db, err := storage.Open(cfg.Storage.Path)
 	if err != nil {
 		return nil, err
@@ -68,11 +80,16 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 		Channels:         channelsFrom(cfg),
 		ApprovalsChannel: cfg.ApprovalsChannel,
 		Logger:           log,
+		Redactor:         redact,
 	})
 	app := &App{Config: cfg, DB: db, Engine: engine, Sched: sched, Log: log}
 	if err := app.modules(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	app.local, err = db.ServeLocal(storage.SocketPath(cfg.Storage.Path))
+	if err != nil {
+		log.Warn("`infrabot audit verify` will not work while this process runs", "err", err)
 	}
 	return app, nil
 }
@@ -92,11 +109,14 @@ func (a *App) modules() error {
 }
 
 // Close stops runs in flight (they are recorded as interrupted), then the
-// clouds and the store.
+// clouds, the store's local reads and the store.
 func (a *App) Close() {
 	a.Sched.Close()
 	a.Engine.Close()
 	a.Clouds.Close()
+	if a.local != nil {
+		a.local.Close()
+	}
 	a.DB.Close()
 }
 

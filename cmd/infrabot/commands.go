@@ -50,11 +50,14 @@ func cmdShell(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 }
 
 // start recovers from an earlier crash and starts the scheduler (the
-// approval-expiry sweep and the modules' jobs).
+// approval-expiry sweep and the modules' jobs). A start that cannot
+// recover stops there: serving with a run recorded as running would
+// leave its environment locked by nobody.
 func start(ctx context.Context, app *App) error {
 	interrupted, err := app.Engine.Recover(ctx)
 	if err != nil {
-		return fmt.Errorf("recovering runs: %w", err)
+		app.Log.Error("cannot recover from the last stop; infrabot stops", "err", err)
+		return fmt.Errorf("infrabot cannot start: recovering from the last stop failed (%w); fix the store (see docs/operations.md) and start again", err)
 	}
 	for _, r := range interrupted {
 		app.Log.Warn("run interrupted by a restart", "run", r.ID, "command", r.Command, "person", r.Person)
@@ -145,16 +148,23 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
+	// Only the store is needed: no chat or cloud secret is resolved, and
+	// a running infrabot that holds the store answers for it.
+	path := ""
+	if *cfgPath == "" {
+		cfg, err := config.Demo()
+		if err != nil {
+			return err
+		}
+		path = cfg.Storage.Path
+	} else {
+		st, err := config.LoadStorage(*cfgPath)
+		if err != nil {
+			return err
+		}
+		path = st.Path
 	}
-	db, err := storage.Open(cfg.Storage.Path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := db.VerifyAudit(ctx)
+	n, err := storage.VerifyAuditAt(ctx, path)
 	var chain *actions.ChainError
 	if errors.As(err, &chain) {
 		return &exitError{code: 1, msg: fmt.Sprintf("audit log BROKEN after %d good records: %v", n, chain)}

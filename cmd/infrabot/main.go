@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/infrabot/infrabot/bot"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -51,14 +53,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(stderr, ee.msg)
+			fmt.Fprintln(stderr, bot.Terminal(ee.msg))
 		}
 		return ee.code
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
-	fmt.Fprintln(stderr, "infrabot:", err)
+	// An error may quote a config file or a store: show it escaped.
+	fmt.Fprintln(stderr, "infrabot:", bot.Terminal(err.Error()))
 	return 1
 }
 

@@ -26,6 +26,7 @@ func slackAdapter(app *App, public *publicServer) (serve func(context.Context) e
 		AppToken:      cfg.AppToken.Value(),
 		APIURL:        cfg.APIURL,
 		Router:        &bot.Router{Engine: app.Engine},
+		Replays:       app.DB,
 		Logger:        app.Log.With("component", "slack"),
 	})
 	if err != nil {

@@ -1,0 +1,251 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// outputShown is how many of a run's latest output lines its message
+// shows; the run's event log keeps them all, up to the engine's limit.
+const outputShown = 30
+
+// Progress is how a running action reports: timed steps and notes. Each
+// is one event appended to the run's log in the store (the run's record
+// is not rewritten), and the run's live chat message shows the steps and
+// the latest lines. Safe for concurrent use by the action's goroutines.
+type Progress struct {
+	e   *Engine
+	ref *MessageRef
+
+	// mu guards run, kept and dropped, and orders the events: they reach
+	// the store and the chat in the order they happened.
+	mu  sync.Mutex
+	run *Run
+	// kept counts the lines and step details appended against the
+	// engine's limit; dropped those beyond it.
+	kept, dropped int
+}
+
+// startProgress records that run starts now and posts its live message.
+func (e *Engine) startProgress(ctx context.Context, run *Run) *Progress {
+	run.Started = e.now()
+	p := &Progress{e: e, run: run}
+	p.ref = e.post(ctx, run.Origin, RunMessage(run, run.Started))
+	if _, err := e.runs.UpdateRun(context.WithoutCancel(ctx), run.ID, func(r *Run) error {
+		r.Started = run.Started
+		if p.ref != nil {
+			r.Progress = p.ref
+		}
+		return nil
+	}); err != nil {
+		e.log.Error("saving a run's start failed", "run", run.ID, "err", err)
+	}
+	return p
+}
+
+// StepHandle is one step of a run in progress.
+type StepHandle struct {
+	p *Progress
+	i int
+}
+
+// Step starts a new step called name.
+func (p *Progress) Step(ctx context.Context, name string) *StepHandle {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.e.now()
+	p.run.Steps = append(p.run.Steps, Step{Name: name, State: Running, Started: now})
+	i := len(p.run.Steps) - 1
+	p.save(ctx, now, p.stepEvent(i, now))
+	return &StepHandle{p: p, i: i}
+}
+
+// Note adds a line to the run's output. Lines beyond the engine's limit
+// are counted, not kept; the count is noted when the run ends.
+func (p *Progress) Note(ctx context.Context, format string, args ...any) {
+	line := p.e.redact.String(fmt.Sprintf(format, args...))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kept >= p.e.limit {
+		p.dropped++
+		return
+	}
+	p.kept++
+	p.output(line)
+	now := p.e.now()
+	p.save(ctx, now, RunEvent{Time: now, Note: line})
+}
+
+// output adds line to the lines the run's message shows.
+func (p *Progress) output(line string) {
+	r := p.run
+	r.Output = append(r.Output, line)
+	if len(r.Output) > outputShown {
+		n := len(r.Output) - outputShown
+		r.Output = append(r.Output[:0], r.Output[n:]...)
+		r.OutputOmitted += n
+	}
+}
+
+// Detail replaces the step's detail text, e.g. "BUILD, 12s".
+func (h *StepHandle) Detail(ctx context.Context, format string, args ...any) {
+	h.set(ctx, Running, fmt.Sprintf(format, args...))
+}
+
+// Done marks the step succeeded.
+func (h *StepHandle) Done(ctx context.Context, format string, args ...any) {
+	h.set(ctx, Succeeded, fmt.Sprintf(format, args...))
+}
+
+// Ongoing ends the step with what the remote system goes on doing
+// after the run: "deleting", "creating" when the run was cancelled after
+// it sent the request. The step is not cancelled, and says so.
+func (h *StepHandle) Ongoing(ctx context.Context, format string, args ...any) {
+	h.set(ctx, Ongoing, fmt.Sprintf(format, args...))
+}
+
+// Fail marks the step failed with err's message for people.
+func (h *StepHandle) Fail(ctx context.Context, err error) {
+	msg := ErrorMessage(err)
+	if errors.Is(err, context.Canceled) {
+		msg = "cancelled"
+	}
+	h.set(ctx, Failed, msg)
+}
+
+func (h *StepHandle) set(ctx context.Context, state RunState, detail string) {
+	p := h.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.e.now()
+	s := &p.run.Steps[h.i]
+	s.State, s.Detail = state, p.e.redact.String(detail)
+	if state != Running {
+		s.Finished = now
+	} else if p.kept >= p.e.limit {
+		// A detail beyond the limit is shown, not kept: the step's end
+		// always is.
+		p.e.update(ctx, p.ref, RunMessage(p.run, now))
+		return
+	} else {
+		p.kept++
+	}
+	p.save(ctx, now, p.stepEvent(h.i, now))
+}
+
+func (p *Progress) stepEvent(i int, now time.Time) RunEvent {
+	s := p.run.Steps[i]
+	return RunEvent{Time: now, Step: &s, Index: i}
+}
+
+// finish records the run's outcome: steps still running end in state.
+func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
+	ctx = context.WithoutCancel(ctx)
+	reason = p.e.redact.String(reason)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.e.now()
+	var events []RunEvent
+	for i := range p.run.Steps {
+		if s := &p.run.Steps[i]; s.State == Running {
+			s.State, s.Finished = state, now
+			events = append(events, p.stepEvent(i, now))
+		}
+	}
+	if p.dropped > 0 {
+		line := fmt.Sprintf("… %d lines of output were not kept: a run keeps at most %d", p.dropped, p.e.limit)
+		p.output(line)
+		events = append(events, RunEvent{Time: now, Note: line})
+	}
+	r := p.run
+	r.State, r.Error, r.Finished = state, reason, now
+	if len(events) > 0 {
+		if err := p.e.runs.AppendRunEvents(ctx, r.ID, events...); err != nil {
+			p.e.log.Error("saving run progress failed", "run", r.ID, "err", err)
+		}
+	}
+	if _, err := p.e.runs.UpdateRun(ctx, r.ID, func(saved *Run) error {
+		saved.State, saved.Error, saved.Finished = state, reason, now
+		return nil
+	}); err != nil {
+		p.e.log.Error("saving a run's outcome failed", "run", r.ID, "err", err)
+	}
+	if p.ref == nil {
+		// Its message could not be posted when the run started (the chat
+		// was down): try once more, so that the outcome is seen.
+		p.e.post(ctx, r.Origin, RunMessage(r, now))
+		return
+	}
+	p.e.update(ctx, p.ref, RunMessage(r, now))
+}
+
+// save appends ev to the run's log and shows the run in its message.
+// p.mu is held.
+func (p *Progress) save(ctx context.Context, now time.Time, ev RunEvent) {
+	ctx = context.WithoutCancel(ctx)
+	if err := p.e.runs.AppendRunEvents(ctx, p.run.ID, ev); err != nil {
+		p.e.log.Error("saving run progress failed", "run", p.run.ID, "err", err)
+	}
+	p.e.update(ctx, p.ref, RunMessage(p.run, now))
+}
+
+// Run returns run id with its progress (steps and latest output lines)
+// folded from its event log.
+func (e *Engine) Run(ctx context.Context, id int64) (*Run, error) {
+	r, err := e.runs.Run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.foldProgress(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// foldProgress sets r's steps and output from its event log. A run
+// recorded before the log existed keeps the progress its record holds.
+func (e *Engine) foldProgress(ctx context.Context, r *Run) error {
+	events, err := e.runs.RunEvents(ctx, r.ID, 0, 0)
+	if err != nil {
+		return fmt.Errorf("reading the progress of run %d: %w", r.ID, err)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	p := &Progress{run: r}
+	r.Steps, r.Output, r.OutputOmitted = nil, nil, 0
+	for _, ev := range events {
+		switch {
+		case ev.Step != nil && ev.Index >= 0 && ev.Index < len(r.Steps):
+			r.Steps[ev.Index] = *ev.Step
+		case ev.Step != nil && ev.Index == len(r.Steps):
+			r.Steps = append(r.Steps, *ev.Step)
+		case ev.Step == nil:
+			p.output(ev.Note)
+		}
+	}
+	return nil
+}
+
+// interruptSteps ends, in state Interrupted, the steps of r that were
+// running when infrabot stopped, and folds r's progress for its message.
+func (e *Engine) interruptSteps(ctx context.Context, r *Run, now time.Time) error {
+	if err := e.foldProgress(ctx, r); err != nil {
+		return err
+	}
+	var events []RunEvent
+	for i := range r.Steps {
+		if s := &r.Steps[i]; s.State == Running {
+			s.State, s.Finished = Interrupted, now
+			st := *s
+			events = append(events, RunEvent{Time: now, Step: &st, Index: i})
+		}
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return e.runs.AppendRunEvents(ctx, r.ID, events...)
+}

@@ -1,0 +1,189 @@
+package actions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Redacted is what a secret value is replaced with.
+const Redacted = "[redacted]"
+
+// minSecret is the shortest value the redactor replaces: a shorter one
+// would blank out ordinary words and is no secret worth the name.
+const minSecret = 4
+
+// Redactor knows every secret value infrabot resolved from its config
+// and removes them from text: every error text from a remote system, log
+// line, chat message, run record and audit record passes through one.
+// A remote system may echo a secret in its own encoding, so each value is
+// also matched URL-escaped and JSON-escaped (once or twice: a request body
+// quoted in a JSON error). The zero value and nil
+// redact nothing.
+type Redactor struct {
+	r *strings.Replacer
+}
+
+// NewRedactor returns a redactor for secrets.
+func NewRedactor(secrets ...string) *Redactor {
+	seen := map[string]bool{}
+	var forms []string
+	for _, s := range secrets {
+		if len(s) < minSecret {
+			continue
+		}
+		for _, f := range spellings(s) {
+			if !seen[f] {
+				seen[f] = true
+				forms = append(forms, f)
+			}
+		}
+	}
+	if len(forms) == 0 {
+		return &Redactor{}
+	}
+	// Longest first: a secret that contains another is replaced whole.
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, Redacted)
+	}
+	return &Redactor{r: strings.NewReplacer(pairs...)}
+}
+
+// spellings are the ways a remote system may quote secret back: as is,
+// URL-escaped, and inside a JSON string, once or twice (a request body
+// echoed in a JSON error body), with or without HTML escapes.
+func spellings(secret string) []string {
+	out := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+	for _, once := range []string{jsonString(secret, true), jsonString(secret, false)} {
+		out = append(out, once, jsonString(once, true), jsonString(once, false))
+	}
+	return out
+}
+
+// jsonString is s as it appears inside a JSON string, with or without
+// the HTML escapes (\u0026 for &) Go's encoder adds by default.
+func jsonString(s string, html bool) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(html)
+	enc.Encode(s)
+	out := strings.TrimSuffix(b.String(), "\n")
+	return out[1 : len(out)-1]
+}
+
+// String returns s without any secret.
+func (r *Redactor) String(s string) string {
+	if r == nil || r.r == nil {
+		return s
+	}
+	return r.r.Replace(s)
+}
+
+// Message returns m without any secret in its text.
+func (r *Redactor) Message(m Message) Message {
+	if r == nil || r.r == nil {
+		return m
+	}
+	m.Summary, m.Title, m.Text, m.Footer = r.String(m.Summary), r.String(m.Title), r.String(m.Text), r.String(m.Footer)
+	if m.Fields != nil {
+		fields := make([]Field, len(m.Fields))
+		for i, f := range m.Fields {
+			fields[i] = Field{Label: r.String(f.Label), Value: r.String(f.Value)}
+		}
+		m.Fields = fields
+	}
+	if m.Lines != nil {
+		lines := make([]string, len(m.Lines))
+		for i, l := range m.Lines {
+			lines[i] = r.String(l)
+		}
+		m.Lines = lines
+	}
+	return m
+}
+
+// Handler wraps h so that no secret reaches the log: the message and
+// every attribute (errors and other values by their text) are redacted.
+func (r *Redactor) Handler(h slog.Handler) slog.Handler {
+	if r == nil || r.r == nil {
+		return h
+	}
+	if rh, ok := h.(redactingHandler); ok && rh.r == r {
+		return h
+	}
+	return redactingHandler{h: h, r: r}
+}
+
+type redactingHandler struct {
+	h slog.Handler
+	r *Redactor
+}
+
+func (h redactingHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+
+func (h redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.h.Handle(ctx, out)
+}
+
+func (h redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = h.attr(a)
+	}
+	return redactingHandler{h: h.h.WithAttrs(red), r: h.r}
+}
+
+func (h redactingHandler) WithGroup(name string) slog.Handler {
+	return redactingHandler{h: h.h.WithGroup(name), r: h.r}
+}
+
+func (h redactingHandler) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, h.r.String(v.String()))
+	case slog.KindGroup:
+		group := v.Group()
+		red := make([]any, len(group))
+		for i, g := range group {
+			red[i] = h.attr(g)
+		}
+		return slog.Group(a.Key, red...)
+	case slog.KindAny:
+		text := fmt.Sprint(v.Any())
+		if red := h.r.String(text); red != text {
+			return slog.String(a.Key, red)
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// redactingChat is a Chat whose every message passes the engine's
+// redactor.
+type redactingChat struct {
+	Chat
+	r *Redactor
+}
+
+func (c redactingChat) Post(ctx context.Context, channel string, m Message) (MessageRef, error) {
+	return c.Chat.Post(ctx, channel, c.r.Message(m))
+}
+
+func (c redactingChat) Direct(ctx context.Context, userID string, m Message) (MessageRef, error) {
+	return c.Chat.Direct(ctx, userID, c.r.Message(m))
+}
+
+func (c redactingChat) Update(ctx context.Context, ref MessageRef, m Message) error {
+	return c.Chat.Update(ctx, ref, c.r.Message(m))
+}

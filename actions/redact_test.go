@@ -1,0 +1,48 @@
+package actions_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+func TestRedactorRemovesEverySpellingOfASecret(t *testing.T) {
+	t.Parallel()
+	r := actions.NewRedactor(`pa"ss/wo rd&1`, "xoxb-123-abc", "", "abc")
+	tests := []struct{ name, in, want string }{
+		{"raw", `login failed for pa"ss/wo rd&1`, "login failed for [redacted]"},
+		{"echoed in JSON", `{"password": "pa\"ss/wo rd&1"}`, `{"password": "[redacted]"}`},
+		{"echoed in JSON with HTML escapes", `{"password": "pa\"ss/wo rd\u00261"}`, `{"password": "[redacted]"}`},
+		{"a request body quoted in a JSON error", `{"message": "body={\"password\": \"pa\\\"ss/wo rd\\u00261\"}"}`, `{"message": "body={\"password\": \"[redacted]\"}"}`},
+		{"echoed in a form", "password=pa%22ss%2Fwo+rd%261&x=1", "password=[redacted]&x=1"},
+		{"in a path", "GET /v1/pa%22ss%2Fwo%20rd&1", "GET /v1/[redacted]"},
+		{"a token", "invalid_auth: Bearer xoxb-123-abc", "invalid_auth: Bearer [redacted]"},
+		{"a too-short value is a word, not a secret", "abc def", "abc def"},
+	}
+	for _, tc := range tests {
+		if got := r.String(tc.in); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	var nilR *actions.Redactor
+	if nilR.String("x") != "x" {
+		t.Error("a nil redactor changed text")
+	}
+}
+
+func TestRedactorKeepsSecretsOutOfTheLog(t *testing.T) {
+	t.Parallel()
+	r := actions.NewRedactor("hunter2-secret")
+	var buf bytes.Buffer
+	log := slog.New(r.Handler(slog.NewJSONHandler(&buf, nil))).With("cloud", "hunter2-secret")
+	log.Error("auth with hunter2-secret failed", "err", errors.New("400: {\"password\":\"hunter2-secret\"}"),
+		slog.Group("req", "body", "hunter2-secret"), "n", 3)
+	out := buf.String()
+	if strings.Contains(out, "hunter2") || strings.Count(out, "[redacted]") != 4 || !strings.Contains(out, `"n":3`) {
+		t.Errorf("log line: %s", out)
+	}
+}

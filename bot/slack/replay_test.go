@@ -1,0 +1,142 @@
+package slack_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
+	islack "github.com/infrabot/infrabot/bot/slack"
+	"github.com/infrabot/infrabot/bot/slack/slacktest"
+	"github.com/infrabot/infrabot/storage"
+)
+
+// lineCounter is a router that counts the lines it is given.
+type lineCounter struct{ n atomic.Int32 }
+
+func (c *lineCounter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
+	c.n.Add(1)
+	return actions.Reply{}, false
+}
+
+// replayWorld is one infrabot process's Slack side on a store that
+// outlives it: start it again for a restart.
+type replayWorld struct {
+	t      *testing.T
+	fake   *slacktest.Server
+	db     *storage.DB
+	lines  *lineCounter
+	slack  *slacktest.App
+	stopFn func()
+}
+
+func (w *replayWorld) start() {
+	w.t.Helper()
+	a, err := islack.New(islack.Options{
+		BotToken: botToken, SigningSecret: secret, APIURL: w.fake.APIURL(),
+		Router: w.lines, Replays: w.db,
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	w.slack.URL = srv.URL
+	w.stopFn = func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Close(ctx); err != nil {
+			w.t.Error(err)
+		}
+	}
+}
+
+func (w *replayWorld) stop() { w.stopFn() }
+
+// send delivers r and waits for whatever it queued to run.
+func (w *replayWorld) send(r *slacktest.Request) {
+	w.t.Helper()
+	if resp := w.slack.Send(w.t, r); resp.Status != http.StatusOK {
+		w.t.Fatalf("answered %d %q", resp.Status, resp.Body)
+	}
+}
+
+func TestSignedRequestRunsOnceAcrossRestartsAndSpellings(t *testing.T) {
+	t.Parallel()
+	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := &replayWorld{t: t, fake: slacktest.NewServer(t, botToken), db: db, lines: &lineCounter{}, slack: &slacktest.App{Secret: secret}}
+
+	// A signed command, and one without a trigger id whose signature is
+	// then sent again with its hex digits in upper case.
+	cmd := w.slack.CommandRequest(bob, infra, "provision staging")
+	bare := w.slack.Sign("/slack/commands", "application/x-www-form-urlencoded",
+		[]byte("team_id=T0INFRA&channel_id="+infra+"&user_id="+bob+"&command=%2Finfra&text=provision+staging"))
+	upper := &slacktest.Request{Path: bare.Path, Body: bare.Body, Header: bare.Header.Clone()}
+	upper.Header.Set("X-Slack-Signature", "v0="+strings.ToUpper(strings.TrimPrefix(bare.Header.Get("X-Slack-Signature"), "v0=")))
+
+	w.start()
+	w.send(cmd)
+	w.send(bare)
+	w.send(upper)
+	w.stop()
+	if n := w.lines.n.Load(); n != 2 {
+		t.Fatalf("%d lines ran, want 2: a signature spelt in upper case is the same request", n)
+	}
+
+	// After a restart, within Slack's window, the same requests again.
+	w.start()
+	w.send(cmd)
+	w.send(bare)
+	w.send(upper)
+	w.stop()
+	if n := w.lines.n.Load(); n != 2 {
+		t.Errorf("%d lines ran, want still 2: the replays after a restart ran again", n)
+	}
+}
+
+func TestReplayStoreForgetsAfterTheWindow(t *testing.T) {
+	t.Parallel()
+	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	first := func(at time.Time, keys ...string) bool {
+		t.Helper()
+		ok, err := db.FirstSeen(ctx, keys, at, at.Add(10*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !first(now, "sig:aa", "trigger:1") {
+		t.Fatal("a new request was taken for a replay")
+	}
+	if first(now.Add(time.Minute), "sig:bb", "trigger:1") {
+		t.Error("a request sharing a key with one seen was not refused")
+	}
+	if !first(now.Add(time.Minute), "sig:bb") {
+		t.Error("a refused request's other keys were recorded")
+	}
+	if err := db.Forget(ctx, []string{"sig:bb"}); err != nil {
+		t.Fatal(err)
+	}
+	if !first(now.Add(2*time.Minute), "sig:bb") {
+		t.Error("a forgotten key is still seen")
+	}
+	if !first(now.Add(11*time.Minute), "sig:aa") {
+		t.Error("a key is kept past its time")
+	}
+}

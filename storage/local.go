@@ -1,0 +1,168 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// bbolt locks its file for one process: while `infrabot run` holds the
+// store, no other process can open it, not even to read. So the process
+// that holds it serves reads to the others over a unix socket beside the
+// file (readable by the store's owner only), and tools such as `infrabot
+// audit verify` ask it; when nobody holds the store they open it read-only
+// themselves. A later `infrabot backup` can use the same socket.
+
+// SocketPath is where the process holding the store at dbPath serves
+// reads.
+func SocketPath(dbPath string) string { return dbPath + ".sock" }
+
+// LocalServer serves reads of a held store on its socket.
+type LocalServer struct {
+	srv  *http.Server
+	path string
+	done chan struct{}
+}
+
+// ServeLocal serves reads of db on the unix socket at path until Close.
+// A socket left behind by a process that is gone is replaced: the caller
+// holds the store, so nobody else can be serving it.
+func (db *DB) ServeLocal(path string) (*LocalServer, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("serving the store's reads on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("serving the store's reads on %s: %w", path, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /audit/verify", func(w http.ResponseWriter, r *http.Request) {
+		n, err := db.VerifyAudit(r.Context())
+		writeVerdict(w, n, err)
+	})
+	s := &LocalServer{
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		path: path, done: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Close stops serving, waits for reads in progress, and removes the
+// socket.
+func (s *LocalServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	os.Remove(s.path)
+	return err
+}
+
+// verdict is the answer to /audit/verify.
+type verdict struct {
+	Records uint64 `json:"records"`
+	// Broken, BrokenAt and Reason say where the chain breaks; Error is
+	// any other failure.
+	Broken   bool   `json:"broken,omitempty"`
+	BrokenAt uint64 `json:"broken_at,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+func writeVerdict(w http.ResponseWriter, n uint64, err error) {
+	v := verdict{Records: n}
+	var chain *actions.ChainError
+	switch {
+	case errors.As(err, &chain):
+		v.Broken, v.BrokenAt, v.Reason = true, chain.Seq, chain.Reason
+	case err != nil:
+		v.Error = err.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// VerifyAuditAt checks the audit chain of the store at path, whether or
+// not another process holds it, and never creates or changes anything:
+// a missing path is an error. Like DB.VerifyAudit it returns how many
+// records check out, and an *actions.ChainError where the chain breaks.
+func VerifyAuditAt(ctx context.Context, path string) (uint64, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, fmt.Errorf("there is no store at %s: check storage.path in the config (nothing was created)", path)
+	case err != nil:
+		return 0, fmt.Errorf("reading the store %s: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return 0, fmt.Errorf("%s is not a store file", path)
+	}
+	if n, asked, err := askHolder(ctx, SocketPath(path)); asked {
+		return n, err
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: OpenTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return 0, fmt.Errorf("the store %s is in use by another process that does not answer on %s (an older infrabot?); stop it, or verify a backup", path, SocketPath(path))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("opening the store %s read-only: %w", path, err)
+	}
+	defer b.Close()
+	return (&DB{bolt: b}).VerifyAudit(ctx)
+}
+
+// askHolder asks the process serving socket to verify the audit chain.
+// asked is false when nobody answers there.
+func askHolder(ctx context.Context, socket string) (n uint64, asked bool, err error) {
+	if _, serr := os.Stat(socket); serr != nil {
+		return 0, false, nil
+	}
+	c := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://store/audit/verify", nil)
+	if err != nil {
+		return 0, true, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return 0, false, nil // a socket left behind by a process that is gone
+		}
+		return 0, true, fmt.Errorf("asking the infrabot that holds the store: %w", err)
+	}
+	defer resp.Body.Close()
+	var v verdict
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
+		return 0, true, fmt.Errorf("the infrabot that holds the store answered %s", resp.Status)
+	}
+	switch {
+	case v.Broken:
+		return v.Records, true, &actions.ChainError{Seq: v.BrokenAt, Reason: v.Reason}
+	case v.Error != "":
+		return v.Records, true, fmt.Errorf("the infrabot that holds the store could not verify it: %s", v.Error)
+	}
+	return v.Records, true, nil
+}
