@@ -129,8 +129,11 @@ func (x *Module) converge(ctx context.Context, envName string) (Environment, act
 }
 
 func (x *Module) convergePlan(ctx context.Context, req *actions.Request) (actions.Plan, error) {
-	env, _, conv, err := x.converge(ctx, req.Env)
+	env, cl, conv, err := x.converge(ctx, req.Env)
 	if err != nil {
+		return actions.Plan{}, err
+	}
+	if err := x.fits(ctx, env, cl, conv); err != nil {
 		return actions.Plan{}, err
 	}
 	return conv.Plan(env), nil

@@ -183,6 +183,11 @@ type cloudConn struct {
 // ACTIVE in the built-in simulator: long enough to watch progress.
 const simulatorBuildDelay = 3 * time.Second
 
+// simulatorQuotas are the built-in simulator's quotas: room for the demo
+// to grow to a few hundred servers (Nova's defaults, 10 instances and 20
+// cores, would stop it at ten).
+var simulatorQuotas = map[string]int{"instances": 500, "cores": 2000, "ram": 4 << 20}
+
 // Get returns the cloud called name, connecting if needed. A failed
 // connection is not remembered: the next request tries again.
 func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
@@ -212,7 +217,7 @@ func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
 	}
 	if cc.Simulator {
 		if conn.sim == nil {
-			sim := simulator.New(simulator.Options{BuildDelay: simulatorBuildDelay, Logger: c.log.With("component", "simulator")})
+			sim := simulator.New(simulator.Options{BuildDelay: simulatorBuildDelay, Quotas: simulatorQuotas, Logger: c.log.With("component", "simulator")})
 			if err := sim.Start("127.0.0.1:0"); err != nil {
 				return nil, fmt.Errorf("starting the OpenStack simulator: %w", err)
 			}
