@@ -37,7 +37,7 @@ type ServerDecl struct {
 // Defaults for environments that do not say.
 const (
 	DefaultServerTimeout = 10 * time.Minute
-	DefaultParallel      = 4
+	DefaultParallel      = 20
 )
 
 // CloudSource returns the cloud called name, connecting on first use.

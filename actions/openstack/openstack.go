@@ -47,7 +47,8 @@ type Options struct {
 	// means a client with sane timeouts. This is the seam tests use.
 	HTTPClient *http.Client
 	// PollInitial and PollMax bound the backoff of WaitActive and
-	// WaitGone: the first wait is PollInitial, doubling up to PollMax.
+	// WaitGone: the first wait is PollInitial, then a quarter of the time
+	// waited so far, up to PollMax.
 	// Defaults: 500ms and 5s; a PollMax below PollInitial is PollInitial.
 	PollInitial, PollMax time.Duration
 	// Logger receives operational logs (never passwords or tokens).

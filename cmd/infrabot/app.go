@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -144,7 +145,11 @@ func channelsFrom(c *config.Config) actions.Channels {
 func environmentsFrom(c *config.Config) []environments.Environment {
 	var out []environments.Environment
 	for name, e := range c.Environments {
-		env := environments.Environment{Name: name, Cloud: e.Cloud, Timeout: time.Duration(e.Timeout), Parallel: e.Parallel}
+		parallel := e.Parallel
+		if parallel == 0 {
+			parallel = cmp.Or(c.Clouds[e.Cloud].Parallel, openstack.DefaultParallel)
+		}
+		env := environments.Environment{Name: name, Cloud: e.Cloud, Timeout: time.Duration(e.Timeout), Parallel: parallel}
 		for _, s := range e.Servers {
 			count := 1
 			if s.Count != nil {
@@ -226,7 +231,7 @@ func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
 		}
 		auth = openstack.Auth{AuthURL: conn.sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default"}
 	}
-	cl, err := openstack.New(ctx, auth, openstack.Options{Logger: c.log.With("cloud", name)})
+	cl, err := openstack.New(ctx, auth, openstack.Options{Parallel: cc.Parallel, Logger: c.log.With("cloud", name)})
 	if err != nil {
 		return nil, err
 	}
