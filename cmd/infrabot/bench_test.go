@@ -95,9 +95,10 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	fmt.Fprintf(&cfg, `roles:
   viewer:
     allow: [help, whoami, status]
+http:
+  listen: 127.0.0.1:0
 slack:
   mode: http
-  listen: 127.0.0.1:0
   signing_secret: ${env:INFRABOT_BENCH_SIGNING}
   bot_token: ${env:INFRABOT_BENCH_TOKEN}
   api_url: %s
