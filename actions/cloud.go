@@ -81,4 +81,48 @@ type Cloud interface {
 
 	// WaitGone polls with backoff until the server no longer exists.
 	WaitGone(ctx context.Context, id string) error
+
+	// CloudLimits reads quotas and flavor sizes, so that a plan that
+	// cannot fit is refused before anything is created.
+	CloudLimits
+}
+
+// Usage is one of a project's limits and how much of it is used; Max < 0
+// means unlimited.
+type Usage struct {
+	Max, Used int
+}
+
+// Free returns how much is left, and false when there is no limit.
+func (u Usage) Free() (int, bool) {
+	if u.Max < 0 {
+		return 0, false
+	}
+	return max(u.Max-u.Used, 0), true
+}
+
+// Limits is what the project may use on the cloud and what it uses now.
+// Ports is known only where the cloud reports Neutron's quotas.
+type Limits struct {
+	Instances, Cores, RAMMB Usage
+	Ports                   Usage
+	PortsKnown              bool
+}
+
+// Flavor is the size of a flavor: what one server of it counts against
+// the project's quotas.
+type Flavor struct {
+	Name  string
+	VCPUs int
+	RAMMB int
+}
+
+// CloudLimits is how a plan learns whether it fits before anything is
+// created. Clouds implement it beside Cloud.
+type CloudLimits interface {
+	// Limits reads the project's limits and usage.
+	Limits(ctx context.Context) (Limits, error)
+	// Flavor returns the size of the flavor called name (or with ID
+	// name); an unknown flavor is an Invalid error.
+	Flavor(ctx context.Context, name string) (Flavor, error)
 }

@@ -153,7 +153,10 @@ func (h *Handle) Runs(ctx context.Context, f RunFilter) ([]*Run, error) {
 
 // Store is a module's own part of infrabot's store: the buckets it
 // declared, in transactions. A write transaction is atomic and durable
-// when Update returns nil; an error from fn rolls it back.
+// when Update returns nil; an error from fn rolls it back. Concurrent
+// writes may share one transaction (group commit), so fn may be run more
+// than once: it must derive what it writes from the transaction alone,
+// and must not write to the store itself.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(Tx) error) error

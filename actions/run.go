@@ -120,7 +120,8 @@ type RunFilter struct {
 
 // RunStore keeps runs. UpdateRun applies fn atomically: concurrent
 // updates of one run are serialised, and an error from fn leaves the run
-// as it was. It is how "exactly once" is made.
+// as it was. It is how "exactly once" is made. fn may be run more than
+// once (writes share transactions): it must only change the run it is given.
 type RunStore interface {
 	CreateRun(ctx context.Context, r *Run) error // assigns r.ID
 	UpdateRun(ctx context.Context, id int64, fn func(*Run) error) (*Run, error)

@@ -21,6 +21,10 @@ type Cloud struct {
 	UserDomain    string `yaml:"user_domain"`    // overrides Domain for the user
 	ProjectDomain string `yaml:"project_domain"` // overrides Domain for the project
 	Region        string `yaml:"region"`
+	// Parallel bounds the requests infrabot has in flight to this cloud
+	// at once, and is how many servers each of its environments creates
+	// or deletes at once unless the environment says. Default 20.
+	Parallel int `yaml:"parallel"`
 }
 
 // Environment is a set of servers infrabot keeps as declared.
@@ -31,7 +35,7 @@ type Environment struct {
 	// disappear. Default 10m.
 	Timeout Duration `yaml:"timeout"`
 	// Parallel bounds how many servers are created or deleted at once.
-	// Default 4.
+	// Default: the cloud's parallel.
 	Parallel int `yaml:"parallel"`
 
 	// SSH, Bootstrap, Deploy and Params are for running commands on the

@@ -180,6 +180,9 @@ func (v *validator) checkApprovals(c *Config) {
 func (v *validator) checkClouds(c *Config) {
 	for name, cl := range c.Clouds {
 		at := []string{"clouds", name}
+		if cl.Parallel < 0 {
+			v.errorf(append(at, "parallel"), "parallel must be at least 1")
+		}
 		ways := 0
 		if cl.CloudsYAML != "" || cl.Cloud != "" {
 			ways++

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,6 +18,9 @@ type Fault struct {
 	Status int           // status to answer with; 0 answers normally after Delay
 	Delay  time.Duration // real time to wait first; the caller giving up ends the wait
 	Times  int           // how many requests it applies to; 0 means until cleared
+	// RetryAfter, with Status, is sent as the Retry-After header (seconds),
+	// as rate limiters and overloaded APIs say when to come back.
+	RetryAfter int
 }
 
 func (f Fault) matches(r *http.Request) bool {
@@ -149,6 +153,9 @@ func (s *Simulator) applyFault(w http.ResponseWriter, r *http.Request, svc servi
 	if f.Status == http.StatusUnauthorized {
 		writeUnauthorized(w, r)
 		return false
+	}
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 	}
 	writeError(w, svc, &apiError{status: f.Status, msg: explanation(f.Status)})
 	return false

@@ -44,6 +44,9 @@ func (s *Simulator) quotaValue(resource string) int {
 	if resource == "instances" {
 		return s.instanceQuota
 	}
+	if n, ok := s.opts.Quotas[resource]; ok {
+		return n
+	}
 	return novaQuotaDefaults[resource]
 }
 

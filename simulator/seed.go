@@ -28,6 +28,9 @@ func (s *Simulator) seed(now time.Time) {
 	s.seedIdentity()
 	s.servers = map[string]*server{}
 	s.instanceQuota = DefaultInstanceQuota
+	if n, ok := s.opts.Quotas["instances"]; ok {
+		s.instanceQuota = n
+	}
 
 	// DevStack's m1 flavors, and one no host can take.
 	s.flavors = []*flavor{

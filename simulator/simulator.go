@@ -29,6 +29,9 @@ type Options struct {
 	BuildDelay     time.Duration // BUILD → ACTIVE; 0 means the default 2s
 	DeleteDelay    time.Duration // 0 means the default 1s
 	Logger         *slog.Logger  // nil = discard
+	// Quotas are the project's Nova quotas where they differ from Nova's
+	// defaults ("instances", "cores", "ram" in MB, …); -1 is unlimited.
+	Quotas map[string]int
 }
 
 // Simulator is an in-memory OpenStack cloud that speaks the Keystone v3,

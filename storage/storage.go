@@ -33,7 +33,8 @@ var (
 
 // DB is infrabot's store.
 type DB struct {
-	bolt *bolt.DB
+	bolt  *bolt.DB
+	queue *commitQueue
 }
 
 // OpenTimeout is how long Open waits for another process to let go of
@@ -57,11 +58,15 @@ func Open(path string) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("preparing the store %s: %w", path, err)
 	}
-	return &DB{bolt: b}, nil
+	return &DB{bolt: b, queue: newCommitQueue(b)}, nil
 }
 
-// Close closes the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close commits the writes already queued, then closes the file. Writes
+// after Close fail.
+func (db *DB) Close() error {
+	db.queue.close()
+	return db.bolt.Close()
+}
 
 func itob(n uint64) []byte {
 	b := make([]byte, 8)
@@ -71,12 +76,17 @@ func itob(n uint64) []byte {
 
 func btoi(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
-// update runs fn in a write transaction unless ctx is already done.
+// update runs fn in a write transaction, unless ctx is already done, and
+// returns once that transaction is on disk. The transaction is shared with
+// the writes queued at the same time (see commit.go): fn may run more
+// than once and must derive what it writes from tx alone. Once queued, a
+// write is waited for even if ctx ends, so that no caller reports an
+// outcome that is not, or not yet, on disk.
 func (db *DB) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(fn)
+	return db.queue.commit(fn)
 }
 
 func (db *DB) view(ctx context.Context, fn func(*bolt.Tx) error) error {

@@ -37,7 +37,7 @@ type ServerDecl struct {
 // Defaults for environments that do not say.
 const (
 	DefaultServerTimeout = 10 * time.Minute
-	DefaultParallel      = 4
+	DefaultParallel      = 20
 )
 
 // CloudSource returns the cloud called name, connecting on first use.
@@ -129,8 +129,11 @@ func (x *Module) converge(ctx context.Context, envName string) (Environment, act
 }
 
 func (x *Module) convergePlan(ctx context.Context, req *actions.Request) (actions.Plan, error) {
-	env, _, conv, err := x.converge(ctx, req.Env)
+	env, cl, conv, err := x.converge(ctx, req.Env)
 	if err != nil {
+		return actions.Plan{}, err
+	}
+	if err := x.fits(ctx, env, cl, conv); err != nil {
 		return actions.Plan{}, err
 	}
 	return conv.Plan(env), nil

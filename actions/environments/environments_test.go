@@ -522,37 +522,29 @@ func TestServerInErrorFoundLaterIsReplacedAfterApproval(t *testing.T) {
 	}
 }
 
-func TestQuotaExceeded(t *testing.T) {
+func TestPlanOverQuotaIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 	t.Parallel()
 	ew := newEnvWorld(t, simulator.Options{}, declared(2))
 	ew.sim.SetInstanceQuota(1)
 
-	id := ew.start("bob", "provision staging")
-	r := ew.finished(id, actions.Failed)
-	if !strings.Contains(r.Error, "2 of 3 servers could not be created") {
-		t.Errorf("run error %q", r.Error)
+	short := "instances: needs 3 more, 1 free (quota 1, 0 used)"
+	ew.says(ew.As("carol", "plan staging"), "staging does not fit in cloud", short)
+	r := ew.As("bob", "provision staging")
+	if r.Tone != actions.ToneDanger {
+		t.Fatalf("provision over quota was not refused: %s", r.Summary)
 	}
-	failed := 0
-	for _, s := range r.Steps {
-		if s.State == actions.Failed {
-			failed++
-			if !strings.Contains(s.Detail, "quota exceeded") || !strings.Contains(s.Detail, "instances") {
-				t.Errorf("step %s fails without naming the quota: %q", s.Name, s.Detail)
-			}
-		}
+	ew.says(r, "nothing was created", short, "Ask for a larger quota")
+	if runs, err := ew.DB.Runs(context.Background(), actions.RunFilter{}); err != nil || len(runs) != 0 {
+		t.Errorf("a refused plan left runs: %+v, %v", runs, err)
 	}
-	if failed != 2 {
-		t.Errorf("%d steps failed, want 2: %+v", failed, r.Steps)
-	}
-	ew.says(ew.As("carol", "run "+strconv.FormatInt(id, 10)), "quota exceeded: Quota exceeded for instances")
-	if all := ew.everything(); len(all) != 1 || !strings.HasSuffix(all[0], " ACTIVE") {
-		t.Errorf("servers beyond the quota of 1, or not ACTIVE: %v", all)
+	if all := ew.everything(); len(all) != 0 {
+		t.Errorf("servers created although the plan did not fit: %v", all)
 	}
 
 	ew.sim.SetInstanceQuota(-1)
-	r = ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
-	if len(r.Steps) != 2 {
-		t.Errorf("rerun steps %+v, want the 2 missing servers", r.Steps)
+	r2 := ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	if len(r2.Steps) != 3 {
+		t.Errorf("steps %+v, want the 3 servers", r2.Steps)
 	}
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
 }

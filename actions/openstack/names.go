@@ -30,6 +30,7 @@ type resolver struct {
 	flavorMu       sync.Mutex
 	flavorByName   map[string][]string // name → IDs (names need not be unique)
 	flavorByID     map[string]string   // ID → name
+	flavorSize     map[string]actions.Flavor
 	flavorsFetched time.Time
 
 	images, networks nameCache
@@ -133,9 +134,11 @@ func (r *resolver) fetchFlavors(ctx context.Context) error {
 	}
 	r.flavorByName = make(map[string][]string, len(all))
 	r.flavorByID = make(map[string]string, len(all))
+	r.flavorSize = make(map[string]actions.Flavor, len(all))
 	for _, f := range all {
 		r.flavorByName[f.Name] = append(r.flavorByName[f.Name], f.ID)
 		r.flavorByID[f.ID] = f.Name
+		r.flavorSize[f.ID] = actions.Flavor{Name: f.Name, VCPUs: f.VCPUs, RAMMB: f.RAM}
 	}
 	r.flavorsFetched = time.Now()
 	return nil

@@ -47,12 +47,20 @@ type Options struct {
 	// means a client with sane timeouts. This is the seam tests use.
 	HTTPClient *http.Client
 	// PollInitial and PollMax bound the backoff of WaitActive and
-	// WaitGone: the first wait is PollInitial, doubling up to PollMax.
+	// WaitGone: the first wait is PollInitial, then a quarter of the time
+	// waited so far, up to PollMax.
 	// Defaults: 500ms and 5s; a PollMax below PollInitial is PollInitial.
 	PollInitial, PollMax time.Duration
 	// Logger receives operational logs (never passwords or tokens).
 	// nil discards them.
 	Logger *slog.Logger
+	// Parallel bounds the requests in flight to the cloud at once;
+	// DefaultParallel when 0.
+	Parallel int
+	// SlowDownWait is the first wait after the cloud answers 429 (or 503
+	// with Retry-After, which is honoured instead), doubling on each of
+	// up to 5 retries. Default 1s.
+	SlowDownWait time.Duration
 }
 
 // Cloud is an authenticated OpenStack project. It is safe for concurrent
@@ -88,7 +96,7 @@ func New(ctx context.Context, auth Auth, opts Options) (*Cloud, error) {
 		return nil, &actions.Error{Kind: actions.Invalid,
 			Message: fmt.Sprintf("OpenStack auth URL %q is not valid", ao.IdentityEndpoint), Err: err}
 	}
-	provider.HTTPClient = httpClient(opts.HTTPClient, log)
+	provider.HTTPClient = httpClient(opts, log)
 	provider.UserAgent.Prepend("infrabot")
 
 	who := fmt.Sprintf("user %s at %s", ao.Username, ao.IdentityEndpoint)
@@ -212,10 +220,12 @@ func authError(who string, err error) error {
 	return fmt.Errorf("logging in to OpenStack as %s: %w", who, err)
 }
 
-// httpClient returns the client for all requests: base (or one with sane
-// timeouts) whose transport retries idempotent GETs on 5xx and network
-// errors. base itself is not modified.
-func httpClient(base *http.Client, log *slog.Logger) http.Client {
+// httpClient returns the client for all requests: opts.HTTPClient (or one
+// with sane timeouts) whose transport retries idempotent GETs on 5xx and
+// network errors, bounds the requests in flight and waits out the cloud's
+// requests to slow down (pace). opts.HTTPClient itself is not modified.
+func httpClient(opts Options, log *slog.Logger) http.Client {
+	base := opts.HTTPClient
 	var c http.Client
 	if base != nil {
 		c = *base
@@ -228,7 +238,7 @@ func httpClient(base *http.Client, log *slog.Logger) http.Client {
 				TLSHandshakeTimeout:   10 * time.Second,
 				ResponseHeaderTimeout: time.Minute,
 				IdleConnTimeout:       90 * time.Second,
-				MaxIdleConnsPerHost:   16,
+				MaxIdleConnsPerHost:   max(16, opts.Parallel, DefaultParallel),
 			},
 		}
 	}
@@ -236,6 +246,7 @@ func httpClient(base *http.Client, log *slog.Logger) http.Client {
 	if next == nil {
 		next = http.DefaultTransport
 	}
+	next = newPace(next, log, opts.Parallel, opts.SlowDownWait)
 	c.Transport = &retryGETs{next: next, log: log, waits: []time.Duration{200 * time.Millisecond, 600 * time.Millisecond}}
 	return c
 }

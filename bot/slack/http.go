@@ -11,6 +11,8 @@ import (
 	"net/url"
 
 	"github.com/slack-go/slack"
+
+	"github.com/infrabot/infrabot/bot"
 )
 
 // maxBody bounds a request from Slack. Interactivity payloads carry the
@@ -102,11 +104,30 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, si
 	}
 	if !a.submit(context.Background(), *req.line, false) {
 		a.forgetDelivery(r.Context(), keys)
-		a.log.Warn("too many commands at once: a request from Slack was refused", "path", r.URL.Path)
-		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+		a.refuse(w, r.URL.Path, *req.line)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// refuse answers a request infrabot has no room for: still 200, at once,
+// so that Slack does not show a failure or retry, and the person is told,
+// privately, that it did not run and to try again. A slash command is
+// told in its answer; a click or a message, which Slack shows nothing
+// for, in an ephemeral message, at most one per person per busyNotice so
+// that telling does not become a flood of its own. The refusal is counted
+// for the interval's log line.
+func (a *Adapter) refuse(w http.ResponseWriter, path string, in bot.Incoming) {
+	a.busy.add(path, in.UserID)
+	if path == "/slack/commands" {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"response_type": "ephemeral", "text": busyText(in.Text)})
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	if a.busy.notify(in.UserID) {
+		a.out.ephemeral(in.Channel, in.UserID, busyMessage(in.Text))
+	}
 }
 
 // parseCommand reads a form-encoded slash command.

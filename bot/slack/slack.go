@@ -54,10 +54,17 @@ type Options struct {
 	// Tokens and the signing secret are never logged.
 	Logger *slog.Logger
 
-	// Workers bounds how many commands run at once; Queue how many wait.
-	// A request that finds the queue full is refused with 503, so that a
-	// flood cannot pile up goroutines. Defaults 8 and 256.
-	Workers, Queue int
+	// Workers bounds how many commands run at once; Queue how many wait,
+	// and PerPerson how many of one person's. Waiting commands are run
+	// round-robin between people. A request that finds no room is
+	// answered at once (200, within Slack's 3 seconds) with a private
+	// "busy, try again", so that a flood cannot pile up goroutines and one
+	// person cannot starve the others. Workers mostly wait for the store's
+	// disk, whose commits they share: defaults 64, 1024 and 64.
+	Workers, Queue, PerPerson int
+	// BusyLogInterval is how often busyRefusals are logged: one line with
+	// their counts per interval. Default 10s.
+	BusyLogInterval time.Duration
 	// UpdateInterval is the least time between two updates of one
 	// message. Default 1s.
 	UpdateInterval time.Duration
@@ -79,13 +86,11 @@ type Adapter struct {
 	replays ReplayStore
 	out     *outbox
 
-	// jobs holds the commands accepted and not yet taken by a worker.
-	jobs chan bot.Incoming
-	// mu is held for reading while a command is queued and for writing
-	// while Close closes jobs, so that nothing is queued after the workers
-	// were told to finish (it would be acknowledged and never run).
-	mu      sync.RWMutex
-	closed  bool
+	// inbox holds the commands accepted and not yet taken by a worker;
+	// once closed it takes nothing more, so nothing is acknowledged after
+	// the workers were told to finish (it would never run).
+	inbox   *inbox
+	busy    *busyRefusals
 	workers sync.WaitGroup
 	// pending counts commands accepted and not yet handled.
 	pending atomic.Int64
@@ -114,10 +119,16 @@ func New(opts Options) (*Adapter, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 64
 	}
 	if opts.Queue <= 0 {
-		opts.Queue = 256
+		opts.Queue = 1024
+	}
+	if opts.PerPerson <= 0 {
+		opts.PerPerson = min(64, opts.Queue)
+	}
+	if opts.BusyLogInterval <= 0 {
+		opts.BusyLogInterval = 10 * time.Second
 	}
 	if opts.UpdateInterval <= 0 {
 		opts.UpdateInterval = time.Second
@@ -142,7 +153,8 @@ func New(opts Options) (*Adapter, error) {
 		verify:  verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
 		replays: opts.Replays,
 		out:     newOutbox(api, log, opts.Now, opts.Sleep, opts.UpdateInterval),
-		jobs:    make(chan bot.Incoming, opts.Queue),
+		inbox:   newInbox(opts.Queue, opts.PerPerson),
+		busy:    newBusyRefusals(log, opts.Now, opts.BusyLogInterval),
 	}
 	for range opts.Workers {
 		a.workers.Add(1)
@@ -194,27 +206,14 @@ func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.
 }
 
 // submit queues a command for the workers and reports whether it did. It
-// does not while the adapter is closing. When the queue is full, HTTP
-// (wait false) is refused at once, to be answered 503; Socket Mode (wait
-// true) has no one to answer, so it waits for room until ctx ends.
+// does not while the adapter is closing. When there is no room (for
+// anyone, or for this person), HTTP (wait false) is refused at once, to be
+// answered "busy"; Socket Mode (wait true) has no one to answer, so it
+// waits for room until ctx ends.
 func (a *Adapter) submit(ctx context.Context, in bot.Incoming, wait bool) bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if a.closed {
-		return false
-	}
 	a.pending.Add(1)
-	select {
-	case a.jobs <- in:
+	if a.inbox.put(ctx, in, wait) {
 		return true
-	default:
-	}
-	if wait {
-		select {
-		case a.jobs <- in:
-			return true
-		case <-ctx.Done():
-		}
 	}
 	a.pending.Add(-1)
 	return false
@@ -224,7 +223,11 @@ func (a *Adapter) submit(ctx context.Context, in bot.Incoming, wait bool) bool {
 // was acknowledged to Slack.
 func (a *Adapter) work() {
 	defer a.workers.Done()
-	for in := range a.jobs {
+	for {
+		in, ok := a.inbox.take()
+		if !ok {
+			return
+		}
 		a.run(in)
 	}
 }
@@ -258,13 +261,9 @@ func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
 // (until ctx ends) for everything queued for Slack to be sent. The engine
 // may still update messages after Close; those are sent as well.
 func (a *Adapter) Close(ctx context.Context) error {
-	a.mu.Lock()
-	if !a.closed {
-		a.closed = true
-		close(a.jobs)
-	}
-	a.mu.Unlock()
+	a.inbox.close()
 	a.workers.Wait()
+	a.busy.flush()
 	return a.Flush(ctx)
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -164,7 +165,11 @@ func channelsFrom(c *config.Config) actions.Channels {
 func environmentsFrom(c *config.Config) []environments.Environment {
 	var out []environments.Environment
 	for name, e := range c.Environments {
-		env := environments.Environment{Name: name, Cloud: e.Cloud, Timeout: time.Duration(e.Timeout), Parallel: e.Parallel}
+		parallel := e.Parallel
+		if parallel == 0 {
+			parallel = cmp.Or(c.Clouds[e.Cloud].Parallel, openstack.DefaultParallel)
+		}
+		env := environments.Environment{Name: name, Cloud: e.Cloud, Timeout: time.Duration(e.Timeout), Parallel: parallel}
 		for _, s := range e.Servers {
 			count := 1
 			if s.Count != nil {
@@ -203,6 +208,11 @@ type cloudConn struct {
 // ACTIVE in the built-in simulator: long enough to watch progress.
 const simulatorBuildDelay = 3 * time.Second
 
+// simulatorQuotas are the built-in simulator's quotas: room for the demo
+// to grow to a few hundred servers (Nova's defaults, 10 instances and 20
+// cores, would stop it at ten).
+var simulatorQuotas = map[string]int{"instances": 500, "cores": 2000, "ram": 4 << 20}
+
 // Get returns the cloud called name, connecting if needed. A failed
 // connection is not remembered: the next request tries again.
 func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
@@ -232,7 +242,7 @@ func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
 	}
 	if cc.Simulator {
 		if conn.sim == nil {
-			sim := simulator.New(simulator.Options{BuildDelay: simulatorBuildDelay, Logger: c.log.With("component", "simulator")})
+			sim := simulator.New(simulator.Options{BuildDelay: simulatorBuildDelay, Quotas: simulatorQuotas, Logger: c.log.With("component", "simulator")})
 			if err := sim.Start("127.0.0.1:0"); err != nil {
 				return nil, fmt.Errorf("starting the OpenStack simulator: %w", err)
 			}
@@ -241,7 +251,7 @@ func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
 		}
 		auth = openstack.Auth{AuthURL: conn.sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default"}
 	}
-	cl, err := openstack.New(ctx, auth, openstack.Options{Logger: c.log.With("cloud", name)})
+	cl, err := openstack.New(ctx, auth, openstack.Options{Parallel: cc.Parallel, Logger: c.log.With("cloud", name)})
 	if err != nil {
 		return nil, err
 	}

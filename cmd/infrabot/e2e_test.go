@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,6 +28,11 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if run := flag.Lookup("test.run"); run != nil && run.Value.String() == "^$" {
+		// Benchmarks only (make bench): they run in process, no binary.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "infrabot-e2e")
 	if err != nil {
 		panic(err)

@@ -17,22 +17,10 @@ import (
 // connection.
 func slackAdapter(app *App, public *publicServer) (serve func(context.Context) error, err error) {
 	cfg := app.Config.Slack
-	if cfg == nil {
-		return nil, errors.New("the config has no slack section")
-	}
-	a, err := slack.New(slack.Options{
-		BotToken:      cfg.BotToken.Value(),
-		SigningSecret: cfg.SigningSecret.Value(),
-		AppToken:      cfg.AppToken.Value(),
-		APIURL:        cfg.APIURL,
-		Router:        &bot.Router{Engine: app.Engine},
-		Replays:       app.DB,
-		Logger:        app.Log.With("component", "slack"),
-	})
+	a, err := newSlack(app)
 	if err != nil {
 		return nil, err
 	}
-	app.Engine.AddChat(slack.Platform, a)
 	closeAdapter := func() {
 		// Let what was accepted run and what was queued reach Slack.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -61,4 +49,27 @@ func slackAdapter(app *App, public *publicServer) (serve func(context.Context) e
 		}, nil
 	}
 	return nil, fmt.Errorf("slack: mode %q is not http or socket", cfg.Mode)
+}
+
+// newSlack builds the Slack adapter from the config's slack section and
+// registers it as the engine's "slack" chat.
+func newSlack(app *App) (*slack.Adapter, error) {
+	cfg := app.Config.Slack
+	if cfg == nil {
+		return nil, errors.New("the config has no slack section")
+	}
+	a, err := slack.New(slack.Options{
+		BotToken:      cfg.BotToken.Value(),
+		SigningSecret: cfg.SigningSecret.Value(),
+		AppToken:      cfg.AppToken.Value(),
+		APIURL:        cfg.APIURL,
+		Router:        &bot.Router{Engine: app.Engine},
+		Replays:       app.DB,
+		Logger:        app.Log.With("component", "slack"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	app.Engine.AddChat(slack.Platform, a)
+	return a, nil
 }

@@ -1,0 +1,94 @@
+package openstack
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// DefaultParallel is how many requests infrabot has in flight to one
+// cloud at once when its config does not say.
+const DefaultParallel = 20
+
+// pace bounds the requests in flight to one cloud and waits out the
+// cloud's "slow down" answers before sending again: 429 Too Many Requests
+// (Nova's and the API gateways' rate limits: the request was not
+// processed) and 503 with a Retry-After (an overloaded API or proxy that
+// names when to come back). Retry-After is honoured up to maxWait;
+// without it the waits double from first. A bare 503 is left to the
+// callers: retryGETs retries reads, and a POST answered 503 may have
+// created the server all the same, so Create looks before anyone tries
+// again.
+type pace struct {
+	next    http.RoundTripper
+	log     *slog.Logger
+	slots   chan struct{}
+	first   time.Duration
+	retries int
+	maxWait time.Duration
+}
+
+func newPace(next http.RoundTripper, log *slog.Logger, parallel int, first time.Duration) *pace {
+	if parallel <= 0 {
+		parallel = DefaultParallel
+	}
+	if first <= 0 {
+		first = time.Second
+	}
+	return &pace{next: next, log: log, slots: make(chan struct{}, parallel), first: first, retries: 5, maxWait: time.Minute}
+}
+
+func (p *pace) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	wait := p.first
+	for attempt := 0; ; attempt++ {
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		resp, err := p.next.RoundTrip(req)
+		<-p.slots
+		if err != nil || attempt >= p.retries || !p.slowDown(resp) {
+			return resp, err
+		}
+		d := wait
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			d = min(time.Duration(s)*time.Second, p.maxWait)
+		}
+		wait = min(2*wait, p.maxWait)
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.GetBody == nil {
+				return resp, nil // cannot send the body again
+			}
+			b, err := req.GetBody()
+			if err != nil {
+				return resp, nil
+			}
+			req = req.Clone(ctx)
+			req.Body = b
+		}
+		drain(resp.Body)
+		// method and path only: headers carry the token
+		p.log.Warn("openstack: the cloud asked to slow down; waiting before sending again",
+			"method", req.Method, "path", req.URL.Path, "status", resp.StatusCode, "wait", d, "attempt", attempt+1)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (p *pace) slowDown(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusServiceUnavailable:
+		return resp.Header.Get("Retry-After") != ""
+	}
+	return false
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/infrabot/infrabot/bot/slack/slacktest"
+)
+
+// The end-to-end benchmark: signed Slack slash commands (`/infra whoami`)
+// over real HTTP on loopback into infrabot wired as `infrabot run` wires
+// it (config → bbolt store → engine → router → Slack adapter), each one
+// executed and its audit record committed; replies go to a fake Slack Web
+// API. Beside it, in the same run and alternating with -count: a bare
+// net/http handler that only checks the HMAC, and bbolt's own db.Batch
+// from 64 writers, the ceiling for durable records on this disk.
+
+const (
+	benchSecret = "bench-signing-secret"
+	benchToken  = "xoxb-bench-token"
+	// benchClients is how many requests are in flight at once in the
+	// closed-loop runs, each on its own keep-alive connection.
+	benchClients = 64
+	// benchPeople send the commands, from benchChannels channels.
+	benchPeople   = 16
+	benchChannels = 16
+)
+
+// bareRate is the bare handler's last measured req/s: the half-load run
+// offers half of it.
+var bareRate atomic.Int64
+
+// benchRounds is how many times the four are run, one after the other:
+// -count would run each several times in a row, so a machine busy for a
+// while (CI, other builds) would weigh on one and not the others.
+const benchRounds = 3
+
+// steadyRate is a load infrabot sustains on a 2-CPU machine, to show its
+// acknowledgement latency when it is not overloaded.
+const steadyRate = 1000
+
+func BenchmarkSlashCommands(b *testing.B) {
+	for range benchRounds {
+		b.Run("bare-hmac", benchBare)
+		b.Run("infrabot", func(b *testing.B) { benchInfrabot(b, 0) })
+		b.Run("infrabot-half-bare-load", func(b *testing.B) {
+			rate := float64(bareRate.Load()) / 2
+			if rate == 0 {
+				rate = 5000 // run on its own: no bare figure to halve
+			}
+			b.ReportMetric(rate, "offered/s")
+			benchInfrabot(b, rate)
+		})
+		b.Run(fmt.Sprintf("infrabot-%d-per-s", steadyRate), func(b *testing.B) { benchInfrabot(b, steadyRate) })
+		b.Run("bbolt-batch", benchBoltBatch)
+	}
+}
+
+// benchWorld is infrabot with its Slack adapter serving on loopback.
+type benchWorld struct {
+	app     *App
+	srv     *httptest.Server
+	drain   func(context.Context) error
+	close   func()
+	request func(i int) *slacktest.Request
+}
+
+func newBenchWorld(b *testing.B) *benchWorld {
+	b.Helper()
+	dir := b.TempDir()
+	fake := slacktest.NewServer(b, benchToken)
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "storage:\n  path: %s\npeople:\n", filepath.Join(dir, "infrabot.db"))
+	for p := range benchPeople {
+		fmt.Fprintf(&cfg, "  p%d: {roles: [viewer], slack: U%07d}\n", p, p)
+	}
+	fmt.Fprintf(&cfg, `roles:
+  viewer:
+    allow: [help, whoami, status]
+http:
+  listen: 127.0.0.1:0
+slack:
+  mode: http
+  signing_secret: ${env:INFRABOT_BENCH_SIGNING}
+  bot_token: ${env:INFRABOT_BENCH_TOKEN}
+  api_url: %s
+`, fake.APIURL())
+	path := filepath.Join(dir, "infrabot.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("INFRABOT_BENCH_SIGNING", benchSecret)
+	b.Setenv("INFRABOT_BENCH_TOKEN", benchToken)
+	// A real logger formatting real lines, written nowhere.
+	app, err := OpenApp(path, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := newSlack(app)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	slack := &slacktest.App{URL: srv.URL, Secret: benchSecret}
+	return &benchWorld{
+		app: app, srv: srv, drain: a.Drain,
+		close: func() {
+			srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := a.Close(ctx); err != nil {
+				b.Logf("replies still queued for Slack at the end: %v", err)
+			}
+			app.Close()
+		},
+		request: func(i int) *slacktest.Request {
+			return slack.CommandRequest(fmt.Sprintf("U%07d", i%benchPeople), fmt.Sprintf("C%07d", i%benchChannels), "whoami")
+		},
+	}
+}
+
+// benchInfrabot sends b.N whoami commands: as fast as they are
+// acknowledged when rate is 0, else at rate per second (open loop, each
+// latency counted from when the request was due). It reports executed
+// commands/s (acknowledged, run, audit record on disk), the share
+// answered "busy", and ack latencies.
+func benchInfrabot(b *testing.B, rate float64) {
+	w := newBenchWorld(b)
+	defer w.close()
+	reqs := make([]*slacktest.Request, b.N)
+	for i := range reqs {
+		reqs[i] = w.request(i)
+	}
+	before := w.app.DB.Commits()
+	b.ResetTimer()
+	start := time.Now()
+	res := load(b, w.srv.URL, reqs, rate)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := w.drain(ctx); err != nil {
+		b.Fatalf("the accepted commands did not all run: %v", err)
+	}
+	executed := time.Since(start)
+	b.StopTimer()
+
+	accepted := b.N - res.busy
+	audited, err := w.app.DB.VerifyAudit(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if audited != uint64(accepted) {
+		b.Fatalf("%d commands accepted, %d audited", accepted, audited)
+	}
+	c := w.app.DB.Commits()
+	b.ReportMetric(float64(accepted)/executed.Seconds(), "executed/s")
+	b.ReportMetric(float64(b.N)/res.elapsed.Seconds(), "req/s")
+	b.ReportMetric(100*float64(res.busy)/float64(b.N), "busy-%")
+	b.ReportMetric(float64(c.Writes-before.Writes)/float64(max(1, c.Transactions-before.Transactions)), "writes/commit")
+	res.report(b)
+}
+
+func benchBare(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		sig, err := hex.DecodeString(strings.TrimPrefix(r.Header.Get("X-Slack-Signature"), "v0="))
+		mac := hmac.New(sha256.New, []byte(benchSecret))
+		mac.Write([]byte("v0:" + r.Header.Get("X-Slack-Request-Timestamp") + ":"))
+		mac.Write(body)
+		if err != nil || !hmac.Equal(sig, mac.Sum(nil)) {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	slack := &slacktest.App{URL: srv.URL, Secret: benchSecret}
+	reqs := make([]*slacktest.Request, b.N)
+	for i := range reqs {
+		reqs[i] = slack.CommandRequest(fmt.Sprintf("U%07d", i%benchPeople), fmt.Sprintf("C%07d", i%benchChannels), "whoami")
+	}
+	b.ResetTimer()
+	res := load(b, srv.URL, reqs, 0)
+	b.StopTimer()
+	if res.busy > 0 {
+		b.Fatalf("the bare handler refused %d requests", res.busy)
+	}
+	perSec := float64(b.N) / res.elapsed.Seconds()
+	bareRate.Store(int64(perSec))
+	b.ReportMetric(perSec, "req/s")
+	res.report(b)
+}
+
+// benchBoltBatch commits b.N records the size of an audit record from 64
+// goroutines through bbolt's db.Batch: what this disk allows.
+func benchBoltBatch(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "batch.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	bucket := []byte("audit")
+	record := bytes.Repeat([]byte("x"), 330)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				err := db.Batch(func(tx *bolt.Tx) error {
+					bk, err := tx.CreateBucketIfNotExists(bucket)
+					if err != nil {
+						return err
+					}
+					seq, _ := bk.NextSequence()
+					key := make([]byte, 8)
+					binary.BigEndian.PutUint64(key, seq)
+					return bk.Put(key, record)
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// loadResult is what the clients saw.
+type loadResult struct {
+	lat     []time.Duration
+	busy    int
+	elapsed time.Duration
+}
+
+func (r loadResult) report(b *testing.B) {
+	slices.Sort(r.lat)
+	if len(r.lat) == 0 {
+		return
+	}
+	b.ReportMetric(float64(r.lat[len(r.lat)*50/100].Microseconds()), "ack-p50-µs")
+	b.ReportMetric(float64(r.lat[min(len(r.lat)-1, len(r.lat)*99/100)].Microseconds()), "ack-p99-µs")
+}
+
+// load sends reqs to base: from benchClients clients as fast as they are
+// answered (rate 0), or each at its due time at rate per second. Any
+// answer but 200 fails the benchmark, except "busy".
+func load(b *testing.B, base string, reqs []*slacktest.Request, rate float64) loadResult {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 1024}}
+	defer client.CloseIdleConnections()
+	lat := make([]time.Duration, len(reqs))
+	var busy, failed atomic.Int64
+	var firstFailure atomic.Value
+	send := func(i int, due time.Time) {
+		r := reqs[i]
+		req, _ := http.NewRequest(http.MethodPost, base+r.Path, bytes.NewReader(r.Body))
+		req.Header = r.Header
+		resp, err := client.Do(req)
+		if err != nil {
+			failed.Add(1)
+			firstFailure.CompareAndSwap(nil, err.Error())
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		lat[i] = time.Since(due)
+		switch {
+		case isBusy(resp.StatusCode, body):
+			busy.Add(1)
+		case resp.StatusCode != http.StatusOK:
+			failed.Add(1)
+			firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, body))
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	if rate == 0 {
+		var next atomic.Int64
+		for range benchClients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(reqs); i = int(next.Add(1) - 1) {
+					send(i, time.Now())
+				}
+			}()
+		}
+	} else {
+		interval := time.Duration(float64(time.Second) / rate)
+		for i := range reqs {
+			due := start.Add(time.Duration(i) * interval)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				send(i, due)
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d requests failed; the first: %v", n, len(reqs), firstFailure.Load())
+	}
+	return loadResult{lat: lat, busy: int(busy.Load()), elapsed: elapsed}
+}
+
+// isBusy reports whether an answer says infrabot is too busy: a 503, or
+// (Slack's way) a 200 whose ephemeral text says so.
+func isBusy(status int, body []byte) bool {
+	return status == http.StatusServiceUnavailable || (status == http.StatusOK && bytes.Contains(body, []byte("busy")))
+}

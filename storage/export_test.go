@@ -1,0 +1,28 @@
+package storage
+
+// HoldCommits makes the committer wait, once it has taken the next write
+// and before it gathers the rest of its batch, until release is called.
+func (db *DB) HoldCommits() (release func()) {
+	hold := make(chan struct{})
+	q := db.queue
+	q.hookMu.Lock()
+	q.hold = hold
+	q.hookMu.Unlock()
+	return func() {
+		q.hookMu.Lock()
+		q.hold = nil
+		q.hookMu.Unlock()
+		close(hold)
+	}
+}
+
+// FailNextCommit makes the next transaction fail with err after its writes
+// ran, as a failed write of the file would.
+func (db *DB) FailNextCommit(err error) {
+	db.queue.hookMu.Lock()
+	db.queue.fail = err
+	db.queue.hookMu.Unlock()
+}
+
+// QueuedWrites returns how many writes wait for the committer to take them.
+func (db *DB) QueuedWrites() int { return len(db.queue.in) }
