@@ -187,3 +187,10 @@ func (c redactingChat) Direct(ctx context.Context, userID string, m Message) (Me
 func (c redactingChat) Update(ctx context.Context, ref MessageRef, m Message) error {
 	return c.Chat.Update(ctx, ref, c.r.Message(m))
 }
+
+// OneScreen passes on whether the wrapped chat shows everything on one
+// screen (see OneScreen).
+func (c redactingChat) OneScreen() bool {
+	one, ok := c.Chat.(OneScreen)
+	return ok && one.OneScreen()
+}

@@ -258,6 +258,8 @@ func TestEnvironmentStory(t *testing.T) {
 	// Typed at the console, the request goes to the approvals channel.
 	expect(t, out, "request 3 awaits approval by operator, admin in #default", "[#default] == request 3: teardown staging ==",
 		"[#default]     - delete staging-logserver-1", "[#default]   [Approve: approve 3]", "you cannot approve your own request 3")
+	// The console shows #default already: no second, one-line copy.
+	refuse(t, out, "request 3: bob wants")
 	refuse(t, out, "run 3 started")
 
 	// The pending request survives a restart; alice approves it.
