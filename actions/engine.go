@@ -134,9 +134,6 @@ func (e *Engine) ScheduleSweep() error {
 // Register adds an action to the engine's catalogue.
 func (e *Engine) Register(a *Action) { e.catalog.Add(a) }
 
-// Catalog returns the engine's actions.
-func (e *Engine) Catalog() *Catalog { return e.catalog }
-
 // Policy returns the engine's policy.
 func (e *Engine) Policy() *Policy { return e.policy }
 
@@ -246,15 +243,20 @@ func (e *Engine) Close() {
 // errStopping refuses new work once Close has begun.
 var errStopping = Errorf(Unavailable, "infrabot is stopping: nothing new starts now; try again once it is back")
 
+// Catalog returns the engine's actions: the one list of commands, which
+// adapters that declare commands to their platform (Discord) read.
+func (e *Engine) Catalog() *Catalog { return e.catalog }
+
+// Environments returns the declared environment names, sorted; the slice
+// is the caller's.
+func (e *Engine) Environments() []string { return slices.Clone(e.envs) }
+
 // stopping reports whether Close has begun.
 func (e *Engine) stopping() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.closing
 }
-
-// Environments returns the declared environment names, sorted.
-func (e *Engine) Environments() []string { return e.envs }
 
 // post sends a message to the origin's chat; a failure is logged, since the
 // run goes on regardless.

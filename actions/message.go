@@ -92,19 +92,35 @@ type MessageRef struct {
 	ID       string
 }
 
-// Chat is one chat platform as the kernel speaks to it. Adapters coalesce
-// and queue updates; the kernel may call Update as often as things change.
+// Chat is one chat platform as the kernel speaks to it. The engine calls
+// it from many goroutines at once (every run reports on its own), so an
+// implementation must be safe for concurrent use.
+//
+// The contract, for every method:
+//   - ctx bounds only the call: when it ends the method returns promptly
+//     with ctx's error. Messages already accepted are not withdrawn.
+//   - An error means the platform does not have the message. The engine
+//     logs it and carries on: a run never fails because chat did.
+//   - Nothing is delivered twice: a method that returns an error has not
+//     delivered, and one that succeeds has delivered (or queued, for
+//     Update) exactly once.
+//   - Message text is the engine's; adapters escape it for their platform
+//     (mentions, markup) and never interpret it as commands.
 type Chat interface {
 	// Post sends m to channel (the platform's channel id) and returns its
-	// reference once the platform has it. A rate limit makes Post wait,
-	// not fail; an error means the message was not delivered.
+	// reference once the platform has it. Messages posted to one channel
+	// appear in the order Post was called. A rate limit makes Post wait,
+	// not fail.
 	Post(ctx context.Context, channel string, m Message) (MessageRef, error)
 	// Direct sends m as a direct message to the platform user userID
 	// (opening the conversation when needed) and returns its reference,
-	// whose Channel is the direct conversation.
+	// whose Channel is the direct conversation. It follows Post's rules.
 	Direct(ctx context.Context, userID string, m Message) (MessageRef, error)
-	// Update replaces what a posted message shows. It may return before
-	// the platform has it; the latest state is always delivered last.
+	// Update replaces what the message ref shows (a ref from Post or
+	// Direct on this platform). It may return before the platform has
+	// it, and may skip intermediate states when updates come faster than
+	// the platform takes them; the latest state is always delivered last,
+	// after any earlier update of the same message.
 	Update(ctx context.Context, ref MessageRef, m Message) error
 }
 

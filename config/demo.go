@@ -11,6 +11,3 @@ const DemoName = "demo.yaml (built in)"
 // Demo returns the built-in demo configuration: the console chat, a bbolt
 // file under ./data and the OpenStack simulator.
 func Demo() (*Config, error) { return Parse(DemoName, demo) }
-
-// DemoYAML returns the demo configuration's text.
-func DemoYAML() []byte { return append([]byte(nil), demo...) }

@@ -45,11 +45,9 @@ type rendered struct {
 	Overflow []string
 }
 
-// Render turns a neutral message into Block Kit blocks. A message without
+// render turns a neutral message into Block Kit blocks. A message without
 // buttons has no actions block, so updating a decided approval request
 // takes its buttons away.
-func Render(m actions.Message) []slack.Block { return render(m).Blocks }
-
 func render(m actions.Message) rendered {
 	var blocks []slack.Block
 	emoji := toneEmoji[m.Tone]

@@ -280,17 +280,3 @@ func (a *Adapter) Flush(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Drain waits until every command accepted so far has been handled.
-func (a *Adapter) Drain(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for a.pending.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
-}
