@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,7 +28,7 @@ func (e *Engine) helpAction() *Action {
 			if name := strings.ToLower(req.Arg("command")); name != "" {
 				a, ok := e.catalog.Lookup(name)
 				if !ok {
-					return Message{}, Errorf(NotFound, "there is no command `%s`%s", name, Suggest(name))
+					return Message{}, Errorf(NotFound, "there is no command `%s`%s", name, e.suggest(name))
 				}
 				m := Message{Title: a.Name, Summary: "usage: " + a.Usage(), Text: a.Summary}
 				if a.Help != "" {
@@ -79,8 +80,11 @@ func (e *Engine) whoamiAction() *Action {
 		Name: "whoami", Summary: "who infrabot thinks you are, and your roles",
 		Query: func(ctx context.Context, req *Request) (Message, error) {
 			if req.Person == nil {
-				return Message{Summary: fmt.Sprintf("infrabot does not know you (%s user %s); you may use only `help` and `whoami`. Ask an admin to add you under people in the config.",
-					req.Origin.Platform, req.Origin.UserID)}, nil
+				who := ""
+				if req.Origin.UserID != "" {
+					who = fmt.Sprintf(" (%s user %s)", req.Origin.Platform, req.Origin.UserID)
+				}
+				return Message{Summary: fmt.Sprintf("infrabot does not know you%s; you may use only `help` and `whoami`. Ask an admin to add you under people in the config.", who)}, nil
 			}
 			var may []string
 			for _, a := range e.catalog.All() {
@@ -109,7 +113,7 @@ func (e *Engine) runsAction() *Action {
 			if err != nil {
 				return Message{}, err
 			}
-			m := Message{Title: "recent runs", Summary: fmt.Sprintf("%d recent runs", len(runs))}
+			m := Message{Title: "recent runs", Summary: plural(len(runs), "recent run")}
 			if len(runs) == 0 {
 				m.Summary = "no runs yet"
 			}
@@ -188,9 +192,16 @@ func (e *Engine) auditAction() *Action {
 			if err != nil {
 				return Message{}, err
 			}
-			m := Message{Title: "audit log", Summary: fmt.Sprintf("the last %d audit records", len(entries))}
+			m := Message{Title: "audit log", Summary: "the last " + plural(len(entries), "audit record")}
+			if len(entries) == 1 {
+				m.Summary = "the last audit record"
+			}
+			width := 1
 			for _, a := range entries {
-				line := fmt.Sprintf("%d %s %-10s %-18s", a.Seq, a.Time.UTC().Format("2006-01-02 15:04:05"), a.Person, a.Event)
+				width = max(width, len(strconv.FormatUint(a.Seq, 10)))
+			}
+			for _, a := range entries {
+				line := fmt.Sprintf("%*d %s %-10s %-18s", width, a.Seq, a.Time.UTC().Format("2006-01-02 15:04:05"), a.Person, a.Event)
 				if a.Action != "" {
 					line += " " + a.Action
 				}

@@ -8,24 +8,19 @@ import (
 	"strings"
 )
 
-// Commands is every command infrabot's users can type, whether or not this
-// build has it yet; roles and approval rules may name any of them.
-var Commands = []string{
-	"help", "whoami", "status", "plan", "provision", "deploy", "teardown",
-	"approve", "deny", "lock", "unlock", "runs", "run", "cancel",
-	"checks", "incidents", "ack", "resolve", "oncall", "jobs", "digest", "audit",
-}
+// Planned names the commands of the product (see docs/commands.md) whose
+// module a build may lack or not wire yet. Roles and approval rules may
+// name them whatever the build; typing one that is not in the catalogue is
+// answered with "not available yet", not "no such command".
+var Planned = []string{"deploy", "checks", "incidents", "ack", "resolve", "oncall", "jobs", "digest"}
 
-// IsCommand reports whether name is one of Commands.
-func IsCommand(name string) bool { return slices.Contains(Commands, name) }
-
-// Suggest returns " (did you mean `x`?)" for the command name most likely
-// meant: the only command that starts with name, or else the nearest one
-// at most two edits away. It returns "" when none fits.
-func Suggest(name string) string {
+// Nearest returns the name in among that name most likely means: the only
+// one that starts with name, or else the nearest one at most two edits
+// away. It returns "" when none fits.
+func Nearest(name string, among []string) string {
 	var prefixed []string
 	best, bestDist := "", 3
-	for _, c := range Commands {
+	for _, c := range among {
 		if len(name) >= 2 && strings.HasPrefix(c, name) {
 			prefixed = append(prefixed, c)
 		}
@@ -36,10 +31,15 @@ func Suggest(name string) string {
 	if len(prefixed) == 1 {
 		best = prefixed[0]
 	}
-	if best == "" {
-		return ""
+	return best
+}
+
+// didYouMean returns " (did you mean `x`?)" for the nearest of among, or "".
+func didYouMean(name string, among []string) string {
+	if n := Nearest(name, among); n != "" {
+		return fmt.Sprintf(" (did you mean `%s`?)", n)
 	}
-	return fmt.Sprintf(" (did you mean `%s`?)", best)
+	return ""
 }
 
 // editDistance is the Levenshtein distance between a and b.
@@ -90,6 +90,10 @@ type Arg struct {
 type Flag struct {
 	Name string
 	Help string
+	// Permission, when set, is what a role must allow, besides the
+	// action, to use the flag (unlock's --force needs "unlock-force").
+	// Roles grant it by this name.
+	Permission string
 }
 
 // Action is one command in the catalogue. An action is either a query,
@@ -236,7 +240,7 @@ func Bind(a *Action, cmd Command) (args, flags map[string]string, err error) {
 		case ArgID:
 			n, err := strconv.ParseInt(strings.TrimPrefix(v, "#"), 10, 64)
 			if err != nil || n <= 0 {
-				return nil, nil, usage("%q is not a %s (a whole number like 42)", v, arg.Name)
+				return nil, nil, usage("%q is not %s (a whole number like 42)", v, withArticle(arg.Name))
 			}
 			v = strconv.FormatInt(n, 10)
 		case ArgCount:
@@ -268,9 +272,25 @@ func article(arg Arg) string {
 	case ArgEnv:
 		return "an environment"
 	case ArgID:
-		return "a " + arg.Name
+		return withArticle(arg.Name)
 	}
 	return arg.Name
+}
+
+// withArticle puts "a" or "an" before a noun: "an id", "a count".
+func withArticle(noun string) string {
+	if noun != "" && strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
+// plural says "1 run", "2 runs".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 func argSummary(a *Action) string {
@@ -280,15 +300,17 @@ func argSummary(a *Action) string {
 			n++
 		}
 	}
-	switch {
-	case len(a.Args) == 0:
-		return "no arguments"
-	case n == len(a.Args) && n == 1:
-		return "one argument"
-	case n == len(a.Args):
+	words := []string{"no arguments", "one argument", "two arguments", "three arguments"}
+	count := func(n int) string {
+		if n < len(words) {
+			return words[n]
+		}
 		return fmt.Sprintf("%d arguments", n)
 	}
-	return fmt.Sprintf("at most %d arguments", len(a.Args))
+	if n == len(a.Args) {
+		return count(n)
+	}
+	return "at most " + count(len(a.Args))
 }
 
 // Catalog is the set of actions this infrabot offers. Adding an action is
@@ -317,6 +339,25 @@ func (c *Catalog) Add(a *Action) {
 func (c *Catalog) Lookup(name string) (*Action, bool) {
 	a, ok := c.actions[name]
 	return a, ok
+}
+
+// Names returns the names of the actions, in the order they were added.
+func (c *Catalog) Names() []string { return slices.Clone(c.order) }
+
+// Permissions returns every name a role may allow: each action, and each
+// permission a flag asks for, sorted.
+func (c *Catalog) Permissions() []string {
+	var out []string
+	for _, a := range c.All() {
+		out = append(out, a.Name)
+		for _, f := range a.Flags {
+			if f.Permission != "" {
+				out = append(out, f.Permission)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // All returns the actions in the order they were added.

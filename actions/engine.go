@@ -134,6 +134,21 @@ func (e *Engine) ScheduleSweep() error {
 // Register adds an action to the engine's catalogue.
 func (e *Engine) Register(a *Action) { e.catalog.Add(a) }
 
+// Permissions returns every name a role or an approval rule may give in
+// this build: the catalogue's actions and flag permissions, and the
+// planned commands, sorted. The catalogue is the one list of commands;
+// configuration is checked against it once every module has registered.
+func (e *Engine) Permissions() []string {
+	out := append(e.catalog.Permissions(), Planned...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// suggest returns " (did you mean `x`?)" for a mistyped command name.
+func (e *Engine) suggest(name string) string {
+	return didYouMean(name, append(e.catalog.Names(), Planned...))
+}
+
 // Policy returns the engine's policy.
 func (e *Engine) Policy() *Policy { return e.policy }
 
@@ -180,10 +195,10 @@ func (e *Engine) execute(ctx context.Context, person *Person, inv Invocation) (R
 	}
 	act, ok := e.catalog.Lookup(cmd.Name)
 	if !ok {
-		if IsCommand(cmd.Name) {
+		if slices.Contains(Planned, cmd.Name) {
 			return Reply{}, Errorf(NotFound, "`%s` is not available in this infrabot yet; type `help` to see what is", cmd.Name)
 		}
-		return Reply{}, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, Suggest(cmd.Name))
+		return Reply{}, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, e.suggest(cmd.Name))
 	}
 	args, flags, err := Bind(act, cmd)
 	if err != nil {
@@ -200,6 +215,9 @@ func (e *Engine) execute(ctx context.Context, person *Person, inv Invocation) (R
 		if err := e.policy.Allowed(person, act.Name, req.Env); err != nil {
 			return Reply{}, err
 		}
+		if err := e.flagsAllowed(person, act, flags, req.Env); err != nil {
+			return Reply{}, err
+		}
 	}
 	if act.IsRun() {
 		return e.request(ctx, req)
@@ -212,6 +230,21 @@ func (e *Engine) execute(ctx context.Context, person *Person, inv Invocation) (R
 		e.record(ctx, AuditEntry{Person: person.Name, Event: "done", Action: act.Name, Env: req.Env, Detail: req.Text()})
 	}
 	return Reply{Message: msg}, nil
+}
+
+// flagsAllowed checks the permissions the given flags ask for, such as
+// unlock-force for `unlock --force`.
+func (e *Engine) flagsAllowed(person *Person, act *Action, flags map[string]string, env string) error {
+	for _, f := range act.Flags {
+		if _, given := flags[f.Name]; !given || f.Permission == "" {
+			continue
+		}
+		if e.policy.Allowed(person, f.Permission, env) != nil {
+			return Errorf(Permission, "`%s --%s` needs a role that allows %s, and none of %s's (%s) does",
+				act.Name, f.Name, f.Permission, person.Name, listOr(e.policy.RoleNames(person), "none"))
+		}
+	}
+	return nil
 }
 
 // record appends to the audit log. A failure to audit is logged loudly; it

@@ -2,6 +2,7 @@ package actions_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,10 +26,10 @@ func TestDenyByDefault(t *testing.T) {
 		{"viewer may not lock", "carol", "lock staging", true, []string{"carol may not lock", "viewer"}},
 		{"operator may not lock production", "bob", "lock production", true, []string{"bob may lock only on staging, not on production"}},
 		{"admin may lock production", "alice", "lock production maintenance", false, []string{"production is locked by alice"}},
-		{"unknown command suggests", "alice", "provison staging", true, []string{"did you mean `provision`"}},
+		{"unknown command suggests", "alice", "teardwn staging", true, []string{"did you mean `teardown`"}},
 		{"unknown environment", "alice", "lock stagin", true, []string{`no environment "stagin"`}},
 		{"extra argument refused with usage", "alice", "approve incident 42", true, []string{"Usage: `approve <id>`"}},
-		{"not a number", "alice", "run abc", true, []string{`"abc" is not a id`}},
+		{"not a number", "alice", "run abc", true, []string{`"abc" is not an id`}},
 		{"unknown flag", "alice", "unlock staging --hard", true, []string{"no flag --hard"}},
 		{"unclosed quote", "alice", `lock staging "oops`, true, []string{"quote is not closed"}},
 	}
@@ -63,7 +64,7 @@ func TestLocks(t *testing.T) {
 	w.expect(w.as("alice", "lock staging"), true, "staging is locked by bob", `"db upgrade"`, "since 2026-11-21 12:00 UTC")
 	w.expect(w.as("alice", "deploy staging"), true, "locked by bob")
 	w.expect(w.as("alice", "unlock staging"), true, "locked by bob, not you", "--force")
-	w.expect(w.as("bob", "unlock staging --force"), true, "only an admin")
+	w.expect(w.as("bob", "unlock staging --force"), true, "`unlock --force` needs a role that allows unlock-force, and none of bob's (operator, viewer) does")
 
 	// bob's own runs go ahead under his lock, and leave it in place.
 	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
@@ -300,4 +301,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestUnlockForceIsGrantedByName checks that a role can grant breaking
+// locks by naming unlock-force, without "*".
+func TestUnlockForceIsGrantedByName(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.expect(w.as("bob", "lock staging"), false, "staging is locked by bob")
+	w.expect(w.as("frank", "unlock staging --force"), false, "bob's lock on staging is broken")
+	w.expect(w.as("frank", "lock production"), true, "frank may lock only on staging, not on production")
+	if perms := w.engine.Permissions(); !slices.Contains(perms, "unlock-force") || !slices.Contains(perms, "unlock") ||
+		!slices.Contains(perms, "oncall") || slices.Contains(perms, "force") {
+		t.Errorf("Permissions() = %v: want the catalogue's actions, unlock-force and the planned commands", perms)
+	}
+}
+
+func TestMistypedCommandSuggestsFromTheCatalogue(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.expect(w.as("alice", "aprove 3"), true, "there is no command `aprove` (did you mean `approve`?)")
+	w.expect(w.as("alice", "oncal"), true, "(did you mean `oncall`?)")
+	w.expect(w.as("alice", "oncall"), true, "`oncall` is not available in this infrabot yet")
 }

@@ -104,11 +104,13 @@ func policy() *actions.Policy {
 			{Name: "carol", Roles: []string{"viewer"}},
 			{Name: "dave", Roles: []string{"admin"}},
 			{Name: "erin"},
+			{Name: "frank", Roles: []string{"steward"}},
 		},
 		[]*actions.Role{
 			{Name: "viewer", Allow: []string{"help", "whoami", "status", "plan", "runs", "run"}},
 			{Name: "operator", Inherit: []string{"viewer"}, Allow: []string{"provision", "teardown", "lock", "unlock", "cancel", "approve", "deny", "deploy"}, Environments: []string{"staging"}},
 			{Name: "admin", Inherit: []string{"operator"}, Allow: []string{"*"}, Environments: []string{"*"}},
+			{Name: "steward", Allow: []string{"lock", "unlock", "unlock-force"}, Environments: []string{"staging"}},
 		},
 		[]actions.ApprovalRule{
 			{Actions: []string{"teardown"}, Environments: []string{"*"}, Approvers: []string{"operator", "admin"}, Expires: 15 * time.Minute},

@@ -114,15 +114,10 @@ func (e *Engine) unlockAction() *Action {
 		Name: "unlock", Summary: "give back the lock on an environment",
 		Help:    "Only the person who locked an environment can unlock it; an admin can break someone else's lock with --force (audited). A run in progress keeps the environment until it ends.",
 		Args:    []Arg{{Name: "env", Kind: ArgEnv}},
-		Flags:   []Flag{{Name: "force", Help: "break another person's lock (admin)"}},
+		Flags:   []Flag{{Name: "force", Help: "break another person's lock (admin)", Permission: "unlock-force"}},
 		Mutates: true,
 		Query: func(ctx context.Context, req *Request) (Message, error) {
-			force := req.Flag("force")
-			if force {
-				if err := e.policy.Allowed(req.Person, "unlock-force", req.Env); err != nil {
-					return Message{}, Errorf(Permission, "only an admin may break someone else's lock with --force")
-				}
-			}
+			force := req.Flag("force") // the engine has checked unlock-force
 			var was Lock
 			_, err := e.locks.UpdateLock(ctx, req.Env, func(l *Lock) (*Lock, error) {
 				switch {

@@ -9,8 +9,15 @@ import (
 // Prefix is what starts a command in a channel: /infra provision staging.
 const Prefix = "/infra"
 
-// maxCommandLen bounds what the parser looks at; a command is one line.
-const maxCommandLen = 4096
+// MaxCommandLen bounds what the parser looks at, in bytes; a command is
+// one line.
+const MaxCommandLen = 4096
+
+// TooLong is the answer to a command of size bytes, over MaxCommandLen.
+// Adapters that cannot hold a line that long whole give it themselves.
+func TooLong(size int) *Error {
+	return Errorf(Invalid, "that command is too long (%d bytes; the limit is %d)", size, MaxCommandLen)
+}
 
 // Command is a chat line split into its words: the command name,
 // positional arguments and --flags. It is not yet checked against what the
@@ -28,8 +35,8 @@ type Command struct {
 // "--flag=value" are flags; a lone "--" ends flags. Parse never panics;
 // malformed input gives an *Error of kind Invalid saying what is wrong.
 func Parse(line string) (Command, error) {
-	if len(line) > maxCommandLen {
-		return Command{}, Errorf(Invalid, "that command is too long (%d bytes; the limit is %d)", len(line), maxCommandLen)
+	if len(line) > MaxCommandLen {
+		return Command{}, TooLong(len(line))
 	}
 	if !utf8.ValidString(line) {
 		return Command{}, Errorf(Invalid, "that command is not valid UTF-8 text")

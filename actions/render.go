@@ -2,6 +2,8 @@ package actions
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,13 +27,12 @@ func RunMessage(r *Run, now time.Time) Message {
 		start = r.Created
 	}
 	took := elapsed(end.Sub(start).Truncate(100 * time.Millisecond))
+	// The summary says the state, who and how long; fields add only what
+	// it does not, so that an update does not repeat it.
 	m := Message{
 		Title:   fmt.Sprintf("run %d: %s", r.ID, r.Command),
 		Summary: fmt.Sprintf("run %d `%s` by %s: %s (%s)", r.ID, r.Command, r.Person, r.State, took),
-		Fields: []Field{
-			{"state", string(r.State)}, {"by", r.Person}, {"elapsed", took},
-		},
-		Tone: stateTone[r.State],
+		Tone:    stateTone[r.State],
 	}
 	if r.Plan.Summary != "" {
 		m.Fields = append(m.Fields, Field{"plan", r.Plan.Summary})
@@ -39,7 +40,7 @@ func RunMessage(r *Run, now time.Time) Message {
 	if r.Approval != nil && r.Approval.DecidedBy != "" {
 		m.Fields = append(m.Fields, Field{"approved by", r.Approval.DecidedBy})
 	}
-	for _, s := range r.Steps {
+	for _, s := range sortedSteps(r.Steps) {
 		line := fmt.Sprintf("%s %s", stateMark[s.State], s.Name)
 		if s.Detail != "" {
 			line += " — " + s.Detail
@@ -59,10 +60,36 @@ func RunMessage(r *Run, now time.Time) Message {
 	}
 	m.Lines = append(m.Lines, r.Output...)
 	if r.Error != "" {
-		m.Text = r.Error
 		m.Summary += ": " + r.Error
 	}
 	return m
+}
+
+// sortedSteps orders steps for showing, the same way whatever order
+// parallel work started them in: by phase (the step's first word, in the
+// order phases began: deletes before creates), then by name, naturally.
+func sortedSteps(steps []Step) []Step {
+	phase := map[string]int{}
+	verb := func(s Step) string { v, _, _ := strings.Cut(s.Name, " "); return v }
+	for _, s := range steps {
+		if _, ok := phase[verb(s)]; !ok {
+			phase[verb(s)] = len(phase)
+		}
+	}
+	out := slices.Clone(steps)
+	slices.SortStableFunc(out, func(a, b Step) int {
+		if pa, pb := phase[verb(a)], phase[verb(b)]; pa != pb {
+			return pa - pb
+		}
+		switch {
+		case NaturalLess(a.Name, b.Name):
+			return -1
+		case NaturalLess(b.Name, a.Name):
+			return 1
+		}
+		return 0
+	})
+	return out
 }
 
 // ApprovalMessage shows a request for approval: what will happen, who
@@ -132,4 +159,18 @@ func Span(d time.Duration) string {
 		return fmt.Sprintf("%dm", mins)
 	}
 	return fmt.Sprintf("%ds", secs)
+}
+
+// NaturalLess orders names as people count: "web-2" before "web-10".
+func NaturalLess(a, b string) bool {
+	ai, bi := strings.LastIndexByte(a, '-'), strings.LastIndexByte(b, '-')
+	if ai > 0 && bi > 0 && a[:ai] == b[:bi] {
+		var an, bn int
+		_, ea := fmt.Sscan(a[ai+1:], &an)
+		_, eb := fmt.Sscan(b[bi+1:], &bn)
+		if ea == nil && eb == nil {
+			return an < bn
+		}
+	}
+	return a < b
 }

@@ -61,7 +61,7 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 		}
 	}
 	return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— request %d awaits approval by %s%s (expires in %s)",
-		run.ID, listOr(rule.Approvers, "an approver"), where, rule.Expires))}}, nil
+		run.ID, listOr(rule.Approvers, "an approver"), where, elapsed(rule.Expires)))}}, nil
 }
 
 // postApproval posts the request message where approvers will see it: in
@@ -71,7 +71,7 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 // It returns the copies posted, the notice, and for the reply where the
 // request went.
 func (e *Engine) postApproval(ctx context.Context, run *Run) (copies []MessageRef, notice *MessageRef, where string) {
-	m := ApprovalMessage(run, e.now())
+	m := ApprovalMessage(run, run.Created) // the time the reply says, too
 	if run.Origin.Private && e.approvals != "" {
 		refs, err := e.Notify(ctx, []Target{{Kind: ToChannel, Name: e.approvals}}, m)
 		if err != nil {
@@ -116,7 +116,9 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 // launch carries out a run, whose lock begin took, in the background.
 // Once Close has begun it starts nothing: the run is recorded as
 // interrupted before it began, its lock is released, and errStopping is
-// returned.
+// returned. The run's message is posted before launch returns, so that
+// it comes after the reply to the command that started the run, never
+// before it by chance.
 func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) error {
 	rctx, cancel := context.WithCancel(e.base)
 	e.mu.Lock()
@@ -130,10 +132,11 @@ func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) 
 	e.wg.Add(1)
 	e.mu.Unlock()
 	ctx = rctx
+	p := e.startProgress(ctx, run)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		e.carryOut(ctx, run, req, plan)
+		e.carryOut(ctx, run, req, plan, p)
 		e.mu.Lock()
 		delete(e.active, run.ID)
 		e.mu.Unlock()
@@ -159,8 +162,7 @@ func (e *Engine) notStarted(ctx context.Context, run *Run) {
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "interrupted: " + reason})
 }
 
-func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan) {
-	p := e.startProgress(ctx, run)
+func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan, p *Progress) {
 	err := runSafely(ctx, req.Action, req, plan, p)
 	if run.Env != "" {
 		e.releaseRunLock(context.WithoutCancel(ctx), run)

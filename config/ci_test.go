@@ -78,7 +78,7 @@ func TestCIProblemsHaveLines(t *testing.T) {
 		{"credentials in url", base + "ci:\n  - name: j\n    type: jenkins\n    url: https://u:p@j.example.org\n    jobs: [x]\n",
 			"f.yaml:6: CI source j: put no credentials in the url"},
 		{"unknown key", base + "squads:\n  ci: {members: [alice], channel: ci, jobs: [x], remind: 1h}\n",
-			"f.yaml:4: field remind not found"},
+			`f.yaml:4: unknown key "remind" in squads.ci (did you mean "remind_every"?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

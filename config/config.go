@@ -49,6 +49,11 @@ type Config struct {
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
+	// Warnings are things that load but will not work as meant, such as
+	// an approval rule nobody can ever meet. Load still succeeds.
+	Warnings Problems `yaml:"-"`
+
+	root *yaml.Node // the parsed file, for the lines of later checks
 }
 
 // HTTP is infrabot's one public HTTP server: Slack's and Discord's
@@ -160,23 +165,47 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Problems{yamlProblem(name, err)}
 	}
-	var probs Problems
+	c.root = &root
+	v := validator{file: name, root: &root}
+	v.checkShape(&root)
+	probs := v.problems
+	shapeLines := map[int]bool{}
+	for _, p := range probs {
+		shapeLines[p.Line] = true
+	}
 	if len(root.Content) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil {
-			probs = append(probs, yamlProblems(name, err)...)
+			for _, p := range yamlProblems(name, err) {
+				// The shape check has said it in our words already.
+				if shapeLines[p.Line] && isGoTypeMessage(p.Message) {
+					continue
+				}
+				probs = append(probs, p)
+			}
 		}
 	}
-	v := validator{file: name, root: &root}
-	v.check(c)
-	probs = append(probs, v.problems...)
+	if len(probs) == 0 {
+		// Checking what the values mean is only worth it once they have
+		// the right shape: a misspelt key would otherwise also be "missing".
+		v.problems = nil
+		v.check(c)
+		probs = v.problems
+	}
 	if len(probs) > 0 {
 		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
 		return nil, probs
 	}
 	c.applyDefaults()
+	c.Warnings = v.warnings(c)
 	return c, nil
+}
+
+// isGoTypeMessage reports whether a decoding message is the YAML
+// library's own, which speaks of Go types.
+func isGoTypeMessage(msg string) bool {
+	return strings.Contains(msg, "cannot unmarshal") || strings.Contains(msg, "not found in ")
 }
 
 // LoadStorage reads only the storage section of the file at path, with
@@ -280,7 +309,9 @@ func yamlProblems(file string, err error) Problems {
 }
 
 func yamlProblem(file string, err error) Problem {
-	return parseYAMLMessage(file, strings.TrimPrefix(err.Error(), "yaml: "))
+	p := parseYAMLMessage(file, strings.TrimPrefix(err.Error(), "yaml: "))
+	p.Message = "not valid YAML: " + p.Message
+	return p
 }
 
 // parseYAMLMessage splits "line 3: message" into a problem.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -51,6 +52,10 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := ResolveSecret(n.Value)
 	if err != nil {
+		// The field was given, wrongly: that is the one problem to
+		// report, not also "missing" later. The reference is not kept,
+		// since a wrong one may be the secret itself.
+		s.ref = "(invalid reference)"
 		return lineError(n, "%s", err.Error())
 	}
 	s.ref, s.value = n.Value, v
@@ -67,11 +72,18 @@ func ResolveSecret(ref string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("this field holds a secret: write a reference such as ${env:NAME} or ${file:/path}, not the value itself")
 	}
+	if strings.ContainsAny(inner, "{}") {
+		// Not echoed: what surrounds a reference may be a secret.
+		return "", fmt.Errorf("a secret field takes exactly one reference, such as ${env:NAME} or ${file:/path}, with nothing before or after it")
+	}
 	kind, arg, _ := strings.Cut(inner, ":")
 	switch kind {
 	case "env":
 		if arg == "" {
 			return "", fmt.Errorf("%s names no environment variable", ref)
+		}
+		if !envName.MatchString(arg) {
+			return "", fmt.Errorf("%s: %q is not an environment variable name (letters, digits and _, not starting with a digit)", ref, arg)
 		}
 		v, ok := os.LookupEnv(arg)
 		if !ok || v == "" {
@@ -91,6 +103,9 @@ func ResolveSecret(ref string) (string, error) {
 		return "", fmt.Errorf("%s: unknown secret source %q (use env or file)", ref, kind)
 	}
 }
+
+// envName is what an environment variable's name may look like.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func unwrapPathError(err error) error {
 	if pe, ok := err.(*os.PathError); ok {

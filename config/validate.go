@@ -2,9 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -60,6 +64,7 @@ func (v *validator) line(path ...string) int {
 }
 
 func (v *validator) check(c *Config) {
+	v.checkStorage(c)
 	v.checkRoles(c)
 	v.checkPeople(c)
 	v.checkApprovals(c)
@@ -97,11 +102,6 @@ func (v *validator) checkRoles(c *Config) {
 		for i, in := range r.Inherit {
 			if _, ok := c.Roles[in]; !ok {
 				v.errorf([]string{"roles", name, "inherit", strconv.Itoa(i)}, "role %s inherits %q, which is not declared", name, in)
-			}
-		}
-		for i, a := range r.Allow {
-			if a != "*" && !actions.IsCommand(a) {
-				v.errorf([]string{"roles", name, "allow", strconv.Itoa(i)}, "role %s allows %q, which is not a command%s", name, a, actions.Suggest(a))
 			}
 		}
 		for i, e := range r.Environments {
@@ -158,11 +158,6 @@ func (v *validator) checkApprovals(c *Config) {
 		if len(a.Actions) == 0 {
 			v.errorf(at, "approval rule %d names no actions", i+1)
 		}
-		for j, name := range a.Actions {
-			if name != "*" && !actions.IsCommand(name) {
-				v.errorf(append(at, "actions", strconv.Itoa(j)), "approval rule names %q, which is not a command%s", name, actions.Suggest(name))
-			}
-		}
 		for j, e := range a.Environments {
 			v.checkEnvName(c, append(at, "environments", strconv.Itoa(j)), e)
 		}
@@ -195,8 +190,18 @@ func (v *validator) checkClouds(c *Config) {
 		}
 		if cl.AuthURL != "" {
 			ways++
-			if cl.Username == "" || !cl.Password.IsSet() || (cl.Project == "" && cl.ProjectID == "") {
-				v.errorf(at, "cloud %s with auth_url also needs username, password and project", name)
+			var missing []string
+			if cl.Username == "" {
+				missing = append(missing, "username")
+			}
+			if !cl.Password.IsSet() {
+				missing = append(missing, "password")
+			}
+			if cl.Project == "" && cl.ProjectID == "" {
+				missing = append(missing, "project")
+			}
+			if len(missing) > 0 {
+				v.errorf(at, "cloud %s with auth_url also needs %s", name, andList(missing))
 			}
 		}
 		switch {
@@ -294,6 +299,97 @@ func (v *validator) checkSlack(c *Config) {
 	}
 	if !s.BotToken.IsSet() {
 		v.errorf(at, "slack needs bot_token")
+	}
+	// Slack's tokens say what they are; one in the other's place fails
+	// only at connection time, with an error from Slack that names neither.
+	if strings.HasPrefix(s.AppToken.Value(), "xoxb-") {
+		v.errorf(append(at, "app_token"), "slack.app_token holds a bot token (it starts with xoxb-); app_token takes the app-level token, which starts with xapp-")
+	}
+	if strings.HasPrefix(s.BotToken.Value(), "xapp-") {
+		v.errorf(append(at, "bot_token"), "slack.bot_token holds an app-level token (it starts with xapp-); bot_token takes the bot token, which starts with xoxb-")
+	}
+}
+
+// CheckPermissions reports every name in a role's allow list or an
+// approval rule's actions that is not among known (besides "*"), with the
+// file and line it is on. known is the catalogue's list, which exists only
+// once every module has registered its commands, hence a step of its own
+// after Load.
+func (c *Config) CheckPermissions(known []string) Problems {
+	v := validator{file: c.Path, root: c.root}
+	for _, name := range slices.Sorted(maps.Keys(c.Roles)) {
+		for i, a := range c.Roles[name].Allow {
+			if a != "*" && !slices.Contains(known, a) {
+				v.errorf([]string{"roles", name, "allow", strconv.Itoa(i)}, "role %s allows %q, which is not a command%s", name, a, didYouMean(a, known))
+			}
+		}
+	}
+	for i, a := range c.Approvals {
+		for j, name := range a.Actions {
+			if name != "*" && !slices.Contains(known, name) {
+				v.errorf([]string{"approvals", strconv.Itoa(i), "actions", strconv.Itoa(j)}, "approval rule %d names %q, which is not a command%s", i+1, name, didYouMean(name, known))
+			}
+		}
+	}
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return v.problems
+}
+
+func didYouMean(name string, among []string) string {
+	if near := actions.Nearest(name, among); near != "" {
+		return fmt.Sprintf(" (did you mean `%s`?)", near)
+	}
+	return ""
+}
+
+// andList writes names as people do: "a", "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// checkStorage catches a storage.path that cannot work before anything is
+// opened: a directory, a file that cannot be written, or a place where the
+// file cannot be created.
+func (v *validator) checkStorage(c *Config) {
+	p := c.Storage.Path
+	if p == "" {
+		p = DefaultStoragePath
+	}
+	at := []string{"storage", "path"}
+	st, err := os.Stat(p)
+	switch {
+	case err == nil && st.IsDir():
+		v.errorf(at, "storage.path %s is a directory; give the file to keep state in, such as %s", p, filepath.Join(p, "infrabot.db"))
+		return
+	case err == nil:
+		if werr := writable(p); werr != nil {
+			v.errorf(at, "storage.path %s cannot be written: %v", p, werr)
+		}
+		return
+	}
+	// The file does not exist yet: storage creates it and its missing
+	// directories, inside the nearest directory that exists.
+	dir := filepath.Dir(p)
+	for {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				v.errorf(at, "storage.path %s cannot be created: %s is a file, not a directory", p, dir)
+			} else if werr := writable(dir); werr != nil {
+				v.errorf(at, "storage.path %s cannot be created: directory %s cannot be written: %v", p, dir, werr)
+			}
+			return
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return
+		}
+		dir = parent
 	}
 }
 

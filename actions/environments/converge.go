@@ -3,7 +3,6 @@ package environments
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/infrabot/infrabot/actions"
 )
@@ -156,15 +155,4 @@ func shortID(id string) string {
 }
 
 // naturalLess orders "a-2" before "a-10".
-func naturalLess(a, b string) bool {
-	ai, bi := strings.LastIndexByte(a, '-'), strings.LastIndexByte(b, '-')
-	if ai > 0 && bi > 0 && a[:ai] == b[:bi] {
-		var an, bn int
-		_, ea := fmt.Sscan(a[ai+1:], &an)
-		_, eb := fmt.Sscan(b[bi+1:], &bn)
-		if ea == nil && eb == nil {
-			return an < bn
-		}
-	}
-	return a < b
-}
+func naturalLess(a, b string) bool { return actions.NaturalLess(a, b) }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/bot"
@@ -23,16 +24,50 @@ const Platform = "console"
 // Console is a chat on a pair of streams. It implements actions.Chat:
 // a posted message is printed whole, an update prints the lines that
 // changed.
+//
+// What a command causes is printed after its reply, whether it happens
+// while the command is handled or later: the reply, then the run's
+// header, then its progress. On a terminal the prompt is taken away while
+// other output is printed and shown again after it, so progress never
+// lands after a half-typed line; with piped input each line is echoed
+// after the prompt instead, so that both read the same.
 type Console struct {
-	mu     sync.Mutex
-	out    io.Writer
-	nextID int
-	last   map[string][]string // what each message showed last
+	mu       sync.Mutex
+	out      io.Writer
+	terminal bool
+	nextID   int
+	last     map[string][]string // what each message showed last
+
+	prompt  string          // the prompt on screen, "" when none
+	holding bool            // a command is being handled: keep output back
+	held    strings.Builder // output kept back until the reply is printed
 }
 
-// New returns a console writing to out.
-func New(out io.Writer) *Console {
-	return &Console{out: out, last: map[string][]string{}}
+// New returns a console writing to out. terminal says that a person types
+// at it: a prompt is shown, and input is not echoed (the terminal does).
+func New(out io.Writer, terminal bool) *Console {
+	return &Console{out: out, terminal: terminal, last: map[string][]string{}}
+}
+
+// write is the console's one way to its output: it prints s, or keeps it
+// back while a command is being handled. Control characters in what
+// people typed or a remote system said are shown escaped. The caller
+// holds c.mu.
+func (c *Console) write(s string) error {
+	if s == "" {
+		return nil
+	}
+	s = bot.Terminal(s)
+	if c.holding {
+		c.held.WriteString(s)
+		return nil
+	}
+	if c.prompt != "" {
+		// Take the prompt away, print, and show it again.
+		s = "\r\033[K" + s + c.prompt
+	}
+	_, err := io.WriteString(c.out, s)
+	return err
 }
 
 // Post prints m and returns its reference.
@@ -42,7 +77,7 @@ func (c *Console) Post(ctx context.Context, channel string, m actions.Message) (
 	c.nextID++
 	id := strconv.Itoa(c.nextID)
 	c.last[id] = snapshot(m)
-	_, err := c.write(prefixLines(prefix(channel), bot.Text(m)))
+	err := c.write(prefixLines(prefix(channel), bot.Text(m)))
 	return actions.MessageRef{Platform: Platform, Channel: channel, ID: id}, err
 }
 
@@ -68,7 +103,7 @@ func (c *Console) Direct(ctx context.Context, userID string, m actions.Message) 
 	c.nextID++
 	id := strconv.Itoa(c.nextID)
 	c.last[id] = snapshot(m)
-	_, err := c.write(prefixLines(prefix("@"+userID), bot.Text(m)))
+	err := c.write(prefixLines(prefix("@"+userID), bot.Text(m)))
 	return actions.MessageRef{Platform: Platform, Channel: "@" + userID, ID: id}, err
 }
 
@@ -106,15 +141,7 @@ func (c *Console) Update(ctx context.Context, ref actions.MessageRef, m actions.
 			fmt.Fprintf(&b, "    %s\n", l)
 		}
 	}
-	_, err := c.write(prefixLines(prefix(ref.Channel), b.String()))
-	return err
-}
-
-// write is the console's one way to its terminal: control characters in
-// what people typed or a remote system said are shown escaped. c.mu is
-// held.
-func (c *Console) write(s string) (int, error) {
-	return io.WriteString(c.out, bot.Terminal(s))
+	return c.write(prefixLines(prefix(ref.Channel), b.String()))
 }
 
 func snapshot(m actions.Message) []string {
@@ -139,47 +166,163 @@ func (c *Console) Printf(format string, args ...any) {
 	c.write(fmt.Sprintf(format, args...))
 }
 
-// Session reads lines from in as person, one command a line, until in
-// ends or ctx is done. "/as NAME" switches the person speaking. prompt,
-// when true, shows who is speaking before each line (for a terminal).
-func (c *Console) Session(ctx context.Context, r *bot.Router, in io.Reader, person string, prompt bool) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), 64*1024)
+// hold keeps output back until the reply to the command being handled
+// is printed.
+func (c *Console) hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding = true
+}
+
+// reply prints the reply to a command, then what was kept back meanwhile.
+func (c *Console) reply(text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding = false
+	held := c.held.String()
+	c.held.Reset()
+	c.write(text + held)
+}
+
+// showPrompt shows who is speaking, on a terminal.
+func (c *Console) showPrompt(person string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.terminal {
+		return
+	}
+	c.prompt = bot.Terminal(person) + "> "
+	io.WriteString(c.out, c.prompt)
+}
+
+// leavePrompt ends the prompt's line, when one is shown, as the session
+// ends.
+func (c *Console) leavePrompt() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prompt != "" {
+		io.WriteString(c.out, "\n")
+		c.prompt = ""
+	}
+}
+
+// typed notes that a line was read: on a terminal the prompt has become
+// part of it; otherwise the line is echoed after the prompt, as a person
+// at a terminal would have seen it.
+func (c *Console) typed(person string, l line) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.terminal {
+		c.prompt = ""
+		return
+	}
+	text := l.text
+	if l.size > maxEcho {
+		cut := maxEcho
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = fmt.Sprintf("%s… (%d bytes)", text[:cut], l.size)
+	}
+	c.write(person + "> " + text + "\n")
+}
+
+const (
+	// maxKept is how much of one input line is kept. A longer line is
+	// read to its end and answered as too long, and the session goes on.
+	maxKept = 64 * 1024
+	// maxEcho is how much of a line is echoed with piped input.
+	maxEcho = 200
+)
+
+// line is one line of input: its text, cut to maxKept bytes, and its size.
+type line struct {
+	text string
+	size int
+}
+
+// readLines sends each line of in to lines, whatever its length, and
+// closes lines at the end of in.
+func readLines(in io.Reader, lines chan<- line, done <-chan struct{}) {
+	defer close(lines)
+	br := bufio.NewReaderSize(in, 16*1024)
 	for {
-		if prompt {
-			c.Printf("%s> ", person)
+		var buf []byte
+		size := 0
+		for {
+			frag, more, err := br.ReadLine()
+			if err != nil {
+				if size == 0 {
+					return
+				}
+				break
+			}
+			size += len(frag)
+			if keep := maxKept - len(buf); keep > 0 {
+				buf = append(buf, frag[:min(len(frag), keep)]...)
+			}
+			if !more {
+				break
+			}
 		}
-		if !sc.Scan() {
-			return sc.Err()
+		select {
+		case lines <- line{text: string(buf), size: size}:
+		case <-done:
+			return
 		}
-		if ctx.Err() != nil {
+	}
+}
+
+// Session reads lines from in as person, one command a line, until in
+// ends, "/quit", or ctx is done, which stops it at once, also while it
+// waits for a line. "/as NAME" switches the person speaking.
+func (c *Console) Session(ctx context.Context, r *bot.Router, in io.Reader, person string) error {
+	lines := make(chan line)
+	done := make(chan struct{})
+	defer close(done)
+	go readLines(in, lines, done)
+	for {
+		c.showPrompt(person)
+		var l line
+		var ok bool
+		select {
+		case <-ctx.Done():
+		case l, ok = <-lines:
+		}
+		if !ok {
+			c.leavePrompt()
 			return nil
 		}
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
+		text := strings.TrimSpace(l.text)
+		if text == "" || strings.HasPrefix(text, "#") {
 			continue
-		case line == "/quit" || line == "/exit":
+		}
+		c.typed(person, line{text: text, size: l.size - (len(l.text) - len(text))})
+		words := strings.Fields(text)
+		switch {
+		case l.size > len(l.text):
+			c.reply(bot.Text(actions.Message{Summary: actions.ErrorMessage(actions.TooLong(l.size))}))
+			continue
+		case text == "/quit" || text == "/exit":
 			return nil
-		case strings.HasPrefix(line, "/as"):
-			name := strings.TrimSpace(strings.TrimPrefix(line, "/as"))
-			if name == "" || strings.ContainsAny(name, " \t") {
+		case words[0] == "/as":
+			if len(words) != 2 {
 				c.Printf("usage: /as NAME\n")
 				continue
 			}
-			person = name
-			if _, known := r.Engine.Policy().Person(name); !known {
-				c.Printf("(now speaking as %s, whom the config does not know)\n", name)
+			person = words[1]
+			if _, known := r.Engine.Policy().Person(person); !known {
+				c.Printf("(now speaking as %s, whom the config does not know)\n", person)
 			} else {
-				c.Printf("(now speaking as %s)\n", name)
+				c.Printf("(now speaking as %s)\n", person)
 			}
 			continue
 		}
-		if !prompt {
-			c.Printf("%s> %s\n", person, line)
+		c.hold()
+		reply, ok := r.Handle(ctx, bot.Incoming{Platform: Platform, Person: person, UserID: person, Channel: "console", Text: text, Direct: true, Private: true})
+		if !ok {
+			reply = actions.Reply{}
 		}
-		if reply, ok := r.Handle(ctx, bot.Incoming{Platform: Platform, Person: person, Channel: "console", Text: line, Direct: true, Private: true}); ok {
-			c.Say(reply)
-		}
+		c.reply(bot.Text(reply.Message))
 	}
 }

@@ -18,7 +18,7 @@ const hostile = "lock staging \x1b]0;pwned\x07\x1b[31mred\rgone\u009b2J\u202eevi
 func TestConsoleEscapesControlCharacters(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	c := console.New(&out)
+	c := console.New(&out, false)
 	ctx := context.Background()
 	m := actions.Message{Summary: hostile, Title: hostile, Text: hostile, Fields: []actions.Field{{Label: "detail", Value: hostile}},
 		Lines: []string{"audit 1 — " + hostile}, Footer: hostile}

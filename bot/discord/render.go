@@ -71,8 +71,10 @@ func render(m actions.Message) rendered {
 
 	e := &discordgo.MessageEmbed{Type: discordgo.EmbedTypeRich, Color: toneColour[m.Tone]}
 	e.Title = truncate(m.Title, maxTitle)
+	// The text, or else the summary: a run's state, a status's count and
+	// a plan's totals are said there and in no field.
 	text := m.Text
-	if text == "" && (m.Title == "" || len(m.Lines) == 0 && len(m.Fields) == 0) {
+	if text == "" {
 		text = m.Summary
 	}
 	var desc strings.Builder

@@ -45,6 +45,10 @@ type rendered struct {
 	Overflow []string
 }
 
+// Render returns the Block Kit blocks a message is shown as. Golden tests
+// use it, here and in the modules that compose messages (digest).
+func Render(m actions.Message) []slack.Block { return render(m).Blocks }
+
 // render turns a neutral message into Block Kit blocks. A message without
 // buttons has no actions block, so updating a decided approval request
 // takes its buttons away.
@@ -54,8 +58,10 @@ func render(m actions.Message) rendered {
 	if m.Title != "" {
 		blocks = append(blocks, slack.NewHeaderBlock(plain(truncate(m.Title, maxHeader))))
 	}
+	// The text, or else the summary: a run's state, a status's count and
+	// a plan's totals are said there and in no field.
 	text := m.Text
-	if text == "" && (m.Title == "" || len(m.Lines) == 0 && len(m.Fields) == 0) {
+	if text == "" {
 		text = m.Summary
 	}
 	if text != "" || len(m.Mentions) > 0 {
@@ -64,9 +70,6 @@ func render(m actions.Message) rendered {
 			body = strings.TrimSpace(mentions + " " + body)
 		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(emoji+body, maxSectionText)), nil, nil))
-	} else if emoji != "" && m.Title != "" {
-		// The header cannot be coloured: say the tone in words.
-		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(emoji+escape(m.Summary))))
 	}
 	for i := 0; i < len(m.Fields); i += maxFields {
 		var fields []*slack.TextBlockObject

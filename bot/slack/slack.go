@@ -280,3 +280,18 @@ func (a *Adapter) Flush(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Drain waits until every command accepted so far has been handled (tests
+// and benchmarks settle with it).
+func (a *Adapter) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for a.pending.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}

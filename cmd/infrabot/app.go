@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,14 +35,15 @@ type App struct {
 	local *storage.LocalServer
 }
 
-// NewLogger returns the logger the config asks for, writing to w.
-func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+// NewLogger returns the logger the config asks for, writing to w, with
+// nothing below atLeast.
+func NewLogger(c config.Log, w io.Writer, atLeast slog.Level) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	if c.Level == "" {
 		level = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: max(level, atLeast)}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -58,32 +60,35 @@ func OpenApp(path string, logOut io.Writer) (*App, error) {
 	return NewApp(cfg, logOut)
 }
 
-// NewApp builds the app around cfg. One redactor, knowing every secret
-// cfg resolved, sits in front of the log (so every adapter's log lines,
-// remote error texts included, pass it) and in the engine (chat, runs,
-// audit).
+// NewApp builds the app around cfg, logging to logOut as the config's log
+// section says.
 func NewApp(cfg *config.Config, logOut io.Writer) (*App, error) {
+	return newApp(cfg, NewLogger(cfg.Log, logOut, slog.LevelDebug))
+}
+
+// newApp builds the app around cfg, logging to base. It checks first what
+// only the catalogue can tell (the names roles and approval rules give),
+// so that a config with mistakes creates nothing. One redactor, knowing
+// every secret cfg resolved, sits in front of the log (so every adapter's
+// log lines, remote error texts included, pass it) and in the engine
+// (chat, runs, audit).
+func newApp(cfg *config.Config, base *slog.Logger) (*App, error) {
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
 	redact := actions.NewRedactor(cfg.SecretValues()...)
-	log := slog.New(redact.Handler(NewLogger(cfg.Log, logOut).Handler()))
+	log := slog.New(redact.Handler(base.Handler()))
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w.String())
+	}
 	db, err := storage.Open(cfg.Storage.Path)
 	if err != nil {
 		return nil, err
 	}
-	var envNames []string
-	for name := range cfg.Environments {
-		envNames = append(envNames, name)
-	}
 	sched := schedule.New(schedule.Options{LastRuns: db, Logger: log})
-	engine := actions.NewEngine(actions.Options{
-		Policy: policyFrom(cfg),
-		Runs:   db, Locks: db, Audit: db, Stores: db, Scheduler: sched,
-		Environments:     envNames,
-		Channels:         channelsFrom(cfg),
-		ApprovalsChannel: cfg.ApprovalsChannel,
-		Logger:           log,
-		Redactor:         redact,
-	})
-	app := &App{Config: cfg, DB: db, Engine: engine, Sched: sched, Log: log}
+	opts := engineOptions(cfg, sched, log)
+	opts.Runs, opts.Locks, opts.Audit, opts.Stores, opts.Redactor = db, db, db, db, redact
+	app := &App{Config: cfg, DB: db, Engine: actions.NewEngine(opts), Sched: sched, Log: log}
 	if err := app.modules(); err != nil {
 		db.Close()
 		return nil, err
@@ -94,6 +99,51 @@ func NewApp(cfg *config.Config, logOut io.Writer) (*App, error) {
 	}
 	return app, nil
 }
+
+// engineOptions are the engine's options from cfg, stores aside.
+func engineOptions(cfg *config.Config, sched actions.Scheduler, log *slog.Logger) actions.Options {
+	var envNames []string
+	for name := range cfg.Environments {
+		envNames = append(envNames, name)
+	}
+	return actions.Options{
+		Policy:           policyFrom(cfg),
+		Scheduler:        sched,
+		Environments:     envNames,
+		Channels:         channelsFrom(cfg),
+		ApprovalsChannel: cfg.ApprovalsChannel,
+		Logger:           log,
+	}
+}
+
+// checkConfig checks the names the config's roles and approval rules give
+// against the catalogue, the one list of commands, which exists only once
+// the modules have registered theirs: on an app built for that alone,
+// whose scheduler never starts and whose store keeps nothing.
+func checkConfig(cfg *config.Config) error {
+	quiet := slog.New(slog.DiscardHandler)
+	a := &App{Config: cfg, Log: quiet, Sched: schedule.New(schedule.Options{Logger: quiet})}
+	opts := engineOptions(cfg, a.Sched, quiet)
+	opts.Stores = listOnly{}
+	a.Engine = actions.NewEngine(opts)
+	if err := a.modules(); err != nil {
+		return err
+	}
+	if probs := cfg.CheckPermissions(a.Engine.Permissions()); probs != nil {
+		return probs
+	}
+	return nil
+}
+
+// listOnly stands for the modules' store in an app built only to list its
+// commands: modules may declare buckets, and nothing is kept.
+type listOnly struct{}
+
+var errListOnly = errors.New("this infrabot only lists its commands; it keeps nothing")
+
+func (listOnly) ModuleStore(string, []string) (actions.Store, error)  { return listOnly{}, nil }
+func (listOnly) Update(context.Context, func(actions.Tx) error) error { return errListOnly }
+func (listOnly) View(context.Context, func(actions.Tx) error) error   { return errListOnly }
 
 // modules makes the kernel's own jobs and every module, each on its handle.
 func (a *App) modules() error {

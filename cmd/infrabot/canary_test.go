@@ -245,7 +245,7 @@ slack:
 		t.Fatal(err)
 	}
 	var screen lockedBuffer
-	con := console.New(&screen)
+	con := console.New(&screen, false)
 	app.Engine.AddChat(console.Platform, con)
 	ctx := context.Background()
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -16,37 +17,92 @@ import (
 	"github.com/infrabot/infrabot/storage"
 )
 
+// defaultGrace is how long runs in flight may go on after a stop is asked
+// for (Ctrl-C, SIGTERM) before they are cancelled and marked interrupted.
+const defaultGrace = 10 * time.Second
+
 func cmdShell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("shell", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
 	user := fs.String("user", "", "the person you speak as (switch with /as NAME)")
-	if err := fs.Parse(args); err != nil {
+	logPath := fs.String("log", "", "write infrabot's log to this file (default: only warnings and errors, to standard error)")
+	grace := fs.Duration("grace", defaultGrace, "at Ctrl-C or SIGTERM, how long runs may go on before they are interrupted")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *user == "" {
 		return &exitError{code: 2, msg: "infrabot shell: --user NAME is required (a person from the config's people)"}
 	}
-	app, err := OpenApp(*cfgPath, stderr)
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	// The console is the terminal: the log would land in the middle of
+	// the conversation, so only what needs attention goes there.
+	log := NewLogger(cfg.Log, stderr, slog.LevelWarn)
+	if *logPath != "" {
+		f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("opening the log file: %w", err)
+		}
+		defer f.Close()
+		log = NewLogger(cfg.Log, f, slog.LevelDebug)
+	}
+	app, err := newApp(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
 
-	con := console.New(stdout)
+	interactive := isTerminal(stdin)
+	con := console.New(stdout, interactive)
 	app.Engine.AddChat(console.Platform, con)
 	if err := start(ctx, app); err != nil {
 		return err
 	}
-	interactive := isTerminal(stdin)
 	if interactive {
 		con.Printf("infrabot shell: speaking as %s. Type `help`, `/as NAME` to switch person, Ctrl-D to leave.\n", *user)
 	}
-	err = con.Session(ctx, &bot.Router{Engine: app.Engine}, stdin, *user, interactive)
+	err = con.Session(ctx, &bot.Router{Engine: app.Engine}, stdin, *user)
 	if ctx.Err() == nil {
-		// Input ended: let the runs it started finish before leaving.
-		app.Engine.Wait()
+		// Input ended: let the runs it started finish before leaving,
+		// unless a stop comes meanwhile.
+		waitRuns(ctx, app.Engine)
+	}
+	if ctx.Err() != nil {
+		stopRuns(app.Engine, *grace, func(msg string) { con.Printf("%s\n", msg) })
 	}
 	return err
+}
+
+// waitRuns returns when every run has ended or ctx is done.
+func waitRuns(ctx context.Context, e *actions.Engine) {
+	done := make(chan struct{})
+	go func() { e.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// stopRuns lets the runs in flight finish for up to grace, then stops the
+// engine: runs still going are cancelled and recorded as interrupted. say
+// tells the person what is happening, when there is something to wait for.
+func stopRuns(e *actions.Engine, grace time.Duration, say func(string)) {
+	done := make(chan struct{})
+	go func() { e.Wait(); close(done) }()
+	select {
+	case <-done:
+	default:
+		say(fmt.Sprintf("stopping: runs in progress may finish within %s, then they are interrupted (interrupt again to leave at once)", grace))
+		t := time.NewTimer(grace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	e.Close()
 }
 
 // start recovers from an earlier crash and starts the scheduler (the
@@ -83,10 +139,19 @@ func isTerminal(r io.Reader) bool {
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
-	if err := fs.Parse(args); err != nil {
+	grace := fs.Duration("grace", defaultGrace, "at SIGTERM or Ctrl-C, how long runs may go on before they are interrupted")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	app, err := OpenApp(*cfgPath, stderr)
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	// Refuse before anything is created (the store, a simulator).
+	if cfg.Slack == nil && cfg.Discord == nil {
+		return errors.New("no chat adapter is configured (add a slack or discord section to the config), and `infrabot shell` is the local console")
+	}
+	app, err := NewApp(cfg, stderr)
 	if err != nil {
 		return err
 	}
@@ -95,15 +160,13 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(adapters) == 0 {
-		return errors.New("no chat adapter is configured (add a slack or discord section to the config), and `infrabot shell` is the local console")
-	}
 	if err := start(ctx, app); err != nil {
 		return err
 	}
 	app.Log.Info("infrabot running", "version", version, "adapters", len(adapters))
-	// Adapters outlive the engine's runs: at a stop, runs are cancelled and
-	// their final messages queued first, then the adapters drain.
+	// Adapters outlive the engine's runs: at a stop, runs may finish
+	// within the grace period, the rest are cancelled and their final
+	// messages queued, then the adapters drain.
 	adapterCtx, stopAdapters := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdapters()
 	errc := make(chan error, len(adapters))
@@ -117,7 +180,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	case err = <-errc:
 		adapters = adapters[1:]
 	}
-	app.Engine.Close()
+	stopRuns(app.Engine, *grace, func(msg string) { app.Log.Info(msg) })
 	stopAdapters()
 	for range adapters {
 		if aerr := <-errc; aerr != nil && err == nil {
@@ -131,21 +194,44 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return &exitError{code: 2, msg: "usage: infrabot config check FILE"}
 	}
-	if _, err := config.Load(args[0]); err != nil {
-		var probs config.Problems
-		if errors.As(err, &probs) {
-			return &exitError{code: 1, msg: probs.Error() + fmt.Sprintf("\n%d problems", len(probs))}
-		}
+	cfg, err := config.Load(args[0])
+	if err == nil {
+		err = checkConfig(cfg)
+	}
+	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", location(w), w.Message)
+	}
+	if n := len(cfg.Warnings); n > 0 {
+		fmt.Fprintf(stdout, "%s: ok, with %s\n", args[0], plural(n, "warning"))
+		return nil
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[0])
 	return nil
 }
 
+// location is a problem's FILE:LINE.
+func location(p config.Problem) string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	return p.File
+}
+
+// plural says "1 problem", "2 problems".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit verify", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	// Only the store is needed: no chat or cloud secret is resolved, and
@@ -182,10 +268,10 @@ func cmdSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	user := fs.String("user", "admin", "Keystone user accepted")
 	password := fs.String("password", "admin", "that user's password (a local test credential)")
 	build := fs.Duration("build-delay", 2*time.Second, "how long a server stays in BUILD")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	sim := simulator.New(simulator.Options{User: *user, Password: *password, BuildDelay: *build, Logger: NewLogger(config.Log{}, stderr)})
+	sim := simulator.New(simulator.Options{User: *user, Password: *password, BuildDelay: *build, Logger: NewLogger(config.Log{}, stderr, slog.LevelDebug)})
 	if err := sim.Start(*listen); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -30,10 +31,27 @@ Usage:
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignals(os.Stderr)
 	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// stopOnSignals returns a context that ends at the first SIGINT (Ctrl-C)
+// or SIGTERM, which asks for an orderly stop. A second one leaves at once:
+// runs still going are then marked interrupted at the next start.
+func stopOnSignals(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(stderr, "infrabot: stopped at once; runs still going are marked interrupted at the next start")
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
 }
 
 // exitError carries an exit code of its own.
@@ -49,6 +67,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	err := dispatch(ctx, args, stdin, stdout, stderr)
 	if err == nil {
 		return 0
+	}
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		fmt.Fprintln(stderr, bot.Terminal(probs.Error()))
+		fmt.Fprintln(stderr, plural(len(probs), "problem"))
+		return 1
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -97,6 +121,18 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return nil
 	}
 	return &exitError{code: 2, msg: fmt.Sprintf("infrabot: unknown subcommand %q\n%s", args[0], usage)}
+}
+
+// parseFlags parses args; the flag package has already printed what was
+// wrong and the usage, so the error it returns says nothing more.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
