@@ -851,3 +851,40 @@ func TestTeardownDeletesExactlyTheApprovedIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsWhatHoldsTheEnvironment checks that status shows the
+// environment's lock, its running run and its pending requests, besides
+// its servers.
+func TestStatusShowsWhatHoldsTheEnvironment(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{}, declared(1))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	ew.start("bob", "teardown staging") // request 2, pending
+	ew.Expect(ew.As("bob", `lock staging "db upgrade"`), false, "staging is locked by bob")
+
+	ew.sim.StickInBuild("staging-promoter-2")
+	ew.declare(declared(2))
+	id := ew.start("bob", "provision staging")
+	actionstest.WaitFor(t, func() bool {
+		r := ew.Run(id)
+		return len(r.Steps) == 1 && strings.HasPrefix(r.Steps[0].Detail, "BUILD")
+	})
+	ew.Clock.Advance(5 * time.Minute)
+
+	st := ew.As("carol", "status staging")
+	var got []string
+	for _, f := range st.Fields {
+		got = append(got, f.Label+": "+f.Value)
+	}
+	want := []string{
+		`locked by: bob ("db upgrade") since 2026-11-21 12:00 UTC (5m00s ago)`,
+		"running: run 3 `provision staging` by bob, for 5m00s",
+		"awaiting approval: request 2 `teardown staging` by bob, expires in 10m00s",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("status fields:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	ew.Expect(ew.As("carol", "status"), false, "staging      3/3 servers (1 BUILD, 2 ACTIVE) on sim; locked by bob; run 3 running; 1 request awaiting approval")
+	ew.Expect(ew.As("bob", "cancel 3"), false, "cancelling run 3")
+	ew.finished(id, actions.Cancelled)
+}

@@ -19,21 +19,83 @@ func (x *Module) status(ctx context.Context, req *actions.Request) (actions.Mess
 	}
 	sort.Strings(names)
 	m := actions.Message{Title: "environments", Summary: fmt.Sprintf("%d environments", len(names))}
+	if len(names) == 1 {
+		m.Summary = "1 environment"
+	}
 	for _, n := range names {
 		env := x.envs[n]
 		declared := len(env.desired())
+		act, err := x.h.Activity(ctx, n)
+		if err != nil {
+			return actions.Message{}, err
+		}
 		_, cl, err := x.cloud(ctx, n)
 		var servers []actions.Server
 		if err == nil {
 			servers, err = cl.Servers(ctx, n)
 		}
 		if err != nil {
-			m.Lines = append(m.Lines, fmt.Sprintf("%-12s cloud %s: %s", n, env.Cloud, actions.ErrorMessage(err)))
+			m.Lines = append(m.Lines, fmt.Sprintf("%-12s cloud %s: %s%s", n, env.Cloud, actions.ErrorMessage(err), activityBrief(act, x.h.Now())))
 			continue
 		}
-		m.Lines = append(m.Lines, fmt.Sprintf("%-12s %d/%d servers (%s) on %s", n, len(servers), declared, countStates(servers), env.Cloud))
+		m.Lines = append(m.Lines, fmt.Sprintf("%-12s %d/%d servers (%s) on %s%s", n, len(servers), declared, countStates(servers), env.Cloud, activityBrief(act, x.h.Now())))
 	}
 	return m, nil
+}
+
+// activityFields says what holds an environment, for its status: a
+// person's lock (who, why, since when), the running run, and the requests
+// awaiting approval.
+func activityFields(a actions.EnvironmentActivity, now time.Time) []actions.Field {
+	var out []actions.Field
+	ago := func(t time.Time) string { return actions.Elapsed(max(now.Sub(t), 0).Truncate(time.Second)) }
+	if l := a.Lock; l != nil && l.Manual {
+		v := l.Person
+		if l.Reason != "" {
+			v += fmt.Sprintf(" (%q)", l.Reason)
+		}
+		v += fmt.Sprintf(" since %s (%s ago)", l.Since.UTC().Format("2006-01-02 15:04 UTC"), ago(l.Since))
+		out = append(out, actions.Field{Label: "locked by", Value: v})
+	}
+	for _, r := range a.Running {
+		out = append(out, actions.Field{Label: "running", Value: fmt.Sprintf("run %d `%s` by %s, for %s", r.ID, r.Command, r.Person, ago(r.Started))})
+	}
+	for _, r := range pending(a, now) {
+		out = append(out, actions.Field{Label: "awaiting approval", Value: fmt.Sprintf("request %d `%s` by %s, expires in %s",
+			r.ID, r.Command, r.Person, actions.Elapsed(r.Approval.Expires.Sub(now).Truncate(time.Second)))})
+	}
+	return out
+}
+
+// activityBrief says the same in a few words, for a line of the overview.
+func activityBrief(a actions.EnvironmentActivity, now time.Time) string {
+	s := ""
+	if a.Lock != nil && a.Lock.Manual {
+		s += "; locked by " + a.Lock.Person
+	}
+	for _, r := range a.Running {
+		s += fmt.Sprintf("; run %d running", r.ID)
+	}
+	switch n := len(pending(a, now)); {
+	case n == 1:
+		s += "; 1 request awaiting approval"
+	case n > 1:
+		s += fmt.Sprintf("; %d requests awaiting approval", n)
+	}
+	return s
+}
+
+// pending returns the requests still open at now, oldest first: one past
+// its expiry is closed by the next sweep.
+func pending(a actions.EnvironmentActivity, now time.Time) []*actions.Run {
+	var out []*actions.Run
+	for _, r := range a.Pending {
+		if r.Approval != nil && now.Before(r.Approval.Expires) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 func countStates(servers []actions.Server) string {
@@ -59,10 +121,15 @@ func (x *Module) envStatus(ctx context.Context, name string) (actions.Message, e
 		return actions.Message{}, err
 	}
 	sort.Slice(servers, func(i, j int) bool { return naturalLess(servers[i].Name, servers[j].Name) })
+	act, err := x.h.Activity(ctx, name)
+	if err != nil {
+		return actions.Message{}, err
+	}
 	now := x.h.Now()
 	m := actions.Message{
 		Title:   "status of " + name,
 		Summary: fmt.Sprintf("%s: %d/%d servers (%s)", name, len(servers), len(env.desired()), countStates(servers)),
+		Fields:  activityFields(act, now),
 	}
 	for _, s := range servers {
 		age := "?"
