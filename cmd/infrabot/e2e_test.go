@@ -1,15 +1,20 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -402,4 +407,337 @@ func TestShellLogsWhatChatDoesNotSee(t *testing.T) {
 	refuse(t, stdout.String(), simPassword)
 	expect(t, stderr.String(), "level=ERROR", "command failed", "status staging")
 	refuse(t, stderr.String(), simPassword)
+}
+
+// typist drives one `infrabot shell` as a person at it would: a line is
+// typed only once the answer to the one before has come.
+type typist struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	seen  []string // every line printed so far
+}
+
+func startShell(t *testing.T, dir string, env []string, args ...string) *typist {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"shell"}, args...)...)
+	cmd.Dir, cmd.Env = dir, env
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ty := &typist{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			ty.lines <- sc.Text()
+		}
+		close(ty.lines)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
+	return ty
+}
+
+func (ty *typist) typeLine(s string) {
+	ty.t.Helper()
+	if _, err := io.WriteString(ty.stdin, s+"\n"); err != nil {
+		ty.t.Fatal(err)
+	}
+}
+
+// waitFor reads output until a line holds s.
+func (ty *typist) waitFor(s string) {
+	ty.t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case l, ok := <-ty.lines:
+			if !ok {
+				ty.t.Fatalf("the shell ended before printing %q:\n%s", s, strings.Join(ty.seen, "\n"))
+			}
+			ty.seen = append(ty.seen, l)
+			if strings.Contains(l, s) {
+				return
+			}
+		case <-timeout:
+			ty.t.Fatalf("no %q after a minute:\n%s", s, strings.Join(ty.seen, "\n"))
+		}
+	}
+}
+
+// expectBlock reads output until it matches want, line by line after
+// masking, where a line "…" stands for any number of lines. It fails as
+// soon as the output can no longer match.
+func (ty *typist) expectBlock(want []string) {
+	ty.t.Helper()
+	var got []string
+	timeout := time.After(time.Minute)
+	for {
+		complete, possible := matchLines(want, got)
+		if !possible {
+			ty.t.Fatalf("output differs from the README:\n--- want\n%s\n--- got\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+		}
+		if complete {
+			return
+		}
+		select {
+		case l, ok := <-ty.lines:
+			if !ok {
+				ty.t.Fatalf("the shell ended early:\n--- want\n%s\n--- got\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+			}
+			got = append(got, l)
+		case <-timeout:
+			ty.t.Fatalf("output stopped short of the README:\n--- want\n%s\n--- got\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+		}
+	}
+}
+
+// matchLines says whether got is all of want (complete) and whether it
+// can still become so with more lines (possible).
+func matchLines(want, got []string) (complete, possible bool) {
+	if len(got) == 0 {
+		for _, w := range want {
+			if !isAnyLines(w) {
+				return false, true
+			}
+		}
+		return true, true
+	}
+	if len(want) == 0 {
+		return false, false
+	}
+	if isAnyLines(want[0]) {
+		ends, endsLater := matchLines(want[1:], got)   // the … stops here
+		takes, takesLater := matchLines(want, got[1:]) // or takes got[0]
+		return ends || takes, endsLater || takesLater
+	}
+	if mask(want[0]) != mask(got[0]) {
+		return false, false
+	}
+	return matchLines(want[1:], got[1:])
+}
+
+// isAnyLines reports whether a README line is "…", which stands for any
+// number of lines.
+func isAnyLines(s string) bool { return strings.TrimSpace(s) == "…" }
+
+var masks = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?`), "DATE"},
+	{regexp.MustCompile(`\d\d:\d\d:\d\d UTC`), "TIME"},
+	{regexp.MustCompile(`\b(\d+m\d\ds|\d+ms|\d+s)\b`), "DUR"},
+	{regexp.MustCompile(`\bid [0-9a-f]{8}\b`), "id ID"},
+	{regexp.MustCompile(`\([0-9a-f]{16}\)`), "(HASH)"},
+	{regexp.MustCompile(`\b10\.0\.0\.\d+\b`), "10.0.0.N"},
+}
+
+// mask hides what changes from one run to the next: times, durations,
+// server ids, plan hashes and addresses.
+func mask(s string) string {
+	for _, m := range masks {
+		s = m.re.ReplaceAllString(s, m.with)
+	}
+	return s
+}
+
+// readmeSession returns the README's sample session, split into what
+// each line typed should answer: its first line is the prompt and the
+// line typed.
+func readmeSession(t *testing.T) [][]string {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(raw), "```text\nalice> ")
+	if !ok {
+		t.Fatal("the README has no ```text session starting with alice>")
+	}
+	session, _, _ := strings.Cut("alice> "+rest, "```")
+	prompt := regexp.MustCompile(`^[a-z]+> `)
+	var blocks [][]string
+	for _, l := range strings.Split(strings.TrimRight(session, "\n"), "\n") {
+		if prompt.MatchString(l) {
+			blocks = append(blocks, nil)
+		}
+		blocks[len(blocks)-1] = append(blocks[len(blocks)-1], l)
+	}
+	return blocks
+}
+
+// TestReadmeSession types the README's sample session into `infrabot
+// shell` on the built-in demo config, as `make run` starts it, and checks
+// every line it prints against the README, with times, ids and addresses
+// masked.
+func TestReadmeSession(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ty := startShell(t, dir, os.Environ(), "--user", "alice")
+	for _, block := range readmeSession(t) {
+		_, typed, _ := strings.Cut(block[0], "> ")
+		ty.typeLine(typed)
+		ty.expectBlock(block)
+	}
+	ty.stdin.Close()
+	if err := ty.cmd.Wait(); err != nil {
+		t.Fatalf("the shell did not end cleanly: %v", err)
+	}
+	for l := range ty.lines {
+		t.Errorf("printed after the session: %s", l)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "demo.db")); err != nil {
+		t.Errorf("the demo's state is not in ./data: %v", err)
+	}
+}
+
+func TestMatchLines(t *testing.T) {
+	t.Parallel()
+	want := []string{"a", "…", "z 4s"}
+	for _, tc := range []struct {
+		got                []string
+		complete, possible bool
+	}{
+		{nil, false, true},
+		{[]string{"a"}, false, true},
+		{[]string{"a", "z 9s"}, true, true},
+		{[]string{"a", "b", "c", "z 12ms"}, true, true},
+		{[]string{"a", "b"}, false, true},
+		{[]string{"b"}, false, false},
+		{[]string{"a", "z 1s", "q"}, false, true}, // "z" may have been in the …
+	} {
+		c, p := matchLines(want, tc.got)
+		if c != tc.complete || p != tc.possible {
+			t.Errorf("matchLines(%q) = %v, %v; want %v, %v", tc.got, c, p, tc.complete, tc.possible)
+		}
+	}
+}
+
+// TestLongLineAnsweredSessionGoesOn sends a line far over any buffer,
+// then a short one: both are answered.
+func TestLongLineAnsweredSessionGoesOn(t *testing.T) {
+	t.Parallel()
+	b := newBot(t, startSimulator(t))
+	out := b.shell("alice", strings.Repeat("x", 70*1024), "whoami", strings.Repeat("y", 5*1024), "whoami")
+	expect(t, out, "that command is too long (71680 bytes; the limit is 4096)", "that command is too long (5120 bytes; the limit is 4096)")
+	if n := strings.Count(out, "you are alice"); n != 2 {
+		t.Errorf("whoami answered %d times, want 2:\n%s", n, out)
+	}
+	refuse(t, out, "token too long", strings.Repeat("x", 1024))
+}
+
+// slowBot is a bot whose servers stay in BUILD far longer than any test.
+func slowBot(t *testing.T) *bot {
+	t.Helper()
+	sim := simulator.New(simulator.Options{Password: simPassword, BuildDelay: time.Hour, DeleteDelay: 50 * time.Millisecond})
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return newBot(t, sim)
+}
+
+// TestStopSignalInterruptsRuns checks that a stop (SIGTERM, or Ctrl-C's
+// SIGINT) reaches the shell while it waits for input that never comes,
+// lets the run go on for the grace period, then marks it interrupted and
+// leaves.
+func TestStopSignalInterruptsRuns(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			b := slowBot(t)
+			ty := startShell(t, b.dir, b.env, "--config", b.config, "--user", "alice", "--grace", "1s")
+			ty.typeLine("provision staging")
+			ty.waitFor("BUILD") // the servers are being built; input stays open
+			ty.cmd.Process.Signal(sig)
+			ty.waitFor("stopping: runs in progress may finish within 1s, then they are interrupted")
+			ty.waitFor("run 1 `provision staging` by alice: interrupted")
+			exited := make(chan error, 1)
+			go func() { exited <- ty.cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("the shell did not end cleanly: %v", err)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("the shell is still running a minute after the stop")
+			}
+			expect(t, b.shell("alice", "run 1"), "run 1 `provision staging` by alice: interrupted", "it was not re-run")
+		})
+	}
+}
+
+// TestSecondInterruptLeavesAtOnce checks that a second Ctrl-C does not
+// wait for the grace period, and that the run it cut off is found and
+// marked interrupted at the next start.
+func TestSecondInterruptLeavesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := slowBot(t)
+	ty := startShell(t, b.dir, b.env, "--config", b.config, "--user", "alice", "--grace", "1h")
+	ty.typeLine("provision staging")
+	ty.waitFor("BUILD")
+	ty.cmd.Process.Signal(syscall.SIGINT)
+	ty.waitFor("stopping:")
+	ty.cmd.Process.Signal(syscall.SIGINT)
+	err := ty.cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want status 130", err)
+	}
+	out := b.shell("alice", "run 1")
+	expect(t, out, "run 1 (`provision staging` by alice) was interrupted", "run 1 `provision staging` by alice: interrupted")
+}
+
+// TestFirstCommandsRefuseCleanly checks what a newcomer meets first:
+// `run` on the demo config refuses before it creates anything, a wrong
+// flag is said once, and config check counts in words.
+func TestFirstCommandsRefuseCleanly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "run")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("run without a chat adapter started:\n%s", out)
+	}
+	expect(t, string(out), "no chat adapter is configured")
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("run refused, yet created %v", entries)
+	}
+
+	out, _ = exec.Command(binary, "shell", "--nope").CombinedOutput()
+	if n := strings.Count(string(out), "flag provided but not defined: -nope"); n != 1 {
+		t.Errorf("the wrong flag is reported %d times:\n%s", n, out)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("storage:\n  pathh: x\n"), 0o600)
+	out, err = exec.Command(binary, "config", "check", bad).CombinedOutput()
+	if want := bad + ":2: unknown key \"pathh\" in storage (did you mean \"path\"?)\n1 problem\n"; err == nil || string(out) != want {
+		t.Errorf("config check: %v\n%s\nwant:\n%s", err, out, want)
+	}
+	roles := filepath.Join(dir, "roles.yaml")
+	os.WriteFile(roles, []byte("roles:\n  steward: {allow: [lock, unlock, unlock-force, provison]}\n"), 0o600)
+	out, err = exec.Command(binary, "config", "check", roles).CombinedOutput()
+	if want := roles + ":2: role steward allows \"provison\", which is not a command (did you mean `provision`?)\n1 problem\n"; err == nil || string(out) != want {
+		t.Errorf("config check: %v\n%s\nwant:\n%s", err, out, want)
+	}
 }
