@@ -291,6 +291,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("clouds: {c: {simulator: true}}\nenvironments:\n  staging:\n    cloud: c\n    ssh: {user: u, agent: true, known_hosts: /k, bastion: {host: b}}\n    deploy:\n      default:\n        - {run: \"make {{ .ref }}\", on: bastion, timeout: 1m}\n    params: {ref: {pattern: '[a-z]+', default: x}}\n"))
 	f.Add([]byte("people: [\n"))
 	f.Add([]byte("roles: {a: {inherit: [a]}}"))
+	f.Add([]byte("storage: &s {path: x}\nlog: *s\npeople:\n  a: &p {roles: []}\n  b:\n    <<: *p\n"))
+	f.Add([]byte("slack:\n  mode: socket\n  app_token: ${env:A}${env:B}\n  bot_token: ${env:MY VAR}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.Parse("fuzz.yaml", data)
 		if err == nil && c == nil {
