@@ -273,6 +273,24 @@ func (e *Engine) Close() {
 	e.wg.Wait()
 }
 
+// Drain begins a stop without cutting anything short: like Close, it
+// refuses new work from now on, then waits until the runs in flight have
+// ended or ctx is done, and returns ctx's error in that case. Close
+// afterwards cancels what is left.
+func (e *Engine) Drain(ctx context.Context) error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // errStopping refuses new work once Close has begun.
 var errStopping = Errorf(Unavailable, "infrabot is stopping: nothing new starts now; try again once it is back")
 

@@ -324,3 +324,24 @@ func TestMistypedCommandSuggestsFromTheCatalogue(t *testing.T) {
 	w.expect(w.as("alice", "oncal"), true, "(did you mean `oncall`?)")
 	w.expect(w.as("alice", "oncall"), true, "`oncall` is not available in this infrabot yet")
 }
+
+// TestDrainRefusesNewWorkAndLetsRunsFinish checks the first half of a
+// stop: nothing new starts, and a run in flight goes on to its end.
+func TestDrainRefusesNewWorkAndLetsRunsFinish(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.expect(w.as("alice", "deploy staging"), false, "run 1 started")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := w.engine.Drain(ctx); err == nil {
+		t.Fatal("Drain returned while run 1 was still waiting on its gate")
+	}
+	w.expect(w.as("alice", "deploy production"), true, "infrabot is stopping")
+	close(w.gate)
+	if err := w.engine.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.run(1); r.State != actions.Succeeded {
+		t.Errorf("run 1 is %s (%s), want succeeded: a drain lets it finish", r.State, r.Error)
+	}
+}

@@ -85,22 +85,18 @@ func waitRuns(ctx context.Context, e *actions.Engine) {
 	}
 }
 
-// stopRuns lets the runs in flight finish for up to grace, then stops the
-// engine: runs still going are cancelled and recorded as interrupted. say
-// tells the person what is happening, when there is something to wait for.
+// stopRuns stops the engine after a grace period: new work is refused at
+// once, runs in flight may finish within grace, and those still going are
+// then cancelled and recorded as interrupted. say tells the person what is
+// happening, when there is something to wait for.
 func stopRuns(e *actions.Engine, grace time.Duration, say func(string)) {
-	done := make(chan struct{})
-	go func() { e.Wait(); close(done) }()
-	select {
-	case <-done:
-	default:
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	if e.Drain(now) != nil {
 		say(fmt.Sprintf("stopping: runs in progress may finish within %s, then they are interrupted (interrupt again to leave at once)", grace))
-		t := time.NewTimer(grace)
-		select {
-		case <-done:
-		case <-t.C:
-		}
-		t.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		e.Drain(ctx)
+		cancel()
 	}
 	e.Close()
 }
