@@ -126,7 +126,7 @@ func (a *Adapter) refuse(w http.ResponseWriter, path string, in bot.Incoming) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if a.busy.notify(in.UserID) {
-		a.out.ephemeral(in.Channel, in.UserID, busyMessage(in.Text))
+		a.ephemeral(in.Channel, in.UserID, busyMessage(in.Text))
 	}
 }
 

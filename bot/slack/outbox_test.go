@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,13 +64,18 @@ func TestBurstOf429sDelaysButLosesNothing(t *testing.T) {
 func TestUpdatesAreCoalescedAndTheLastStateWins(t *testing.T) {
 	t.Parallel()
 	fake := slacktest.NewServer(t, botToken)
+	// The clock moves only when the outbox's wait is released, by as long
+	// as it asked to wait.
+	clock := &manualClock{at: time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)}
 	waits := make(chan time.Duration)
 	release := make(chan struct{})
 	a, err := islack.New(islack.Options{
 		BotToken: botToken, APIURL: fake.APIURL(), Router: &countingRouter{},
+		Now: clock.Now,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			waits <- d
 			<-release
+			clock.Advance(d)
 			return nil
 		},
 	})
@@ -92,8 +98,6 @@ func TestUpdatesAreCoalescedAndTheLastStateWins(t *testing.T) {
 		t.Errorf("waited %s before the first update, want up to 1s", d)
 	}
 	release <- struct{}{}
-	<-waits // the pause after that update
-	release <- struct{}{}
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +110,27 @@ func TestUpdatesAreCoalescedAndTheLastStateWins(t *testing.T) {
 	if len(updates) != 1 || !strings.Contains(updates[0], "✓ create 20") {
 		t.Fatalf("updates sent: %q, want one showing the last state", updates)
 	}
+	if got := a.Deliveries()["update"]; got.Delivered != 1 || got.Coalesced != 19 {
+		t.Errorf("update counts %+v, want 1 delivered and 19 coalesced", got)
+	}
+}
+
+// manualClock is a clock that moves only when told.
+type manualClock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.at
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(d)
 }
 
 func TestLongOutputGoesToTheThread(t *testing.T) {

@@ -166,32 +166,28 @@ func fitLines(lines []string) (shown, overflow []string) {
 // A line too long for one block is cut.
 func codeChunks(lines []string) []string {
 	var out []string
-	var b strings.Builder
-	flush := func() {
-		if b.Len() > 0 {
-			out = append(out, "```\n"+b.String()+"```")
-			b.Reset()
-		}
+	for len(lines) > 0 {
+		chunk, n := codeChunk(lines)
+		out = append(out, chunk)
+		lines = lines[n:]
 	}
-	for _, l := range lines {
-		l = truncate(escape(l), maxSectionText-10) + "\n"
-		if b.Len()+len(l) > maxSectionText-8 {
-			flush()
-		}
-		b.WriteString(l)
-	}
-	flush()
 	return out
 }
 
-// threadChunks renders lines that did not fit in a message as thread
-// replies, each a single code block.
-func threadChunks(lines []string) [][]slack.Block {
-	var out [][]slack.Block
-	for _, chunk := range codeChunks(lines) {
-		out = append(out, []slack.Block{slack.NewSectionBlock(mrkdwn(chunk), nil, nil)})
+// codeChunk formats as many of lines as fit in one section (at least one,
+// cut if it is too long) as a code block, and says how many it took.
+func codeChunk(lines []string) (string, int) {
+	var b strings.Builder
+	n := 0
+	for _, l := range lines {
+		l = truncate(escape(l), maxSectionText-10) + "\n"
+		if n > 0 && b.Len()+len(l) > maxSectionText-8 {
+			break
+		}
+		b.WriteString(l)
+		n++
 	}
-	return out
+	return "```\n" + b.String() + "```", n
 }
 
 func plain(s string) *slack.TextBlockObject {

@@ -68,6 +68,9 @@ type Options struct {
 	// UpdateInterval is the least time between two updates of one
 	// message. Default 1s.
 	UpdateInterval time.Duration
+	// UpdateBudget is the workspace-wide allowance for chat.update,
+	// DefaultUpdateBudget when zero; a negative PerMinute means none.
+	UpdateBudget bot.Budget
 	// Now and Sleep are the clock, for tests. Sleep returns early with
 	// ctx's error.
 	Now   func() time.Time
@@ -84,7 +87,7 @@ type Adapter struct {
 	router  Router
 	verify  verifier
 	replays ReplayStore
-	out     *outbox
+	out     *bot.Outbox
 
 	// inbox holds the commands accepted and not yet taken by a worker;
 	// once closed it takes nothing more, so nothing is acknowledged after
@@ -137,7 +140,10 @@ func New(opts Options) (*Adapter, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = bot.Sleep
+	}
+	if opts.UpdateBudget == (bot.Budget{}) {
+		opts.UpdateBudget = DefaultUpdateBudget
 	}
 	if opts.Replays == nil {
 		opts.Replays = newMemoryReplays()
@@ -152,9 +158,12 @@ func New(opts Options) (*Adapter, error) {
 		opts: opts, api: api, log: log, router: opts.Router,
 		verify:  verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
 		replays: opts.Replays,
-		out:     newOutbox(api, log, opts.Now, opts.Sleep, opts.UpdateInterval),
-		inbox:   newInbox(opts.Queue, opts.PerPerson),
-		busy:    newBusyRefusals(log, opts.Now, opts.BusyLogInterval),
+		out: bot.NewOutbox(carrier{api: api}, bot.OutboxOptions{
+			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
+			Now: opts.Now, Sleep: opts.Sleep,
+		}),
+		inbox: newInbox(opts.Queue, opts.PerPerson),
+		busy:  newBusyRefusals(log, opts.Now, opts.BusyLogInterval),
 	}
 	for range opts.Workers {
 		a.workers.Add(1)
@@ -163,45 +172,36 @@ func New(opts Options) (*Adapter, error) {
 	return a, nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Post sends m to channel and returns its reference (the message's ts),
 // once Slack has it: a rate limit makes Post wait, not fail.
 func (a *Adapter) Post(ctx context.Context, channel string, m actions.Message) (actions.MessageRef, error) {
-	ts, err := a.out.post(ctx, channel, m)
+	ts, err := a.out.Post(ctx, channel, m)
 	if err != nil {
 		return actions.MessageRef{}, err
 	}
 	return actions.MessageRef{Platform: Platform, Channel: channel, ID: ts}, nil
 }
 
-// Direct sends m to userID's direct conversation with infrabot, opening
-// it first (conversations.open), and returns its reference.
+// Direct sends m to userID's direct conversation with infrabot and
+// returns its reference. The conversation is opened (conversations.open)
+// the first time and remembered.
 func (a *Adapter) Direct(ctx context.Context, userID string, m actions.Message) (actions.MessageRef, error) {
-	dm, err := a.out.openDM(ctx, userID)
+	dm, ts, err := a.out.Direct(ctx, userID, m)
 	if err != nil {
 		return actions.MessageRef{}, err
 	}
-	return a.Post(ctx, dm, m)
+	return actions.MessageRef{Platform: Platform, Channel: dm, ID: ts}, nil
 }
 
 // Update queues the new state of a posted message and returns at once.
-// Updates are coalesced to about one per second per message; the last
-// state is always delivered.
+// Updates are coalesced to about one per second per message, and further
+// when the workspace's UpdateBudget is spent; the last state is always
+// delivered.
 func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
 	if ref.Channel == "" || ref.ID == "" {
 		return errors.New("slack: update of a message with no channel or ts")
 	}
-	a.out.update(ref.Channel, ref.ID, m)
+	a.out.Update(ref.Channel, ref.ID, m)
 	return nil
 }
 
@@ -247,10 +247,29 @@ func (a *Adapter) run(in bot.Incoming) {
 		return
 	}
 	if reply.Private && !isDM(in.Channel) {
-		a.out.ephemeral(in.Channel, in.UserID, reply.Message)
+		a.ephemeral(in.Channel, in.UserID, reply.Message)
 		return
 	}
-	a.out.reply(in.Channel, reply.Message)
+	a.out.Send(in.Channel, reply.Message)
+}
+
+// ephemeral queues m to be shown to user only, in channel. Where Slack
+// refuses (a channel the bot is not in, a DM between people), it goes to
+// the user's DM with infrabot instead.
+func (a *Adapter) ephemeral(channel, user string, m actions.Message) {
+	a.out.Do(channel, func(ctx context.Context) {
+		r := render(m)
+		err := a.out.Call(ctx, "ephemeral", func(ctx context.Context) error {
+			_, err := a.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionBlocks(r.Blocks...), slack.MsgOptionText(r.Fallback, false))
+			return err
+		})
+		switch {
+		case isRefusal(err):
+			a.out.SendDirect(user, m)
+		case err != nil:
+			a.log.Error("a private reply could not be delivered", "call", "ephemeral", "channel", channel, "user", user, "summary", bot.Summarise(m), "err", err)
+		}
+	})
 }
 
 // isDM reports whether channel is a direct message, where every reply is
@@ -259,26 +278,24 @@ func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
 
 // Close stops taking commands, runs those already accepted, and waits
 // (until ctx ends) for everything queued for Slack to be sent. The engine
-// may still update messages after Close; those are sent as well.
+// may still update messages after Close; those are sent as well, unless
+// ctx ended first: then what was left is logged and given up.
 func (a *Adapter) Close(ctx context.Context) error {
 	a.inbox.close()
 	a.workers.Wait()
 	a.busy.flush()
-	return a.Flush(ctx)
+	return a.out.Close(ctx)
 }
 
 // Flush waits until nothing is queued or being sent to Slack.
 func (a *Adapter) Flush(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !a.out.idle() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
+	return a.out.Flush(ctx)
+}
+
+// Deliveries returns what happened to infrabot's Web API calls so far, by
+// call (post, update, thread, open_dm, ephemeral), for metrics.
+func (a *Adapter) Deliveries() map[string]bot.Counts {
+	return a.out.Counts()
 }
 
 // Drain waits until every command accepted so far has been handled (tests
