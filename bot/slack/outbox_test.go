@@ -168,3 +168,82 @@ func TestLongOutputGoesToTheThread(t *testing.T) {
 		}
 	}
 }
+
+// Closing right after a post has nothing to wait for: each post used to
+// start a goroutine that slept the update interval, so Close took a
+// second.
+func TestCloseRightAfterAPostDoesNotWait(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.NewServer(t, botToken)
+	var mu sync.Mutex
+	var waits []time.Duration
+	a, err := islack.New(islack.Options{
+		BotToken: botToken, APIURL: fake.APIURL(), Router: &countingRouter{},
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			waits = append(waits, d)
+			mu.Unlock()
+			return ctx.Err()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Post(context.Background(), infra, actions.Message{Summary: "hello", Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) > 0 {
+		t.Errorf("the adapter waited %v after a post with nothing left to send", waits)
+	}
+}
+
+// Direct messages to one person open the conversation once
+// (conversations.open), then go to it in order.
+func TestDirectMessagesOpenTheConversationOnce(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.NewServer(t, botToken)
+	a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), Router: &countingRouter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, s := range []string{"you are on call", "the health check failed"} {
+		ref, err := a.Direct(ctx, bob, actions.Message{Summary: s, Text: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.Channel != "D02BOB" || ref.Platform != islack.Platform || ref.ID == "" {
+			t.Errorf("a direct message's ref is %+v, want bob's DM D02BOB", ref)
+		}
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opens := 0
+	for _, c := range fake.Calls() {
+		if c.Method == "conversations.open" {
+			opens++
+			if c.Args.Get("users") != bob {
+				t.Errorf("conversations.open for %q, want %s", c.Args.Get("users"), bob)
+			}
+		}
+	}
+	if opens != 1 {
+		t.Errorf("conversations.open was called %d times, want once", opens)
+	}
+	var got []string
+	for _, m := range fake.Messages("D02BOB") {
+		got = append(got, m.Text)
+	}
+	if !slices.Equal(got, []string{"you are on call", "the health check failed"}) {
+		t.Errorf("bob's DM shows %q", got)
+	}
+	if c := a.Deliveries()["open_dm"]; c.Delivered != 1 {
+		t.Errorf("open_dm counts %+v, want 1 delivered", c)
+	}
+}

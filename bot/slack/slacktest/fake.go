@@ -1,6 +1,7 @@
 // Package slacktest is a fake of the parts of Slack infrabot talks to: the
 // Web API (chat.postMessage, chat.update, chat.postEphemeral,
-// conversations.open, auth.test) with Slack's JSON shapes and errors, and
+// conversations.open, auth.test) with Slack's JSON shapes and errors and,
+// on demand, chat.update's per-workspace rate limit (LimitUpdates), and
 // Slack's side of the app's endpoints — correctly signed slash commands,
 // button clicks and events, as Slack sends them — and Socket Mode
 // (socket.go): apps.connections.open and the WebSocket that delivers
@@ -39,6 +40,11 @@ type Server struct {
 	missing  map[string]bool
 	clock    int64
 	changed  chan struct{}
+	// updateLimit chat.update calls are allowed in any rolling
+	// updatePer; updates holds the times of those accepted lately.
+	updateLimit int
+	updatePer   time.Duration
+	updates     []time.Time
 
 	// Socket Mode (socket.go).
 	appToken  string
@@ -60,9 +66,13 @@ type Call struct {
 	// Blocks is the call's blocks argument, decoded.
 	Blocks []map[string]any
 	// Status is the HTTP status the fake answered; Error Slack's error
-	// code when ok was false.
-	Status int
-	Error  string
+	// code when ok was false; RetryAfter what a 429 asked.
+	Status     int
+	Error      string
+	RetryAfter time.Duration
+	// At is when the fake received the call (time.Now, which is the
+	// bubble's clock under testing/synctest).
+	At time.Time
 }
 
 // Message is a message in the fake workspace, in its latest state.
@@ -104,6 +114,38 @@ func (s *Server) Fail(faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, faults...)
+}
+
+// LimitUpdates makes the fake enforce chat.update's rate limit as Slack
+// does, per workspace: at most n calls in any rolling window per; the
+// next is answered 429 with a Retry-After (whole seconds) saying when the
+// window has room again.
+func (s *Server) LimitUpdates(n int, per time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateLimit, s.updatePer = n, per
+}
+
+// Client returns an HTTP client that hands each request to the fake
+// in-process instead of over a connection, for tests in a testing/synctest
+// bubble: there time moves only when every goroutine waits on something
+// the bubble controls, which a socket is not. Requests and answers are
+// the same bytes slack-go sends and reads over the network.
+func (s *Server) Client() *http.Client {
+	return &http.Client{Transport: inProcess{s}}
+}
+
+type inProcess struct{ s *Server }
+
+func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close()
+	}
+	rec := httptest.NewRecorder()
+	p.s.serve(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
 }
 
 // MissingChannel makes calls to channel fail with channel_not_found.
@@ -185,7 +227,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.notifyLocked()
 		s.mu.Unlock()
 	}()
-	call := Call{Method: method, Args: args, Status: http.StatusOK}
+	call := Call{Method: method, Args: args, Status: http.StatusOK, At: time.Now()}
 	if b := args.Get("blocks"); b != "" {
 		if err := json.Unmarshal([]byte(b), &call.Blocks); err != nil {
 			call.Error = "invalid_blocks"
@@ -195,6 +237,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if f.Method == "" || f.Method == method {
 			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
 			call.Status = f.Status
+			if f.Status == http.StatusTooManyRequests {
+				call.RetryAfter = time.Duration(f.RetryAfter) * time.Second
+			}
 			s.calls = append(s.calls, call)
 			if f.Status == http.StatusTooManyRequests {
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
@@ -204,6 +249,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			http.Error(w, "upstream trouble", f.Status)
+			return
+		}
+	}
+	if method == "chat.update" && s.updateLimit > 0 {
+		if wait := s.spendUpdateLocked(call.At); wait > 0 {
+			call.Status, call.RetryAfter = http.StatusTooManyRequests, wait
+			s.calls = append(s.calls, call)
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"ok":false,"error":"ratelimited"}`)
 			return
 		}
 	}
@@ -227,6 +283,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	resp["ok"] = true
 	json.NewEncoder(w).Encode(resp)
+}
+
+// spendUpdateLocked counts a chat.update at now against the limit, or
+// returns how long (in whole seconds, at least 1) until there is room.
+func (s *Server) spendUpdateLocked(now time.Time) time.Duration {
+	keep := s.updates[:0]
+	for _, at := range s.updates {
+		if now.Sub(at) < s.updatePer {
+			keep = append(keep, at)
+		}
+	}
+	s.updates = keep
+	if len(s.updates) < s.updateLimit {
+		s.updates = append(s.updates, now)
+		return 0
+	}
+	wait := s.updates[0].Add(s.updatePer).Sub(now)
+	return max((wait+time.Second-1)/time.Second*time.Second, time.Second)
 }
 
 // do carries out one authorised call; the mutex is held.
