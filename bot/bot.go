@@ -1,6 +1,8 @@
 // Package bot connects chat platforms to the action engine. It owns what is
 // common to every platform: who a platform user is, which lines are meant
-// for infrabot, and the text rendering of a neutral message. Each platform
+// for infrabot, the text rendering of a neutral message, and the delivery
+// queue (Outbox) that orders, coalesces, paces and retries what infrabot
+// says, with each platform's own calls behind a Carrier. Each platform
 // lives in its own sub-package (bot/console, bot/slack).
 package bot
 

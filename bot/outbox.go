@@ -527,7 +527,10 @@ func (o *Outbox) openDM(ctx context.Context, user string) (string, error) {
 // forgetDM drops a remembered conversation the platform refused, so that
 // the next direct message opens it again.
 func (o *Outbox) forgetDM(user, channel string, err error) {
-	if f, _ := o.carrier.Classify(err); f != Refused || errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	if f, _ := o.carrier.Classify(err); f != Refused {
 		return
 	}
 	o.mu.Lock()
