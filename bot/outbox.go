@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -209,15 +210,21 @@ func Sleep(ctx context.Context, d time.Duration) error {
 
 // Post sends m to channel after everything queued for the channel before
 // it, and returns the message's id once the platform has it. A rate limit
-// makes Post wait, not fail. When ctx ends first Post returns its error,
-// and the message is not sent unless it was already on its way.
+// makes Post wait, not fail. When ctx ends before the message's turn came,
+// Post returns ctx's error and the message is never sent; when it ends
+// during the call, the call is cut short and Post reports how it ended, so
+// an error always means the platform does not have the message.
 func (o *Outbox) Post(ctx context.Context, channel string, m actions.Message) (string, error) {
 	type result struct {
 		id  string
 		err error
 	}
 	done := make(chan result, 1)
+	var claimed atomic.Bool
 	o.enqueue(channel, func(context.Context) {
+		if !claimed.CompareAndSwap(false, true) {
+			return // the caller gave up before its turn
+		}
 		ctx, stop := o.joined(ctx)
 		defer stop()
 		id, err := o.postNow(ctx, channel, m)
@@ -227,7 +234,11 @@ func (o *Outbox) Post(ctx context.Context, channel string, m actions.Message) (s
 	case r := <-done:
 		return r.id, r.err
 	case <-ctx.Done():
-		return "", ctx.Err()
+		if claimed.CompareAndSwap(false, true) {
+			return "", ctx.Err()
+		}
+		r := <-done // under way: cut short by ctx, so it ends promptly
+		return r.id, r.err
 	}
 }
 
@@ -250,7 +261,13 @@ func (o *Outbox) Direct(ctx context.Context, user string, m actions.Message) (ch
 		err         error
 	}
 	done := make(chan result, 1)
+	// claimed and posting are taken by the op that starts (opening the
+	// conversation, then posting to it), or by the caller giving up first.
+	var claimed, posting atomic.Bool
 	o.enqueue(dmLane(user), func(context.Context) {
+		if !claimed.CompareAndSwap(false, true) {
+			return // the caller gave up before its turn
+		}
 		jctx, stop := o.joined(ctx)
 		ch, err := o.openDM(jctx, user)
 		stop()
@@ -259,6 +276,9 @@ func (o *Outbox) Direct(ctx context.Context, user string, m actions.Message) (ch
 			return
 		}
 		o.enqueue(ch, func(context.Context) {
+			if !posting.CompareAndSwap(false, true) {
+				return
+			}
 			ctx, stop := o.joined(ctx)
 			defer stop()
 			id, err := o.postNow(ctx, ch, m)
@@ -272,7 +292,11 @@ func (o *Outbox) Direct(ctx context.Context, user string, m actions.Message) (ch
 	case r := <-done:
 		return r.channel, r.id, r.err
 	case <-ctx.Done():
-		return "", "", ctx.Err()
+		if claimed.CompareAndSwap(false, true) || posting.CompareAndSwap(false, true) {
+			return "", "", ctx.Err()
+		}
+		r := <-done // under way: cut short by ctx, so it ends promptly
+		return r.channel, r.id, r.err
 	}
 }
 

@@ -562,3 +562,37 @@ func TestCloseGivesUpWhatIsLeftWhenItsContextEnds(t *testing.T) {
 		}
 	})
 }
+
+// A Post or Direct whose context ends while it waits for its turn returns
+// the context's error, and its message is never sent: an error means the
+// platform does not have the message.
+func TestACallerThatGivesUpIsNeverDeliveredBehindItsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlatform()
+		// The first message to C1, and the first to U1, hold their lanes
+		// for 3.5s or more.
+		p.fail("post", transient, transient, transient)
+		p.fail("open_dm", transient, transient, transient)
+		o := newOutbox(p, &logBuffer{})
+		o.Send("C1", msg("slow"))
+		o.SendDirect("U1", msg("slow too"))
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if _, err := o.Post(ctx, "C1", msg("abandoned post")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Post returned %v, want the deadline", err)
+		}
+		if _, _, err := o.Direct(ctx, "U1", msg("abandoned direct")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Direct returned %v, want the deadline", err)
+		}
+		flush(t, o)
+		for _, c := range p.delivered("post") {
+			if strings.HasPrefix(c.Text, "abandoned") {
+				t.Errorf("%q was delivered after its caller was told it was not", c.Text)
+			}
+		}
+		if n := len(p.delivered("post")); n != 2 {
+			t.Errorf("%d messages delivered, want the 2 slow ones", n)
+		}
+	})
+}
