@@ -94,6 +94,8 @@ type Adapter struct {
 	workers sync.WaitGroup
 	// pending counts commands accepted and not yet handled.
 	pending atomic.Int64
+	// status is the link with Slack, for readiness (Status).
+	status statusHolder
 }
 
 var _ actions.Chat = (*Adapter)(nil)
@@ -262,6 +264,7 @@ func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
 // may still update messages after Close; those are sent as well.
 func (a *Adapter) Close(ctx context.Context) error {
 	a.inbox.close()
+	a.setStatus(false, "closed")
 	a.workers.Wait()
 	a.busy.flush()
 	return a.Flush(ctx)
