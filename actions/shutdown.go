@@ -24,3 +24,11 @@ func (e *Engine) Running() int {
 	defer e.mu.Unlock()
 	return len(e.active)
 }
+
+// Stopping reports whether Shutdown or Close has begun: new work is
+// refused.
+func (e *Engine) Stopping() bool { return e.stopping() }
+
+// Audit appends entry to the audit log, stamped with the engine's clock,
+// for what the wiring does on its own (a config reload).
+func (e *Engine) Audit(ctx context.Context, entry AuditEntry) { e.record(ctx, entry) }

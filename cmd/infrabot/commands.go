@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -135,7 +137,7 @@ func isTerminal(r io.Reader) bool {
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
-	grace := fs.Duration("grace", defaultGrace, "at SIGTERM or Ctrl-C, how long runs may go on before they are interrupted")
+	graceFlag := fs.Duration("grace", 0, "at SIGTERM or Ctrl-C, how long runs may go on before they are interrupted (default: shutdown.grace in the config, 60s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -156,33 +158,64 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	adm, err := serveAdmin(app)
+	if err != nil {
+		return err
+	}
+	// SIGHUP reloads the config; it is taken from now on, so that a HUP
+	// sent during start does not kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := start(ctx, app); err != nil {
 		return err
 	}
 	app.Log.Info("infrabot running", "version", version, "adapters", len(adapters))
 	// Adapters outlive the engine's runs: at a stop, runs may finish
-	// within the grace period, the rest are cancelled and their final
-	// messages queued, then the adapters drain.
+	// within the grace period (the adapters answer "shutting down"
+	// meanwhile), the rest are cancelled and their final messages queued,
+	// then the adapters drain.
 	adapterCtx, stopAdapters := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdapters()
 	errc := make(chan error, len(adapters))
 	for _, a := range adapters {
 		go func() { errc <- a(adapterCtx) }()
 	}
-	err = nil
-	select {
-	case <-ctx.Done():
-		app.Log.Info("stopping")
-	case err = <-errc:
-		adapters = adapters[1:]
+	adminDone := make(chan error, 1)
+	if adm != nil {
+		go func() { adminDone <- adm.Serve(adapterCtx) }()
+	} else {
+		adminDone <- nil
 	}
-	stopRuns(app.Engine, *grace, func(msg string) { app.Log.Info(msg) })
+	err = nil
+serve:
+	for {
+		select {
+		case <-ctx.Done():
+			break serve
+		case err = <-errc:
+			adapters = adapters[1:]
+			break serve
+		case <-hup:
+			app.Log.Info("SIGHUP: reloading the config")
+			_ = app.Reload(ctx) // logged and audited; the old config stays on failure
+		}
+	}
+	grace := time.Duration(app.current.Load().Shutdown.Grace)
+	if *graceFlag > 0 {
+		grace = *graceFlag
+	}
+	stopRuns(app.Engine, grace, func(msg string) { app.Log.Info(msg) })
 	stopAdapters()
 	for range adapters {
 		if aerr := <-errc; aerr != nil && err == nil {
 			err = aerr
 		}
 	}
+	if aerr := <-adminDone; aerr != nil && err == nil {
+		err = aerr
+	}
+	app.Log.Info("stopped")
 	return err
 }
 
