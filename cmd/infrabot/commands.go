@@ -219,6 +219,52 @@ serve:
 	return err
 }
 
+// storePath is the store the config at cfgPath names. Only the store is
+// read: no chat or cloud secret is resolved, so that cron jobs need none.
+func storePath(cfgPath string) (string, error) {
+	if cfgPath == "" {
+		cfg, err := config.Demo()
+		if err != nil {
+			return "", err
+		}
+		return cfg.Storage.Path, nil
+	}
+	st, err := config.LoadStorage(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	return st.Path, nil
+}
+
+// cmdBackup copies the store to a new file while infrabot runs (the
+// running process streams one transaction's view over its local socket)
+// or not, then checks the copy's audit chain.
+func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("backup", stderr)
+	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+	if fs.NArg() != 1 {
+		return &exitError{code: 2, msg: "usage: infrabot backup --config FILE BACKUP (BACKUP must not exist)"}
+	}
+	dst := fs.Arg(0)
+	path, err := storePath(*cfgPath)
+	if err != nil {
+		return err
+	}
+	n, err := storage.BackupAt(ctx, path, dst)
+	if err != nil {
+		return err
+	}
+	records, err := storage.VerifyAuditAt(ctx, dst)
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("backup written to %s (%d bytes), but its audit log does not check out: %v", dst, n, err)}
+	}
+	fmt.Fprintf(stdout, "backup of %s written to %s: %d bytes, audit log ok (%d records)\n", path, dst, n, records)
+	return nil
+}
+
 func cmdConfigCheck(args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return &exitError{code: 2, msg: "usage: infrabot config check FILE"}
@@ -260,24 +306,16 @@ func plural(n int, thing string) string {
 func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit verify", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
+	store := fs.String("store", "", "a store file to check (a backup) instead of the config's")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	// Only the store is needed: no chat or cloud secret is resolved, and
-	// a running infrabot that holds the store answers for it.
-	path := ""
-	if *cfgPath == "" {
-		cfg, err := config.Demo()
-		if err != nil {
+	path := *store
+	if path == "" {
+		var err error
+		if path, err = storePath(*cfgPath); err != nil {
 			return err
 		}
-		path = cfg.Storage.Path
-	} else {
-		st, err := config.LoadStorage(*cfgPath)
-		if err != nil {
-			return err
-		}
-		path = st.Path
 	}
 	n, err := storage.VerifyAuditAt(ctx, path)
 	var chain *actions.ChainError

@@ -377,3 +377,65 @@ func TestGracefulStop(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupWhileRunning takes `infrabot backup` while `infrabot run`
+// holds the store and commands keep coming, restores the copy as another
+// deployment's store, and that store passes `audit verify` and shows the
+// history.
+func TestBackupWhileRunning(t *testing.T) {
+	t.Parallel()
+	sim := startSimulator(t)
+	s := startService(t, sim, "")
+	s.slack.Command(t, "U01ALICE", "C0INFRA", "provision staging")
+	s.fake.WaitFor(t, "provision succeeding", func() bool { return hasMessage(s.fake, "run 1 `provision staging` by alice: succeeded") })
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.slack.Command(t, "U01ALICE", "C0INFRA", []string{"lock scratch", "unlock scratch"}[i%2])
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	backup := filepath.Join(t.TempDir(), "infrabot-backup.db")
+	out, code := s.b.infrabot("backup", "--config", s.config, backup)
+	close(stop)
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("infrabot backup: exit %d\n%s\n%s", code, out, s.logs.String())
+	}
+	expect(t, out, "written to "+backup, "audit log ok")
+	if out, code := s.b.infrabot("backup", "--config", s.config, backup); code == 0 || !strings.Contains(out, "exists already") {
+		t.Errorf("a second backup over the first: %d %s", code, out)
+	}
+
+	// Restore: the copy becomes the store of another deployment.
+	restored := t.TempDir()
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(restored, "infrabot.db"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(s.b.config)
+	restoredConfig := filepath.Join(restored, "infrabot.yaml")
+	os.WriteFile(restoredConfig, []byte(strings.Replace(string(cfg), s.b.dir, restored, 1)), 0o600)
+	if out, code := s.b.infrabot("audit", "verify", "--config", restoredConfig); code != 0 || !strings.Contains(out, "hash chain intact") {
+		t.Fatalf("audit verify of the restored store: %d %s", code, out)
+	}
+	r := &bot{t: t, dir: restored, config: restoredConfig, env: s.b.env}
+	expect(t, r.shell("alice", "runs"), "provision staging")
+
+	s.signal(syscall.SIGTERM)
+	if err := s.wait(30 * time.Second); err != nil {
+		t.Errorf("infrabot run did not stop cleanly: %v", err)
+	}
+}
