@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -345,5 +346,34 @@ func cmdSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer sim.Close()
 	fmt.Fprintf(stdout, "OpenStack simulator: Keystone at %s (user %s, project admin, domain Default)\n", sim.AuthURL(), *user)
 	<-ctx.Done()
+	return nil
+}
+
+// cmdProbe asks an admin endpoint whether infrabot is alive, for
+// container health checks: images without curl run `infrabot probe`.
+func cmdProbe(ctx context.Context, args []string, stdout io.Writer) error {
+	url := "http://" + config.DefaultAdminListen + "/healthz"
+	switch len(args) {
+	case 0:
+	case 1:
+		url = args[0]
+	default:
+		return &exitError{code: 2, msg: "usage: infrabot probe [URL]"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("infrabot probe: %v", err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("infrabot probe: %s does not answer: %v", url, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &exitError{code: 1, msg: fmt.Sprintf("infrabot probe: %s answered %s", url, resp.Status)}
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", url, resp.Status)
 	return nil
 }

@@ -27,6 +27,7 @@ Usage:
   infrabot audit verify --config FILE      check the audit log's hash chain
                      [--store FILE]        … of that store file (a backup) instead
   infrabot backup --config FILE BACKUP     copy the store while infrabot runs (a consistent snapshot)
+  infrabot probe [URL]                     exit 0 when URL (default the admin /healthz) answers 200: for HEALTHCHECK
   infrabot discord register --config FILE  register /infra in Discord from the catalogue
   infrabot simulator [--listen ADDR]       run the OpenStack API simulator on its own
   infrabot version                         print the version
@@ -115,6 +116,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdDiscord(ctx, args[1:], stdout, stderr)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return cmdProbe(ctx, args[1:], stdout)
 	case "simulator":
 		return cmdSimulator(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
