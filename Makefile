@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 60s
 PKGS      = ./...
 
-.PHONY: all build run test test-openstack bench fuzz lint clean
+.PHONY: all build run test test-openstack image bench fuzz lint clean
 
 all: lint test
 
@@ -22,6 +22,7 @@ run: build
 # when it is missing and we are root.
 test:
 	bash scripts/sshd/ensure.sh
+	bash scripts/packaging/ensure.sh
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 
@@ -29,6 +30,11 @@ test:
 # installed and started on 127.0.0.1 by the script (root; a few minutes).
 test-openstack:
 	bash scripts/openstack/test.sh
+
+# The container image (needs a container engine and a registry for the
+# base images; see docs/operations.md).
+image:
+	docker build -f packaging/Dockerfile --build-arg VERSION=$(VERSION) -t infrabot:$(VERSION) .
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)

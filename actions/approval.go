@@ -92,7 +92,7 @@ func (e *Engine) mayDecide(person *Person, run *Run, verb string) error {
 	if person.Name == run.Person {
 		return Errorf(Permission, "you cannot %s your own request %d; another person with %s must", verb, run.ID, listOr(run.Approval.Approvers, "an approver role"))
 	}
-	return e.policy.CanApprove(person, run.Approval.Approvers, run.Env)
+	return e.Policy().CanApprove(person, run.Approval.Approvers, run.Env)
 }
 
 func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message, error) {
@@ -110,7 +110,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	if !ok {
 		return Message{}, Errorf(Internal, "request %d is for %s, which this infrabot no longer has", id, run.Action)
 	}
-	requester, ok := e.policy.Person(run.Person)
+	requester, ok := e.Policy().Person(run.Person)
 	if !ok {
 		return Message{}, Errorf(Permission, "request %d was made by %s, who is no longer in the config", id, run.Person)
 	}

@@ -64,11 +64,12 @@ func (e *Engine) mayEver(person *Person, action string) bool {
 	if person == nil {
 		return false
 	}
-	if e.policy.Allowed(person, action, "") == nil {
+	s := e.Settings()
+	if s.Policy.Allowed(person, action, "") == nil {
 		return true
 	}
-	for _, env := range e.envs {
-		if e.policy.Allowed(person, action, env) == nil {
+	for _, env := range s.Environments {
+		if s.Policy.Allowed(person, action, env) == nil {
 			return true
 		}
 	}
@@ -93,10 +94,10 @@ func (e *Engine) whoamiAction() *Action {
 				}
 			}
 			return Message{
-				Summary: fmt.Sprintf("you are %s; roles: %s", req.Person.Name, listOr(e.policy.RoleNames(req.Person), "none")),
+				Summary: fmt.Sprintf("you are %s; roles: %s", req.Person.Name, listOr(e.Policy().RoleNames(req.Person), "none")),
 				Fields: []Field{
 					{"person", req.Person.Name},
-					{"roles", listOr(e.policy.RoleNames(req.Person), "none")},
+					{"roles", listOr(e.Policy().RoleNames(req.Person), "none")},
 					{"may use", listOr(may, "only help and whoami")},
 				},
 			}, nil
@@ -151,7 +152,7 @@ func (e *Engine) cancelAction() *Action {
 			if err != nil {
 				return Message{}, err
 			}
-			if err := e.policy.Allowed(req.Person, "cancel", r.Env); err != nil {
+			if err := e.Policy().Allowed(req.Person, "cancel", r.Env); err != nil {
 				return Message{}, err
 			}
 			switch r.State {

@@ -170,6 +170,11 @@ type Request struct {
 	// Env is the environment the request is about, "" for none.
 	Env    string
 	Origin Origin
+
+	// settings are those in force when the command started; nil for a
+	// request rebuilt from a stored run (an approval), which uses the
+	// settings in force then.
+	settings *Settings
 }
 
 // Arg returns the named argument, "" when not given.

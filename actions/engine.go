@@ -6,9 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +50,9 @@ type Options struct {
 	// engine writes: chat messages and replies, the log, run records and
 	// the audit log. None by default.
 	Redactor *Redactor
+	// Observer is told what the engine does, for metrics; nothing by
+	// default.
+	Observer Observer
 }
 
 // DefaultRunEventLimit is how many output lines and step details a run
@@ -59,21 +62,21 @@ const DefaultRunEventLimit = 100_000
 // Engine turns commands into outcomes: parse, authorise, ask for approval
 // where the policy says so, run, and audit every step.
 type Engine struct {
-	policy    *Policy
-	catalog   *Catalog
-	runs      RunStore
-	locks     LockStore
-	audit     AuditLog
-	envs      []string
-	stores    ModuleStores
-	sched     Scheduler
-	channels  Channels
-	approvals string // the approvals channel's name
-	now       func() time.Time
-	log       *slog.Logger
-	delivery  Delivery
-	limit     int // RunEventLimit
-	redact    *Redactor
+	// settings are the policy, environments and channels in force; a
+	// reload swaps them (Reconfigure).
+	settings atomic.Pointer[Settings]
+	catalog  *Catalog
+	runs     RunStore
+	locks    LockStore
+	audit    AuditLog
+	stores   ModuleStores
+	sched    Scheduler
+	now      func() time.Time
+	log      *slog.Logger
+	observe  Observer
+	delivery Delivery
+	limit    int // RunEventLimit
+	redact   *Redactor
 
 	base    context.Context
 	stopAll context.CancelFunc
@@ -102,19 +105,23 @@ func NewEngine(opts Options) *Engine {
 	if opts.RunEventLimit <= 0 {
 		opts.RunEventLimit = DefaultRunEventLimit
 	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	base, stop := context.WithCancel(context.Background())
-	envs := slices.Clone(opts.Environments)
-	sort.Strings(envs)
 	e := &Engine{
-		policy: opts.Policy, catalog: NewCatalog(),
-		runs: opts.Runs, locks: opts.Locks, audit: opts.Audit,
-		envs: envs, stores: opts.Stores, sched: opts.Scheduler,
-		channels: opts.Channels, approvals: opts.ApprovalsChannel,
+		catalog: NewCatalog(),
+		runs:    opts.Runs, locks: opts.Locks, audit: opts.Audit,
+		stores: opts.Stores, sched: opts.Scheduler,
 		now: opts.Now, log: slog.New(opts.Redactor.Handler(opts.Logger.Handler())),
-		limit: opts.RunEventLimit, redact: opts.Redactor,
+		observe: opts.Observer, limit: opts.RunEventLimit, redact: opts.Redactor,
 		base: base, stopAll: stop,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
 	}
+	e.settings.Store(Settings{
+		Policy: opts.Policy, Environments: opts.Environments,
+		Channels: opts.Channels, ApprovalsChannel: opts.ApprovalsChannel,
+	}.normalised())
 	e.registerBuiltins()
 	return e
 }
@@ -149,8 +156,8 @@ func (e *Engine) suggest(name string) string {
 	return didYouMean(name, append(e.catalog.Names(), Planned...))
 }
 
-// Policy returns the engine's policy.
-func (e *Engine) Policy() *Policy { return e.policy }
+// Policy returns the policy in force.
+func (e *Engine) Policy() *Policy { return e.Settings().Policy }
 
 // AddChat makes platform's chat the place for messages about requests that
 // came from it.
@@ -169,13 +176,15 @@ func (e *Engine) chat(platform string) Chat {
 // Execute handles one chat line and returns the reply to show its author.
 // Runs it starts go on in the background; see Wait and Close.
 func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
-	person, _ := e.policy.Person(inv.Person)
+	s := e.Settings()
+	person, _ := s.Policy.Person(inv.Person)
 	who := inv.Person
 	if person == nil {
 		who = fmt.Sprintf("unknown %s user %s", inv.Origin.Platform, inv.Origin.UserID)
 	}
 	e.record(ctx, AuditEntry{Person: who, Event: "request", Detail: inv.Text})
-	reply, err := e.execute(ctx, person, inv)
+	action, reply, err := e.execute(ctx, s, person, inv)
+	e.observe.Command(action, Outcome(err))
 	if err != nil {
 		kind := ErrorKind(err)
 		if kind == Internal || kind == Unavailable {
@@ -188,60 +197,67 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 	return reply
 }
 
-func (e *Engine) execute(ctx context.Context, person *Person, inv Invocation) (Reply, error) {
+// execute runs one command under the settings s, and returns the name of
+// its action for the Observer ("" when the line did not parse, "unknown"
+// when no action has that name).
+func (e *Engine) execute(ctx context.Context, s *Settings, person *Person, inv Invocation) (string, Reply, error) {
 	cmd, err := Parse(inv.Text)
 	if err != nil {
-		return Reply{}, err
+		return "", Reply{}, err
 	}
 	act, ok := e.catalog.Lookup(cmd.Name)
 	if !ok {
 		if slices.Contains(Planned, cmd.Name) {
-			return Reply{}, Errorf(NotFound, "`%s` is not available in this infrabot yet; type `help` to see what is", cmd.Name)
+			return "unknown", Reply{}, Errorf(NotFound, "`%s` is not available in this infrabot yet; type `help` to see what is", cmd.Name)
 		}
-		return Reply{}, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, e.suggest(cmd.Name))
+		return "unknown", Reply{}, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, e.suggest(cmd.Name))
 	}
 	args, flags, err := Bind(act, cmd)
 	if err != nil {
-		return Reply{}, err
+		return act.Name, Reply{}, err
 	}
-	req := &Request{Person: person, Action: act, Args: args, Flags: flags, Origin: inv.Origin}
+	req := &Request{Person: person, Action: act, Args: args, Flags: flags, Origin: inv.Origin, settings: s}
 	if name, ok := act.envArg(); ok && args[name] != "" {
 		req.Env = args[name]
-		if !slices.Contains(e.envs, req.Env) {
-			return Reply{}, Errorf(NotFound, "there is no environment %q; declared: %s", req.Env, listOr(e.envs, "none"))
+		if !slices.Contains(s.Environments, req.Env) {
+			return act.Name, Reply{}, Errorf(NotFound, "there is no environment %q; declared: %s", req.Env, listOr(s.Environments, "none"))
 		}
 	}
 	if act.Name != "help" && act.Name != "whoami" {
-		if err := e.policy.Allowed(person, act.Name, req.Env); err != nil {
-			return Reply{}, err
+		if err := s.Policy.Allowed(person, act.Name, req.Env); err != nil {
+			return act.Name, Reply{}, err
 		}
-		if err := e.flagsAllowed(person, act, flags, req.Env); err != nil {
-			return Reply{}, err
+		if err := flagsAllowed(s.Policy, person, act, flags, req.Env); err != nil {
+			return act.Name, Reply{}, err
 		}
 	}
+	if e.stopping() && (act.IsRun() || act.Mutates) && act.Name != "cancel" {
+		return act.Name, Reply{}, errStopping
+	}
 	if act.IsRun() {
-		return e.request(ctx, req)
+		reply, err := e.request(ctx, req)
+		return act.Name, reply, err
 	}
 	msg, err := act.Query(ctx, req)
 	if err != nil {
-		return Reply{}, err
+		return act.Name, Reply{}, err
 	}
 	if act.Mutates {
 		e.record(ctx, AuditEntry{Person: person.Name, Event: "done", Action: act.Name, Env: req.Env, Detail: req.Text()})
 	}
-	return Reply{Message: msg}, nil
+	return act.Name, Reply{Message: msg}, nil
 }
 
 // flagsAllowed checks the permissions the given flags ask for, such as
 // unlock-force for `unlock --force`.
-func (e *Engine) flagsAllowed(person *Person, act *Action, flags map[string]string, env string) error {
+func flagsAllowed(policy *Policy, person *Person, act *Action, flags map[string]string, env string) error {
 	for _, f := range act.Flags {
 		if _, given := flags[f.Name]; !given || f.Permission == "" {
 			continue
 		}
-		if e.policy.Allowed(person, f.Permission, env) != nil {
+		if policy.Allowed(person, f.Permission, env) != nil {
 			return Errorf(Permission, "`%s --%s` needs a role that allows %s, and none of %s's (%s) does",
-				act.Name, f.Name, f.Permission, person.Name, listOr(e.policy.RoleNames(person), "none"))
+				act.Name, f.Name, f.Permission, person.Name, listOr(policy.RoleNames(person), "none"))
 		}
 	}
 	return nil
@@ -254,7 +270,9 @@ func (e *Engine) record(ctx context.Context, entry AuditEntry) {
 	entry.Detail = e.redact.String(entry.Detail)
 	if _, err := e.audit.Append(context.WithoutCancel(ctx), entry); err != nil {
 		e.log.Error("audit append failed", "event", entry.Event, "err", err)
+		return
 	}
+	e.observe.Audited(entry.Event)
 }
 
 // Wait blocks until every run started so far has ended.
@@ -291,8 +309,8 @@ func (e *Engine) Drain(ctx context.Context) error {
 	}
 }
 
-// errStopping refuses new work once Close has begun.
-var errStopping = Errorf(Unavailable, "infrabot is stopping: nothing new starts now; try again once it is back")
+// errStopping refuses new work once Drain, Shutdown or Close has begun.
+var errStopping = Errorf(Unavailable, "infrabot is shutting down: nothing new starts now; try again once it is back")
 
 // Catalog returns the engine's actions: the one list of commands, which
 // adapters that declare commands to their platform (Discord) read.
@@ -300,7 +318,7 @@ func (e *Engine) Catalog() *Catalog { return e.catalog }
 
 // Environments returns the declared environment names, sorted; the slice
 // is the caller's.
-func (e *Engine) Environments() []string { return slices.Clone(e.envs) }
+func (e *Engine) Environments() []string { return slices.Clone(e.Settings().Environments) }
 
 // stopping reports whether Close has begun.
 func (e *Engine) stopping() bool {

@@ -336,7 +336,7 @@ func TestDrainRefusesNewWorkAndLetsRunsFinish(t *testing.T) {
 	if err := w.engine.Drain(ctx); err == nil {
 		t.Fatal("Drain returned while run 1 was still waiting on its gate")
 	}
-	w.expect(w.as("alice", "deploy production"), true, "infrabot is stopping")
+	w.expect(w.as("alice", "deploy production"), true, "infrabot is shutting down")
 	close(w.gate)
 	if err := w.engine.Drain(context.Background()); err != nil {
 		t.Fatal(err)

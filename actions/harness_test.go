@@ -3,6 +3,7 @@ package actions_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -90,6 +91,10 @@ type world struct {
 	clock  *clock
 	chat   *chatLog
 
+	// observer and logger, when set before open, are given to the engine.
+	observer actions.Observer
+	logger   *slog.Logger
+
 	planLines atomic.Value // []string: what wipe's plan says
 	wipes     atomic.Int32 // how many times wipe executed
 	gate      chan struct{}
@@ -119,11 +124,16 @@ func policy() *actions.Policy {
 	)
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldWith(t, func(*world) {}) }
+
+// newWorldWith is newWorld with the world changed by set before the engine
+// is made.
+func newWorldWith(t testing.TB, set func(*world)) *world {
 	t.Helper()
 	w := &world{t: t, path: filepath.Join(t.TempDir(), "infrabot.db"), clock: &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
 	w.planLines.Store([]string{"- wipe everything"})
 	w.gate = make(chan struct{})
+	set(w)
 	w.open()
 	return w
 }
@@ -142,6 +152,7 @@ func (w *world) open() {
 		Environments:  []string{"staging", "production"},
 		Now:           w.clock.Now,
 		RunEventLimit: w.limit,
+		Observer:      w.observer, Logger: w.logger,
 	})
 	w.engine.AddChat("test", w.chat)
 	w.engine.Register(&actions.Action{
@@ -164,6 +175,9 @@ func (w *world) open() {
 			return actions.Plan{Summary: "touch"}, nil
 		},
 		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			if w.logger != nil {
+				w.logger.InfoContext(ctx, "touching", "target", "all")
+			}
 			step := p.Step(ctx, "touch")
 			select {
 			case <-w.gate:

@@ -21,8 +21,8 @@ func TestCloseRefusesNewWork(t *testing.T) {
 	w.expect(w.as("alice", "teardown staging"), false, "request 1 awaits approval")
 	w.engine.Close()
 
-	w.expect(w.as("alice", "deploy staging"), true, "infrabot is stopping")
-	w.expect(w.as("bob", "approve 1"), true, "infrabot is stopping")
+	w.expect(w.as("alice", "deploy staging"), true, "infrabot is shutting down")
+	w.expect(w.as("bob", "approve 1"), true, "infrabot is shutting down")
 	runs, err := w.db.Runs(context.Background(), actions.RunFilter{})
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,7 @@ func (e *Engine) releaseRunLock(ctx context.Context, run *Run) {
 		return &kept, nil
 	})
 	if err != nil {
-		e.log.Error("releasing a run's lock failed", "run", run.ID, "env", run.Env, "err", err)
+		e.runLog(run).Error("releasing a run's lock failed", "err", err)
 	}
 }
 

@@ -106,10 +106,10 @@ func (h *Handle) Schedule(name, spec, tz string, fn func(ctx context.Context) er
 }
 
 // Person returns the person called name in the config.
-func (h *Handle) Person(name string) (*Person, bool) { return h.e.policy.Person(name) }
+func (h *Handle) Person(name string) (*Person, bool) { return h.e.Policy().Person(name) }
 
 // Environments returns the declared environment names, sorted.
-func (h *Handle) Environments() []string { return slices.Clone(h.e.envs) }
+func (h *Handle) Environments() []string { return h.e.Environments() }
 
 // EnvironmentActivity is what is going on in an environment: its lock, the
 // run that holds it, and the requests waiting for approval.

@@ -114,12 +114,13 @@ type destination struct {
 // destinations resolves t on every connected platform, in a stable order.
 func (e *Engine) destinations(t Target) ([]destination, error) {
 	platforms := e.platforms()
+	s := e.Settings()
 	var out []destination
 	switch t.Kind {
 	case ToChannel:
-		ids, ok := e.channels[t.Name]
+		ids, ok := s.Channels[t.Name]
 		if !ok {
-			return nil, Errorf(Invalid, "there is no channel %q in the config; declared: %s", t.Name, listOr(e.channels.Names(), "none"))
+			return nil, Errorf(Invalid, "there is no channel %q in the config; declared: %s", t.Name, listOr(s.Channels.Names(), "none"))
 		}
 		for _, p := range platforms {
 			if id := ids[p]; id != "" {
@@ -127,7 +128,7 @@ func (e *Engine) destinations(t Target) ([]destination, error) {
 			}
 		}
 	case ToPerson:
-		person, ok := e.policy.Person(t.Name)
+		person, ok := s.Policy.Person(t.Name)
 		if !ok {
 			return nil, Errorf(Invalid, "there is no person %q in the config", t.Name)
 		}
@@ -184,7 +185,7 @@ func (e *Engine) localise(platform string, m Message) Message {
 	mentions := make([]Mention, len(m.Mentions))
 	for i, men := range m.Mentions {
 		men.ID = ""
-		if p, ok := e.policy.Person(men.Person); ok {
+		if p, ok := e.Policy().Person(men.Person); ok {
 			men.ID = p.IDs[platform]
 		}
 		mentions[i] = men

@@ -41,7 +41,7 @@ func (e *Engine) startProgress(ctx context.Context, run *Run) *Progress {
 		}
 		return nil
 	}); err != nil {
-		e.log.Error("saving a run's start failed", "run", run.ID, "err", err)
+		e.runLog(run).Error("saving a run's start failed", "err", err)
 	}
 	return p
 }
@@ -164,14 +164,14 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	r.State, r.Error, r.Finished = state, reason, now
 	if len(events) > 0 {
 		if err := p.e.runs.AppendRunEvents(ctx, r.ID, events...); err != nil {
-			p.e.log.Error("saving run progress failed", "run", r.ID, "err", err)
+			p.e.runLog(r).Error("saving run progress failed", "err", err)
 		}
 	}
 	if _, err := p.e.runs.UpdateRun(ctx, r.ID, func(saved *Run) error {
 		saved.State, saved.Error, saved.Finished = state, reason, now
 		return nil
 	}); err != nil {
-		p.e.log.Error("saving a run's outcome failed", "run", r.ID, "err", err)
+		p.e.runLog(r).Error("saving a run's outcome failed", "err", err)
 	}
 	if p.ref == nil {
 		// Its message could not be posted when the run started (the chat
@@ -187,7 +187,7 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 func (p *Progress) save(ctx context.Context, now time.Time, ev RunEvent) {
 	ctx = context.WithoutCancel(ctx)
 	if err := p.e.runs.AppendRunEvents(ctx, p.run.ID, ev); err != nil {
-		p.e.log.Error("saving run progress failed", "run", p.run.ID, "err", err)
+		p.e.runLog(p.run).Error("saving run progress failed", "err", err)
 	}
 	p.e.update(ctx, p.ref, RunMessage(p.run, now))
 }

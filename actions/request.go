@@ -31,7 +31,11 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 		Person: req.Person.Name, Origin: req.Origin,
 		State: Running, Created: now, Plan: plan,
 	}
-	rule, needsApproval := e.policy.ApprovalNeeded(act.Name, req.Env, act.Destructive || plan.Deletes)
+	s := req.settings
+	if s == nil {
+		s = e.Settings()
+	}
+	rule, needsApproval := s.Policy.ApprovalNeeded(act.Name, req.Env, act.Destructive || plan.Deletes)
 	if needsApproval {
 		run.State = AwaitingApproval
 		run.Approval = &Approval{
@@ -57,7 +61,7 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 	refs, notice, where := e.postApproval(ctx, run)
 	if len(refs) > 0 || notice != nil {
 		if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Messages, r.Approval.Notice = refs, notice; return nil }); err != nil {
-			e.log.Warn("saving the approval message references failed", "run", run.ID, "err", err)
+			e.runLog(run).Warn("saving the approval message references failed", "err", err)
 		}
 	}
 	return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— request %d awaits approval by %s%s (expires in %s)",
@@ -72,16 +76,16 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 // request went.
 func (e *Engine) postApproval(ctx context.Context, run *Run) (copies []MessageRef, notice *MessageRef, where string) {
 	m := ApprovalMessage(run, run.Created) // the time the reply says, too
-	if run.Origin.Private && e.approvals != "" {
-		refs, err := e.Notify(ctx, []Target{{Kind: ToChannel, Name: e.approvals}}, m)
+	if approvals := e.Settings().ApprovalsChannel; run.Origin.Private && approvals != "" {
+		refs, err := e.Notify(ctx, []Target{{Kind: ToChannel, Name: approvals}}, m)
 		if err != nil {
-			e.log.Warn("the approval request did not reach every copy of the approvals channel", "run", run.ID, "err", err)
+			e.runLog(run).Warn("the approval request did not reach every copy of the approvals channel", "err", err)
 		}
 		if len(refs) > 0 {
 			if one, ok := e.chat(run.Origin.Platform).(OneScreen); ok && one.OneScreen() {
-				return refs, nil, " in #" + e.approvals
+				return refs, nil, " in #" + approvals
 			}
-			return refs, e.post(ctx, run.Origin, approvalNotice(m)), " in #" + e.approvals
+			return refs, e.post(ctx, run.Origin, approvalNotice(m)), " in #" + approvals
 		}
 		// Nowhere to show it but here: better than nowhere.
 	}
@@ -107,7 +111,7 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 		r.State, r.Error, r.Started, r.Finished = Failed, e.redact.String("could not start: "+ErrorMessage(err)), now, now
 		return nil
 	}); uerr != nil {
-		e.log.Error("recording a run that could not start failed", "run", run.ID, "err", uerr)
+		e.runLog(run).Error("recording a run that could not start failed", "err", uerr)
 	}
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "failed: could not start: " + ErrorMessage(err)})
 	return err
@@ -120,7 +124,7 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 // it comes after the reply to the command that started the run, never
 // before it by chance.
 func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) error {
-	rctx, cancel := context.WithCancel(e.base)
+	rctx, cancel := context.WithCancel(WithRun(e.base, run.ID, run.Env))
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
@@ -154,7 +158,7 @@ func (e *Engine) notStarted(ctx context.Context, run *Run) {
 		r.State, r.Error, r.Finished = Interrupted, reason, now
 		return nil
 	}); err != nil {
-		e.log.Error("recording a run that could not start failed", "run", run.ID, "err", err)
+		e.runLog(run).Error("recording a run that could not start failed", "err", err)
 	}
 	if run.Env != "" {
 		e.releaseRunLock(ctx, run)
@@ -174,10 +178,11 @@ func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan
 			state, reason = e.cancelOutcome(run.ID)
 		}
 		if ErrorKind(err) == Internal && ctx.Err() == nil {
-			e.log.Error("run failed", "run", run.ID, "command", run.Command, "err", err)
+			e.runLog(run).Error("run failed", "command", run.Command, "err", err)
 		}
 	}
 	p.finish(context.WithoutCancel(ctx), state, reason)
+	e.observe.RunEnded(run.Action, state, e.now().Sub(run.Started))
 	detail := string(state)
 	if reason != "" {
 		detail += ": " + reason

@@ -31,6 +31,8 @@ type Config struct {
 	Slack        *Slack                 `yaml:"slack"`
 	Discord      *Discord               `yaml:"discord"`
 	HTTP         HTTP                   `yaml:"http"`
+	Admin        Admin                  `yaml:"admin"`
+	Shutdown     Shutdown               `yaml:"shutdown"`
 	Log          Log                    `yaml:"log"`
 	// Channels are the places infrabot speaks in, by name, each with its
 	// id on every platform it exists on. On the console every channel
@@ -63,6 +65,29 @@ type HTTP struct {
 	// TLS-terminating proxy. Empty: no public server.
 	Listen string `yaml:"listen"`
 }
+
+// Admin is the admin listener: /healthz, /readyz and /metrics, for the
+// operators' probes and Prometheus. It is never the public server.
+type Admin struct {
+	// Listen is the address to serve on; default DefaultAdminListen.
+	// "off" serves no admin endpoints.
+	Listen string `yaml:"listen"`
+}
+
+// DefaultAdminListen is where the admin endpoints are served when the
+// config does not say: loopback only.
+const DefaultAdminListen = "127.0.0.1:9090"
+
+// Shutdown says how `infrabot run` stops on SIGTERM or SIGINT.
+type Shutdown struct {
+	// Grace is how long runs in flight may go on to finish before they
+	// are cancelled and recorded as interrupted; default
+	// DefaultShutdownGrace.
+	Grace Duration `yaml:"grace"`
+}
+
+// DefaultShutdownGrace is the grace period when the config does not say.
+const DefaultShutdownGrace = 60 * time.Second
 
 // Channel is one named channel's id on each platform.
 type Channel struct {
@@ -238,6 +263,12 @@ func (s *Storage) applyDefaults() {
 
 func (c *Config) applyDefaults() {
 	c.Storage.applyDefaults()
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Shutdown.Grace == 0 {
+		c.Shutdown.Grace = Duration(DefaultShutdownGrace)
+	}
 	if _, ok := c.Channels["default"]; ok && c.ApprovalsChannel == "" {
 		c.ApprovalsChannel = "default"
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/infrabot/infrabot/config"
 )
@@ -63,6 +64,24 @@ func TestDemoLoads(t *testing.T) {
 	}
 	if len(c.Warnings) != 0 {
 		t.Errorf("the demo config warns:\n%s", c.Warnings)
+	}
+}
+
+func TestServiceDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse("f.yaml", []byte("log: {level: warn}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.Listen != "127.0.0.1:9090" || time.Duration(c.Shutdown.Grace) != time.Minute {
+		t.Errorf("admin.listen %q, shutdown.grace %v", c.Admin.Listen, time.Duration(c.Shutdown.Grace))
+	}
+	c, err = config.Parse("f.yaml", []byte("admin: {listen: \"off\"}\nshutdown: {grace: 5m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.Listen != "off" || time.Duration(c.Shutdown.Grace) != 5*time.Minute {
+		t.Errorf("admin.listen %q, shutdown.grace %v", c.Admin.Listen, time.Duration(c.Shutdown.Grace))
 	}
 }
 
@@ -152,6 +171,9 @@ func TestProblemsInOurWords(t *testing.T) {
 			"f.yaml:2: discord mode \"websocket\" is not interactions or gateway\n" +
 				"f.yaml:4: discord application_id \"my-app\" is not an id (a number like 123456789012345678, in quotes)\n" +
 				"f.yaml:5: discord guild_id \"12\" is not an id (a number like 234567890123456789, in quotes)"},
+		{"admin listen not an address", "admin: {listen: 9090}\n", `f.yaml:1: admin.listen "9090" is not host:port (like 127.0.0.1:9090), or off`},
+		{"admin on the public server", "http: {listen: 127.0.0.1:3000}\nadmin:\n  listen: 127.0.0.1:3000\n", "f.yaml:3: admin.listen is the public server's address: the admin endpoints must have a listener of their own"},
+		{"bad grace", "shutdown: {grace: a while}\n", `f.yaml:1: "a while" is not a duration (write it like 90s, 15m or 2h)`},
 		{"approvals channel undeclared", "channels: {ci: {slack: C0CI}}\napprovals_channel: default\n",
 			`f.yaml:2: approvals_channel "default" is not declared under channels`},
 	}

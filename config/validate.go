@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -76,6 +77,13 @@ func (v *validator) check(c *Config) {
 	v.checkCI(c)
 	if l := c.Log.Level; l != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
 		v.errorf([]string{"log", "level"}, "log level %q is not one of debug, info, warn, error", l)
+	}
+	if l := c.Admin.Listen; l != "" && l != "off" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			v.errorf([]string{"admin", "listen"}, "admin.listen %q is not host:port (like 127.0.0.1:9090), or off", l)
+		} else if l == c.HTTP.Listen {
+			v.errorf([]string{"admin", "listen"}, "admin.listen is the public server's address: the admin endpoints must have a listener of their own")
+		}
 	}
 	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
 		v.errorf([]string{"log", "format"}, "log format %q is not text or json", f)

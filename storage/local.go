@@ -54,6 +54,7 @@ func (db *DB) ServeLocal(path string) (*LocalServer, error) {
 		n, err := db.VerifyAudit(r.Context())
 		writeVerdict(w, n, err)
 	})
+	mux.HandleFunc("GET /backup", db.serveBackup)
 	s := &LocalServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
 		path: path, done: make(chan struct{}),

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -46,8 +47,10 @@ type CloudSource func(ctx context.Context, name string) (actions.Cloud, error)
 // Module is the environments module: the declared environments and the
 // way to their clouds.
 type Module struct {
-	h      *actions.Handle
-	envs   map[string]Environment
+	h *actions.Handle
+	// envs are the declared environments by name; Reconfigure swaps the
+	// whole map, and a command reads it once.
+	envs   atomic.Pointer[map[string]Environment]
 	clouds CloudSource
 }
 
@@ -57,16 +60,8 @@ const Name = "environments"
 // New makes the module on h: it registers plan, provision, teardown and
 // status for envs, reaching their clouds through clouds.
 func New(h *actions.Handle, envs []Environment, clouds CloudSource) *Module {
-	x := &Module{h: h, envs: map[string]Environment{}, clouds: clouds}
-	for _, env := range envs {
-		if env.Timeout <= 0 {
-			env.Timeout = DefaultServerTimeout
-		}
-		if env.Parallel <= 0 {
-			env.Parallel = DefaultParallel
-		}
-		x.envs[env.Name] = env
-	}
+	x := &Module{h: h, clouds: clouds}
+	x.Reconfigure(envs)
 	envArg := []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}
 	h.Register(&actions.Action{
 		Name: "plan", Summary: "what provision would change, changing nothing",
@@ -104,8 +99,29 @@ func New(h *actions.Handle, envs []Environment, clouds CloudSource) *Module {
 	return x
 }
 
+// Reconfigure puts envs in place of the declared environments, for the
+// commands that start from now on (a config reload). Runs already going
+// keep the declaration they started with; a request waiting for approval
+// has its plan computed again when it is approved, so a declaration that
+// changed its plan voids it rather than running something nobody saw.
+func (x *Module) Reconfigure(envs []Environment) {
+	m := make(map[string]Environment, len(envs))
+	for _, env := range envs {
+		if env.Timeout <= 0 {
+			env.Timeout = DefaultServerTimeout
+		}
+		if env.Parallel <= 0 {
+			env.Parallel = DefaultParallel
+		}
+		m[env.Name] = env
+	}
+	x.envs.Store(&m)
+}
+
+func (x *Module) declared() map[string]Environment { return *x.envs.Load() }
+
 func (x *Module) cloud(ctx context.Context, env string) (Environment, actions.Cloud, error) {
-	e, ok := x.envs[env]
+	e, ok := x.declared()[env]
 	if !ok {
 		return Environment{}, nil, actions.Errorf(actions.NotFound, "there is no environment %q", env)
 	}

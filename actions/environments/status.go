@@ -13,8 +13,9 @@ func (x *Module) status(ctx context.Context, req *actions.Request) (actions.Mess
 	if req.Env != "" {
 		return x.envStatus(ctx, req.Env)
 	}
-	names := make([]string, 0, len(x.envs))
-	for n := range x.envs {
+	envs := x.declared()
+	names := make([]string, 0, len(envs))
+	for n := range envs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -23,7 +24,7 @@ func (x *Module) status(ctx context.Context, req *actions.Request) (actions.Mess
 		m.Summary = "1 environment"
 	}
 	for _, n := range names {
-		env := x.envs[n]
+		env := envs[n]
 		declared := len(env.desired())
 		act, err := x.h.Activity(ctx, n)
 		if err != nil {

@@ -113,7 +113,7 @@ func (r *resolver) flavorName(ctx context.Context, id string) string {
 	// a flavor unknown to us: list again, but not on every server of a list
 	if time.Since(r.flavorsFetched) > time.Minute {
 		if err := r.fetchFlavors(ctx); err != nil {
-			r.c.log.Warn("openstack: cannot list flavors", "err", err)
+			r.c.log.WarnContext(ctx, "openstack: cannot list flavors", "err", err)
 		}
 	}
 	if name, ok := r.flavorByID[id]; ok {

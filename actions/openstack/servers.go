@@ -108,13 +108,13 @@ func (c *Cloud) Create(ctx context.Context, spec actions.ServerSpec) (actions.Se
 		}
 		return actions.Server{}, apiError("create server "+spec.Name, err)
 	}
-	c.log.Info("openstack: server created", "server", spec.Name, "id", created.ID)
+	c.log.InfoContext(ctx, "openstack: server created", "server", spec.Name, "id", created.ID)
 
 	// Nova's create answer holds little more than the ID: ask for the
 	// server itself, and settle for what we sent if that fails.
 	s, err := servers.Get(ctx, c.compute, created.ID).Extract()
 	if err != nil {
-		c.log.Warn("openstack: cannot read back new server", "server", spec.Name, "id", created.ID, "err", err)
+		c.log.WarnContext(ctx, "openstack: cannot read back new server", "server", spec.Name, "id", created.ID, "err", err)
 		return actions.Server{
 			ID:       created.ID,
 			Name:     spec.Name,
@@ -150,7 +150,7 @@ func (c *Cloud) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return apiError("delete server "+s.Name, err)
 	}
-	c.log.Info("openstack: server deleted", "server", s.Name, "id", id)
+	c.log.InfoContext(ctx, "openstack: server deleted", "server", s.Name, "id", id)
 	return nil
 }
 

@@ -34,7 +34,7 @@ func (t *retryGETs) RoundTrip(req *http.Request) (*http.Response, error) {
 			drain(resp.Body)
 		}
 		// URL paths and statuses only: no headers (they carry the token)
-		t.log.Warn("openstack: retrying GET", "path", req.URL.Path, "reason", why, "attempt", attempt+1)
+		t.log.WarnContext(req.Context(), "openstack: retrying GET", "path", req.URL.Path, "reason", why, "attempt", attempt+1)
 		timer := time.NewTimer(t.waits[attempt])
 		select {
 		case <-req.Context().Done():

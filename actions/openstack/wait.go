@@ -80,7 +80,7 @@ func (c *Cloud) poll(ctx context.Context, id string, done func(cur *actions.Serv
 			if actions.ErrorKind(mapped) != actions.Unavailable {
 				return last, mapped // bad credentials and the like will not heal by waiting
 			}
-			c.log.Warn("openstack: polling server failed", "id", id, "err", err)
+			c.log.WarnContext(ctx, "openstack: polling server failed", "id", id, "err", err)
 			lastErr = mapped
 		}
 		if err := wait.sleep(ctx); err != nil {

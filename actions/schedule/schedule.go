@@ -62,6 +62,7 @@ type Scheduler struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	loaded  bool
+	started bool
 	closed  bool
 }
 
@@ -298,9 +299,20 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.Load(ctx); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
 	s.loop.Add(1)
 	go s.run()
 	return nil
+}
+
+// Running reports whether the scheduler fires jobs now (Start was called
+// and Close was not), and how many jobs it has.
+func (s *Scheduler) Running() (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started && !s.closed, len(s.entries)
 }
 
 func (s *Scheduler) run() {

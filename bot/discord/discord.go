@@ -98,6 +98,8 @@ type Adapter struct {
 	closed  bool
 	workers sync.WaitGroup
 	pending atomic.Int64
+	// status is the link with Discord, for readiness (Status).
+	status atomic.Pointer[status]
 }
 
 var _ actions.Chat = (*Adapter)(nil)
@@ -309,6 +311,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 		close(a.jobs)
 	}
 	a.mu.Unlock()
+	a.setStatus(false, "closed")
 	a.workers.Wait()
 	return a.Flush(ctx)
 }

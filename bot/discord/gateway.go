@@ -25,9 +25,16 @@ func (a *Adapter) RunGateway(ctx context.Context) error {
 	})
 	defer remove()
 	connected := s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+		a.setStatus(true, "connected")
 		a.log.Info("connected to the Discord gateway", "session", "ready")
 	})
 	defer connected()
+	resumed := s.AddHandler(func(_ *discordgo.Session, r *discordgo.Resumed) { a.setStatus(true, "connected") })
+	defer resumed()
+	dropped := s.AddHandler(func(_ *discordgo.Session, d *discordgo.Disconnect) { a.setStatus(false, "disconnected, reconnecting") })
+	defer dropped()
+	a.setStatus(false, "connecting")
+	defer a.setStatus(false, "disconnected")
 	if err := s.Open(); err != nil {
 		var re *discordgo.RESTError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == 401 {

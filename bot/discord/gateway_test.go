@@ -71,3 +71,26 @@ func TestTeardownThroughTheGateway(t *testing.T) {
 		}
 	}
 }
+
+// Status follows the gateway session, for /readyz: up once READY, down
+// while dropped, up again once resumed, down once RunGateway returns.
+func TestGatewayStatusFollowsTheSession(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.fake.HeartbeatInterval(200)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.adapter.RunGateway(ctx) }()
+	up := func() bool { ok, state := w.adapter.Status(); return ok && state == "connected" }
+	w.fake.WaitFor(t, "the adapter to say it is connected", up)
+	w.fake.Drop()
+	w.fake.WaitFor(t, "a RESUME", func() bool { return w.fake.CountOps(6) == 1 && w.fake.Connected() })
+	w.fake.WaitFor(t, "connected again", up)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ok, state := w.adapter.Status(); ok || state != "disconnected" {
+		t.Errorf("after RunGateway returned: %v %q", ok, state)
+	}
+}

@@ -21,6 +21,7 @@ const maxBody = 1 << 20
 func (a *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /discord/interactions", a.serveInteraction)
+	a.setStatus(true, "serving /discord/ on the public server")
 	return mux
 }
 

@@ -28,6 +28,7 @@ func (a *Adapter) Handler() http.Handler {
 	mux.HandleFunc("POST /slack/commands", a.serve(parseCommand))
 	mux.HandleFunc("POST /slack/interactions", a.serve(parseInteractionForm))
 	mux.HandleFunc("POST /slack/events", a.serve(parseEvent))
+	a.setStatus(true, "serving /slack/ on the public server")
 	return mux
 }
 

@@ -97,6 +97,8 @@ type Adapter struct {
 	workers sync.WaitGroup
 	// pending counts commands accepted and not yet handled.
 	pending atomic.Int64
+	// status is the link with Slack, for readiness (Status).
+	status statusHolder
 }
 
 var _ actions.Chat = (*Adapter)(nil)
@@ -282,6 +284,7 @@ func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
 // ctx ended first: then what was left is logged and given up.
 func (a *Adapter) Close(ctx context.Context) error {
 	a.inbox.close()
+	a.setStatus(false, "closed")
 	a.workers.Wait()
 	a.busy.flush()
 	return a.out.Close(ctx)

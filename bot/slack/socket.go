@@ -20,6 +20,8 @@ func (a *Adapter) RunSocket(ctx context.Context) error {
 	if a.opts.AppToken == "" {
 		return errors.New("slack: socket mode needs an app-level token (xapp-…)")
 	}
+	a.setStatus(false, "connecting")
+	defer a.setStatus(false, "disconnected")
 	sm := socketmode.New(a.api)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -101,10 +103,18 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		err error
 	)
 	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		a.setStatus(false, "connecting")
+		return nil
+	case socketmode.EventTypeDisconnect:
+		a.setStatus(false, "reconnecting: Slack asked to disconnect")
+		return nil
 	case socketmode.EventTypeConnected:
+		a.setStatus(true, "connected")
 		a.log.Info("connected to Slack (socket mode)")
 		return nil
 	case socketmode.EventTypeInvalidAuth:
+		a.setStatus(false, "refused: check slack.app_token")
 		a.log.Error("Slack refused the app token (invalid_auth): check slack.app_token")
 		return nil
 	case socketmode.EventTypeConnectionError:
@@ -114,6 +124,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 				return err
 			}
 		}
+		a.setStatus(false, "connection failed, retrying")
 		a.log.Warn("socket mode connection failed; retrying", "err", evt.Data)
 		return nil
 	case socketmode.EventTypeErrorBadMessage:

@@ -174,3 +174,35 @@ func TestSocketModeRefusesTheWrongToken(t *testing.T) {
 		})
 	}
 }
+
+// Status follows the connection, for /readyz: up once connected, down
+// while Slack has it reconnect, down once refused.
+func TestSocketModeStatusFollowsTheConnection(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, func(o *islack.Options) { o.AppToken = appToken })
+	w.fake.EnableSocketMode(appToken)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.adapter.RunSocket(ctx) }()
+	connected := func() bool { ok, state := w.adapter.Status(); return ok && state == "connected" }
+	w.fake.WaitFor(t, "the adapter to say it is connected", connected)
+	w.fake.Disconnect(t)
+	w.fake.WaitFor(t, "a second connection", func() bool { return w.fake.Connects() >= 2 && w.fake.OpenSockets() == 1 })
+	w.fake.WaitFor(t, "connected again", connected)
+	cancel()
+	<-errc
+	if ok, state := w.adapter.Status(); ok || state != "disconnected" {
+		t.Errorf("after RunSocket returned: %v %q", ok, state)
+	}
+
+	refused := newWorld(t, func(o *islack.Options) { o.AppToken = "xapp-1-A0INFRABOT-9-revoked" })
+	refused.fake.EnableSocketMode(appToken)
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	if err := refused.adapter.RunSocket(rctx); err == nil {
+		t.Fatal("a revoked token was accepted")
+	}
+	if ok, _ := refused.adapter.Status(); ok {
+		t.Error("a refused adapter says it is up")
+	}
+}

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -16,6 +19,7 @@ import (
 	"github.com/infrabot/infrabot/actions/openstack"
 	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/bot/console"
+	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 	"github.com/infrabot/infrabot/config"
 	"github.com/infrabot/infrabot/simulator"
 	"github.com/infrabot/infrabot/storage"
@@ -33,6 +37,16 @@ type App struct {
 	// local serves reads of the store (audit verify) to other processes
 	// while this one holds it; nil when it could not be started.
 	local *storage.LocalServer
+	// Metrics observe the engine and read the parts at scrape time.
+	Metrics *admin.Metrics
+	// parts are what /readyz reports, added by the wiring as it makes
+	// them (the store, the scheduler, each chat adapter).
+	parts []admin.Part
+	// envs is the environments module, which a reload reconfigures.
+	envs *environments.Module
+	// reload serialises reloads; current is the config in force.
+	reload  sync.Mutex
+	current atomic.Pointer[config.Config]
 }
 
 // NewLogger returns the logger the config asks for, writing to w, with
@@ -77,10 +91,13 @@ func newApp(cfg *config.Config, base *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	redact := actions.NewRedactor(cfg.SecretValues()...)
-	log := slog.New(redact.Handler(base.Handler()))
+	// Every line logged with a run's context names the run and its
+	// environment, whichever package logs it.
+	log := slog.New(actions.LogHandler(redact.Handler(base.Handler())))
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w.String())
 	}
+	metrics := admin.NewMetrics(version)
 	db, err := storage.Open(cfg.Storage.Path)
 	if err != nil {
 		return nil, err
@@ -88,7 +105,25 @@ func newApp(cfg *config.Config, base *slog.Logger) (*App, error) {
 	sched := schedule.New(schedule.Options{LastRuns: db, Logger: log})
 	opts := engineOptions(cfg, sched, log)
 	opts.Runs, opts.Locks, opts.Audit, opts.Stores, opts.Redactor = db, db, db, db, redact
-	app := &App{Config: cfg, DB: db, Engine: actions.NewEngine(opts), Sched: sched, Log: log}
+	opts.Observer = metrics
+	app := &App{Config: cfg, DB: db, Engine: actions.NewEngine(opts), Sched: sched, Log: log, Metrics: metrics}
+	app.current.Store(cfg)
+	app.parts = append(app.parts,
+		admin.Part{Name: "store", Ready: func(ctx context.Context) (bool, string) {
+			n, err := db.Size(ctx)
+			if err != nil {
+				return false, "closed"
+			}
+			return true, fmt.Sprintf("open, %d bytes", n)
+		}},
+		admin.Part{Name: "scheduler", Ready: func(context.Context) (bool, string) {
+			running, jobs := sched.Running()
+			if !running {
+				return false, "not running"
+			}
+			return true, fmt.Sprintf("running, %d jobs", jobs)
+		}},
+	)
 	if err := app.modules(); err != nil {
 		db.Close()
 		return nil, err
@@ -155,7 +190,7 @@ func (a *App) modules() error {
 	if err != nil {
 		return err
 	}
-	environments.New(h, environmentsFrom(a.Config), a.Clouds.Get)
+	a.envs = environments.New(h, environmentsFrom(a.Config), a.Clouds.Get)
 	return a.ciModules()
 }
 
@@ -244,8 +279,9 @@ type Clouds struct {
 	cfg map[string]config.Cloud
 	log *slog.Logger
 
-	mu    sync.Mutex
-	conns map[string]*cloudConn
+	mu      sync.Mutex
+	conns   map[string]*cloudConn
+	retired []*cloudConn // replaced by a reload, closed at Close
 }
 
 type cloudConn struct {
@@ -266,11 +302,12 @@ var simulatorQuotas = map[string]int{"instances": 500, "cores": 2000, "ram": 4 <
 // Get returns the cloud called name, connecting if needed. A failed
 // connection is not remembered: the next request tries again.
 func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
+	c.mu.Lock()
 	cc, ok := c.cfg[name]
 	if !ok {
+		c.mu.Unlock()
 		return nil, actions.Errorf(actions.NotFound, "there is no cloud %q in the config", name)
 	}
-	c.mu.Lock()
 	conn := c.conns[name]
 	if conn == nil {
 		conn = &cloudConn{}
@@ -313,7 +350,7 @@ func (c *Clouds) Get(ctx context.Context, name string) (actions.Cloud, error) {
 func (c *Clouds) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, conn := range c.conns {
+	for _, conn := range append(slices.Collect(maps.Values(c.conns)), c.retired...) {
 		conn.mu.Lock()
 		if conn.sim != nil {
 			conn.sim.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/infrabot/infrabot/actions/digest"
 	"github.com/infrabot/infrabot/actions/jenkins"
 	"github.com/infrabot/infrabot/actions/zuul"
+	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 	"github.com/infrabot/infrabot/config"
 )
 
@@ -23,6 +24,9 @@ func (a *App) ciModules() error {
 	watches, err := watchesFrom(a.Config)
 	if err != nil {
 		return err
+	}
+	for i := range watches {
+		watches[i].Source = countedSource{Source: watches[i].Source, name: watches[i].Name, m: a.Metrics}
 	}
 	ci, err := cijobs.New(h, squadsFrom(a.Config), watches)
 	if err != nil {
@@ -104,4 +108,19 @@ func (s serverCounts) Servers(ctx context.Context, env string) (have, declared i
 	}
 	servers, err := cl.Servers(ctx, env)
 	return len(servers), declared, err
+}
+
+// countedSource counts a CI source's polls and failures for /metrics.
+type countedSource struct {
+	cijobs.Source
+	name string
+	m    *admin.Metrics
+}
+
+func (s countedSource) Poll(ctx context.Context, since time.Time) (cijobs.Report, error) {
+	r, err := s.Source.Poll(ctx, since)
+	if ctx.Err() == nil {
+		s.m.CIPolled(s.name, err)
+	}
+	return r, err
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -135,7 +138,7 @@ func isTerminal(r io.Reader) bool {
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
-	grace := fs.Duration("grace", defaultGrace, "at SIGTERM or Ctrl-C, how long runs may go on before they are interrupted")
+	graceFlag := fs.Duration("grace", 0, "at SIGTERM or Ctrl-C, how long runs may go on before they are interrupted (default: shutdown.grace in the config, 60s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -156,34 +159,111 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	adm, err := serveAdmin(app)
+	if err != nil {
+		return err
+	}
+	// SIGHUP reloads the config; it is taken from now on, so that a HUP
+	// sent during start does not kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := start(ctx, app); err != nil {
 		return err
 	}
 	app.Log.Info("infrabot running", "version", version, "adapters", len(adapters))
 	// Adapters outlive the engine's runs: at a stop, runs may finish
-	// within the grace period, the rest are cancelled and their final
-	// messages queued, then the adapters drain.
+	// within the grace period (the adapters answer "shutting down"
+	// meanwhile), the rest are cancelled and their final messages queued,
+	// then the adapters drain.
 	adapterCtx, stopAdapters := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdapters()
 	errc := make(chan error, len(adapters))
 	for _, a := range adapters {
 		go func() { errc <- a(adapterCtx) }()
 	}
-	err = nil
-	select {
-	case <-ctx.Done():
-		app.Log.Info("stopping")
-	case err = <-errc:
-		adapters = adapters[1:]
+	adminDone := make(chan error, 1)
+	if adm != nil {
+		go func() { adminDone <- adm.Serve(adapterCtx) }()
+	} else {
+		adminDone <- nil
 	}
-	stopRuns(app.Engine, *grace, func(msg string) { app.Log.Info(msg) })
+	err = nil
+serve:
+	for {
+		select {
+		case <-ctx.Done():
+			break serve
+		case err = <-errc:
+			adapters = adapters[1:]
+			break serve
+		case <-hup:
+			app.Log.Info("SIGHUP: reloading the config")
+			_ = app.Reload(ctx) // logged and audited; the old config stays on failure
+		}
+	}
+	grace := time.Duration(app.current.Load().Shutdown.Grace)
+	if *graceFlag > 0 {
+		grace = *graceFlag
+	}
+	stopRuns(app.Engine, grace, func(msg string) { app.Log.Info(msg) })
 	stopAdapters()
 	for range adapters {
 		if aerr := <-errc; aerr != nil && err == nil {
 			err = aerr
 		}
 	}
+	if aerr := <-adminDone; aerr != nil && err == nil {
+		err = aerr
+	}
+	app.Log.Info("stopped")
 	return err
+}
+
+// storePath is the store the config at cfgPath names. Only the store is
+// read: no chat or cloud secret is resolved, so that cron jobs need none.
+func storePath(cfgPath string) (string, error) {
+	if cfgPath == "" {
+		cfg, err := config.Demo()
+		if err != nil {
+			return "", err
+		}
+		return cfg.Storage.Path, nil
+	}
+	st, err := config.LoadStorage(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	return st.Path, nil
+}
+
+// cmdBackup copies the store to a new file while infrabot runs (the
+// running process streams one transaction's view over its local socket)
+// or not, then checks the copy's audit chain.
+func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("backup", stderr)
+	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+	if fs.NArg() != 1 {
+		return &exitError{code: 2, msg: "usage: infrabot backup --config FILE BACKUP (BACKUP must not exist)"}
+	}
+	dst := fs.Arg(0)
+	path, err := storePath(*cfgPath)
+	if err != nil {
+		return err
+	}
+	n, err := storage.BackupAt(ctx, path, dst)
+	if err != nil {
+		return err
+	}
+	records, err := storage.VerifyAuditAt(ctx, dst)
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("backup written to %s (%d bytes), but its audit log does not check out: %v", dst, n, err)}
+	}
+	fmt.Fprintf(stdout, "backup of %s written to %s: %d bytes, audit log ok (%d records)\n", path, dst, n, records)
+	return nil
 }
 
 func cmdConfigCheck(args []string, stdout io.Writer) error {
@@ -227,24 +307,16 @@ func plural(n int, thing string) string {
 func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit verify", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
+	store := fs.String("store", "", "a store file to check (a backup) instead of the config's")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	// Only the store is needed: no chat or cloud secret is resolved, and
-	// a running infrabot that holds the store answers for it.
-	path := ""
-	if *cfgPath == "" {
-		cfg, err := config.Demo()
-		if err != nil {
+	path := *store
+	if path == "" {
+		var err error
+		if path, err = storePath(*cfgPath); err != nil {
 			return err
 		}
-		path = cfg.Storage.Path
-	} else {
-		st, err := config.LoadStorage(*cfgPath)
-		if err != nil {
-			return err
-		}
-		path = st.Path
 	}
 	n, err := storage.VerifyAuditAt(ctx, path)
 	var chain *actions.ChainError
@@ -274,5 +346,34 @@ func cmdSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer sim.Close()
 	fmt.Fprintf(stdout, "OpenStack simulator: Keystone at %s (user %s, project admin, domain Default)\n", sim.AuthURL(), *user)
 	<-ctx.Done()
+	return nil
+}
+
+// cmdProbe asks an admin endpoint whether infrabot is alive, for
+// container health checks: images without curl run `infrabot probe`.
+func cmdProbe(ctx context.Context, args []string, stdout io.Writer) error {
+	url := "http://" + config.DefaultAdminListen + "/healthz"
+	switch len(args) {
+	case 0:
+	case 1:
+		url = args[0]
+	default:
+		return &exitError{code: 2, msg: "usage: infrabot probe [URL]"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("infrabot probe: %v", err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("infrabot probe: %s does not answer: %v", url, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &exitError{code: 1, msg: fmt.Sprintf("infrabot probe: %s answered %s", url, resp.Status)}
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", url, resp.Status)
 	return nil
 }

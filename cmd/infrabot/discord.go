@@ -9,6 +9,7 @@ import (
 
 	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/bot/discord"
+	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 )
 
 // newDiscord builds the Discord adapter from the config's discord section.
@@ -40,6 +41,7 @@ func discordAdapter(app *App, public *publicServer) (serve func(context.Context)
 		return nil, err
 	}
 	app.Engine.AddChat(discord.Platform, a)
+	app.parts = append(app.parts, admin.Part{Name: "discord", Ready: func(context.Context) (bool, string) { return a.Status() }})
 	closeAdapter := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -70,6 +70,7 @@ func newBot(t *testing.T, sim *simulator.Simulator) *bot {
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`storage:
   path: %s/infrabot.db
+admin: {listen: "127.0.0.1:0"}
 people:
   alice: {roles: [admin]}
   bob:   {roles: [operator]}

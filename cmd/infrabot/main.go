@@ -25,6 +25,9 @@ Usage:
   infrabot shell --config FILE --user NAME the local console chat (stdin/stdout)
   infrabot config check FILE               validate a config file
   infrabot audit verify --config FILE      check the audit log's hash chain
+                     [--store FILE]        … of that store file (a backup) instead
+  infrabot backup --config FILE BACKUP     copy the store while infrabot runs (a consistent snapshot)
+  infrabot probe [URL]                     exit 0 when URL (default the admin /healthz) answers 200: for HEALTHCHECK
   infrabot discord register --config FILE  register /infra in Discord from the catalogue
   infrabot simulator [--listen ADDR]       run the OpenStack API simulator on its own
   infrabot version                         print the version
@@ -111,6 +114,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdAuditVerify(ctx, args[2:], stdout, stderr)
 	case "discord":
 		return cmdDiscord(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return cmdProbe(ctx, args[1:], stdout)
 	case "simulator":
 		return cmdSimulator(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -8,6 +8,7 @@ import (
 
 	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/bot/slack"
+	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 )
 
 // slackAdapter builds the Slack adapter from the config's slack section,
@@ -71,5 +72,6 @@ func newSlack(app *App) (*slack.Adapter, error) {
 		return nil, err
 	}
 	app.Engine.AddChat(slack.Platform, a)
+	app.parts = append(app.parts, admin.Part{Name: "slack", Ready: func(context.Context) (bool, string) { return a.Status() }})
 	return a, nil
 }

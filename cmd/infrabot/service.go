@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/cmd/infrabot/admin"
+	"github.com/infrabot/infrabot/config"
+)
+
+// serveAdmin starts the admin listener the config asks for (admin.listen;
+// nothing when it is "off"), reporting the app's parts and its metrics.
+func serveAdmin(app *App) (*admin.Server, error) {
+	addr := app.Config.Admin.Listen
+	if addr == "off" || addr == "" {
+		return nil, nil
+	}
+	s, err := admin.Listen(addr, app.Metrics, app.Log)
+	if err != nil {
+		return nil, err
+	}
+	s.Watch(app.parts...)
+	s.Watch(admin.Part{Name: "commands", Ready: func(context.Context) (bool, string) {
+		if app.Engine.Stopping() {
+			return false, "shutting down: refusing new work"
+		}
+		return true, "accepting"
+	}})
+	m := app.Metrics
+	m.Read(admin.Gauge, "infrabot_store_size_bytes", "Size of the store's data (the bbolt file in use).", nil, func(emit admin.Emit) {
+		if n, err := app.DB.Size(context.Background()); err == nil {
+			emit(float64(n))
+		}
+	})
+	m.Read(admin.Counter, "infrabot_notifications_total", "Notifications infrabot spoke first (pages, notices, digests, approval requests) by result: sent, or failed after the adapter's retries.", []string{"result"}, func(emit admin.Emit) {
+		sent, failed := app.Engine.DeliveryStats()
+		emit(float64(sent), "sent")
+		emit(float64(failed), "failed")
+	})
+	m.Read(admin.Gauge, "infrabot_runs_in_progress", "Runs going now.", nil, func(emit admin.Emit) {
+		emit(float64(app.Engine.Running()))
+	})
+	m.Read(admin.Gauge, "infrabot_scheduled_jobs", "Jobs the scheduler fires (the kernel's and the modules').", nil, func(emit admin.Emit) {
+		_, n := app.Sched.Running()
+		emit(float64(n))
+	})
+	return s, nil
+}
+
+// Reload reads the config file again (SIGHUP). A file that does not load
+// is refused: each problem is logged with its file and line, and the
+// config in force stays. A good one swaps, for every command from now
+// on, the people, roles, approval rules, channels and the approvals
+// channel, the environments and the clouds they use, and the grace period.
+// Nothing in progress is dropped: runs going keep what they started with,
+// requests waiting for approval are records in the store (approving one
+// computes its plan again, so a changed environment voids it), and jobs
+// keep their last runs. Sections that this process cannot take without a
+// restart (the store, the listeners, the chat adapters' tokens, CI
+// sources, squads and digests, the log section) are named in the log and
+// the audit record, and take effect at the next start. The reload is
+// audited, applied or refused.
+func (a *App) Reload(ctx context.Context) error {
+	a.reload.Lock()
+	defer a.reload.Unlock()
+	old := a.current.Load()
+	path := old.Path
+	if path == "" {
+		return errors.New("the built-in demo config has no file to reload")
+	}
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = checkConfig(cfg) // the names only the catalogue knows
+	}
+	if err == nil {
+		err = a.apply(ctx, old, cfg)
+	}
+	if err != nil {
+		a.Metrics.Reloaded(false)
+		var probs config.Problems
+		if errors.As(err, &probs) {
+			for _, p := range probs {
+				a.Log.Error("config reload refused", "problem", p.String())
+			}
+		} else {
+			a.Log.Error("config reload refused", "err", err)
+		}
+		a.Log.Warn("the config in force stays as it was", "file", path)
+		a.Engine.Audit(ctx, actions.AuditEntry{Person: "infrabot", Event: "config-reload-refused", Detail: fmt.Sprintf("%s: %s", path, reloadError(err))})
+		return err
+	}
+	a.Metrics.Reloaded(true)
+	changes, later := describe(old, cfg)
+	a.current.Store(cfg)
+	a.Log.Info("config reloaded", "file", path, "changed", strings.Join(changes, "; "))
+	if len(later) > 0 {
+		a.Log.Warn("some changed sections take effect at the next restart", "sections", strings.Join(later, ", "))
+	}
+	detail := fmt.Sprintf("%s: %s", path, listOr(changes, "no change"))
+	if len(later) > 0 {
+		detail += "; at the next restart: " + strings.Join(later, ", ")
+	}
+	a.Engine.Audit(ctx, actions.AuditEntry{Person: "infrabot", Event: "config-reloaded", Detail: detail})
+	return nil
+}
+
+// apply puts cfg in force. The environments module and the clouds take
+// the new declarations first (an environment the engine does not route
+// to yet harms nobody); the engine's settings last, which may refuse
+// (an environment with work in progress cannot leave), and then the
+// module is put back as it was.
+func (a *App) apply(ctx context.Context, old, cfg *config.Config) error {
+	a.Clouds.Reconfigure(cfg.Clouds)
+	a.envs.Reconfigure(environmentsFrom(cfg))
+	err := a.Engine.Reconfigure(ctx, actions.Settings{
+		Policy:           policyFrom(cfg),
+		Environments:     slices.Collect(maps.Keys(cfg.Environments)),
+		Channels:         channelsFrom(cfg),
+		ApprovalsChannel: cfg.ApprovalsChannel,
+	})
+	if err != nil {
+		a.envs.Reconfigure(environmentsFrom(old))
+		a.Clouds.Reconfigure(old.Clouds)
+		return err
+	}
+	return nil
+}
+
+func reloadError(err error) string {
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		return fmt.Sprintf("%d problems, first %s", len(probs), probs[0])
+	}
+	return actions.ErrorMessage(err)
+}
+
+// describe says what changed between two configs, by section and name
+// (never a value: some are secrets), and which changed sections wait for
+// a restart.
+func describe(old, cfg *config.Config) (changes, later []string) {
+	names := func(section string, a, b []string) {
+		var added, removed []string
+		for _, n := range b {
+			if !slices.Contains(a, n) {
+				added = append(added, "+"+n)
+			}
+		}
+		for _, n := range a {
+			if !slices.Contains(b, n) {
+				removed = append(removed, "-"+n)
+			}
+		}
+		if len(added)+len(removed) > 0 {
+			changes = append(changes, section+" "+strings.Join(append(added, removed...), " "))
+		}
+	}
+	keys := func(m any) []string {
+		var out []string
+		for _, k := range reflect.ValueOf(m).MapKeys() {
+			out = append(out, k.String())
+		}
+		sort.Strings(out)
+		return out
+	}
+	changed := func(section string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			changes = append(changes, section)
+		}
+	}
+	names("people", keys(old.People), keys(cfg.People))
+	if slices.Equal(keys(old.People), keys(cfg.People)) {
+		changed("people", old.People, cfg.People)
+	}
+	names("roles", keys(old.Roles), keys(cfg.Roles))
+	if slices.Equal(keys(old.Roles), keys(cfg.Roles)) {
+		changed("roles", old.Roles, cfg.Roles)
+	}
+	changed("approvals", old.Approvals, cfg.Approvals)
+	names("environments", keys(old.Environments), keys(cfg.Environments))
+	if slices.Equal(keys(old.Environments), keys(cfg.Environments)) {
+		changed("environments", old.Environments, cfg.Environments)
+	}
+	changed("clouds", old.Clouds, cfg.Clouds)
+	names("channels", keys(old.Channels), keys(cfg.Channels))
+	if slices.Equal(keys(old.Channels), keys(cfg.Channels)) {
+		changed("channels", old.Channels, cfg.Channels)
+	}
+	changed("approvals_channel", old.ApprovalsChannel, cfg.ApprovalsChannel)
+	changed("shutdown", old.Shutdown, cfg.Shutdown)
+	for _, s := range []struct {
+		name string
+		a, b any
+	}{
+		{"storage", old.Storage, cfg.Storage}, {"http", old.HTTP, cfg.HTTP}, {"admin", old.Admin, cfg.Admin},
+		{"log", old.Log, cfg.Log},
+		{"slack", old.Slack, cfg.Slack}, {"discord", old.Discord, cfg.Discord},
+		{"ci", old.CI, cfg.CI}, {"squads", old.Squads, cfg.Squads}, {"digests", old.Digests, cfg.Digests},
+	} {
+		if !reflect.DeepEqual(s.a, s.b) {
+			later = append(later, s.name)
+		}
+	}
+	return changes, later
+}
+
+func listOr(items []string, none string) string {
+	if len(items) == 0 {
+		return none
+	}
+	return strings.Join(items, "; ")
+}
+
+// Reconfigure puts cfg in place of the clouds' declarations. A cloud
+// whose declaration changed (a rotated password, another endpoint) is
+// connected again at its next use; runs already going keep the
+// connection they have.
+func (c *Clouds) Reconfigure(cfg map[string]config.Cloud) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, conn := range c.conns {
+		if next, ok := cfg[name]; ok && reflect.DeepEqual(next, c.cfg[name]) {
+			continue
+		}
+		// A built-in simulator may serve a run still going: it is closed
+		// with the others at Close.
+		c.retired = append(c.retired, conn)
+		delete(c.conns, name)
+	}
+	c.cfg = cfg
+}

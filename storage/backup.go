@@ -1,0 +1,130 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// An online backup is one read transaction's view of the store, written
+// out by bbolt (Tx.WriteTo): consistent, taken while infrabot keeps
+// running and writing. The process that holds the store streams it over
+// its local socket (GET /backup); when nobody holds the store, the file
+// is opened read-only and copied the same way.
+
+// serveBackup streams a consistent copy of the store.
+func (db *DB) serveBackup(w http.ResponseWriter, r *http.Request) {
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(tx.Size(), 10))
+		_, err := tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		// The status line is gone already: the client sees a short body.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// BackupAt writes a consistent copy of the store at path to dst, whether
+// or not another infrabot holds it, and returns its size. dst must not
+// exist; it appears only once complete (written beside it, synced, then
+// renamed), so a failed backup leaves nothing that looks like one.
+func BackupAt(ctx context.Context, path, dst string) (int64, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("there is no store at %s: check storage.path in the config", path)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return 0, fmt.Errorf("%s exists already: remove it, or give the backup another name", dst)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".partial-*")
+	if err != nil {
+		return 0, fmt.Errorf("writing the backup: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename there is nothing to remove
+	n, err := backupTo(ctx, path, tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o600)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("writing the backup %s: %w", dst, err)
+	}
+	return n, nil
+}
+
+func backupTo(ctx context.Context, path string, w io.Writer) (int64, error) {
+	if n, asked, err := fetchBackup(ctx, SocketPath(path), w); asked {
+		return n, err
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: OpenTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return 0, fmt.Errorf("the store %s is in use by another process that does not answer on %s (an older infrabot?); stop it to back up the file", path, SocketPath(path))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("opening the store %s read-only: %w", path, err)
+	}
+	defer b.Close()
+	var n int64
+	err = b.View(func(tx *bolt.Tx) error {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// fetchBackup asks the process serving socket for a copy of the store.
+// asked is false when nobody answers there.
+func fetchBackup(ctx context.Context, socket string, w io.Writer) (n int64, asked bool, err error) {
+	if _, serr := os.Stat(socket); serr != nil {
+		return 0, false, nil
+	}
+	c := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://store/backup", nil)
+	if err != nil {
+		return 0, true, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return 0, false, nil // a socket left behind by a process that is gone
+		}
+		return 0, true, fmt.Errorf("asking the infrabot that holds the store: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, true, fmt.Errorf("the infrabot that holds the store answered %s (an older infrabot without online backup?)", resp.Status)
+	}
+	n, err = io.Copy(w, resp.Body)
+	if err != nil {
+		return n, true, fmt.Errorf("copying the store from the infrabot that holds it: %w", err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, true, fmt.Errorf("the copy is short: %d of %d bytes", n, resp.ContentLength)
+	}
+	return n, true, nil
+}
