@@ -129,9 +129,22 @@ func (e *Engine) runsAction() *Action {
 
 func (e *Engine) runAction() *Action {
 	return &Action{
-		Name: "run", Summary: "one run in detail: its plan, steps and outcome",
-		Args: []Arg{{Name: "id", Kind: ArgID}},
+		Name: "run", Summary: "one run in detail: its plan, steps and outcome; `log`: its whole output",
+		Help: "`run 17` shows the run's steps and latest output; `run 17 log` its whole log as kept " +
+			"(a step's first and last lines, saying how many were cut between them).",
+		Args: []Arg{{Name: "id", Kind: ArgID}, {Name: "log", Kind: ArgWord, Optional: true}},
 		Query: func(ctx context.Context, req *Request) (Message, error) {
+			switch strings.ToLower(req.Arg("log")) {
+			case "":
+			case "log":
+				r, lines, err := e.RunLog(ctx, req.ID("id"))
+				if err != nil {
+					return Message{}, err
+				}
+				return RunLogMessage(r, lines), nil
+			default:
+				return Message{}, Errorf(Invalid, "`run` takes a run id and optionally `log`: `run %d log`", req.ID("id"))
+			}
 			r, err := e.Run(ctx, req.ID("id"))
 			if err != nil {
 				return Message{}, err

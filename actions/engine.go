@@ -46,6 +46,12 @@ type Options struct {
 	// keeps in its event log; the steps' starts and ends are always kept.
 	// Default DefaultRunEventLimit.
 	RunEventLimit int
+	// StepOutputHead and StepOutputTail bound the output one step keeps
+	// in the run's log (StepHandle.Output): its first StepOutputHead lines
+	// as they come, and its last StepOutputTail lines when it ends, with
+	// how many were cut between them. Defaults DefaultStepOutputHead and
+	// DefaultStepOutputTail.
+	StepOutputHead, StepOutputTail int
 	// Redactor removes the config's secret values from everything the
 	// engine writes: chat messages and replies, the log, run records and
 	// the audit log. None by default.
@@ -58,6 +64,12 @@ type Options struct {
 // DefaultRunEventLimit is how many output lines and step details a run
 // keeps when Options do not say.
 const DefaultRunEventLimit = 100_000
+
+// Default bounds of one step's output in the run's log.
+const (
+	DefaultStepOutputHead = 100
+	DefaultStepOutputTail = 400
+)
 
 // Engine turns commands into outcomes: parse, authorise, ask for approval
 // where the policy says so, run, and audit every step.
@@ -76,6 +88,8 @@ type Engine struct {
 	observe  Observer
 	delivery Delivery
 	limit    int // RunEventLimit
+	head     int // StepOutputHead
+	tail     int // StepOutputTail
 	redact   *Redactor
 
 	base    context.Context
@@ -108,6 +122,12 @@ func NewEngine(opts Options) *Engine {
 	if opts.Observer == nil {
 		opts.Observer = noObserver{}
 	}
+	if opts.StepOutputHead <= 0 {
+		opts.StepOutputHead = DefaultStepOutputHead
+	}
+	if opts.StepOutputTail <= 0 {
+		opts.StepOutputTail = DefaultStepOutputTail
+	}
 	base, stop := context.WithCancel(context.Background())
 	e := &Engine{
 		catalog: NewCatalog(),
@@ -115,6 +135,7 @@ func NewEngine(opts Options) *Engine {
 		stores: opts.Stores, sched: opts.Scheduler,
 		now: opts.Now, log: slog.New(opts.Redactor.Handler(opts.Logger.Handler())),
 		observe: opts.Observer, limit: opts.RunEventLimit, redact: opts.Redactor,
+		head: opts.StepOutputHead, tail: opts.StepOutputTail,
 		base: base, stopAll: stop,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
 	}

@@ -95,10 +95,11 @@ type world struct {
 	observer actions.Observer
 	logger   *slog.Logger
 
-	planLines atomic.Value // []string: what wipe's plan says
-	wipes     atomic.Int32 // how many times wipe executed
-	gate      chan struct{}
-	limit     int // the engine's RunEventLimit; 0 for the default
+	planLines  atomic.Value // []string: what wipe's plan says
+	wipes      atomic.Int32 // how many times wipe executed
+	gate       chan struct{}
+	limit      int // the engine's RunEventLimit; 0 for the default
+	head, tail int // the engine's StepOutputHead and StepOutputTail; 0 for the defaults
 }
 
 func policy() *actions.Policy {
@@ -153,6 +154,8 @@ func (w *world) open() {
 		Now:           w.clock.Now,
 		RunEventLimit: w.limit,
 		Observer:      w.observer, Logger: w.logger,
+		StepOutputHead: w.head, StepOutputTail: w.tail,
+		Redactor: actions.NewRedactor("hunter2-secret"),
 	})
 	w.engine.AddChat("test", w.chat)
 	w.engine.Register(&actions.Action{

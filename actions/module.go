@@ -75,6 +75,12 @@ func (h *Handle) Now() time.Time { return h.e.now() }
 // Log returns the module's logger.
 func (h *Handle) Log() *slog.Logger { return h.log }
 
+// Redactor returns the kernel's redactor, which knows every secret value
+// of the configuration: a module that keeps or shows text from outside
+// (remote output) passes it through this one, so there is one list of
+// secrets. Progress, chat, the log and the audit already pass it.
+func (h *Handle) Redactor() *Redactor { return h.e.redact }
+
 // Store returns the module's own buckets, those it declared when it was
 // made; nil when it declared none.
 func (h *Handle) Store() Store { return h.store }

@@ -27,6 +27,9 @@ type Progress struct {
 	// kept counts the lines and step details appended against the
 	// engine's limit; dropped those beyond it.
 	kept, dropped int
+	// outs holds, per step index, the output of a step that is still
+	// running beyond what its log keeps as it comes (see output.go).
+	outs map[int]*stepOutput
 }
 
 // startProgress records that run starts now and posts its live message.
@@ -125,6 +128,10 @@ func (h *StepHandle) set(ctx context.Context, state RunState, detail string) {
 	s.State, s.Detail = state, p.e.redact.String(detail)
 	if state != Running {
 		s.Finished = now
+		// The step's last lines of output go to the log before its end.
+		events := append(p.endOutput(h.i, now), p.stepEvent(h.i, now))
+		p.save(ctx, now, events...)
+		return
 	} else if p.kept >= p.e.limit {
 		// A detail beyond the limit is shown, not kept: the step's end
 		// always is.
@@ -152,6 +159,7 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	for i := range p.run.Steps {
 		if s := &p.run.Steps[i]; s.State == Running {
 			s.State, s.Finished = state, now
+			events = append(events, p.endOutput(i, now)...)
 			events = append(events, p.stepEvent(i, now))
 		}
 	}
@@ -182,11 +190,11 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	p.e.update(ctx, p.ref, RunMessage(r, now))
 }
 
-// save appends ev to the run's log and shows the run in its message.
-// p.mu is held.
-func (p *Progress) save(ctx context.Context, now time.Time, ev RunEvent) {
+// save appends events to the run's log, in one write, and shows the run
+// in its message. p.mu is held.
+func (p *Progress) save(ctx context.Context, now time.Time, events ...RunEvent) {
 	ctx = context.WithoutCancel(ctx)
-	if err := p.e.runs.AppendRunEvents(ctx, p.run.ID, ev); err != nil {
+	if err := p.e.runs.AppendRunEvents(ctx, p.run.ID, events...); err != nil {
 		p.e.runLog(p.run).Error("saving run progress failed", "err", err)
 	}
 	p.e.update(ctx, p.ref, RunMessage(p.run, now))
@@ -220,9 +228,19 @@ func (e *Engine) foldProgress(ctx context.Context, r *Run) error {
 	for _, ev := range events {
 		switch {
 		case ev.Step != nil && ev.Index >= 0 && ev.Index < len(r.Steps):
+			// The step's output is folded from output events, not
+			// stored with the step.
+			latest, lines := r.Steps[ev.Index].Latest, r.Steps[ev.Index].Lines
 			r.Steps[ev.Index] = *ev.Step
+			r.Steps[ev.Index].Latest, r.Steps[ev.Index].Lines = latest, lines
 		case ev.Step != nil && ev.Index == len(r.Steps):
 			r.Steps = append(r.Steps, *ev.Step)
+		case ev.Lines != nil || ev.Cut > 0:
+			if ev.Index >= 0 && ev.Index < len(r.Steps) {
+				s := &r.Steps[ev.Index]
+				s.Lines += len(ev.Lines) + ev.Cut
+				s.Latest = latest(s.Latest, ev.Lines)
+			}
 		case ev.Step == nil:
 			p.output(ev.Note)
 		}

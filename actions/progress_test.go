@@ -106,3 +106,98 @@ func TestRunEventLogIsBounded(t *testing.T) {
 		t.Errorf("run 1 = %s, steps %+v", r.State, r.Steps)
 	}
 }
+
+// registerPrinter adds "printer <env>": a run of two steps whose first
+// prints n lines in batches of batch through StepHandle.Output.
+func registerPrinter(w *world, n, batch int) {
+	w.engine.Register(&actions.Action{
+		Name: "printer", Summary: "test-only action that prints step output",
+		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
+		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+			return actions.Plan{Summary: "print"}, nil
+		},
+		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			step := p.Step(ctx, "print on web-1")
+			var lines []string
+			for i := 1; i <= n; i++ {
+				lines = append(lines, fmt.Sprintf("line %d password=hunter2-secret", i))
+				if len(lines) == batch || i == n {
+					step.Output(ctx, lines...)
+					lines = nil
+				}
+			}
+			step.Fail(ctx, actions.Errorf(actions.Unavailable, "exited with status 3"))
+			other := p.Step(ctx, "quiet on web-2")
+			other.Done(ctx, "ok")
+			return actions.Errorf(actions.Unavailable, "print failed on web-1")
+		},
+	})
+}
+
+func TestStepOutputKeepsHeadAndTailInBatches(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.close()
+	w.head, w.tail = 10, 20
+	w.open()
+	registerPrinter(w, 1000, 100)
+	w.expect(w.as("alice", "printer staging"), false, "run 1 started")
+	w.engine.Wait()
+
+	events, err := w.db.RunEvents(context.Background(), 1, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One event for the head (the first batch), one saying what was cut,
+	// one for the tail, and the steps' own: not one per line or batch.
+	var lines []string
+	cut := 0
+	for _, ev := range events {
+		lines = append(lines, ev.Lines...)
+		cut += ev.Cut
+	}
+	if len(events) > 8 {
+		t.Errorf("%d events for 1000 lines in 10 batches; want the head, the cut, the tail and the steps", len(events))
+	}
+	if len(lines) != 30 || cut != 970 {
+		t.Fatalf("kept %d lines and cut %d, want 30 and 970", len(lines), cut)
+	}
+	if lines[0] != "line 1 password=[redacted]" || lines[9] != "line 10 password=[redacted]" ||
+		lines[10] != "line 981 password=[redacted]" || lines[29] != "line 1000 password=[redacted]" {
+		t.Errorf("kept %q … %q", lines[:11], lines[29])
+	}
+
+	// The run's message shows the failed step's latest lines and where
+	// the rest is.
+	m, _ := w.chat.find("run 1")
+	text := strings.Join(m.Lines, "\n")
+	for _, want := range []string{"✗ print on web-1 — exited with status 3", "│ line 1000 password=[redacted]", "│ line 996"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("message lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "line 995") || strings.Contains(text, "hunter2") {
+		t.Errorf("message shows too much:\n%s", text)
+	}
+	if !strings.Contains(m.Footer, "run 1 log") {
+		t.Errorf("footer %q does not point to the log", m.Footer)
+	}
+	// Folded again from the store, the run shows the same.
+	if r := w.run(1); r.Steps[0].Lines != 1000 || len(r.Steps[0].Latest) != 5 || r.Steps[0].Latest[4] != "line 1000 password=[redacted]" {
+		t.Errorf("folded step: %d lines, latest %q", r.Steps[0].Lines, r.Steps[0].Latest)
+	}
+
+	// `run 1 log` is the whole log as kept, under the step's name.
+	log := w.as("alice", "run 1 log")
+	text = strings.Join(log.Lines, "\n")
+	for _, want := range []string{"▶ print on web-1", "── print on web-1 ──", "   line 10 password=[redacted]",
+		"970 lines cut here", "   line 981 password=[redacted]", "✗ print on web-1 — exited with status 3", "✓ quiet on web-2 — ok"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("`run 1 log` lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "line 11 ") || strings.Contains(text, "line 980 ") {
+		t.Errorf("`run 1 log` holds cut lines:\n%s", text)
+	}
+	w.expect(w.as("alice", "run 1 logs"), true, "`run 1 log`")
+}

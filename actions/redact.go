@@ -28,11 +28,29 @@ type Redactor struct {
 	r *strings.Replacer
 }
 
-// NewRedactor returns a redactor for secrets.
+// minSecretLine is the shortest line of a multi-line secret the
+// redactor replaces on its own.
+const minSecretLine = 8
+
+// NewRedactor returns a redactor for secrets. A secret spanning several
+// lines (a private key) is also redacted line by line, since remote
+// output reaches the redactor one line at a time.
 func NewRedactor(secrets ...string) *Redactor {
 	seen := map[string]bool{}
 	var forms []string
+	var all []string
 	for _, s := range secrets {
+		all = append(all, s)
+		if !strings.Contains(s, "\n") {
+			continue
+		}
+		for _, l := range strings.Split(s, "\n") {
+			if l = strings.TrimRight(l, "\r"); len(l) >= minSecretLine {
+				all = append(all, l)
+			}
+		}
+	}
+	for _, s := range all {
 		if len(s) < minSecret {
 			continue
 		}

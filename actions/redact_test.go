@@ -34,6 +34,27 @@ func TestRedactorRemovesEverySpellingOfASecret(t *testing.T) {
 	}
 }
 
+func TestRedactorRedactsMultiLineSecretsLineByLine(t *testing.T) {
+	t.Parallel()
+	key := "-----BEGIN KEY-----\nMIIEpAIBAAKCAQEA\nshort\n-----END KEY-----\n"
+	r := actions.NewRedactor(key, "s3cret-token", "s3cret")
+	// Remote output reaches the redactor one line at a time: each line
+	// of the key is hidden on its own; a line too short to be a secret
+	// is a word.
+	tests := []struct{ in, want string }{
+		{"MIIEpAIBAAKCAQEA", "[redacted]"},
+		{"key MIIEpAIBAAKCAQEA here", "key [redacted] here"},
+		{"short", "short"},
+		{"token=s3cret-token s3cret", "token=[redacted] [redacted]"},
+		{key, "[redacted]"},
+	}
+	for _, tc := range tests {
+		if got := r.String(tc.in); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestRedactorKeepsSecretsOutOfTheLog(t *testing.T) {
 	t.Parallel()
 	r := actions.NewRedactor("hunter2-secret")

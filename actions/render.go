@@ -40,7 +40,10 @@ func RunMessage(r *Run, now time.Time) Message {
 	if r.Approval != nil && r.Approval.DecidedBy != "" {
 		m.Fields = append(m.Fields, Field{"approved by", r.Approval.DecidedBy})
 	}
-	for _, s := range sortedSteps(r.Steps) {
+	steps := sortedSteps(r.Steps)
+	showOutput := stepsShowingOutput(steps)
+	hasOutput := false
+	for i, s := range steps {
 		line := fmt.Sprintf("%s %s", stateMark[s.State], s.Name)
 		if s.Detail != "" {
 			line += " — " + s.Detail
@@ -51,6 +54,15 @@ func RunMessage(r *Run, now time.Time) Message {
 		}
 		line += fmt.Sprintf(" (%s)", elapsed(stepEnd.Sub(s.Started).Truncate(100*time.Millisecond)))
 		m.Lines = append(m.Lines, line)
+		hasOutput = hasOutput || s.Lines > 0
+		if showOutput[i] {
+			for _, l := range s.Latest {
+				m.Lines = append(m.Lines, "    │ "+l)
+			}
+		}
+	}
+	if hasOutput {
+		m.Footer = fmt.Sprintf("`run %d log` shows the whole output", r.ID)
 	}
 	if len(r.Steps) == 0 && r.State == AwaitingApproval {
 		m.Lines = r.Plan.Lines
@@ -90,6 +102,19 @@ func sortedSteps(steps []Step) []Step {
 		return 0
 	})
 	return out
+}
+
+// stepsShowingOutput picks the steps whose latest lines a run's message
+// shows: the latest running or failed ones with output, a few at most,
+// so that a step on many hosts keeps the message short.
+func stepsShowingOutput(steps []Step) map[int]bool {
+	show := map[int]bool{}
+	for i := len(steps) - 1; i >= 0 && len(show) < stepsWithOutputShown; i-- {
+		if s := steps[i]; len(s.Latest) > 0 && (s.State == Running || s.State == Failed) {
+			show[i] = true
+		}
+	}
+	return show
 }
 
 // ApprovalMessage shows a request for approval: what will happen, who

@@ -66,6 +66,12 @@ type Step struct {
 	Detail   string
 	Started  time.Time
 	Finished time.Time
+
+	// Latest are the step's latest lines of output (StepHandle.Output),
+	// for its live message, and Lines counts all it printed. Both are
+	// folded from the run's event log, not stored with the step.
+	Latest []string `json:"-"`
+	Lines  int      `json:"-"`
 }
 
 // ApprovalState is where an approval request is.
@@ -109,6 +115,13 @@ type RunEvent struct {
 	Index int   `json:"index,omitempty"`
 	// Note, for a line of output, is the line.
 	Note string `json:"note,omitempty"`
+	// Lines, for a step's output (StepHandle.Output), are lines step
+	// number Index printed, in order: one event per batch.
+	Lines []string `json:"lines,omitempty"`
+	// Cut, for a step's output, counts the lines step number Index
+	// printed here that the log did not keep: a step keeps its first and
+	// last lines (Options.StepOutputHead, StepOutputTail).
+	Cut int `json:"cut,omitempty"`
 }
 
 // RunFilter selects runs; zero values select everything.
