@@ -29,18 +29,25 @@ const (
 	OpCreate = "create"
 	OpKeep   = "keep"
 	OpDelete = "delete"
+	// OpRun is a command run on a server (a deploy step), named by
+	// Command.
+	OpRun = "run"
 )
 
-// PlanItem is one change of a plan, on one server. Nothing in it changes
+// PlanItem is one change of a plan, on one server (or a command run on
+// it). Nothing in it changes
 // on its own (a server's state is not in it), so that a plan's hash
 // changes only when the change it describes does.
 type PlanItem struct {
-	Op       string   `json:"op"`           // OpCreate, OpKeep, OpDelete
+	Op       string   `json:"op"`           // OpCreate, OpKeep, OpDelete, OpRun
 	Name     string   `json:"name"`         // the server's name
 	ID       string   `json:"id,omitempty"` // the server's id, for keep and delete
 	Flavor   string   `json:"flavor,omitempty"`
 	Image    string   `json:"image,omitempty"`
 	Networks []string `json:"networks,omitempty"`
+	// Command, for OpRun, is the command line as it will run, with its
+	// parameters' values: an approval is bound to it.
+	Command string `json:"command,omitempty"`
 	// Reason says why, e.g. "no longer declared" for a delete, or a note
 	// on a kept server.
 	Reason string `json:"reason,omitempty"`

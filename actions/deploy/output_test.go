@@ -82,15 +82,6 @@ func TestTranscriptKeepsHeadAndTail(t *testing.T) {
 	}
 }
 
-func TestRedactor(t *testing.T) {
-	t.Parallel()
-	r := deploy.NewRedactor([]string{"s3cret-token", "abc", "-----BEGIN KEY-----\nMIIEpAIBAAKCAQEA\n-----END KEY-----\n", "s3cret"})
-	got := r.Redact("token=s3cret-token key MIIEpAIBAAKCAQEA abc s3cret")
-	if want := "token=[redacted] key [redacted] abc [redacted]"; got != want {
-		t.Errorf("redacted = %q, want %q", got, want)
-	}
-}
-
 // localRemote runs commands with the local /bin/sh: a real Remote for
 // testing how a step runs across hosts.
 type localRemote struct {
@@ -189,7 +180,7 @@ func TestRunStepTimeoutAndRedaction(t *testing.T) {
 	t.Parallel()
 	r := &localRemote{}
 	res := deploy.RunStep(context.Background(), r, hosts(1), "echo password=hunter22; sleep 30", deploy.StepOptions{
-		Timeout: 200 * time.Millisecond, Redact: deploy.NewRedactor([]string{"hunter22"}),
+		Timeout: 200 * time.Millisecond, Redact: actions.NewRedactor("hunter22"),
 	})
 	if !errors.Is(res[0].Err, context.DeadlineExceeded) {
 		t.Errorf("err = %v", res[0].Err)

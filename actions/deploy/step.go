@@ -33,12 +33,20 @@ type StepOptions struct {
 	KeepGoing bool
 	// Timeout bounds the step on each host; 0 means no bound but ctx's.
 	Timeout time.Duration
-	// Redact hides secret values in output before anything sees it.
-	Redact *Redactor
+	// Redact hides secret values in output before anything sees it: the
+	// kernel's one redactor (Handle.Redactor), which knows every secret
+	// of the configuration.
+	Redact *actions.Redactor
+	// OnStart, when set, is called as the step starts on a host, before
+	// any of its lines.
+	OnStart func(h Host)
 	// OnLine, when set, sees every line (redacted) as it arrives, for the
 	// live progress message. Calls for one host never overlap; calls for
 	// different hosts may.
 	OnLine func(h Host, line string)
+	// OnEnd, when set, is called as the step ends on a host it started
+	// on, after all its lines.
+	OnEnd func(res *HostResult)
 	// Head and Tail bound each host's transcript (defaults DefaultHead,
 	// DefaultTail).
 	Head, Tail int
@@ -93,13 +101,19 @@ func RunStep(ctx context.Context, r Remote, hosts []Host, cmd string, opt StepOp
 				hctx, cancel = context.WithTimeout(ctx, opt.Timeout)
 			}
 			defer cancel()
+			if opt.OnStart != nil {
+				opt.OnStart(res.Host)
+			}
 			res.Err = r.Run(hctx, res.Host.Addr, cmd, func(line string) {
-				line = opt.Redact.Redact(line)
+				line = opt.Redact.String(line)
 				res.Output.Add(line)
 				if opt.OnLine != nil {
 					opt.OnLine(res.Host, line)
 				}
 			})
+			if opt.OnEnd != nil {
+				opt.OnEnd(res)
+			}
 			if res.Err != nil && !opt.KeepGoing && !errors.Is(res.Err, context.Canceled) {
 				failed.Do(stop)
 			}

@@ -1,55 +1,6 @@
 package deploy
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
-
-// Redactor hides secret values (from config) in output before it is kept
-// or shown anywhere.
-type Redactor struct {
-	r *strings.Replacer
-}
-
-// minSecret is the shortest secret value redacted: shorter ones would
-// blank out ordinary words.
-const minSecret = 4
-
-// Redacted is what a secret value is replaced with.
-const Redacted = "[redacted]"
-
-// NewRedactor returns a Redactor for secrets. A secret spanning several
-// lines (a private key) is redacted line by line, since output reaches it
-// one line at a time.
-func NewRedactor(secrets []string) *Redactor {
-	seen := map[string]bool{}
-	var needles []string
-	for _, s := range secrets {
-		for _, l := range strings.Split(s, "\n") {
-			l = strings.TrimRight(l, "\r")
-			if len(l) >= minSecret && !seen[l] {
-				seen[l] = true
-				needles = append(needles, l)
-			}
-		}
-	}
-	// Longest first, so that a secret containing another is hidden whole.
-	sort.Slice(needles, func(i, j int) bool { return len(needles[i]) > len(needles[j]) })
-	args := make([]string, 0, 2*len(needles))
-	for _, n := range needles {
-		args = append(args, n, Redacted)
-	}
-	return &Redactor{r: strings.NewReplacer(args...)}
-}
-
-// Redact returns s with every secret value replaced.
-func (r *Redactor) Redact(s string) string {
-	if r == nil || r.r == nil {
-		return s
-	}
-	return r.r.Replace(s)
-}
+import "fmt"
 
 // Transcript is the bounded output of one command on one host: its first
 // Head lines and its last Tail lines, and how many lines between them were

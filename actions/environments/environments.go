@@ -52,7 +52,23 @@ type Module struct {
 	// whole map, and a command reads it once.
 	envs   atomic.Pointer[map[string]Environment]
 	clouds CloudSource
+	// bootstrap, when set, prepares the servers provision creates.
+	bootstrap Bootstrap
 }
+
+// Bootstrap prepares servers provision has just created, once they are
+// ACTIVE: the wiring hands over the deploy module, which runs the
+// environment's bootstrap steps over SSH. This module names what it
+// needs and imports no other module.
+type Bootstrap interface {
+	// Bootstrap prepares created (servers of env, ACTIVE, with their
+	// addresses), reporting in the provision run's progress p. An error
+	// fails the provision.
+	Bootstrap(ctx context.Context, env string, created []actions.Server, p *actions.Progress) error
+}
+
+// BootstrapWith makes provision hand the servers it creates to b.
+func (x *Module) BootstrapWith(b Bootstrap) { x.bootstrap = b }
 
 // Name is the module's name, for Engine.Module.
 const Name = "environments"

@@ -2,6 +2,7 @@ package environments
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,16 +36,30 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 	if err := x.deleteAll(ctx, env, cl, deletes, p); err != nil {
 		return err
 	}
+	made := make([]actions.Server, len(conv.Create))
 	created := forEach(ctx, env.Parallel, conv.Create, func(ctx context.Context, spec actions.ServerSpec) error {
-		return x.createOne(ctx, env, cl, spec, p)
+		i := slices.IndexFunc(conv.Create, func(s actions.ServerSpec) bool { return s.Name == spec.Name })
+		var err error
+		made[i], err = x.createOne(ctx, env, cl, spec, p)
+		return err
 	})
+	var active []actions.Server
 	for i, err := range created {
 		if err != nil {
 			failed = append(failed, conv.Create[i].Name)
+		} else {
+			active = append(active, made[i])
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// The servers that came up are bootstrapped even when others failed:
+	// they are there, and the next provision creates only what is missing.
+	if x.bootstrap != nil && len(active) > 0 {
+		if err := x.bootstrap.Bootstrap(ctx, env.Name, active, p); err != nil {
+			return err
+		}
 	}
 	if len(failed) > 0 {
 		others := ""
@@ -79,7 +94,7 @@ func send(ctx context.Context, fn func(ctx context.Context) error) error {
 // ERROR is deleted again, so that a failed run leaves nothing half-made.
 // A cancel stops only a create not yet sent: one that was sent goes on at
 // the cloud, and the step says "creating".
-func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Cloud, spec actions.ServerSpec, p *actions.Progress) error {
+func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Cloud, spec actions.ServerSpec, p *actions.Progress) (actions.Server, error) {
 	step := p.Step(ctx, "create "+spec.Name)
 	var s actions.Server
 	err := send(ctx, func(sctx context.Context) error {
@@ -89,24 +104,24 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 	})
 	if err != nil {
 		step.Fail(ctx, err)
-		return err
+		return s, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, env.Timeout)
 	defer cancel()
-	_, err = cl.WaitActive(wctx, s.ID, func(s actions.Server) {
+	up, err := cl.WaitActive(wctx, s.ID, func(s actions.Server) {
 		step.Detail(ctx, "%s", s.Status)
 	})
 	if err != nil && ctx.Err() != nil {
 		step.Ongoing(ctx, "creating (id %s): asked before the cancel, the cloud goes on building it", s.ID)
-		return ctx.Err()
+		return s, ctx.Err()
 	}
 	if err != nil {
 		step.Fail(ctx, err)
 		x.removeFailed(ctx, env, cl, s.ID, spec.Name, p)
-		return err
+		return s, err
 	}
 	step.Done(ctx, "ACTIVE")
-	return nil
+	return up, nil
 }
 
 // removeFailed deletes a server this run created that did not become

@@ -38,6 +38,11 @@ type HostKeyError struct {
 	Expected []string
 }
 
+// HostKeyRefused reports that the host's key was refused: a caller
+// waiting for a host to come up stops, since a refused key does not fix
+// itself (deploy's bootstrap asks this of errors).
+func (e *HostKeyError) HostKeyRefused() bool { return true }
+
 func (e *HostKeyError) Error() string {
 	offered := e.Type + " " + e.Fingerprint
 	switch e.Reason {
