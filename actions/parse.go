@@ -32,7 +32,9 @@ type Command struct {
 // (adapters decide whether a line without it is meant for infrabot).
 // Arguments may be quoted with "double" or 'single' quotes; inside double
 // quotes a backslash escapes the next character. "--flag" and
-// "--flag=value" are flags; a lone "--" ends flags. Parse never panics;
+// "--flag=value" are flags, and the value may be quoted
+// (--reason="db upgrade"); a quoted "--flag" is an argument; a lone "--"
+// ends flags. Parse never panics;
 // malformed input gives an *Error of kind Invalid saying what is wrong.
 func Parse(line string) (Command, error) {
 	if len(line) > MaxCommandLen {
@@ -57,7 +59,7 @@ func Parse(line string) (Command, error) {
 	}
 	flagsDone := false
 	for _, w := range words[1:] {
-		if w.quoted || flagsDone || !strings.HasPrefix(w.text, "--") {
+		if w.quoted && !w.quotedValue() || flagsDone || !strings.HasPrefix(w.text, "--") {
 			cmd.Args = append(cmd.Args, w.text)
 			continue
 		}
@@ -96,6 +98,15 @@ func validFlagName(s string) bool {
 type word struct {
 	text   string
 	quoted bool
+	// quoteAt is where in text the first quote opened, when quoted.
+	quoteAt int
+}
+
+// quotedValue reports whether only the part after the word's first "="
+// was quoted: --reason="db upgrade" is a flag with a quoted value.
+func (w word) quotedValue() bool {
+	eq := strings.IndexByte(w.text, '=')
+	return eq >= 0 && eq < w.quoteAt
 }
 
 // splitWords splits on white space, honouring quotes.
@@ -107,6 +118,7 @@ func splitWords(s string) ([]word, error) {
 		quoted  bool
 		quote   rune
 		escaped bool
+		quoteAt int
 	)
 	for _, r := range s {
 		switch {
@@ -124,10 +136,13 @@ func splitWords(s string) ([]word, error) {
 			}
 		case r == '"' || r == '\'' || r == '“' || r == '”' || r == '‘' || r == '’':
 			// Chat clients turn straight quotes into curly ones.
+			if !quoted {
+				quoteAt = cur.Len()
+			}
 			quote, inWord, quoted = closingQuote(r), true, true
 		case unicode.IsSpace(r):
 			if inWord {
-				words = append(words, word{cur.String(), quoted})
+				words = append(words, word{cur.String(), quoted, quoteAt})
 				cur.Reset()
 				inWord, quoted = false, false
 			}
@@ -142,7 +157,7 @@ func splitWords(s string) ([]word, error) {
 		return nil, Errorf(Invalid, "a quote is not closed; close it or leave it out")
 	}
 	if inWord {
-		words = append(words, word{cur.String(), quoted})
+		words = append(words, word{cur.String(), quoted, quoteAt})
 	}
 	return words, nil
 }

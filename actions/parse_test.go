@@ -26,6 +26,8 @@ func TestParse(t *testing.T) {
 		{name: "bool flag", in: "unlock staging --force", want: actions.Command{Name: "unlock", Args: []string{"staging"}, Flags: map[string]string{"force": "true"}}},
 		{name: "flag with value", in: "runs --limit=5", want: actions.Command{Name: "runs", Flags: map[string]string{"limit": "5"}}},
 		{name: "double dash ends flags", in: "lock staging -- --not-a-flag", want: actions.Command{Name: "lock", Args: []string{"staging", "--not-a-flag"}}},
+		{name: "flag with a quoted value", in: `deploy staging --msg="a b" --ref='v1'`, want: actions.Command{Name: "deploy", Args: []string{"staging"}, Flags: map[string]string{"msg": "a b", "ref": "v1"}}},
+		{name: "quoted flag name is an argument", in: `lock staging --"force=x"`, want: actions.Command{Name: "lock", Args: []string{"staging", "--force=x"}}},
 		{name: "quoted dashes are an argument", in: `lock staging "--force"`, want: actions.Command{Name: "lock", Args: []string{"staging", "--force"}}},
 		{name: "empty", in: "   ", err: "no command given"},
 		{name: "prefix alone", in: "/infra", err: "no command given"},

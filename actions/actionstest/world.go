@@ -145,6 +145,11 @@ type Options struct {
 	// C0DEFAULT on the test platform.
 	Channels         actions.Channels
 	ApprovalsChannel string
+	// Redactor is the engine's redactor; none by default.
+	Redactor *actions.Redactor
+	// StepOutputHead and StepOutputTail bound a step's output in the
+	// run's log; the engine's defaults when 0.
+	StepOutputHead, StepOutputTail int
 	// Setup registers the modules under test; it runs at every (re)start,
 	// as the wiring does.
 	Setup func(w *World)
@@ -202,7 +207,8 @@ func (w *World) Open() {
 	w.Engine = actions.NewEngine(actions.Options{
 		Policy: w.Opts.Policy(), Runs: db, Locks: db, Audit: db, Stores: db, Scheduler: w.Sched,
 		Environments: w.Opts.Environments, Channels: w.Opts.Channels, ApprovalsChannel: w.Opts.ApprovalsChannel,
-		Now: w.Clock.Now,
+		Now: w.Clock.Now, Redactor: w.Opts.Redactor,
+		StepOutputHead: w.Opts.StepOutputHead, StepOutputTail: w.Opts.StepOutputTail,
 	})
 	w.Engine.AddChat(Platform, w.Chat)
 	if w.Opts.Setup != nil {
