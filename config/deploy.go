@@ -32,6 +32,9 @@ type SSH struct {
 	ConnectTimeout Duration `yaml:"connect_timeout"`
 	// Parallel bounds how many hosts run a step at once. Default 4.
 	Parallel int `yaml:"parallel"`
+	// ReadyTimeout bounds how long bootstrap waits for SSH to come up on
+	// a server provision created. Default 5m.
+	ReadyTimeout Duration `yaml:"ready_timeout"`
 }
 
 // Bastion is the jump host every SSH connection goes through.
@@ -151,6 +154,9 @@ func (v *validator) checkSSH(at []string, s *SSH) {
 	}
 	if s.Parallel < 0 {
 		v.errorf(append(at, "parallel"), "parallel must be at least 1")
+	}
+	if s.ReadyTimeout < 0 {
+		v.errorf(append(at, "ready_timeout"), "ready_timeout must be positive")
 	}
 	if s.Bastion != nil && s.Bastion.Host == "" {
 		v.errorf(append(at, "bastion"), "bastion needs host")

@@ -18,6 +18,7 @@ import (
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/openstack"
 	"github.com/infrabot/infrabot/actions/schedule"
+	"github.com/infrabot/infrabot/actions/ssh"
 	"github.com/infrabot/infrabot/bot/console"
 	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 	"github.com/infrabot/infrabot/config"
@@ -34,6 +35,8 @@ type App struct {
 	Sched  *schedule.Scheduler
 	Log    *slog.Logger
 	Clouds *Clouds
+	// remotes are the environments' SSH executors, closed with the app.
+	remotes []*ssh.Remote
 	// local serves reads of the store (audit verify) to other processes
 	// while this one holds it; nil when it could not be started.
 	local *storage.LocalServer
@@ -191,6 +194,9 @@ func (a *App) modules() error {
 		return err
 	}
 	a.envs = environments.New(h, environmentsFrom(a.Config), a.Clouds.Get)
+	if err := a.deployModule(a.envs); err != nil {
+		return err
+	}
 	return a.ciModules()
 }
 
@@ -199,6 +205,9 @@ func (a *App) modules() error {
 func (a *App) Close() {
 	a.Sched.Close()
 	a.Engine.Close()
+	for _, r := range a.remotes {
+		r.Close()
+	}
 	a.Clouds.Close()
 	if a.local != nil {
 		a.local.Close()
