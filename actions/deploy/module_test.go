@@ -109,7 +109,7 @@ func newStory(t *testing.T, env deploy.Environment, remote func(h *actions.Handl
 
 // sshdRemote returns an executor logging in to sshds with client, knowing
 // known; bastion, when not "", is the jump host.
-func sshdRemote(t *testing.T, user string, client sshtest.Key, bastion string, known ...string) deploy.Remote {
+func sshdRemote(t testing.TB, user string, client sshtest.Key, bastion string, known ...string) deploy.Remote {
 	t.Helper()
 	cfg := ssh.Config{User: user, PrivateKey: client.PEM, KnownHosts: []string{sshtest.WriteKnownHosts(t, known...)}, CancelGrace: time.Second}
 	if bastion != "" {
