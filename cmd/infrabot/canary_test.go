@@ -240,6 +240,17 @@ slack:
 	}
 
 	var logs lockedBuffer
+	if env := cfg.Environments["staging"]; env.SSH != nil && env.SSH.User == "" {
+		// Made only for its canaries: a canary is no private key, and
+		// infrabot refuses to start, without saying the key; then the
+		// section goes, for the rest of the story.
+		env.SSH.User = "infrabot"
+		if _, err := NewApp(cfg, &logs); err == nil || strings.Contains(err.Error(), "cAnArY") || !strings.Contains(err.Error(), "private key") {
+			t.Errorf("starting with a canary for a private key: %v", err)
+		}
+		env.SSH = nil
+		cfg.Environments["staging"] = env
+	}
 	app, err := NewApp(cfg, &logs)
 	if err != nil {
 		t.Fatal(err)
