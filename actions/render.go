@@ -104,9 +104,10 @@ func sortedSteps(steps []Step) []Step {
 	return out
 }
 
-// stepsShowingOutput picks the steps whose latest lines a run's message
-// shows: the latest running or failed ones with output, a few at most,
-// so that a step on many hosts keeps the message short.
+// stepsShowingOutput picks, among steps in the order shown, those whose
+// latest lines a run's message shows: the last running or failed ones
+// with output, a few at most, so that a step on many hosts keeps the
+// message short.
 func stepsShowingOutput(steps []Step) map[int]bool {
 	show := map[int]bool{}
 	for i := len(steps) - 1; i >= 0 && len(show) < stepsWithOutputShown; i-- {

@@ -187,6 +187,17 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 	if slices.Equal(keys(old.Environments), keys(cfg.Environments)) {
 		changed("environments", old.Environments, cfg.Environments)
 	}
+	// The deploy module and its SSH executors are made at start.
+	deploySettings := func(c *config.Config) map[string][]any {
+		out := map[string][]any{}
+		for name, e := range c.Environments {
+			out[name] = []any{e.SSH, e.Bootstrap, e.Deploy, e.Params}
+		}
+		return out
+	}
+	if !reflect.DeepEqual(deploySettings(old), deploySettings(cfg)) {
+		later = append(later, "environments' ssh, bootstrap, deploy and params")
+	}
 	changed("clouds", old.Clouds, cfg.Clouds)
 	names("channels", keys(old.Channels), keys(cfg.Channels))
 	if slices.Equal(keys(old.Channels), keys(cfg.Channels)) {
