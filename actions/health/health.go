@@ -1,0 +1,296 @@
+// Package health is the health-checks module: checks declared in config
+// (HTTP, TCP, OpenStack server state, heartbeats that jobs ping) run on
+// schedules, and the incidents they open — one per outage — with the
+// commands to see and act on them (checks, check, incidents, incident,
+// ack, snooze, resolve).
+//
+// Checks run concurrently under a global limit, each with its timeout and
+// a stable jitter; a slow or hanging target delays nobody but itself (a
+// slot that comes while the check still runs is skipped). One kernel job
+// (health/probe, every second) dispatches what is due, so the kernel's
+// scheduler, its clock and its elector drive everything.
+//
+// Each check's last result, a bounded history, its consecutive failures
+// and its hourly uptime are persisted, as are incidents, so a restart
+// neither resets counts nor opens a second incident for the same outage.
+//
+// Who gets paged is not this module's business: an incident notifies its
+// check's notification targets through the kernel (h.Notify); on-call
+// hooks in there, as a target the kernel resolves, not by importing this
+// package.
+package health
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// Name is the module's name, for Engine.Module.
+const Name = "health"
+
+// Buckets are the storage buckets the module owns, for Engine.Module.
+var Buckets = []string{bucketChecks, bucketIncidents}
+
+// Kind is what a check probes.
+type Kind string
+
+// Kinds of checks.
+const (
+	HTTP      Kind = "http"      // GET a URL; status, body, latency, certificate
+	TCP       Kind = "tcp"       // open a TCP connection
+	SSH       Kind = "ssh"       // run a command on a host (needs the SSH executor)
+	OpenStack Kind = "openstack" // every declared server of an environment ACTIVE
+	Heartbeat Kind = "heartbeat" // a job must ping within period + grace
+)
+
+// Check is one declared check.
+type Check struct {
+	Name string
+	Kind Kind
+
+	URL     string // http
+	Expect  Expect // http
+	Address string // tcp: host:port
+
+	Environment string // openstack, ssh
+	On, Run     string // ssh: the host and the command
+
+	// Period and Grace: a heartbeat fails when no ping came within
+	// Period+Grace, or a start ping was not followed by a success within
+	// Grace.
+	Period, Grace time.Duration
+	// Token is the heartbeat's secret: the job pings /ping/<token>.
+	Token string
+
+	Schedule string // a cron spec; DefaultSchedule when empty
+	TimeZone string
+	Timeout  time.Duration
+
+	FailuresBeforeIncident int
+	SuccessesBeforeResolve int
+	// Notify are the targets an incident of this check is posted to;
+	// channel:default when empty.
+	Notify []actions.Target
+}
+
+// Expect is what an HTTP check requires of the answer. Zero fields are
+// not checked, but for Status, which is 2xx by default.
+type Expect struct {
+	Status       int
+	BodyContains string
+	MaxLatency   time.Duration
+	// CertValidFor fails the check when the server's certificate expires
+	// sooner than this.
+	CertValidFor time.Duration
+}
+
+// Defaults for what a check does not say.
+const (
+	DefaultSchedule = "@every 1m"
+	DefaultTimeout  = 10 * time.Second
+	DefaultFailures = 2
+	DefaultSuccess  = 2
+	// DefaultLimit is how many checks run at once, in all.
+	DefaultLimit = 256
+	// HistoryLength is how many results are kept per check.
+	HistoryLength = 30
+)
+
+// Schedule is a parsed cron spec: the next time after t.
+type Schedule interface {
+	Next(t time.Time) time.Time
+}
+
+// Fleet reports an environment's servers for openstack checks: the names
+// of those declared, and those the cloud has. The wiring implements it
+// with the environments' clouds.
+type Fleet interface {
+	Servers(ctx context.Context, env string) (declared []string, servers []actions.Server, err error)
+}
+
+// Options are what the module needs from the wiring.
+type Options struct {
+	// Parse reads a check's schedule (the kernel scheduler's cron
+	// dialect). Required.
+	Parse func(spec, tz string) (Schedule, error)
+	// Fleet answers openstack checks; without it they are refused.
+	Fleet Fleet
+	// Limit is how many checks run at once; DefaultLimit when 0.
+	Limit int
+	// Lookahead dispatches checks due within this long of a tick, each
+	// waiting (in real time) for its own due time, so that starts are
+	// not rounded to the tick. The wiring sets a second (the tick); tests
+	// leave it 0 and move the clock instead.
+	Lookahead time.Duration
+	// RootCAs, when set, are the roots HTTP checks trust (tests).
+	RootCAs *x509.CertPool
+	// OnResult, when set, sees every result (benchmarks, metrics).
+	OnResult func(check string, r Result)
+}
+
+// Module is the health-checks module.
+type Module struct {
+	h      *actions.Handle
+	opts   Options
+	client *http.Client
+	sem    chan struct{}
+	wg     sync.WaitGroup // probes in flight
+
+	checks map[string]*checkState
+	order  []string               // check names, sorted
+	tokens map[[32]byte]*checkState // heartbeat token hashes
+
+	commit committer
+
+	mu     sync.Mutex // guards open and nextID
+	open   map[int64]*Incident
+	nextID int64
+}
+
+// checkState is a check, its schedule and what is known of it.
+type checkState struct {
+	check  Check
+	sched  Schedule
+	jitter time.Duration
+
+	mu      sync.Mutex
+	next    time.Time // when it is due next, jitter included
+	running bool
+	rec     record
+}
+
+// New makes the module on h with checks, loading their state from the
+// store, registering the commands and the probe job. Checks the module
+// cannot run (an ssh check; an openstack check without a Fleet) are an
+// error of kind Invalid.
+func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
+	if opts.Parse == nil {
+		return nil, fmt.Errorf("health: Options.Parse is required")
+	}
+	if opts.Limit <= 0 {
+		opts.Limit = DefaultLimit
+	}
+	x := &Module{
+		h: h, opts: opts, sem: make(chan struct{}, opts.Limit),
+		checks: map[string]*checkState{}, tokens: map[[32]byte]*checkState{},
+		open: map[int64]*Incident{},
+	}
+	x.commit.x = x
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = opts.Limit
+	tr.MaxIdleConnsPerHost = opts.Limit
+	tr.IdleConnTimeout = 5 * time.Minute
+	if opts.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs}
+	}
+	x.client = &http.Client{Transport: tr}
+
+	for _, c := range checks {
+		cs, err := x.prepare(c)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := x.checks[c.Name]; dup {
+			return nil, actions.Errorf(actions.Invalid, "check %s is declared twice", c.Name)
+		}
+		x.checks[c.Name] = cs
+		x.order = append(x.order, c.Name)
+		if c.Kind == Heartbeat {
+			x.tokens[sha256.Sum256([]byte(c.Token))] = cs
+		}
+	}
+	sort.Strings(x.order)
+	if err := x.load(context.Background()); err != nil {
+		return nil, err
+	}
+	x.register()
+	if len(x.checks) > 0 {
+		if err := h.Schedule("probe", "@every 1s", "", x.tick); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// prepare applies defaults to c and parses its schedule.
+func (x *Module) prepare(c Check) (*checkState, error) {
+	switch c.Kind {
+	case HTTP, TCP, Heartbeat:
+	case OpenStack:
+		if x.opts.Fleet == nil {
+			return nil, actions.Errorf(actions.Invalid, "check %s: openstack checks need the clouds, and this infrabot has none", c.Name)
+		}
+	case SSH:
+		return nil, actions.Errorf(actions.Invalid, "check %s: ssh checks need the SSH executor, which this infrabot does not have yet", c.Name)
+	default:
+		return nil, actions.Errorf(actions.Invalid, "check %s: unknown type %q", c.Name, c.Kind)
+	}
+	if c.Schedule == "" {
+		c.Schedule = DefaultSchedule
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.FailuresBeforeIncident <= 0 {
+		c.FailuresBeforeIncident = DefaultFailures
+		if c.Kind == Heartbeat {
+			c.FailuresBeforeIncident = 1 // a missed deadline already waited period + grace
+		}
+	}
+	if c.SuccessesBeforeResolve <= 0 {
+		c.SuccessesBeforeResolve = DefaultSuccess
+		if c.Kind == Heartbeat {
+			c.SuccessesBeforeResolve = 1 // one good ping
+		}
+	}
+	if len(c.Notify) == 0 {
+		c.Notify = []actions.Target{{Kind: actions.ToChannel, Name: "default"}}
+	}
+	if c.Kind == Heartbeat && (c.Period <= 0 || c.Token == "") {
+		return nil, actions.Errorf(actions.Invalid, "check %s: a heartbeat needs a period and a token", c.Name)
+	}
+	s, err := x.opts.Parse(c.Schedule, c.TimeZone)
+	if err != nil {
+		return nil, actions.Errorf(actions.Invalid, "check %s: %v", c.Name, err)
+	}
+	return &checkState{check: c, sched: s, jitter: jitter(c.Name, s)}, nil
+}
+
+// jitter is a stable delay for a check's slots, from its name: at most a
+// quarter of its interval and at most 5 s, so that checks on the same
+// schedule spread instead of starting in the same millisecond.
+func jitter(name string, s Schedule) time.Duration {
+	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := s.Next(base)
+	limit := min(5*time.Second, s.Next(first).Sub(first)/4)
+	if limit <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(limit))
+}
+
+// Wait blocks until no check is running and every result is stored.
+func (x *Module) Wait() {
+	x.wg.Wait()
+	x.commit.wait()
+}
+
+// Close stops nothing of its own (the scheduler owns the probe job) but
+// waits for probes in flight and stores what they found; the wiring calls
+// it after the scheduler is closed and before the store is.
+func (x *Module) Close() {
+	x.Wait()
+	x.client.CloseIdleConnections()
+}

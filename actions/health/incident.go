@@ -1,0 +1,328 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// IncidentState is where an incident is in its life.
+type IncidentState string
+
+// Incident states.
+const (
+	Open     IncidentState = "open"
+	Resolved IncidentState = "resolved"
+)
+
+// Incident is one outage of one check: opened after the check's
+// FailuresBeforeIncident consecutive failures, resolved after
+// SuccessesBeforeResolve consecutive successes or by a person. A check
+// has at most one open incident.
+type Incident struct {
+	ID       int64         `json:"id"`
+	Check    string        `json:"check"`
+	State    IncidentState `json:"state"`
+	Opened   time.Time     `json:"opened"`
+	Since    time.Time     `json:"since"` // the first failure of the outage
+	Detail   string        `json:"detail"`
+	Failures int           `json:"failures"`
+
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
+	Snooze  *Snooze   `json:"snooze,omitempty"`
+	// Owed is true when a notification is due and not yet sent: held back
+	// by a snooze (sent if the check still fails when it ends), or not
+	// yet sent when infrabot stopped.
+	Owed bool `json:"owed,omitempty"`
+
+	Resolved   time.Time `json:"resolved,omitzero"`
+	ResolvedBy string    `json:"resolved_by,omitempty"` // "" when the check recovered
+
+	Notify   []actions.Target     `json:"notify"`
+	Refs     []actions.MessageRef `json:"refs,omitempty"` // every copy posted
+	Timeline []Event              `json:"timeline"`
+}
+
+// Snooze silences notifications until Until; the check keeps running.
+type Snooze struct {
+	Until  time.Time `json:"until"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// active reports whether s silences at now.
+func (s *Snooze) active(now time.Time) bool { return s != nil && now.Before(s.Until) }
+
+// Event is one line of an incident's timeline.
+type Event struct {
+	Time time.Time `json:"t"`
+	Who  string    `json:"who"` // a person, or "infrabot"
+	What string    `json:"what"`
+}
+
+// bot is who does what infrabot does by itself, in timelines and audit.
+const bot = "infrabot"
+
+func (inc *Incident) clone() *Incident {
+	cp := *inc
+	if inc.Snooze != nil {
+		s := *inc.Snooze
+		cp.Snooze = &s
+	}
+	cp.Refs = slices.Clone(inc.Refs)
+	cp.Timeline = slices.Clone(inc.Timeline)
+	cp.Notify = slices.Clone(inc.Notify)
+	return &cp
+}
+
+func (inc *Incident) event(now time.Time, who, format string, args ...any) {
+	inc.Timeline = append(inc.Timeline, Event{Time: now, Who: who, What: fmt.Sprintf(format, args...)})
+}
+
+func clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+
+func stamp(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") }
+
+func age(now, t time.Time) string {
+	return actions.Elapsed(max(now.Sub(t), 0).Truncate(time.Second))
+}
+
+// Message shows the incident in chat, with buttons while it is open.
+func (inc *Incident) Message(now time.Time) actions.Message {
+	m := actions.Message{
+		Title: fmt.Sprintf("incident %d: %s failing", inc.ID, inc.Check),
+		Text:  inc.Detail,
+		Fields: []actions.Field{
+			{Label: "check", Value: inc.Check},
+			{Label: "failing since", Value: fmt.Sprintf("%s (%s)", stamp(inc.Since), age(now, inc.Since))},
+			{Label: "failures", Value: fmt.Sprint(inc.Failures)},
+		},
+		Tone: actions.ToneDanger,
+	}
+	state := "open"
+	if inc.AckedBy != "" {
+		state = fmt.Sprintf("acknowledged by %s at %s", inc.AckedBy, clock(inc.AckedAt))
+		m.Fields = append(m.Fields, actions.Field{Label: "acknowledged", Value: fmt.Sprintf("%s at %s", inc.AckedBy, clock(inc.AckedAt))})
+		m.Tone = actions.ToneWarning
+	}
+	if inc.Snooze.active(now) {
+		s := inc.Snooze
+		v := fmt.Sprintf("until %s by %s", clock(s.Until), s.By)
+		if s.Reason != "" {
+			v += ": " + s.Reason
+		}
+		m.Fields = append(m.Fields, actions.Field{Label: "snoozed", Value: v})
+		state += ", snoozed " + v
+	}
+	if inc.State == Resolved {
+		m.Title = fmt.Sprintf("incident %d: %s resolved", inc.ID, inc.Check)
+		how := "the check recovered"
+		if inc.ResolvedBy != "" {
+			how = "by " + inc.ResolvedBy
+		}
+		state = fmt.Sprintf("resolved %s at %s after %s", how, clock(inc.Resolved), age(inc.Resolved, inc.Since))
+		m.Fields = append(m.Fields, actions.Field{Label: "resolved", Value: fmt.Sprintf("%s at %s", how, clock(inc.Resolved))})
+		m.Tone = actions.ToneSuccess
+	} else {
+		m.Buttons = []actions.Button{
+			{Label: "Acknowledge", Command: fmt.Sprintf("ack %d", inc.ID), Style: actions.ToneSuccess},
+			{Label: "Snooze 1h", Command: fmt.Sprintf("snooze %d 1h", inc.ID)},
+			{Label: "Resolve", Command: fmt.Sprintf("resolve %d", inc.ID)},
+		}
+		m.Footer = fmt.Sprintf("or type `ack %d`, `snooze %d <duration> [reason]`, `resolve %d`; `incident %d` shows its timeline", inc.ID, inc.ID, inc.ID, inc.ID)
+	}
+	m.Summary = fmt.Sprintf("incident %d: %s — %s — %s", inc.ID, inc.Check, inc.Detail, state)
+	return m
+}
+
+// change applies fn to the open incident id under the module's lock,
+// stores it and the check's record, and updates its messages. fn returns
+// an error to refuse the change.
+func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs *checkState) error) (*Incident, error) {
+	x.mu.Lock()
+	inc, ok := x.open[id]
+	if !ok {
+		x.mu.Unlock()
+		old, err := x.incident(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return nil, actions.Errorf(actions.Conflict, "incident %d is already resolved (%s)", id, old.resolvedHow())
+	}
+	cs := x.checks[inc.Check]
+	if err := fn(inc, cs); err != nil {
+		x.mu.Unlock()
+		return nil, err
+	}
+	if inc.State == Resolved {
+		delete(x.open, id)
+	}
+	cp := inc.clone()
+	x.mu.Unlock()
+	var checks []*checkState
+	if cs != nil {
+		checks = append(checks, cs)
+	}
+	if err := x.commit.save(ctx, checks, []*Incident{inc}); err != nil {
+		return nil, err
+	}
+	x.h.Update(ctx, cp.Refs, cp.Message(x.h.Now()))
+	return cp, nil
+}
+
+func (inc *Incident) resolvedHow() string {
+	if inc.ResolvedBy != "" {
+		return fmt.Sprintf("by %s at %s", inc.ResolvedBy, stamp(inc.Resolved))
+	}
+	return "the check recovered at " + stamp(inc.Resolved)
+}
+
+// openIncident opens an incident for cs, whose record says it failed
+// enough; the caller holds no lock. It is stored before anyone is told,
+// so that a restart finds it and opens no second one.
+func (x *Module) openIncident(ctx context.Context, cs *checkState, r Result) error {
+	now := x.h.Now()
+	x.mu.Lock()
+	cs.mu.Lock()
+	if cs.rec.Incident != 0 { // opened meanwhile by a concurrent run
+		cs.mu.Unlock()
+		x.mu.Unlock()
+		return nil
+	}
+	x.nextID++
+	inc := &Incident{
+		ID: x.nextID, Check: cs.check.Name, State: Open, Opened: now,
+		Since: cs.rec.FailingSince, Detail: r.Detail, Failures: cs.rec.Failures,
+		Notify: cs.check.Notify, Owed: true,
+	}
+	if inc.Since.IsZero() {
+		inc.Since = now
+	}
+	inc.event(now, bot, "opened after %d failures: %s", inc.Failures, r.Detail)
+	if s := cs.rec.Snooze; s.active(now) {
+		cp := *s
+		inc.Snooze = &cp
+		inc.event(now, bot, "notifications held back: %s snoozed the check until %s", s.By, clock(s.Until))
+	}
+	cs.rec.Incident = inc.ID
+	x.open[inc.ID] = inc
+	cs.mu.Unlock()
+	x.mu.Unlock()
+	if err := x.commit.save(ctx, []*checkState{cs}, []*Incident{inc}); err != nil {
+		return err
+	}
+	x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-opened", Action: "check", Detail: fmt.Sprintf("incident %d: %s: %s", inc.ID, inc.Check, r.Detail)})
+	return x.notifyOwed(ctx, inc.ID, "")
+}
+
+// notifyOwed posts the incident to its targets when a notification is
+// owed and no snooze holds it back.
+func (x *Module) notifyOwed(ctx context.Context, id int64, why string) error {
+	now := x.h.Now()
+	x.mu.Lock()
+	inc, ok := x.open[id]
+	if !ok || !inc.Owed || inc.Snooze.active(now) {
+		x.mu.Unlock()
+		return nil
+	}
+	inc.Owed = false
+	m := inc.Message(now)
+	if why != "" {
+		m.Text = why + "\n" + m.Text
+	}
+	targets := inc.Notify
+	x.mu.Unlock()
+
+	refs, err := x.h.Notify(ctx, targets, m)
+	if err != nil {
+		x.h.Log().Warn("an incident notification did not reach every target", "incident", id, "err", err)
+	}
+	x.mu.Lock()
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.String()
+	}
+	inc.Refs = append(inc.Refs, refs...)
+	what := "notified " + strings.Join(names, ", ")
+	if why != "" {
+		what += " (" + why + ")"
+	}
+	if err != nil {
+		what += fmt.Sprintf("; %d copies delivered, some failed", len(refs))
+	}
+	inc.event(now, bot, "%s", what)
+	changed := inc.State == Resolved || inc.AckedBy != "" // changed while we posted
+	cp := inc.clone()
+	x.mu.Unlock()
+	if changed {
+		x.h.Update(ctx, refs, cp.Message(x.h.Now()))
+	}
+	x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-notified", Action: "check", Detail: fmt.Sprintf("incident %d: %s", id, what)})
+	return x.commit.save(ctx, nil, []*Incident{inc})
+}
+
+// record counts r in the check's record and opens, resolves or re-notifies
+// its incident as the counts say.
+func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
+	now := x.h.Now()
+	cs.mu.Lock()
+	rec := &cs.rec
+	rec.add(r)
+	if r.OK {
+		rec.Successes++
+		rec.Failures = 0
+		rec.FailingSince = time.Time{}
+	} else {
+		rec.Failures++
+		rec.Successes = 0
+		if rec.FailingSince.IsZero() {
+			rec.FailingSince = r.Time
+		}
+	}
+	id := rec.Incident
+	open := id == 0 && rec.Failures >= cs.check.FailuresBeforeIncident
+	resolve := id != 0 && rec.Successes >= cs.check.SuccessesBeforeResolve
+	failures := rec.Failures
+	cs.mu.Unlock()
+
+	switch {
+	case open:
+		return x.openIncident(ctx, cs, r)
+	case resolve:
+		_, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
+			inc.State, inc.Resolved = Resolved, now
+			inc.Owed = false
+			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", cs.check.SuccessesBeforeResolve, r.Detail)
+			cs.mu.Lock()
+			cs.rec.Incident = 0
+			cs.mu.Unlock()
+			return nil
+		})
+		if err == nil {
+			x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-resolved", Action: "check", Detail: fmt.Sprintf("incident %d: %s recovered", id, cs.check.Name)})
+		}
+		return err
+	case id != 0 && !r.OK:
+		var incs []*Incident
+		why := ""
+		x.mu.Lock()
+		if inc, ok := x.open[id]; ok {
+			inc.Failures, inc.Detail = failures, r.Detail
+			incs = append(incs, inc)
+			if inc.Snooze != nil {
+				why = "still failing after the snooze"
+			}
+		}
+		x.mu.Unlock()
+		if err := x.commit.save(ctx, []*checkState{cs}, incs); err != nil {
+			return err
+		}
+		return x.notifyOwed(ctx, id, why)
+	}
+	return x.commit.save(ctx, []*checkState{cs}, nil)
+}

@@ -1,0 +1,125 @@
+package health
+
+import (
+	"context"
+	"time"
+)
+
+// Result is the outcome of one run of a check.
+type Result struct {
+	Time    time.Time     `json:"t"`           // when it started, on infrabot's clock
+	OK      bool          `json:"ok"`          // it passed
+	Detail  string        `json:"d,omitempty"` // what failed, or a short note
+	Latency time.Duration `json:"l,omitempty"` // how long the probe took
+	// Due is when the check was due (its slot plus its jitter): Time
+	// minus Due is how late it started. Not stored.
+	Due time.Time `json:"-"`
+}
+
+// tick is the probe job: it starts every check due now (and, with a
+// lookahead, those due before the next tick, each at its own time). It
+// returns at once; the probes run on their own, so a slow target holds up
+// no tick and no other check.
+func (x *Module) tick(ctx context.Context) error {
+	now := x.h.Now()
+	horizon := now.Add(x.opts.Lookahead)
+	for _, name := range x.order {
+		cs := x.checks[name]
+		cs.mu.Lock()
+		due := cs.next
+		if due.After(horizon) {
+			cs.mu.Unlock()
+			continue
+		}
+		cs.next = cs.sched.Next(due.Add(-cs.jitter)).Add(cs.jitter)
+		if !cs.next.After(now) {
+			// Far behind (the clock jumped): the next slot from now.
+			cs.next = cs.sched.Next(now).Add(cs.jitter)
+		}
+		if cs.running {
+			cs.mu.Unlock()
+			x.h.Log().Debug("check still running from its previous slot; skipping this one", "check", name, "slot", due)
+			continue
+		}
+		cs.running = true
+		cs.mu.Unlock()
+		x.wg.Add(1)
+		go x.runAt(ctx, cs, due, now)
+	}
+	return nil
+}
+
+// runAt waits (in real time) until due when it is after now, then runs
+// the check.
+func (x *Module) runAt(ctx context.Context, cs *checkState, due, now time.Time) {
+	defer x.wg.Done()
+	defer func() {
+		cs.mu.Lock()
+		cs.running = false
+		cs.mu.Unlock()
+	}()
+	if d := due.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+	if _, err := x.run(ctx, cs, due); err != nil && ctx.Err() == nil {
+		x.h.Log().Warn("recording a check's result failed", "check", cs.check.Name, "err", err)
+	}
+}
+
+// run runs cs once under the global limit and records the result; due is
+// when it was due (the zero time for a run asked for in chat).
+func (x *Module) run(ctx context.Context, cs *checkState, due time.Time) (Result, error) {
+	select {
+	case x.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	started := x.h.Now()
+	r, record := x.probe(ctx, cs)
+	<-x.sem
+	if ctx.Err() != nil {
+		return r, ctx.Err() // cut short by a stop: not the target's fault
+	}
+	r.Time, r.Due = started, due
+	if due.IsZero() {
+		r.Due = started
+	}
+	if x.opts.OnResult != nil {
+		x.opts.OnResult(cs.check.Name, r)
+	}
+	if !record {
+		return r, nil
+	}
+	return r, x.record(ctx, cs, r)
+}
+
+// probe runs the check; record is false when there is nothing to record
+// (a heartbeat that is not late).
+func (x *Module) probe(ctx context.Context, cs *checkState) (Result, bool) {
+	c := &cs.check
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	start := time.Now()
+	var r Result
+	switch c.Kind {
+	case HTTP:
+		r = x.probeHTTP(ctx, c)
+	case TCP:
+		r = probeTCP(ctx, c)
+	case OpenStack:
+		r = x.probeOpenStack(ctx, c)
+	case Heartbeat:
+		return x.heartbeatDue(cs)
+	}
+	r.Latency = time.Since(start)
+	if ctx.Err() == context.DeadlineExceeded && !r.OK {
+		r.Detail = "no answer within " + c.Timeout.String()
+	}
+	return r, true
+}

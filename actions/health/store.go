@@ -1,0 +1,265 @@
+package health
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+const (
+	bucketChecks    = "checks"    // check name → record
+	bucketIncidents = "incidents" // id (big-endian) → Incident
+)
+
+// record is what is stored of a check.
+type record struct {
+	Failures     int       `json:"failures,omitempty"`  // consecutive
+	Successes    int       `json:"successes,omitempty"` // consecutive
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	Last         *Result   `json:"last,omitempty"`
+	History      []Result  `json:"history,omitempty"` // oldest first, at most HistoryLength
+	Hours        []hour    `json:"hours,omitempty"`   // uptime per hour, the last 25
+	Incident     int64     `json:"incident,omitempty"`
+	Snooze       *Snooze   `json:"snooze,omitempty"`
+
+	// Heartbeats.
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	LastPing  time.Time `json:"last_ping,omitzero"` // the last success
+	Started   time.Time `json:"started,omitzero"`   // the last start not yet followed by a success
+}
+
+// hour counts results in one hour, for uptime.
+type hour struct {
+	Hour  int64 `json:"h"` // Unix time / 3600
+	Up    int   `json:"u"`
+	Total int   `json:"n"`
+}
+
+// add counts r in its hour, keeping the last 25 hours.
+func (rec *record) add(r Result) {
+	rec.Last = &r
+	rec.History = append(rec.History, r)
+	if len(rec.History) > HistoryLength {
+		rec.History = append(rec.History[:0], rec.History[len(rec.History)-HistoryLength:]...)
+	}
+	h := r.Time.Unix() / 3600
+	if n := len(rec.Hours); n == 0 || rec.Hours[n-1].Hour != h {
+		rec.Hours = append(rec.Hours, hour{Hour: h})
+		if len(rec.Hours) > 25 {
+			rec.Hours = append(rec.Hours[:0], rec.Hours[len(rec.Hours)-25:]...)
+		}
+	}
+	last := &rec.Hours[len(rec.Hours)-1]
+	last.Total++
+	if r.OK {
+		last.Up++
+	}
+}
+
+// uptime is the share of passing results in the 24 hours before now; ok
+// is false when there are none.
+func (rec *record) uptime(now time.Time) (float64, bool) {
+	from := now.Add(-24*time.Hour).Unix() / 3600
+	up, total := 0, 0
+	for _, h := range rec.Hours {
+		if h.Hour >= from {
+			up += h.Up
+			total += h.Total
+		}
+	}
+	if total == 0 {
+		return 0, false
+	}
+	return float64(up) / float64(total), true
+}
+
+func idKey(id int64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, uint64(id))
+	return k
+}
+
+// load reads the checks' records and the open incidents, and decides
+// when each check runs first: at its next slot after its last result, or
+// at once (plus its jitter) when that slot has passed or it never ran.
+func (x *Module) load(ctx context.Context) error {
+	now := x.h.Now()
+	return x.h.Store().View(ctx, func(tx actions.Tx) error {
+		cb := tx.Bucket(bucketChecks)
+		for _, cs := range x.checks {
+			if v := cb.Get([]byte(cs.check.Name)); v != nil {
+				if err := json.Unmarshal(v, &cs.rec); err != nil {
+					return fmt.Errorf("reading the state of check %s: %w", cs.check.Name, err)
+				}
+			}
+			if cs.rec.FirstSeen.IsZero() {
+				cs.rec.FirstSeen = now
+			}
+			cs.next = now.Add(cs.jitter)
+			if cs.rec.Last != nil {
+				if next := cs.sched.Next(cs.rec.Last.Time.Add(-cs.jitter)).Add(cs.jitter); next.After(now) {
+					cs.next = next
+				}
+			}
+		}
+		ib := tx.Bucket(bucketIncidents)
+		return ib.ForEach(func(k, v []byte) error {
+			id := int64(binary.BigEndian.Uint64(k))
+			x.nextID = max(x.nextID, id)
+			var inc Incident
+			if err := json.Unmarshal(v, &inc); err != nil {
+				return fmt.Errorf("reading incident %d: %w", id, err)
+			}
+			if inc.State == Open {
+				x.open[id] = &inc
+			}
+			return nil
+		})
+	})
+}
+
+// committer stores records and incidents in shared transactions: a
+// caller waits until what it asked for is on disk, and every caller that
+// arrives while a transaction commits joins the next one. What is written
+// is the state at commit time, so a later write never carries an older
+// state.
+type committer struct {
+	x *Module
+
+	mu        sync.Mutex
+	checks    map[*checkState]bool
+	incidents map[*Incident]bool
+	waiters   []chan error
+	running   bool
+	idle      sync.Cond
+}
+
+// save stores the current state of the checks and incidents given, and
+// returns once it is durable.
+func (c *committer) save(ctx context.Context, checks []*checkState, incidents []*Incident) error {
+	done := make(chan error, 1)
+	c.mu.Lock()
+	if c.checks == nil {
+		c.checks, c.incidents = map[*checkState]bool{}, map[*Incident]bool{}
+		c.idle.L = &c.mu
+	}
+	for _, cs := range checks {
+		c.checks[cs] = true
+	}
+	for _, inc := range incidents {
+		c.incidents[inc] = true
+	}
+	c.waiters = append(c.waiters, done)
+	if !c.running {
+		c.running = true
+		go c.loop()
+	}
+	c.mu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loop commits batches until none is waiting, then ends.
+func (c *committer) loop() {
+	for {
+		c.mu.Lock()
+		if len(c.waiters) == 0 {
+			c.running = false
+			c.idle.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+		checks, incidents, waiters := c.checks, c.incidents, c.waiters
+		c.checks, c.incidents, c.waiters = map[*checkState]bool{}, map[*Incident]bool{}, nil
+		c.mu.Unlock()
+		err := c.x.write(checks, incidents)
+		for _, w := range waiters {
+			w <- err
+		}
+	}
+}
+
+// wait blocks until nothing is being committed.
+func (c *committer) wait() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.running {
+		c.idle.Wait()
+	}
+}
+
+// write stores the current state of checks and incidents in one
+// transaction.
+func (x *Module) write(checks map[*checkState]bool, incidents map[*Incident]bool) error {
+	type kv struct{ k, v []byte }
+	var cw, iw []kv
+	for cs := range checks {
+		cs.mu.Lock()
+		v, err := json.Marshal(&cs.rec)
+		cs.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		cw = append(cw, kv{[]byte(cs.check.Name), v})
+	}
+	x.mu.Lock()
+	for inc := range incidents {
+		v, err := json.Marshal(inc)
+		if err != nil {
+			x.mu.Unlock()
+			return err
+		}
+		iw = append(iw, kv{idKey(inc.ID), v})
+	}
+	x.mu.Unlock()
+	return x.h.Store().Update(context.Background(), func(tx actions.Tx) error {
+		cb, ib := tx.Bucket(bucketChecks), tx.Bucket(bucketIncidents)
+		for _, w := range cw {
+			if err := cb.Put(w.k, w.v); err != nil {
+				return err
+			}
+		}
+		for _, w := range iw {
+			if err := ib.Put(w.k, w.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// incident reads incident id from the store (resolved ones too).
+func (x *Module) incident(ctx context.Context, id int64) (*Incident, error) {
+	x.mu.Lock()
+	if inc, ok := x.open[id]; ok {
+		cp := inc.clone()
+		x.mu.Unlock()
+		return cp, nil
+	}
+	x.mu.Unlock()
+	var inc *Incident
+	err := x.h.Store().View(ctx, func(tx actions.Tx) error {
+		v := tx.Bucket(bucketIncidents).Get(idKey(id))
+		if v == nil {
+			return nil
+		}
+		inc = &Incident{}
+		return json.Unmarshal(v, inc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if inc == nil {
+		return nil, actions.Errorf(actions.NotFound, "there is no incident %d; `incidents` lists the open ones", id)
+	}
+	return inc, nil
+}
