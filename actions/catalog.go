@@ -15,8 +15,9 @@ import (
 var Planned = []string{"deploy", "checks", "incidents", "ack", "resolve", "oncall", "jobs", "digest"}
 
 // Nearest returns the name in among that name most likely means: the only
-// one that starts with name, or else the nearest one at most two edits
-// away. It returns "" when none fits.
+// one that starts with name (or the one every such name extends, as
+// checks extends check), or else the nearest one at most two edits away.
+// It returns "" when none fits.
 func Nearest(name string, among []string) string {
 	var prefixed []string
 	best, bestDist := "", 3
@@ -28,8 +29,13 @@ func Nearest(name string, among []string) string {
 			best, bestDist = c, d
 		}
 	}
-	if len(prefixed) == 1 {
-		best = prefixed[0]
+	if len(prefixed) > 0 {
+		// One command that starts with name, or one that all the others
+		// extend (check, checks): that one.
+		shortest := slices.MinFunc(prefixed, func(a, b string) int { return len(a) - len(b) })
+		if !slices.ContainsFunc(prefixed, func(c string) bool { return !strings.HasPrefix(c, shortest) }) {
+			best = shortest
+		}
 	}
 	return best
 }

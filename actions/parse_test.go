@@ -113,10 +113,10 @@ func TestBindRefusesWhatDoesNotFit(t *testing.T) {
 func TestNearest(t *testing.T) {
 	t.Parallel()
 	among := []string{"help", "whoami", "status", "plan", "provision", "deploy", "teardown", "approve", "deny",
-		"lock", "unlock", "runs", "run", "cancel", "checks", "incidents", "ack", "resolve", "oncall", "jobs", "digest", "audit"}
+		"lock", "unlock", "runs", "run", "cancel", "checks", "check", "incidents", "incident", "ack", "resolve", "snooze", "oncall", "jobs", "digest", "audit"}
 	for in, want := range map[string]string{
 		"provison": "provision", "stauts": "status", "teardwn": "teardown", "aprove": "approve",
-		"prov": "provision", "inc": "incidents", "unlok": "unlock", "runz": "runs", "xyzzy": "", "re": "resolve",
+		"prov": "provision", "inc": "incident", "incidentz": "incidents", "snoze": "snooze", "unlok": "unlock", "runz": "runs", "xyzzy": "", "re": "resolve",
 	} {
 		if got := actions.Nearest(in, among); got != want {
 			t.Errorf("Nearest(%q) = %q, want %q", in, got, want)

@@ -202,7 +202,11 @@ func (w *World) Open() {
 		w.T.Fatal(err)
 	}
 	w.DB = db
-	w.Chat = &Chat{}
+	if w.Chat == nil {
+		// The chat outlives a restart, as a real channel does: messages
+		// posted before it can still be updated after it.
+		w.Chat = &Chat{}
+	}
 	w.Sched = schedule.New(schedule.Options{LastRuns: db, Now: w.Clock.Now, MaxJitter: time.Nanosecond})
 	w.Engine = actions.NewEngine(actions.Options{
 		Policy: w.Opts.Policy(), Runs: db, Locks: db, Audit: db, Stores: db, Scheduler: w.Sched,

@@ -129,7 +129,7 @@ func (x *Module) checkNow(ctx context.Context, req *actions.Request) (actions.Me
 	}
 	verdict, tone := "passed", actions.ToneSuccess
 	if !r.OK {
-		verdict, tone = "failed", actions.ToneDanger
+		verdict, tone = "failed", actions.ToneWarning
 	}
 	m := actions.Message{
 		Title:   "check " + cs.check.Name,
@@ -184,6 +184,9 @@ func (x *Module) showIncident(ctx context.Context, req *actions.Request) (action
 	}
 	m := inc.Message(x.h.Now())
 	m.Buttons, m.Footer = nil, ""
+	if m.Tone == actions.ToneDanger {
+		m.Tone = actions.ToneWarning // a reply, not a refusal
+	}
 	for _, e := range inc.Timeline {
 		m.Lines = append(m.Lines, fmt.Sprintf("%s  %-8s %s", stamp(e.Time), e.Who, e.What))
 	}

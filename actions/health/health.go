@@ -190,9 +190,8 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	tr.MaxIdleConns = opts.Limit
 	tr.MaxIdleConnsPerHost = opts.Limit
 	tr.IdleConnTimeout = 5 * time.Minute
-	if opts.RootCAs != nil {
-		tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs}
-	}
+	// Certificates are judged by infrabot's clock, like everything else.
+	tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, Time: h.Now}
 	x.client = &http.Client{Transport: tr}
 
 	for _, c := range checks {
