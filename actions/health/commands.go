@@ -22,8 +22,8 @@ func (x *Module) register() {
 	})
 	x.h.Register(&actions.Action{
 		Name: "check", Summary: "run one health check now and show its result",
-		Help: "The result counts like a scheduled one: it can open or resolve an incident.",
-		Args: []actions.Arg{{Name: "name", Kind: actions.ArgWord}},
+		Help:  "The result counts like a scheduled one: it can open or resolve an incident.",
+		Args:  []actions.Arg{{Name: "name", Kind: actions.ArgWord}},
 		Query: x.checkNow,
 	})
 	x.h.Register(&actions.Action{

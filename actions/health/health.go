@@ -147,7 +147,7 @@ type Module struct {
 	wg     sync.WaitGroup // probes in flight
 
 	checks map[string]*checkState
-	order  []string               // check names, sorted
+	order  []string                 // check names, sorted
 	tokens map[[32]byte]*checkState // heartbeat token hashes
 
 	commit committer
