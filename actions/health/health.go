@@ -134,7 +134,8 @@ type Options struct {
 	Lookahead time.Duration
 	// RootCAs, when set, are the roots HTTP checks trust (tests).
 	RootCAs *x509.CertPool
-	// OnResult, when set, sees every result (benchmarks, metrics).
+	// OnResult, when set, sees every scheduled run's result once it is
+	// recorded (benchmarks, metrics).
 	OnResult func(check string, r Result)
 }
 
@@ -211,6 +212,19 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	sort.Strings(x.order)
 	if err := x.load(context.Background()); err != nil {
 		return nil, err
+	}
+	// Checks seen for the first time are stored at once: a heartbeat's
+	// first deadline counts from now, also across a restart.
+	var fresh []*checkState
+	for _, cs := range x.checks {
+		if cs.rec.Last == nil {
+			fresh = append(fresh, cs)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := x.commit.save(context.Background(), fresh, nil); err != nil {
+			return nil, err
+		}
 	}
 	x.register()
 	if len(x.checks) > 0 {

@@ -55,7 +55,7 @@ func (x *Module) probeHTTP(ctx context.Context, c *Check) Result {
 		cert := resp.TLS.PeerCertificates[0]
 		if left := cert.NotAfter.Sub(x.h.Now()); left < e.CertValidFor {
 			return Result{Detail: fmt.Sprintf("the certificate expires %s (in %s), sooner than %s",
-				cert.NotAfter.UTC().Format("2006-01-02 15:04 UTC"), days(left), days(e.CertValidFor))}
+				stamp(cert.NotAfter), span(left), span(e.CertValidFor))}
 		}
 	}
 	return Result{OK: true, Detail: fmt.Sprintf("status %d", resp.StatusCode)}
@@ -120,13 +120,21 @@ func netError(err error) string {
 	return err.Error()
 }
 
-// days writes a duration in days when it is at least one.
-func days(d time.Duration) string {
-	if d >= 24*time.Hour {
-		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+// span writes a duration as config does: 14d, 2h, 1h30m, 90s.
+func span(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "the past"
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd", d/(24*time.Hour)) + span(d%(24*time.Hour))
+	case d >= time.Hour && d%time.Hour >= time.Minute:
+		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", d/time.Minute)
 	}
-	if d < 0 {
-		return "already"
-	}
-	return actions.Elapsed(d.Truncate(time.Minute))
+	return d.Truncate(time.Second).String()
 }

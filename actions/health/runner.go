@@ -53,22 +53,31 @@ func (x *Module) tick(ctx context.Context) error {
 // the check.
 func (x *Module) runAt(ctx context.Context, cs *checkState, due, now time.Time) {
 	defer x.wg.Done()
-	defer func() {
+	done := func() {
 		cs.mu.Lock()
 		cs.running = false
 		cs.mu.Unlock()
-	}()
+	}
 	if d := due.Sub(now); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			done()
 			return
 		}
 	}
-	if _, err := x.run(ctx, cs, due); err != nil && ctx.Err() == nil {
-		x.h.Log().Warn("recording a check's result failed", "check", cs.check.Name, "err", err)
+	r, err := x.run(ctx, cs, due)
+	done()
+	if err != nil {
+		if ctx.Err() == nil {
+			x.h.Log().Warn("recording a check's result failed", "check", cs.check.Name, "err", err)
+		}
+		return
+	}
+	if x.opts.OnResult != nil {
+		x.opts.OnResult(cs.check.Name, r)
 	}
 }
 
@@ -89,9 +98,6 @@ func (x *Module) run(ctx context.Context, cs *checkState, due time.Time) (Result
 	r.Time, r.Due = started, due
 	if due.IsZero() {
 		r.Due = started
-	}
-	if x.opts.OnResult != nil {
-		x.opts.OnResult(cs.check.Name, r)
 	}
 	if !record {
 		return r, nil

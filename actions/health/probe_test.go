@@ -1,0 +1,226 @@
+package health_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions/health"
+)
+
+// A TCP port that closes fails its check, with what the dialer said.
+func TestTCPPortThatCloses(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	w := newWorld(t, []health.Check{{Name: "registry-tcp", Kind: health.TCP, Address: addr, Schedule: "@every 30s"}})
+	w.step(30 * time.Second)
+	w.Expect(w.As("carol", "checks"), false, "registry-tcp", "up", "connected")
+	ln.Close()
+	w.step(30 * time.Second)
+	w.step(30 * time.Second)
+	m := w.onePost("incident 1: registry-tcp")
+	if !strings.Contains(m.Text, "connection refused") {
+		t.Errorf("the incident says %q, want the refusal", m.Text)
+	}
+}
+
+// A TLS server whose certificate expires within cert_valid_for fails its
+// check, by infrabot's clock.
+func TestCertificateAboutToExpire(t *testing.T) {
+	t.Parallel()
+	var w *world
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC) // the world's clock
+	cert, pool := certificate(t, now.Add(-30*24*time.Hour), now.Add(10*24*time.Hour))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := httpCheck("logs-tls", srv.URL)
+	c.Expect.CertValidFor = 14 * 24 * time.Hour
+	ok := httpCheck("logs-tls-week", srv.URL)
+	ok.Expect.CertValidFor = 7 * 24 * time.Hour
+	w = newWorld(t, []health.Check{c, ok}, func(o *health.Options) { o.RootCAs = pool })
+	w.step(time.Minute)
+	w.step(time.Minute)
+	m := w.onePost("incident 1: logs-tls")
+	if !strings.Contains(m.Text, "the certificate expires Dec 1") || !strings.Contains(m.Text, "sooner than 14d") {
+		t.Errorf("the incident says %q", m.Text)
+	}
+	w.Expect(w.As("carol", "check logs-tls-week"), false, "check logs-tls-week passed")
+}
+
+// certificate is a self-signed certificate for 127.0.0.1 valid from
+// notBefore to notAfter, and a pool that trusts it.
+func certificate(t *testing.T, notBefore, notAfter time.Time) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "logs.test"},
+		NotBefore: notBefore, NotAfter: notAfter,
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(parsed)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// A hanging target holds up only its own check: the others run and
+// report while it hangs, and its next slot is skipped, not queued.
+func TestHangingTargetDelaysNoOne(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-g.ch:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hanging.Close)
+	t.Cleanup(g.open)
+	tg := newTarget(t)
+	hang := httpCheck("hangs", hanging.URL)
+	hang.Timeout = time.Minute
+	var mu sync.Mutex
+	results := map[string]int{}
+	got := make(chan string, 100)
+	w := newWorld(t, []health.Check{hang, httpCheck("fast", tg.URL)}, func(o *health.Options) {
+		o.OnResult = func(check string, r health.Result) {
+			mu.Lock()
+			results[check]++
+			mu.Unlock()
+			got <- check
+		}
+	})
+	for range 3 {
+		w.Clock.Advance(time.Minute)
+		w.Tick()
+		if c := <-got; c != "fast" {
+			t.Fatalf("%s reported first, while hangs should still hang", c)
+		}
+	}
+	g.open()
+	w.mod.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if results["fast"] != 3 || results["hangs"] != 1 {
+		t.Errorf("results %v: want fast 3 times and hangs once (its later slots skipped while it hung)", results)
+	}
+}
+
+// A heartbeat that stops pinging opens an incident; a ping resolves it;
+// a start with no success within the grace fails it; so does a failure
+// or a non-zero exit code. Pings go through the HTTP handler.
+func TestHeartbeat(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, []health.Check{{Name: "nightly-promotion", Kind: health.Heartbeat, Period: 24 * time.Hour, Grace: 2 * time.Hour, Token: "hb-0123456789abcdef"}})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { w.mod.Handler().ServeHTTP(rw, r) }))
+	t.Cleanup(srv.Close)
+	ping := func(path string, want int) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+path, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST %s: %d %q, want %d", path, resp.StatusCode, body, want)
+		}
+		if strings.Contains(string(body), "hb-0123456789abcdef") {
+			t.Errorf("the answer shows the token: %q", body)
+		}
+	}
+	ping("/ping/hb-0123456789abcdef", 200)
+	w.step(25 * time.Hour)
+	if len(w.posts("incident")) != 0 {
+		t.Fatal("an incident opened before period + grace had passed")
+	}
+	w.step(2 * time.Hour)
+	m := w.onePost("incident 1: nightly-promotion")
+	if !strings.Contains(m.Text, "no ping since Nov 21 12:00 UTC") {
+		t.Errorf("the incident says %q", m.Text)
+	}
+	w.step(time.Hour)
+	w.onePost("incident") // late again, still the same incident
+
+	ping("/ping/hb-0123456789abcdef/0", 200)
+	if m := w.onePost("incident 1"); !strings.Contains(m.Title, "resolved") {
+		t.Fatalf("a ping did not resolve the incident: %s", m.Summary)
+	}
+
+	ping("/ping/hb-0123456789abcdef/start", 200)
+	w.step(time.Hour)
+	if len(w.posts("incident 2")) != 0 {
+		t.Fatal("a start within its grace opened an incident")
+	}
+	w.step(90 * time.Minute)
+	if m := w.onePost("incident 2"); !strings.Contains(m.Text, "reported no success within 2h") {
+		t.Errorf("incident 2 says %q", m.Text)
+	}
+	ping("/ping/hb-0123456789abcdef", 200)
+	ping("/ping/hb-0123456789abcdef/3", 200)
+	if m := w.onePost("incident 3"); !strings.Contains(m.Text, "exited with code 3") {
+		t.Errorf("incident 3 says %q", m.Text)
+	}
+	ping("/ping/hb-0123456789abcdef", 200)
+	ping("/ping/hb-0123456789abcdef/fail", 200)
+	w.onePost("incident 4")
+
+	ping("/ping/not-a-token", 404)
+	ping("/ping/hb-0123456789abcdef/later", 400)
+	ping("/ping/", 404)
+	ping("/ping/hb-0123456789abcdef/0/1", 404)
+}
+
+// A heartbeat that never pinged is late period + grace after infrabot
+// started watching it, even across restarts.
+func TestHeartbeatThatNeverPings(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, []health.Check{{Name: "backup", Kind: health.Heartbeat, Period: time.Hour, Grace: 10 * time.Minute, Token: "t"}})
+	w.step(time.Hour)
+	w.restart()
+	w.step(5 * time.Minute)
+	if len(w.posts("incident")) != 0 {
+		t.Fatal("late before period + grace")
+	}
+	w.step(6 * time.Minute)
+	w.onePost("incident 1: backup")
+}
