@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,8 @@ type Config struct {
 	HTTP         HTTP                   `yaml:"http"`
 	Admin        Admin                  `yaml:"admin"`
 	Shutdown     Shutdown               `yaml:"shutdown"`
+	// Checks are the health checks (docs/health-checks.md).
+	Checks []Check `yaml:"checks"`
 	Log          Log                    `yaml:"log"`
 	// Channels are the places infrabot speaks in, by name, each with its
 	// id on every platform it exists on. On the console every channel
@@ -133,14 +136,23 @@ type Log struct {
 	Format string `yaml:"format"` // text or json; default text
 }
 
-// Duration is a time.Duration written as Go writes it ("15m", "90s").
+// Duration is a time.Duration written as Go writes it ("15m", "90s"), or
+// in whole days ("14d").
 type Duration time.Duration
 
 // UnmarshalYAML reads a duration such as "15m".
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
+	if days, ok := strings.CutSuffix(n.Value, "d"); ok && err != nil {
+		var d int
+		if d, err = strconv.Atoi(days); err == nil && d >= 0 && d <= 3660 {
+			v = time.Duration(d) * 24 * time.Hour
+		} else if err == nil {
+			err = fmt.Errorf("out of range")
+		}
+	}
 	if err != nil || v < 0 {
-		return lineError(n, "%q is not a duration (write it like 90s, 15m or 2h)", n.Value)
+		return lineError(n, "%q is not a duration (write it like 90s, 15m, 2h or 14d)", n.Value)
 	}
 	*d = Duration(v)
 	return nil

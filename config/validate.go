@@ -75,6 +75,7 @@ func (v *validator) check(c *Config) {
 	v.checkDiscord(c)
 	v.checkChannels(c)
 	v.checkCI(c)
+	v.checkChecks(c)
 	if l := c.Log.Level; l != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
 		v.errorf([]string{"log", "level"}, "log level %q is not one of debug, info, warn, error", l)
 	}

@@ -1,0 +1,80 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/config"
+)
+
+func TestChecksParse(t *testing.T) {
+	t.Setenv("INFRABOT_TEST_PING", "ping-token-1")
+	c, err := config.Parse("f.yaml", []byte(`
+channels: {default: {slack: C0INFRA}, oncall: {slack: C0ONCALL}}
+people: {bob: {slack: U02BOB}}
+clouds: {c: {simulator: true}}
+environments: {staging: {cloud: c, servers: [{name: web, flavor: f, image: i}]}}
+checks:
+  - name: logserver-http
+    type: http
+    url: https://logs.example.org/health
+    expect: {status: 200, body_contains: "ok", max_latency: 2s, cert_valid_for: 14d}
+    schedule: "@every 1m"
+    time_zone: Europe/Prague
+    timeout: 10s
+    failures_before_incident: 3
+    notify: [channel:oncall, person:bob]
+  - {name: registry-tcp, type: tcp, address: registry.example.org:5000, schedule: "*/30 * * * * *"}
+  - {name: staging-servers, type: openstack, environment: staging}
+  - {name: nightly-promotion, type: heartbeat, period: 24h, grace: 2h, token: "${env:INFRABOT_TEST_PING}"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Checks) != 4 {
+		t.Fatalf("%d checks", len(c.Checks))
+	}
+	if got := time.Duration(c.Checks[0].Expect.CertValidFor); got != 14*24*time.Hour {
+		t.Errorf("cert_valid_for = %s", got)
+	}
+	if c.Checks[3].Token.Value() != "ping-token-1" || strings.Contains(c.Checks[3].Token.String(), "ping-token-1") {
+		t.Errorf("the heartbeat token is not a resolved secret")
+	}
+}
+
+func TestCheckProblemsHaveLines(t *testing.T) {
+	t.Parallel()
+	base := "channels: {default: {slack: C0INFRA}}\nchecks:\n"
+	tests := []struct{ name, yaml, want string }{
+		{"ssh refused", base + "  - {name: p, type: ssh, environment: staging, on: promoter, run: systemctl is-active promoter}\n", "3: check p: ssh checks are not available yet"},
+		{"unknown type", base + "  - {name: p, type: ping}\n", `3: check p: type "ping" is not http`},
+		{"unknown key", base + "  - name: p\n    type: tcp\n    adress: x:1\n", "5: field adress not found"},
+		{"bad url", base + "  - {name: p, type: http, url: logs.example.org}\n", "3: check p needs a url"},
+		{"bad address", base + "  - {name: p, type: tcp, address: registry}\n", "3: check p needs an address"},
+		{"bad schedule", base + "  - name: p\n    type: tcp\n    address: r:1\n    schedule: every minute\n", `6: check p: "every minute" is not a schedule`},
+		{"bad zone", base + "  - {name: p, type: tcp, address: r:1, time_zone: Mars/Olympus}\n", `3: check p: "Mars/Olympus" is not a time zone`},
+		{"undeclared env", base + "  - {name: s, type: openstack, environment: prod}\n", `3: check s watches environment "prod"`},
+		{"literal token", base + "  - {name: h, type: heartbeat, period: 1h, token: abc}\n", "3: this field holds a secret"},
+		{"no token", base + "  - {name: h, type: heartbeat, period: 1h}\n", "3: heartbeat h needs a token"},
+		{"no period", base + "  - {name: h, type: heartbeat, token: '${file:/dev/null}'}\n", "3: heartbeat h needs a period"},
+		{"bad target", base + "  - name: p\n    type: tcp\n    address: r:1\n    notify: [channel:nowhere, pager]\n", `6: channel "nowhere" is not declared`},
+		{"duplicate", base + "  - {name: p, type: tcp, address: r:1}\n  - {name: p, type: tcp, address: r:2}\n", "4: check p is declared twice"},
+		{"no default channel", "checks:\n  - {name: p, type: tcp, address: r:1}\n", "2: check p notifies channel:default, which is not declared"},
+		{"bad duration", base + "  - {name: p, type: tcp, address: r:1, timeout: 3x}\n", `3: "3x" is not a duration`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse("f.yaml", []byte(tc.yaml))
+			var probs config.Problems
+			if !errors.As(err, &probs) {
+				t.Fatalf("error = %v, want problems", err)
+			}
+			if !strings.Contains(probs.Error(), "f.yaml:"+tc.want) {
+				t.Errorf("problems lack %q:\n%s", tc.want, probs.Error())
+			}
+		})
+	}
+}
