@@ -36,7 +36,7 @@ type Config struct {
 	Shutdown     Shutdown               `yaml:"shutdown"`
 	// Checks are the health checks (docs/health-checks.md).
 	Checks []Check `yaml:"checks"`
-	Log          Log                    `yaml:"log"`
+	Log    Log     `yaml:"log"`
 	// Channels are the places infrabot speaks in, by name, each with its
 	// id on every platform it exists on. On the console every channel
 	// exists, printed as [#NAME].
