@@ -34,9 +34,7 @@ type Config struct {
 	HTTP         HTTP                   `yaml:"http"`
 	Admin        Admin                  `yaml:"admin"`
 	Shutdown     Shutdown               `yaml:"shutdown"`
-	// Checks are the health checks (docs/health-checks.md).
-	Checks []Check `yaml:"checks"`
-	Log    Log     `yaml:"log"`
+	Log          Log                    `yaml:"log"`
 	// Channels are the places infrabot speaks in, by name, each with its
 	// id on every platform it exists on. On the console every channel
 	// exists, printed as [#NAME].
@@ -45,6 +43,8 @@ type Config struct {
 	// a direct message or the console are posted; "default" when a
 	// channel of that name exists and this is not set.
 	ApprovalsChannel string `yaml:"approvals_channel"`
+	// Checks are the health checks (docs/health-checks.md).
+	Checks []Check `yaml:"checks"`
 
 	// CI are the CI systems infrabot watches, Squads who owns which
 	// jobs, Digests the scheduled status digests.
