@@ -41,6 +41,17 @@ const (
 	DefaultParallel      = 20
 )
 
+// ServerNames returns the names of the servers env declares, sorted:
+// <env>-<name>-<n>.
+func (env Environment) ServerNames() []string {
+	var names []string
+	for name := range env.desired() {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return naturalLess(names[i], names[j]) })
+	return names
+}
+
 // CloudSource returns the cloud called name, connecting on first use.
 type CloudSource func(ctx context.Context, name string) (actions.Cloud, error)
 

@@ -294,6 +294,10 @@ func jitter(name string, s Schedule) time.Duration {
 	return time.Duration(h.Sum64() % uint64(limit))
 }
 
+// Heartbeats returns how many heartbeat checks there are: they need the
+// public HTTP server for their pings.
+func (x *Module) Heartbeats() int { return len(x.tokens) }
+
 // Wait blocks until no check is running and every result is stored.
 func (x *Module) Wait() {
 	x.wg.Wait()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/environments"
+	"github.com/infrabot/infrabot/actions/health"
 	"github.com/infrabot/infrabot/actions/openstack"
 	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/actions/ssh"
@@ -50,6 +51,8 @@ type App struct {
 	// reload serialises reloads; current is the config in force.
 	reload  sync.Mutex
 	current atomic.Pointer[config.Config]
+	// Health is the health-checks module.
+	Health *health.Module
 }
 
 // NewLogger returns the logger the config asks for, writing to w, with
@@ -197,6 +200,9 @@ func (a *App) modules() error {
 	if err := a.deployModule(a.envs); err != nil {
 		return err
 	}
+	if err := a.healthModule(); err != nil {
+		return err
+	}
 	return a.ciModules()
 }
 
@@ -204,6 +210,9 @@ func (a *App) modules() error {
 // clouds, the store's local reads and the store.
 func (a *App) Close() {
 	a.Sched.Close()
+	if a.Health != nil {
+		a.Health.Close() // its last results stored
+	}
 	a.Engine.Close()
 	for _, r := range a.remotes {
 		r.Close()
@@ -396,7 +405,10 @@ func chatAdapters(app *App) ([]func(context.Context) error, error) {
 		adapters = append(adapters, serve)
 	}
 	if public != nil {
+		public.Mount("/ping/", app.Health.Handler())
 		adapters = append(adapters, public.Serve)
+	} else if app.Health.Heartbeats() > 0 {
+		app.Log.Warn("heartbeat checks are declared but http.listen is not set: no job can ping them, and they will fail")
 	}
 	return adapters, nil
 }

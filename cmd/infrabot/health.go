@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/environments"
+	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/schedule"
+	"github.com/infrabot/infrabot/config"
+)
+
+// healthModule makes the health-checks module from the config's checks,
+// with the environments' clouds for openstack checks.
+func (a *App) healthModule() error {
+	h, err := a.Engine.Module(health.Name, health.Buckets...)
+	if err != nil {
+		return err
+	}
+	envs := map[string]environments.Environment{}
+	for _, e := range environmentsFrom(a.Config) {
+		envs[e.Name] = e
+	}
+	a.Health, err = health.New(h, checksFrom(a.Config), health.Options{
+		Parse:     func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) },
+		Fleet:     fleet{envs: envs, clouds: a.Clouds},
+		Lookahead: time.Second, // the probe job's tick
+	})
+	return err
+}
+
+// fleet answers openstack checks: an environment's declared server names,
+// and the servers its cloud has.
+type fleet struct {
+	envs   map[string]environments.Environment
+	clouds *Clouds
+}
+
+func (f fleet) Servers(ctx context.Context, env string) ([]string, []actions.Server, error) {
+	e, ok := f.envs[env]
+	if !ok {
+		return nil, nil, actions.Errorf(actions.NotFound, "there is no environment %q", env)
+	}
+	cl, err := f.clouds.Get(ctx, e.Cloud)
+	if err != nil {
+		return nil, nil, err
+	}
+	servers, err := cl.Servers(ctx, env)
+	return e.ServerNames(), servers, err
+}
+
+func checksFrom(c *config.Config) []health.Check {
+	var out []health.Check
+	for _, ch := range c.Checks {
+		hc := health.Check{
+			Name: ch.Name, Kind: health.Kind(ch.Type),
+			URL: ch.URL, Address: ch.Address,
+			Environment: ch.Environment, On: ch.On, Run: ch.Run,
+			Period: time.Duration(ch.Period), Grace: time.Duration(ch.Grace), Token: ch.Token.Value(),
+			Schedule: ch.Schedule, TimeZone: ch.TimeZone, Timeout: time.Duration(ch.Timeout),
+			FailuresBeforeIncident: ch.FailuresBeforeIncident, SuccessesBeforeResolve: ch.SuccessesBeforeResolve,
+		}
+		if e := ch.Expect; e != nil {
+			hc.Expect = health.Expect{Status: e.Status, BodyContains: e.BodyContains,
+				MaxLatency: time.Duration(e.MaxLatency), CertValidFor: time.Duration(e.CertValidFor)}
+		}
+		for _, n := range ch.Notify {
+			if t, err := actions.ParseTarget(n); err == nil { // config has checked them
+				hc.Notify = append(hc.Notify, t)
+			}
+		}
+		out = append(out, hc)
+	}
+	return out
+}
