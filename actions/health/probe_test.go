@@ -1,22 +1,27 @@
 package health_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/health"
 )
 
@@ -223,4 +228,66 @@ func TestHeartbeatThatNeverPings(t *testing.T) {
 	}
 	w.step(6 * time.Minute)
 	w.onePost("incident 1: backup")
+}
+
+// fleet is an environment's declared servers and what the cloud has.
+type fleet struct {
+	mu       sync.Mutex
+	declared []string
+	servers  []actions.Server
+}
+
+func (f *fleet) Servers(ctx context.Context, env string) ([]string, []actions.Server, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if env != "staging" {
+		return nil, nil, actions.Errorf(actions.NotFound, "there is no environment %q", env)
+	}
+	return f.declared, slices.Clone(f.servers), nil
+}
+
+func (f *fleet) set(servers ...actions.Server) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.servers = servers
+}
+
+// An openstack check passes when every declared server is ACTIVE, and
+// says which are not.
+func TestOpenStackServersActive(t *testing.T) {
+	t.Parallel()
+	f := &fleet{declared: []string{"staging-logserver-1", "staging-promoter-1", "staging-promoter-2"}}
+	active := func(name string) actions.Server { return actions.Server{Name: name, Status: "ACTIVE"} }
+	f.set(active("staging-logserver-1"), active("staging-promoter-1"), active("staging-promoter-2"))
+	w := newWorld(t, []health.Check{{Name: "staging-servers", Kind: health.OpenStack, Environment: "staging"}},
+		func(o *health.Options) { o.Fleet = f })
+	w.step(time.Minute)
+	w.Expect(w.As("carol", "checks"), false, "staging-servers", "3 servers ACTIVE")
+	f.set(active("staging-logserver-1"), actions.Server{Name: "staging-promoter-1", Status: "ERROR", Fault: "No valid host was found"})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	m := w.onePost("incident 1: staging-servers")
+	if want := "staging-promoter-1 ERROR (No valid host was found), staging-promoter-2 missing"; m.Text != want {
+		t.Errorf("the incident says %q, want %q", m.Text, want)
+	}
+}
+
+// Checks the module cannot run are refused when it is made.
+func TestUnrunnableChecksAreRefused(t *testing.T) {
+	t.Parallel()
+	w := actionstest.New(t, actionstest.Options{})
+	for i, c := range []health.Check{
+		{Name: "p", Kind: health.SSH, Environment: "staging", On: "promoter", Run: "true"},
+		{Name: "s", Kind: health.OpenStack, Environment: "staging"},
+		{Name: "h", Kind: health.Heartbeat},
+		{Name: "t", Kind: health.TCP, Address: "x:1", Schedule: "every minute"},
+	} {
+		h, err := w.Engine.Module(fmt.Sprintf("health-%d", i), health.Buckets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := health.New(h, []health.Check{c}, health.Options{Parse: parse}); actions.ErrorKind(err) != actions.Invalid {
+			t.Errorf("check %s: error %v, want one of kind invalid", c.Name, err)
+		}
+	}
 }
