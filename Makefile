@@ -43,7 +43,7 @@ bench:
 FUZZ_TARGETS = ./actions:FuzzParse ./config:FuzzParse ./actions/zuul:FuzzDecode ./simulator:FuzzCreateServer \
 	./bot/slack:FuzzParseInteraction ./bot/slack:FuzzParseEvent ./bot/slack:FuzzCommandForm \
 	./actions/deploy:FuzzParseCommand ./actions/deploy:FuzzQuote \
-	./bot/discord:FuzzInteraction
+	./bot/discord:FuzzInteraction ./actions/health:FuzzParseSnooze
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

@@ -279,13 +279,14 @@ func (x *Module) prepare(c Check) (*checkState, error) {
 	return &checkState{check: c, sched: s, jitter: jitter(c.Name, s)}, nil
 }
 
-// jitter is a stable delay for a check's slots, from its name: at most a
-// quarter of its interval and at most 5 s, so that checks on the same
-// schedule spread instead of starting in the same millisecond.
+// jitter is a stable delay for a check's slots, from its name: at most
+// half its interval and at most 30 s, so that checks on the same schedule
+// spread over the interval instead of starting in the same second (5,000
+// checks every 10 s become 1,000 a second, not a burst).
 func jitter(name string, s Schedule) time.Duration {
 	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	first := s.Next(base)
-	limit := min(5*time.Second, s.Next(first).Sub(first)/4)
+	limit := min(30*time.Second, s.Next(first).Sub(first)/2)
 	if limit <= 0 {
 		return 0
 	}
