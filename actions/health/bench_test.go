@@ -116,7 +116,7 @@ func benchChecks(b *testing.B, n int, every, delay time.Duration) {
 	failed := 0
 	mod, err := health.New(h, checks, health.Options{
 		Parse:     func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) },
-		Lookahead: time.Second,
+		Lookahead: 2 * time.Second, // as the wiring sets it
 		OnResult: func(check string, r health.Result) {
 			mu.Lock()
 			lags = append(lags, r.Time.Sub(r.Due))

@@ -129,7 +129,8 @@ type Options struct {
 	Limit int
 	// Lookahead dispatches checks due within this long of a tick, each
 	// waiting (in real time) for its own due time, so that starts are
-	// not rounded to the tick. The wiring sets a second (the tick); tests
+	// not rounded to the tick. The wiring sets two seconds (twice the
+	// tick, so that a tick that comes late starts nothing late); tests
 	// leave it 0 and move the clock instead.
 	Lookahead time.Duration
 	// RootCAs, when set, are the roots HTTP checks trust (tests).

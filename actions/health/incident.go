@@ -324,5 +324,6 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 		}
 		return x.notifyOwed(ctx, id, why)
 	}
-	return x.commit.save(ctx, []*checkState{cs}, nil)
+	x.commit.later(cs)
+	return nil
 }

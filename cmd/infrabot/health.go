@@ -25,7 +25,7 @@ func (a *App) healthModule() error {
 	a.Health, err = health.New(h, checksFrom(a.Config), health.Options{
 		Parse:     func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) },
 		Fleet:     fleet{envs: envs, clouds: a.Clouds},
-		Lookahead: time.Second, // the probe job's tick
+		Lookahead: 2 * time.Second, // twice the probe job's tick, so a late tick starts nothing late
 	})
 	return err
 }
