@@ -1,6 +1,7 @@
 package health_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -237,4 +238,28 @@ func TestFailureCountSurvivesRestart(t *testing.T) {
 	w.restart()
 	w.step(time.Minute)
 	w.onePost("incident 1: registry")
+}
+
+// The digest's sections say what is down and which incidents are open.
+func TestDigestSections(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t)
+	w := newWorld(t, []health.Check{httpCheck("logserver-http", tg.URL), httpCheck("registry", tg.URL+"/r")})
+	ctx := context.Background()
+	if m, _ := w.mod.IncidentsSection(ctx, time.Time{}); m.Summary != "" {
+		t.Errorf("incidents section with none open: %q", m.Summary)
+	}
+	w.step(time.Minute)
+	tg.failing.Store(true)
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.Expect(w.As("bob", "ack 1"), false)
+	m, err := w.mod.ChecksSection(ctx, time.Time{})
+	if err != nil || m.Summary != "0 up, 2 down" || len(m.Lines) != 2 || !strings.Contains(m.Lines[0], "✗ logserver-http down since Nov 21 12:02 UTC") {
+		t.Errorf("checks section: %v %q %q", err, m.Summary, m.Lines)
+	}
+	m, _ = w.mod.IncidentsSection(ctx, time.Time{})
+	if m.Summary != "2 open" || !strings.Contains(m.Lines[0], "#1 logserver-http — 0ms old, acknowledged by bob: status 503") {
+		t.Errorf("incidents section: %q %q", m.Summary, m.Lines)
+	}
 }

@@ -36,7 +36,11 @@ func (a *App) ciModules() error {
 	if err != nil {
 		return err
 	}
-	sections := []digest.Section{{Name: digest.Jobs, Part: ci.DigestSection}}
+	sections := []digest.Section{
+		{Name: digest.Jobs, Part: ci.DigestSection},
+		{Name: digest.Checks, Part: a.Health.ChecksSection},
+		{Name: digest.Incidents, Part: a.Health.IncidentsSection},
+	}
 	_, err = digest.New(h, digestsFrom(a.Config), sections, serverCounts{a})
 	return err
 }
