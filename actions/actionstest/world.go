@@ -150,6 +150,10 @@ type Options struct {
 	// StepOutputHead and StepOutputTail bound a step's output in the
 	// run's log; the engine's defaults when 0.
 	StepOutputHead, StepOutputTail int
+	// KeepChat keeps the chat across restarts, as a real channel outlives
+	// infrabot: messages posted before a restart can be updated after
+	// it. By default each start gets a fresh chat.
+	KeepChat bool
 	// Setup registers the modules under test; it runs at every (re)start,
 	// as the wiring does.
 	Setup func(w *World)
@@ -202,9 +206,7 @@ func (w *World) Open() {
 		w.T.Fatal(err)
 	}
 	w.DB = db
-	if w.Chat == nil {
-		// The chat outlives a restart, as a real channel does: messages
-		// posted before it can still be updated after it.
+	if w.Chat == nil || !w.Opts.KeepChat {
 		w.Chat = &Chat{}
 	}
 	w.Sched = schedule.New(schedule.Options{LastRuns: db, Now: w.Clock.Now, MaxJitter: time.Nanosecond})

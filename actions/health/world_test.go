@@ -34,7 +34,7 @@ func newWorld(t *testing.T, checks []health.Check, tweak ...func(*health.Options
 	for _, f := range tweak {
 		f(&w.opts)
 	}
-	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: people})
+	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: people, KeepChat: true})
 	// The world's own Close does not know the module: let probes in
 	// flight finish before the store closes.
 	t.Cleanup(func() {
