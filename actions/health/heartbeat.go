@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -78,9 +79,12 @@ func (x *Module) Handler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		rest, ok := strings.CutPrefix(r.URL.Path, "/ping/")
-		token, suffix, _ := strings.Cut(rest, "/")
-		if !ok || token == "" || strings.Contains(suffix, "/") {
+		// The escaped path, so that a token holding a slash (%2F) stays
+		// one segment.
+		rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/ping/")
+		rawToken, suffix, _ := strings.Cut(rest, "/")
+		token, err := url.PathUnescape(rawToken)
+		if !ok || err != nil || token == "" || strings.Contains(suffix, "/") {
 			http.NotFound(w, r)
 			return
 		}

@@ -235,6 +235,11 @@ slack:
 			cfg.CI[i].Schedule = "@every 5m"
 		}
 	}
+	for i := range cfg.Checks {
+		if cfg.Checks[i].Type == "" { // a heartbeat's token
+			cfg.Checks[i].Name, cfg.Checks[i].Type, cfg.Checks[i].Period = "canary", "heartbeat", config.Duration(time.Hour)
+		}
+	}
 	if d := cfg.Discord; d != nil && d.Mode == "" {
 		cfg.Discord = nil // Discord's own leak tests are in bot/discord
 	}
@@ -281,6 +286,19 @@ slack:
 	for _, line := range []string{"plan staging", "whoami", "lock staging"} {
 		if r := slack.Command(t, "U01ALICE", "C0INFRA", line); r.Status != http.StatusOK {
 			t.Errorf("%q answered %d", line, r.Status)
+		}
+	}
+	// Heartbeats: a job pings with the canary token, successfully, then
+	// with a failure that opens an incident in the console.
+	for _, path := range []string{"", "/start", "/fail"} {
+		token := cfg.Checks[0].Token.Value()
+		resp, err := http.Post("http://"+listen+"/ping/"+url.PathEscape(token)+path, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("ping%s answered %d", path, resp.StatusCode)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
