@@ -50,7 +50,7 @@ func TestCheckProblemsHaveLines(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"ssh refused", base + "  - {name: p, type: ssh, environment: staging, on: promoter, run: systemctl is-active promoter}\n", "3: check p: ssh checks are not available yet"},
 		{"unknown type", base + "  - {name: p, type: ping}\n", `3: check p: type "ping" is not http`},
-		{"unknown key", base + "  - name: p\n    type: tcp\n    adress: x:1\n", "5: field adress not found"},
+		{"unknown key", base + "  - name: p\n    type: tcp\n    adress: x:1\n", `5: unknown key "adress" in checks[0] (did you mean "address"?)`},
 		{"bad url", base + "  - {name: p, type: http, url: logs.example.org}\n", "3: check p needs a url"},
 		{"bad address", base + "  - {name: p, type: tcp, address: registry}\n", "3: check p needs an address"},
 		{"bad schedule", base + "  - name: p\n    type: tcp\n    address: r:1\n    schedule: every minute\n", `6: check p: "every minute" is not a schedule`},

@@ -123,7 +123,7 @@ func TestProblemsInOurWords(t *testing.T) {
 		{"cycle", "roles:\n  a: {inherit: [b]}\n  b: {inherit: [a]}\n",
 			"f.yaml:2: role a inherits itself: [a b a]\nf.yaml:3: role b inherits itself: [b a b]"},
 		{"bad duration", "roles: {a: {}}\napprovals:\n  - actions: [teardown]\n    approvers: [a]\n    expires: soon\n",
-			`f.yaml:5: "soon" is not a duration (write it like 90s, 15m or 2h)`},
+			`f.yaml:5: "soon" is not a duration (write it like 90s, 15m, 2h or 14d)`},
 		{"literal secret and an unset one, and nothing else", "http: {listen: 127.0.0.1:3000}\nslack:\n  mode: http\n  signing_secret: abc123\n  bot_token: ${env:INFRABOT_TEST_UNSET_VAR}\n",
 			"f.yaml:4: this field holds a secret: write a reference such as ${env:NAME} or ${file:/path}, not the value itself\n" +
 				"f.yaml:5: ${env:INFRABOT_TEST_UNSET_VAR}: environment variable INFRABOT_TEST_UNSET_VAR is not set"},

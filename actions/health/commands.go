@@ -14,34 +14,44 @@ import (
 // MaxSnooze is the longest snooze: past a week, remove the check instead.
 const MaxSnooze = 7 * 24 * time.Hour
 
+// query makes a command's Query, reading the store first when needed.
+func (x *Module) query(fn func(ctx context.Context, req *actions.Request) (actions.Message, error)) func(ctx context.Context, req *actions.Request) (actions.Message, error) {
+	return func(ctx context.Context, req *actions.Request) (actions.Message, error) {
+		if err := x.ready(ctx); err != nil {
+			return actions.Message{}, err
+		}
+		return fn(ctx, req)
+	}
+}
+
 func (x *Module) register() {
 	idArg := []actions.Arg{{Name: "id", Kind: actions.ArgID}}
 	x.h.Register(&actions.Action{
 		Name: "checks", Summary: "every health check: state, last result, latency, uptime over 24 h, snoozes",
-		Query: x.listChecks,
+		Query: x.query(x.listChecks),
 	})
 	x.h.Register(&actions.Action{
 		Name: "check", Summary: "run one health check now and show its result",
 		Help:  "The result counts like a scheduled one: it can open or resolve an incident.",
 		Args:  []actions.Arg{{Name: "name", Kind: actions.ArgWord}},
-		Query: x.checkNow,
+		Query: x.query(x.checkNow),
 	})
 	x.h.Register(&actions.Action{
 		Name: "incidents", Summary: "open incidents, with their age and who acknowledged them",
-		Query: x.listIncidents,
+		Query: x.query(x.listIncidents),
 	})
 	x.h.Register(&actions.Action{
 		Name: "incident", Summary: "one incident and its timeline",
-		Args: idArg, Query: x.showIncident,
+		Args: idArg, Query: x.query(x.showIncident),
 	})
 	x.h.Register(&actions.Action{
 		Name: "ack", Summary: "acknowledge an incident: you are on it",
-		Args: idArg, Mutates: true, Query: x.ack,
+		Args: idArg, Mutates: true, Query: x.query(x.ack),
 	})
 	x.h.Register(&actions.Action{
 		Name: "resolve", Summary: "resolve an incident by hand",
 		Help: "The check's failure count starts again: if it keeps failing, a new incident opens.",
-		Args: idArg, Mutates: true, Query: x.resolve,
+		Args: idArg, Mutates: true, Query: x.query(x.resolve),
 	})
 	x.h.Register(&actions.Action{
 		Name: "snooze", Summary: "silence an incident or a check for a while; it keeps being checked",
@@ -49,7 +59,7 @@ func (x *Module) register() {
 			"recovery resolves as usual; if it still fails when the snooze ends, infrabot notifies again. " +
 			"Durations like 30m, 2h, 1d; at most 7d. `snooze <check> 0` ends a check's snooze.",
 		Args:    []actions.Arg{{Name: "target", Kind: actions.ArgWord}, {Name: "duration", Kind: actions.ArgWord}, {Name: "reason", Kind: actions.ArgText, Optional: true}},
-		Mutates: true, Query: x.snooze,
+		Mutates: true, Query: x.query(x.snooze),
 	})
 }
 

@@ -16,6 +16,9 @@ func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Me
 	if len(x.order) == 0 {
 		return actions.Message{}, nil
 	}
+	if err := x.ready(ctx); err != nil {
+		return actions.Message{}, err
+	}
 	now := x.h.Now()
 	up, down, pending := 0, 0, 0
 	m := actions.Message{Title: "checks"}
@@ -52,6 +55,9 @@ func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Me
 // IncidentsSection is the open incidents part of a status digest; a zero
 // message when none is open.
 func (x *Module) IncidentsSection(ctx context.Context, since time.Time) (actions.Message, error) {
+	if err := x.ready(ctx); err != nil {
+		return actions.Message{}, err
+	}
 	now := x.h.Now()
 	x.mu.Lock()
 	var open []*Incident

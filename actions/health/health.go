@@ -154,6 +154,10 @@ type Module struct {
 
 	commit committer
 
+	loaded  sync.Once // the store is read at first use, not when made
+	loadErr error
+	born    time.Time // when the module was made
+
 	mu     sync.Mutex // guards open and nextID
 	open   map[int64]*Incident
 	nextID int64
@@ -185,7 +189,7 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	x := &Module{
 		h: h, opts: opts, sem: make(chan struct{}, opts.Limit),
 		checks: map[string]*checkState{}, tokens: map[[32]byte]*checkState{},
-		open: map[int64]*Incident{},
+		open: map[int64]*Incident{}, born: h.Now(),
 	}
 	x.commit.x = x
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -211,22 +215,6 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 		}
 	}
 	sort.Strings(x.order)
-	if err := x.load(context.Background()); err != nil {
-		return nil, err
-	}
-	// Checks seen for the first time are stored at once: a heartbeat's
-	// first deadline counts from now, also across a restart.
-	var fresh []*checkState
-	for _, cs := range x.checks {
-		if cs.rec.Last == nil {
-			fresh = append(fresh, cs)
-		}
-	}
-	if len(fresh) > 0 {
-		if err := x.commit.save(context.Background(), fresh, nil); err != nil {
-			return nil, err
-		}
-	}
 	x.register()
 	if len(x.checks) > 0 {
 		if err := h.Schedule("probe", "@every 1s", "", x.tick); err != nil {
@@ -234,6 +222,30 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 		}
 	}
 	return x, nil
+}
+
+// ready reads the checks' state and open incidents from the store the
+// first time anything needs them (the first tick, a command, a ping):
+// making the module touches no store, so that a build made only to list
+// its commands can make it. Checks seen for the first time are stored at
+// once, so that a heartbeat's first deadline counts from then, also
+// across a restart.
+func (x *Module) ready(ctx context.Context) error {
+	x.loaded.Do(func() {
+		if x.loadErr = x.load(ctx); x.loadErr != nil {
+			return
+		}
+		var fresh []*checkState
+		for _, cs := range x.checks {
+			if cs.rec.Last == nil {
+				fresh = append(fresh, cs)
+			}
+		}
+		if len(fresh) > 0 {
+			x.loadErr = x.commit.save(ctx, fresh, nil)
+		}
+	})
+	return x.loadErr
 }
 
 // prepare applies defaults to c and parses its schedule.

@@ -50,6 +50,9 @@ func (x *Module) Ping(ctx context.Context, token string, p Ping) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	if err := x.ready(ctx); err != nil {
+		return true, err
+	}
 	now := x.h.Now()
 	switch {
 	case p.Kind == "start":

@@ -21,6 +21,9 @@ type Result struct {
 // returns at once; the probes run on their own, so a slow target holds up
 // no tick and no other check.
 func (x *Module) tick(ctx context.Context) error {
+	if err := x.ready(ctx); err != nil {
+		return err
+	}
 	now := x.h.Now()
 	horizon := now.Add(x.opts.Lookahead)
 	for _, name := range x.order {

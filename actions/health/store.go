@@ -88,7 +88,7 @@ func idKey(id int64) []byte {
 // when each check runs first: at its next slot after its last result, or
 // at once (plus its jitter) when that slot has passed or it never ran.
 func (x *Module) load(ctx context.Context) error {
-	now := x.h.Now()
+	now := x.born // as if read when the module was made
 	return x.h.Store().View(ctx, func(tx actions.Tx) error {
 		cb := tx.Bucket(bucketChecks)
 		for _, cs := range x.checks {
