@@ -173,7 +173,7 @@ func TestProblemsInOurWords(t *testing.T) {
 				"f.yaml:5: discord guild_id \"12\" is not an id (a number like 234567890123456789, in quotes)"},
 		{"admin listen not an address", "admin: {listen: 9090}\n", `f.yaml:1: admin.listen "9090" is not host:port (like 127.0.0.1:9090), or off`},
 		{"admin on the public server", "http: {listen: 127.0.0.1:3000}\nadmin:\n  listen: 127.0.0.1:3000\n", "f.yaml:3: admin.listen is the public server's address: the admin endpoints must have a listener of their own"},
-		{"bad grace", "shutdown: {grace: a while}\n", `f.yaml:1: "a while" is not a duration (write it like 90s, 15m or 2h)`},
+		{"bad grace", "shutdown: {grace: a while}\n", `f.yaml:1: "a while" is not a duration (write it like 90s, 15m, 2h or 14d)`},
 		{"approvals channel undeclared", "channels: {ci: {slack: C0CI}}\napprovals_channel: default\n",
 			`f.yaml:2: approvals_channel "default" is not declared under channels`},
 	}
