@@ -33,6 +33,39 @@ type exchange struct {
 	// @original to edit), false for a click (a deferred update, so that
 	// the reply is a follow-up).
 	command bool
+	// answered is closed once Discord has the interaction's response:
+	// over HTTP when the answer to its POST has been written and flushed,
+	// over the gateway when the callback succeeded. Until then the
+	// interaction's webhook does not exist (a follow-up gets 10015
+	// Unknown Webhook, an edit of @original 10008 Unknown Message, both
+	// final), so every call on it waits for this.
+	answered chan struct{}
+}
+
+// newExchange returns an exchange not answered yet.
+func newExchange(id, token, appID, channel, user string, received time.Time) *exchange {
+	return &exchange{id: id, token: token, appID: appID, channel: channel, user: user, received: received, answered: make(chan struct{})}
+}
+
+// markAnswered records that Discord has the interaction's response.
+func (ix *exchange) markAnswered() {
+	select {
+	case <-ix.answered:
+	default:
+		close(ix.answered)
+	}
+}
+
+// ready waits until Discord has the interaction's response, or ctx ends.
+// A command's reply is usually ready before its HTTP answer is written:
+// without this wait it would race the answer and lose.
+func (ix *exchange) ready(ctx context.Context) error {
+	select {
+	case <-ix.answered:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // carrier makes the REST calls, one call per method, with no retry of its
@@ -83,6 +116,9 @@ func (c *carrier) Post(ctx context.Context, channel string, m actions.Message) (
 	ch, ixID := splitChannel(channel)
 	r := render(m)
 	if ix := c.exchange(ixID); ixID != "" && c.usable(ix) {
+		if err := ix.ready(ctx); err != nil {
+			return "", err
+		}
 		msg, err := c.s.FollowupMessageCreate(ix.interaction(), true, &discordgo.WebhookParams{
 			Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions,
 		}, discordgo.WithContext(ctx))
@@ -174,18 +210,27 @@ func (c *carrier) respond(ctx context.Context, ix *exchange, resp *discordgo.Int
 
 // editOriginal makes the deferred response show m.
 func (c *carrier) editOriginal(ctx context.Context, ix *exchange, m actions.Message) error {
+	if err := ix.ready(ctx); err != nil {
+		return err
+	}
 	_, err := c.s.InteractionResponseEdit(ix.interaction(), render(m).webhookEdit(), discordgo.WithContext(ctx))
 	return err
 }
 
 // deleteOriginal removes the deferred response ("infrabot is thinking…").
 func (c *carrier) deleteOriginal(ctx context.Context, ix *exchange) error {
+	if err := ix.ready(ctx); err != nil {
+		return err
+	}
 	return c.s.InteractionResponseDelete(ix.interaction(), discordgo.WithContext(ctx))
 }
 
 // followUp sends m as a follow-up of ix, seen only by its author when
 // ephemeral (flag 64).
 func (c *carrier) followUp(ctx context.Context, ix *exchange, m actions.Message, ephemeral bool) error {
+	if err := ix.ready(ctx); err != nil {
+		return err
+	}
 	r := render(m)
 	p := &discordgo.WebhookParams{Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions}
 	if ephemeral {

@@ -60,7 +60,7 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 	if i.Type == discordgo.InteractionPing {
 		return
 	}
-	ix := &exchange{id: i.ID, token: i.Token, appID: i.AppID, channel: i.ChannelID, received: a.opts.Now()}
+	ix := newExchange(i.ID, i.Token, i.AppID, i.ChannelID, "", a.opts.Now())
 	if j != nil {
 		ix = j.ix
 		if !a.seen.first(i.ID) {
@@ -78,6 +78,7 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 		a.log.Error("an interaction could not be acknowledged", "interaction", i.ID, "err", err)
 		return
 	}
+	ix.markAnswered()
 	if j == nil {
 		return
 	}

@@ -59,6 +59,10 @@ func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if j != nil {
+		// The command may run at once, but its replies wait until Discord
+		// has this answer (exchange.ready): written and flushed below, or
+		// never, when the request fails here.
+		defer j.ix.markAnswered()
 		switch a.accept(r.Context(), i.ID, *j, false) {
 		case busy:
 			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
@@ -70,6 +74,9 @@ func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		a.log.Warn("the answer to an interaction could not be flushed", "interaction", i.ID, "err", err)
+	}
 }
 
 // acceptance is what became of an interaction handed to accept.

@@ -39,7 +39,7 @@ func (a *Adapter) read(i *discordgo.Interaction) (*discordgo.InteractionResponse
 	if user == "" || i.ChannelID == "" || i.ID == "" || i.Token == "" {
 		return nil, nil, fmt.Errorf("%w: without user, channel, id or token", errMalformed)
 	}
-	ix := &exchange{id: i.ID, token: i.Token, appID: i.AppID, channel: i.ChannelID, user: user, received: a.opts.Now()}
+	ix := newExchange(i.ID, i.Token, i.AppID, i.ChannelID, user, a.opts.Now())
 	if ix.appID == "" {
 		ix.appID = a.opts.ApplicationID
 	}

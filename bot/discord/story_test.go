@@ -1,6 +1,7 @@
 package discord_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -73,7 +74,17 @@ func TestLongRunOutlivesTheToken(t *testing.T) {
 		t.Fatalf("the progress message is not a follow-up of the interaction")
 	}
 	w.release <- struct{}{}
-	w.waitFor(progress.ID, "step 1")
+	w.waitFor(progress.ID, "step 1", "ok")
+	// What the adapter had to say so far is out before 16 minutes pass
+	// at once: a call under way as the clock jumps would carry a token
+	// that died in flight, which no real call can (a minute is kept in
+	// hand, and a call times out long before).
+	w.expect(infra, "the command's reply in @original", func(m discordtest.Message) bool { return m.Original && !m.Thinking })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.adapter.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	w.clock.advance(16 * time.Minute)
 	w.release <- struct{}{}
@@ -150,4 +161,42 @@ func TestForgedStaleAndReplayedInteractionsRunNothing(t *testing.T) {
 		t.Errorf("%d lines reached the engine, want 1", n)
 	}
 	w.expectMessage(infra, "staging is locked by bob")
+}
+
+// A command's reply is often ready before the answer to Discord's POST
+// has gone out (a refusal is): it waits for it, since until Discord has
+// the response the interaction's webhook does not exist, and a follow-up
+// sent then is refused (10015 Unknown Webhook) and lost. Discord's answer
+// is held back here, as a slow network would.
+func TestRepliesWaitForTheResponse(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	req := w.discord.Sign(w.fake.Command(carol, guild, infra, "teardown", map[string]any{"env": "staging"}))
+	release := w.discord.Hold(t, w.adapter.Handler(), req)
+	w.fake.WaitFor(t, "carol's line handled", func() bool { return w.router.n.Load() == 1 })
+	// Give a reply sent too early time to reach Discord: it would, in
+	// well under this, and a correct adapter sends nothing meanwhile.
+	select {
+	case <-w.fake.Changed():
+	case <-time.After(300 * time.Millisecond):
+	}
+	var early []discordtest.Call
+	for _, c := range w.fake.Calls() {
+		if strings.Contains(c.Route, " /webhooks/") {
+			early = append(early, c)
+		}
+	}
+	if len(early) != 0 {
+		t.Errorf("a reply was sent before Discord had the response: %v", early)
+	}
+	if r := release(); r.Status != http.StatusOK || !strings.Contains(r.Body, `"type":5`) {
+		t.Fatalf("the command was answered %d %s, want a deferred response (type 5)", r.Status, r.Body)
+	}
+	w.expectEphemeral("carol may not teardown")
+	w.settle()
+	for _, c := range w.fake.Calls() {
+		if c.Status >= 400 {
+			t.Errorf("Discord refused %s %s: %d", c.Method, c.Route, c.Status)
+		}
+	}
 }

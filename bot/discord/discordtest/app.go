@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"testing"
@@ -160,6 +161,10 @@ func (a *App) Send(t testing.TB, r *Request) Response {
 		t.Fatal(err)
 	}
 	req.Header = r.Header.Clone()
+	if r.Token != "" && a.Server != nil {
+		read := a.Server.delivering(r.Token)
+		defer read()
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("posting an interaction: %v", err)
@@ -167,19 +172,76 @@ func (a *App) Send(t testing.TB, r *Request) Response {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusOK && r.Token != "" && a.Server != nil {
-		var body map[string]any
-		if err := json.Unmarshal(b, &body); err != nil {
-			t.Fatalf("the interaction's answer is not JSON: %v: %s", err, b)
+		if err := a.Server.answer(r.Token, b); err != nil {
+			t.Fatal(err)
 		}
-		a.Server.mu.Lock()
-		if tok := a.Server.tokens[r.Token]; tok != nil && !tok.responded {
-			a.Server.calls = append(a.Server.calls, Call{Method: "RESPONSE", Route: "RESPONSE /discord/interactions", Body: body, Status: 200})
-			a.Server.respondLocked(r.Token, body)
-			a.Server.notifyLocked()
-		}
-		a.Server.mu.Unlock()
 	}
 	return Response{Status: resp.StatusCode, Body: string(b)}
+}
+
+// Hold hands r to h in-process, as Send would over HTTP, but holds the
+// answer back as a slow network would: h's writes block until release is
+// called. Discord takes what h wrote as the interaction's response when h
+// flushes it or returns, as it does when the bytes reach it. release
+// waits for h to return and gives its answer. An app that calls on the
+// interaction's webhook before its answer is out meets Discord's refusal
+// (there is no response yet), since Hold keeps no delivery open.
+func (a *App) Hold(t testing.TB, h http.Handler, r *Request) (release func() Response) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/discord/interactions", bytes.NewReader(r.Body))
+	req.Header = r.Header.Clone()
+	hw := &heldWriter{header: http.Header{}, status: http.StatusOK, open: make(chan struct{}), app: a, token: r.Token}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(hw, req)
+		hw.Flush()
+	}()
+	return func() Response {
+		t.Helper()
+		close(hw.open)
+		<-done
+		if hw.err != nil {
+			t.Fatal(hw.err)
+		}
+		return Response{Status: hw.status, Body: hw.body.String()}
+	}
+}
+
+// heldWriter is the ResponseWriter of Hold.
+type heldWriter struct {
+	header http.Header
+	status int
+	open   chan struct{} // closed by release
+	body   bytes.Buffer
+	app    *App
+	token  string
+	sent   bool
+	err    error
+}
+
+func (w *heldWriter) Header() http.Header { return w.header }
+
+func (w *heldWriter) WriteHeader(status int) {
+	<-w.open
+	w.status = status
+}
+
+func (w *heldWriter) Write(b []byte) (int, error) {
+	<-w.open
+	return w.body.Write(b)
+}
+
+// Flush hands what was written to Discord, once.
+func (w *heldWriter) Flush() {
+	<-w.open
+	if w.sent {
+		return
+	}
+	w.sent = true
+	if w.status == http.StatusOK && w.token != "" && w.app.Server != nil {
+		w.err = w.app.Server.answer(w.token, w.body.Bytes())
+	}
 }
 
 // Deliver signs and sends ix.

@@ -60,6 +60,9 @@ type token struct {
 	issued                   time.Time
 	original                 *Message // the response, once there is one
 	responded                bool
+	// delivery is closed when the app's answer to the interaction,
+	// on its way back to App.Send, has been read; nil when none is.
+	delivery chan struct{}
 }
 
 // Call is one REST call as the fake received it.
@@ -230,6 +233,68 @@ func (s *Server) newIDLocked() string {
 	return strconv.FormatInt(s.idSeq, 10)
 }
 
+// awaitDelivery waits, when the app's answer to token's interaction is on
+// its way back through App.Send, until it has been read. Discord takes an
+// answer as the interaction's response as soon as the app has written
+// it, so a call the app makes on the webhook after writing its answer
+// finds the response there; the fake reads the answer on the client
+// side, a little later, and must not answer such a call first. (An app
+// that calls before writing its answer is caught with App.Hold, which
+// keeps no delivery open.)
+func (s *Server) awaitDelivery(tok string) {
+	s.mu.Lock()
+	var wait chan struct{}
+	if t := s.tokens[tok]; t != nil && !t.responded {
+		wait = t.delivery
+	}
+	s.mu.Unlock()
+	if wait == nil {
+		return
+	}
+	select {
+	case <-wait:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// delivering records that an answer to token's interaction is on its way
+// back; the function returned says it has been read.
+func (s *Server) delivering(tok string) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tokens[tok]
+	if t == nil {
+		return func() {}
+	}
+	ch := make(chan struct{})
+	t.delivery = ch
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if t.delivery == ch {
+			t.delivery = nil
+		}
+		close(ch)
+	}
+}
+
+// answer records the app's answer to token's interaction as its
+// response, unless it has one; body is the answer's JSON.
+func (s *Server) answer(tok string, body []byte) error {
+	var resp map[string]any
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return fmt.Errorf("the interaction's answer is not JSON: %w: %s", err, body)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[tok]; t != nil && !t.responded {
+		s.calls = append(s.calls, Call{Method: "RESPONSE", Route: "RESPONSE /discord/interactions", Body: resp, Status: 200})
+		s.respondLocked(tok, resp)
+		s.notifyLocked()
+	}
+	return nil
+}
+
 // issue records an interaction token handed to the app.
 func (s *Server) issue(interactionID, channelID string) string {
 	s.mu.Lock()
@@ -269,6 +334,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	list, _ := raw.([]any)
 	parts := strings.Split(path, "/")
 	route := r.Method + " " + routeOf(parts)
+	if len(parts) >= 3 && parts[0] == "webhooks" {
+		s.awaitDelivery(parts[2])
+	}
 
 	s.mu.Lock()
 	defer func() {
