@@ -40,9 +40,17 @@ const (
 	// Transient is a failure that may go away by itself: a 5xx, a
 	// timeout, a dropped connection. The call is retried with backoff.
 	Transient
-	// RateLimited is a 429: every call waits as long as the platform
-	// asked, then this one is made again.
+	// RateLimited is a 429 for the whole platform (Slack's, Discord's
+	// global limit): every call waits as long as the platform asked, then
+	// this one is made again.
 	RateLimited
+	// RateLimitedRoute is a 429 for one route only (a Discord bucket:
+	// one channel's messages, one interaction's webhook): this call waits
+	// as long as the platform asked and is made again, while calls on
+	// other routes go on. Holding back the route's other calls is the
+	// platform client's part (discordgo holds the bucket until its
+	// X-RateLimit-Reset-After).
+	RateLimitedRoute
 )
 
 func (f Failure) String() string {
@@ -51,6 +59,8 @@ func (f Failure) String() string {
 		return "transient"
 	case RateLimited:
 		return "rate-limited"
+	case RateLimitedRoute:
+		return "rate-limited-route"
 	}
 	return "refused"
 }

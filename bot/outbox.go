@@ -23,8 +23,10 @@ import (
 //   - Coalescing: updates of one message go at most once per
 //     UpdateInterval, and within the platform's Budget; states queued
 //     meanwhile are replaced by the latest, which is always delivered.
-//   - Retries: a 429 pauses every call for its Retry-After; transient
-//     failures are retried with exponential backoff; refusals never are.
+//   - Retries: a 429 pauses every call for its Retry-After (only the
+//     call itself when the Carrier says the limit is its route's);
+//     transient failures are retried with exponential backoff; refusals
+//     never are.
 //   - Nothing is lost silently: a call that finally fails is logged (one
 //     line, naming the channel and the message's summary) and counted
 //     (Counts).
@@ -213,7 +215,10 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // makes Post wait, not fail. When ctx ends before the message's turn came,
 // Post returns ctx's error and the message is never sent; when it ends
 // during the call, the call is cut short and Post reports how it ended, so
-// an error always means the platform does not have the message.
+// an error always means the platform does not have the message. The
+// Carrier's call is made with a context derived from ctx, values
+// included: a platform may say there where the message belongs (Discord:
+// the interaction it answers).
 func (o *Outbox) Post(ctx context.Context, channel string, m actions.Message) (string, error) {
 	type result struct {
 		id  string
@@ -590,19 +595,21 @@ func (o *Outbox) Call(ctx context.Context, method string, fn func(context.Contex
 		}
 		kind, after := o.carrier.Classify(err)
 		switch kind {
-		case RateLimited:
+		case RateLimited, RateLimitedRoute:
 			limited++
 			if limited > o.retry.RateLimited {
 				return o.failed(method, err)
 			}
-			after = max(after, time.Second)
+			if after <= 0 {
+				after = time.Second
+			}
 			o.mu.Lock()
 			o.countLocked(method).RateLimited++
-			if until := o.now().Add(after); until.After(o.pauseUntil) {
+			if until := o.now().Add(after); kind == RateLimited && until.After(o.pauseUntil) {
 				o.pauseUntil = until
 			}
 			o.mu.Unlock()
-			o.log.Warn("rate limited: waiting as asked", "platform", o.platform, "call", method, "retry_after", after)
+			o.log.Warn("rate limited: waiting as asked", "platform", o.platform, "call", method, "retry_after", after, "scope", scope(kind))
 			if err := o.sleep(ctx, after); err != nil {
 				return o.failed(method, err)
 			}
@@ -624,6 +631,14 @@ func (o *Outbox) Call(ctx context.Context, method string, fn func(context.Contex
 			return o.failed(method, err)
 		}
 	}
+}
+
+// scope names what a 429 holds back, for the log.
+func scope(kind Failure) string {
+	if kind == RateLimitedRoute {
+		return "route"
+	}
+	return "platform"
 }
 
 func (o *Outbox) failed(method string, err error) error {

@@ -381,6 +381,43 @@ func TestRateLimitPausesEveryCallForItsRetryAfter(t *testing.T) {
 	})
 }
 
+// A 429 for one route (a Discord bucket) holds back that call only, for
+// exactly as long as asked, fractions of a second included.
+func TestARouteRateLimitHoldsOnlyItsCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlatform()
+		p.fail("post", failure{kind: bot.RateLimitedRoute, after: 300 * time.Millisecond})
+		o := newOutbox(p, &logBuffer{})
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, err := o.Post(t.Context(), "C1", msg("limited")); err != nil {
+				t.Error(err)
+			}
+		}()
+		synctest.Wait() // the 429 arrived
+		if _, err := o.Post(t.Context(), "C2", msg("other route")); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		at := map[string]time.Duration{}
+		for _, c := range p.delivered("post") {
+			at[c.Text] = c.At.Sub(start)
+		}
+		if at["other route"] != 0 {
+			t.Errorf("a post on another route waited %s for a route's 429", at["other route"])
+		}
+		if at["limited"] != 300*time.Millisecond {
+			t.Errorf("the limited post went after %s, want its retry_after of 300ms", at["limited"])
+		}
+		if c := o.Counts()[bot.CallPost]; c.RateLimited != 1 || c.Delivered != 2 {
+			t.Errorf("post counts %+v, want 1 rate-limited, 2 delivered", c)
+		}
+		flush(t, o)
+	})
+}
+
 func TestARetriedUpdateSendsTheLatestState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPlatform()

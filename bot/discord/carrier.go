@@ -5,12 +5,15 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
 	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
 )
 
 // TokenLife is how long Discord accepts an interaction's token.
@@ -21,6 +24,22 @@ const TokenLife = 15 * time.Minute
 // is ever made with a dead token (Discord counts invalid requests, and
 // bans clients that make too many).
 const tokenMargin = time.Minute
+
+// Calls made outside the Carrier, as named in the delivery counts.
+const (
+	callRespond        = "respond"
+	callEditOriginal   = "edit_original"
+	callDeleteOriginal = "delete_original"
+	callFollowUp       = "follow_up"
+)
+
+// errTokenDead is returned instead of a call that would carry an
+// interaction token too close to its end; the caller says it another way.
+var errTokenDead = errors.New("discord: the interaction's token is too old to use")
+
+// errNoThread: Discord messages carry no overflow, so nothing is ever
+// threaded (see carrier.Thread).
+var errNoThread = errors.New("discord: messages have no thread to continue in")
 
 // exchange is one interaction being answered: its token, and when Discord
 // sent it.
@@ -68,8 +87,30 @@ func (ix *exchange) ready(ctx context.Context) error {
 	}
 }
 
-// carrier makes the REST calls, one call per method, with no retry of its
-// own: the outbox orders and retries them. It knows which messages are
+func (ix *exchange) interaction() *discordgo.Interaction {
+	return &discordgo.Interaction{ID: ix.id, AppID: ix.appID, Token: ix.token}
+}
+
+// interactionKey marks, in the context of a Post, the interaction the
+// message answers ("CHANNEL/INTERACTION" channels): the delivery queue
+// orders it with the channel's other messages and hands the context on to
+// the carrier, which decides at the moment of the call whether the token
+// still lives.
+type interactionKey struct{}
+
+func withInteraction(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, interactionKey{}, id)
+}
+
+func interactionOf(ctx context.Context) string {
+	id, _ := ctx.Value(interactionKey{}).(string)
+	return id
+}
+
+// carrier is Discord's REST API as the delivery queue (bot.Outbox) uses
+// it: one call per method, with no retry or rate-limit wait of its own
+// beyond discordgo's per-bucket limiter, which reads the X-RateLimit-*
+// headers and holds a bucket that is spent. It knows which messages are
 // an interaction's follow-ups (edited through the interaction's webhook
 // while its token lives) and which were moved to a bot message since.
 type carrier struct {
@@ -82,7 +123,13 @@ type carrier struct {
 	exchanges map[string]*exchange // interaction id → exchange
 	owned     map[string]*exchange // follow-up message id → its interaction
 	moved     map[string]string    // follow-up id → the bot message it continues in
-	dms       map[string]string    // user → DM channel
+}
+
+var _ bot.Carrier = (*carrier)(nil)
+
+func newCarrier(s *discordgo.Session, appID string, now func() time.Time, log *slog.Logger) *carrier {
+	return &carrier{s: s, appID: appID, now: now, log: log,
+		exchanges: map[string]*exchange{}, owned: map[string]*exchange{}, moved: map[string]string{}}
 }
 
 // remember keeps ix for as long as its token lives, and forgets expired
@@ -110,29 +157,44 @@ func (c *carrier) exchange(id string) *exchange {
 	return c.exchanges[id]
 }
 
-// Post sends m: as a follow-up of the interaction channel names while its
-// token lives, otherwise as a bot message in the channel.
-func (c *carrier) Post(ctx context.Context, channel string, m actions.Message) (string, error) {
-	ch, ixID := splitChannel(channel)
+// Post sends m to channel: as a follow-up of the interaction ctx names
+// (withInteraction) while its token lives, otherwise as a bot message in
+// the channel. There is no overflow: render keeps a message's latest
+// output lines in its embed.
+func (c *carrier) Post(ctx context.Context, channel string, m actions.Message) (string, []string, error) {
 	r := render(m)
-	if ix := c.exchange(ixID); ixID != "" && c.usable(ix) {
+	if ix := c.exchange(interactionOf(ctx)); c.usable(ix) {
 		if err := ix.ready(ctx); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		msg, err := c.s.FollowupMessageCreate(ix.interaction(), true, &discordgo.WebhookParams{
-			Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions,
-		}, discordgo.WithContext(ctx))
+		var msg *discordgo.Message
+		err := do(ctx, func(ctx context.Context) (err error) {
+			msg, err = c.s.FollowupMessageCreate(ix.interaction(), true, &discordgo.WebhookParams{
+				Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions,
+			}, discordgo.WithContext(ctx))
+			return err
+		})
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		c.mu.Lock()
 		c.owned[msg.ID] = ix
 		c.mu.Unlock()
-		return msg.ID, nil
+		return msg.ID, nil, nil
 	}
-	msg, err := c.s.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
-		Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions,
-	}, discordgo.WithContext(ctx))
+	id, err := c.send(ctx, channel, r)
+	return id, nil, err
+}
+
+// send posts a bot message in channel (POST /channels/{id}/messages).
+func (c *carrier) send(ctx context.Context, channel string, r rendered) (string, error) {
+	var msg *discordgo.Message
+	err := do(ctx, func(ctx context.Context) (err error) {
+		msg, err = c.s.ChannelMessageSendComplex(channel, &discordgo.MessageSend{
+			Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions,
+		}, discordgo.WithContext(ctx))
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
@@ -142,8 +204,10 @@ func (c *carrier) Post(ctx context.Context, channel string, m actions.Message) (
 // Update makes message id show m. A follow-up is edited through its
 // interaction's webhook while the token lives; when it is about to die,
 // the message continues in a new bot message (the old one says so), which
-// later updates edit (PATCH /channels/{id}/messages/{id}).
-func (c *carrier) Update(ctx context.Context, channel, id string, m actions.Message) error {
+// later updates edit (PATCH /channels/{id}/messages/{id}). The token's
+// life is checked at every attempt, so a retry after a long wait never
+// carries a dead token.
+func (c *carrier) Update(ctx context.Context, channel, id string, m actions.Message) ([]string, error) {
 	r := render(m)
 	c.mu.Lock()
 	target, moved := c.moved[id]
@@ -151,84 +215,101 @@ func (c *carrier) Update(ctx context.Context, channel, id string, m actions.Mess
 	c.mu.Unlock()
 	switch {
 	case moved:
-		return c.edit(ctx, channel, target, r)
+		return nil, c.edit(ctx, channel, target, r)
 	case ix != nil && c.usable(ix):
-		_, err := c.s.FollowupMessageEdit(ix.interaction(), id, r.webhookEdit(), discordgo.WithContext(ctx))
-		return err
-	case ix != nil:
-		msg, err := c.s.ChannelMessageSendComplex(channel, &discordgo.MessageSend{
-			Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions,
-		}, discordgo.WithContext(ctx))
-		if err != nil {
+		return nil, do(ctx, func(ctx context.Context) error {
+			_, err := c.s.FollowupMessageEdit(ix.interaction(), id, r.webhookEdit(), discordgo.WithContext(ctx))
 			return err
+		})
+	case ix != nil:
+		next, err := c.send(ctx, channel, r)
+		if err != nil {
+			return nil, err
 		}
 		c.mu.Lock()
-		c.moved[id] = msg.ID
+		c.moved[id] = next
 		delete(c.owned, id)
 		c.mu.Unlock()
 		if c.now().Sub(ix.received) < TokenLife {
 			note := render(actions.Message{Summary: m.Summary, Title: m.Title, Text: "Continued in a new message below: this one can no longer be edited."})
-			if _, err := c.s.FollowupMessageEdit(ix.interaction(), id, note.webhookEdit(), discordgo.WithContext(ctx)); err != nil {
+			err := do(ctx, func(ctx context.Context) error {
+				_, err := c.s.FollowupMessageEdit(ix.interaction(), id, note.webhookEdit(), discordgo.WithContext(ctx))
+				return err
+			})
+			if err != nil {
 				c.log.Info("a moved message could not point to its continuation", "message", id, "err", err)
 			}
 		}
-		return nil
+		return nil, nil
 	}
-	return c.edit(ctx, channel, id, r)
+	return nil, c.edit(ctx, channel, id, r)
 }
 
 func (c *carrier) edit(ctx context.Context, channel, id string, r rendered) error {
 	e := discordgo.NewMessageEdit(channel, id)
 	e.Content, e.Embeds, e.Components, e.AllowedMentions = &r.Content, &r.Embeds, &r.Components, r.AllowedMentions
-	_, err := c.s.ChannelMessageEditComplex(e, discordgo.WithContext(ctx))
-	return err
+	return do(ctx, func(ctx context.Context) error {
+		_, err := c.s.ChannelMessageEditComplex(e, discordgo.WithContext(ctx))
+		return err
+	})
 }
 
-// OpenDM returns the DM channel with user, creating it once.
+// Thread is never called: Discord messages have no overflow (render keeps
+// a message's latest output lines in its embed and says how many earlier
+// ones it left out; `run N` shows them all), and a reply per update would
+// flood the channel where Slack hides a thread. It refuses, should a
+// change ever call it.
+func (c *carrier) Thread(ctx context.Context, channel, id string, lines []string) (int, error) {
+	return 0, errNoThread
+}
+
+// OpenDM returns the DM channel with user (POST /users/@me/channels);
+// the delivery queue remembers it.
 func (c *carrier) OpenDM(ctx context.Context, user string) (string, error) {
-	c.mu.Lock()
-	dm := c.dms[user]
-	c.mu.Unlock()
-	if dm != "" {
-		return dm, nil
-	}
-	ch, err := c.s.UserChannelCreate(user, discordgo.WithContext(ctx))
+	var ch *discordgo.Channel
+	err := do(ctx, func(ctx context.Context) (err error) {
+		ch, err = c.s.UserChannelCreate(user, discordgo.WithContext(ctx))
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
-	c.mu.Lock()
-	c.dms[user] = ch.ID
-	c.mu.Unlock()
 	return ch.ID, nil
 }
 
 // respond sends an interaction's initial response through the callback
 // endpoint (gateway mode; over HTTP it is the answer to Discord's POST).
 func (c *carrier) respond(ctx context.Context, ix *exchange, resp *discordgo.InteractionResponse) error {
-	return c.s.InteractionRespond(ix.interaction(), resp, discordgo.WithContext(ctx))
+	return do(ctx, func(ctx context.Context) error {
+		return c.s.InteractionRespond(ix.interaction(), resp, discordgo.WithContext(ctx))
+	})
 }
 
 // editOriginal makes the deferred response show m.
 func (c *carrier) editOriginal(ctx context.Context, ix *exchange, m actions.Message) error {
-	if err := ix.ready(ctx); err != nil {
+	if err := c.await(ctx, ix); err != nil {
 		return err
 	}
-	_, err := c.s.InteractionResponseEdit(ix.interaction(), render(m).webhookEdit(), discordgo.WithContext(ctx))
-	return err
+	return do(ctx, func(ctx context.Context) error {
+		_, err := c.s.InteractionResponseEdit(ix.interaction(), render(m).webhookEdit(), discordgo.WithContext(ctx))
+		return err
+	})
 }
 
 // deleteOriginal removes the deferred response ("infrabot is thinking…").
 func (c *carrier) deleteOriginal(ctx context.Context, ix *exchange) error {
-	if err := ix.ready(ctx); err != nil {
+	if err := c.await(ctx, ix); err != nil {
 		return err
 	}
-	return c.s.InteractionResponseDelete(ix.interaction(), discordgo.WithContext(ctx))
+	return do(ctx, func(ctx context.Context) error {
+		return c.s.InteractionResponseDelete(ix.interaction(), discordgo.WithContext(ctx))
+	})
 }
 
 // followUp sends m as a follow-up of ix, seen only by its author when
 // ephemeral (flag 64).
 func (c *carrier) followUp(ctx context.Context, ix *exchange, m actions.Message, ephemeral bool) error {
-	if err := ix.ready(ctx); err != nil {
+	if err := c.await(ctx, ix); err != nil {
 		return err
 	}
 	r := render(m)
@@ -236,42 +317,83 @@ func (c *carrier) followUp(ctx context.Context, ix *exchange, m actions.Message,
 	if ephemeral {
 		p.Flags = discordgo.MessageFlagsEphemeral
 	}
-	_, err := c.s.FollowupMessageCreate(ix.interaction(), true, p, discordgo.WithContext(ctx))
-	return err
+	return do(ctx, func(ctx context.Context) error {
+		_, err := c.s.FollowupMessageCreate(ix.interaction(), true, p, discordgo.WithContext(ctx))
+		return err
+	})
 }
 
-func (ix *exchange) interaction() *discordgo.Interaction {
-	return &discordgo.Interaction{ID: ix.id, AppID: ix.appID, Token: ix.token}
+// await checks, before each attempt of a call on ix's webhook, that its
+// token still lives, and waits until Discord has its response.
+func (c *carrier) await(ctx context.Context, ix *exchange) error {
+	if !c.usable(ix) {
+		return errTokenDead
+	}
+	return ix.ready(ctx)
 }
 
-// failure is what an error from Discord means for the outbox.
-type failure int
-
-const (
-	// refused: 4xx but 429 (a bad token, a missing channel, a forbidden
-	// call); never retried.
-	refused failure = iota
-	// transient: 5xx, a dropped connection; retried with backoff.
-	transient
-	// rateLimited: 429; waited out for retry_after, then retried.
-	rateLimited
-)
-
-// classify says what err means, and for a 429 how long to wait.
-func classify(err error) (f failure, wait time.Duration) {
+// Classify: a 429 is rate limited for its retry_after: for the whole
+// application when Discord says the limit is global (the transport reads
+// X-RateLimit-Global, X-RateLimit-Scope and the body's "global"), for its
+// bucket only otherwise, discordgo then holding the bucket's other calls
+// until its X-RateLimit-Reset-After; 5xx and network failures are
+// transient; 401, 403 and every other 4xx are refused and never retried
+// (Discord bans clients that make 10,000 invalid requests in 10
+// minutes), as is a call whose token was too old to make.
+func (*carrier) Classify(err error) (bot.Failure, time.Duration) {
 	var rl *discordgo.RateLimitError
 	if errors.As(err, &rl) && rl.RateLimit != nil && rl.TooManyRequests != nil {
-		return rateLimited, rl.RetryAfter
+		var g globalLimit
+		if errors.As(err, &g) {
+			return bot.RateLimited, rl.RetryAfter
+		}
+		return bot.RateLimitedRoute, rl.RetryAfter
+	}
+	if errors.Is(err, errTokenDead) || errors.Is(err, errNoThread) {
+		return bot.Refused, 0
 	}
 	var re *discordgo.RESTError
 	if errors.As(err, &re) && re.Response != nil {
 		if re.Response.StatusCode >= http.StatusInternalServerError {
-			return transient, 0
+			return bot.Transient, 0
 		}
-		return refused, 0
+		return bot.Refused, 0
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return refused, 0
+		return bot.Refused, 0
 	}
-	return transient, 0
+	return bot.Transient, 0
+}
+
+// globalLimit marks a 429 Discord said was global.
+type globalLimit struct{ error }
+
+func (g globalLimit) Unwrap() error { return g.error }
+
+// do makes one discordgo call: the transport notes in its context
+// whether a 429 was global, and the interaction token is taken out of a
+// network error's URL.
+func do(ctx context.Context, fn func(ctx context.Context) error) error {
+	note := &limitNote{}
+	err := fn(context.WithValue(ctx, limitKey{}, note))
+	if err == nil {
+		return nil
+	}
+	if note.global.Load() {
+		err = globalLimit{err}
+	}
+	return scrub(err)
+}
+
+// tokenInURL matches the interaction token in a webhook or callback URL.
+var tokenInURL = regexp.MustCompile(`(/(?:webhooks|interactions)/[^/]+/)[^/?]+`)
+
+// scrub takes the interaction token out of a failed request's URL (a
+// network error names it), so that it never reaches the log.
+func scrub(err error) error {
+	var ue *url.Error
+	if err == nil || !errors.As(err, &ue) || !tokenInURL.MatchString(ue.URL) {
+		return err
+	}
+	return &url.Error{Op: ue.Op, URL: tokenInURL.ReplaceAllString(ue.URL, "${1}[token]"), Err: ue.Err}
 }

@@ -128,10 +128,11 @@ func (a *Adapter) Register(ctx context.Context) ([]*discordgo.ApplicationCommand
 		return nil, err
 	}
 	var out []*discordgo.ApplicationCommand
-	err = a.out.call(ctx, "register", func(ctx context.Context) error {
-		var err error
-		out, err = a.session.ApplicationCommandBulkOverwrite(a.opts.ApplicationID, a.opts.GuildID, cmds, discordgo.WithContext(ctx))
-		return err
+	err = a.out.Call(ctx, "register", func(ctx context.Context) error {
+		return do(ctx, func(ctx context.Context) (err error) {
+			out, err = a.session.ApplicationCommandBulkOverwrite(a.opts.ApplicationID, a.opts.GuildID, cmds, discordgo.WithContext(ctx))
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discord: registering /%s: %w", CommandName, err)

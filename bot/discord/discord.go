@@ -4,7 +4,9 @@
 // turning /infra's typed options and button clicks into command lines for
 // the bot's router, answering within Discord's three seconds with a
 // deferred response and then editing it, and saying what infrabot has to
-// say as embeds through Discord's REST API, in order, rate-limit aware and
+// say as embeds through Discord's REST API. What it says goes through the
+// shared delivery queue (bot.Outbox), with Discord's calls behind a
+// bot.Carrier (carrier.go): in order, rate-limit aware per bucket, and
 // without losing a message. The /infra application command itself is
 // generated from the catalogue (commands.go).
 package discord
@@ -75,6 +77,14 @@ type Options struct {
 	// UpdateInterval is the least time between two edits of one message.
 	// Default 1s.
 	UpdateInterval time.Duration
+	// UpdateBudget is an application-wide allowance for edits; none by
+	// default. Discord limits calls per bucket (a channel's messages, an
+	// interaction's webhook) and says so in every answer's X-RateLimit-*
+	// headers, which discordgo follows, holding a spent bucket until it
+	// resets; Discord asks that its limits not be hard-coded. A budget
+	// makes live messages coalesce further, for a guild that wants fewer
+	// edits than that.
+	UpdateBudget bot.Budget
 	// Now and Sleep are the clock, for tests. Sleep returns early with
 	// ctx's error.
 	Now   func() time.Time
@@ -91,7 +101,7 @@ type Adapter struct {
 	key     ed25519.PublicKey
 	seen    *seen
 	rest    *carrier
-	out     *outbox
+	out     *bot.Outbox
 
 	jobs    chan job
 	mu      sync.RWMutex
@@ -143,7 +153,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = bot.Sleep
 	}
 	var key ed25519.PublicKey
 	if opts.PublicKey != "" {
@@ -158,11 +168,14 @@ func New(opts Options) (*Adapter, error) {
 		return nil, err
 	}
 	log := opts.Logger.With("platform", Platform)
-	rest := &carrier{s: s, appID: opts.ApplicationID, now: opts.Now, log: log, exchanges: map[string]*exchange{}, owned: map[string]*exchange{}, moved: map[string]string{}, dms: map[string]string{}}
+	rest := newCarrier(s, opts.ApplicationID, opts.Now, log)
 	a := &Adapter{
 		opts: opts, session: s, log: log, key: key,
 		seen: newSeen(opts.Now), rest: rest,
-		out:  newOutbox(rest, log, opts.Now, opts.Sleep, opts.UpdateInterval),
+		out: bot.NewOutbox(rest, bot.OutboxOptions{
+			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
+			Now: opts.Now, Sleep: opts.Sleep,
+		}),
 		jobs: make(chan job, opts.Queue),
 	}
 	for range opts.Workers {
@@ -174,8 +187,10 @@ func New(opts Options) (*Adapter, error) {
 
 // newSession returns a discordgo session whose every REST call goes to
 // opts.APIURL: discordgo's endpoint strings are fixed when it is loaded,
-// so the session's client rewrites them instead. Rate limits are left to
-// the outbox (a 429 is returned, not slept on) and so are retries.
+// so the session's client rewrites them instead. A 429 is returned, not
+// slept on, and nothing is retried: the delivery queue does both.
+// discordgo's per-bucket limiter stays on: it holds a bucket the
+// X-RateLimit-* headers say is spent.
 func newSession(opts Options) (*discordgo.Session, error) {
 	s, err := discordgo.New("Bot " + opts.BotToken)
 	if err != nil {
@@ -193,55 +208,45 @@ func newSession(opts Options) (*discordgo.Session, error) {
 	return s, nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Post sends m to channel and returns its reference once Discord has it.
 // channel is a channel id, or "CHANNEL/INTERACTION" for a message about a
 // request that came as an interaction: while that interaction's token
 // lives the message is one of its follow-ups, afterwards a bot message
 // in the channel.
+// Messages to one channel leave in order, the interaction's with the
+// rest; a rate limit makes Post wait, not fail.
 func (a *Adapter) Post(ctx context.Context, channel string, m actions.Message) (actions.MessageRef, error) {
-	id, err := a.out.post(ctx, channel, m)
+	ch, ix := splitChannel(channel)
+	if ix != "" {
+		ctx = withInteraction(ctx, ix)
+	}
+	id, err := a.out.Post(ctx, ch, m)
 	if err != nil {
 		return actions.MessageRef{}, err
 	}
-	ch, _ := splitChannel(channel)
 	return actions.MessageRef{Platform: Platform, Channel: ch, ID: id}, nil
 }
 
 // Direct sends m to userID's direct messages with the bot, creating the
-// DM channel first (POST /users/@me/channels), and returns its reference.
+// DM channel the first time (POST /users/@me/channels; it is
+// remembered), and returns its reference.
 func (a *Adapter) Direct(ctx context.Context, userID string, m actions.Message) (actions.MessageRef, error) {
-	var dm string
-	err := a.out.call(ctx, "create_dm", func(ctx context.Context) error {
-		var err error
-		dm, err = a.rest.OpenDM(ctx, userID)
-		return err
-	})
+	dm, id, err := a.out.Direct(ctx, userID, m)
 	if err != nil {
 		return actions.MessageRef{}, err
 	}
-	return a.Post(ctx, dm, m)
+	return actions.MessageRef{Platform: Platform, Channel: dm, ID: id}, nil
 }
 
 // Update queues the new state of a posted message and returns at once;
-// edits are coalesced to about one a second per message, the last state
-// always delivered.
+// edits are coalesced to about one a second per message (further within
+// UpdateBudget), the last state always delivered.
 func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
 	if ref.Channel == "" || ref.ID == "" {
 		return errors.New("discord: update of a message with no channel or id")
 	}
 	ch, _ := splitChannel(ref.Channel)
-	a.out.update(ch, ref.ID, m)
+	a.out.Update(ch, ref.ID, m)
 	return nil
 }
 
@@ -299,7 +304,51 @@ func (a *Adapter) run(j job) {
 	if !ok {
 		return
 	}
-	a.out.answer(j.ix, reply.Message, reply.Private)
+	a.answer(j.ix, reply.Message, reply.Private)
+}
+
+// answer queues the reply to an interaction, in its channel's order:
+// public replies edit a command's deferred response (@original), or
+// follow a click; private ones are ephemeral follow-ups (flag 64), the
+// command's "thinking…" response removed. Once the token is too old, a
+// public reply is posted in the channel and a private one sent as a
+// direct message.
+func (a *Adapter) answer(ix *exchange, m actions.Message, private bool) {
+	a.out.Do(ix.channel, func(ctx context.Context) {
+		call, err := a.answerByToken(ctx, ix, m, private)
+		if errors.Is(err, errTokenDead) {
+			if private {
+				a.out.SendDirect(ix.user, m)
+				return
+			}
+			call = bot.CallPost
+			err = a.out.Call(ctx, call, func(ctx context.Context) error {
+				_, _, err := a.rest.Post(ctx, ix.channel, m)
+				return err
+			})
+		}
+		if err != nil {
+			a.log.Error("a reply could not be delivered", "call", call, "channel", ix.channel, "summary", bot.Summarise(m), "err", err)
+		}
+	})
+}
+
+// answerByToken answers through the interaction's webhook and says which
+// call it made; errTokenDead when the token is too old for it.
+func (a *Adapter) answerByToken(ctx context.Context, ix *exchange, m actions.Message, private bool) (string, error) {
+	switch {
+	case !private && ix.command:
+		return callEditOriginal, a.out.Call(ctx, callEditOriginal, func(ctx context.Context) error { return a.rest.editOriginal(ctx, ix, m) })
+	case private && ix.command:
+		err := a.out.Call(ctx, callDeleteOriginal, func(ctx context.Context) error { return a.rest.deleteOriginal(ctx, ix) })
+		if errors.Is(err, errTokenDead) {
+			return callDeleteOriginal, err
+		}
+		if err != nil {
+			a.log.Warn("the deferred response could not be removed", "err", err)
+		}
+	}
+	return callFollowUp, a.out.Call(ctx, callFollowUp, func(ctx context.Context) error { return a.rest.followUp(ctx, ix, m, private) })
 }
 
 // Close stops taking commands, runs those already accepted, and waits
@@ -313,21 +362,19 @@ func (a *Adapter) Close(ctx context.Context) error {
 	a.mu.Unlock()
 	a.setStatus(false, "closed")
 	a.workers.Wait()
-	return a.Flush(ctx)
+	return a.out.Close(ctx)
 }
 
 // Flush waits until nothing is queued or being sent to Discord.
 func (a *Adapter) Flush(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !a.out.idle() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
+	return a.out.Flush(ctx)
+}
+
+// Deliveries returns what happened to infrabot's calls to Discord so far,
+// by call (post, update, open_dm, edit_original, follow_up,
+// delete_original, respond), for metrics.
+func (a *Adapter) Deliveries() map[string]bot.Counts {
+	return a.out.Counts()
 }
 
 // Drain waits until every command accepted so far has been handled.

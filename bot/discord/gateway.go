@@ -74,7 +74,7 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 	}
 	// Three seconds to acknowledge: straight to Discord, not behind the
 	// channel's queue.
-	if err := a.out.call(ctx, "respond", func(ctx context.Context) error { return a.rest.respond(ctx, ix, resp) }); err != nil {
+	if err := a.out.Call(ctx, callRespond, func(ctx context.Context) error { return a.rest.respond(ctx, ix, resp) }); err != nil {
 		a.log.Error("an interaction could not be acknowledged", "interaction", i.ID, "err", err)
 		return
 	}

@@ -1,10 +1,14 @@
 package discord
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 )
 
 // redirect returns a copy of c whose requests to Discord's API
@@ -36,7 +40,8 @@ type rewrite struct {
 func (r *rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
 	rest, ok := strings.CutPrefix(req.URL.Path, "/api/")
 	if !ok {
-		return r.next.RoundTrip(req)
+		resp, err := r.next.RoundTrip(req)
+		return noteLimit(req, resp, err)
 	}
 	out := req.Clone(req.Context())
 	out.URL.Scheme, out.URL.Host = r.to.Scheme, r.to.Host
@@ -47,5 +52,38 @@ func (r *rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.URL.RawPath = r.to.EscapedPath() + raw
 	}
 	out.Host = r.to.Host
-	return r.next.RoundTrip(out)
+	resp, err := r.next.RoundTrip(out)
+	return noteLimit(req, resp, err)
+}
+
+// limitKey marks a call's context with the limitNote its answer fills.
+type limitKey struct{}
+
+// limitNote says whether a call was answered with a global 429, which
+// discordgo's error does not tell.
+type limitNote struct{ global atomic.Bool }
+
+// noteLimit records, in the note of the request's context, whether a 429
+// is global: X-RateLimit-Global, X-RateLimit-Scope: global, or "global":
+// true in the body (which is put back for discordgo to read).
+func noteLimit(req *http.Request, resp *http.Response, err error) (*http.Response, error) {
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		return resp, err
+	}
+	note, _ := req.Context().Value(limitKey{}).(*limitNote)
+	if note == nil {
+		return resp, err
+	}
+	global := resp.Header.Get("X-RateLimit-Global") != "" || strings.EqualFold(resp.Header.Get("X-RateLimit-Scope"), "global")
+	if !global && resp.Body != nil {
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		var body struct {
+			Global bool `json:"global"`
+		}
+		global = rerr == nil && json.Unmarshal(b, &body) == nil && body.Global
+	}
+	note.global.Store(global)
+	return resp, err
 }
