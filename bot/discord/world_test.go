@@ -59,14 +59,18 @@ func (c *clock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), c.sleeps...)
 }
 
-// countingRouter counts the lines that reached the engine.
+// countingRouter counts the lines that reached the engine. When slow is
+// set, a line's handling takes that long on the clock.
 type countingRouter struct {
-	r *bot.Router
-	n atomic.Int32
+	r     *bot.Router
+	n     atomic.Int32
+	clock *clock
+	slow  atomic.Int64 // a time.Duration
 }
 
 func (c *countingRouter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
 	c.n.Add(1)
+	c.clock.advance(time.Duration(c.slow.Load()))
 	return c.r.Handle(ctx, in)
 }
 
@@ -149,7 +153,7 @@ func newWorld(t *testing.T, tweak ...func(*discord.Options)) *world {
 			return nil
 		},
 	})
-	w.router = &countingRouter{r: &bot.Router{Engine: w.engine}}
+	w.router = &countingRouter{r: &bot.Router{Engine: w.engine}, clock: clk}
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,172 @@
+package discord_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/discord"
+	"github.com/infrabot/infrabot/bot/discord/discordtest"
+)
+
+// logBuffer is a log the adapter writes to and a test reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func logTo(l *logBuffer) func(*discord.Options) {
+	return func(o *discord.Options) { o.Logger = slog.New(slog.NewTextHandler(l, nil)) }
+}
+
+// Discord limits calls per bucket: a 429 on one channel's messages holds
+// back that call, not a post to another channel.
+func TestARateLimitHoldsOnlyItsBucket(t *testing.T) {
+	t.Parallel()
+	// Waits of 10 s or more last until their context ends, so that the
+	// 429's wait is still on while the other channel is posted to.
+	w := newWorld(t, func(o *discord.Options) {
+		sleep := o.Sleep
+		o.Sleep = func(ctx context.Context, d time.Duration) error {
+			if d >= 10*time.Second {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return sleep(ctx, d)
+		}
+	})
+	const other = "345678901234567999"
+	w.fake.Fail(discordtest.Fault{Route: "POST /channels", Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second, Bucket: "abcd1234"})
+	limitedCtx, cancel := context.WithCancel(context.Background())
+	limited := make(chan error, 1)
+	go func() {
+		_, err := w.adapter.Post(limitedCtx, infra, actions.Message{Summary: "held by its bucket"})
+		limited <- err
+	}()
+	waitUntil(t, "the 429 waited out", func() bool { return w.adapter.Deliveries()[bot.CallPost].RateLimited == 1 })
+
+	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	if _, err := w.adapter.Post(ctx, other, actions.Message{Summary: "another bucket"}); err != nil {
+		t.Errorf("a post to another channel waited for the first one's 429: %v", err)
+	}
+	cancel()
+	if err := <-limited; !errors.Is(err, context.Canceled) {
+		t.Errorf("the limited post ended with %v, want it still waiting until its caller gave up", err)
+	}
+	if c := w.adapter.Deliveries()[bot.CallPost]; c.RateLimited != 1 || c.Delivered != 1 {
+		t.Errorf("post counts %+v, want 1 rate-limited, 1 delivered", c)
+	}
+}
+
+// waitUntil polls cond, for what the fake does not see.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Whether a 429 holds the bucket or the whole application is what
+// Discord says: X-RateLimit-Global (and "global": true) for the latter.
+func TestRateLimitScopeIsDiscords(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		global bool
+		want   string
+	}{
+		{"bucket", false, "scope=route"},
+		{"global", true, "scope=platform"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			log := &logBuffer{}
+			w := newWorld(t, logTo(log))
+			w.fake.Fail(discordtest.Fault{Route: "POST /channels", Status: http.StatusTooManyRequests, RetryAfter: 50 * time.Millisecond, Global: tc.global})
+			if _, err := w.adapter.Post(context.Background(), infra, actions.Message{Summary: "after the limit"}); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(log.String(), tc.want) {
+				t.Errorf("the wait was not logged with %s:\n%s", tc.want, log)
+			}
+		})
+	}
+}
+
+// A command whose handling outlasts its token (15 minutes) is still
+// answered: in the channel when the reply is public, by direct message
+// when it is private; never with the dead token.
+func TestAnswersOutliveTheirToken(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.router.slow.Store(int64(discord.TokenLife))
+	w.discord.Deliver(t, w.fake.Command(alice, guild, infra, "runs", nil))
+	w.expect(infra, "the reply as a bot message in the channel", func(m discordtest.Message) bool {
+		return m.Interaction == "" && !m.Ephemeral && m.Content+discordtest.Text(m) != ""
+	})
+	w.discord.Deliver(t, w.fake.Command(carol, guild, infra, "lock", map[string]any{"env": "staging"}))
+	w.expectMessage("7"+carol.ID[1:], "carol may not lock")
+	w.settle()
+	for _, c := range w.fake.Calls() {
+		if strings.Contains(c.Route, "/webhooks/") {
+			t.Errorf("a call was made with a token 15 minutes old: %s %s (%d)", c.Method, c.Route, c.Status)
+		}
+	}
+}
+
+// An interaction's token is a secret: a network error names the URL it
+// is in, and the log never sees it.
+func TestInteractionTokensNeverReachTheLog(t *testing.T) {
+	t.Parallel()
+	log := &logBuffer{}
+	var failed atomic.Int32
+	w := newWorld(t, logTo(log), func(o *discord.Options) {
+		o.HTTPClient = &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			if strings.Contains(r.URL.Path, "/webhooks/") && failed.Add(1) == 1 {
+				return nil, errors.New("connection reset by peer")
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	})
+	ix := w.fake.Command(alice, guild, infra, "runs", nil)
+	w.discord.Deliver(t, ix)
+	w.expect(infra, "the reply in @original", func(m discordtest.Message) bool { return m.Original && !m.Thinking })
+	w.settle()
+	if failed.Load() == 0 {
+		t.Fatal("no call failed: the test checks nothing")
+	}
+	tok, _ := ix["token"].(string)
+	if out := log.String(); !strings.Contains(out, "connection reset") || strings.Contains(out, tok) {
+		t.Errorf("the failure was not logged, or the log holds the token %q:\n%s", tok, out)
+	}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
