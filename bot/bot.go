@@ -3,7 +3,7 @@
 // for infrabot, the text rendering of a neutral message, and the delivery
 // queue (Outbox) that orders, coalesces, paces and retries what infrabot
 // says, with each platform's own calls behind a Carrier. Each platform
-// lives in its own sub-package (bot/console, bot/slack).
+// lives in its own sub-package (bot/console, bot/slack, bot/discord).
 package bot
 
 import (
