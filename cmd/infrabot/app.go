@@ -20,6 +20,7 @@ import (
 	"github.com/infrabot/infrabot/actions/openstack"
 	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/actions/ssh"
+	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/bot/console"
 	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 	"github.com/infrabot/infrabot/config"
@@ -53,6 +54,21 @@ type App struct {
 	current atomic.Pointer[config.Config]
 	// Health is the health-checks module.
 	Health *health.Module
+
+	// deliveries read each chat adapter's delivery counts, for /metrics;
+	// adapters add theirs as the wiring makes them.
+	deliveryMu sync.Mutex
+	deliveries map[string]func() map[string]bot.Counts
+}
+
+// countDeliveries makes platform's delivery counts part of /metrics.
+func (a *App) countDeliveries(platform string, counts func() map[string]bot.Counts) {
+	a.deliveryMu.Lock()
+	defer a.deliveryMu.Unlock()
+	if a.deliveries == nil {
+		a.deliveries = map[string]func() map[string]bot.Counts{}
+	}
+	a.deliveries[platform] = counts
 }
 
 // NewLogger returns the logger the config asks for, writing to w, with

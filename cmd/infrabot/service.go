@@ -44,6 +44,19 @@ func serveAdmin(app *App) (*admin.Server, error) {
 		emit(float64(sent), "sent")
 		emit(float64(failed), "failed")
 	})
+	m.Read(admin.Counter, "infrabot_chat_calls_total", "Chat platform API calls by platform, call (post, update, thread, open_dm, ephemeral) and result: delivered, retried (an attempt made again after a transient failure), rate_limited (a 429 waited out), failed (given up, logged), coalesced (an update replaced by a newer state before it was sent).", []string{"platform", "call", "result"}, func(emit admin.Emit) {
+		app.deliveryMu.Lock()
+		defer app.deliveryMu.Unlock()
+		for platform, read := range app.deliveries {
+			for call, c := range read() {
+				emit(float64(c.Delivered), platform, call, "delivered")
+				emit(float64(c.Retried), platform, call, "retried")
+				emit(float64(c.RateLimited), platform, call, "rate_limited")
+				emit(float64(c.Failed), platform, call, "failed")
+				emit(float64(c.Coalesced), platform, call, "coalesced")
+			}
+		}
+	})
 	m.Read(admin.Gauge, "infrabot_runs_in_progress", "Runs going now.", nil, func(emit admin.Emit) {
 		emit(float64(app.Engine.Running()))
 	})

@@ -230,6 +230,13 @@ func TestServiceStory(t *testing.T) {
 	if v, _ := fams.Value("infrabot_notifications_total", "result=sent"); v < 0 {
 		t.Errorf("notifications: %v", v)
 	}
+	// What went to the fake Slack is counted by call and result.
+	if v, ok := fams.Value("infrabot_chat_calls_total", "platform=slack", "call=post", "result=delivered"); !ok || v < 3 {
+		t.Errorf("infrabot_chat_calls_total{slack,post,delivered} = %v (found %v), want the request, the runs' messages and replies", v, ok)
+	}
+	if v, ok := fams.Value("infrabot_chat_calls_total", "platform=slack", "call=post", "result=failed"); !ok || v != 0 {
+		t.Errorf("infrabot_chat_calls_total{slack,post,failed} = %v (found %v), want 0", v, ok)
+	}
 
 	// Every line about a run names it and its environment, the cloud
 	// adapter's lines during the run included.
