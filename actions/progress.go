@@ -57,10 +57,16 @@ type StepHandle struct {
 
 // Step starts a new step called name.
 func (p *Progress) Step(ctx context.Context, name string) *StepHandle {
+	return p.step(ctx, "", name)
+}
+
+// step starts a new step called name in the group called group ("" for
+// none).
+func (p *Progress) step(ctx context.Context, group, name string) *StepHandle {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.e.now()
-	p.run.Steps = append(p.run.Steps, Step{Name: name, State: Running, Started: now})
+	p.run.Steps = append(p.run.Steps, Step{Name: name, State: Running, Started: now, Group: group})
 	i := len(p.run.Steps) - 1
 	p.save(ctx, now, p.stepEvent(i, now))
 	return &StepHandle{p: p, i: i}
@@ -224,9 +230,11 @@ func (e *Engine) foldProgress(ctx context.Context, r *Run) error {
 		return nil
 	}
 	p := &Progress{run: r}
-	r.Steps, r.Output, r.OutputOmitted = nil, nil, 0
+	r.Steps, r.Output, r.OutputOmitted, r.Groups = nil, nil, 0, nil
 	for _, ev := range events {
 		switch {
+		case ev.Group != nil:
+			r.Groups = addGroup(r.Groups, *ev.Group)
 		case ev.Step != nil && ev.Index >= 0 && ev.Index < len(r.Steps):
 			// The step's output is folded from output events, not
 			// stored with the step.

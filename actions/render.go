@@ -16,7 +16,10 @@ var stateTone = map[RunState]Tone{
 	Denied: ToneDanger, Expired: ToneWarning,
 }
 
-// RunMessage shows a run: its steps with their times, and its outcome.
+// RunMessage shows a run: its steps with their times, and its outcome. A
+// large group of like steps (StepGroup) is counted, in a field and in the
+// summary, with only the steps that did not succeed named, so that the
+// message of a run over hundreds of servers is as short as over three.
 func RunMessage(r *Run, now time.Time) Message {
 	end := now
 	if r.State.Done() && !r.Finished.IsZero() {
@@ -40,30 +43,18 @@ func RunMessage(r *Run, now time.Time) Message {
 	if r.Approval != nil && r.Approval.DecidedBy != "" {
 		m.Fields = append(m.Fields, Field{"approved by", r.Approval.DecidedBy})
 	}
-	steps := sortedSteps(r.Steps)
-	showOutput := stepsShowingOutput(steps)
-	hasOutput := false
-	for i, s := range steps {
-		line := fmt.Sprintf("%s %s", stateMark[s.State], s.Name)
-		if s.Detail != "" {
-			line += " — " + s.Detail
-		}
-		stepEnd := now
-		if !s.Finished.IsZero() {
-			stepEnd = s.Finished
-		}
-		line += fmt.Sprintf(" (%s)", elapsed(stepEnd.Sub(s.Started).Truncate(100*time.Millisecond)))
-		m.Lines = append(m.Lines, line)
-		hasOutput = hasOutput || s.Lines > 0
-		if showOutput[i] {
-			for _, l := range s.Latest {
-				m.Lines = append(m.Lines, "    │ "+l)
-			}
+	lines, counts := stepLines(r, now)
+	if len(counts) > 0 {
+		progress := strings.Join(counts, "; ")
+		m.Fields = append(m.Fields, Field{"progress", progress})
+		m.Summary += " — " + progress
+	}
+	for _, s := range r.Steps {
+		if s.Lines > 0 {
+			m.Footer = fmt.Sprintf("`run %d log` shows the whole output", r.ID)
 		}
 	}
-	if hasOutput {
-		m.Footer = fmt.Sprintf("`run %d log` shows the whole output", r.ID)
-	}
+	m.Lines = append(m.Lines, lines...)
 	if len(r.Steps) == 0 && r.State == AwaitingApproval {
 		m.Lines = r.Plan.Lines
 	}

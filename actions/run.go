@@ -54,6 +54,9 @@ type Run struct {
 	Steps         []Step   `json:",omitempty"`
 	Output        []string `json:",omitempty"`
 	OutputOmitted int      `json:",omitempty"`
+	// Groups are the run's groups of like steps (see StepGroup), folded
+	// from its event log like Steps.
+	Groups []StepGroup `json:",omitempty"`
 
 	// Progress is the live message showing the run, once posted.
 	Progress *MessageRef
@@ -72,6 +75,8 @@ type Step struct {
 	// folded from the run's event log, not stored with the step.
 	Latest []string `json:"-"`
 	Lines  int      `json:"-"`
+	// Group is the name of the StepGroup the step belongs to, if any.
+	Group string `json:",omitempty"`
 }
 
 // ApprovalState is where an approval request is.
@@ -122,6 +127,9 @@ type RunEvent struct {
 	// printed here that the log did not keep: a step keeps its first and
 	// last lines (Options.StepOutputHead, StepOutputTail).
 	Cut int `json:"cut,omitempty"`
+	// Group, for a group event, declares a group of like steps, or adds
+	// to the total of the group of that name.
+	Group *StepGroup `json:"group,omitempty"`
 }
 
 // RunFilter selects runs; zero values select everything.

@@ -2,6 +2,7 @@ package environments
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -37,10 +38,11 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 		return err
 	}
 	made := make([]actions.Server, len(conv.Create))
+	creates := p.Group(ctx, actions.StepGroup{Name: "create", Total: len(conv.Create), Done: "created", Running: "building"})
 	created := forEach(ctx, env.Parallel, conv.Create, func(ctx context.Context, spec actions.ServerSpec) error {
 		i := slices.IndexFunc(conv.Create, func(s actions.ServerSpec) bool { return s.Name == spec.Name })
 		var err error
-		made[i], err = x.createOne(ctx, env, cl, spec, p)
+		made[i], err = x.createOne(ctx, env, cl, spec, creates)
 		return err
 	})
 	var active []actions.Server
@@ -67,7 +69,7 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 			others = " the others are ACTIVE."
 		}
 		return actions.Errorf(actions.Unavailable, "%d of %d servers could not be created (%s);%s Run `provision %s` again to finish",
-			len(failed), len(conv.Create), strings.Join(failed, ", "), others, env.Name)
+			len(failed), len(conv.Create), someOf(failed), others, env.Name)
 	}
 	p.Note(ctx, "%s is as declared: %d created, %d kept, %d deleted", env.Name, len(conv.Create), len(conv.Keep), len(deletes))
 	return nil
@@ -94,8 +96,8 @@ func send(ctx context.Context, fn func(ctx context.Context) error) error {
 // ERROR is deleted again, so that a failed run leaves nothing half-made.
 // A cancel stops only a create not yet sent: one that was sent goes on at
 // the cloud, and the step says "creating".
-func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Cloud, spec actions.ServerSpec, p *actions.Progress) (actions.Server, error) {
-	step := p.Step(ctx, "create "+spec.Name)
+func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Cloud, spec actions.ServerSpec, g *actions.StepGroupHandle) (actions.Server, error) {
+	step := g.Step(ctx, "create "+spec.Name)
 	var s actions.Server
 	err := send(ctx, func(sctx context.Context) error {
 		var err error
@@ -116,8 +118,8 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 		return s, ctx.Err()
 	}
 	if err != nil {
-		step.Fail(ctx, err)
-		x.removeFailed(ctx, env, cl, s.ID, spec.Name, p)
+		step.Detail(ctx, "%s Deleting it.", sentence(actions.ErrorMessage(err)))
+		step.Fail(ctx, x.removeFailed(ctx, env, cl, s.ID, err))
 		return s, err
 	}
 	step.Done(ctx, "ACTIVE")
@@ -125,10 +127,12 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 }
 
 // removeFailed deletes a server this run created that did not become
-// ACTIVE, so the environment holds nothing half-made, and waits until it
-// is gone: until then Nova still lists it (and counts it against quota),
-// and the next plan would see it in ERROR and ask to delete it again.
-func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.Cloud, id, name string, p *actions.Progress) {
+// ACTIVE (failing with cause), so the environment holds nothing
+// half-made, and waits until it is gone: until then Nova still lists it
+// (and counts it against quota), and the next plan would see it in ERROR
+// and ask to delete it again. It returns cause with what became of the
+// server, for its step: one line per server, however many fail.
+func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.Cloud, id string, cause error) error {
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), env.Timeout)
 	defer dcancel()
 	err := cl.Delete(dctx, id)
@@ -136,10 +140,29 @@ func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.C
 		err = cl.WaitGone(dctx, id)
 	}
 	if err != nil {
-		p.Note(ctx, "could not delete the unfinished server %s (id %s): %s", name, id, actions.ErrorMessage(err))
-		return
+		return actions.Errorf(actions.ErrorKind(cause), "%s Could not delete it (id %s): %s", sentence(actions.ErrorMessage(cause)), id, actions.ErrorMessage(err))
 	}
-	p.Note(ctx, "deleted the unfinished server %s", name)
+	return actions.Errorf(actions.ErrorKind(cause), "%s Deleted it again.", sentence(actions.ErrorMessage(cause)))
+}
+
+// sentence ends s with a full stop unless it already ends a sentence.
+func sentence(s string) string {
+	if strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") {
+		return s
+	}
+	return s + "."
+}
+
+// namedAtMost is how many names an error message lists; the others are
+// counted.
+const namedAtMost = 10
+
+// someOf lists names, the first namedAtMost of them and how many more.
+func someOf(names []string) string {
+	if len(names) <= namedAtMost {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:namedAtMost], ", "), len(names)-namedAtMost)
 }
 
 // goneGrace is how long a cancelled run still looks whether a server it
@@ -147,8 +170,12 @@ func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.C
 const goneGrace = time.Second
 
 func (x *Module) deleteAll(ctx context.Context, env Environment, cl actions.Cloud, servers []actions.Server, p *actions.Progress) error {
+	if len(servers) == 0 {
+		return nil
+	}
+	deletes := p.Group(ctx, actions.StepGroup{Name: "delete", Total: len(servers), Done: "deleted", Running: "deleting"})
 	errs := forEach(ctx, env.Parallel, servers, func(ctx context.Context, s actions.Server) error {
-		step := p.Step(ctx, "delete "+s.Name)
+		step := deletes.Step(ctx, "delete "+s.Name)
 		if err := send(ctx, func(sctx context.Context) error { return cl.Delete(sctx, s.ID) }); err != nil {
 			step.Fail(ctx, err)
 			return err
@@ -185,7 +212,7 @@ func (x *Module) deleteAll(ctx context.Context, env Environment, cl actions.Clou
 		return err
 	}
 	if len(failed) > 0 {
-		return actions.Errorf(actions.Unavailable, "%d of %d servers could not be deleted (%s); run the command again to finish", len(failed), len(servers), strings.Join(failed, ", "))
+		return actions.Errorf(actions.Unavailable, "%d of %d servers could not be deleted (%s); run the command again to finish", len(failed), len(servers), someOf(failed))
 	}
 	return nil
 }
