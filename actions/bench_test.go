@@ -46,3 +46,28 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProgressOfParallelSteps measures one run whose 200 steps are
+// run 20 at once, each started, given a detail and ended (600 events), as
+// a provision of 200 servers reports: events that happen while others
+// are being written share their append.
+func BenchmarkProgressOfParallelSteps(b *testing.B) {
+	w := newWorld(b)
+	registerParallelBatch(w, 200, 20)
+	ctx := context.Background()
+	inv := actions.Invocation{Person: "alice", Text: "batch staging", Origin: actions.Origin{Platform: "test", Channel: "C1"}}
+	before := w.db.Commits()
+	runs := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if r := w.engine.Execute(ctx, inv); r.Tone == actions.ToneDanger {
+			b.Fatal(r.Summary)
+		}
+		w.engine.Wait()
+		runs++
+	}
+	b.StopTimer()
+	after := w.db.Commits()
+	b.ReportMetric(float64(after.Transactions-before.Transactions)/float64(runs), "commits/run")
+}

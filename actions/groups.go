@@ -49,10 +49,10 @@ type StepGroupHandle struct {
 // adds to its total.
 func (p *Progress) Group(ctx context.Context, g StepGroup) *StepGroupHandle {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.e.now()
 	p.run.Groups = addGroup(p.run.Groups, g)
-	p.save(ctx, now, RunEvent{Time: now, Group: &g})
+	p.record(RunEvent{Time: p.e.now(), Group: &g})
+	p.mu.Unlock()
+	p.flush(ctx)
 	return &StepGroupHandle{p: p, name: g.Name}
 }
 

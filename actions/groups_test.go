@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -220,5 +221,76 @@ func TestGroupDeclaredTwiceAddsToItsTotal(t *testing.T) {
 	w.engine.Wait()
 	if got, want := field(w.as("carol", "run 1").Message, "progress"), "done 1 of 15, 14 not started"; got != want {
 		t.Errorf("progress %q, want %q", got, want)
+	}
+}
+
+// registerParallelBatch adds "batch <env>": a group of n steps run by
+// parallel goroutines at once, each step started, given a detail and
+// ended, as provision does with servers.
+func registerParallelBatch(w *world, n, parallel int) {
+	w.engine.Register(&actions.Action{
+		Name: "batch", Summary: "test-only action over a batch of servers, in parallel",
+		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
+		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+			return actions.Plan{Summary: fmt.Sprintf("create %d", n)}, nil
+		},
+		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			g := p.Group(ctx, actions.StepGroup{Name: "create", Total: n, Done: "created", Running: "building"})
+			work := make(chan int)
+			var wg sync.WaitGroup
+			for range parallel {
+				wg.Go(func() {
+					for i := range work {
+						step := g.Step(ctx, fmt.Sprintf("create web-%d", i))
+						step.Detail(ctx, "BUILD")
+						step.Done(ctx, "ACTIVE")
+					}
+				})
+			}
+			for i := 1; i <= n; i++ {
+				work <- i
+			}
+			close(work)
+			wg.Wait()
+			return nil
+		},
+	})
+}
+
+func TestParallelStepsAreLoggedInTheOrderTheyHappened(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	registerParallelBatch(w, 100, 25)
+	w.expect(w.as("alice", "batch staging"), false, "run 1 started")
+	w.engine.Wait()
+
+	events, err := w.db.RunEvents(context.Background(), 1, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each step's events come in its order: started, BUILD, ACTIVE; the
+	// step's index is the order steps started in.
+	seen := map[int][]string{}
+	for _, ev := range events {
+		if ev.Step == nil {
+			continue
+		}
+		if len(seen[ev.Index]) == 0 && ev.Index != len(seen) {
+			t.Fatalf("step %d started before step %d", ev.Index, len(seen))
+		}
+		seen[ev.Index] = append(seen[ev.Index], string(ev.Step.State)+" "+ev.Step.Detail)
+	}
+	want := []string{"running ", "running BUILD", "succeeded ACTIVE"}
+	for i := range 100 {
+		if !slices.Equal(seen[i], want) {
+			t.Errorf("events of step %d: %q, want %q", i, seen[i], want)
+		}
+	}
+	if m := w.as("carol", "run 1"); field(m.Message, "progress") != "created 100 of 100" {
+		t.Errorf("`run 1` progress %q", field(m.Message, "progress"))
+	}
+	live, _ := w.chat.find("run 1 `batch staging`")
+	if !strings.Contains(live.Summary, "succeeded") || field(live, "progress") != "created 100 of 100" {
+		t.Errorf("the live message ended as %q, %q", live.Summary, field(live, "progress"))
 	}
 }

@@ -68,7 +68,6 @@ func (h *StepHandle) Output(ctx context.Context, lines ...string) {
 		red[i] = p.e.redact.String(l)
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	s := &p.run.Steps[h.i]
 	s.Lines += len(red)
 	s.Latest = latest(s.Latest, red)
@@ -86,12 +85,13 @@ func (h *StepHandle) Output(ctx context.Context, lines ...string) {
 	for _, l := range red[n:] {
 		o.push(l, p.e.tail)
 	}
-	now := p.e.now()
 	if len(head) == 0 {
-		p.e.update(ctx, p.ref, RunMessage(p.run, now))
-		return
+		p.changed = true
+	} else {
+		p.record(RunEvent{Time: p.e.now(), Index: h.i, Lines: head})
 	}
-	p.save(ctx, now, RunEvent{Time: now, Index: h.i, Lines: head})
+	p.mu.Unlock()
+	p.flush(ctx)
 }
 
 // keep returns the part of lines the run's RunEventLimit leaves room

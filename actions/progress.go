@@ -15,13 +15,17 @@ const outputShown = 30
 // Progress is how a running action reports: timed steps and notes. Each
 // is one event appended to the run's log in the store (the run's record
 // is not rewritten), and the run's live chat message shows the steps and
-// the latest lines. Safe for concurrent use by the action's goroutines.
+// the latest lines. Safe for concurrent use by the action's goroutines:
+// events that happen while earlier ones are being written are written
+// together, in order, in the next append (one commit for many servers'
+// steps), and the message shows only what is written.
 type Progress struct {
 	e   *Engine
 	ref *MessageRef
 
-	// mu guards run, kept and dropped, and orders the events: they reach
-	// the store and the chat in the order they happened.
+	// mu guards run, kept, dropped, pending and changed, and orders the
+	// events: they reach the store and the chat in the order they
+	// happened.
 	mu  sync.Mutex
 	run *Run
 	// kept counts the lines and step details appended against the
@@ -30,6 +34,13 @@ type Progress struct {
 	// outs holds, per step index, the output of a step that is still
 	// running beyond what its log keeps as it comes (see output.go).
 	outs map[int]*stepOutput
+	// pending are the events not yet written, oldest first; changed says
+	// the run changed since its message was last shown.
+	pending []RunEvent
+	changed bool
+	// writing is held while events are written and the message updated,
+	// so that appends and updates go out in order.
+	writing sync.Mutex
 }
 
 // startProgress records that run starts now and posts its live message.
@@ -64,11 +75,12 @@ func (p *Progress) Step(ctx context.Context, name string) *StepHandle {
 // none).
 func (p *Progress) step(ctx context.Context, group, name string) *StepHandle {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	now := p.e.now()
 	p.run.Steps = append(p.run.Steps, Step{Name: name, State: Running, Started: now, Group: group})
 	i := len(p.run.Steps) - 1
-	p.save(ctx, now, p.stepEvent(i, now))
+	p.record(p.stepEvent(i, now))
+	p.mu.Unlock()
+	p.flush(ctx)
 	return &StepHandle{p: p, i: i}
 }
 
@@ -77,15 +89,16 @@ func (p *Progress) step(ctx context.Context, group, name string) *StepHandle {
 func (p *Progress) Note(ctx context.Context, format string, args ...any) {
 	line := p.e.redact.String(fmt.Sprintf(format, args...))
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.kept >= p.e.limit {
 		p.dropped++
+		p.mu.Unlock()
 		return
 	}
 	p.kept++
 	p.output(line)
-	now := p.e.now()
-	p.save(ctx, now, RunEvent{Time: now, Note: line})
+	p.record(RunEvent{Time: p.e.now(), Note: line})
+	p.mu.Unlock()
+	p.flush(ctx)
 }
 
 // output adds line to the lines the run's message shows.
@@ -128,25 +141,27 @@ func (h *StepHandle) Fail(ctx context.Context, err error) {
 func (h *StepHandle) set(ctx context.Context, state RunState, detail string) {
 	p := h.p
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	now := p.e.now()
 	s := &p.run.Steps[h.i]
 	s.State, s.Detail = state, p.e.redact.String(detail)
-	if state != Running {
+	switch {
+	case state != Running:
 		s.Finished = now
 		// The step's last lines of output go to the log before its end.
-		events := append(p.endOutput(h.i, now), p.stepEvent(h.i, now))
-		p.save(ctx, now, events...)
-		return
-	} else if p.kept >= p.e.limit {
+		for _, ev := range p.endOutput(h.i, now) {
+			p.record(ev)
+		}
+		p.record(p.stepEvent(h.i, now))
+	case p.kept >= p.e.limit:
 		// A detail beyond the limit is shown, not kept: the step's end
 		// always is.
-		p.e.update(ctx, p.ref, RunMessage(p.run, now))
-		return
-	} else {
+		p.changed = true
+	default:
 		p.kept++
+		p.record(p.stepEvent(h.i, now))
 	}
-	p.save(ctx, now, p.stepEvent(h.i, now))
+	p.mu.Unlock()
+	p.flush(ctx)
 }
 
 func (p *Progress) stepEvent(i int, now time.Time) RunEvent {
@@ -158,10 +173,12 @@ func (p *Progress) stepEvent(i int, now time.Time) RunEvent {
 func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	ctx = context.WithoutCancel(ctx)
 	reason = p.e.redact.String(reason)
+	p.writing.Lock()
+	defer p.writing.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	now := p.e.now()
-	var events []RunEvent
+	events := p.pending
+	p.pending, p.changed = nil, false
 	for i := range p.run.Steps {
 		if s := &p.run.Steps[i]; s.State == Running {
 			s.State, s.Finished = state, now
@@ -176,6 +193,8 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	}
 	r := p.run
 	r.State, r.Error, r.Finished = state, reason, now
+	m := RunMessage(r, now)
+	p.mu.Unlock()
 	if len(events) > 0 {
 		if err := p.e.runs.AppendRunEvents(ctx, r.ID, events...); err != nil {
 			p.e.runLog(r).Error("saving run progress failed", "err", err)
@@ -190,20 +209,44 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	if p.ref == nil {
 		// Its message could not be posted when the run started (the chat
 		// was down): try once more, so that the outcome is seen.
-		p.e.post(ctx, r.Origin, RunMessage(r, now))
+		p.e.post(ctx, r.Origin, m)
 		return
 	}
-	p.e.update(ctx, p.ref, RunMessage(r, now))
+	p.e.update(ctx, p.ref, m)
 }
 
-// save appends events to the run's log, in one write, and shows the run
-// in its message. p.mu is held.
-func (p *Progress) save(ctx context.Context, now time.Time, events ...RunEvent) {
+// record queues ev to be written by the next flush. p.mu is held.
+func (p *Progress) record(ev RunEvent) {
+	p.pending = append(p.pending, ev)
+	p.changed = true
+}
+
+// flush appends the events recorded so far to the run's log, in one
+// append, and then shows the run as they leave it. While one flush
+// writes, the events of others queue up, and the next flush writes them
+// all: a caller whose events an earlier flush took returns once that
+// flush is done, having nothing left to do. p.mu is not held.
+func (p *Progress) flush(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
-	if err := p.e.runs.AppendRunEvents(ctx, p.run.ID, events...); err != nil {
-		p.e.runLog(p.run).Error("saving run progress failed", "err", err)
+	p.writing.Lock()
+	defer p.writing.Unlock()
+	p.mu.Lock()
+	events, changed := p.pending, p.changed
+	p.pending, p.changed = nil, false
+	var m Message
+	if changed {
+		m = RunMessage(p.run, p.e.now())
 	}
-	p.e.update(ctx, p.ref, RunMessage(p.run, now))
+	p.mu.Unlock()
+	if !changed {
+		return
+	}
+	if len(events) > 0 {
+		if err := p.e.runs.AppendRunEvents(ctx, p.run.ID, events...); err != nil {
+			p.e.runLog(p.run).Error("saving run progress failed", "err", err)
+		}
+	}
+	p.e.update(ctx, p.ref, m)
 }
 
 // Run returns run id with its progress (steps and latest output lines)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,9 @@ type Posted struct {
 	// To is the channel id, or "dm:USERID" for a direct message.
 	To      string
 	Message actions.Message
+	// Versions is every state the message had, in order: as posted, then
+	// after each update.
+	Versions []actions.Message
 }
 
 // Chat is an actions.Chat that remembers every message and its latest
@@ -65,7 +69,7 @@ func (c *Chat) Post(ctx context.Context, channel string, m actions.Message) (act
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ref := actions.MessageRef{Platform: Platform, Channel: channel, ID: fmt.Sprint(len(c.posts) + 1)}
-	c.posts = append(c.posts, &Posted{Ref: ref, To: channel, Message: m})
+	c.posts = append(c.posts, &Posted{Ref: ref, To: channel, Message: m, Versions: []actions.Message{m}})
 	return ref, nil
 }
 
@@ -81,6 +85,7 @@ func (c *Chat) Update(ctx context.Context, ref actions.MessageRef, m actions.Mes
 	for _, p := range c.posts {
 		if p.Ref == ref {
 			p.Message = m
+			p.Versions = append(p.Versions, m)
 			return nil
 		}
 	}
@@ -106,6 +111,7 @@ func (c *Chat) Posts() []Posted {
 	out := make([]Posted, len(c.posts))
 	for i, p := range c.posts {
 		out[i] = *p
+		out[i].Versions = slices.Clone(p.Versions)
 	}
 	return out
 }

@@ -76,6 +76,8 @@ type Call struct {
 	List []map[string]any
 	// Status is what the fake answered.
 	Status int
+	// Refused says why a message over Discord's limits was refused.
+	Refused error
 }
 
 // Message is a message in the fake, in its latest state.
@@ -373,6 +375,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if msg := messageBody(r.Method, parts, body); msg != nil {
+		// Discord refuses a message over its limits, whole.
+		if err := CheckMessage(msg); err != nil {
+			call.Status, call.Refused = http.StatusBadRequest, err
+			s.calls = append(s.calls, call)
+			writeJSON(w, http.StatusBadRequest, map[string]any{"code": errInvalidForm, "message": invalidFormBody,
+				"errors": map[string]any{"_errors": []any{map[string]any{"code": "BASE_TYPE_MAX_LENGTH", "message": err.Error()}}}})
+			return
+		}
+	}
 	status, resp := s.do(r, parts, body, call.List)
 	call.Status = status
 	s.calls = append(s.calls, call)
@@ -385,6 +397,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-RateLimit-Reset-After", "1.000")
 	w.Header().Set("X-RateLimit-Bucket", "b-"+routeOf(parts))
 	writeJSON(w, status, resp)
+}
+
+// messageBody returns the message a call sends or edits, or nil: the
+// body of a message or follow-up posted or edited, or the data of an
+// interaction response.
+func messageBody(method string, p []string, body map[string]any) map[string]any {
+	switch {
+	case body == nil || (method != http.MethodPost && method != http.MethodPatch):
+		return nil
+	case len(p) == 4 && p[0] == "interactions" && p[3] == "callback":
+		data, _ := body["data"].(map[string]any)
+		return data
+	case p[0] == "webhooks" && len(p) == 3, p[0] == "webhooks" && len(p) == 5 && p[3] == "messages",
+		p[0] == "channels" && len(p) >= 3 && p[2] == "messages":
+		return body
+	}
+	return nil
 }
 
 // routeOf replaces the ids and tokens in a path with placeholders.

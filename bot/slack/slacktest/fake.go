@@ -73,6 +73,8 @@ type Call struct {
 	// At is when the fake received the call (time.Now, which is the
 	// bubble's clock under testing/synctest).
 	At time.Time
+	// Refused says why a message over Slack's limits was refused.
+	Refused error
 }
 
 // Message is a message in the fake workspace, in its latest state.
@@ -232,6 +234,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if err := json.Unmarshal([]byte(b), &call.Blocks); err != nil {
 			call.Error = "invalid_blocks"
 		}
+	}
+	if call.Error == "" && strings.HasPrefix(method, "chat.") {
+		// Slack refuses a message over its limits, whole.
+		call.Error, call.Refused = CheckMessage(args.Get("text"), call.Blocks)
 	}
 	for i, f := range s.faults {
 		if f.Method == "" || f.Method == method {
