@@ -2,6 +2,7 @@ package discord
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -20,6 +21,10 @@ const (
 	maxFieldValue  = 1000
 	maxFooter      = 2000
 	maxContent     = 1900
+	// maxEmbedTotal bounds what all of an embed's texts add up to
+	// (Discord: 6,000 characters): the title, then the footer, the
+	// fields and the description share it, in that order.
+	maxEmbedTotal  = 5900
 	maxButtonLabel = 80
 	maxCustomID    = 100
 	maxButtons     = 5 // per action row
@@ -71,53 +76,24 @@ func render(m actions.Message) rendered {
 
 	e := &discordgo.MessageEmbed{Type: discordgo.EmbedTypeRich, Color: toneColour[m.Tone]}
 	e.Title = truncate(m.Title, maxTitle)
-	// The text, or else the summary: a run's state, a status's count and
-	// a plan's totals are said there and in no field.
-	text := m.Text
-	if text == "" {
-		text = m.Summary
+	budget := maxEmbedTotal - len(e.Title)
+	if m.Footer != "" {
+		e.Footer = &discordgo.MessageEmbedFooter{Text: truncate(m.Footer, min(maxFooter, budget/4))}
+		budget -= len(e.Footer.Text)
 	}
-	var desc strings.Builder
-	if text != "" {
-		desc.WriteString(text)
-	}
-	if len(m.Links) > 0 {
-		var ls []string
-		for _, l := range m.Links {
-			if strings.HasPrefix(l.URL, "https://") || strings.HasPrefix(l.URL, "http://") {
-				ls = append(ls, fmt.Sprintf("[%s](%s)", escape(l.Label), l.URL))
-			} else {
-				ls = append(ls, escape(l.Label)+" "+l.URL)
-			}
-		}
-		if desc.Len() > 0 {
-			desc.WriteString("\n")
-		}
-		desc.WriteString(strings.Join(ls, " · "))
-	}
-	if len(m.Lines) > 0 {
-		room := maxDescription - desc.Len() - 40
-		shown, dropped := fitLines(m.Lines, room)
-		if desc.Len() > 0 {
-			desc.WriteString("\n")
-		}
-		if dropped > 0 {
-			fmt.Fprintf(&desc, "(%d earlier lines not shown)\n", dropped)
-		}
-		desc.WriteString("```\n" + strings.Join(shown, "\n") + "\n```")
-	}
-	e.Description = truncate(desc.String(), maxDescription)
+	// Fields take at most a third of what is left; the description the
+	// rest. A field that does not fit is left out, with those after it.
+	fieldRoom := budget / 3
 	for i, f := range m.Fields {
-		if i == maxFields {
+		name, value := truncate(orDash(f.Label), maxFieldName), truncate(orDash(f.Value), maxFieldValue)
+		if i == maxFields || len(name)+len(value) > fieldRoom {
 			break
 		}
-		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{
-			Name: truncate(orDash(f.Label), maxFieldName), Value: truncate(orDash(f.Value), maxFieldValue), Inline: len(f.Value) < 40,
-		})
+		fieldRoom -= len(name) + len(value)
+		budget -= len(name) + len(value)
+		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: name, Value: value, Inline: len(f.Value) < 40})
 	}
-	if m.Footer != "" {
-		e.Footer = &discordgo.MessageEmbedFooter{Text: truncate(m.Footer, maxFooter)}
-	}
+	e.Description = description(m, min(maxDescription, budget))
 	r.Embeds = []*discordgo.MessageEmbed{e}
 
 	var row discordgo.ActionsRow
@@ -141,25 +117,77 @@ func render(m actions.Message) rendered {
 	return r
 }
 
+// description is the text, the links and the lines of m (the last ones
+// that fit, in a code block) in at most room bytes. The text and links
+// take at most half of room when there are lines.
+func description(m actions.Message, room int) string {
+	// The text, or else the summary: a run's state, a status's count and
+	// a plan's totals are said there and in no field.
+	text := m.Text
+	if text == "" {
+		text = m.Summary
+	}
+	var head []string
+	if text != "" {
+		head = append(head, text)
+	}
+	if len(m.Links) > 0 {
+		var ls []string
+		for _, l := range m.Links {
+			if strings.HasPrefix(l.URL, "https://") || strings.HasPrefix(l.URL, "http://") {
+				ls = append(ls, fmt.Sprintf("[%s](%s)", escape(l.Label), l.URL))
+			} else {
+				ls = append(ls, escape(l.Label)+" "+l.URL)
+			}
+		}
+		head = append(head, strings.Join(ls, " · "))
+	}
+	headRoom := room
+	if len(m.Lines) > 0 {
+		headRoom = room / 2
+	}
+	var desc strings.Builder
+	desc.WriteString(truncate(strings.Join(head, "\n"), headRoom))
+	if len(m.Lines) > 0 {
+		// What wraps the lines: a newline, the note of lines left out,
+		// the code block's fences.
+		const frame = 64
+		shown, dropped := fitLines(m.Lines, room-desc.Len()-frame)
+		if desc.Len() > 0 {
+			desc.WriteString("\n")
+		}
+		if dropped > 0 {
+			fmt.Fprintf(&desc, "(%d earlier lines not shown)", dropped)
+		}
+		if len(shown) > 0 {
+			if dropped > 0 {
+				desc.WriteString("\n")
+			}
+			desc.WriteString("```\n" + strings.Join(shown, "\n") + "\n```")
+		}
+	}
+	return truncate(desc.String(), room)
+}
+
 // fitLines keeps the last lines that fit in room bytes (output grows at
 // the end) and says how many earlier ones were left out. ``` in a line
 // would close the code block, so it is broken up.
 func fitLines(lines []string, room int) (shown []string, dropped int) {
+	fence := func(l string) string { return strings.ReplaceAll(l, "```", "`\u200b``") }
 	n := 0
 	i := len(lines)
 	for i > 0 {
-		l := len(lines[i-1]) + 1
-		if n+l > room {
+		l := fence(lines[i-1])
+		if n+len(l)+1 > room {
 			break
 		}
-		n += l
+		n += len(l) + 1
+		shown = append(shown, l)
 		i--
 	}
-	for _, l := range lines[i:] {
-		shown = append(shown, strings.ReplaceAll(l, "```", "`\u200b``"))
-	}
-	if i > 0 && len(shown) == 0 {
-		shown = []string{truncate(lines[len(lines)-1], room)}
+	slices.Reverse(shown)
+	if i > 0 && len(shown) == 0 && room > 0 {
+		shown = []string{truncate(fence(lines[len(lines)-1]), room)}
 		i--
 	}
 	return shown, i
@@ -181,6 +209,9 @@ func escape(s string) string { return escaper.Replace(s) }
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	if n < len("…") {
+		return ""
 	}
 	cut := n - len("…")
 	for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -19,8 +19,14 @@ const (
 	maxSectionText = 2900
 	maxFieldText   = 1900
 	maxFields      = 10
-	maxButtonLabel = 75
-	maxFallback    = 3900
+	// maxFieldSections bounds the sections of fields: a message shows at
+	// most maxFieldSections*maxFields fields and counts the rest, so
+	// that it never nears Slack's 50 blocks.
+	maxFieldSections = 2
+	maxButtons       = 25
+	maxButtonValue   = 2000
+	maxButtonLabel   = 75
+	maxFallback      = 3900
 	// maxCodeBlocks bounds how many preformatted sections one message
 	// shows; what does not fit goes to the message's thread.
 	maxCodeBlocks = 4
@@ -71,12 +77,16 @@ func render(m actions.Message) rendered {
 		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(emoji+body, maxSectionText)), nil, nil))
 	}
-	for i := 0; i < len(m.Fields); i += maxFields {
+	shownFields := m.Fields[:min(len(m.Fields), maxFieldSections*maxFields)]
+	for i := 0; i < len(shownFields); i += maxFields {
 		var fields []*slack.TextBlockObject
-		for _, f := range m.Fields[i:min(i+maxFields, len(m.Fields))] {
+		for _, f := range shownFields[i:min(i+maxFields, len(shownFields))] {
 			fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", escape(f.Label), escape(f.Value)), maxFieldText)))
 		}
 		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	}
+	if n := len(m.Fields) - len(shownFields); n > 0 {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d more fields not shown.", n))))
 	}
 	shown, overflow := fitLines(m.Lines)
 	if len(overflow) > 0 {
@@ -88,18 +98,21 @@ func render(m actions.Message) rendered {
 	if links := linksMrkdwn(m.Links); links != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(links, maxSectionText)), nil, nil))
 	}
-	if len(m.Buttons) > 0 {
-		var els []slack.BlockElement
-		for i, b := range m.Buttons {
-			btn := slack.NewButtonBlockElement(fmt.Sprintf("%s%d", ButtonPrefix, i), b.Command, plain(truncate(b.Label, maxButtonLabel)))
-			switch b.Style {
-			case actions.ToneSuccess:
-				btn.Style = slack.StylePrimary
-			case actions.ToneDanger:
-				btn.Style = slack.StyleDanger
-			}
-			els = append(els, btn)
+	var els []slack.BlockElement
+	for i, b := range m.Buttons {
+		if len(b.Command) > maxButtonValue || len(els) == maxButtons {
+			continue // a command too long for a button is typed instead
 		}
+		btn := slack.NewButtonBlockElement(fmt.Sprintf("%s%d", ButtonPrefix, i), b.Command, plain(truncate(b.Label, maxButtonLabel)))
+		switch b.Style {
+		case actions.ToneSuccess:
+			btn.Style = slack.StylePrimary
+		case actions.ToneDanger:
+			btn.Style = slack.StyleDanger
+		}
+		els = append(els, btn)
+	}
+	if len(els) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("infrabot-actions", els...))
 	}
 	if m.Footer != "" {
