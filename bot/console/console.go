@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/infrabot/infrabot/actions"
@@ -22,8 +23,8 @@ import (
 const Platform = "console"
 
 // Console is a chat on a pair of streams. It implements actions.Chat:
-// a posted message is printed whole, an update prints the lines that
-// changed.
+// a posted message is printed whole, an update prints its summary and the
+// lines that changed — the summary alone at most once per UpdateEvery.
 //
 // What a command causes is printed after its reply, whether it happens
 // while the command is handled or later: the reply, then the run's
@@ -32,16 +33,26 @@ const Platform = "console"
 // lands after a half-typed line; with piped input each line is echoed
 // after the prompt instead, so that both read the same.
 type Console struct {
+	// Now is the console's clock; nil is time.Now.
+	Now func() time.Time
+
 	mu       sync.Mutex
 	out      io.Writer
 	terminal bool
 	nextID   int
-	last     map[string][]string // what each message showed last
+	last     map[string][]string  // what each message showed last
+	printed  map[string]time.Time // when each message's update was last printed
 
 	prompt  string          // the prompt on screen, "" when none
 	holding bool            // a command is being handled: keep output back
 	held    strings.Builder // output kept back until the reply is printed
 }
+
+// UpdateEvery is how often an update that changes only a message's
+// summary — a run's counts and elapsed time as its servers come up — is
+// printed: a run over hundreds of servers prints a line a second, not a
+// line each time one of them changes.
+const UpdateEvery = time.Second
 
 // New returns a console writing to out. terminal says that a person types
 // at it: a prompt is shown, and input is not echoed (the terminal does).
@@ -124,7 +135,10 @@ func prefixLines(prefix, text string) string {
 }
 
 // Update prints the message's summary and the lines that changed since it
-// was last shown; an update that changes nothing prints nothing.
+// was last shown; an update that changes nothing prints nothing, and one
+// that changes only the summary is printed if UpdateEvery has passed
+// since the message's last update was (a message's last update changes
+// its tone, or its lines, and is always printed).
 func (c *Console) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -133,19 +147,36 @@ func (c *Console) Update(ctx context.Context, ref actions.MessageRef, m actions.
 	if slices.Equal(now, before) {
 		return nil
 	}
-	c.last[ref.ID] = now
-	var b strings.Builder
-	fmt.Fprintf(&b, "~ %s\n", m.Summary)
+	var changed []string
 	for _, l := range m.Lines {
 		if !slices.Contains(before, l) {
-			fmt.Fprintf(&b, "    %s\n", l)
+			changed = append(changed, l)
 		}
+	}
+	clock := c.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	at := clock()
+	if len(changed) == 0 && len(before) > 0 && now[0] == before[0] && at.Sub(c.printed[ref.ID]) < UpdateEvery {
+		return nil // only the summary moved, and was printed a moment ago
+	}
+	if c.printed == nil {
+		c.printed = map[string]time.Time{}
+	}
+	c.last[ref.ID], c.printed[ref.ID] = now, at
+	var b strings.Builder
+	fmt.Fprintf(&b, "~ %s\n", m.Summary)
+	for _, l := range changed {
+		fmt.Fprintf(&b, "    %s\n", l)
 	}
 	return c.write(prefixLines(prefix(ref.Channel), b.String()))
 }
 
+// snapshot is what a message shows for the console to compare: its tone,
+// its summary and its lines.
 func snapshot(m actions.Message) []string {
-	return append([]string{m.Summary}, m.Lines...)
+	return append([]string{"tone " + string(m.Tone), m.Summary}, m.Lines...)
 }
 
 // OneScreen reports that the console shows every channel and direct

@@ -3,8 +3,10 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/bot/console"
@@ -44,5 +46,63 @@ func TestConsoleEscapesControlCharacters(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks the escaped %s:\n%s", want, got)
 		}
+	}
+}
+
+// TestLargeRunPrintsALineASecond follows a run over 200 servers at the
+// console: each update that only moves the counts is printed at most once
+// a second, a failure is printed as it comes with its fault, and the end
+// always is.
+func TestLargeRunPrintsALineASecond(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	now := at
+	c := console.New(&out, false)
+	c.Now = func() time.Time { return now }
+	ctx := context.Background()
+	r := &actions.Run{ID: 1, Command: "provision staging", Person: "alice", State: actions.Running, Created: at, Started: at,
+		Groups: []actions.StepGroup{{Name: "create", Total: 200, Done: "created", Running: "building"}}}
+	ref, err := c.Post(ctx, "console", actions.RunMessage(r, now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	update := func() {
+		if err := c.Update(ctx, ref, actions.RunMessage(r, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 200 servers, each started and then ACTIVE (server 120 goes to
+	// ERROR), 20 a second of the console's clock.
+	for i := range 200 {
+		r.Steps = append(r.Steps, actions.Step{Name: fmt.Sprintf("create staging-web-%d", i+1), Group: "create", State: actions.Running, Started: now})
+		update()
+		s := &r.Steps[i]
+		s.State, s.Detail, s.Finished = actions.Succeeded, "ACTIVE", now
+		if i == 119 {
+			s.State, s.Detail = actions.Failed, "server staging-web-120 went to ERROR: No valid host was found."
+		}
+		update()
+		now = now.Add(50 * time.Millisecond)
+	}
+	r.State, r.Finished = actions.Failed, now
+	update()
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	// 400 changes over 10 seconds: about ten lines, the failure and the end.
+	if len(lines) > 14 {
+		t.Errorf("%d lines printed for 200 servers:\n%s", len(lines), out.String())
+	}
+	for _, want := range []string{
+		"✗ create staging-web-120 — server staging-web-120 went to ERROR: No valid host was found.",
+		"~ run 1 `provision staging` by alice: failed (10s) — created 199 of 200, 1 failed",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "failed (10s)") {
+		t.Errorf("the last line is %q, want the run's end", last)
 	}
 }
