@@ -14,8 +14,8 @@ import (
 // first of them starts. A run's message counts a large group's steps —
 // "created 143 of 200, 52 building, 3 failed" — and names only those that
 // did not succeed, each with its fault, so that it stays one readable
-// message whatever the size of the batch; a small group lists every step.
-// Every step stays in the run's log.
+// message whatever the size of the batch; a small group lists each step
+// once it has ended. Every step stays in the run's log.
 type StepGroup struct {
 	// Name is the group's name in the run, unique: "create".
 	Name string `json:"name"`
@@ -30,7 +30,7 @@ type StepGroup struct {
 
 const (
 	// groupListed is the size up to which a group shows each of its
-	// steps, as steps outside groups are; a larger group is counted.
+	// steps once ended; a larger group is counted.
 	groupListed = 10
 	// unsettledListed is how many of a large group's steps that did not
 	// succeed its message names; the others are counted.
@@ -114,11 +114,12 @@ func (t *tally) counts(done bool) string {
 }
 
 // stepLines renders a run's steps for its message: each step outside a
-// large group as a line with its state, detail and time; a large group's
-// steps that did not succeed, the first unsettledListed of them by name
-// (failed first), each with its fault, and the rest counted in one line.
-// counts says where each group is ("created 143 of 200, …"), in the
-// groups' order.
+// group as a line with its state, detail and time; a group's running
+// steps only in its counts; each ended step of a small group; a large
+// group's steps that did not succeed, the first unsettledListed of them by
+// name (failed first), each with its fault, and the rest counted in one
+// line. counts says where each group is ("created 143 of 200, …"), in
+// the groups' order.
 func stepLines(r *Run, now time.Time) (lines, counts []string) {
 	tallies := make([]*tally, 0, len(r.Groups))
 	byName := map[string]*tally{}
@@ -142,13 +143,17 @@ func stepLines(r *Run, now time.Time) (lines, counts []string) {
 		t.by[s.State]++
 	}
 	for _, s := range r.Steps {
-		if t := byName[s.Group]; t != nil && t.large() {
-			if s.State != Running && s.State != Succeeded {
-				t.unsettled = append(t.unsettled, s)
-			}
-			continue
+		t := byName[s.Group]
+		switch {
+		case t == nil:
+			lines = append(lines, stepLine(s, now))
+		case s.State == Running:
+			// Counted: its line would change with every poll.
+		case !t.large():
+			lines = append(lines, stepLine(s, now))
+		case s.State != Succeeded:
+			t.unsettled = append(t.unsettled, s)
 		}
-		lines = append(lines, stepLine(s, now))
 	}
 	for _, t := range tallies {
 		if t.started > 0 || t.Total > 0 {

@@ -76,10 +76,10 @@ func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) 
 		lines    []string // exactly the message's lines
 	}{
 		{
-			name:     "small group lists every step",
-			run:      batchRun(actions.Running, 3, actions.Succeeded, actions.Running),
-			progress: "created 1 of 3, 1 building, 1 waiting",
-			lines:    []string{"✓ create web-1 — ACTIVE (3s)", "… create web-2 — BUILD (20s)"},
+			name:     "small group lists each step once ended",
+			run:      batchRun(actions.Running, 3, actions.Succeeded, actions.Running, actions.Failed),
+			progress: "created 1 of 3, 1 building, 1 failed",
+			lines:    []string{"✓ create web-1 — ACTIVE (3s)", "✗ create web-3 — server web-3 went to ERROR: No valid host was found. (2s)"},
 		},
 		{
 			name:     "large group running: counts only",
