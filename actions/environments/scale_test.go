@@ -86,6 +86,11 @@ func TestTwoHundredServersInOneMessage(t *testing.T) {
 	ew.sim.FailBuild("staging-web-7", "No valid host was found.")
 	ew.sim.FailBuild("staging-web-123", "Build of instance aborted: disk on fire.")
 
+	// The plan of 200 creates, a reply, fits too (Slack puts what does
+	// not fit in the thread; Discord shows its end).
+	if err := withinPlatformLimits(ew.As("carol", "plan staging").Message); err != nil {
+		t.Errorf("the plan of 200 servers is over a platform's limits: %v", err)
+	}
 	id := ew.start("bob", "provision staging")
 	r := ew.finished(id, actions.Failed)
 	final := checkProgress(t, ew, r, "created", 200)
@@ -115,6 +120,15 @@ func TestTwoHundredServersInOneMessage(t *testing.T) {
 	}
 	if len(ew.owned("staging")) != 0 {
 		t.Error("servers left after the teardown")
+	}
+	// Every other message too — the approval request shows a plan of 188
+	// deletes — is within the platforms' limits.
+	for _, p := range ew.Chat.Posts() {
+		for i, m := range p.Versions {
+			if err := withinPlatformLimits(m); err != nil {
+				t.Errorf("state %d of message %q is over a platform's limits: %v", i+1, p.Message.Summary, err)
+			}
+		}
 	}
 }
 
