@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -142,18 +141,22 @@ func stepLines(r *Run, now time.Time) (lines, counts []string) {
 		t.started++
 		t.by[s.State]++
 	}
+	var listed []Step
 	for _, s := range r.Steps {
 		t := byName[s.Group]
 		switch {
 		case t == nil:
-			lines = append(lines, stepLine(s, now))
+			listed = append(listed, s)
 		case s.State == Running:
 			// Counted: its line would change with every poll.
 		case !t.large():
-			lines = append(lines, stepLine(s, now))
+			listed = append(listed, s)
 		case s.State != Succeeded:
 			t.unsettled = append(t.unsettled, s)
 		}
+	}
+	for _, s := range sortedSteps(listed) {
+		lines = append(lines, stepLine(s, now))
 	}
 	for _, t := range tallies {
 		if t.started > 0 || t.Total > 0 {
@@ -166,7 +169,13 @@ func stepLines(r *Run, now time.Time) (lines, counts []string) {
 			if ra, rb := unsettledRank[a.State], unsettledRank[b.State]; ra != rb {
 				return ra - rb
 			}
-			return compareNames(a.Name, b.Name)
+			switch {
+			case NaturalLess(a.Name, b.Name):
+				return -1
+			case NaturalLess(b.Name, a.Name):
+				return 1
+			}
+			return 0
 		})
 		shown := t.unsettled[:min(len(t.unsettled), unsettledListed)]
 		for _, s := range shown {
@@ -204,40 +213,4 @@ func stepLine(s Step, now time.Time) string {
 		end = s.Finished
 	}
 	return line + fmt.Sprintf(" (%s)", elapsed(end.Sub(s.Started).Truncate(100*time.Millisecond)))
-}
-
-// compareNames orders names as people count: "web-2" before "web-10".
-func compareNames(a, b string) int {
-	for a != "" && b != "" {
-		da, db := digits(a), digits(b)
-		if da > 0 && db > 0 {
-			na, ea := strconv.ParseUint(a[:da], 10, 64)
-			nb, eb := strconv.ParseUint(b[:db], 10, 64)
-			if ea == nil && eb == nil && na != nb {
-				if na < nb {
-					return -1
-				}
-				return 1
-			}
-			if c := strings.Compare(a[:da], b[:db]); c != 0 {
-				return c
-			}
-			a, b = a[da:], b[db:]
-			continue
-		}
-		if a[0] != b[0] {
-			return int(a[0]) - int(b[0])
-		}
-		a, b = a[1:], b[1:]
-	}
-	return len(a) - len(b)
-}
-
-// digits is the length of the run of ASCII digits s starts with.
-func digits(s string) int {
-	n := 0
-	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
-		n++
-	}
-	return n
 }

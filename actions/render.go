@@ -17,9 +17,9 @@ var stateTone = map[RunState]Tone{
 }
 
 // RunMessage shows a run: its steps with their times, and its outcome. A
-// large group of like steps (StepGroup) is counted, in a field and in the
-// summary, with only the steps that did not succeed named, so that the
-// message of a run over hundreds of servers is as short as over three.
+// group of like steps (StepGroup) is counted in the summary, and a large
+// one names only the steps that did not succeed, so that the message of a
+// run over hundreds of servers is as short as over three.
 func RunMessage(r *Run, now time.Time) Message {
 	end := now
 	if r.State.Done() && !r.Finished.IsZero() {
@@ -45,9 +45,7 @@ func RunMessage(r *Run, now time.Time) Message {
 	}
 	lines, counts := stepLines(r, now)
 	if len(counts) > 0 {
-		progress := strings.Join(counts, "; ")
-		m.Fields = append(m.Fields, Field{"progress", progress})
-		m.Summary += " — " + progress
+		m.Summary += " — " + strings.Join(counts, "; ")
 	}
 	for _, s := range r.Steps {
 		if s.Lines > 0 {

@@ -35,6 +35,9 @@ const Platform = "console"
 type Console struct {
 	// Now is the console's clock; nil is time.Now.
 	Now func() time.Time
+	// Every is how often an update that changes only a message's summary
+	// is printed; 0 is UpdateEvery.
+	Every time.Duration
 
 	mu       sync.Mutex
 	out      io.Writer
@@ -42,16 +45,18 @@ type Console struct {
 	nextID   int
 	last     map[string][]string  // what each message showed last
 	printed  map[string]time.Time // when each message's update was last printed
+	// pending are the messages whose latest update waits to be printed.
+	pending map[string]actions.Message
 
 	prompt  string          // the prompt on screen, "" when none
 	holding bool            // a command is being handled: keep output back
 	held    strings.Builder // output kept back until the reply is printed
 }
 
-// UpdateEvery is how often an update that changes only a message's
-// summary — a run's counts and elapsed time as its servers come up — is
-// printed: a run over hundreds of servers prints a line a second, not a
-// line each time one of them changes.
+// UpdateEvery is how often, by default, an update that changes only a
+// message's summary — a run's counts and elapsed time as its servers come
+// up — is printed: a run over hundreds of servers prints a line a second,
+// not a line each time one of them changes.
 const UpdateEvery = time.Second
 
 // New returns a console writing to out. terminal says that a person types
@@ -136,41 +141,77 @@ func prefixLines(prefix, text string) string {
 
 // Update prints the message's summary and the lines that changed since it
 // was last shown; an update that changes nothing prints nothing, and one
-// that changes only the summary is printed if UpdateEvery has passed
-// since the message's last update was (a message's last update changes
-// its tone, or its lines, and is always printed).
+// that changes only the summary (a run's counts, its elapsed time) at most
+// once per UpdateEvery: the latest such state is printed when the time is
+// up, unless a later update is printed first. An update that changes the
+// message's lines or its tone (a failure, a note, the run's end) is
+// printed at once.
 func (c *Console) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := snapshot(m)
 	before := c.last[ref.ID]
 	if slices.Equal(now, before) {
+		delete(c.pending, ref.ID)
 		return nil
 	}
-	var changed []string
-	for _, l := range m.Lines {
-		if !slices.Contains(before, l) {
-			changed = append(changed, l)
-		}
+	at := c.clock()
+	every := c.Every
+	if every <= 0 {
+		every = UpdateEvery
 	}
-	clock := c.Now
-	if clock == nil {
-		clock = time.Now
+	if since := at.Sub(c.printed[ref.ID]); since < every && len(before) > 0 && now[0] == before[0] && !slices.ContainsFunc(m.Lines, func(l string) bool { return !slices.Contains(before, l) }) {
+		c.later(ref, m, every-since)
+		return nil
 	}
-	at := clock()
-	if len(changed) == 0 && len(before) > 0 && now[0] == before[0] && at.Sub(c.printed[ref.ID]) < UpdateEvery {
-		return nil // only the summary moved, and was printed a moment ago
-	}
+	return c.show(ref, m, at)
+}
+
+// show prints an update of the message ref points to: its summary and
+// the lines it did not show before. c.mu is held.
+func (c *Console) show(ref actions.MessageRef, m actions.Message, at time.Time) error {
+	before := c.last[ref.ID]
 	if c.printed == nil {
 		c.printed = map[string]time.Time{}
 	}
-	c.last[ref.ID], c.printed[ref.ID] = now, at
+	c.last[ref.ID], c.printed[ref.ID] = snapshot(m), at
+	delete(c.pending, ref.ID)
 	var b strings.Builder
 	fmt.Fprintf(&b, "~ %s\n", m.Summary)
-	for _, l := range changed {
-		fmt.Fprintf(&b, "    %s\n", l)
+	for _, l := range m.Lines {
+		if !slices.Contains(before, l) {
+			fmt.Fprintf(&b, "    %s\n", l)
+		}
 	}
 	return c.write(prefixLines(prefix(ref.Channel), b.String()))
+}
+
+// later keeps m, the latest state of the message ref points to, to be
+// printed after wait. c.mu is held.
+func (c *Console) later(ref actions.MessageRef, m actions.Message, wait time.Duration) {
+	if c.pending == nil {
+		c.pending = map[string]actions.Message{}
+	}
+	_, waiting := c.pending[ref.ID]
+	c.pending[ref.ID] = m
+	if waiting {
+		return
+	}
+	time.AfterFunc(wait, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if m, ok := c.pending[ref.ID]; ok {
+			c.show(ref, m, c.clock())
+		}
+	})
+}
+
+// clock is the console's time: Now, or time.Now.
+func (c *Console) clock() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // snapshot is what a message shows for the console to compare: its tone,

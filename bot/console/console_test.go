@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +106,48 @@ func TestLargeRunPrintsALineASecond(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.Contains(last, "failed (10s)") {
 		t.Errorf("the last line is %q, want the run's end", last)
 	}
+}
+
+// TestLatestSummaryIsPrintedWhenItsTimeComes checks that an update held
+// back because the summary was printed a moment ago is printed once the
+// moment has passed, even when no update follows: servers that stay in
+// BUILD are shown as building, not as waiting.
+func TestLatestSummaryIsPrintedWhenItsTimeComes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	c := console.New(lockedWriter{&mu, &out}, false)
+	c.Every = 20 * time.Millisecond
+	ctx := context.Background()
+	ref, _ := c.Post(ctx, "console", actions.Message{Summary: "run 1: running — created 0 of 3, 3 waiting"})
+	c.Update(ctx, ref, actions.Message{Summary: "run 1: running — created 0 of 3, 1 building, 2 waiting"})
+	c.Update(ctx, ref, actions.Message{Summary: "run 1: running — created 0 of 3, 3 building"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := out.String()
+		mu.Unlock()
+		if strings.Contains(got, "~ run 1: running — created 0 of 3, 3 building\n") {
+			if strings.Count(got, "~ ") != 2 {
+				t.Errorf("want the first update and the latest, once each:\n%s", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the latest summary was never printed:\n%s", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lockedWriter lets a test read what the console writes from its timers.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

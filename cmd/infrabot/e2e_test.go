@@ -667,7 +667,7 @@ func TestStopSignalInterruptsRuns(t *testing.T) {
 			b := slowBot(t)
 			ty := startShell(t, b.dir, b.env, "--config", b.config, "--user", "alice", "--grace", "1s")
 			ty.typeLine("provision staging")
-			ty.waitFor("BUILD") // the servers are being built; input stays open
+			ty.waitFor("3 building") // the servers are being built; input stays open
 			ty.cmd.Process.Signal(sig)
 			ty.waitFor("stopping: runs in progress may finish within 1s, then they are interrupted")
 			ty.waitFor("run 1 `provision staging` by alice: interrupted")
@@ -694,7 +694,7 @@ func TestSecondInterruptLeavesAtOnce(t *testing.T) {
 	b := slowBot(t)
 	ty := startShell(t, b.dir, b.env, "--config", b.config, "--user", "alice", "--grace", "1h")
 	ty.typeLine("provision staging")
-	ty.waitFor("BUILD")
+	ty.waitFor("3 building")
 	ty.cmd.Process.Signal(syscall.SIGINT)
 	ty.waitFor("stopping:")
 	ty.cmd.Process.Signal(syscall.SIGINT)
