@@ -113,7 +113,8 @@ func (t *tally) counts(done bool) string {
 }
 
 // stepLines renders a run's steps for its message: each step outside a
-// group as a line with its state, detail and time; a group's running
+// group as a line with its state, detail and time (and the latest output
+// of the last few running or failed ones); a group's running
 // steps only in its counts; each ended step of a small group; a large
 // group's steps that did not succeed, the first unsettledListed of them by
 // name (failed first), each with its fault, and the rest counted in one
@@ -148,15 +149,23 @@ func stepLines(r *Run, now time.Time) (lines, counts []string) {
 		case t == nil:
 			listed = append(listed, s)
 		case s.State == Running:
-			// Counted: its line would change with every poll.
+			// Counted: its line would change with every poll (a running
+			// step with output is a host of a deploy, not in a group).
 		case !t.large():
 			listed = append(listed, s)
 		case s.State != Succeeded:
 			t.unsettled = append(t.unsettled, s)
 		}
 	}
-	for _, s := range sortedSteps(listed) {
+	listed = sortedSteps(listed)
+	showOutput := stepsShowingOutput(listed)
+	for i, s := range listed {
 		lines = append(lines, stepLine(s, now))
+		if showOutput[i] {
+			for _, l := range s.Latest {
+				lines = append(lines, "    │ "+l)
+			}
+		}
 	}
 	for _, t := range tallies {
 		if t.started > 0 || t.Total > 0 {
@@ -192,7 +201,7 @@ func stepLines(r *Run, now time.Time) (lines, counts []string) {
 					parts = append(parts, fmt.Sprintf("%d more %s", by[st], st))
 				}
 			}
-			lines = append(lines, fmt.Sprintf("%s %s: %s, not named here (the run's log has each)", stateMark[rest[0].State], t.Name, strings.Join(parts, ", ")))
+			lines = append(lines, fmt.Sprintf("%s %s: %s, not named here (`run %d log` has each)", stateMark[rest[0].State], t.Name, strings.Join(parts, ", "), r.ID))
 		}
 	}
 	return lines, counts

@@ -103,7 +103,7 @@ func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) 
 				"✗ create web-118 — server web-118 went to ERROR: No valid host was found. (2s)",
 				"✗ create web-134 — server web-134 went to ERROR: No valid host was found. (2s)",
 				"✗ create web-150 — server web-150 went to ERROR: No valid host was found. (2s)",
-				"✗ create: 2 more failed, not named here (the run's log has each)",
+				"✗ create: 2 more failed, not named here (`run 7 log` has each)",
 			},
 		},
 		{
@@ -116,7 +116,7 @@ func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) 
 				"→ create web-44 (1s)",
 				"⊘ create web-31 (1s)", "⊘ create web-32 (1s)", "⊘ create web-33 (1s)", "⊘ create web-34 (1s)",
 				"⊘ create web-35 (1s)", "⊘ create web-36 (1s)", "⊘ create web-37 (1s)", "⊘ create web-38 (1s)",
-				"⊘ create: 4 more cancelled, not named here (the run's log has each)",
+				"⊘ create: 4 more cancelled, not named here (`run 7 log` has each)",
 			},
 		},
 	}
@@ -189,6 +189,16 @@ func TestStepGroupsAreKeptInTheRunsLog(t *testing.T) {
 		if !slices.Equal(m.Lines, want) {
 			t.Errorf("%s: `run 1` lines %q, want %q", when, m.Lines, want)
 		}
+	}
+	// `run 1 log` has every step, the ones the message does not name too.
+	log := w.as("carol", "run 1 log")
+	for _, want := range []string{"create: 40 steps", "▶ create web-40", "✓ create web-40 — ACTIVE (0ms)", "✗ create web-17 — server web-17 went to ERROR: disk on fire (0ms)"} {
+		if !slices.Contains(log.Lines, want) {
+			t.Errorf("`run 1 log` lacks %q:\n%s", want, strings.Join(log.Lines, "\n"))
+		}
+	}
+	if slices.Contains(log.Lines, "") {
+		t.Errorf("`run 1 log` has an empty line:\n%s", strings.Join(log.Lines, "\n"))
 	}
 	check("after the run")
 	// The live message ended showing the same.

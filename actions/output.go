@@ -154,6 +154,9 @@ func (e *Engine) RunLog(ctx context.Context, id int64) (*Run, []string, error) {
 	current := -1 // the step whose output was shown last
 	for _, ev := range events {
 		switch {
+		case ev.Group != nil:
+			out = append(out, fmt.Sprintf("%s: %d steps", ev.Group.Name, ev.Group.Total))
+			current = -1
 		case ev.Step != nil:
 			s := ev.Step
 			if _, seen := names[ev.Index]; !seen {
