@@ -77,6 +77,9 @@ type hostKeyRefusal interface{ HostKeyRefused() bool }
 // doubles from ReadyBackoff up to MaxReadyBackoff, for at most the
 // environment's ReadyTimeout. A refused host key is not retried.
 func (m *Module) waitReady(ctx context.Context, env Environment, remote Remote, hosts []Host, p *actions.Progress) error {
+	// One group: a provision of 200 servers says "up 150 of 200", not 200
+	// lines.
+	g := p.Group(ctx, actions.StepGroup{Name: "wait for SSH", Total: len(hosts), Done: "up", Running: "waiting for SSH"})
 	var wg sync.WaitGroup
 	errs := make([]error, len(hosts))
 	sem := make(chan struct{}, env.Parallel)
@@ -86,7 +89,7 @@ func (m *Module) waitReady(ctx context.Context, env Environment, remote Remote, 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = m.waitOne(ctx, env, remote, h, p)
+			errs[i] = m.waitOne(ctx, env, remote, h, g)
 		}()
 	}
 	wg.Wait()
@@ -110,8 +113,8 @@ func (m *Module) waitReady(ctx context.Context, env Environment, remote Remote, 
 	return nil
 }
 
-func (m *Module) waitOne(ctx context.Context, env Environment, remote Remote, h Host, p *actions.Progress) error {
-	step := p.Step(ctx, "wait for SSH on "+h.Name)
+func (m *Module) waitOne(ctx context.Context, env Environment, remote Remote, h Host, g *actions.StepGroupHandle) error {
+	step := g.Step(ctx, "wait for SSH on "+h.Name)
 	wctx, cancel := context.WithTimeout(ctx, env.ReadyTimeout)
 	defer cancel()
 	wait := m.opts.ReadyBackoff
