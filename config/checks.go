@@ -3,9 +3,12 @@ package config
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/deploy"
 	"github.com/infrabot/infrabot/actions/schedule"
 )
 
@@ -72,7 +75,7 @@ func (v *validator) checkChecks(c *Config) {
 				v.errorf(append(at, "address"), "check %s needs an address like registry.example.org:5000", name)
 			}
 		case "ssh":
-			v.errorf(append(at, "type"), "check %s: ssh checks are not available yet (they wait for the SSH executor to be wired to checks); use a tcp check on port 22, or remove it", name)
+			v.checkSSHCheck(c, at, ch)
 		case "openstack":
 			if _, ok := c.Environments[ch.Environment]; !ok {
 				v.errorf(append(at, "environment"), "check %s watches environment %q, which is not declared under environments", name, ch.Environment)
@@ -119,6 +122,42 @@ func (v *validator) checkChecks(c *Config) {
 				v.errorf(at, "check %s notifies channel:default, which is not declared under channels; declare it or give notify", name)
 			}
 		}
+	}
+}
+
+// checkSSHCheck: an ssh check runs on hosts of a declared environment
+// with ssh settings, `on:` what a deploy step may name, a command
+// without parameters.
+func (v *validator) checkSSHCheck(c *Config, at []string, ch Check) {
+	name := ch.Name
+	e, ok := c.Environments[ch.Environment]
+	switch {
+	case ch.Environment == "":
+		v.errorf(at, "check %s needs the environment whose hosts it runs on (environment: staging)", name)
+	case !ok:
+		v.errorf(append(at, "environment"), "check %s runs on environment %q, which is not declared under environments", name, ch.Environment)
+	case e.SSH == nil:
+		v.errorf(append(at, "environment"), "check %s runs on %s, which has no ssh settings (environments.%s.ssh)", name, ch.Environment, ch.Environment)
+	default:
+		switch on := ch.On; {
+		case on == "" || on == "all":
+		case on == "bastion":
+			if e.SSH.Bastion == nil {
+				v.errorf(append(at, "on"), "check %s runs on the bastion, but environments.%s.ssh.bastion is not set", name, ch.Environment)
+			}
+		case !slices.ContainsFunc(e.Servers, func(s ServerDecl) bool { return s.Name == on }):
+			v.errorf(append(at, "on"), "check %s: on: %q is not all, bastion, or a server declared in %s", name, on, ch.Environment)
+		}
+	}
+	if strings.TrimSpace(ch.Run) == "" {
+		v.errorf(at, "check %s has nothing to run (run: COMMAND; exit status 0 is up)", name)
+		return
+	}
+	cmd, err := deploy.ParseCommand(ch.Run)
+	if err != nil {
+		v.errorf(append(at, "run"), "check %s: %v", name, err)
+	} else if len(cmd.Params()) > 0 {
+		v.errorf(append(at, "run"), "check %s: a check's command takes no parameters ({{ .%s }})", name, cmd.Params()[0])
 	}
 }
 

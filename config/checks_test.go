@@ -15,7 +15,11 @@ func TestChecksParse(t *testing.T) {
 channels: {default: {slack: C0INFRA}, oncall: {slack: C0ONCALL}}
 people: {bob: {slack: U02BOB}}
 clouds: {c: {simulator: true}}
-environments: {staging: {cloud: c, servers: [{name: web, flavor: f, image: i}]}}
+environments:
+  staging:
+    cloud: c
+    servers: [{name: web, flavor: f, image: i}]
+    ssh: {user: centos, private_key: "${env:INFRABOT_TEST_PING}", host_keys: ["10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]}
 checks:
   - name: logserver-http
     type: http
@@ -29,11 +33,12 @@ checks:
   - {name: registry-tcp, type: tcp, address: registry.example.org:5000, schedule: "*/30 * * * * *"}
   - {name: staging-servers, type: openstack, environment: staging}
   - {name: nightly-promotion, type: heartbeat, period: 24h, grace: 2h, token: "${env:INFRABOT_TEST_PING}"}
+  - {name: promoter-service, type: ssh, environment: staging, on: web, run: "systemctl is-active promoter", timeout: 5s}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Checks) != 4 {
+	if len(c.Checks) != 5 {
 		t.Fatalf("%d checks", len(c.Checks))
 	}
 	if got := time.Duration(c.Checks[0].Expect.CertValidFor); got != 14*24*time.Hour {
@@ -47,8 +52,26 @@ checks:
 func TestCheckProblemsHaveLines(t *testing.T) {
 	t.Parallel()
 	base := "channels: {default: {slack: C0INFRA}}\nchecks:\n"
+	sshBase := `channels: {default: {slack: C0INFRA}}
+clouds: {c: {simulator: true}}
+environments:
+  staging:
+    cloud: c
+    servers: [{name: promoter, flavor: f, image: i}]
+    ssh: {user: centos, private_key: "${file:/dev/null}", host_keys: ["10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]}
+  dev:
+    cloud: c
+    servers: [{name: web, flavor: f, image: i}]
+checks:
+`
 	tests := []struct{ name, yaml, want string }{
-		{"ssh refused", base + "  - {name: p, type: ssh, environment: staging, on: promoter, run: systemctl is-active promoter}\n", "3: check p: ssh checks are not available yet"},
+		{"ssh undeclared env", base + "  - {name: p, type: ssh, environment: staging, on: promoter, run: systemctl is-active promoter}\n", `3: check p runs on environment "staging", which is not declared`},
+		{"ssh no env", base + "  - {name: p, type: ssh, run: 'true'}\n", "3: check p needs the environment"},
+		{"ssh env without ssh", sshBase + "  - {name: p, type: ssh, environment: dev, run: 'true'}\n", "12: check p runs on dev, which has no ssh settings"},
+		{"ssh unknown on", sshBase + "  - {name: p, type: ssh, environment: staging, on: promotor, run: 'true'}\n", `12: check p: on: "promotor" is not all, bastion, or a server declared in staging`},
+		{"ssh no bastion", sshBase + "  - {name: p, type: ssh, environment: staging, on: bastion, run: 'true'}\n", "12: check p runs on the bastion, but environments.staging.ssh.bastion is not set"},
+		{"ssh nothing to run", sshBase + "  - {name: p, type: ssh, environment: staging, on: promoter}\n", "12: check p has nothing to run"},
+		{"ssh params", sshBase + "  - {name: p, type: ssh, environment: staging, on: promoter, run: 'systemctl is-active {{ .unit }}'}\n", "12: check p: a check's command takes no parameters"},
 		{"unknown type", base + "  - {name: p, type: ping}\n", `3: check p: type "ping" is not http`},
 		{"unknown key", base + "  - name: p\n    type: tcp\n    adress: x:1\n", `5: unknown key "adress" in checks[0] (did you mean "address"?)`},
 		{"bad url", base + "  - {name: p, type: http, url: logs.example.org}\n", "3: check p needs a url"},

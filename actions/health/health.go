@@ -48,7 +48,7 @@ type Kind string
 const (
 	HTTP      Kind = "http"      // GET a URL; status, body, latency, certificate
 	TCP       Kind = "tcp"       // open a TCP connection
-	SSH       Kind = "ssh"       // run a command on a host (needs the SSH executor)
+	SSH       Kind = "ssh"       // run a command on an environment's hosts; exit 0 passes
 	OpenStack Kind = "openstack" // every declared server of an environment ACTIVE
 	Heartbeat Kind = "heartbeat" // a job must ping within period + grace
 )
@@ -125,6 +125,8 @@ type Options struct {
 	Parse func(spec, tz string) (Schedule, error)
 	// Fleet answers openstack checks; without it they are refused.
 	Fleet Fleet
+	// Shell runs ssh checks' commands; without it they are refused.
+	Shell Shell
 	// Limit is how many checks run at once; DefaultLimit when 0.
 	Limit int
 	// Lookahead dispatches checks due within this long of a tick, each
@@ -177,8 +179,8 @@ type checkState struct {
 
 // New makes the module on h with checks, loading their state from the
 // store, registering the commands and the probe job. Checks the module
-// cannot run (an ssh check; an openstack check without a Fleet) are an
-// error of kind Invalid.
+// cannot run (an ssh check without a Shell, an openstack check without a
+// Fleet) are an error of kind Invalid.
 func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	if opts.Parse == nil {
 		return nil, fmt.Errorf("health: Options.Parse is required")
@@ -257,7 +259,12 @@ func (x *Module) prepare(c Check) (*checkState, error) {
 			return nil, actions.Errorf(actions.Invalid, "check %s: openstack checks need the clouds, and this infrabot has none", c.Name)
 		}
 	case SSH:
-		return nil, actions.Errorf(actions.Invalid, "check %s: ssh checks need the SSH executor, which this infrabot does not have yet", c.Name)
+		if x.opts.Shell == nil {
+			return nil, actions.Errorf(actions.Invalid, "check %s: ssh checks need the environments' SSH settings, and this infrabot has none", c.Name)
+		}
+		if c.Environment == "" || c.Run == "" {
+			return nil, actions.Errorf(actions.Invalid, "check %s: an ssh check needs an environment and a command to run", c.Name)
+		}
 	default:
 		return nil, actions.Errorf(actions.Invalid, "check %s: unknown type %q", c.Name, c.Kind)
 	}

@@ -123,6 +123,8 @@ func (x *Module) probe(ctx context.Context, cs *checkState) (Result, bool) {
 		r = probeTCP(ctx, c)
 	case OpenStack:
 		r = x.probeOpenStack(ctx, c)
+	case SSH:
+		r = x.probeSSH(ctx, c)
 	case Heartbeat:
 		return x.heartbeatDue(cs)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/deploy"
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/health"
 	"github.com/infrabot/infrabot/actions/openstack"
@@ -54,6 +55,10 @@ type App struct {
 	current atomic.Pointer[config.Config]
 	// Health is the health-checks module.
 	Health *health.Module
+	// deploy is the deploy module and shells the environments' SSH
+	// executors by environment: ssh checks run through them.
+	deploy *deploy.Module
+	shells map[string]deploy.Remote
 
 	// deliveries read each chat adapter's delivery counts, for /metrics;
 	// adapters add theirs as the wiring makes them.

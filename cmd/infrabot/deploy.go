@@ -59,6 +59,7 @@ func (a *App) deployModule(envs *environments.Module) error {
 		},
 	})
 	envs.BootstrapWith(m)
+	a.deploy, a.shells = m, remotes
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/deploy"
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/health"
 	"github.com/infrabot/infrabot/actions/schedule"
@@ -25,6 +26,7 @@ func (a *App) healthModule() error {
 	a.Health, err = health.New(h, checksFrom(a.Config), health.Options{
 		Parse:     func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) },
 		Fleet:     fleet{envs: envs, clouds: a.Clouds},
+		Shell:     shell{hosts: a.deploy.Hosts, remotes: a.shells, redact: h.Redactor()},
 		Lookahead: 2 * time.Second, // twice the probe job's tick, so a late tick starts nothing late
 	})
 	return err
@@ -48,6 +50,35 @@ func (f fleet) Servers(ctx context.Context, env string) ([]string, []actions.Ser
 	}
 	servers, err := cl.Servers(ctx, env)
 	return e.ServerNames(), servers, err
+}
+
+// shell runs ssh checks: the hosts a deploy step with the same `on:`
+// would run on, through the environment's SSH executor (the one deploys
+// use: host keys verified the same way, connections shared), every host
+// at once, each one's output redacted and its tail kept.
+type shell struct {
+	hosts   func(ctx context.Context, env, on string) ([]deploy.Host, error)
+	remotes map[string]deploy.Remote
+	redact  *actions.Redactor
+}
+
+func (s shell) Run(ctx context.Context, env, on, cmd string) ([]health.ShellResult, error) {
+	r := s.remotes[env]
+	if r == nil {
+		return nil, actions.Errorf(actions.Invalid, "%s has no ssh settings to run commands with", env)
+	}
+	hosts, err := s.hosts(ctx, env, on)
+	if err != nil {
+		return nil, err
+	}
+	results := deploy.RunStep(ctx, r, hosts, cmd, deploy.StepOptions{
+		Parallel: len(hosts), KeepGoing: true, Redact: s.redact, Head: 0, Tail: 20,
+	})
+	out := make([]health.ShellResult, len(results))
+	for i, res := range results {
+		out[i] = health.ShellResult{Host: res.Host.Name, Err: res.Err, Tail: res.Output.Last(20)}
+	}
+	return out, nil
 }
 
 func checksFrom(c *config.Config) []health.Check {
