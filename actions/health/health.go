@@ -155,6 +155,7 @@ type Module struct {
 	tokens map[[32]byte]*checkState // heartbeat token hashes
 
 	commit committer
+	stats  *meter // counts for metrics (Stats)
 
 	loaded  sync.Once // the store is read at first use, not when made
 	loadErr error
@@ -217,6 +218,7 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 		}
 	}
 	sort.Strings(x.order)
+	x.stats = newMeter(x.checks)
 	x.register()
 	if len(x.checks) > 0 {
 		if err := h.Schedule("probe", "@every 1s", "", x.tick); err != nil {

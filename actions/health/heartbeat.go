@@ -54,21 +54,31 @@ func (x *Module) Ping(ctx context.Context, token string, p Ping) (bool, error) {
 		return true, err
 	}
 	now := x.h.Now()
+	var r Result
 	switch {
 	case p.Kind == "start":
+		x.stats.ping(PingStart)
 		cs.mu.Lock()
 		cs.rec.Started = now
 		cs.mu.Unlock()
 		return true, x.commit.save(ctx, []*checkState{cs}, nil)
 	case p.Kind == "fail":
-		return true, x.record(ctx, cs, Result{Time: now, Detail: "the job reported a failure"})
+		r = Result{Time: now, Detail: "the job reported a failure"}
 	case p.ExitCode != 0:
-		return true, x.record(ctx, cs, Result{Time: now, Detail: fmt.Sprintf("the job exited with code %d", p.ExitCode)})
+		r = Result{Time: now, Detail: fmt.Sprintf("the job exited with code %d", p.ExitCode)}
+	default:
+		r = Result{OK: true, Time: now, Detail: "pinged"}
+		cs.mu.Lock()
+		cs.rec.LastPing, cs.rec.Started = now, time.Time{}
+		cs.mu.Unlock()
 	}
-	cs.mu.Lock()
-	cs.rec.LastPing, cs.rec.Started = now, time.Time{}
-	cs.mu.Unlock()
-	return true, x.record(ctx, cs, Result{OK: true, Time: now, Detail: "pinged"})
+	if r.OK {
+		x.stats.ping(PingSuccess)
+	} else {
+		x.stats.ping(PingFail)
+	}
+	x.stats.result(Heartbeat, r, false)
+	return true, x.record(ctx, cs, r)
 }
 
 // Handler serves heartbeats' pings under /ping/: POST (or GET, HEAD)

@@ -105,6 +105,7 @@ func (x *Module) run(ctx context.Context, cs *checkState, due time.Time) (Result
 	if !record {
 		return r, nil
 	}
+	x.stats.result(cs.check.Kind, r, cs.check.Kind != Heartbeat)
 	return r, x.record(ctx, cs, r)
 }
 

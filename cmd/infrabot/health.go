@@ -9,6 +9,7 @@ import (
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/health"
 	"github.com/infrabot/infrabot/actions/schedule"
+	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 	"github.com/infrabot/infrabot/config"
 )
 
@@ -30,6 +31,46 @@ func (a *App) healthModule() error {
 		Lookahead: 2 * time.Second, // twice the probe job's tick, so a late tick starts nothing late
 	})
 	return err
+}
+
+// healthMetrics registers the health module's families on m, read from
+// its Stats at scrape time. Every label is by type of check (five
+// values), never by check: 5,000 checks with a duration histogram each
+// would be 75,000 series per scrape, for what `checks` and the
+// incidents already say check by check.
+func healthMetrics(m *admin.Metrics, x *health.Module) {
+	m.Read(admin.Gauge, "infrabot_health_checks", "Health checks declared, by type.", []string{"type"}, func(emit admin.Emit) {
+		for _, k := range x.Stats().Kinds {
+			emit(float64(k.Checks), string(k.Kind))
+		}
+	})
+	m.Read(admin.Counter, "infrabot_health_check_results_total", "Results of health checks (scheduled runs, runs asked for in chat, heartbeats' pings and missed deadlines), by type and result (ok, failed).", []string{"type", "result"}, func(emit admin.Emit) {
+		for _, k := range x.Stats().Kinds {
+			emit(float64(k.Passed), string(k.Kind), "ok")
+			emit(float64(k.Failed), string(k.Kind), "failed")
+		}
+	})
+	m.ReadHistogram("infrabot_health_check_duration_seconds", "How long health checks took to probe their target, by type (heartbeats probe nothing and are not counted).", []string{"type"}, func(emit admin.EmitHistogram) {
+		for _, k := range x.Stats().Kinds {
+			if k.Kind == health.Heartbeat {
+				continue
+			}
+			buckets := make(map[float64]uint64, len(health.DurationBounds))
+			for i, b := range health.DurationBounds {
+				buckets[b] = k.Counts[i]
+			}
+			emit(k.Count, k.Sum, buckets, string(k.Kind))
+		}
+	})
+	m.Read(admin.Gauge, "infrabot_health_incidents_open", "Incidents open now.", nil, func(emit admin.Emit) {
+		emit(float64(x.Stats().OpenIncidents))
+	})
+	m.Read(admin.Counter, "infrabot_health_heartbeat_pings_total", "Pings received for heartbeat checks, by kind (success, start, fail: /fail or a non-zero exit code); pings with an unknown token are not counted.", []string{"kind"}, func(emit admin.Emit) {
+		pings := x.Stats().Pings
+		for _, p := range []string{health.PingSuccess, health.PingStart, health.PingFail} {
+			emit(float64(pings[p]), p)
+		}
+	})
 }
 
 // fleet answers openstack checks: an environment's declared server names,

@@ -60,6 +60,7 @@ func serveAdmin(app *App) (*admin.Server, error) {
 	m.Read(admin.Gauge, "infrabot_runs_in_progress", "Runs going now.", nil, func(emit admin.Emit) {
 		emit(float64(app.Engine.Running()))
 	})
+	healthMetrics(m, app.Health)
 	m.Read(admin.Gauge, "infrabot_scheduled_jobs", "Jobs the scheduler fires (the kernel's and the modules').", nil, func(emit admin.Emit) {
 		_, n := app.Sched.Running()
 		emit(float64(n))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -112,6 +113,10 @@ func TestMetricsFollowConventions(t *testing.T) {
 		emit(1, "slack", "post", "rate_limited")
 	})
 	m.Read(admin.Gauge, "infrabot_store_size_bytes", "Store size.", nil, func(emit admin.Emit) { emit(65536) })
+	m.ReadHistogram("infrabot_health_check_duration_seconds", "Check durations.", []string{"type"}, func(emit admin.EmitHistogram) {
+		emit(3, 0.75, map[float64]uint64{0.1: 1, 0.5: 2, 1: 3}, "http")
+		emit(0, 0, map[float64]uint64{0.1: 0, 0.5: 0, 1: 0}, "ssh")
+	})
 	s := start(t, m)
 	fams := admintest.Scrape(t, "http://"+s.Addr()+"/metrics")
 
@@ -141,6 +146,23 @@ func TestMetricsFollowConventions(t *testing.T) {
 	}
 	if h := fams["infrabot_run_duration_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleSum() != 90 {
 		t.Errorf("run duration sum = %v s, want 90", h.GetSampleSum())
+	}
+	if f := fams["infrabot_health_check_duration_seconds"]; f.GetType() != dto.MetricType_HISTOGRAM || len(f.GetMetric()) != 2 {
+		t.Errorf("a histogram read at scrape time: %v", f)
+	} else {
+		for _, mt := range f.GetMetric() {
+			if mt.GetLabel()[0].GetValue() != "http" {
+				continue
+			}
+			h := mt.GetHistogram()
+			var got []string
+			for _, b := range h.GetBucket() {
+				got = append(got, fmt.Sprintf("le=%v:%d", b.GetUpperBound(), b.GetCumulativeCount()))
+			}
+			if h.GetSampleCount() != 3 || h.GetSampleSum() != 0.75 || strings.Join(got, " ") != "le=0.1:1 le=0.5:2 le=1:3 le=+Inf:3" {
+				t.Errorf("http durations: count %d, sum %v, buckets %v", h.GetSampleCount(), h.GetSampleSum(), got)
+			}
+		}
 	}
 	if _, ok := fams.Value("infrabot_build_info", "version=v1.2.3", "goversion="+goVersion(fams)); !ok {
 		t.Error("no infrabot_build_info with the version")

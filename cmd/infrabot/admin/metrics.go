@@ -172,6 +172,37 @@ func (m *Metrics) Read(kind Kind, name, help string, labels []string, read func(
 	m.reg.MustRegister(&family{desc: prometheus.NewDesc(name, help, labels, nil), kind: kind, read: read})
 }
 
+// EmitHistogram adds one histogram to a family being read: how many
+// observations, their sum, the cumulative count at or below each upper
+// bound, and the values of the family's labels in order.
+type EmitHistogram func(count uint64, sum float64, buckets map[float64]uint64, labelValues ...string)
+
+// ReadHistogram registers a family of histograms called name whose
+// samples read gives at each scrape, from buckets a part counts itself
+// (health checks' durations): the part needs no Prometheus import. read
+// has Read's duties.
+func (m *Metrics) ReadHistogram(name, help string, labels []string, read func(emit EmitHistogram)) {
+	m.reg.MustRegister(&histograms{desc: prometheus.NewDesc(name, help, labels, nil), read: read})
+}
+
+// histograms is a prometheus.Collector reading histograms at scrape time.
+type histograms struct {
+	desc *prometheus.Desc
+	read func(EmitHistogram)
+}
+
+func (h *histograms) Describe(ch chan<- *prometheus.Desc) { ch <- h.desc }
+
+func (h *histograms) Collect(ch chan<- prometheus.Metric) {
+	h.read(func(count uint64, sum float64, buckets map[float64]uint64, lv ...string) {
+		mt, err := prometheus.NewConstHistogram(h.desc, count, sum, buckets, lv...)
+		if err != nil {
+			mt = prometheus.NewInvalidMetric(h.desc, err)
+		}
+		ch <- mt
+	})
+}
+
 // readiness makes infrabot_ready{part} from the admin server's parts.
 func (m *Metrics) readiness(check func(context.Context) Readiness) {
 	m.Read(Gauge, "infrabot_ready", "1 when the part is up, 0 when it is not (see /readyz for its state).", []string{"part"}, func(emit Emit) {
