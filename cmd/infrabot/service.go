@@ -77,9 +77,9 @@ func serveAdmin(app *App) (*admin.Server, error) {
 // requests waiting for approval are records in the store (approving one
 // computes its plan again, so a changed environment voids it), and jobs
 // keep their last runs. Sections that this process cannot take without a
-// restart (the store, the listeners, the chat adapters' tokens, CI
-// sources, squads and digests, the log section) are named in the log and
-// the audit record, and take effect at the next start. The reload is
+// restart (the store, the listeners, the chat adapters' tokens, health
+// checks, CI sources, squads and digests, the log section) are named in
+// the log and the audit record, and take effect at the next start. The reload is
 // audited, applied or refused.
 func (a *App) Reload(ctx context.Context) error {
 	a.reload.Lock()
@@ -212,6 +212,9 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 	if !reflect.DeepEqual(deploySettings(old), deploySettings(cfg)) {
 		later = append(later, "environments' ssh, bootstrap, deploy and params")
 	}
+	if c := checkChanges(old.Checks, cfg.Checks); c != "" {
+		later = append(later, "checks ("+c+")")
+	}
 	changed("clouds", old.Clouds, cfg.Clouds)
 	names("channels", keys(old.Channels), keys(cfg.Channels))
 	if slices.Equal(keys(old.Channels), keys(cfg.Channels)) {
@@ -233,6 +236,36 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 		}
 	}
 	return changes, later
+}
+
+// checkChanges names the checks added (+), removed (-) and changed (~)
+// between two configs, "" when none is. The health module takes its
+// checks at start only: its schedule state, heartbeat tokens and open
+// incidents are keyed by check, and a reload that swapped them under
+// checks running is not built yet.
+func checkChanges(old, cur []config.Check) string {
+	byName := func(cs []config.Check) map[string]config.Check {
+		m := map[string]config.Check{}
+		for _, c := range cs {
+			m[c.Name] = c
+		}
+		return m
+	}
+	a, b := byName(old), byName(cur)
+	var out []string
+	for _, c := range cur {
+		if prev, ok := a[c.Name]; !ok {
+			out = append(out, "+"+c.Name)
+		} else if !reflect.DeepEqual(prev, c) {
+			out = append(out, "~"+c.Name)
+		}
+	}
+	for _, c := range old {
+		if _, ok := b[c.Name]; !ok {
+			out = append(out, "-"+c.Name)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func listOr(items []string, none string) string {
