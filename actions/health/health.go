@@ -1,8 +1,8 @@
 // Package health is the health-checks module: checks declared in config
-// (HTTP, TCP, OpenStack server state, heartbeats that jobs ping) run on
-// schedules, and the incidents they open — one per outage — with the
-// commands to see and act on them (checks, check, incidents, incident,
-// ack, snooze, resolve).
+// (HTTP, TCP, a command over SSH, OpenStack server state, heartbeats
+// that jobs ping) run on schedules, and the incidents they open — one per
+// outage — with the commands to see and act on them (checks, check,
+// incidents, incident, ack, snooze, resolve).
 //
 // Checks run concurrently under a global limit, each with its timeout and
 // a stable jitter; a slow or hanging target delays nobody but itself (a
