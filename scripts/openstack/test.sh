@@ -9,6 +9,9 @@ set -euo pipefail
 PACKAGES="./actions/openstack/... ./cmd/infrabot"
 # Flags for go test; -v so the lane's log shows each case and its timings.
 TESTFLAGS=${TESTFLAGS:--v}
+# Only the real-cloud tests: everything else in these packages runs in
+# `make test` already, against the simulator.
+TESTRUN=${TESTRUN:-^TestReal}
 # Benchmarks to run once each (their logs are the wall-time measurements);
 # BENCH=none skips them.
 BENCH=${BENCH:-ParallelProvision10}
@@ -45,6 +48,6 @@ benchflags=()
 [ "$BENCH" = none ] || benchflags=(-bench "$BENCH" -benchtime 1x)
 # -p 1: the packages share one cloud (and the quota case changes its quota)
 # shellcheck disable=SC2086
-go test -race -count=1 -p 1 -tags openstack "${benchflags[@]}" $TESTFLAGS $PACKAGES || rc=$?
+go test -race -count=1 -p 1 -tags openstack -run "$TESTRUN" "${benchflags[@]}" $TESTFLAGS $PACKAGES || rc=$?
 timings+=("tests $(since "$t")s")
 exit $rc
