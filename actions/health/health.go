@@ -165,7 +165,7 @@ type Module struct {
 	loaded  sync.Once // the store is read at first use, not when made
 	loadErr error
 	resumed atomic.Bool // escalations not told before a restart are told once
-	born    time.Time // when the module was made
+	born    time.Time   // when the module was made
 
 	noteMu sync.Mutex // one note on a resolved incident at a time
 
