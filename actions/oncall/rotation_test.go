@@ -113,3 +113,15 @@ func FuzzParseRotation(f *testing.F) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"90m", "8h", "2d", "31d", "32d", "0", "-1h", "1e9h", "99999999999d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := oncall.ParseDuration(s)
+		if err == nil && (d <= 0 || d > oncall.MaxOverride) {
+			t.Fatalf("%q read as %s", s, d)
+		}
+	})
+}

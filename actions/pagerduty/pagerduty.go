@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/infrabot/infrabot/actions/oncall"
 )
@@ -97,10 +98,7 @@ const MaxSummary = 1024
 func (c *Client) Send(ctx context.Context, ev oncall.PagerEvent) error {
 	body := event{RoutingKey: c.key, EventAction: ev.Action, DedupKey: ev.DedupKey, Client: "infrabot"}
 	if ev.Action == oncall.Trigger {
-		summary := ev.Summary
-		if len(summary) > MaxSummary {
-			summary = summary[:MaxSummary-1] + "…"
-		}
+		summary := cut(ev.Summary, MaxSummary)
 		sev := ev.Severity
 		if sev == "" {
 			sev = "critical"
@@ -154,6 +152,20 @@ func (c *Client) Send(ctx context.Context, ev oncall.PagerEvent) error {
 		return fmt.Errorf("pagerduty: %s", resp.Status)
 	}
 	return &oncall.Refusal{Message: fmt.Sprintf("PagerDuty answered %s", resp.Status)}
+}
+
+// cut shortens s to at most n bytes, on a character boundary, ending
+// with an ellipsis when it was cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "…"
+	s = s[:n-len(more)]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + more
 }
 
 // retryAfter reads a Retry-After header in seconds; 0 when absent or not
