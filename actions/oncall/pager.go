@@ -252,6 +252,9 @@ func (x *Module) failed(ctx context.Context, ev *outEvent, what string) {
 
 // note writes what in incident id's timeline.
 func (x *Module) note(ctx context.Context, id int64, what string) {
+	// A service's answer is quoted in notes: whatever it echoes back of
+	// a request, secrets never land in the timeline.
+	what = x.h.Redactor().String(what)
 	if err := x.h.IncidentDesk().Note(context.WithoutCancel(ctx), id, what); err != nil {
 		x.h.Log().Warn("writing in an incident's timeline failed", "incident", id, "note", what, "err", err)
 	}
