@@ -78,6 +78,16 @@ func issueEscalation() oncall.Escalation {
 }
 
 func newWorld(t *testing.T, escalations []oncall.Escalation, opts oncall.Options) *world {
+	return newWorldTB(t, escalations, opts)
+}
+
+// newBenchWorld is the world with an escalation of one level that does
+// not repeat, for benchmarks: nothing ever comes due.
+func newBenchWorld(b *testing.B) *world {
+	return newWorldTB(b, []oncall.Escalation{{Name: "ci-oncall", Levels: []oncall.Level{{Notify: target(oncall.ToSchedule, "ci-oncall")}}}}, oncall.Options{})
+}
+
+func newWorldTB(t testing.TB, escalations []oncall.Escalation, opts oncall.Options) *world {
 	t.Helper()
 	w := &world{schedules: []oncall.Schedule{ciOncall(t)}, escalations: escalations, opts: opts}
 	w.failing.Store(true)
