@@ -55,12 +55,15 @@ type escalation struct {
 	Pagers []string  `json:"pagers,omitempty"`
 }
 
-// pageRef is one page sent in chat.
+// pageRef is one page sent in chat: Refs by direct message (or in the
+// paged channel), Shown the copies in the incident's channels that
+// mention Person.
 type pageRef struct {
 	Level  int                  `json:"level"`
 	Person string               `json:"person,omitempty"`
 	Target string               `json:"target"`
 	Refs   []actions.MessageRef `json:"refs"`
+	Shown  []actions.MessageRef `json:"shown,omitempty"`
 }
 
 // DedupKey is the key of every PagerDuty event (and webhook event) about
@@ -272,7 +275,7 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 					// channels too.
 					cm := x.pageMessage(e, pol, level, repeat, t, p, false)
 					if crefs, err := x.h.Notify(ctx, channelsOf(e.Notify), cm); err == nil || len(crefs) > 0 {
-						pr.Refs = append(pr.Refs, crefs...)
+						pr.Shown = crefs
 						how += ", mentioned in the channel"
 					}
 				}
@@ -434,7 +437,13 @@ func (x *Module) stop(ctx context.Context, ev actions.IncidentEvent, state strin
 // resolved, without buttons.
 func (x *Module) updatePages(ctx context.Context, e *escalation, pages []pageRef) {
 	for _, p := range pages {
-		x.h.Update(ctx, p.Refs, x.stoppedMessage(e, p))
+		m := x.stoppedMessage(e, p)
+		if len(p.Shown) > 0 {
+			shown := m
+			shown.Mentions = actions.MentionAll(p.Person)
+			x.h.Update(ctx, p.Shown, shown)
+		}
+		x.h.Update(ctx, p.Refs, m)
 	}
 }
 
@@ -457,9 +466,6 @@ func (x *Module) stoppedMessage(e *escalation, p pageRef) actions.Message {
 	}
 	if e.State == acknowledged {
 		m.Tone = actions.ToneWarning
-	}
-	if p.Person != "" {
-		m.Mentions = actions.MentionAll(p.Person)
 	}
 	m.Summary = fmt.Sprintf("page: incident %d: %s — %s", e.Incident, e.Check, how)
 	return m
