@@ -43,7 +43,8 @@ bench:
 FUZZ_TARGETS = ./actions:FuzzParse ./config:FuzzParse ./actions/zuul:FuzzDecode ./simulator:FuzzCreateServer \
 	./bot/slack:FuzzParseInteraction ./bot/slack:FuzzParseEvent ./bot/slack:FuzzCommandForm \
 	./actions/deploy:FuzzParseCommand ./actions/deploy:FuzzQuote \
-	./bot/discord:FuzzInteraction ./actions/health:FuzzParseSnooze
+	./bot/discord:FuzzInteraction ./actions/health:FuzzParseSnooze \
+	./actions/oncall:FuzzParseRotation ./actions/oncall:FuzzParseDuration ./actions/pagerduty:FuzzWebhook
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

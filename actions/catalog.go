@@ -111,6 +111,11 @@ type Action struct {
 	Help    string // more, for help <command>
 	Args    []Arg
 	Flags   []Flag
+	// Permissions are further names a role must allow for parts of the
+	// action that check them themselves (Handle.Allowed): `oncall
+	// override` needs oncall-override besides oncall. Roles grant them
+	// by name, as they grant actions.
+	Permissions []string
 
 	// Module is the module that registered the action; "" for the
 	// kernel's own.
@@ -361,6 +366,7 @@ func (c *Catalog) Permissions() []string {
 	var out []string
 	for _, a := range c.All() {
 		out = append(out, a.Name)
+		out = append(out, a.Permissions...)
 		for _, f := range a.Flags {
 			if f.Permission != "" {
 				out = append(out, f.Permission)

@@ -101,6 +101,9 @@ type Engine struct {
 	active  map[int64]*activeRun
 	modules []string
 	closing bool
+
+	escalation EscalationPolicy // incidents' pager (on-call), see incident.go
+	desk       IncidentDesk     // incidents' owner (health)
 }
 
 type activeRun struct {

@@ -38,6 +38,9 @@ type Check struct {
 	FailuresBeforeIncident int      `yaml:"failures_before_incident"`
 	SuccessesBeforeResolve int      `yaml:"successes_before_resolve"`
 	Notify                 []string `yaml:"notify"` // targets; [channel:default] by default
+	// Escalation names an escalation under oncall.escalations: who is
+	// paged when an incident opens, and after.
+	Escalation string `yaml:"escalation"`
 }
 
 // CheckExpect is what an HTTP check requires of the answer.

@@ -59,12 +59,12 @@ type Digest struct {
 	Timezone string `yaml:"timezone"`
 	Channel  string `yaml:"channel"`
 	// Include names the sections, in order: environments, checks,
-	// incidents, jobs, runs. Every section when empty.
+	// incidents, oncall, jobs, runs. Every section when empty.
 	Include []string `yaml:"include"`
 }
 
 // DigestSections are the sections a digest may include.
-var DigestSections = []string{"environments", "checks", "incidents", "jobs", "runs"}
+var DigestSections = []string{"environments", "checks", "incidents", "oncall", "jobs", "runs"}
 
 func (v *validator) checkCI(c *Config) {
 	seen := map[string]bool{}

@@ -45,6 +45,11 @@ type Config struct {
 	ApprovalsChannel string `yaml:"approvals_channel"`
 	// Checks are the health checks (docs/health-checks.md).
 	Checks []Check `yaml:"checks"`
+	// OnCall are the on-call schedules and escalations, PagerDuty the
+	// services they page and Webhooks the endpoints (docs/oncall.md).
+	OnCall    OnCall             `yaml:"oncall"`
+	PagerDuty PagerDuty          `yaml:"pagerduty"`
+	Webhooks  map[string]Webhook `yaml:"webhooks"`
 
 	// CI are the CI systems infrabot watches, Squads who owns which
 	// jobs, Digests the scheduled status digests.

@@ -76,6 +76,7 @@ func (v *validator) check(c *Config) {
 	v.checkChannels(c)
 	v.checkCI(c)
 	v.checkChecks(c)
+	v.checkOnCall(c)
 	if l := c.Log.Level; l != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
 		v.errorf([]string{"log", "level"}, "log level %q is not one of debug, info, warn, error", l)
 	}

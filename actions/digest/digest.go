@@ -1,6 +1,6 @@
 // Package digest is the digests module: a status summary posted to a
 // channel on a schedule — environments and what is going on in them,
-// health checks, open incidents, broken CI jobs, runs since the last
+// health checks, open incidents, who is on call, broken CI jobs, runs since the last
 // digest — and on demand with `digest`.
 //
 // The module writes the environments and runs sections itself, through
@@ -32,12 +32,13 @@ const (
 	Environments = "environments"
 	Checks       = "checks"
 	Incidents    = "incidents"
+	OnCall       = "oncall"
 	Jobs         = "jobs"
 	Runs         = "runs"
 )
 
 // SectionNames are every section a digest may include.
-var SectionNames = []string{Environments, Checks, Incidents, Jobs, Runs}
+var SectionNames = []string{Environments, Checks, Incidents, OnCall, Jobs, Runs}
 
 // Section is a part of a digest another module writes. Part returns the
 // section as a message: Title names it, Summary says it in a few words,

@@ -204,27 +204,57 @@ func (x *Module) showIncident(ctx context.Context, req *actions.Request) (action
 }
 
 func (x *Module) ack(ctx context.Context, req *actions.Request) (actions.Message, error) {
-	id, who, now := req.ID("id"), req.Person.Name, x.h.Now()
+	id, who := req.ID("id"), req.Person.Name
+	inc, err := x.acknowledge(ctx, id, who, "")
+	if err != nil {
+		return actions.Message{}, err
+	}
+	return actions.Message{Summary: fmt.Sprintf("incident %d (%s) acknowledged by %s", id, inc.Check, who)}, nil
+}
+
+// acknowledge acknowledges incident id as who, via a service ("" for
+// infrabot's chat), audits it and tells the escalation policy.
+func (x *Module) acknowledge(ctx context.Context, id int64, who, via string) (*Incident, error) {
+	now := x.h.Now()
 	inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 		if inc.AckedBy != "" {
 			return actions.Errorf(actions.Conflict, "incident %d is already acknowledged by %s at %s", id, inc.AckedBy, clock(inc.AckedAt))
 		}
-		inc.AckedBy, inc.AckedAt = who, now
-		inc.event(now, who, "acknowledged")
+		inc.AckedBy, inc.AckedAt, inc.AckedVia = who, now, via
+		inc.event(now, who, "acknowledged%s", viaText(via))
 		return nil
 	})
 	if err != nil {
-		return actions.Message{}, err
+		return nil, err
 	}
-	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-acknowledged", Action: "ack", Detail: fmt.Sprintf("incident %d: %s", id, inc.Check)})
-	return actions.Message{Summary: fmt.Sprintf("incident %d (%s) acknowledged by %s", id, inc.Check, who)}, nil
+	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-acknowledged", Action: "ack", Detail: fmt.Sprintf("incident %d: %s%s", id, inc.Check, viaText(via))})
+	x.report(ctx, actions.IncidentAcknowledged, inc, who, via)
+	return inc, nil
+}
+
+func viaText(via string) string {
+	if via == "" {
+		return ""
+	}
+	return " in " + via
 }
 
 func (x *Module) resolve(ctx context.Context, req *actions.Request) (actions.Message, error) {
-	id, who, now := req.ID("id"), req.Person.Name, x.h.Now()
+	id, who := req.ID("id"), req.Person.Name
+	inc, err := x.resolveBy(ctx, id, who, "")
+	if err != nil {
+		return actions.Message{}, err
+	}
+	return actions.Message{Summary: fmt.Sprintf("incident %d (%s) resolved by %s", id, inc.Check, who)}, nil
+}
+
+// resolveBy resolves incident id by hand, as who via a service ("" for
+// infrabot's chat), audits it and tells the escalation policy.
+func (x *Module) resolveBy(ctx context.Context, id int64, who, via string) (*Incident, error) {
+	now := x.h.Now()
 	inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 		inc.State, inc.Resolved, inc.ResolvedBy, inc.Owed = Resolved, now, who, false
-		inc.event(now, who, "resolved")
+		inc.event(now, who, "resolved%s", viaText(via))
 		if cs != nil {
 			cs.mu.Lock()
 			cs.rec.Incident, cs.rec.Failures, cs.rec.FailingSince = 0, 0, time.Time{}
@@ -233,10 +263,11 @@ func (x *Module) resolve(ctx context.Context, req *actions.Request) (actions.Mes
 		return nil
 	})
 	if err != nil {
-		return actions.Message{}, err
+		return nil, err
 	}
-	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-resolved", Action: "resolve", Detail: fmt.Sprintf("incident %d: %s, by hand", id, inc.Check)})
-	return actions.Message{Summary: fmt.Sprintf("incident %d (%s) resolved by %s", id, inc.Check, who)}, nil
+	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-resolved", Action: "resolve", Detail: fmt.Sprintf("incident %d: %s, by hand%s", id, inc.Check, viaText(via))})
+	x.report(ctx, actions.IncidentResolved, inc, who, via)
+	return inc, nil
 }
 
 // ParseSnooze reads a snooze duration: Go's (30m, 1h30m) or whole days
@@ -284,6 +315,7 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 			return actions.Message{}, err
 		}
 		x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-snoozed", Action: "snooze", Detail: fmt.Sprintf("incident %d: %s until %s%s", id, inc.Check, stamp(s.Until), because(reason))})
+		x.report(ctx, actions.IncidentSnoozed, inc, who, "")
 		return actions.Message{Summary: fmt.Sprintf("incident %d (%s) snoozed until %s; the check keeps running", id, inc.Check, stamp(s.Until))}, nil
 	}
 	cs, err := x.lookup(target)
@@ -309,13 +341,14 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 	msg := fmt.Sprintf("check %s snoozed until %s; it keeps running and its results are kept", cs.check.Name, stamp(s.Until))
 	if id != 0 {
 		// Its open incident is silenced too.
-		if _, err := x.change(ctx, id, func(inc *Incident, _ *checkState) error {
+		if inc, err := x.change(ctx, id, func(inc *Incident, _ *checkState) error {
 			inc.Snooze = s
 			inc.Owed = true
 			inc.event(now, who, "check snoozed until %s%s", clock(s.Until), because(reason))
 			return nil
 		}); err == nil {
 			msg += fmt.Sprintf(", and so is incident %d", id)
+			x.report(ctx, actions.IncidentSnoozed, inc, who, "")
 		}
 	}
 	return actions.Message{Summary: msg}, nil

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -81,6 +82,10 @@ type Check struct {
 	// Notify are the targets an incident of this check is posted to;
 	// channel:default when empty.
 	Notify []actions.Target
+	// Escalation names the escalation policy its incidents follow
+	// (on-call's escalations): its first level's responders are
+	// mentioned in the incident's message, and paged. "" pages nobody.
+	Escalation string
 }
 
 // Expect is what an HTTP check requires of the answer. Zero fields are
@@ -159,7 +164,10 @@ type Module struct {
 
 	loaded  sync.Once // the store is read at first use, not when made
 	loadErr error
-	born    time.Time // when the module was made
+	resumed atomic.Bool // escalations not told before a restart are told once
+	born    time.Time   // when the module was made
+
+	noteMu sync.Mutex // one note on a resolved incident at a time
 
 	mu     sync.Mutex // guards open and nextID
 	open   map[int64]*Incident
@@ -249,7 +257,29 @@ func (x *Module) ready(ctx context.Context) error {
 			x.loadErr = x.commit.save(ctx, fresh, nil)
 		}
 	})
+	if x.loadErr == nil && x.resumed.CompareAndSwap(false, true) {
+		x.resumeEscalations(ctx)
+	}
 	return x.loadErr
+}
+
+// resumeEscalations tells the escalation policy of incidents posted
+// before a restart that it was not told of (a crash between the two).
+func (x *Module) resumeEscalations(ctx context.Context) {
+	x.mu.Lock()
+	var ids []int64
+	for id, inc := range x.open {
+		if inc.Escalation != "" && !inc.Escalated && len(inc.Refs) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	x.mu.Unlock()
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if err := x.escalate(ctx, id); err != nil {
+			x.h.Log().Error("telling the escalation policy of an incident failed", "incident", id, "err", err)
+		}
+	}
 }
 
 // prepare applies defaults to c and parses its schedule.

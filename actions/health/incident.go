@@ -46,6 +46,17 @@ type Incident struct {
 	Notify   []actions.Target     `json:"notify"`
 	Refs     []actions.MessageRef `json:"refs,omitempty"` // every copy posted
 	Timeline []Event              `json:"timeline"`
+
+	// Escalation is the check's escalation when the incident opened;
+	// Responders are the people its first level paged, mentioned in the
+	// message; Escalated is true once the escalation policy was told the
+	// incident opened (told again after a restart until it is).
+	Escalation string   `json:"escalation,omitempty"`
+	Responders []string `json:"responders,omitempty"`
+	Escalated  bool     `json:"escalated,omitempty"`
+	// AckedVia is where the acknowledgement came from when not from
+	// infrabot's chat (pagerduty).
+	AckedVia string `json:"acked_via,omitempty"`
 }
 
 // Snooze silences notifications until Until; the check keeps running.
@@ -77,6 +88,7 @@ func (inc *Incident) clone() *Incident {
 	cp.Refs = slices.Clone(inc.Refs)
 	cp.Timeline = slices.Clone(inc.Timeline)
 	cp.Notify = slices.Clone(inc.Notify)
+	cp.Responders = slices.Clone(inc.Responders)
 	return &cp
 }
 
@@ -102,7 +114,11 @@ func (inc *Incident) Message(now time.Time) actions.Message {
 			{Label: "failing since", Value: fmt.Sprintf("%s (%s)", stamp(inc.Since), age(now, inc.Since))},
 			{Label: "failures", Value: fmt.Sprint(inc.Failures)},
 		},
-		Tone: actions.ToneDanger,
+		Tone:     actions.ToneDanger,
+		Mentions: actions.MentionAll(inc.Responders...),
+	}
+	if len(inc.Responders) > 0 {
+		m.Fields = append(m.Fields, actions.Field{Label: "paged", Value: strings.Join(inc.Responders, ", ")})
 	}
 	state := "open"
 	if inc.AckedBy != "" {
@@ -198,7 +214,7 @@ func (x *Module) openIncident(ctx context.Context, cs *checkState, r Result) err
 	inc := &Incident{
 		ID: x.nextID, Check: cs.check.Name, State: Open, Opened: now,
 		Since: cs.rec.FailingSince, Detail: r.Detail, Failures: cs.rec.Failures,
-		Notify: cs.check.Notify, Owed: true,
+		Notify: cs.check.Notify, Owed: true, Escalation: cs.check.Escalation,
 	}
 	if inc.Since.IsZero() {
 		inc.Since = now
@@ -231,6 +247,10 @@ func (x *Module) notifyOwed(ctx context.Context, id int64, why string) error {
 		return nil
 	}
 	inc.Owed = false
+	first := inc.Escalation != "" && !inc.Escalated && len(inc.Refs) == 0
+	if first {
+		inc.Responders = x.h.Escalation().Responders(inc.Escalation)
+	}
 	m := inc.Message(now)
 	if why != "" {
 		m.Text = why + "\n" + m.Text
@@ -263,7 +283,54 @@ func (x *Module) notifyOwed(ctx context.Context, id int64, why string) error {
 		x.h.Update(ctx, refs, cp.Message(x.h.Now()))
 	}
 	x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-notified", Action: "check", Detail: fmt.Sprintf("incident %d: %s", id, what)})
+	if err := x.commit.save(ctx, nil, []*Incident{inc}); err != nil {
+		return err
+	}
+	if first {
+		return x.escalate(ctx, id)
+	}
+	return nil
+}
+
+// escalate tells the escalation policy that incident id opened, then
+// marks it told. Told first and marked after: a crash in between tells
+// it again at the next start, and the policy ignores an incident it
+// knows; the other order could forget it.
+func (x *Module) escalate(ctx context.Context, id int64) error {
+	x.mu.Lock()
+	inc, ok := x.open[id]
+	if !ok || inc.Escalated || inc.Escalation == "" {
+		x.mu.Unlock()
+		return nil
+	}
+	cp := inc.clone()
+	x.mu.Unlock()
+	x.report(ctx, actions.IncidentOpened, cp, "", "")
+	x.mu.Lock()
+	inc.Escalated = true
+	x.mu.Unlock()
 	return x.commit.save(ctx, nil, []*Incident{inc})
+}
+
+// report tells the escalation policy of a change of inc (a copy), when
+// it follows an escalation.
+func (x *Module) report(ctx context.Context, change actions.IncidentChange, inc *Incident, by, via string) {
+	if inc.Escalation == "" {
+		return
+	}
+	ev := actions.IncidentEvent{
+		Change: change, ID: inc.ID, Check: inc.Check, Detail: inc.Detail,
+		Summary:    fmt.Sprintf("incident %d: %s failing: %s", inc.ID, inc.Check, inc.Detail),
+		Escalation: inc.Escalation, Notify: inc.Notify, Refs: inc.Refs,
+		By: by, Via: via, Time: x.h.Now(),
+	}
+	if inc.Snooze != nil {
+		ev.Until = inc.Snooze.Until
+	}
+	if cs, ok := x.checks[inc.Check]; ok && cs.check.Kind == HTTP {
+		ev.Links = []actions.Link{{Label: inc.Check, URL: cs.check.URL}}
+	}
+	x.h.Escalation().IncidentChanged(ctx, ev)
 }
 
 // record counts r in the check's record and opens, resolves or re-notifies
@@ -294,7 +361,7 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 	case open:
 		return x.openIncident(ctx, cs, r)
 	case resolve:
-		_, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
+		inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 			inc.State, inc.Resolved = Resolved, now
 			inc.Owed = false
 			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", cs.check.SuccessesBeforeResolve, r.Detail)
@@ -305,6 +372,7 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 		})
 		if err == nil {
 			x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-resolved", Action: "check", Detail: fmt.Sprintf("incident %d: %s recovered", id, cs.check.Name)})
+			x.report(ctx, actions.IncidentResolved, inc, "", "")
 		}
 		return err
 	case id != 0 && !r.OK:

@@ -18,7 +18,9 @@ import (
 	"github.com/infrabot/infrabot/actions/deploy"
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/oncall"
 	"github.com/infrabot/infrabot/actions/openstack"
+	"github.com/infrabot/infrabot/actions/pagerduty"
 	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/actions/ssh"
 	"github.com/infrabot/infrabot/bot"
@@ -59,6 +61,8 @@ type App struct {
 	// executors by environment: ssh checks run through them.
 	deploy *deploy.Module
 	shells map[string]deploy.Remote
+	// OnCall is the on-call module: schedules and escalation.
+	OnCall *oncall.Module
 
 	// deliveries read each chat adapter's delivery counts, for /metrics;
 	// adapters add theirs as the wiring makes them.
@@ -224,6 +228,9 @@ func (a *App) modules() error {
 	if err := a.healthModule(); err != nil {
 		return err
 	}
+	if err := a.oncallModule(); err != nil {
+		return err
+	}
 	return a.ciModules()
 }
 
@@ -233,6 +240,9 @@ func (a *App) Close() {
 	a.Sched.Close()
 	if a.Health != nil {
 		a.Health.Close() // its last results stored
+	}
+	if a.OnCall != nil {
+		a.OnCall.Close() // pages going out sent or queued
 	}
 	a.Engine.Close()
 	for _, r := range a.remotes {
@@ -424,6 +434,9 @@ func chatAdapters(app *App) ([]func(context.Context) error, error) {
 			return nil, fmt.Errorf("discord: %w", err)
 		}
 		adapters = append(adapters, serve)
+	}
+	if secrets := pagerDutySecrets(app.Config); len(secrets) > 0 && public != nil {
+		public.Mount("/pagerduty/webhook", pagerduty.Webhook(secrets, app.OnCall, app.Log.With("component", "pagerduty")))
 	}
 	if public != nil {
 		public.Mount("/ping/", app.Health.Handler())

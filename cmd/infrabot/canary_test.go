@@ -78,6 +78,9 @@ func plantCanaries(v reflect.Value, path string, out map[string]string) {
 		if !holdsSecret(v.Type().Elem(), secretType, map[reflect.Type]bool{}) {
 			return
 		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
 		if v.Len() == 0 {
 			v.SetMapIndex(reflect.ValueOf("canary").Convert(v.Type().Key()), reflect.Zero(v.Type().Elem()))
 		}
@@ -239,6 +242,12 @@ slack:
 		if cfg.Checks[i].Type == "" { // a heartbeat's token
 			cfg.Checks[i].Name, cfg.Checks[i].Type, cfg.Checks[i].Period = "canary", "heartbeat", config.Duration(time.Hour)
 		}
+	}
+	// PagerDuty and webhooks are sent to the echoing server too.
+	cfg.PagerDuty.URL = echo.URL + "/pagerduty"
+	for name, w := range cfg.Webhooks {
+		w.URL = echo.URL + "/hook"
+		cfg.Webhooks[name] = w
 	}
 	if d := cfg.Discord; d != nil && d.Mode == "" {
 		cfg.Discord = nil // Discord's own leak tests are in bot/discord

@@ -40,6 +40,7 @@ func (a *App) ciModules() error {
 		{Name: digest.Jobs, Part: ci.DigestSection},
 		{Name: digest.Checks, Part: a.Health.ChecksSection},
 		{Name: digest.Incidents, Part: a.Health.IncidentsSection},
+		{Name: digest.OnCall, Part: a.OnCall.DigestSection},
 	}
 	_, err = digest.New(h, digestsFrom(a.Config), sections, serverCounts{a})
 	return err

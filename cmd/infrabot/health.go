@@ -132,6 +132,7 @@ func checksFrom(c *config.Config) []health.Check {
 			Period: time.Duration(ch.Period), Grace: time.Duration(ch.Grace), Token: ch.Token.Value(),
 			Schedule: ch.Schedule, TimeZone: ch.TimeZone, Timeout: time.Duration(ch.Timeout),
 			FailuresBeforeIncident: ch.FailuresBeforeIncident, SuccessesBeforeResolve: ch.SuccessesBeforeResolve,
+			Escalation: ch.Escalation,
 		}
 		if e := ch.Expect; e != nil {
 			hc.Expect = health.Expect{Status: e.Status, BodyContains: e.BodyContains,

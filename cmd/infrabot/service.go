@@ -230,6 +230,7 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 		{"log", old.Log, cfg.Log},
 		{"slack", old.Slack, cfg.Slack}, {"discord", old.Discord, cfg.Discord},
 		{"ci", old.CI, cfg.CI}, {"squads", old.Squads, cfg.Squads}, {"digests", old.Digests, cfg.Digests},
+		{"oncall", old.OnCall, cfg.OnCall}, {"pagerduty", old.PagerDuty, cfg.PagerDuty}, {"webhooks", old.Webhooks, cfg.Webhooks},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			later = append(later, s.name)

@@ -1,0 +1,517 @@
+package oncall
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+)
+
+// The module is the kernel's escalation policy.
+var _ actions.EscalationPolicy = (*Module)(nil)
+
+// Escalation states.
+const (
+	paging       = "paging"
+	acknowledged = "acknowledged"
+	resolved     = "resolved"
+)
+
+// escalation is one incident's escalation, stored before anyone is paged.
+type escalation struct {
+	Incident int64            `json:"incident"`
+	Check    string           `json:"check"`
+	Summary  string           `json:"summary"`
+	Detail   string           `json:"detail"`
+	Policy   string           `json:"policy"`
+	Notify   []actions.Target `json:"notify,omitempty"`
+	Links    []actions.Link   `json:"links,omitempty"`
+	Opened   time.Time        `json:"opened"`
+	// Mentioned are the people the incident's message mentions (its
+	// first level's responders): they get a direct message, no second
+	// mention.
+	Mentioned []string `json:"mentioned,omitempty"`
+
+	State string `json:"state"`
+	// Level is the last level paged (0 is the first); Round counts the
+	// times the last level was paged again.
+	Level int `json:"level"`
+	Round int `json:"round,omitempty"`
+	// Due is when the next level (or the last one again) is paged; zero
+	// when nothing more is.
+	Due time.Time `json:"due,omitzero"`
+	By  string    `json:"by,omitempty"`
+	Via string    `json:"via,omitempty"`
+
+	// Pages are the chat messages that paged, updated when the incident
+	// is acknowledged or resolved; Pagers the services triggered.
+	Pages  []pageRef `json:"pages,omitempty"`
+	Pagers []string  `json:"pagers,omitempty"`
+}
+
+// pageRef is one page sent in chat: Refs by direct message (or in the
+// paged channel), Shown the copies in the incident's channels that
+// mention Person.
+type pageRef struct {
+	Level  int                  `json:"level"`
+	Person string               `json:"person,omitempty"`
+	Target string               `json:"target"`
+	Refs   []actions.MessageRef `json:"refs"`
+	Shown  []actions.MessageRef `json:"shown,omitempty"`
+}
+
+// DedupKey is the key of every PagerDuty event (and webhook event) about
+// incident id.
+func DedupKey(id int64) string { return "infrabot-incident-" + strconv.FormatInt(id, 10) }
+
+// IncidentFromKey reads an incident id back from its DedupKey.
+func IncidentFromKey(key string) (int64, bool) {
+	n, ok := strings.CutPrefix(key, "infrabot-incident-")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(n, 10, 64)
+	return id, err == nil && id > 0
+}
+
+func (x *Module) load(ctx context.Context) error {
+	return x.h.Store().View(ctx, func(tx actions.Tx) error {
+		if err := tx.Bucket(bucketOverrides).ForEach(func(k, v []byte) error {
+			var o Override
+			if err := json.Unmarshal(v, &o); err != nil {
+				return fmt.Errorf("reading override %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			x.overrides = append(x.overrides, &o)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEscalations).ForEach(func(k, v []byte) error {
+			var e escalation
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("reading the escalation of incident %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			x.states[e.Incident] = &e
+			return nil
+		})
+	})
+}
+
+// save stores e (the caller's copy, made under x.mu).
+func (x *Module) save(ctx context.Context, e *escalation) error {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return x.h.Store().Update(context.WithoutCancel(ctx), func(tx actions.Tx) error {
+		return tx.Bucket(bucketEscalations).Put(idKey(e.Incident), v)
+	})
+}
+
+func (e *escalation) clone() *escalation {
+	cp := *e
+	cp.Notify = slices.Clone(e.Notify)
+	cp.Links = slices.Clone(e.Links)
+	cp.Mentioned = slices.Clone(e.Mentioned)
+	cp.Pages = slices.Clone(e.Pages)
+	cp.Pagers = slices.Clone(e.Pagers)
+	return &cp
+}
+
+// IncidentChanged starts, pauses or ends the escalation of ev's incident.
+// The change is stored before it returns; pages go out in the background
+// (Wait waits for them).
+func (x *Module) IncidentChanged(ctx context.Context, ev actions.IncidentEvent) {
+	if err := x.ready(ctx); err != nil {
+		x.h.Log().Error("reading on-call state failed; the incident is not escalated", "incident", ev.ID, "err", err)
+		return
+	}
+	switch ev.Change {
+	case actions.IncidentOpened:
+		x.opened(ctx, ev)
+	case actions.IncidentAcknowledged:
+		x.stop(ctx, ev, acknowledged)
+	case actions.IncidentResolved:
+		x.stop(ctx, ev, resolved)
+	case actions.IncidentSnoozed:
+		x.mu.Lock()
+		e, ok := x.states[ev.ID]
+		if !ok || e.State != paging || !ev.Until.After(e.Due) {
+			x.mu.Unlock()
+			return
+		}
+		e.Due = ev.Until
+		cp := e.clone()
+		x.mu.Unlock()
+		if err := x.save(ctx, cp); err != nil {
+			x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
+		}
+		x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", clock(ev.Until)))
+	}
+}
+
+func (x *Module) opened(ctx context.Context, ev actions.IncidentEvent) {
+	pol, ok := x.escalations[ev.Escalation]
+	if !ok {
+		x.h.Log().Error("an incident names an escalation that is not declared; nobody is paged", "incident", ev.ID, "escalation", ev.Escalation)
+		x.note(ctx, ev.ID, fmt.Sprintf("nobody paged: escalation %q is not declared", ev.Escalation))
+		return
+	}
+	now := x.h.Now()
+	x.mu.Lock()
+	if _, known := x.states[ev.ID]; known {
+		x.mu.Unlock()
+		return
+	}
+	e := &escalation{
+		Incident: ev.ID, Check: ev.Check, Summary: ev.Summary, Detail: ev.Detail, Policy: pol.Name,
+		Notify: ev.Notify, Links: ev.Links, Opened: now, State: paging, Level: -1, Due: now,
+	}
+	// The message mentions the first level's responders (Responders);
+	// they are paged by direct message only.
+	for _, t := range pol.Levels[0].Notify {
+		e.Mentioned = append(e.Mentioned, x.peopleLocked(t, now)...)
+	}
+	x.states[ev.ID] = e
+	x.mu.Unlock()
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		x.advance(context.WithoutCancel(ctx), ev.ID)
+	}()
+}
+
+// peopleLocked is people with x.mu held.
+func (x *Module) peopleLocked(t Target, now time.Time) []string {
+	if t.Kind == ToSchedule {
+		if s, ok := x.schedules[t.Name]; ok {
+			return []string{x.onCallLocked(s, now).Person}
+		}
+		return nil
+	}
+	if t.Kind == ToPerson {
+		return []string{t.Name}
+	}
+	return nil
+}
+
+// advance pages the next level of incident id's escalation (the last
+// one again when it is there), if it is still paging and due. The level
+// is stored as paged before anyone is paged, so a restart never pages it
+// again.
+func (x *Module) advance(ctx context.Context, id int64) {
+	now := x.h.Now()
+	x.mu.Lock()
+	e, ok := x.states[id]
+	var pol *Escalation
+	if ok {
+		pol = x.escalations[e.Policy]
+	}
+	if !ok || pol == nil || e.State != paging || e.Due.IsZero() || e.Due.After(now) {
+		x.mu.Unlock()
+		return
+	}
+	level, repeat := e.Level+1, false
+	if level >= len(pol.Levels) {
+		level, repeat = len(pol.Levels)-1, true
+		e.Round++
+	}
+	e.Level = level
+	e.Due = time.Time{}
+	if level+1 < len(pol.Levels) {
+		e.Due = now.Add(pol.Levels[level+1].After)
+	} else if every := cmpOr(pol.Levels[level].Repeat, pol.Levels[level].After); every > 0 {
+		e.Due = now.Add(every)
+	}
+	cp := e.clone()
+	x.mu.Unlock()
+	if err := x.save(ctx, cp); err != nil {
+		x.h.Log().Error("storing an escalation failed; its level is not paged", "incident", id, "err", err)
+		return
+	}
+	x.page(ctx, cp, pol, level, repeat)
+}
+
+func cmpOr(a, b time.Duration) time.Duration {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// page pages level of e's escalation: a direct message to each person
+// (and, from the second level on, a mention in the incident's channels),
+// a page in each channel, an event to each pager.
+func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level int, repeat bool) {
+	now := x.h.Now()
+	lv := pol.Levels[level]
+	var pages []pageRef
+	var out []*outEvent
+	var said []string
+	for _, t := range lv.Notify {
+		switch t.Kind {
+		case ToSchedule, ToPerson:
+			for _, p := range x.people(t, now) {
+				dm := x.pageMessage(e, pol, level, repeat, t, p, true)
+				refs, err := x.h.Notify(ctx, []actions.Target{{Kind: actions.ToPerson, Name: p}}, dm)
+				how := fmt.Sprintf("direct message on %s", plural(len(refs), "platform", "platforms"))
+				if len(refs) == 0 {
+					how = "no direct message: not on any connected chat platform"
+				}
+				if err != nil {
+					x.h.Log().Warn("a page by direct message did not reach every platform", "incident", e.Incident, "person", p, "err", err)
+					how += ", some failed"
+				}
+				pr := pageRef{Level: level, Person: p, Target: t.String(), Refs: refs}
+				if level > 0 || repeat || !slices.Contains(e.Mentioned, p) {
+					// The incident's message mentions only the first
+					// level's responders: a later page is said in its
+					// channels too.
+					cm := x.pageMessage(e, pol, level, repeat, t, p, false)
+					if crefs, err := x.h.Notify(ctx, channelsOf(e.Notify), cm); err == nil || len(crefs) > 0 {
+						pr.Shown = crefs
+						how += ", mentioned in the channel"
+					}
+				}
+				pages = append(pages, pr)
+				said = append(said, fmt.Sprintf("%s (%s: %s)", p, t, how))
+			}
+		case ToChannel:
+			m := x.pageMessage(e, pol, level, repeat, t, "", false)
+			refs, err := x.h.Notify(ctx, []actions.Target{{Kind: actions.ToChannel, Name: t.Name}}, m)
+			if err != nil {
+				x.h.Log().Warn("a page in a channel did not reach every platform", "incident", e.Incident, "channel", t.Name, "err", err)
+			}
+			pages = append(pages, pageRef{Level: level, Target: t.String(), Refs: refs})
+			said = append(said, t.String())
+		case ToPagerDuty, ToWebhook:
+			out = append(out, &outEvent{Target: t.String(), Notify: e.Notify, Event: PagerEvent{
+				Action: Trigger, DedupKey: DedupKey(e.Incident), Incident: e.Incident, Check: e.Check,
+				Summary: e.Summary, Source: e.Check, Severity: "critical", Links: e.Links, Level: level + 1, Time: now,
+			}})
+			said = append(said, t.String())
+		}
+	}
+	x.mu.Lock()
+	if cur, ok := x.states[e.Incident]; ok {
+		cur.Pages = append(cur.Pages, pages...)
+		for _, ev := range out {
+			if !slices.Contains(cur.Pagers, ev.Target) {
+				cur.Pagers = append(cur.Pagers, ev.Target)
+			}
+		}
+		e = cur.clone()
+	}
+	stopped := e.State != paging
+	x.mu.Unlock()
+	if err := x.save(ctx, e); err != nil {
+		x.h.Log().Error("storing an escalation's pages failed", "incident", e.Incident, "err", err)
+	}
+	if stopped {
+		// Acknowledged or resolved while we paged: the pages just sent
+		// say so too.
+		x.updatePages(ctx, e, pages)
+	}
+	what := fmt.Sprintf("paged level %d of %s: %s", level+1, pol.Name, strings.Join(said, "; "))
+	if repeat {
+		what = fmt.Sprintf("paged level %d of %s again (not acknowledged): %s", level+1, pol.Name, strings.Join(said, "; "))
+	}
+	x.note(ctx, e.Incident, what)
+	x.h.Audit(ctx, actions.AuditEntry{Person: "infrabot", Event: "incident-paged", Action: "oncall", Detail: fmt.Sprintf("incident %d: %s", e.Incident, what)})
+	if err := x.enqueue(ctx, out); err != nil {
+		x.h.Log().Error("queueing page events failed", "incident", e.Incident, "err", err)
+		x.note(ctx, e.Incident, "page failed: the events for "+strings.Join(said, ", ")+" could not be stored")
+		return
+	}
+	if len(out) > 0 {
+		if err := x.flush(ctx); err != nil {
+			x.h.Log().Error("sending page events failed", "err", err)
+		}
+	}
+}
+
+func channelsOf(ts []actions.Target) []actions.Target {
+	var out []actions.Target
+	for _, t := range ts {
+		if t.Kind == actions.ToChannel {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// pageMessage is a page: to person by direct message (dm), or in a
+// channel, mentioning person when there is one.
+func (x *Module) pageMessage(e *escalation, pol *Escalation, level int, repeat bool, t Target, person string, dm bool) actions.Message {
+	why := "incident opened"
+	if level > 0 || repeat {
+		why = fmt.Sprintf("not acknowledged after %s", actions.Elapsed(x.h.Now().Sub(e.Opened).Truncate(time.Minute)))
+	}
+	m := actions.Message{
+		Title: fmt.Sprintf("page: incident %d — %s failing", e.Incident, e.Check),
+		Text:  e.Detail,
+		Fields: []actions.Field{
+			{Label: "escalation", Value: fmt.Sprintf("%s, level %d of %d (%s)", pol.Name, level+1, len(pol.Levels), t)},
+			{Label: "why", Value: why},
+		},
+		Links: e.Links,
+		Tone:  actions.ToneDanger,
+		Buttons: []actions.Button{
+			{Label: "Acknowledge", Command: fmt.Sprintf("ack %d", e.Incident), Style: actions.ToneSuccess},
+			{Label: "Resolve", Command: fmt.Sprintf("resolve %d", e.Incident)},
+		},
+		Footer: fmt.Sprintf("or type `ack %d`; `incident %d` shows its timeline", e.Incident, e.Incident),
+	}
+	to := "you"
+	if !dm && person != "" {
+		m.Mentions = actions.MentionAll(person)
+		to = person
+	} else if !dm {
+		to = t.String()
+	}
+	m.Summary = fmt.Sprintf("page for %s: incident %d: %s failing — %s — level %d of %s, %s", to, e.Incident, e.Check, e.Detail, level+1, pol.Name, why)
+	return m
+}
+
+// stop ends the paging of ev's incident: acknowledged or resolved. Pages
+// sent are updated, and pagers told with the same dedup key.
+func (x *Module) stop(ctx context.Context, ev actions.IncidentEvent, state string) {
+	x.mu.Lock()
+	e, ok := x.states[ev.ID]
+	if !ok {
+		// Not paged (yet): remember, so that a late "opened" pages no one.
+		e = &escalation{Incident: ev.ID, Check: ev.Check, Summary: ev.Summary, Policy: ev.Escalation, Notify: ev.Notify, Opened: ev.Time, Level: -1}
+		x.states[ev.ID] = e
+	}
+	if e.State == resolved || (e.State == acknowledged && state == acknowledged) {
+		x.mu.Unlock()
+		return
+	}
+	e.State, e.Due, e.By, e.Via = state, time.Time{}, ev.By, ev.Via
+	cp := e.clone()
+	x.mu.Unlock()
+	if err := x.save(ctx, cp); err != nil {
+		x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
+	}
+	if len(cp.Pages) == 0 && len(cp.Pagers) == 0 {
+		return
+	}
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		ctx := context.WithoutCancel(ctx)
+		x.updatePages(ctx, cp, cp.Pages)
+		action := Acknowledge
+		if state == resolved {
+			action = Resolve
+		}
+		var out []*outEvent
+		for _, target := range cp.Pagers {
+			if ev.Via == "pagerduty" && strings.HasPrefix(target, string(ToPagerDuty)+":") {
+				continue // PagerDuty knows: that is where it was done
+			}
+			out = append(out, &outEvent{Target: target, Notify: cp.Notify, Event: PagerEvent{
+				Action: action, DedupKey: DedupKey(cp.Incident), Incident: cp.Incident, Check: cp.Check,
+				Summary: cp.Summary, Source: cp.Check, By: ev.By, Time: x.h.Now(),
+			}})
+		}
+		if err := x.enqueue(ctx, out); err != nil {
+			x.h.Log().Error("queueing page events failed", "incident", cp.Incident, "err", err)
+			return
+		}
+		if len(out) > 0 {
+			if err := x.flush(ctx); err != nil {
+				x.h.Log().Error("sending page events failed", "err", err)
+			}
+		}
+	}()
+}
+
+// updatePages shows in every page of pages that e is acknowledged or
+// resolved, without buttons.
+func (x *Module) updatePages(ctx context.Context, e *escalation, pages []pageRef) {
+	for _, p := range pages {
+		m := x.stoppedMessage(e, p)
+		if len(p.Shown) > 0 {
+			shown := m
+			shown.Mentions = actions.MentionAll(p.Person)
+			x.h.Update(ctx, p.Shown, shown)
+		}
+		x.h.Update(ctx, p.Refs, m)
+	}
+}
+
+func (x *Module) stoppedMessage(e *escalation, p pageRef) actions.Message {
+	how := e.State
+	if e.By != "" {
+		how += " by " + e.By
+	} else if e.State == resolved {
+		how += ": the check recovered"
+	}
+	if e.Via != "" {
+		how += " in " + e.Via
+	}
+	m := actions.Message{
+		Title:  fmt.Sprintf("page: incident %d — %s %s", e.Incident, e.Check, how),
+		Text:   e.Detail,
+		Fields: []actions.Field{{Label: "escalation", Value: fmt.Sprintf("%s, level %d (%s)", e.Policy, p.Level+1, p.Target)}},
+		Links:  e.Links,
+		Tone:   actions.ToneSuccess,
+	}
+	if e.State == acknowledged {
+		m.Tone = actions.ToneWarning
+	}
+	m.Summary = fmt.Sprintf("page: incident %d: %s — %s", e.Incident, e.Check, how)
+	return m
+}
+
+// tick is the escalation job: it pages the levels that came due (once,
+// however long ago: after a restart, a level due while infrabot was down
+// fires now) and sends the pager events due for a retry.
+func (x *Module) tick(ctx context.Context) error {
+	if err := x.ready(ctx); err != nil {
+		return err
+	}
+	now := x.h.Now()
+	x.mu.Lock()
+	var due []int64
+	for id, e := range x.states {
+		if e.State == paging && !e.Due.IsZero() && !e.Due.After(now) {
+			due = append(due, id)
+		}
+	}
+	x.mu.Unlock()
+	slices.Sort(due)
+	for _, id := range due {
+		x.advance(ctx, id)
+	}
+	return x.flush(ctx)
+}
+
+// FromPagerDuty takes an acknowledgement or a resolution made in
+// PagerDuty (its webhook): the incident the dedup key names is
+// acknowledged or resolved in infrabot, as by. A key that names no
+// incident of infrabot's is ignored.
+func (x *Module) FromPagerDuty(ctx context.Context, dedupKey, action, by string) error {
+	id, ok := IncidentFromKey(dedupKey)
+	if !ok {
+		return nil
+	}
+	if by == "" {
+		by = "someone"
+	}
+	desk := x.h.IncidentDesk()
+	switch action {
+	case Acknowledge:
+		return desk.Acknowledge(ctx, id, by, "pagerduty")
+	case Resolve:
+		return desk.Resolve(ctx, id, by, "pagerduty")
+	}
+	return nil
+}

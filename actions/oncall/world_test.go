@@ -1,0 +1,235 @@
+package oncall_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/oncall"
+	"github.com/infrabot/infrabot/actions/schedule"
+)
+
+// world is on-call in actionstest's world beside the real health module,
+// wired as cmd/infrabot wires them: the engine knows the on-call module
+// as its escalation policy and the health module as its incident desk.
+// A check against a loopback server fails on demand and opens incidents.
+type world struct {
+	*actionstest.World
+	target  *httptest.Server
+	failing atomic.Bool
+
+	schedules   []oncall.Schedule
+	escalations []oncall.Escalation
+	opts        oncall.Options
+
+	health *health.Module
+	oncall *oncall.Module
+}
+
+// people are alice (admin), bob and carol (operators, who ack and take
+// shifts), and dave (a viewer); each has an id on the test platform.
+func people() *actions.Policy {
+	return actions.NewPolicy(
+		[]*actions.Person{
+			{Name: "alice", Roles: []string{"admin"}, IDs: map[string]string{actionstest.Platform: "UALICE"}},
+			{Name: "bob", Roles: []string{"operator"}, IDs: map[string]string{actionstest.Platform: "UBOB"}},
+			{Name: "carol", Roles: []string{"operator"}, IDs: map[string]string{actionstest.Platform: "UCAROL"}},
+			{Name: "dave", Roles: []string{"viewer"}, IDs: map[string]string{actionstest.Platform: "UDAVE"}},
+		},
+		[]*actions.Role{
+			{Name: "viewer", Allow: []string{"help", "checks", "incidents", "incident", "oncall"}},
+			{Name: "operator", Inherit: []string{"viewer"}, Allow: []string{"ack", "resolve", "snooze", "oncall-override"}},
+			{Name: "admin", Inherit: []string{"operator"}, Allow: []string{"*"}, Environments: []string{"*"}},
+		},
+		nil,
+	)
+}
+
+// ciOncall is the issue's schedule: weekly, Monday 09:00 in Prague,
+// alice then bob from the week of Nov 9 2026, so that bob is on call in
+// the week of the world's clock (Saturday Nov 21 2026, 12:00 UTC).
+func ciOncall(t testing.TB) oncall.Schedule {
+	r, err := oncall.ParseRotation("weekly", "Mon 09:00", "Europe/Prague", "2026-11-09")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return oncall.Schedule{Name: "ci-oncall", Rotation: r, Members: []string{"alice", "bob"}}
+}
+
+func target(kind oncall.TargetKind, name string) []oncall.Target {
+	return []oncall.Target{{Kind: kind, Name: name}}
+}
+
+// issueEscalation is the issue's: the schedule, alice after 15 minutes,
+// the channel after 30 more.
+func issueEscalation() oncall.Escalation {
+	return oncall.Escalation{Name: "ci-oncall", Levels: []oncall.Level{
+		{Notify: target(oncall.ToSchedule, "ci-oncall")},
+		{After: 15 * time.Minute, Notify: target(oncall.ToPerson, "alice")},
+		{After: 30 * time.Minute, Notify: target(oncall.ToChannel, "default")},
+	}}
+}
+
+func newWorld(t *testing.T, escalations []oncall.Escalation, opts oncall.Options) *world {
+	return newWorldTB(t, escalations, opts)
+}
+
+// newBenchWorld is the world with an escalation of one level that does
+// not repeat, for benchmarks: nothing ever comes due.
+func newBenchWorld(b *testing.B) *world {
+	return newWorldTB(b, []oncall.Escalation{{Name: "ci-oncall", Levels: []oncall.Level{{Notify: target(oncall.ToSchedule, "ci-oncall")}}}}, oncall.Options{})
+}
+
+func newWorldTB(t testing.TB, escalations []oncall.Escalation, opts oncall.Options) *world {
+	t.Helper()
+	w := &world{schedules: []oncall.Schedule{ciOncall(t)}, escalations: escalations, opts: opts}
+	w.failing.Store(true)
+	w.target = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.failing.Load() {
+			http.Error(rw, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		rw.Write([]byte("ok"))
+	}))
+	t.Cleanup(w.target.Close)
+	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: people, KeepChat: true})
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *world) stop() {
+	if w.health != nil {
+		w.health.Close()
+	}
+	if w.oncall != nil {
+		w.oncall.Close()
+	}
+}
+
+// setup makes both modules, as the wiring does at every start.
+func (w *world) setup(aw *actionstest.World) {
+	w.stop()
+	h, err := aw.Engine.Module(health.Name, health.Buckets...)
+	if err != nil {
+		aw.T.Fatal(err)
+	}
+	w.health, err = health.New(h, []health.Check{{
+		Name: "logserver-http", Kind: health.HTTP, URL: w.target.URL, Schedule: "@every 1m", Timeout: 2 * time.Second,
+		Expect: health.Expect{Status: 200, BodyContains: "ok"}, Escalation: "ci-oncall",
+	}}, health.Options{Parse: func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) }})
+	if err != nil {
+		aw.T.Fatal(err)
+	}
+	h, err = aw.Engine.Module(oncall.Name, oncall.Buckets...)
+	if err != nil {
+		aw.T.Fatal(err)
+	}
+	w.oncall, err = oncall.New(h, w.schedules, w.escalations, w.opts)
+	if err != nil {
+		aw.T.Fatal(err)
+	}
+	aw.Engine.SetEscalation(w.oncall)
+	aw.Engine.SetIncidentDesk(w.health)
+}
+
+// step moves the clock by d, fires what is due and waits for checks and
+// pages to finish.
+func (w *world) step(d time.Duration) {
+	w.T.Helper()
+	w.Clock.Advance(d)
+	w.Tick()
+	w.settle()
+}
+
+func (w *world) settle() {
+	w.health.Wait()
+	w.oncall.Wait()
+	w.health.Wait()
+}
+
+// restart stops infrabot and starts it again on the same store.
+func (w *world) restart() {
+	w.stop()
+	w.Restart()
+}
+
+// to returns the messages sent to where ("C0DEFAULT", "dm:UBOB") whose
+// summary holds s, in their latest state.
+func (w *world) to(where, s string) []actions.Message {
+	var out []actions.Message
+	for _, p := range w.Chat.Posts() {
+		if p.To == where && strings.Contains(p.Message.Summary, s) {
+			out = append(out, p.Message)
+		}
+	}
+	return out
+}
+
+func (w *world) dump() string {
+	var b strings.Builder
+	for _, p := range w.Chat.Posts() {
+		b.WriteString(p.To + ": " + p.Message.Summary + "\n")
+	}
+	return b.String()
+}
+
+// one expects exactly one message to where holding s.
+func (w *world) one(where, s string) actions.Message {
+	w.T.Helper()
+	ms := w.to(where, s)
+	if len(ms) != 1 {
+		w.T.Fatalf("%d messages to %s hold %q, want 1; sent:\n%s", len(ms), where, s, w.dump())
+	}
+	return ms[0]
+}
+
+// none expects no message to where holding s.
+func (w *world) none(where, s string) {
+	w.T.Helper()
+	if ms := w.to(where, s); len(ms) != 0 {
+		w.T.Fatalf("%d messages to %s hold %q, want none; sent:\n%s", len(ms), where, s, w.dump())
+	}
+}
+
+func mentions(m actions.Message) []string {
+	var out []string
+	for _, men := range m.Mentions {
+		out = append(out, men.Person)
+	}
+	return out
+}
+
+func buttons(m actions.Message) []string {
+	var out []string
+	for _, b := range m.Buttons {
+		out = append(out, b.Label+"="+b.Command)
+	}
+	return out
+}
+
+// timeline is `incident id` as alice sees it.
+func (w *world) timeline(id string) string {
+	r := w.As("alice", "incident "+id)
+	return r.Summary + "\n" + strings.Join(r.Lines, "\n")
+}
+
+// audited returns the audit records, one per line.
+func (w *world) audited() string {
+	w.T.Helper()
+	entries, err := w.DB.Tail(context.Background(), 1000)
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(e.Person + " " + e.Event + " " + e.Detail + "\n")
+	}
+	return b.String()
+}
