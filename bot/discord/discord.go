@@ -153,7 +153,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = bot.Sleep
+		opts.Sleep = actions.Sleep
 	}
 	var key ed25519.PublicKey
 	if opts.PublicKey != "" {

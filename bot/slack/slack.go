@@ -142,7 +142,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = bot.Sleep
+		opts.Sleep = actions.Sleep
 	}
 	if opts.UpdateBudget == (bot.Budget{}) {
 		opts.UpdateBudget = DefaultUpdateBudget
