@@ -1,17 +1,16 @@
 package actions_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/storage"
 )
 
@@ -92,7 +91,7 @@ func TestRecoverRetriesAndSaysWhatItCouldNot(t *testing.T) {
 			t.Parallel()
 			runs, db := newWatched(t)
 			startRunning(t, db)
-			var logs syncBuffer
+			var logs actionstest.Buffer
 			e := actions.NewEngine(actions.Options{
 				Policy: policy(), Runs: runs, Locks: db, Audit: db, Environments: []string{"staging"},
 				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
@@ -122,22 +121,4 @@ func TestRecoverRetriesAndSaysWhatItCouldNot(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
