@@ -17,12 +17,12 @@ import (
 func TestCloseRefusesNewWork(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("alice", "teardown staging"), false, "request 1 awaits approval")
-	w.engine.Close()
+	w.Expect(w.As("alice", "teardown staging"), false, "request 1 awaits approval")
+	w.Engine.Close()
 
-	w.expect(w.as("alice", "deploy staging"), true, "infrabot is shutting down")
-	w.expect(w.as("bob", "approve 1"), true, "infrabot is shutting down")
-	runs, err := w.db.Runs(context.Background(), actions.RunFilter{})
+	w.Expect(w.As("alice", "deploy staging"), true, "infrabot is shutting down")
+	w.Expect(w.As("bob", "approve 1"), true, "infrabot is shutting down")
+	runs, err := w.DB.Runs(context.Background(), actions.RunFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestCloseRefusesNewWork(t *testing.T) {
 		t.Fatalf("after Close no run may start and the request stays pending; runs: %+v", runs)
 	}
 	// Queries still answer: Slack's workers drain after the engine closed.
-	w.expect(w.as("alice", "runs"), false, "#1")
+	w.Expect(w.As("alice", "runs"), false, "#1")
 }
 
 // watchedRuns is a RunStore that fails UpdateRun as often as told.

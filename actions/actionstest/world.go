@@ -8,6 +8,7 @@ package actionstest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -154,8 +155,13 @@ type Options struct {
 	// Redactor is the engine's redactor; none by default.
 	Redactor *actions.Redactor
 	// StepOutputHead and StepOutputTail bound a step's output in the
-	// run's log; the engine's defaults when 0.
+	// run's log, and RunEventLimit the events kept per run; the engine's
+	// defaults when 0.
 	StepOutputHead, StepOutputTail int
+	RunEventLimit                  int
+	// Observer and Logger are given to the engine when set.
+	Observer actions.Observer
+	Logger   *slog.Logger
 	// KeepChat keeps the chat across restarts, as a real channel outlives
 	// infrabot: messages posted before a restart can be updated after
 	// it. By default each start gets a fresh chat.
@@ -221,6 +227,7 @@ func (w *World) Open() {
 		Environments: w.Opts.Environments, Channels: w.Opts.Channels, ApprovalsChannel: w.Opts.ApprovalsChannel,
 		Now: w.Clock.Now, Redactor: w.Opts.Redactor,
 		StepOutputHead: w.Opts.StepOutputHead, StepOutputTail: w.Opts.StepOutputTail,
+		RunEventLimit: w.Opts.RunEventLimit, Observer: w.Opts.Observer, Logger: w.Opts.Logger,
 	})
 	w.Engine.AddChat(Platform, w.Chat)
 	if w.Opts.Setup != nil {
