@@ -79,7 +79,7 @@ func TestOutageOpensOneIncidentUntilRecovery(t *testing.T) {
 		"opened after 2 failures: status 503", "notified channel:default", "bob", "acknowledged", "resolved: the check passed 2 times")
 	w.Expect(w.As("bob", "resolve 1"), true, "already resolved (the check recovered")
 
-	audit := w.audited()
+	audit := w.Audited()
 	for _, e := range []string{"infrabot incident-opened incident 1", "infrabot incident-notified incident 1", "bob incident-acknowledged incident 1", "infrabot incident-resolved incident 1"} {
 		if !strings.Contains(audit, e) {
 			t.Errorf("the audit log lacks %q:\n%s", e, audit)
@@ -218,7 +218,7 @@ func TestManyChecksFailingAtOnce(t *testing.T) {
 		}
 		seen[check] = true
 	}
-	if n := strings.Count(w.audited(), "incident-opened"); n != 40 {
+	if n := strings.Count(w.Audited(), "incident-opened"); n != 40 {
 		t.Errorf("%d incidents opened, want 40", n)
 	}
 	r := w.As("carol", "incidents")

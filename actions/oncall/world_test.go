@@ -1,7 +1,6 @@
 package oncall_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -160,44 +159,6 @@ func (w *world) restart() {
 	w.Restart()
 }
 
-// to returns the messages sent to where ("C0DEFAULT", "dm:UBOB") whose
-// summary holds s, in their latest state.
-func (w *world) to(where, s string) []actions.Message {
-	var out []actions.Message
-	for _, p := range w.Chat.Posts() {
-		if p.To == where && strings.Contains(p.Message.Summary, s) {
-			out = append(out, p.Message)
-		}
-	}
-	return out
-}
-
-func (w *world) dump() string {
-	var b strings.Builder
-	for _, p := range w.Chat.Posts() {
-		b.WriteString(p.To + ": " + p.Message.Summary + "\n")
-	}
-	return b.String()
-}
-
-// one expects exactly one message to where holding s.
-func (w *world) one(where, s string) actions.Message {
-	w.T.Helper()
-	ms := w.to(where, s)
-	if len(ms) != 1 {
-		w.T.Fatalf("%d messages to %s hold %q, want 1; sent:\n%s", len(ms), where, s, w.dump())
-	}
-	return ms[0]
-}
-
-// none expects no message to where holding s.
-func (w *world) none(where, s string) {
-	w.T.Helper()
-	if ms := w.to(where, s); len(ms) != 0 {
-		w.T.Fatalf("%d messages to %s hold %q, want none; sent:\n%s", len(ms), where, s, w.dump())
-	}
-}
-
 func mentions(m actions.Message) []string {
 	var out []string
 	for _, men := range m.Mentions {
@@ -218,18 +179,4 @@ func buttons(m actions.Message) []string {
 func (w *world) timeline(id string) string {
 	r := w.As("alice", "incident "+id)
 	return r.Summary + "\n" + strings.Join(r.Lines, "\n")
-}
-
-// audited returns the audit records, one per line.
-func (w *world) audited() string {
-	w.T.Helper()
-	entries, err := w.DB.Tail(context.Background(), 1000)
-	if err != nil {
-		w.T.Fatal(err)
-	}
-	var b strings.Builder
-	for _, e := range entries {
-		b.WriteString(e.Person + " " + e.Event + " " + e.Detail + "\n")
-	}
-	return b.String()
 }
