@@ -1,12 +1,9 @@
 package environments_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/bot/discord"
 	"github.com/infrabot/infrabot/bot/discord/discordtest"
@@ -197,28 +195,5 @@ var elapsedPattern = regexp.MustCompile(`\b(\d+m\d{2}s|\d+ms|\d+s)\b`)
 // render this file in their own golden tests).
 func golden(t *testing.T, name string, m actions.Message) {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(m); err != nil {
-		t.Fatal(err)
-	}
-	got := elapsedPattern.ReplaceAll(buf.Bytes(), []byte("1s"))
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the final message differs from %s (run go test -update if the change is meant):\n%s", path, got)
-	}
+	actionstest.Golden(t, name, elapsedPattern.ReplaceAll(actionstest.JSON(t, m), []byte("1s")), *update)
 }
