@@ -57,10 +57,18 @@ slack:
 `, public, fake.APIURL()) + extra)
 }
 
+// startService starts `infrabot run` for a new bot on sim, its config
+// with extra appended.
 func startService(t *testing.T, sim *simulator.Simulator, extra string) *service {
 	t.Helper()
+	return runService(t, newBot(t, sim), extra)
+}
+
+// runService starts `infrabot run` for b, its config with extra appended,
+// and waits until it listens.
+func runService(t *testing.T, b *bot, extra string) *service {
+	t.Helper()
 	fake := slacktest.NewServer(t, e2eBotToken)
-	b := newBot(t, sim)
 	public, adminAddr := freeAddr(t), freeAddr(t)
 	s := &service{t: t, b: b, fake: fake, logs: &actionstest.Buffer{}, admin: "http://" + adminAddr,
 		config: filepath.Join(b.dir, "service.yaml"), done: make(chan error, 1),
