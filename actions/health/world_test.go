@@ -1,10 +1,7 @@
 package health_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,27 +104,6 @@ func buttons(m actions.Message) []string {
 		out = append(out, b.Label+"="+b.Command)
 	}
 	return out
-}
-
-// target is an HTTP server that answers 200 "ok" until told to fail.
-type target struct {
-	*httptest.Server
-	failing atomic.Bool
-	hits    atomic.Int64
-}
-
-func newTarget(t *testing.T) *target {
-	tg := &target{}
-	tg.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tg.hits.Add(1)
-		if tg.failing.Load() {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("status: ok\n"))
-	}))
-	t.Cleanup(tg.Close)
-	return tg
 }
 
 // gate is a handler that holds every request until opened.

@@ -180,7 +180,7 @@ func TestRecoveryEndsEscalation(t *testing.T) {
 	w.step(time.Minute)
 	w.step(time.Minute)
 	w.One("dm:UBOB", "page for you: incident 1")
-	w.failing.Store(false)
+	w.target.Failing.Store(false)
 	w.step(time.Minute)
 	w.step(time.Minute) // two successes resolve it
 	w.settle()

@@ -64,7 +64,7 @@ func TestPagerDutyTriggerAcknowledgeResolve(t *testing.T) {
 
 	w.Expect(w.As("bob", "ack 1"), false, "acknowledged by bob")
 	w.settle()
-	w.failing.Store(false)
+	w.target.Failing.Store(false)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	want := "trigger infrabot-incident-1, acknowledge infrabot-incident-1, resolve infrabot-incident-1"

@@ -1,16 +1,14 @@
 package oncall_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 	"github.com/infrabot/infrabot/actions/oncall"
 	"github.com/infrabot/infrabot/actions/schedule"
 )
@@ -21,8 +19,7 @@ import (
 // A check against a loopback server fails on demand and opens incidents.
 type world struct {
 	*actionstest.World
-	target  *httptest.Server
-	failing atomic.Bool
+	target *healthtest.Service // the check's; it fails at first
 
 	schedules   []oncall.Schedule
 	escalations []oncall.Escalation
@@ -89,15 +86,8 @@ func newBenchWorld(b *testing.B) *world {
 func newWorldTB(t testing.TB, escalations []oncall.Escalation, opts oncall.Options) *world {
 	t.Helper()
 	w := &world{schedules: []oncall.Schedule{ciOncall(t)}, escalations: escalations, opts: opts}
-	w.failing.Store(true)
-	w.target = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if w.failing.Load() {
-			http.Error(rw, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		rw.Write([]byte("ok"))
-	}))
-	t.Cleanup(w.target.Close)
+	w.target = healthtest.NewService(t)
+	w.target.Failing.Store(true)
 	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: people, KeepChat: true})
 	t.Cleanup(w.stop)
 	return w
