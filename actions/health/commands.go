@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -162,13 +161,7 @@ func (x *Module) checkNow(ctx context.Context, req *actions.Request) (actions.Me
 
 func (x *Module) listIncidents(ctx context.Context, req *actions.Request) (actions.Message, error) {
 	now := x.h.Now()
-	x.mu.Lock()
-	var open []*Incident
-	for _, inc := range x.open {
-		open = append(open, inc.clone())
-	}
-	x.mu.Unlock()
-	sort.Slice(open, func(i, j int) bool { return open[i].ID < open[j].ID })
+	open := x.openIncidents()
 	m := actions.Message{Title: "open incidents", Summary: fmt.Sprintf("%d open incidents", len(open))}
 	for _, inc := range open {
 		who := "not acknowledged"
