@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 // batchRun is run 7, provision staging, with a group "create" of total
@@ -42,17 +43,6 @@ func batchRun(state actions.RunState, total int, states ...actions.RunState) *ac
 // states is n times st.
 func states(n int, st actions.RunState) []actions.RunState {
 	return slices.Repeat([]actions.RunState{st}, n)
-}
-
-// progress is the counts a run's summary ends with: "created 3 of 200,
-// …", before the run's error if any.
-func progress(m actions.Message) string {
-	_, after, ok := strings.Cut(m.Summary, " — ")
-	if !ok {
-		return ""
-	}
-	counts, _, _ := strings.Cut(after, ": ")
-	return counts
 }
 
 func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) {
@@ -124,7 +114,7 @@ func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) 
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := actions.RunMessage(tc.run, now)
-			if got := progress(m); got != tc.progress || !strings.HasSuffix(m.Summary, " — "+tc.progress) {
+			if got := actionstest.Progress(m); got != tc.progress || !strings.HasSuffix(m.Summary, " — "+tc.progress) {
 				t.Errorf("summary %q, want it to end with the counts %q", m.Summary, tc.progress)
 			}
 			if !slices.Equal(m.Lines, tc.lines) {
@@ -178,7 +168,7 @@ func TestStepGroupsAreKeptInTheRunsLog(t *testing.T) {
 			t.Fatalf("%s: %d steps, the last %+v", when, len(r.Steps), r.Steps[len(r.Steps)-1])
 		}
 		m := w.As("carol", "run 1")
-		if got, want := progress(m.Message), "created 38 of 40, 2 failed"; got != want {
+		if got, want := actionstest.Progress(m.Message), "created 38 of 40, 2 failed"; got != want {
 			t.Errorf("%s: `run 1` progress %q, want %q", when, got, want)
 		}
 		want := []string{
@@ -228,7 +218,7 @@ func TestGroupDeclaredTwiceAddsToItsTotal(t *testing.T) {
 	})
 	w.As("alice", "batch staging")
 	w.Engine.Wait()
-	if got, want := progress(w.As("carol", "run 1").Message), "done 1 of 15, 14 not started"; got != want {
+	if got, want := actionstest.Progress(w.As("carol", "run 1").Message), "done 1 of 15, 14 not started"; got != want {
 		t.Errorf("progress %q, want %q", got, want)
 	}
 }
@@ -295,11 +285,11 @@ func TestParallelStepsAreLoggedInTheOrderTheyHappened(t *testing.T) {
 			t.Errorf("events of step %d: %q, want %q", i, seen[i], want)
 		}
 	}
-	if m := w.As("carol", "run 1"); progress(m.Message) != "created 100 of 100" {
-		t.Errorf("`run 1` progress %q", progress(m.Message))
+	if m := w.As("carol", "run 1"); actionstest.Progress(m.Message) != "created 100 of 100" {
+		t.Errorf("`run 1` progress %q", actionstest.Progress(m.Message))
 	}
 	live, _ := w.Chat.Find("run 1 `batch staging`")
-	if !strings.Contains(live.Summary, "succeeded") || progress(live) != "created 100 of 100" {
-		t.Errorf("the live message ended as %q, %q", live.Summary, progress(live))
+	if !strings.Contains(live.Summary, "succeeded") || actionstest.Progress(live) != "created 100 of 100" {
+		t.Errorf("the live message ended as %q, %q", live.Summary, actionstest.Progress(live))
 	}
 }

@@ -359,6 +359,18 @@ func (w *World) Audited() string {
 	return b.String()
 }
 
+// Progress is the counts a run's message summary ends with ("created 3
+// of 200, 1 failed"), before the run's error if any; "" when it shows
+// none.
+func Progress(m actions.Message) string {
+	_, after, ok := strings.Cut(m.Summary, " — ")
+	if !ok {
+		return ""
+	}
+	counts, _, _ := strings.Cut(after, ": ")
+	return counts
+}
+
 // WaitFor polls cond until it holds, failing the test after 10 seconds:
 // for conditions a real remote system (a simulator, a fake) reaches in its
 // own time.

@@ -92,7 +92,7 @@ func TestTwoHundredServersInOneMessage(t *testing.T) {
 	id := ew.start("bob", "provision staging")
 	r := ew.finished(id, actions.Failed)
 	final := checkProgress(t, ew, r, "created", 200)
-	if c := readCounts(t, progress(final)); c != (counts{done: 188, total: 200, failed: 12}) {
+	if c := readCounts(t, actionstest.Progress(final)); c != (counts{done: 188, total: 200, failed: 12}) {
 		t.Errorf("final counts %+v, want 188 of 200 created and 12 failed", c)
 	}
 	text := final.Summary + "\n" + strings.Join(final.Lines, "\n")
@@ -113,7 +113,7 @@ func TestTwoHundredServersInOneMessage(t *testing.T) {
 	ew.As("alice", "approve "+strconv.FormatInt(id, 10))
 	r = ew.finished(id, actions.Succeeded)
 	final = checkProgress(t, ew, r, "deleted", 188)
-	if c := readCounts(t, progress(final)); c != (counts{done: 188, total: 188}) {
+	if c := readCounts(t, actionstest.Progress(final)); c != (counts{done: 188, total: 188}) {
 		t.Errorf("teardown's final counts %+v, want 188 of 188 deleted", c)
 	}
 	if len(ew.owned("staging")) != 0 {
@@ -157,7 +157,7 @@ func checkProgress(t *testing.T, ew *envWorld, r *actions.Run, verb string, tota
 		if len(m.Lines) > 12 {
 			t.Fatalf("state %d shows %d lines for %d servers:\n%s", i+1, len(m.Lines), total, strings.Join(m.Lines, "\n"))
 		}
-		counted := progress(m)
+		counted := actionstest.Progress(m)
 		if counted == "" {
 			continue // posted before the group was declared
 		}
@@ -174,17 +174,6 @@ func checkProgress(t *testing.T, ew *envWorld, r *actions.Run, verb string, tota
 		last = c
 	}
 	return versions[len(versions)-1]
-}
-
-// progress is the counts a run's summary ends with: "created 3 of 200,
-// …", before the run's error if any.
-func progress(m actions.Message) string {
-	_, after, ok := strings.Cut(m.Summary, " — ")
-	if !ok {
-		return ""
-	}
-	counts, _, _ := strings.Cut(after, ": ")
-	return counts
 }
 
 // elapsedPattern matches the times a message shows (0ms, 12s, 3m05s).
