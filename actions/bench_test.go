@@ -17,7 +17,7 @@ func BenchmarkExecuteQuery(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if r := w.engine.Execute(ctx, inv); r.Tone == actions.ToneDanger {
+		if r := w.Engine.Execute(ctx, inv); r.Tone == actions.ToneDanger {
 			b.Fatal(r.Summary)
 		}
 	}
@@ -31,7 +31,7 @@ func BenchmarkAuditAppend(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := w.db.Append(ctx, e); err != nil {
+		if _, err := w.DB.Append(ctx, e); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -56,18 +56,18 @@ func BenchmarkProgressOfParallelSteps(b *testing.B) {
 	registerParallelBatch(w, 200, 20)
 	ctx := context.Background()
 	inv := actions.Invocation{Person: "alice", Text: "batch staging", Origin: actions.Origin{Platform: "test", Channel: "C1"}}
-	before := w.db.Commits()
+	before := w.DB.Commits()
 	runs := 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if r := w.engine.Execute(ctx, inv); r.Tone == actions.ToneDanger {
+		if r := w.Engine.Execute(ctx, inv); r.Tone == actions.ToneDanger {
 			b.Fatal(r.Summary)
 		}
-		w.engine.Wait()
+		w.Engine.Wait()
 		runs++
 	}
 	b.StopTimer()
-	after := w.db.Commits()
+	after := w.DB.Commits()
 	b.ReportMetric(float64(after.Transactions-before.Transactions)/float64(runs), "commits/run")
 }

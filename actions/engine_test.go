@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 func TestDenyByDefault(t *testing.T) {
@@ -35,8 +36,8 @@ func TestDenyByDefault(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w.t = t
-			w.expect(w.as(tc.person, tc.text), tc.refused, tc.want...)
+			w.T = t
+			w.Expect(w.As(tc.person, tc.text), tc.refused, tc.want...)
 		})
 	}
 }
@@ -44,50 +45,50 @@ func TestDenyByDefault(t *testing.T) {
 func TestHelpListsOnlyWhatYouMayDo(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	carol := strings.Join(w.as("carol", "help").Lines, "\n")
+	carol := strings.Join(w.As("carol", "help").Lines, "\n")
 	if !strings.Contains(carol, "runs") || strings.Contains(carol, "lock <env>") || strings.Contains(carol, "teardown") {
 		t.Errorf("carol's help should list runs but not lock or teardown:\n%s", carol)
 	}
-	alice := strings.Join(w.as("alice", "help").Lines, "\n")
+	alice := strings.Join(w.As("alice", "help").Lines, "\n")
 	for _, c := range []string{"lock <env>", "teardown <env>", "audit"} {
 		if !strings.Contains(alice, c) {
 			t.Errorf("alice's help lacks %q:\n%s", c, alice)
 		}
 	}
-	w.expect(w.as("carol", "help approve"), false, "usage: approve <id>")
+	w.Expect(w.As("carol", "help approve"), false, "usage: approve <id>")
 }
 
 func TestLocks(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", `lock staging "db upgrade"`), false, "understood: `lock staging \"db upgrade\"`", "staging is locked by bob")
-	w.expect(w.as("alice", "lock staging"), true, "staging is locked by bob", `"db upgrade"`, "since 2026-11-21 12:00 UTC")
-	w.expect(w.as("alice", "deploy staging"), true, "locked by bob")
-	w.expect(w.as("alice", "unlock staging"), true, "locked by bob, not you", "--force")
-	w.expect(w.as("bob", "unlock staging --force"), true, "`unlock --force` needs a role that allows unlock-force, and none of bob's (operator, viewer) does")
+	w.Expect(w.As("bob", `lock staging "db upgrade"`), false, "understood: `lock staging \"db upgrade\"`", "staging is locked by bob")
+	w.Expect(w.As("alice", "lock staging"), true, "staging is locked by bob", `"db upgrade"`, "since 2026-11-21 12:00 UTC")
+	w.Expect(w.As("alice", "deploy staging"), true, "locked by bob")
+	w.Expect(w.As("alice", "unlock staging"), true, "locked by bob, not you", "--force")
+	w.Expect(w.As("bob", "unlock staging --force"), true, "`unlock --force` needs a role that allows unlock-force, and none of bob's (operator, viewer) does")
 
 	// bob's own runs go ahead under his lock, and leave it in place.
-	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
-	w.expect(w.as("bob", "deploy staging"), true, "in use by their run 1")
+	w.Expect(w.As("bob", "deploy staging"), false, "run 1 started")
+	w.Expect(w.As("bob", "deploy staging"), true, "in use by their run 1")
 	close(w.gate)
-	w.engine.Wait()
-	if r := w.run(1); r.State != actions.Succeeded {
+	w.Engine.Wait()
+	if r := w.Run(1); r.State != actions.Succeeded {
 		t.Fatalf("run 1: %s %s", r.State, r.Error)
 	}
-	w.expect(w.as("alice", "lock staging"), true, "locked by bob")
+	w.Expect(w.As("alice", "lock staging"), true, "locked by bob")
 
 	// The lock survives a restart; an admin can break it, and it is audited.
-	w.restart()
-	w.expect(w.as("alice", "lock staging"), true, "locked by bob")
-	w.expect(w.as("alice", "unlock staging --force"), false, "bob's lock on staging is broken")
-	tail, err := w.db.Tail(context.Background(), 3)
+	w.Restart()
+	w.Expect(w.As("alice", "lock staging"), true, "locked by bob")
+	w.Expect(w.As("alice", "unlock staging --force"), false, "bob's lock on staging is broken")
+	tail, err := w.DB.Tail(context.Background(), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !hasEvent(tail, "lock-broken") {
 		t.Errorf("breaking a lock is not audited: %+v", tail)
 	}
-	w.expect(w.as("alice", "lock staging"), false, "locked by alice")
+	w.Expect(w.As("alice", "lock staging"), false, "locked by alice")
 }
 
 func hasEvent(entries []actions.AuditEntry, event string) bool {
@@ -102,26 +103,26 @@ func hasEvent(entries []actions.AuditEntry, event string) bool {
 func TestTwoPersonRule(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "teardown staging"), false, "request 1 awaits approval by operator, admin")
-	msg, ok := w.chat.find("request 1")
+	w.Expect(w.As("bob", "teardown staging"), false, "request 1 awaits approval by operator, admin")
+	msg, ok := w.Chat.Find("request 1")
 	if !ok || len(msg.Buttons) != 2 || msg.Buttons[0].Command != "approve 1" {
 		t.Fatalf("approval message with buttons not posted: %+v", msg)
 	}
-	w.expect(w.as("bob", "approve 1"), true, "cannot approve your own request")
-	w.expect(w.as("carol", "approve 1"), true, "carol may not approve")
+	w.Expect(w.As("bob", "approve 1"), true, "cannot approve your own request")
+	w.Expect(w.As("carol", "approve 1"), true, "carol may not approve")
 	if w.wipes.Load() != 0 {
 		t.Fatal("ran before approval")
 	}
-	w.expect(w.as("alice", "approve 1"), false, "approved request 1", "run 1 started")
-	w.engine.Wait()
+	w.Expect(w.As("alice", "approve 1"), false, "approved request 1", "run 1 started")
+	w.Engine.Wait()
 	if got := w.wipes.Load(); got != 1 {
 		t.Fatalf("teardown executed %d times, want 1", got)
 	}
-	w.expect(w.as("dave", "approve 1"), true, "already approved by alice")
-	if r := w.run(1); r.State != actions.Succeeded || r.Approval.DecidedBy != "alice" {
+	w.Expect(w.As("dave", "approve 1"), true, "already approved by alice")
+	if r := w.Run(1); r.State != actions.Succeeded || r.Approval.DecidedBy != "alice" {
 		t.Errorf("run 1 = %s, approved by %q", r.State, r.Approval.DecidedBy)
 	}
-	msg, _ = w.chat.find("request 1")
+	msg, _ = w.Chat.Find("request 1")
 	if len(msg.Buttons) != 0 || !strings.Contains(msg.Text, "Approved by alice") {
 		t.Errorf("approval message not updated after the decision: %+v", msg)
 	}
@@ -133,22 +134,22 @@ func TestTwoPersonRule(t *testing.T) {
 func TestApprovalExpires(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.as("bob", "teardown staging")
-	w.clock.Advance(15*time.Minute + time.Second)
-	w.expect(w.as("alice", "approve 1"), true, "expired")
-	if r := w.run(1); r.State != actions.Expired {
+	w.As("bob", "teardown staging")
+	w.Clock.Advance(15*time.Minute + time.Second)
+	w.Expect(w.As("alice", "approve 1"), true, "expired")
+	if r := w.Run(1); r.State != actions.Expired {
 		t.Errorf("state %s, want expired", r.State)
 	}
 	// The sweeper expires requests nobody touches, and updates their message.
-	w.as("bob", "teardown staging")
-	w.clock.Advance(16 * time.Minute)
-	if err := w.engine.ExpireApprovals(context.Background()); err != nil {
+	w.As("bob", "teardown staging")
+	w.Clock.Advance(16 * time.Minute)
+	if err := w.Engine.ExpireApprovals(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r := w.run(2); r.State != actions.Expired {
+	if r := w.Run(2); r.State != actions.Expired {
 		t.Errorf("swept state %s, want expired", r.State)
 	}
-	if msg, _ := w.chat.find("request 2"); len(msg.Buttons) != 0 {
+	if msg, _ := w.Chat.Find("request 2"); len(msg.Buttons) != 0 {
 		t.Errorf("expired request still shows buttons: %+v", msg)
 	}
 	if w.wipes.Load() != 0 {
@@ -159,13 +160,13 @@ func TestApprovalExpires(t *testing.T) {
 func TestPlanChangeVoidsApproval(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.as("bob", "teardown staging")
+	w.As("bob", "teardown staging")
 	w.planLines.Store([]string{"- wipe everything", "- and one more thing"})
-	w.expect(w.as("alice", "approve 1"), true, "plan for request 1 changed", "ask again with `teardown staging`")
-	if r := w.run(1); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
+	w.Expect(w.As("alice", "approve 1"), true, "plan for request 1 changed", "ask again with `teardown staging`")
+	if r := w.Run(1); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
 		t.Errorf("run 1 = %s / %s, want expired / void", r.State, r.Approval.State)
 	}
-	w.expect(w.as("dave", "approve 1"), true, "not awaiting approval")
+	w.Expect(w.As("dave", "approve 1"), true, "not awaiting approval")
 	if w.wipes.Load() != 0 {
 		t.Fatal("ran with a changed plan")
 	}
@@ -174,7 +175,7 @@ func TestPlanChangeVoidsApproval(t *testing.T) {
 func TestRacingApprovalsRunOnce(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.as("bob", "teardown staging")
+	w.As("bob", "teardown staging")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	approved := 0
@@ -183,7 +184,7 @@ func TestRacingApprovalsRunOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := w.as(who, "approve 1")
+			r := w.As(who, "approve 1")
 			if r.Tone != actions.ToneDanger {
 				mu.Lock()
 				approved++
@@ -192,7 +193,7 @@ func TestRacingApprovalsRunOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	w.engine.Wait()
+	w.Engine.Wait()
 	if approved != 1 || w.wipes.Load() != 1 {
 		t.Fatalf("%d approvals accepted, %d executions; want exactly 1 and 1", approved, w.wipes.Load())
 	}
@@ -201,11 +202,11 @@ func TestRacingApprovalsRunOnce(t *testing.T) {
 func TestPendingApprovalSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.as("bob", "teardown staging")
-	w.restart()
-	w.expect(w.as("bob", "approve 1"), true, "own request")
-	w.expect(w.as("alice", "approve 1"), false, "approved request 1")
-	w.engine.Wait()
+	w.As("bob", "teardown staging")
+	w.Restart()
+	w.Expect(w.As("bob", "approve 1"), true, "own request")
+	w.Expect(w.As("alice", "approve 1"), false, "approved request 1")
+	w.Engine.Wait()
 	if w.wipes.Load() != 1 {
 		t.Fatal("the approved request did not run after the restart")
 	}
@@ -214,15 +215,15 @@ func TestPendingApprovalSurvivesRestart(t *testing.T) {
 func TestDenyAndWithdraw(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.as("bob", "teardown staging")
-	w.expect(w.as("alice", "deny 1 not during the release"), false, "denied request 1")
-	if r := w.run(1); r.State != actions.Denied || r.Approval.Reason != "not during the release" {
+	w.As("bob", "teardown staging")
+	w.Expect(w.As("alice", "deny 1 not during the release"), false, "denied request 1")
+	if r := w.Run(1); r.State != actions.Denied || r.Approval.Reason != "not during the release" {
 		t.Errorf("run 1 = %s (%q)", r.State, r.Approval.Reason)
 	}
-	w.expect(w.as("dave", "approve 1"), true, "denied by alice")
-	w.as("bob", "teardown staging")
-	w.expect(w.as("bob", "cancel 2"), false, "withdrew request 2")
-	w.expect(w.as("alice", "approve 2"), true, "not awaiting approval")
+	w.Expect(w.As("dave", "approve 1"), true, "denied by alice")
+	w.As("bob", "teardown staging")
+	w.Expect(w.As("bob", "cancel 2"), false, "withdrew request 2")
+	w.Expect(w.As("alice", "approve 2"), true, "not awaiting approval")
 	if w.wipes.Load() != 0 {
 		t.Fatal("a denied or withdrawn request ran")
 	}
@@ -231,47 +232,47 @@ func TestDenyAndWithdraw(t *testing.T) {
 func TestCancelRunningRun(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
-	waitFor(t, func() bool { return len(w.run(1).Steps) == 1 })
-	w.expect(w.as("carol", "cancel 1"), true, "carol may not cancel")
-	w.expect(w.as("alice", "cancel 1"), false, "cancelling run 1")
-	w.engine.Wait()
-	r := w.run(1)
+	w.Expect(w.As("bob", "deploy staging"), false, "run 1 started")
+	actionstest.WaitFor(t, func() bool { return len(w.Run(1).Steps) == 1 })
+	w.Expect(w.As("carol", "cancel 1"), true, "carol may not cancel")
+	w.Expect(w.As("alice", "cancel 1"), false, "cancelling run 1")
+	w.Engine.Wait()
+	r := w.Run(1)
 	if r.State != actions.Cancelled || r.Error != "cancelled by alice" {
 		t.Errorf("run 1 = %s %q, want cancelled by alice", r.State, r.Error)
 	}
 	// The run's lock went with it.
-	w.expect(w.as("alice", "lock staging"), false, "locked by alice")
+	w.Expect(w.As("alice", "lock staging"), false, "locked by alice")
 }
 
 func TestInterruptedRunIsMarkedNotRerun(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
-	waitFor(t, func() bool { return len(w.run(1).Steps) == 1 })
+	w.Expect(w.As("bob", "deploy staging"), false, "run 1 started")
+	actionstest.WaitFor(t, func() bool { return len(w.Run(1).Steps) == 1 })
 	// A crash: the store is left as it was, with the run "running" and
 	// holding the lock. Simulate it by reopening a copy of the file.
 	crashed := copyStore(t, w)
-	w.path = crashed
-	w.restart()
-	r := w.run(1)
+	w.Path = crashed
+	w.Restart()
+	r := w.Run(1)
 	if r.State != actions.Interrupted || !strings.Contains(r.Error, "not re-run") {
 		t.Fatalf("after a crash run 1 = %s %q, want interrupted", r.State, r.Error)
 	}
-	if _, ok := w.chat.find("run 1 (`deploy staging` by bob) was interrupted"); !ok {
+	if _, ok := w.Chat.Find("run 1 (`deploy staging` by bob) was interrupted"); !ok {
 		t.Error("the interrupted run was not announced")
 	}
-	w.expect(w.as("alice", "lock staging"), false, "locked by alice")
+	w.Expect(w.As("alice", "lock staging"), false, "locked by alice")
 }
 
 func TestAuditRecordsEveryStep(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.as("carol", "lock staging")
-	w.as("bob", "teardown staging")
-	w.as("alice", "approve 1")
-	w.engine.Wait()
-	entries, err := w.db.Tail(context.Background(), 100)
+	w.As("carol", "lock staging")
+	w.As("bob", "teardown staging")
+	w.As("alice", "approve 1")
+	w.Engine.Wait()
+	entries, err := w.DB.Tail(context.Background(), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,22 +286,11 @@ func TestAuditRecordsEveryStep(t *testing.T) {
 			t.Errorf("audit lacks %s: %s", want, got)
 		}
 	}
-	if n, err := w.db.VerifyAudit(context.Background()); err != nil || n != uint64(len(entries)) {
+	if n, err := w.DB.VerifyAudit(context.Background()); err != nil || n != uint64(len(entries)) {
 		t.Errorf("verify = %d, %v", n, err)
 	}
-	w.expect(w.as("bob", "audit"), true, "bob may not audit")
-	w.expect(w.as("alice", "audit 3"), false, "the last 3 audit records")
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	w.Expect(w.As("bob", "audit"), true, "bob may not audit")
+	w.Expect(w.As("alice", "audit 3"), false, "the last 3 audit records")
 }
 
 // TestUnlockForceIsGrantedByName checks that a role can grant breaking
@@ -308,10 +298,10 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestUnlockForceIsGrantedByName(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "lock staging"), false, "staging is locked by bob")
-	w.expect(w.as("frank", "unlock staging --force"), false, "bob's lock on staging is broken")
-	w.expect(w.as("frank", "lock production"), true, "frank may lock only on staging, not on production")
-	if perms := w.engine.Permissions(); !slices.Contains(perms, "unlock-force") || !slices.Contains(perms, "unlock") ||
+	w.Expect(w.As("bob", "lock staging"), false, "staging is locked by bob")
+	w.Expect(w.As("frank", "unlock staging --force"), false, "bob's lock on staging is broken")
+	w.Expect(w.As("frank", "lock production"), true, "frank may lock only on staging, not on production")
+	if perms := w.Engine.Permissions(); !slices.Contains(perms, "unlock-force") || !slices.Contains(perms, "unlock") ||
 		!slices.Contains(perms, "oncall") || slices.Contains(perms, "force") {
 		t.Errorf("Permissions() = %v: want the catalogue's actions, unlock-force and the planned commands", perms)
 	}
@@ -320,9 +310,9 @@ func TestUnlockForceIsGrantedByName(t *testing.T) {
 func TestMistypedCommandSuggestsFromTheCatalogue(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("alice", "aprove 3"), true, "there is no command `aprove` (did you mean `approve`?)")
-	w.expect(w.as("alice", "oncal"), true, "(did you mean `oncall`?)")
-	w.expect(w.as("alice", "oncall"), true, "`oncall` is not available in this infrabot yet")
+	w.Expect(w.As("alice", "aprove 3"), true, "there is no command `aprove` (did you mean `approve`?)")
+	w.Expect(w.As("alice", "oncal"), true, "(did you mean `oncall`?)")
+	w.Expect(w.As("alice", "oncall"), true, "`oncall` is not available in this infrabot yet")
 }
 
 // TestDrainRefusesNewWorkAndLetsRunsFinish checks the first half of a
@@ -330,18 +320,18 @@ func TestMistypedCommandSuggestsFromTheCatalogue(t *testing.T) {
 func TestDrainRefusesNewWorkAndLetsRunsFinish(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("alice", "deploy staging"), false, "run 1 started")
+	w.Expect(w.As("alice", "deploy staging"), false, "run 1 started")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := w.engine.Drain(ctx); err == nil {
+	if err := w.Engine.Drain(ctx); err == nil {
 		t.Fatal("Drain returned while run 1 was still waiting on its gate")
 	}
-	w.expect(w.as("alice", "deploy production"), true, "infrabot is shutting down")
+	w.Expect(w.As("alice", "deploy production"), true, "infrabot is shutting down")
 	close(w.gate)
-	if err := w.engine.Drain(context.Background()); err != nil {
+	if err := w.Engine.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r := w.run(1); r.State != actions.Succeeded {
+	if r := w.Run(1); r.State != actions.Succeeded {
 		t.Errorf("run 1 is %s (%s), want succeeded: a drain lets it finish", r.State, r.Error)
 	}
 }

@@ -178,13 +178,7 @@ func stepLines(r *Run, now time.Time) (lines, counts []string) {
 			if ra, rb := unsettledRank[a.State], unsettledRank[b.State]; ra != rb {
 				return ra - rb
 			}
-			switch {
-			case NaturalLess(a.Name, b.Name):
-				return -1
-			case NaturalLess(b.Name, a.Name):
-				return 1
-			}
-			return 0
+			return naturalCompare(a.Name, b.Name)
 		})
 		shown := t.unsettled[:min(len(t.unsettled), unsettledListed)]
 		for _, s := range shown {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 // batchRun is run 7, provision staging, with a group "create" of total
@@ -42,17 +43,6 @@ func batchRun(state actions.RunState, total int, states ...actions.RunState) *ac
 // states is n times st.
 func states(n int, st actions.RunState) []actions.RunState {
 	return slices.Repeat([]actions.RunState{st}, n)
-}
-
-// progress is the counts a run's summary ends with: "created 3 of 200,
-// …", before the run's error if any.
-func progress(m actions.Message) string {
-	_, after, ok := strings.Cut(m.Summary, " — ")
-	if !ok {
-		return ""
-	}
-	counts, _, _ := strings.Cut(after, ": ")
-	return counts
 }
 
 func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) {
@@ -124,7 +114,7 @@ func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) 
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := actions.RunMessage(tc.run, now)
-			if got := progress(m); got != tc.progress || !strings.HasSuffix(m.Summary, " — "+tc.progress) {
+			if got := actionstest.Progress(m); got != tc.progress || !strings.HasSuffix(m.Summary, " — "+tc.progress) {
 				t.Errorf("summary %q, want it to end with the counts %q", m.Summary, tc.progress)
 			}
 			if !slices.Equal(m.Lines, tc.lines) {
@@ -137,7 +127,7 @@ func TestRunMessageCountsLargeGroupsAndNamesOnlyWhatDidNotSucceed(t *testing.T) 
 // registerBatch adds "batch <env>": a run with a group of n steps, done
 // at most parallel at once, of which the ones named in fail fail.
 func registerBatch(w *world, n int, fail ...string) {
-	w.engine.Register(&actions.Action{
+	w.Engine.Register(&actions.Action{
 		Name: "batch", Summary: "test-only action over a batch of servers",
 		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
 		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
@@ -165,20 +155,20 @@ func TestStepGroupsAreKeptInTheRunsLog(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	registerBatch(w, 40, "web-3", "web-17")
-	w.expect(w.as("alice", "batch staging"), false, "run 1 started")
-	w.engine.Wait()
+	w.Expect(w.As("alice", "batch staging"), false, "run 1 started")
+	w.Engine.Wait()
 
 	check := func(when string) {
 		t.Helper()
-		r := w.run(1)
+		r := w.Run(1)
 		if len(r.Groups) != 1 || r.Groups[0] != (actions.StepGroup{Name: "create", Total: 40, Done: "created", Running: "building"}) {
 			t.Errorf("%s: groups %+v", when, r.Groups)
 		}
 		if len(r.Steps) != 40 || r.Steps[39].Group != "create" {
 			t.Fatalf("%s: %d steps, the last %+v", when, len(r.Steps), r.Steps[len(r.Steps)-1])
 		}
-		m := w.as("carol", "run 1")
-		if got, want := progress(m.Message), "created 38 of 40, 2 failed"; got != want {
+		m := w.As("carol", "run 1")
+		if got, want := actionstest.Progress(m.Message), "created 38 of 40, 2 failed"; got != want {
 			t.Errorf("%s: `run 1` progress %q, want %q", when, got, want)
 		}
 		want := []string{
@@ -191,7 +181,7 @@ func TestStepGroupsAreKeptInTheRunsLog(t *testing.T) {
 		}
 	}
 	// `run 1 log` has every step, the ones the message does not name too.
-	log := w.as("carol", "run 1 log")
+	log := w.As("carol", "run 1 log")
 	for _, want := range []string{"create: 40 steps", "▶ create web-40", "✓ create web-40 — ACTIVE (0ms)", "✗ create web-17 — server web-17 went to ERROR: disk on fire (0ms)"} {
 		if !slices.Contains(log.Lines, want) {
 			t.Errorf("`run 1 log` lacks %q:\n%s", want, strings.Join(log.Lines, "\n"))
@@ -202,18 +192,18 @@ func TestStepGroupsAreKeptInTheRunsLog(t *testing.T) {
 	}
 	check("after the run")
 	// The live message ended showing the same.
-	live, ok := w.chat.find("run 1 `batch staging` by alice: succeeded")
+	live, ok := w.Chat.Find("run 1 `batch staging` by alice: succeeded")
 	if !ok || !strings.Contains(live.Summary, "created 38 of 40, 2 failed") {
 		t.Errorf("the run's live message: %q", live.Summary)
 	}
-	w.restart()
+	w.Restart()
 	check("after a restart")
 }
 
 func TestGroupDeclaredTwiceAddsToItsTotal(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.engine.Register(&actions.Action{
+	w.Engine.Register(&actions.Action{
 		Name: "batch", Summary: "test-only action declaring its group in two parts",
 		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
 		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
@@ -226,9 +216,9 @@ func TestGroupDeclaredTwiceAddsToItsTotal(t *testing.T) {
 			return errors.New("stop here")
 		},
 	})
-	w.as("alice", "batch staging")
-	w.engine.Wait()
-	if got, want := progress(w.as("carol", "run 1").Message), "done 1 of 15, 14 not started"; got != want {
+	w.As("alice", "batch staging")
+	w.Engine.Wait()
+	if got, want := actionstest.Progress(w.As("carol", "run 1").Message), "done 1 of 15, 14 not started"; got != want {
 		t.Errorf("progress %q, want %q", got, want)
 	}
 }
@@ -237,7 +227,7 @@ func TestGroupDeclaredTwiceAddsToItsTotal(t *testing.T) {
 // parallel goroutines at once, each step started, given a detail and
 // ended, as provision does with servers.
 func registerParallelBatch(w *world, n, parallel int) {
-	w.engine.Register(&actions.Action{
+	w.Engine.Register(&actions.Action{
 		Name: "batch", Summary: "test-only action over a batch of servers, in parallel",
 		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
 		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
@@ -270,10 +260,10 @@ func TestParallelStepsAreLoggedInTheOrderTheyHappened(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	registerParallelBatch(w, 100, 25)
-	w.expect(w.as("alice", "batch staging"), false, "run 1 started")
-	w.engine.Wait()
+	w.Expect(w.As("alice", "batch staging"), false, "run 1 started")
+	w.Engine.Wait()
 
-	events, err := w.db.RunEvents(context.Background(), 1, 0, 0)
+	events, err := w.DB.RunEvents(context.Background(), 1, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,11 +285,11 @@ func TestParallelStepsAreLoggedInTheOrderTheyHappened(t *testing.T) {
 			t.Errorf("events of step %d: %q, want %q", i, seen[i], want)
 		}
 	}
-	if m := w.as("carol", "run 1"); progress(m.Message) != "created 100 of 100" {
-		t.Errorf("`run 1` progress %q", progress(m.Message))
+	if m := w.As("carol", "run 1"); actionstest.Progress(m.Message) != "created 100 of 100" {
+		t.Errorf("`run 1` progress %q", actionstest.Progress(m.Message))
 	}
-	live, _ := w.chat.find("run 1 `batch staging`")
-	if !strings.Contains(live.Summary, "succeeded") || progress(live) != "created 100 of 100" {
-		t.Errorf("the live message ended as %q, %q", live.Summary, progress(live))
+	live, _ := w.Chat.Find("run 1 `batch staging`")
+	if !strings.Contains(live.Summary, "succeeded") || actionstest.Progress(live) != "created 100 of 100" {
+		t.Errorf("the live message ended as %q, %q", live.Summary, actionstest.Progress(live))
 	}
 }

@@ -1,29 +1,28 @@
 package actions_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/storage"
 )
 
 func TestCloseRefusesNewWork(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("alice", "teardown staging"), false, "request 1 awaits approval")
-	w.engine.Close()
+	w.Expect(w.As("alice", "teardown staging"), false, "request 1 awaits approval")
+	w.Engine.Close()
 
-	w.expect(w.as("alice", "deploy staging"), true, "infrabot is shutting down")
-	w.expect(w.as("bob", "approve 1"), true, "infrabot is shutting down")
-	runs, err := w.db.Runs(context.Background(), actions.RunFilter{})
+	w.Expect(w.As("alice", "deploy staging"), true, "infrabot is shutting down")
+	w.Expect(w.As("bob", "approve 1"), true, "infrabot is shutting down")
+	runs, err := w.DB.Runs(context.Background(), actions.RunFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +30,7 @@ func TestCloseRefusesNewWork(t *testing.T) {
 		t.Fatalf("after Close no run may start and the request stays pending; runs: %+v", runs)
 	}
 	// Queries still answer: Slack's workers drain after the engine closed.
-	w.expect(w.as("alice", "runs"), false, "#1")
+	w.Expect(w.As("alice", "runs"), false, "#1")
 }
 
 // watchedRuns is a RunStore that fails UpdateRun as often as told.
@@ -92,7 +91,7 @@ func TestRecoverRetriesAndSaysWhatItCouldNot(t *testing.T) {
 			t.Parallel()
 			runs, db := newWatched(t)
 			startRunning(t, db)
-			var logs syncBuffer
+			var logs actionstest.Buffer
 			e := actions.NewEngine(actions.Options{
 				Policy: policy(), Runs: runs, Locks: db, Audit: db, Environments: []string{"staging"},
 				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
@@ -122,22 +121,4 @@ func TestRecoverRetriesAndSaysWhatItCouldNot(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 // registerChatty adds "chatty <env>": a run of one step that writes n
 // notes.
 func registerChatty(w *world, n int) {
-	w.engine.Register(&actions.Action{
+	w.Engine.Register(&actions.Action{
 		Name: "chatty", Summary: "test-only action that writes many notes",
 		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
 		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
@@ -33,19 +34,19 @@ func TestProgressIsAnEventLogNotARewrite(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	registerChatty(w, 500)
-	w.expect(w.as("alice", "chatty staging"), false, "run 1 started")
-	w.engine.Wait()
+	w.Expect(w.As("alice", "chatty staging"), false, "run 1 started")
+	w.Engine.Wait()
 
 	// The run record keeps the run's state only; its progress is the
 	// run's event log.
-	rec, err := w.db.Run(context.Background(), 1)
+	rec, err := w.DB.Run(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.State != actions.Succeeded || len(rec.Steps) != 0 || len(rec.Output) != 0 {
 		t.Fatalf("run record: state %s, %d steps, %d output lines; want succeeded with neither", rec.State, len(rec.Steps), len(rec.Output))
 	}
-	events, err := w.db.RunEvents(context.Background(), 1, 0, 0)
+	events, err := w.DB.RunEvents(context.Background(), 1, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestProgressIsAnEventLogNotARewrite(t *testing.T) {
 
 	// `run 1` shows the steps and the latest lines, saying how many came
 	// before.
-	m := w.as("alice", "run 1")
+	m := w.As("alice", "run 1")
 	text := strings.Join(m.Lines, "\n")
 	for _, want := range []string{"✓ talk — said 500 lines", "line 500", "earlier lines"} {
 		if !strings.Contains(text, want) {
@@ -74,7 +75,7 @@ func TestProgressIsAnEventLogNotARewrite(t *testing.T) {
 	if strings.Contains(text, "line 1\n") || len(m.Lines) > 100 {
 		t.Errorf("`run 1` shows all %d lines; it should show the latest:\n%s", len(m.Lines), text)
 	}
-	r := w.run(1)
+	r := w.Run(1)
 	if len(r.Steps) != 1 || r.Steps[0].State != actions.Succeeded || r.Output[len(r.Output)-1] != "line 500" {
 		t.Errorf("run 1 with its progress: steps %+v, output tail %q", r.Steps, r.Output)
 	}
@@ -82,14 +83,11 @@ func TestProgressIsAnEventLogNotARewrite(t *testing.T) {
 
 func TestRunEventLogIsBounded(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.close()
-	w.limit = 50
-	w.open()
+	w := newWorldWith(t, func(o *actionstest.Options) { o.RunEventLimit = 50 })
 	registerChatty(w, 200)
-	w.expect(w.as("alice", "chatty staging"), false, "run 1 started")
-	w.engine.Wait()
-	events, err := w.db.RunEvents(context.Background(), 1, 0, 0)
+	w.Expect(w.As("alice", "chatty staging"), false, "run 1 started")
+	w.Engine.Wait()
+	events, err := w.DB.RunEvents(context.Background(), 1, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +100,7 @@ func TestRunEventLogIsBounded(t *testing.T) {
 	if !strings.Contains(last.Note, fmt.Sprintf("%d lines of output were not kept", 200-50)) {
 		t.Errorf("last event %+v should say how many lines were dropped", last)
 	}
-	if r := w.run(1); r.State != actions.Succeeded || r.Steps[0].State != actions.Succeeded {
+	if r := w.Run(1); r.State != actions.Succeeded || r.Steps[0].State != actions.Succeeded {
 		t.Errorf("run 1 = %s, steps %+v", r.State, r.Steps)
 	}
 }
@@ -110,7 +108,7 @@ func TestRunEventLogIsBounded(t *testing.T) {
 // registerPrinter adds "printer <env>": a run of two steps whose first
 // prints n lines in batches of batch through StepHandle.Output.
 func registerPrinter(w *world, n, batch int) {
-	w.engine.Register(&actions.Action{
+	w.Engine.Register(&actions.Action{
 		Name: "printer", Summary: "test-only action that prints step output",
 		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
 		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
@@ -136,15 +134,12 @@ func registerPrinter(w *world, n, batch int) {
 
 func TestStepOutputKeepsHeadAndTailInBatches(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.close()
-	w.head, w.tail = 10, 20
-	w.open()
+	w := newWorldWith(t, func(o *actionstest.Options) { o.StepOutputHead, o.StepOutputTail = 10, 20 })
 	registerPrinter(w, 1000, 100)
-	w.expect(w.as("alice", "printer staging"), false, "run 1 started")
-	w.engine.Wait()
+	w.Expect(w.As("alice", "printer staging"), false, "run 1 started")
+	w.Engine.Wait()
 
-	events, err := w.db.RunEvents(context.Background(), 1, 0, 0)
+	events, err := w.DB.RunEvents(context.Background(), 1, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +164,7 @@ func TestStepOutputKeepsHeadAndTailInBatches(t *testing.T) {
 
 	// The run's message shows the failed step's latest lines and where
 	// the rest is.
-	m, _ := w.chat.find("run 1")
+	m, _ := w.Chat.Find("run 1")
 	text := strings.Join(m.Lines, "\n")
 	for _, want := range []string{"✗ print on web-1 — exited with status 3", "│ line 1000 password=[redacted]", "│ line 996"} {
 		if !strings.Contains(text, want) {
@@ -183,12 +178,12 @@ func TestStepOutputKeepsHeadAndTailInBatches(t *testing.T) {
 		t.Errorf("footer %q does not point to the log", m.Footer)
 	}
 	// Folded again from the store, the run shows the same.
-	if r := w.run(1); r.Steps[0].Lines != 1000 || len(r.Steps[0].Latest) != 5 || r.Steps[0].Latest[4] != "line 1000 password=[redacted]" {
+	if r := w.Run(1); r.Steps[0].Lines != 1000 || len(r.Steps[0].Latest) != 5 || r.Steps[0].Latest[4] != "line 1000 password=[redacted]" {
 		t.Errorf("folded step: %d lines, latest %q", r.Steps[0].Lines, r.Steps[0].Latest)
 	}
 
 	// `run 1 log` is the whole log as kept, under the step's name.
-	log := w.as("alice", "run 1 log")
+	log := w.As("alice", "run 1 log")
 	text = strings.Join(log.Lines, "\n")
 	for _, want := range []string{"▶ print on web-1", "── print on web-1 ──", "   line 10 password=[redacted]",
 		"970 lines cut here", "   line 981 password=[redacted]", "✗ print on web-1 — exited with status 3", "✓ quiet on web-2 — ok"} {
@@ -199,5 +194,5 @@ func TestStepOutputKeepsHeadAndTailInBatches(t *testing.T) {
 	if strings.Contains(text, "line 11 ") || strings.Contains(text, "line 980 ") {
 		t.Errorf("`run 1 log` holds cut lines:\n%s", text)
 	}
-	w.expect(w.as("alice", "run 1 logs"), true, "`run 1 log`")
+	w.Expect(w.As("alice", "run 1 logs"), true, "`run 1 log`")
 }

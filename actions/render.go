@@ -82,13 +82,7 @@ func sortedSteps(steps []Step) []Step {
 		if pa, pb := phase[verb(a)], phase[verb(b)]; pa != pb {
 			return pa - pb
 		}
-		switch {
-		case NaturalLess(a.Name, b.Name):
-			return -1
-		case NaturalLess(b.Name, a.Name):
-			return 1
-		}
-		return 0
+		return naturalCompare(a.Name, b.Name)
 	})
 	return out
 }
@@ -188,4 +182,15 @@ func NaturalLess(a, b string) bool {
 		}
 	}
 	return a < b
+}
+
+// naturalCompare is NaturalLess as a comparison for slices.SortFunc.
+func naturalCompare(a, b string) int {
+	switch {
+	case NaturalLess(a, b):
+		return -1
+	case NaturalLess(b, a):
+		return 1
+	}
+	return 0
 }

@@ -1,7 +1,6 @@
 package actions_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 // TestShutdownLetsARunFinishWithinGrace: once Shutdown begins, nothing new
@@ -20,18 +20,18 @@ import (
 func TestShutdownLetsARunFinishWithinGrace(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
-	waitFor(t, func() bool { return len(w.run(1).Steps) == 1 })
-	w.expect(w.as("alice", "teardown production"), false, "request 2 awaits approval")
+	w.Expect(w.As("bob", "deploy staging"), false, "run 1 started")
+	actionstest.WaitFor(t, func() bool { return len(w.Run(1).Steps) == 1 })
+	w.Expect(w.As("alice", "teardown production"), false, "request 2 awaits approval")
 
 	done := make(chan int)
-	go func() { done <- w.engine.Shutdown(context.Background()) }()
-	waitFor(t, func() bool {
-		return strings.Contains(w.as("alice", "deploy production").Summary, "shutting down")
+	go func() { done <- w.Engine.Shutdown(context.Background()) }()
+	actionstest.WaitFor(t, func() bool {
+		return strings.Contains(w.As("alice", "deploy production").Summary, "shutting down")
 	})
-	w.expect(w.as("dave", "approve 2"), true, "infrabot is shutting down")
-	w.expect(w.as("alice", "lock production"), true, "shutting down")
-	w.expect(w.as("carol", "runs"), false, "deploy staging")
+	w.Expect(w.As("dave", "approve 2"), true, "infrabot is shutting down")
+	w.Expect(w.As("alice", "lock production"), true, "shutting down")
+	w.Expect(w.As("carol", "runs"), false, "deploy staging")
 	select {
 	case <-done:
 		t.Fatal("Shutdown returned while a run was going and the grace period was not over")
@@ -41,10 +41,10 @@ func TestShutdownLetsARunFinishWithinGrace(t *testing.T) {
 	if n := <-done; n != 0 {
 		t.Errorf("Shutdown interrupted %d runs, want 0", n)
 	}
-	if r := w.run(1); r.State != actions.Succeeded {
+	if r := w.Run(1); r.State != actions.Succeeded {
 		t.Errorf("run 1 = %s %q, want succeeded", r.State, r.Error)
 	}
-	if r := w.run(2); r.State != actions.AwaitingApproval {
+	if r := w.Run(2); r.State != actions.AwaitingApproval {
 		t.Errorf("the pending request 2 = %s, want still awaiting approval", r.State)
 	}
 }
@@ -55,21 +55,21 @@ func TestShutdownLetsARunFinishWithinGrace(t *testing.T) {
 func TestShutdownPastGraceInterrupts(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
-	waitFor(t, func() bool { return len(w.run(1).Steps) == 1 })
+	w.Expect(w.As("bob", "deploy staging"), false, "run 1 started")
+	actionstest.WaitFor(t, func() bool { return len(w.Run(1).Steps) == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the grace period is over
-	if n := w.engine.Shutdown(ctx); n != 1 {
+	if n := w.Engine.Shutdown(ctx); n != 1 {
 		t.Errorf("Shutdown interrupted %d runs, want 1", n)
 	}
-	r := w.run(1)
+	r := w.Run(1)
 	if r.State != actions.Interrupted || !strings.Contains(r.Error, "not re-run") {
 		t.Errorf("run 1 = %s %q, want interrupted", r.State, r.Error)
 	}
-	if n, err := w.db.VerifyAudit(context.Background()); err != nil || n == 0 {
+	if n, err := w.DB.VerifyAudit(context.Background()); err != nil || n == 0 {
 		t.Errorf("audit after shutdown: %d records, %v", n, err)
 	}
-	tail, _ := w.db.Tail(context.Background(), 1)
+	tail, _ := w.DB.Tail(context.Background(), 1)
 	if len(tail) != 1 || tail[0].Event != "outcome" || !strings.Contains(tail[0].Detail, "interrupted") {
 		t.Errorf("the last audit record is %+v, want the run's interrupted outcome", tail)
 	}
@@ -93,7 +93,7 @@ func settings(w *world, mutate func(people []*actions.Person, roles []*actions.R
 		Policy: actions.NewPolicy(people, roles, []actions.ApprovalRule{
 			{Actions: []string{"teardown"}, Environments: []string{"*"}, Approvers: []string{"operator", "admin"}, Expires: 15 * time.Minute},
 		}),
-		Environments: w.engine.Settings().Environments,
+		Environments: w.Engine.Settings().Environments,
 	}
 }
 
@@ -103,25 +103,25 @@ func settings(w *world, mutate func(people []*actions.Person, roles []*actions.R
 func TestReconfigureSwapsPeopleKeepingWork(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
-	w.expect(w.as("bob", "teardown production"), true, "bob may teardown only on staging")
-	w.expect(w.as("alice", "teardown production"), false, "request 2 awaits approval")
-	w.expect(w.as("heidi", "runs"), true, "infrabot does not know you")
+	w.Expect(w.As("bob", "deploy staging"), false, "run 1 started")
+	w.Expect(w.As("bob", "teardown production"), true, "bob may teardown only on staging")
+	w.Expect(w.As("alice", "teardown production"), false, "request 2 awaits approval")
+	w.Expect(w.As("heidi", "runs"), true, "infrabot does not know you")
 
-	err := w.engine.Reconfigure(context.Background(), settings(w, func(p []*actions.Person, r []*actions.Role) ([]*actions.Person, []*actions.Role) {
+	err := w.Engine.Reconfigure(context.Background(), settings(w, func(p []*actions.Person, r []*actions.Role) ([]*actions.Person, []*actions.Role) {
 		return append(p, &actions.Person{Name: "heidi", Roles: []string{"admin"}}), r
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.expect(w.as("heidi", "runs"), false, "deploy staging")
-	w.expect(w.as("heidi", "approve 2"), false, "approved request 2")
+	w.Expect(w.As("heidi", "runs"), false, "deploy staging")
+	w.Expect(w.As("heidi", "approve 2"), false, "approved request 2")
 	close(w.gate)
-	w.engine.Wait()
-	if r := w.run(1); r.State != actions.Succeeded {
+	w.Engine.Wait()
+	if r := w.Run(1); r.State != actions.Succeeded {
 		t.Errorf("run 1 = %s, want succeeded across the reload", r.State)
 	}
-	if r := w.run(2); r.State != actions.Succeeded || r.Approval.DecidedBy != "heidi" {
+	if r := w.Run(2); r.State != actions.Succeeded || r.Approval.DecidedBy != "heidi" {
 		t.Errorf("request 2 = %s approved by %q", r.State, r.Approval.DecidedBy)
 	}
 }
@@ -131,22 +131,22 @@ func TestReconfigureSwapsPeopleKeepingWork(t *testing.T) {
 func TestReconfigureRefusesToStrandWork(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "teardown staging"), false, "request 1 awaits approval")
+	w.Expect(w.As("bob", "teardown staging"), false, "request 1 awaits approval")
 	s := settings(w, func(p []*actions.Person, r []*actions.Role) ([]*actions.Person, []*actions.Role) { return p, r })
 	s.Environments = []string{"production"}
-	err := w.engine.Reconfigure(context.Background(), s)
+	err := w.Engine.Reconfigure(context.Background(), s)
 	if actions.ErrorKind(err) != actions.Conflict || !strings.Contains(actions.ErrorMessage(err), "staging (awaiting approval 1)") {
 		t.Fatalf("removing a busy environment: %v", err)
 	}
-	if !slices.Contains(w.engine.Environments(), "staging") {
+	if !slices.Contains(w.Engine.Environments(), "staging") {
 		t.Error("the refused settings were put in force")
 	}
-	w.expect(w.as("alice", "approve 1"), false, "approved request 1")
-	w.engine.Wait()
-	if err := w.engine.Reconfigure(context.Background(), s); err != nil {
+	w.Expect(w.As("alice", "approve 1"), false, "approved request 1")
+	w.Engine.Wait()
+	if err := w.Engine.Reconfigure(context.Background(), s); err != nil {
 		t.Fatalf("removing staging once idle: %v", err)
 	}
-	w.expect(w.as("alice", "lock staging"), true, `there is no environment "staging"`)
+	w.Expect(w.As("alice", "lock staging"), true, `there is no environment "staging"`)
 }
 
 // observed records what an Observer is told.
@@ -178,19 +178,19 @@ func (o *observed) Audited(event string) {
 func TestObserverIsToldEveryCommandRunAndRecord(t *testing.T) {
 	t.Parallel()
 	obs := &observed{}
-	w := newWorldWith(t, func(x *world) { x.observer = obs })
-	w.as("carol", "runs")
-	w.as("carol", "deploy staging")
-	w.as("carol", "florp")
-	w.as("carol", "lock")
-	w.as("bob", "teardown staging")
-	w.as("alice", "approve 1")
-	w.engine.Wait()
-	w.as("bob", "deploy staging")
-	waitFor(t, func() bool { return len(w.run(2).Steps) == 1 })
-	w.clock.Advance(90 * time.Second)
+	w := newWorldWith(t, func(o *actionstest.Options) { o.Observer = obs })
+	w.As("carol", "runs")
+	w.As("carol", "deploy staging")
+	w.As("carol", "florp")
+	w.As("carol", "lock")
+	w.As("bob", "teardown staging")
+	w.As("alice", "approve 1")
+	w.Engine.Wait()
+	w.As("bob", "deploy staging")
+	actionstest.WaitFor(t, func() bool { return len(w.Run(2).Steps) == 1 })
+	w.Clock.Advance(90 * time.Second)
 	close(w.gate)
-	w.engine.Wait()
+	w.Engine.Wait()
 
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
@@ -201,7 +201,7 @@ func TestObserverIsToldEveryCommandRunAndRecord(t *testing.T) {
 	if !slices.Equal(obs.runs, []string{"teardown succeeded 0s", "deploy succeeded 1m30s"}) {
 		t.Errorf("runs: %q", obs.runs)
 	}
-	n, err := w.db.VerifyAudit(context.Background())
+	n, err := w.DB.VerifyAudit(context.Background())
 	if err != nil || int(n) != len(obs.events) {
 		t.Errorf("the observer was told of %d audit records, the log has %d (%v)", len(obs.events), n, err)
 	}
@@ -217,16 +217,13 @@ func TestObserverIsToldEveryCommandRunAndRecord(t *testing.T) {
 // and so do the engine's own lines about the run.
 func TestRunLogLinesCarryRunAndEnv(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(actions.LogHandler(slog.NewJSONHandler(syncWriter{&mu, &buf}, nil)))
-	w := newWorldWith(t, func(x *world) { x.logger = log })
-	w.expect(w.as("bob", "deploy staging"), false, "run 1 started")
-	waitFor(t, func() bool { return len(w.run(1).Steps) == 1 })
-	w.engine.Shutdown(canceled())
+	var buf actionstest.Buffer
+	log := slog.New(actions.LogHandler(slog.NewJSONHandler(&buf, nil)))
+	w := newWorldWith(t, func(o *actionstest.Options) { o.Logger = log })
+	w.Expect(w.As("bob", "deploy staging"), false, "run 1 started")
+	actionstest.WaitFor(t, func() bool { return len(w.Run(1).Steps) == 1 })
+	w.Engine.Shutdown(canceled())
 
-	mu.Lock()
-	defer mu.Unlock()
 	var lines int
 	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var rec map[string]any
@@ -246,17 +243,6 @@ func TestRunLogLinesCarryRunAndEnv(t *testing.T) {
 	if lines != 1 {
 		t.Errorf("%d lines from the action, want 1:\n%s", lines, buf.String())
 	}
-}
-
-type syncWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (s syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
 }
 
 func canceled() context.Context {

@@ -16,17 +16,17 @@ import (
 func TestWording(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("alice", "deploy staging"), false, "run 1 started")
+	w.Expect(w.As("alice", "deploy staging"), false, "run 1 started")
 	close(w.gate)
-	w.engine.Wait()
-	w.expect(w.as("alice", "runs"), false, "1 recent run")
-	if r := w.as("alice", "runs"); strings.Contains(r.Summary, "runs") {
+	w.Engine.Wait()
+	w.Expect(w.As("alice", "runs"), false, "1 recent run")
+	if r := w.As("alice", "runs"); strings.Contains(r.Summary, "runs") {
 		t.Errorf("one run is called runs: %s", r.Summary)
 	}
 	for range 6 {
-		w.as("carol", "whoami")
+		w.As("carol", "whoami")
 	}
-	r := w.as("alice", "audit 12")
+	r := w.As("alice", "audit 12")
 	if len(r.Lines) != 12 {
 		t.Fatalf("audit 12 gave %d lines", len(r.Lines))
 	}
@@ -37,10 +37,10 @@ func TestWording(t *testing.T) {
 			break
 		}
 	}
-	w.expect(w.as("alice", "audit 1"), false, "the last audit record")
-	w.expect(w.as("zed", "whoami"), false, "infrabot does not know you; you may use only `help` and `whoami`")
-	reply := w.engine.Execute(context.Background(), actions.Invocation{Person: "", Text: "whoami", Origin: actions.Origin{Platform: "test", UserID: "U9"}})
-	w.expect(reply, false, "infrabot does not know you (test user U9)")
+	w.Expect(w.As("alice", "audit 1"), false, "the last audit record")
+	w.Expect(w.As("zed", "whoami"), false, "infrabot does not know you; you may use only `help` and `whoami`")
+	reply := w.Engine.Execute(context.Background(), actions.Invocation{Person: "", Text: "whoami", Origin: actions.Origin{Platform: "test", UserID: "U9"}})
+	w.Expect(reply, false, "infrabot does not know you (test user U9)")
 }
 
 // TestExpiryIsSaidOnce checks that the reply and the request's message
@@ -48,8 +48,8 @@ func TestWording(t *testing.T) {
 func TestExpiryIsSaidOnce(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.expect(w.as("bob", "teardown staging"), false, "request 1 awaits approval by operator, admin (expires in 15m00s)")
-	m, ok := w.chat.find("request 1")
+	w.Expect(w.As("bob", "teardown staging"), false, "request 1 awaits approval by operator, admin (expires in 15m00s)")
+	m, ok := w.Chat.Find("request 1")
 	if !ok {
 		t.Fatal("no request message")
 	}

@@ -2,8 +2,10 @@
 // common to every platform: who a platform user is, which lines are meant
 // for infrabot, the text rendering of a neutral message, and the delivery
 // queue (Outbox) that orders, coalesces, paces and retries what infrabot
-// says, with each platform's own calls behind a Carrier. Each platform
-// lives in its own sub-package (bot/console, bot/slack, bot/discord).
+// says, with each platform's own calls behind a Carrier; and what an
+// adapter keeps of itself (Status for readiness, Pending for Drain). Each
+// platform lives in its own sub-package (bot/console, bot/slack,
+// bot/discord).
 package bot
 
 import (

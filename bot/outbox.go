@@ -182,7 +182,7 @@ func NewOutbox(c Carrier, opts OutboxOptions) *Outbox {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = Sleep
+		opts.Sleep = actions.Sleep
 	}
 	base, cancel := context.WithCancel(context.Background())
 	idle := make(chan struct{})
@@ -195,18 +195,6 @@ func NewOutbox(c Carrier, opts OutboxOptions) *Outbox {
 		lanes: map[string]*lane{}, messages: map[string]*message{}, dms: map[string]string{},
 		counts: map[string]*Counts{}, budget: newPace(opts.UpdateBudget, opts.Now()),
 		idle: idle, wake: make(chan struct{}, 1),
-	}
-}
-
-// Sleep waits d or until ctx ends, and then returns ctx's error.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

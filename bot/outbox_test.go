@@ -1,7 +1,6 @@
 package bot_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot"
 )
 
@@ -137,23 +137,12 @@ func (p *platform) Classify(err error) (bot.Failure, time.Duration) {
 }
 
 // logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ actionstest.Buffer }
 
 // lines returns the lines at level (e.g. "ERROR").
 func (l *logBuffer) lines(level string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for _, s := range strings.Split(l.b.String(), "\n") {
+	for _, s := range strings.Split(l.String(), "\n") {
 		if strings.Contains(s, "level="+level) {
 			out = append(out, s)
 		}

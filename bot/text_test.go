@@ -2,11 +2,10 @@ package bot_test
 
 import (
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot"
 )
 
@@ -29,20 +28,7 @@ func TestTextGolden(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := bot.Text(tc.m)
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("text differs from %s (run go test -update if the change is meant):\n%s", path, got)
-			}
+			actionstest.Golden(t, tc.name, []byte(bot.Text(tc.m)), *update)
 		})
 	}
 }

@@ -14,11 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/infrabot/infrabot/actions"
 )
 
 // Config is the whole configuration file.
@@ -147,16 +148,8 @@ type Duration time.Duration
 
 // UnmarshalYAML reads a duration such as "15m".
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if days, ok := strings.CutSuffix(n.Value, "d"); ok && err != nil {
-		var d int
-		if d, err = strconv.Atoi(days); err == nil && d >= 0 && d <= 3660 {
-			v = time.Duration(d) * 24 * time.Hour
-		} else if err == nil {
-			err = fmt.Errorf("out of range")
-		}
-	}
-	if err != nil || v < 0 {
+	v, ok := actions.ParseDuration(n.Value)
+	if !ok {
 		return lineError(n, "%q is not a duration (write it like 90s, 15m, 2h or 14d)", n.Value)
 	}
 	*d = Duration(v)

@@ -179,15 +179,11 @@ func TestProblemsInOurWords(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse("f.yaml", []byte(tc.yaml))
-			var probs config.Problems
-			if !errors.As(err, &probs) {
-				t.Fatalf("error = %v, want problems", err)
-			}
-			if got := probs.Error(); got != tc.want {
+			got := problems(t, tc.yaml)
+			if got != tc.want {
 				t.Errorf("problems:\n%s\nwant:\n%s", got, tc.want)
 			}
-			if strings.Contains(probs.Error(), "hunter2") || strings.Contains(probs.Error(), "looks-like") {
+			if strings.Contains(got, "hunter2") || strings.Contains(got, "looks-like") {
 				t.Error("a secret is in the problems")
 			}
 		})
@@ -346,4 +342,16 @@ func TestLoadStorageNeedsNoSecret(t *testing.T) {
 	if _, err := config.LoadStorage(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
 		t.Error("a missing config file was accepted")
 	}
+}
+
+// problems parses yaml as the file f.yaml, which must have problems, and
+// returns them as they are printed.
+func problems(t *testing.T, yaml string) string {
+	t.Helper()
+	_, err := config.Parse("f.yaml", []byte(yaml))
+	var probs config.Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("error = %v, want problems", err)
+	}
+	return probs.Error()
 }

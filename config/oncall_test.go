@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -81,13 +80,9 @@ func TestOnCallProblemsHaveLines(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Parse("f.yaml", []byte(onCallBase+tc.yaml))
-			var probs config.Problems
-			if !errors.As(err, &probs) {
-				t.Fatalf("error = %v, want problems", err)
-			}
-			if !strings.Contains(probs.Error(), "f.yaml:"+tc.want) {
-				t.Errorf("problems lack %q:\n%s", tc.want, probs.Error())
+			got := problems(t, onCallBase+tc.yaml)
+			if !strings.Contains(got, "f.yaml:"+tc.want) {
+				t.Errorf("problems lack %q:\n%s", tc.want, got)
 			}
 		})
 	}

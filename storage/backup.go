@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -93,27 +92,9 @@ func backupTo(ctx context.Context, path string, w io.Writer) (int64, error) {
 // fetchBackup asks the process serving socket for a copy of the store.
 // asked is false when nobody answers there.
 func fetchBackup(ctx context.Context, socket string, w io.Writer) (n int64, asked bool, err error) {
-	if _, serr := os.Stat(socket); serr != nil {
-		return 0, false, nil
-	}
-	c := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
-	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://store/backup", nil)
-	if err != nil {
-		return 0, true, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return 0, false, nil // a socket left behind by a process that is gone
-		}
-		return 0, true, fmt.Errorf("asking the infrabot that holds the store: %w", err)
+	resp, asked, err := ask(ctx, socket, "/backup")
+	if resp == nil {
+		return 0, asked, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -132,27 +132,9 @@ func VerifyAuditAt(ctx context.Context, path string) (uint64, error) {
 // askHolder asks the process serving socket to verify the audit chain.
 // asked is false when nobody answers there.
 func askHolder(ctx context.Context, socket string) (n uint64, asked bool, err error) {
-	if _, serr := os.Stat(socket); serr != nil {
-		return 0, false, nil
-	}
-	c := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
-	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://store/audit/verify", nil)
-	if err != nil {
-		return 0, true, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return 0, false, nil // a socket left behind by a process that is gone
-		}
-		return 0, true, fmt.Errorf("asking the infrabot that holds the store: %w", err)
+	resp, asked, err := ask(ctx, socket, "/audit/verify")
+	if resp == nil {
+		return 0, asked, err
 	}
 	defer resp.Body.Close()
 	var v verdict
@@ -166,4 +148,34 @@ func askHolder(ctx context.Context, socket string) (n uint64, asked bool, err er
 		return v.Records, true, fmt.Errorf("the infrabot that holds the store could not verify it: %s", v.Error)
 	}
 	return v.Records, true, nil
+}
+
+// ask sends GET path to the infrabot serving socket, the one that holds
+// the store. asked is false when nobody answers there: no socket, or one
+// left behind by a process that is gone. The caller closes the body of
+// the response it gets.
+func ask(ctx context.Context, socket, path string) (resp *http.Response, asked bool, err error) {
+	if _, serr := os.Stat(socket); serr != nil {
+		return nil, false, nil
+	}
+	c := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true, // one request: its connection goes with the body
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://store"+path, nil)
+	if err != nil {
+		return nil, true, err
+	}
+	resp, err = c.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, false, nil // a socket left behind by a process that is gone
+		}
+		return nil, true, fmt.Errorf("asking the infrabot that holds the store: %w", err)
+	}
+	return resp, true, nil
 }

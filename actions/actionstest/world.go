@@ -8,6 +8,7 @@ package actionstest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,6 +117,28 @@ func (c *Chat) Posts() []Posted {
 	return out
 }
 
+// Sent returns the messages sent to to (a channel id, or "dm:USERID")
+// whose summary holds s, in their latest state.
+func (c *Chat) Sent(to, s string) []actions.Message {
+	var out []actions.Message
+	for _, p := range c.Posts() {
+		if p.To == to && strings.Contains(p.Message.Summary, s) {
+			out = append(out, p.Message)
+		}
+	}
+	return out
+}
+
+// Transcript lists every message sent, one "to: summary" a line, in its
+// latest state: what a failing test shows.
+func (c *Chat) Transcript() string {
+	var b strings.Builder
+	for _, p := range c.Posts() {
+		b.WriteString(p.To + ": " + p.Message.Summary + "\n")
+	}
+	return b.String()
+}
+
 // People is the policy of PRODUCT.md's examples: alice and dave are
 // admins, bob an operator on staging, carol a viewer, erin has no role.
 func People() *actions.Policy {
@@ -154,8 +177,13 @@ type Options struct {
 	// Redactor is the engine's redactor; none by default.
 	Redactor *actions.Redactor
 	// StepOutputHead and StepOutputTail bound a step's output in the
-	// run's log; the engine's defaults when 0.
+	// run's log, and RunEventLimit the events kept per run; the engine's
+	// defaults when 0.
 	StepOutputHead, StepOutputTail int
+	RunEventLimit                  int
+	// Observer and Logger are given to the engine when set.
+	Observer actions.Observer
+	Logger   *slog.Logger
 	// KeepChat keeps the chat across restarts, as a real channel outlives
 	// infrabot: messages posted before a restart can be updated after
 	// it. By default each start gets a fresh chat.
@@ -221,6 +249,7 @@ func (w *World) Open() {
 		Environments: w.Opts.Environments, Channels: w.Opts.Channels, ApprovalsChannel: w.Opts.ApprovalsChannel,
 		Now: w.Clock.Now, Redactor: w.Opts.Redactor,
 		StepOutputHead: w.Opts.StepOutputHead, StepOutputTail: w.Opts.StepOutputTail,
+		RunEventLimit: w.Opts.RunEventLimit, Observer: w.Opts.Observer, Logger: w.Opts.Logger,
 	})
 	w.Engine.AddChat(Platform, w.Chat)
 	if w.Opts.Setup != nil {
@@ -294,6 +323,52 @@ func (w *World) Run(id int64) *actions.Run {
 		w.T.Fatal(err)
 	}
 	return r
+}
+
+// One expects exactly one message sent to to (see Chat.Sent) whose
+// summary holds s, and returns it.
+func (w *World) One(to, s string) actions.Message {
+	w.T.Helper()
+	ms := w.Chat.Sent(to, s)
+	if len(ms) != 1 {
+		w.T.Fatalf("%d messages to %s hold %q, want 1; sent:\n%s", len(ms), to, s, w.Chat.Transcript())
+	}
+	return ms[0]
+}
+
+// None expects no message sent to to whose summary holds s.
+func (w *World) None(to, s string) {
+	w.T.Helper()
+	if ms := w.Chat.Sent(to, s); len(ms) != 0 {
+		w.T.Fatalf("%d messages to %s hold %q, want none; sent:\n%s", len(ms), to, s, w.Chat.Transcript())
+	}
+}
+
+// Audited returns the audit records, one "person event detail" a line,
+// oldest first.
+func (w *World) Audited() string {
+	w.T.Helper()
+	entries, err := w.DB.Tail(context.Background(), 1000)
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(e.Person + " " + e.Event + " " + e.Detail + "\n")
+	}
+	return b.String()
+}
+
+// Progress is the counts a run's message summary ends with ("created 3
+// of 200, 1 failed"), before the run's error if any; "" when it shows
+// none.
+func Progress(m actions.Message) string {
+	_, after, ok := strings.Cut(m.Summary, " — ")
+	if !ok {
+		return ""
+	}
+	counts, _, _ := strings.Cut(after, ": ")
+	return counts
 }
 
 // WaitFor polls cond until it holds, failing the test after 10 seconds:

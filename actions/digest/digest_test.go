@@ -1,13 +1,9 @@
 package digest_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,15 +123,8 @@ func TestDigestGolden(t *testing.T) {
 	}
 	m := dw.digest.Compose(context.Background(), nil, since, prague)
 
-	golden(t, "digest.txt", []byte(bot.Text(m)))
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(islack.Render(m)); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "digest.slack.json", buf.Bytes())
+	actionstest.Golden(t, "digest.txt", []byte(bot.Text(m)), *update)
+	actionstest.Golden(t, "digest.slack.json", actionstest.JSON(t, islack.Render(m)), *update)
 
 	text := bot.Text(m)
 	for _, want := range []string{
@@ -156,26 +145,6 @@ func TestDigestGolden(t *testing.T) {
 	}
 	if m.Tone != actions.ToneWarning {
 		t.Errorf("tone = %q, want warning: some sections are", m.Tone)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from %s (run go test -update if the change is meant):\n%s", name, path, got)
 	}
 }
 

@@ -1,12 +1,9 @@
 package environments_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/bot/discord"
 	"github.com/infrabot/infrabot/bot/discord/discordtest"
@@ -94,7 +92,7 @@ func TestTwoHundredServersInOneMessage(t *testing.T) {
 	id := ew.start("bob", "provision staging")
 	r := ew.finished(id, actions.Failed)
 	final := checkProgress(t, ew, r, "created", 200)
-	if c := readCounts(t, progress(final)); c != (counts{done: 188, total: 200, failed: 12}) {
+	if c := readCounts(t, actionstest.Progress(final)); c != (counts{done: 188, total: 200, failed: 12}) {
 		t.Errorf("final counts %+v, want 188 of 200 created and 12 failed", c)
 	}
 	text := final.Summary + "\n" + strings.Join(final.Lines, "\n")
@@ -115,7 +113,7 @@ func TestTwoHundredServersInOneMessage(t *testing.T) {
 	ew.As("alice", "approve "+strconv.FormatInt(id, 10))
 	r = ew.finished(id, actions.Succeeded)
 	final = checkProgress(t, ew, r, "deleted", 188)
-	if c := readCounts(t, progress(final)); c != (counts{done: 188, total: 188}) {
+	if c := readCounts(t, actionstest.Progress(final)); c != (counts{done: 188, total: 188}) {
 		t.Errorf("teardown's final counts %+v, want 188 of 188 deleted", c)
 	}
 	if len(ew.owned("staging")) != 0 {
@@ -159,7 +157,7 @@ func checkProgress(t *testing.T, ew *envWorld, r *actions.Run, verb string, tota
 		if len(m.Lines) > 12 {
 			t.Fatalf("state %d shows %d lines for %d servers:\n%s", i+1, len(m.Lines), total, strings.Join(m.Lines, "\n"))
 		}
-		counted := progress(m)
+		counted := actionstest.Progress(m)
 		if counted == "" {
 			continue // posted before the group was declared
 		}
@@ -178,17 +176,6 @@ func checkProgress(t *testing.T, ew *envWorld, r *actions.Run, verb string, tota
 	return versions[len(versions)-1]
 }
 
-// progress is the counts a run's summary ends with: "created 3 of 200,
-// …", before the run's error if any.
-func progress(m actions.Message) string {
-	_, after, ok := strings.Cut(m.Summary, " — ")
-	if !ok {
-		return ""
-	}
-	counts, _, _ := strings.Cut(after, ": ")
-	return counts
-}
-
 // elapsedPattern matches the times a message shows (0ms, 12s, 3m05s).
 var elapsedPattern = regexp.MustCompile(`\b(\d+m\d{2}s|\d+ms|\d+s)\b`)
 
@@ -197,28 +184,5 @@ var elapsedPattern = regexp.MustCompile(`\b(\d+m\d{2}s|\d+ms|\d+s)\b`)
 // render this file in their own golden tests).
 func golden(t *testing.T, name string, m actions.Message) {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(m); err != nil {
-		t.Fatal(err)
-	}
-	got := elapsedPattern.ReplaceAll(buf.Bytes(), []byte("1s"))
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the final message differs from %s (run go test -update if the change is meant):\n%s", path, got)
-	}
+	actionstest.Golden(t, name, elapsedPattern.ReplaceAll(actionstest.JSON(t, m), []byte("1s")), *update)
 }

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -162,13 +161,7 @@ func (x *Module) checkNow(ctx context.Context, req *actions.Request) (actions.Me
 
 func (x *Module) listIncidents(ctx context.Context, req *actions.Request) (actions.Message, error) {
 	now := x.h.Now()
-	x.mu.Lock()
-	var open []*Incident
-	for _, inc := range x.open {
-		open = append(open, inc.clone())
-	}
-	x.mu.Unlock()
-	sort.Slice(open, func(i, j int) bool { return open[i].ID < open[j].ID })
+	open := x.openIncidents()
 	m := actions.Message{Title: "open incidents", Summary: fmt.Sprintf("%d open incidents", len(open))}
 	for _, inc := range open {
 		who := "not acknowledged"
@@ -273,20 +266,9 @@ func (x *Module) resolveBy(ctx context.Context, id int64, who, via string) (*Inc
 // ParseSnooze reads a snooze duration: Go's (30m, 1h30m) or whole days
 // (1d, 7d). It is at most MaxSnooze; 0 ends a snooze.
 func ParseSnooze(s string) (time.Duration, error) {
-	var d time.Duration
-	var err error
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		days, err = strconv.Atoi(n)
-		d = time.Duration(days) * 24 * time.Hour
-		if days > 366 {
-			d = MaxSnooze + 1
-		}
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, ok := actions.ParseDuration(s)
 	switch {
-	case err != nil || d < 0:
+	case !ok:
 		return 0, actions.Errorf(actions.Invalid, "%q is not a duration: write it like 30m, 2h or 1d", s)
 	case d > MaxSnooze:
 		return 0, actions.Errorf(actions.Invalid, "a snooze lasts at most 7d; for longer, take the check out of the config")

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -59,16 +58,10 @@ func (x *Module) IncidentsSection(ctx context.Context, since time.Time) (actions
 		return actions.Message{}, err
 	}
 	now := x.h.Now()
-	x.mu.Lock()
-	var open []*Incident
-	for _, inc := range x.open {
-		open = append(open, inc.clone())
-	}
-	x.mu.Unlock()
+	open := x.openIncidents()
 	if len(open) == 0 {
 		return actions.Message{}, nil
 	}
-	sort.Slice(open, func(i, j int) bool { return open[i].ID < open[j].ID })
 	m := actions.Message{Title: "open incidents", Summary: fmt.Sprintf("%d open", len(open)), Tone: actions.ToneWarning}
 	for _, inc := range open {
 		who := "not acknowledged"

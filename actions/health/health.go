@@ -236,6 +236,18 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	return x, nil
 }
 
+// openIncidents returns a copy of the open incidents, oldest first.
+func (x *Module) openIncidents() []*Incident {
+	x.mu.Lock()
+	open := make([]*Incident, 0, len(x.open))
+	for _, inc := range x.open {
+		open = append(open, inc.clone())
+	}
+	x.mu.Unlock()
+	sort.Slice(open, func(i, j int) bool { return open[i].ID < open[j].ID })
+	return open
+}
+
 // ready reads the checks' state and open incidents from the store the
 // first time anything needs them (the first tick, a command, a ping):
 // making the module touches no store, so that a build made only to list

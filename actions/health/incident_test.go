@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 )
 
 func httpCheck(name, url string) health.Check {
@@ -24,7 +25,7 @@ func httpCheck(name, url string) health.Check {
 // audit log.
 func TestOutageOpensOneIncidentUntilRecovery(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
+	tg := healthtest.NewService(t)
 	w := newWorld(t, []health.Check{httpCheck("logserver-http", tg.URL)})
 
 	w.step(time.Minute) // first run
@@ -33,7 +34,7 @@ func TestOutageOpensOneIncidentUntilRecovery(t *testing.T) {
 		t.Fatalf("%d messages posted while all is well", n)
 	}
 
-	tg.failing.Store(true)
+	tg.Failing.Store(true)
 	w.step(time.Minute)
 	if len(w.posts("incident")) != 0 {
 		t.Fatal("one failure opened an incident; failures_before_incident is 2")
@@ -64,7 +65,7 @@ func TestOutageOpensOneIncidentUntilRecovery(t *testing.T) {
 	}
 	w.Expect(w.As("carol", "incidents"), false, "acknowledged by bob")
 
-	tg.failing.Store(false)
+	tg.Failing.Store(false)
 	w.step(time.Minute)
 	if m := w.onePost("incident 1"); strings.Contains(m.Summary, "resolved") {
 		t.Fatal("resolved after one success; successes_before_resolve is 2")
@@ -79,7 +80,7 @@ func TestOutageOpensOneIncidentUntilRecovery(t *testing.T) {
 		"opened after 2 failures: status 503", "notified channel:default", "bob", "acknowledged", "resolved: the check passed 2 times")
 	w.Expect(w.As("bob", "resolve 1"), true, "already resolved (the check recovered")
 
-	audit := w.audited()
+	audit := w.Audited()
 	for _, e := range []string{"infrabot incident-opened incident 1", "infrabot incident-notified incident 1", "bob incident-acknowledged incident 1", "infrabot incident-resolved incident 1"} {
 		if !strings.Contains(audit, e) {
 			t.Errorf("the audit log lacks %q:\n%s", e, audit)
@@ -94,8 +95,8 @@ func TestOutageOpensOneIncidentUntilRecovery(t *testing.T) {
 // opens a new one after N more failures, not at once.
 func TestResolveByHand(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
-	tg.failing.Store(true)
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
 	w := newWorld(t, []health.Check{httpCheck("registry", tg.URL)})
 	w.step(time.Minute)
 	w.step(time.Minute)
@@ -117,8 +118,8 @@ func TestResolveByHand(t *testing.T) {
 // the snooze ends and it still fails, infrabot notifies again.
 func TestSnoozeSilencesThenRenotifies(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
-	tg.failing.Store(true)
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
 	w := newWorld(t, []health.Check{httpCheck("promoter", tg.URL)})
 	w.step(time.Minute)
 	w.step(time.Minute)
@@ -129,12 +130,12 @@ func TestSnoozeSilencesThenRenotifies(t *testing.T) {
 	if !strings.Contains(m.Summary, "snoozed until 12:32 UTC by bob: waiting for the vendor") {
 		t.Errorf("the message does not show the snooze: %s", m.Summary)
 	}
-	hits := tg.hits.Load()
+	hits := tg.Hits.Load()
 	for range 20 {
 		w.step(time.Minute) // 20 more failures within the snooze
 	}
-	if tg.hits.Load()-hits != 20 {
-		t.Errorf("the check ran %d times during the snooze, want 20: snooze must keep checking", tg.hits.Load()-hits)
+	if tg.Hits.Load()-hits != 20 {
+		t.Errorf("the check ran %d times during the snooze, want 20: snooze must keep checking", tg.Hits.Load()-hits)
 	}
 	w.onePost("incident 1")
 	w.Expect(w.As("carol", "check promoter"), false, "check promoter failed", "status 503")
@@ -152,19 +153,19 @@ func TestSnoozeSilencesThenRenotifies(t *testing.T) {
 // during the snooze resolves it as usual, and nobody is told of either.
 func TestCheckSnoozeAndRecoveryDuringIt(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
+	tg := healthtest.NewService(t)
 	w := newWorld(t, []health.Check{httpCheck("runner", tg.URL)})
 	w.step(time.Minute)
 	w.Expect(w.As("bob", "snooze runner 2h upgrading the runners"), false, "check runner snoozed until")
 	w.Expect(w.As("carol", "checks"), false, "snoozed until Nov 21 14:01 UTC by bob: upgrading the runners")
-	tg.failing.Store(true)
+	tg.Failing.Store(true)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	if n := len(w.Chat.Posts()); n != 0 {
 		t.Fatalf("%d messages posted during the check's snooze", n)
 	}
 	w.Expect(w.As("carol", "incidents"), false, "runner", "snoozed until")
-	tg.failing.Store(false)
+	tg.Failing.Store(false)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	w.Expect(w.As("carol", "incidents"), false, "no open incidents")
@@ -176,7 +177,7 @@ func TestCheckSnoozeAndRecoveryDuringIt(t *testing.T) {
 
 	// A snooze that ends while the check fails notifies then.
 	w.Expect(w.As("bob", "snooze runner 10m"), false, "snoozed")
-	tg.failing.Store(true)
+	tg.Failing.Store(true)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	if n := len(w.Chat.Posts()); n != 0 {
@@ -193,8 +194,8 @@ func TestCheckSnoozeAndRecoveryDuringIt(t *testing.T) {
 // Many checks failing at once open one incident each, never two.
 func TestManyChecksFailingAtOnce(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
-	tg.failing.Store(true)
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
 	var checks []health.Check
 	for i := range 40 {
 		checks = append(checks, httpCheck(fmt.Sprintf("web-%02d", i), tg.URL))
@@ -218,7 +219,7 @@ func TestManyChecksFailingAtOnce(t *testing.T) {
 		}
 		seen[check] = true
 	}
-	if n := strings.Count(w.audited(), "incident-opened"); n != 40 {
+	if n := strings.Count(w.Audited(), "incident-opened"); n != 40 {
 		t.Errorf("%d incidents opened, want 40", n)
 	}
 	r := w.As("carol", "incidents")
@@ -231,8 +232,8 @@ func TestManyChecksFailingAtOnce(t *testing.T) {
 // the second failure after it opens the incident.
 func TestFailureCountSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
-	tg.failing.Store(true)
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
 	w := newWorld(t, []health.Check{httpCheck("registry", tg.URL)})
 	w.step(time.Minute)
 	w.restart()
@@ -243,14 +244,14 @@ func TestFailureCountSurvivesRestart(t *testing.T) {
 // The digest's sections say what is down and which incidents are open.
 func TestDigestSections(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
+	tg := healthtest.NewService(t)
 	w := newWorld(t, []health.Check{httpCheck("logserver-http", tg.URL), httpCheck("registry", tg.URL+"/r")})
 	ctx := context.Background()
 	if m, _ := w.mod.IncidentsSection(ctx, time.Time{}); m.Summary != "" {
 		t.Errorf("incidents section with none open: %q", m.Summary)
 	}
 	w.step(time.Minute)
-	tg.failing.Store(true)
+	tg.Failing.Store(true)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	w.Expect(w.As("bob", "ack 1"), false)

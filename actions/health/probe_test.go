@@ -23,6 +23,7 @@ import (
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 )
 
 // A TCP port that closes fails its check, with what the dialer said.
@@ -120,7 +121,7 @@ func TestHangingTargetDelaysNoOne(t *testing.T) {
 	}))
 	t.Cleanup(hanging.Close)
 	t.Cleanup(g.open)
-	tg := newTarget(t)
+	tg := healthtest.NewService(t)
 	hang := httpCheck("hangs", hanging.URL)
 	hang.Timeout = time.Minute
 	var mu sync.Mutex

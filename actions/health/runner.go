@@ -3,6 +3,8 @@ package health
 import (
 	"context"
 	"time"
+
+	"github.com/infrabot/infrabot/actions"
 )
 
 // Result is the outcome of one run of a check.
@@ -61,15 +63,9 @@ func (x *Module) runAt(ctx context.Context, cs *checkState, due, now time.Time) 
 		cs.running = false
 		cs.mu.Unlock()
 	}
-	if d := due.Sub(now); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			done()
-			return
-		}
+	if d := due.Sub(now); d > 0 && actions.Sleep(ctx, d) != nil {
+		done()
+		return
 	}
 	r, err := x.run(ctx, cs, due)
 	done()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 )
 
 // Stats count results by type of check (scheduled runs, runs asked for
@@ -13,7 +14,7 @@ import (
 // those that probed something, the open incidents and the pings by kind.
 func TestStatsCountByType(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
+	tg := healthtest.NewService(t)
 	w := newWorld(t, []health.Check{
 		httpCheck("logs-a", tg.URL),
 		httpCheck("logs-b", tg.URL),
@@ -37,7 +38,7 @@ func TestStatsCountByType(t *testing.T) {
 	}
 
 	w.step(time.Minute) // both pass
-	tg.failing.Store(true)
+	tg.Failing.Store(true)
 	w.step(time.Minute) // both fail
 	w.step(time.Minute) // both fail: two incidents
 	w.Expect(w.As("carol", "check logs-a"), false, "failed")
@@ -76,7 +77,7 @@ func TestStatsCountByType(t *testing.T) {
 		t.Errorf("heartbeat results: %+v; want 2 ok, 2 failed, no durations", hb)
 	}
 
-	tg.failing.Store(false)
+	tg.Failing.Store(false)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	if st := w.mod.Stats(); st.OpenIncidents != 0 {

@@ -1,12 +1,7 @@
 package health_test
 
 import (
-	"context"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,42 +90,12 @@ func (w *world) restart() {
 
 // posts returns the messages posted in the default channel whose summary
 // holds s, in their latest state.
-func (w *world) posts(s string) []actions.Message {
-	var out []actions.Message
-	for _, p := range w.Chat.Posts() {
-		if p.To == "C0DEFAULT" && strings.Contains(p.Message.Summary, s) {
-			out = append(out, p.Message)
-		}
-	}
-	return out
-}
+func (w *world) posts(s string) []actions.Message { return w.Chat.Sent("C0DEFAULT", s) }
 
 // onePost expects exactly one message in the default channel holding s.
 func (w *world) onePost(s string) actions.Message {
 	w.T.Helper()
-	ps := w.posts(s)
-	if len(ps) != 1 {
-		var all []string
-		for _, p := range w.Chat.Posts() {
-			all = append(all, p.To+": "+p.Message.Summary)
-		}
-		w.T.Fatalf("%d messages hold %q, want 1; posted:\n%s", len(ps), s, strings.Join(all, "\n"))
-	}
-	return ps[0]
-}
-
-// audited returns the audit records' events and details, one per line.
-func (w *world) audited() string {
-	w.T.Helper()
-	entries, err := w.DB.Tail(context.Background(), 1000)
-	if err != nil {
-		w.T.Fatal(err)
-	}
-	var b strings.Builder
-	for _, e := range entries {
-		b.WriteString(e.Person + " " + e.Event + " " + e.Detail + "\n")
-	}
-	return b.String()
+	return w.One("C0DEFAULT", s)
 }
 
 func buttons(m actions.Message) []string {
@@ -139,27 +104,6 @@ func buttons(m actions.Message) []string {
 		out = append(out, b.Label+"="+b.Command)
 	}
 	return out
-}
-
-// target is an HTTP server that answers 200 "ok" until told to fail.
-type target struct {
-	*httptest.Server
-	failing atomic.Bool
-	hits    atomic.Int64
-}
-
-func newTarget(t *testing.T) *target {
-	tg := &target{}
-	tg.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tg.hits.Add(1)
-		if tg.failing.Load() {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("status: ok\n"))
-	}))
-	t.Cleanup(tg.Close)
-	return tg
 }
 
 // gate is a handler that holds every request until opened.

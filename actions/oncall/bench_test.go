@@ -29,7 +29,7 @@ func BenchmarkShift(b *testing.B) {
 // outage, besides paging; the scheduler's own cost is included.
 func BenchmarkEscalationTick(b *testing.B) {
 	w := newBenchWorld(b)
-	w.failing.Store(false) // the check passes: no incident of its own
+	w.target.Failing.Store(false) // the check passes: no incident of its own
 	ctx := context.Background()
 	for i := 1; i <= 1000; i++ {
 		w.oncall.IncidentChanged(ctx, actions.IncidentEvent{

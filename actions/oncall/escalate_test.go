@@ -22,22 +22,22 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 
 	w.step(time.Minute)
 	w.step(time.Minute) // two failures: the incident opens
-	inc := w.one("C0DEFAULT", "incident 1: logserver-http")
+	inc := w.One("C0DEFAULT", "incident 1: logserver-http")
 	if got := mentions(inc); !slices.Equal(got, []string{"bob"}) {
 		t.Errorf("the incident's message mentions %v, want bob, on call this week", got)
 	}
-	dm := w.one("dm:UBOB", "page for you: incident 1")
+	dm := w.One("dm:UBOB", "page for you: incident 1")
 	if want := []string{"Acknowledge=ack 1", "Resolve=resolve 1"}; !slices.Equal(buttons(dm), want) {
 		t.Errorf("bob's page has buttons %v, want %v", buttons(dm), want)
 	}
-	w.none("dm:UALICE", "incident 1")
-	w.none("C0DEFAULT", "page for")
+	w.None("dm:UALICE", "incident 1")
+	w.None("C0DEFAULT", "page for")
 
 	w.step(14 * time.Minute)
-	w.none("dm:UALICE", "incident 1")
+	w.None("dm:UALICE", "incident 1")
 	w.step(time.Minute) // 15 minutes after bob was paged
-	w.one("dm:UALICE", "page for you: incident 1")
-	page := w.one("C0DEFAULT", "page for alice: incident 1")
+	w.One("dm:UALICE", "page for you: incident 1")
+	page := w.One("C0DEFAULT", "page for alice: incident 1")
 	if got := mentions(page); !slices.Equal(got, []string{"alice"}) {
 		t.Errorf("the channel's page mentions %v, want alice", got)
 	}
@@ -50,13 +50,13 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 
 	w.step(30 * time.Minute)
 	w.step(time.Hour)
-	w.none("C0DEFAULT", "page for default")
-	w.none("C0DEFAULT", "page for channel:default")
-	if n := len(w.to("dm:UBOB", "incident 1")); n != 1 {
+	w.None("C0DEFAULT", "page for default")
+	w.None("C0DEFAULT", "page for channel:default")
+	if n := len(w.Chat.Sent("dm:UBOB", "incident 1")); n != 1 {
 		t.Errorf("bob got %d pages, want 1", n)
 	}
 	for _, where := range []string{"dm:UBOB", "dm:UALICE"} {
-		m := w.one(where, "incident 1")
+		m := w.One(where, "incident 1")
 		if !strings.Contains(m.Summary, "acknowledged by bob") || len(m.Buttons) != 0 {
 			t.Errorf("%s's page was not updated to acknowledged, without buttons: %s %v", where, m.Summary, buttons(m))
 		}
@@ -67,7 +67,7 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 			t.Errorf("the timeline lacks %q:\n%s", want, tl)
 		}
 	}
-	if a := w.audited(); !strings.Contains(a, "infrabot incident-paged incident 1: paged level 2") {
+	if a := w.Audited(); !strings.Contains(a, "infrabot incident-paged incident 1: paged level 2") {
 		t.Errorf("the page is not audited:\n%s", a)
 	}
 }
@@ -79,13 +79,13 @@ func TestEscalationSurvivesRestart(t *testing.T) {
 	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
 	w.step(time.Minute)
 	w.step(time.Minute)
-	w.one("dm:UBOB", "page for you: incident 1")
+	w.One("dm:UBOB", "page for you: incident 1")
 
 	w.step(5 * time.Minute)
 	w.restart() // nothing is due yet: nothing is paged again
 	w.step(time.Second)
-	w.one("dm:UBOB", "page for you: incident 1")
-	w.none("dm:UALICE", "incident 1")
+	w.One("dm:UBOB", "page for you: incident 1")
+	w.None("dm:UALICE", "incident 1")
 
 	w.stop()
 	w.Close()
@@ -93,20 +93,20 @@ func TestEscalationSurvivesRestart(t *testing.T) {
 	w.Open()
 	w.Tick()
 	w.settle()
-	w.one("dm:UALICE", "page for you: incident 1")
-	w.one("dm:UBOB", "page for you: incident 1")
+	w.One("dm:UALICE", "page for you: incident 1")
+	w.One("dm:UBOB", "page for you: incident 1")
 	w.step(time.Minute)
-	w.one("dm:UALICE", "page for you: incident 1")
+	w.One("dm:UALICE", "page for you: incident 1")
 
 	// The next level counts from when alice was paged, at start.
 	w.step(28 * time.Minute)
-	w.none("C0DEFAULT", "page for channel:default")
+	w.None("C0DEFAULT", "page for channel:default")
 	w.step(time.Minute)
-	w.one("C0DEFAULT", "page for channel:default: incident 1")
+	w.One("C0DEFAULT", "page for channel:default: incident 1")
 
 	// The last level repeats at its interval until someone acknowledges.
 	w.step(30 * time.Minute)
-	if n := len(w.to("C0DEFAULT", "page for channel:default: incident 1")); n != 2 {
+	if n := len(w.Chat.Sent("C0DEFAULT", "page for channel:default: incident 1")); n != 2 {
 		t.Errorf("the last level was paged %d times, want 2 (repeated after 30m)", n)
 	}
 	w.Expect(w.As("carol", "ack 1"), false, "acknowledged by carol")
@@ -114,9 +114,9 @@ func TestEscalationSurvivesRestart(t *testing.T) {
 	sent := len(w.Chat.Posts())
 	w.step(time.Hour)
 	if n := len(w.Chat.Posts()); n != sent {
-		t.Errorf("%d messages sent after the ack, want none:\n%s", n-sent, w.dump())
+		t.Errorf("%d messages sent after the ack, want none:\n%s", n-sent, w.Chat.Transcript())
 	}
-	if n := len(w.to("C0DEFAULT", "page: incident 1: logserver-http — acknowledged by carol")); n != 3 {
+	if n := len(w.Chat.Sent("C0DEFAULT", "page: incident 1: logserver-http — acknowledged by carol")); n != 3 {
 		t.Errorf("%d pages in the channel say carol acknowledged, want 3 (alice's mention and the channel's two)", n)
 	}
 }
@@ -132,22 +132,22 @@ func TestOverrideMakesCarolTheOnePaged(t *testing.T) {
 	w.Expect(w.As("carol", "oncall override carol 8h"), false, "override 1: carol is on call in ci-oncall until Sat Nov 21 21:00 CET (instead of bob)")
 	r := w.As("dave", "oncall")
 	w.Expect(r, false, "ci-oncall: carol (override)", "now   carol", "[override 1 by carol; the rotation has bob]", "#1 carol in ci-oncall, now until Sat Nov 21 21:00 CET, set by carol")
-	if a := w.audited(); !strings.Contains(a, "carol oncall-override-added override 1: carol on call in ci-oncall until Nov 21 20:00 UTC") {
+	if a := w.Audited(); !strings.Contains(a, "carol oncall-override-added override 1: carol on call in ci-oncall until Nov 21 20:00 UTC") {
 		t.Errorf("the override is not audited:\n%s", a)
 	}
 
 	w.step(time.Minute)
 	w.step(time.Minute)
-	inc := w.one("C0DEFAULT", "incident 1: logserver-http")
+	inc := w.One("C0DEFAULT", "incident 1: logserver-http")
 	if got := mentions(inc); !slices.Equal(got, []string{"carol"}) {
 		t.Errorf("the incident mentions %v, want carol", got)
 	}
-	w.one("dm:UCAROL", "page for you: incident 1")
-	w.none("dm:UBOB", "incident 1")
+	w.One("dm:UCAROL", "page for you: incident 1")
+	w.None("dm:UBOB", "incident 1")
 
 	w.Expect(w.As("carol", "oncall override remove 1"), false, "override 1 removed")
 	w.Expect(w.As("dave", "oncall"), false, "now   bob")
-	if a := w.audited(); !strings.Contains(a, "carol oncall-override-removed override 1") {
+	if a := w.Audited(); !strings.Contains(a, "carol oncall-override-removed override 1") {
 		t.Errorf("the removal is not audited:\n%s", a)
 	}
 	w.Expect(w.As("carol", "oncall override remove 1"), true, "there is no override 1")
@@ -179,14 +179,14 @@ func TestRecoveryEndsEscalation(t *testing.T) {
 	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
 	w.step(time.Minute)
 	w.step(time.Minute)
-	w.one("dm:UBOB", "page for you: incident 1")
-	w.failing.Store(false)
+	w.One("dm:UBOB", "page for you: incident 1")
+	w.target.Failing.Store(false)
 	w.step(time.Minute)
 	w.step(time.Minute) // two successes resolve it
 	w.settle()
 	w.step(time.Hour)
-	w.none("dm:UALICE", "incident 1")
-	if m := w.one("dm:UBOB", "incident 1"); !strings.Contains(m.Summary, "resolved: the check recovered") || len(m.Buttons) != 0 {
+	w.None("dm:UALICE", "incident 1")
+	if m := w.One("dm:UBOB", "incident 1"); !strings.Contains(m.Summary, "resolved: the check recovered") || len(m.Buttons) != 0 {
 		t.Errorf("bob's page does not say it resolved: %s", m.Summary)
 	}
 }

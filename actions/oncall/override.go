@@ -158,20 +158,9 @@ func (x *Module) removeOverride(ctx context.Context, id int64) (*Override, error
 // ParseDuration reads an override's length: Go's (90m, 2h30m) or whole
 // days (3d), more than nothing and at most MaxOverride.
 func ParseDuration(s string) (time.Duration, error) {
-	var d time.Duration
-	var err error
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		days, err = strconv.Atoi(n)
-		d = time.Duration(days) * 24 * time.Hour
-		if days > 366 || days < 0 {
-			d = MaxOverride + 1
-		}
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, ok := actions.ParseDuration(s)
 	switch {
-	case err != nil || d <= 0:
+	case !ok || d == 0:
 		return 0, actions.Errorf(actions.Invalid, "%q is not a duration: write it like 90m, 8h or 2d", s)
 	case d > MaxOverride:
 		return 0, actions.Errorf(actions.Invalid, "an override lasts at most 31d; for longer, change the schedule's members")

@@ -64,7 +64,7 @@ func TestPagerDutyTriggerAcknowledgeResolve(t *testing.T) {
 
 	w.Expect(w.As("bob", "ack 1"), false, "acknowledged by bob")
 	w.settle()
-	w.failing.Store(false)
+	w.target.Failing.Store(false)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	want := "trigger infrabot-incident-1, acknowledge infrabot-incident-1, resolve infrabot-incident-1"
@@ -115,7 +115,7 @@ func TestPagerDutyRateLimitRetriedUntilTaken(t *testing.T) {
 	if tl := w.timeline("1"); !strings.Contains(tl, "PagerDuty ci trigger not taken: rate limited; retrying until it is") {
 		t.Errorf("the timeline does not say the page was rate limited:\n%s", tl)
 	}
-	w.none("C0DEFAULT", "page failed")
+	w.None("C0DEFAULT", "page failed")
 }
 
 // A 400 means the event is invalid: shown in the channel and on
@@ -126,7 +126,7 @@ func TestPagerDutyInvalidShownNotRetried(t *testing.T) {
 	fake.Answer(http.StatusBadRequest)
 	w.step(time.Minute)
 	w.step(time.Minute)
-	m := w.one("C0DEFAULT", "page failed for incident 1 (logserver-http)")
+	m := w.One("C0DEFAULT", "page failed for incident 1 (logserver-http)")
 	if !strings.Contains(m.Summary, "PagerDuty ci trigger refused: PagerDuty answered 400: Event object is invalid: forced by the test; not retried") {
 		t.Errorf("the failure does not say why: %s", m.Summary)
 	}
@@ -139,7 +139,7 @@ func TestPagerDutyInvalidShownNotRetried(t *testing.T) {
 	if tl := w.timeline("1"); !strings.Contains(tl, "page failed: PagerDuty ci trigger refused") {
 		t.Errorf("`incident 1` does not show the failed page:\n%s", tl)
 	}
-	if strings.Contains(w.dump()+w.timeline("1")+w.audited(), routingKey) {
+	if strings.Contains(w.Chat.Transcript()+w.timeline("1")+w.Audited(), routingKey) {
 		t.Error("the routing key was shown")
 	}
 }
@@ -158,7 +158,7 @@ func TestPagerDutyServerErrorsGiveUpVisibly(t *testing.T) {
 	if n := len(fake.Requests()); n != oncall.MaxAttempts {
 		t.Errorf("%d requests, want %d", n, oncall.MaxAttempts)
 	}
-	m := w.one("C0DEFAULT", "page failed for incident 1")
+	m := w.One("C0DEFAULT", "page failed for incident 1")
 	if !strings.Contains(m.Summary, "failed after 8 attempts") {
 		t.Errorf("the failure says %s", m.Summary)
 	}
@@ -184,7 +184,7 @@ func TestPagerDutyWebhookAcknowledgesInInfrabot(t *testing.T) {
 	t.Cleanup(hook.Close)
 	w.step(time.Minute)
 	w.step(time.Minute)
-	w.one("dm:UBOB", "page for you: incident 1")
+	w.One("dm:UBOB", "page for you: incident 1")
 
 	deliver := func(eventType string, sign string) int {
 		t.Helper()
@@ -214,14 +214,14 @@ func TestPagerDutyWebhookAcknowledgesInInfrabot(t *testing.T) {
 		t.Fatalf("the delivery got %d", got)
 	}
 	w.Expect(w.As("alice", "incidents"), false, "acknowledged by Jane Doe")
-	if m := w.one("C0DEFAULT", "incident 1: logserver-http"); !strings.Contains(m.Summary, "acknowledged by Jane Doe") {
+	if m := w.One("C0DEFAULT", "incident 1: logserver-http"); !strings.Contains(m.Summary, "acknowledged by Jane Doe") {
 		t.Errorf("the incident's message was not updated: %s", m.Summary)
 	}
 	if tl := w.timeline("1"); !strings.Contains(tl, "acknowledged in pagerduty") {
 		t.Errorf("the timeline does not say where it was acknowledged:\n%s", tl)
 	}
 	w.step(time.Hour)
-	w.none("dm:UALICE", "incident 1") // escalation stopped
+	w.None("dm:UALICE", "incident 1") // escalation stopped
 
 	if got := deliver("incident.resolved", ""); got != http.StatusOK {
 		t.Fatalf("the delivery got %d", got)

@@ -1,17 +1,14 @@
 package oncall_test
 
 import (
-	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 	"github.com/infrabot/infrabot/actions/oncall"
 	"github.com/infrabot/infrabot/actions/schedule"
 )
@@ -22,8 +19,7 @@ import (
 // A check against a loopback server fails on demand and opens incidents.
 type world struct {
 	*actionstest.World
-	target  *httptest.Server
-	failing atomic.Bool
+	target *healthtest.Service // the check's; it fails at first
 
 	schedules   []oncall.Schedule
 	escalations []oncall.Escalation
@@ -90,15 +86,8 @@ func newBenchWorld(b *testing.B) *world {
 func newWorldTB(t testing.TB, escalations []oncall.Escalation, opts oncall.Options) *world {
 	t.Helper()
 	w := &world{schedules: []oncall.Schedule{ciOncall(t)}, escalations: escalations, opts: opts}
-	w.failing.Store(true)
-	w.target = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if w.failing.Load() {
-			http.Error(rw, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		rw.Write([]byte("ok"))
-	}))
-	t.Cleanup(w.target.Close)
+	w.target = healthtest.NewService(t)
+	w.target.Failing.Store(true)
 	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: people, KeepChat: true})
 	t.Cleanup(w.stop)
 	return w
@@ -160,44 +149,6 @@ func (w *world) restart() {
 	w.Restart()
 }
 
-// to returns the messages sent to where ("C0DEFAULT", "dm:UBOB") whose
-// summary holds s, in their latest state.
-func (w *world) to(where, s string) []actions.Message {
-	var out []actions.Message
-	for _, p := range w.Chat.Posts() {
-		if p.To == where && strings.Contains(p.Message.Summary, s) {
-			out = append(out, p.Message)
-		}
-	}
-	return out
-}
-
-func (w *world) dump() string {
-	var b strings.Builder
-	for _, p := range w.Chat.Posts() {
-		b.WriteString(p.To + ": " + p.Message.Summary + "\n")
-	}
-	return b.String()
-}
-
-// one expects exactly one message to where holding s.
-func (w *world) one(where, s string) actions.Message {
-	w.T.Helper()
-	ms := w.to(where, s)
-	if len(ms) != 1 {
-		w.T.Fatalf("%d messages to %s hold %q, want 1; sent:\n%s", len(ms), where, s, w.dump())
-	}
-	return ms[0]
-}
-
-// none expects no message to where holding s.
-func (w *world) none(where, s string) {
-	w.T.Helper()
-	if ms := w.to(where, s); len(ms) != 0 {
-		w.T.Fatalf("%d messages to %s hold %q, want none; sent:\n%s", len(ms), where, s, w.dump())
-	}
-}
-
 func mentions(m actions.Message) []string {
 	var out []string
 	for _, men := range m.Mentions {
@@ -218,18 +169,4 @@ func buttons(m actions.Message) []string {
 func (w *world) timeline(id string) string {
 	r := w.As("alice", "incident "+id)
 	return r.Summary + "\n" + strings.Join(r.Lines, "\n")
-}
-
-// audited returns the audit records, one per line.
-func (w *world) audited() string {
-	w.T.Helper()
-	entries, err := w.DB.Tail(context.Background(), 1000)
-	if err != nil {
-		w.T.Fatal(err)
-	}
-	var b strings.Builder
-	for _, e := range entries {
-		b.WriteString(e.Person + " " + e.Event + " " + e.Detail + "\n")
-	}
-	return b.String()
 }

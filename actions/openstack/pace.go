@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/infrabot/infrabot/actions"
 )
 
 // DefaultParallel is how many requests infrabot has in flight to one
@@ -73,12 +75,8 @@ func (p *pace) RoundTrip(req *http.Request) (*http.Response, error) {
 		// method and path only: headers carry the token
 		p.log.Warn("openstack: the cloud asked to slow down; waiting before sending again",
 			"method", req.Method, "path", req.URL.Path, "status", resp.StatusCode, "wait", d, "attempt", attempt+1)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := actions.Sleep(ctx, d); err != nil {
+			return nil, err
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/infrabot/infrabot/actions"
 )
 
 // retryGETs retries idempotent reads (GET, HEAD) that fail with a 5xx or a
@@ -35,12 +37,8 @@ func (t *retryGETs) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// URL paths and statuses only: no headers (they carry the token)
 		t.log.WarnContext(req.Context(), "openstack: retrying GET", "path", req.URL.Path, "reason", why, "attempt", attempt+1)
-		timer := time.NewTimer(t.waits[attempt])
-		select {
-		case <-req.Context().Done():
-			timer.Stop()
-			return nil, req.Context().Err()
-		case <-timer.C:
+		if err := actions.Sleep(req.Context(), t.waits[attempt]); err != nil {
+			return nil, err
 		}
 	}
 }

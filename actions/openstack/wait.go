@@ -141,14 +141,7 @@ func (c *Cloud) backoff() *backoff {
 
 // sleep waits for the next poll, or returns ctx's error when ctx ends first.
 func (b *backoff) sleep(ctx context.Context) error {
-	t := time.NewTimer(b.next())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return actions.Sleep(ctx, b.next())
 }
 
 func (b *backoff) next() time.Duration {

@@ -89,7 +89,7 @@ func New(opts Options) *Scheduler {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = actions.Sleep
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -358,15 +358,4 @@ func (s *Scheduler) Close() {
 	s.cancel()
 	s.loop.Wait()
 	s.jobs.Wait()
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

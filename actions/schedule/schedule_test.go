@@ -4,32 +4,15 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/storage"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
@@ -39,10 +22,10 @@ type process struct {
 	path  string
 	db    *storage.DB
 	sched *schedule.Scheduler
-	clock *clock
+	clock *actionstest.Clock
 }
 
-func start(t *testing.T, path string, c *clock, el actions.Elector) *process {
+func start(t *testing.T, path string, c *actionstest.Clock, el actions.Elector) *process {
 	t.Helper()
 	db, err := storage.Open(path)
 	if err != nil {
@@ -76,7 +59,7 @@ func counter(n *atomic.Int32) func(context.Context) error {
 
 func TestEveryTenSecondsAndRestartRunsMissedSlotOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "infrabot.db")
-	c := &clock{now: t0}
+	c := actionstest.NewClock(t0)
 	var runs atomic.Int32
 	p := start(t, path, c, nil)
 	if err := p.sched.Add(actions.Job{Name: "test/ping", Spec: "@every 10s", Run: counter(&runs)}); err != nil {
@@ -129,7 +112,7 @@ func TestEveryTenSecondsAndRestartRunsMissedSlotOnce(t *testing.T) {
 }
 
 func TestOverlappingSlotIsSkippedAndCloseCancelsRunningJobs(t *testing.T) {
-	c := &clock{now: t0}
+	c := actionstest.NewClock(t0)
 	p := start(t, filepath.Join(t.TempDir(), "db"), c, nil)
 	started := make(chan struct{}, 4)
 	var cancelled atomic.Bool
@@ -163,7 +146,7 @@ func (r *refuse) MayFire(context.Context, string, time.Time) (bool, error) {
 }
 
 func TestElectorDecidesWhetherToFire(t *testing.T) {
-	c := &clock{now: t0}
+	c := actionstest.NewClock(t0)
 	el := &refuse{}
 	path := filepath.Join(t.TempDir(), "db")
 	p := start(t, path, c, el)
@@ -181,7 +164,7 @@ func TestElectorDecidesWhetherToFire(t *testing.T) {
 }
 
 func TestTimeZoneAndJitter(t *testing.T) {
-	c := &clock{now: time.Date(2026, 12, 1, 7, 30, 0, 0, time.UTC)} // 08:30 in Prague
+	c := actionstest.NewClock(time.Date(2026, 12, 1, 7, 30, 0, 0, time.UTC)) // 08:30 in Prague
 	db, err := storage.Open(filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,33 +5,15 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/bot/console"
 	"github.com/infrabot/infrabot/storage"
 )
-
-// buffer is an io.Writer safe for the console's concurrent writes.
-type buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 func router(t *testing.T) *bot.Router {
 	t.Helper()
@@ -53,7 +35,7 @@ func router(t *testing.T) *bot.Router {
 // answered and the session goes on.
 func TestPipedSessionReadsLikeATerminal(t *testing.T) {
 	t.Parallel()
-	var out buffer
+	var out actionstest.Buffer
 	c := console.New(&out, false)
 	in := strings.NewReader("whoami\n/asbob\n/as bob\n" + strings.Repeat("x", 100*1024) + "\nwhoami\n")
 	if err := c.Session(context.Background(), router(t), in, "alice"); err != nil {
@@ -75,7 +57,7 @@ func TestPipedSessionReadsLikeATerminal(t *testing.T) {
 // prompt comes back under it.
 func TestTerminalPromptMakesWayForOutput(t *testing.T) {
 	t.Parallel()
-	var out buffer
+	var out actionstest.Buffer
 	c := console.New(&out, true)
 	r := router(t)
 	pr, pw := io.Pipe()
@@ -94,7 +76,7 @@ func TestTerminalPromptMakesWayForOutput(t *testing.T) {
 }
 
 // waitFor waits until out holds s.
-func waitFor(t *testing.T, out *buffer, s string) {
+func waitFor(t *testing.T, out *actionstest.Buffer, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), s) {

@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -107,9 +106,9 @@ type Adapter struct {
 	mu      sync.RWMutex
 	closed  bool
 	workers sync.WaitGroup
-	pending atomic.Int64
+	pending bot.Pending
 	// status is the link with Discord, for readiness (Status).
-	status atomic.Pointer[status]
+	status bot.Status
 }
 
 var _ actions.Chat = (*Adapter)(nil)
@@ -153,7 +152,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = bot.Sleep
+		opts.Sleep = actions.Sleep
 	}
 	var key ed25519.PublicKey
 	if opts.PublicKey != "" {
@@ -379,14 +378,5 @@ func (a *Adapter) Deliveries() map[string]bot.Counts {
 
 // Drain waits until every command accepted so far has been handled.
 func (a *Adapter) Drain(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for a.pending.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
+	return a.pending.Drain(ctx)
 }

@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
@@ -47,32 +47,14 @@ func TestFinalMessageOfTwoHundredServers(t *testing.T) {
 	if err := slacktest.CheckBlocks(blocks); err != nil {
 		t.Fatalf("over Slack's limits: %v", err)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(islack.Render(m)); err != nil {
-		t.Fatal(err)
-	}
-	text := buf.String()
+	got := actionstest.JSON(t, islack.Render(m))
+	text := string(got)
 	for _, want := range []string{"created 188 of 200, 12 failed", "✗ create staging-web-7 — server staging-web-7 went to ERROR: No valid host was found.", "2 more failed"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the message lacks %q", want)
 		}
 	}
-	path := filepath.Join("testdata", "provision_200.golden")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if text != string(want) {
-		t.Errorf("blocks differ from %s (run go test -update if the change is meant):\n%s", path, text)
-	}
+	actionstest.Golden(t, "provision_200", got, *update)
 }
 
 // worstRun is a provision of 200 servers with everything as long as it

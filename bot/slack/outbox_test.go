@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
@@ -66,7 +67,7 @@ func TestUpdatesAreCoalescedAndTheLastStateWins(t *testing.T) {
 	fake := slacktest.NewServer(t, botToken)
 	// The clock moves only when the outbox's wait is released, by as long
 	// as it asked to wait.
-	clock := &manualClock{at: time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)}
+	clock := actionstest.NewClock(time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC))
 	waits := make(chan time.Duration)
 	release := make(chan struct{})
 	a, err := islack.New(islack.Options{
@@ -113,24 +114,6 @@ func TestUpdatesAreCoalescedAndTheLastStateWins(t *testing.T) {
 	if got := a.Deliveries()["update"]; got.Delivered != 1 || got.Coalesced != 19 {
 		t.Errorf("update counts %+v, want 1 delivered and 19 coalesced", got)
 	}
-}
-
-// manualClock is a clock that moves only when told.
-type manualClock struct {
-	mu sync.Mutex
-	at time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.at
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.at = c.at.Add(d)
 }
 
 func TestLongOutputGoesToTheThread(t *testing.T) {

@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
@@ -43,36 +43,18 @@ func (g *gateRouter) Ran() []string {
 	return append([]string(nil), g.ran...)
 }
 
-// syncBuffer is a log destination safe for the adapter's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type overloaded struct {
 	adapter *islack.Adapter
 	slack   *slacktest.App
 	fake    *slacktest.Server
 	router  *gateRouter
-	log     *syncBuffer
+	log     *actionstest.Buffer
 	client  *http.Client
 }
 
 func newOverloaded(t *testing.T, opts islack.Options) *overloaded {
 	t.Helper()
-	o := &overloaded{fake: slacktest.NewServer(t, botToken), router: &gateRouter{open: make(chan struct{})}, log: &syncBuffer{}}
+	o := &overloaded{fake: slacktest.NewServer(t, botToken), router: &gateRouter{open: make(chan struct{})}, log: &actionstest.Buffer{}}
 	opts.BotToken, opts.SigningSecret, opts.APIURL = botToken, secret, o.fake.APIURL()
 	opts.Router = o.router
 	opts.Logger = slog.New(slog.NewTextHandler(o.log, nil))

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 )
 
@@ -51,27 +50,7 @@ func TestRenderGolden(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(islack.Render(tc.m)); err != nil {
-				t.Fatal(err)
-			}
-			got := buf.Bytes()
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("blocks differ from %s (run go test -update if the change is meant):\n%s", path, got)
-			}
+			actionstest.Golden(t, tc.name, actionstest.JSON(t, islack.Render(tc.m)), *update)
 		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -96,9 +95,9 @@ type Adapter struct {
 	busy    *busyRefusals
 	workers sync.WaitGroup
 	// pending counts commands accepted and not yet handled.
-	pending atomic.Int64
+	pending bot.Pending
 	// status is the link with Slack, for readiness (Status).
-	status statusHolder
+	status bot.Status
 }
 
 var _ actions.Chat = (*Adapter)(nil)
@@ -142,7 +141,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = bot.Sleep
+		opts.Sleep = actions.Sleep
 	}
 	if opts.UpdateBudget == (bot.Budget{}) {
 		opts.UpdateBudget = DefaultUpdateBudget
@@ -304,14 +303,5 @@ func (a *Adapter) Deliveries() map[string]bot.Counts {
 // Drain waits until every command accepted so far has been handled (tests
 // and benchmarks settle with it).
 func (a *Adapter) Drain(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for a.pending.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
+	return a.pending.Drain(ctx)
 }

@@ -1,16 +1,13 @@
 package main_test
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/infrabot/infrabot/bot/slack/slacktest"
+	"time"
 )
 
 // withoutSecrets is the environment with none of the tests' secrets: what
@@ -31,9 +28,7 @@ func withoutSecrets() []string {
 // store path fails, creating nothing.
 func TestAuditVerifyWhileRunning(t *testing.T) {
 	t.Parallel()
-	sim := startSimulator(t)
-	fake := slacktest.NewServer(t, e2eBotToken)
-	b := newBot(t, sim)
+	b := newBot(t, startSimulator(t))
 
 	// What someone typed is shown escaped at the console, kept as typed
 	// in the audit log.
@@ -43,37 +38,7 @@ func TestAuditVerifyWhileRunning(t *testing.T) {
 	}
 	expect(t, out, `\x1b]0;pwned\x07`)
 
-	addr := freeAddr(t)
-	cfg, err := os.ReadFile(b.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = append(cfg, fmt.Sprintf(`http: {listen: %s}
-slack:
-  mode: http
-  signing_secret: ${env:INFRABOT_E2E_SLACK_SIGNING}
-  bot_token: ${env:INFRABOT_E2E_SLACK_TOKEN}
-  api_url: %s
-`, addr, fake.APIURL())...)
-	path := filepath.Join(b.dir, "slack.yaml")
-	if err := os.WriteFile(path, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "run", "--config", path)
-	cmd.Env = append(b.env, "INFRABOT_E2E_SLACK_SIGNING="+e2eSigningSecret, "INFRABOT_E2E_SLACK_TOKEN="+e2eBotToken)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	waitListening(t, addr)
+	s := runService(t, b, "")
 
 	verify := func(config string) (string, int) {
 		t.Helper()
@@ -88,15 +53,19 @@ slack:
 		}
 		return string(out), 0
 	}
-	out, code := verify(path)
+	out, code := verify(s.config)
 	if code != 0 {
-		t.Fatalf("audit verify while infrabot runs: exit %d\n%s\nlogs:\n%s", code, out, logs.String())
+		t.Fatalf("audit verify while infrabot runs: exit %d\n%s\nlogs:\n%s", code, out, s.logs.String())
 	}
 	expect(t, out, "audit log ok: 3 records")
 
 	// A mistyped storage.path: a clear failure, and nothing created.
 	missing := filepath.Join(b.dir, "dtaa", "infrabot.db")
 	wrong := filepath.Join(b.dir, "wrong.yaml")
+	cfg, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(wrong, []byte(strings.Replace(string(cfg), b.dir+"/infrabot.db", missing, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +78,9 @@ slack:
 		t.Errorf("audit verify created %s", filepath.Dir(missing))
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	err = cmd.Wait()
-	stopped = true
-	if err != nil {
-		t.Errorf("infrabot run did not stop cleanly: %v\n%s", err, logs.String())
+	s.signal(syscall.SIGTERM)
+	if err := s.wait(30 * time.Second); err != nil {
+		t.Errorf("infrabot run did not stop cleanly: %v\n%s", err, s.logs.String())
 	}
 	if _, err := os.Stat(filepath.Join(b.dir, "infrabot.db.sock")); !os.IsNotExist(err) {
 		t.Errorf("the store's socket was left behind: %v", err)

@@ -19,29 +19,12 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/bot/console"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 	"github.com/infrabot/infrabot/config"
 )
-
-// lockedBuffer is a buffer several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // plantCanaries sets every config.Secret reachable from v (structs,
 // pointers, which it allocates, maps, slices) to a canary of its own, and
@@ -253,7 +236,7 @@ slack:
 		cfg.Discord = nil // Discord's own leak tests are in bot/discord
 	}
 
-	var logs lockedBuffer
+	var logs actionstest.Buffer
 	if env := cfg.Environments["staging"]; env.SSH != nil && env.SSH.User == "" {
 		// Made only for its canaries: a canary is no private key, and
 		// infrabot refuses to start, without saying the key; then the
@@ -269,7 +252,7 @@ slack:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var screen lockedBuffer
+	var screen actionstest.Buffer
 	con := console.New(&screen, false)
 	app.Engine.AddChat(console.Platform, con)
 	ctx := context.Background()

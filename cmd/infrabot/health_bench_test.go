@@ -81,20 +81,6 @@ func BenchmarkScrape5000Checks(b *testing.B) {
 	if v, _ := fams.Value("infrabot_health_incidents_open"); v < checks/10 {
 		b.Fatalf("infrabot_health_incidents_open = %v, want %d", v, checks/10)
 	}
-	client := &http.Client{}
-	var size int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("Accept-Encoding", "gzip")
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	b.ReportMetric(float64(size), "gzip-bytes/scrape")
+	admintest.BenchScrape(b, url)
 	b.ReportMetric(float64(fams.Series()), "series")
 }

@@ -3,15 +3,14 @@ package main_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 	"github.com/infrabot/infrabot/cmd/infrabot/admin/admintest"
 )
 
@@ -27,15 +26,7 @@ import (
 // restart.
 func TestHealthChecksFromTheConfig(t *testing.T) {
 	t.Parallel()
-	var failing atomic.Bool
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if failing.Load() {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("status: ok\n"))
-	}))
-	t.Cleanup(target.Close)
+	target := healthtest.NewService(t)
 	const token = "e2e-heartbeat-token-5f2c"
 	tokenFile := filepath.Join(t.TempDir(), "ping-token")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
@@ -68,7 +59,7 @@ func TestHealthChecksFromTheConfig(t *testing.T) {
 	ping("/start")
 
 	// The HTTP check's outage: one incident, with buttons.
-	failing.Store(true)
+	target.Failing.Store(true)
 	fake.WaitFor(t, "the incident posted", func() bool { return hasMessage(fake, ": logs-http ") })
 	inc, _ := findMessage(fake, ": logs-http ")
 	if inc.Channel != "C0INFRA" || !hasButtons(inc) || !strings.Contains(inc.Text, "status 503") {
@@ -81,7 +72,7 @@ func TestHealthChecksFromTheConfig(t *testing.T) {
 	})
 
 	// Recovery resolves it, in place, without buttons; no second one.
-	failing.Store(false)
+	target.Failing.Store(false)
 	fake.WaitFor(t, "the incident resolved", func() bool {
 		m, _ := findMessage(fake, ": logs-http ")
 		return strings.Contains(m.Text, "logs-http resolved") && strings.Contains(m.Text, "the check recovered") && !hasButtons(m)

@@ -3,20 +3,16 @@ package main_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 	"github.com/infrabot/infrabot/actions/oncall"
-	"github.com/infrabot/infrabot/actions/schedule"
-	ibot "github.com/infrabot/infrabot/bot"
-	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
 
@@ -29,86 +25,45 @@ import (
 // stops the escalation: 30 minutes later the channel is not paged.
 func TestPageAcknowledgedFromSlackDM(t *testing.T) {
 	t.Parallel()
-	var failing atomic.Bool
-	failing.Store(true)
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if failing.Load() {
-			http.Error(w, "down", http.StatusBadGateway)
-			return
-		}
-		w.Write([]byte("ok"))
-	}))
-	t.Cleanup(target.Close)
-
-	const token, secret = "xoxb-oncall-story", "oncall-story-signing-secret"
-	fake := slacktest.NewServer(t, token)
+	target := healthtest.NewService(t)
+	target.Failing.Store(true)
 	rot, err := oncall.ParseRotation("weekly", "Mon 09:00", "Europe/Prague", "2026-11-09")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var hmod *health.Module
 	var omod *oncall.Module
-	var adapter *islack.Adapter
-	w := actionstest.New(t, actionstest.Options{
-		Policy: func() *actions.Policy {
-			return actions.NewPolicy(
-				[]*actions.Person{
-					{Name: "alice", Roles: []string{"operator"}, IDs: map[string]string{"slack": "U01ALICE"}},
-					{Name: "bob", Roles: []string{"operator"}, IDs: map[string]string{"slack": "U02BOB"}},
-				},
-				[]*actions.Role{{Name: "operator", Allow: []string{"checks", "incidents", "incident", "ack", "resolve", "snooze", "oncall"}}}, nil)
-		},
-		Channels:         actions.Channels{"default": {"slack": "C0INFRA"}},
-		ApprovalsChannel: "default",
-		Setup: func(w *actionstest.World) {
-			h, err := w.Engine.Module(health.Name, health.Buckets...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hmod, err = health.New(h, []health.Check{{
-				Name: "logserver-http", Kind: health.HTTP, URL: target.URL, Schedule: "@every 1m",
-				Expect: health.Expect{Status: 200, BodyContains: "ok"}, Escalation: "ci-oncall",
-			}}, health.Options{Parse: func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err = w.Engine.Module(oncall.Name, oncall.Buckets...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			omod, err = oncall.New(h,
-				[]oncall.Schedule{{Name: "ci-oncall", Rotation: rot, Members: []string{"alice", "bob"}}},
-				[]oncall.Escalation{{Name: "ci-oncall", Levels: []oncall.Level{
-					{Notify: []oncall.Target{{Kind: oncall.ToSchedule, Name: "ci-oncall"}}},
-					{After: 15 * time.Minute, Notify: []oncall.Target{{Kind: oncall.ToPerson, Name: "alice"}}},
-					{After: 30 * time.Minute, Notify: []oncall.Target{{Kind: oncall.ToChannel, Name: "default"}}},
-				}}}, oncall.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.Engine.SetEscalation(omod)
-			w.Engine.SetIncidentDesk(hmod)
-			adapter, err = islack.New(islack.Options{
-				BotToken: token, SigningSecret: secret, APIURL: fake.APIURL(),
-				Router: &ibot.Router{Engine: w.Engine},
-				Sleep:  func(ctx context.Context, d time.Duration) error { return ctx.Err() },
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.Engine.AddChat(islack.Platform, adapter)
-		},
+	story := newSlackStory(t, "oncall", func() *actions.Policy {
+		return actions.NewPolicy(
+			[]*actions.Person{
+				{Name: "alice", Roles: []string{"operator"}, IDs: map[string]string{"slack": "U01ALICE"}},
+				{Name: "bob", Roles: []string{"operator"}, IDs: map[string]string{"slack": "U02BOB"}},
+			},
+			[]*actions.Role{{Name: "operator", Allow: []string{"checks", "incidents", "incident", "ack", "resolve", "snooze", "oncall"}}}, nil)
+	}, func(w *actionstest.World) {
+		hmod = logserverCheck(t, w, target.URL, "ci-oncall")
+		h, err := w.Engine.Module(oncall.Name, oncall.Buckets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		omod, err = oncall.New(h,
+			[]oncall.Schedule{{Name: "ci-oncall", Rotation: rot, Members: []string{"alice", "bob"}}},
+			[]oncall.Escalation{{Name: "ci-oncall", Levels: []oncall.Level{
+				{Notify: []oncall.Target{{Kind: oncall.ToSchedule, Name: "ci-oncall"}}},
+				{After: 15 * time.Minute, Notify: []oncall.Target{{Kind: oncall.ToPerson, Name: "alice"}}},
+				{After: 30 * time.Minute, Notify: []oncall.Target{{Kind: oncall.ToChannel, Name: "default"}}},
+			}}}, oncall.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Engine.SetEscalation(omod)
+		w.Engine.SetIncidentDesk(hmod)
 	})
-	srv := httptest.NewServer(adapter.Handler())
 	t.Cleanup(func() {
-		srv.Close()
 		hmod.Close()
 		omod.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		adapter.Close(ctx)
 	})
-	slack := &slacktest.App{URL: srv.URL, Secret: secret}
+	w, fake, slack := story.World, story.fake, story.slack
 	step := func(d time.Duration) {
 		w.Clock.Advance(d)
 		w.Tick()

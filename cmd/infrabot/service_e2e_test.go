@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 	"github.com/infrabot/infrabot/cmd/infrabot/admin/admintest"
@@ -28,29 +28,12 @@ type service struct {
 	t      *testing.T
 	b      *bot
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *actionstest.Buffer
 	fake   *slacktest.Server
 	slack  *slacktest.App
 	admin  string // http://host:port
 	config string
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // serviceConfig is the bot's config for `run`, with extra appended.
@@ -74,12 +57,20 @@ slack:
 `, public, fake.APIURL()) + extra)
 }
 
+// startService starts `infrabot run` for a new bot on sim, its config
+// with extra appended.
 func startService(t *testing.T, sim *simulator.Simulator, extra string) *service {
 	t.Helper()
+	return runService(t, newBot(t, sim), extra)
+}
+
+// runService starts `infrabot run` for b, its config with extra appended,
+// and waits until it listens.
+func runService(t *testing.T, b *bot, extra string) *service {
+	t.Helper()
 	fake := slacktest.NewServer(t, e2eBotToken)
-	b := newBot(t, sim)
 	public, adminAddr := freeAddr(t), freeAddr(t)
-	s := &service{t: t, b: b, fake: fake, logs: &syncBuffer{}, admin: "http://" + adminAddr,
+	s := &service{t: t, b: b, fake: fake, logs: &actionstest.Buffer{}, admin: "http://" + adminAddr,
 		config: filepath.Join(b.dir, "service.yaml"), done: make(chan error, 1),
 		slack: &slacktest.App{URL: "http://" + public, Secret: e2eSigningSecret}}
 	if err := os.WriteFile(s.config, serviceConfig(t, b, fake, public, adminAddr, extra), 0o600); err != nil {

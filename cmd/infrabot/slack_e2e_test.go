@@ -1,12 +1,7 @@
 package main_test
 
 import (
-	"bytes"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,44 +20,8 @@ const (
 // go out through the Web API, and the approval flow runs end to end.
 func TestSlackStory(t *testing.T) {
 	t.Parallel()
-	sim := startSimulator(t)
-	fake := slacktest.NewServer(t, e2eBotToken)
-	b := newBot(t, sim)
-	addr := freeAddr(t)
-	cfg, err := os.ReadFile(b.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = []byte(strings.NewReplacer(
-		"alice: {roles: [admin]}", "alice: {roles: [admin], slack: U01ALICE}",
-		"bob:   {roles: [operator]}", "bob:   {roles: [operator], slack: U02BOB}",
-	).Replace(string(cfg)) + fmt.Sprintf(`http: {listen: %s}
-slack:
-  mode: http
-  signing_secret: ${env:INFRABOT_E2E_SLACK_SIGNING}
-  bot_token: ${env:INFRABOT_E2E_SLACK_TOKEN}
-  api_url: %s
-`, addr, fake.APIURL()))
-	path := filepath.Join(b.dir, "slack.yaml")
-	if err := os.WriteFile(path, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "run", "--config", path)
-	cmd.Env = append(b.env, "INFRABOT_E2E_SLACK_SIGNING="+e2eSigningSecret, "INFRABOT_E2E_SLACK_TOKEN="+e2eBotToken)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	waitListening(t, addr)
-	slack := &slacktest.App{URL: "http://" + addr, Secret: e2eSigningSecret}
+	s := startService(t, startSimulator(t), "")
+	fake, slack := s.fake, s.slack
 
 	if r := slack.Command(t, "U01ALICE", "C0INFRA", "provision staging"); r.Status != 200 {
 		t.Fatalf("slash command answered %d %s", r.Status, r.Body)
@@ -98,14 +57,12 @@ slack:
 		t.Errorf("bad signature answered %d", r.Status)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	err = cmd.Wait()
-	stopped = true
-	if err != nil {
-		t.Errorf("infrabot run did not stop cleanly: %v\n%s", err, logs.String())
+	s.signal(syscall.SIGTERM)
+	if err := s.wait(30 * time.Second); err != nil {
+		t.Errorf("infrabot run did not stop cleanly: %v\n%s", err, s.logs.String())
 	}
 	for _, secret := range []string{e2eBotToken, e2eSigningSecret, simPassword} {
-		if strings.Contains(logs.String(), secret) {
+		if strings.Contains(s.logs.String(), secret) {
 			t.Errorf("a secret is in the log")
 		}
 	}

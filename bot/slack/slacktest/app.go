@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -214,4 +215,26 @@ func eventCallback(eventID string, event map[string]any) map[string]any {
 		"event": event, "type": "event_callback", "event_id": eventID, "event_time": 1767225600,
 		"authorizations": []any{map[string]any{"team_id": "T0INFRA", "user_id": BotUserID, "is_bot": true}},
 	}
+}
+
+// VerifyOnly is the least an app's endpoint can do: read the body, check
+// Slack's signature with secret, and answer 200 (401 when it is wrong).
+// Benchmarks measure infrabot's endpoints against it.
+func VerifyOnly(secret string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		sig, err := hex.DecodeString(strings.TrimPrefix(r.Header.Get("X-Slack-Signature"), "v0="))
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte("v0:" + r.Header.Get("X-Slack-Request-Timestamp") + ":"))
+		mac.Write(body)
+		if err != nil || !hmac.Equal(sig, mac.Sum(nil)) {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
 }

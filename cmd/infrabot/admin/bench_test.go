@@ -3,9 +3,7 @@ package admin_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"testing"
 
 	"github.com/infrabot/infrabot/cmd/infrabot/admin"
@@ -47,21 +45,7 @@ func BenchmarkScrapePerCheckLabels(b *testing.B) {
 	if got := admintest.Scrape(b, url); got.Series() < 3*checks {
 		b.Fatalf("%d series, want at least %d", got.Series(), 3*checks)
 	}
-	client := &http.Client{}
-	var size int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("Accept-Encoding", "gzip") // as Prometheus asks
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	b.ReportMetric(float64(size), "gzip-bytes/scrape")
+	admintest.BenchScrape(b, url)
 }
 
 func contextWithCancel() (context.Context, context.CancelFunc) {

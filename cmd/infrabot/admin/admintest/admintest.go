@@ -38,6 +38,27 @@ func Scrape(t testing.TB, url string) Families {
 	return fams
 }
 
+// BenchScrape scrapes url in b's loop, asking for gzip as Prometheus
+// does, and reports the size of one compressed scrape
+// (gzip-bytes/scrape).
+func BenchScrape(b *testing.B, url string) {
+	client := &http.Client{}
+	var size int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.ReportMetric(float64(size), "gzip-bytes/scrape")
+}
+
 // Parse reads the Prometheus text format.
 func Parse(r io.Reader) (Families, error) {
 	p := expfmt.NewTextParser(model.LegacyValidation)
