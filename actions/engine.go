@@ -215,7 +215,11 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 			e.log.Error("command failed", "person", who, "command", inv.Text, "err", err)
 		}
 		e.record(ctx, AuditEntry{Person: who, Event: "refused", Detail: ErrorMessage(err)})
-		return Reply{Message: Message{Summary: ErrorMessage(err), Text: ErrorMessage(err), Tone: ToneDanger}, Private: true}
+		// An error's message may quote a remote system that echoed a
+		// secret; the reply goes out through the adapter's own outbox,
+		// not through the engine's redacting chat.
+		text := e.redact.String(ErrorMessage(err))
+		return Reply{Message: Message{Summary: text, Text: text, Tone: ToneDanger}, Private: true}
 	}
 	reply.Message = e.redact.Message(reply.Message)
 	return reply

@@ -2,12 +2,14 @@ package actions_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 func TestRedactorRemovesEverySpellingOfASecret(t *testing.T) {
@@ -65,5 +67,30 @@ func TestRedactorKeepsSecretsOutOfTheLog(t *testing.T) {
 	out := buf.String()
 	if strings.Contains(out, "hunter2") || strings.Count(out, "[redacted]") != 4 || !strings.Contains(out, `"n":3`) {
 		t.Errorf("log line: %s", out)
+	}
+}
+
+// A command's error may quote a remote system that echoed a secret back
+// (a cloud's "bad password …"); the reply goes to chat through the
+// adapter, so the engine must redact it as it does a success.
+func TestErrorRepliesAreRedacted(t *testing.T) {
+	t.Parallel()
+	const secret = "hunter2-very-secret"
+	w := actionstest.New(t, actionstest.Options{
+		Redactor: actions.NewRedactor(secret),
+		Setup: func(w *actionstest.World) {
+			h, err := w.Engine.Module("probe")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Register(&actions.Action{Name: "probe", Summary: "asks the cloud", Query: func(ctx context.Context, req *actions.Request) (actions.Message, error) {
+				return actions.Message{}, actions.Errorf(actions.Conflict, "the cloud said: bad password %s", secret)
+			}})
+		},
+	})
+	r := w.As("alice", "probe")
+	w.Expect(r, true, "the cloud said: bad password "+actions.Redacted)
+	if text := r.Summary + r.Text; strings.Contains(text, secret) {
+		t.Errorf("the error reply carries the secret: %q", text)
 	}
 }
