@@ -123,6 +123,22 @@ func (r *Redactor) Message(m Message) Message {
 		}
 		m.Lines = lines
 	}
+	// A link's URL may carry a token (a CI log URL with a query
+	// string), and a button shows its label and sends its command.
+	if m.Links != nil {
+		links := make([]Link, len(m.Links))
+		for i, l := range m.Links {
+			links[i] = Link{Label: r.String(l.Label), URL: r.String(l.URL)}
+		}
+		m.Links = links
+	}
+	if m.Buttons != nil {
+		buttons := make([]Button, len(m.Buttons))
+		for i, b := range m.Buttons {
+			buttons[i] = Button{Label: r.String(b.Label), Command: r.String(b.Command), Style: b.Style}
+		}
+		m.Buttons = buttons
+	}
 	return m
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -92,5 +93,32 @@ func TestErrorRepliesAreRedacted(t *testing.T) {
 	w.Expect(r, true, "the cloud said: bad password "+actions.Redacted)
 	if text := r.Summary + r.Text; strings.Contains(text, secret) {
 		t.Errorf("the error reply carries the secret: %q", text)
+	}
+}
+
+// Every part of a message a person sees is redacted: its text, fields,
+// lines, links (label and URL) and buttons (label and command).
+func TestRedactorRedactsEveryPartOfAMessage(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-token-42"
+	r := actions.NewRedactor(secret)
+	in := actions.Message{
+		Summary: "summary " + secret, Title: "title " + secret, Text: "text " + secret, Footer: "footer " + secret,
+		Fields:  []actions.Field{{Label: "label " + secret, Value: "value " + secret}},
+		Lines:   []string{"line " + secret},
+		Links:   []actions.Link{{Label: "log " + secret, URL: "https://ci.example/log?token=" + secret}},
+		Buttons: []actions.Button{{Label: "retry " + secret, Command: "deploy staging " + secret, Style: actions.ToneDanger}},
+		Tone:    actions.ToneWarning,
+	}
+	out := r.Message(in)
+	if got := fmt.Sprintf("%+v", out); strings.Contains(got, secret) {
+		t.Errorf("the message still carries the secret: %s", got)
+	}
+	if out.Links[0].URL != "https://ci.example/log?token="+actions.Redacted || out.Buttons[0].Command != "deploy staging "+actions.Redacted ||
+		out.Buttons[0].Style != actions.ToneDanger || out.Tone != actions.ToneWarning {
+		t.Errorf("redacted message: %+v", out)
+	}
+	if !strings.Contains(in.Links[0].URL, secret) || !strings.Contains(in.Buttons[0].Label, secret) {
+		t.Error("redacting changed the caller's message")
 	}
 }
