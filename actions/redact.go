@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Redacted is what a secret value is replaced with.
@@ -22,10 +25,14 @@ const minSecret = 4
 // line, chat message, run record and audit record passes through one.
 // A remote system may echo a secret in its own encoding, so each value is
 // also matched URL-escaped and JSON-escaped (once or twice: a request body
-// quoted in a JSON error). The zero value and nil
-// redact nothing.
+// quoted in a JSON error). A config reload teaches it the new values
+// (Learn), and everything holding it redacts them from then on. The zero
+// value and nil redact nothing.
 type Redactor struct {
-	r *strings.Replacer
+	r atomic.Pointer[strings.Replacer]
+
+	mu      sync.Mutex // serialises Learn
+	secrets []string   // every value learnt, for the next rebuild
 }
 
 // minSecretLine is the shortest line of a multi-line secret the
@@ -36,6 +43,29 @@ const minSecretLine = 8
 // lines (a private key) is also redacted line by line, since remote
 // output reaches the redactor one line at a time.
 func NewRedactor(secrets ...string) *Redactor {
+	r := &Redactor{}
+	r.Learn(secrets...)
+	return r
+}
+
+// Learn adds secrets to those r redacts, for every holder of r at once:
+// a reload that rotates a password adds the new one. The values r knew
+// stay redacted (the old password may still be quoted by what was under
+// way), so a redactor only ever learns.
+func (r *Redactor) Learn(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range secrets {
+		if !slices.Contains(r.secrets, s) {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+	r.r.Store(replacer(r.secrets))
+}
+
+// replacer replaces every spelling of every secret, or is nil when there
+// is nothing worth replacing.
+func replacer(secrets []string) *strings.Replacer {
 	seen := map[string]bool{}
 	var forms []string
 	var all []string
@@ -62,7 +92,7 @@ func NewRedactor(secrets ...string) *Redactor {
 		}
 	}
 	if len(forms) == 0 {
-		return &Redactor{}
+		return nil
 	}
 	// Longest first: a secret that contains another is replaced whole.
 	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
@@ -70,7 +100,15 @@ func NewRedactor(secrets ...string) *Redactor {
 	for _, f := range forms {
 		pairs = append(pairs, f, Redacted)
 	}
-	return &Redactor{r: strings.NewReplacer(pairs...)}
+	return strings.NewReplacer(pairs...)
+}
+
+// replacer returns what r replaces now, nil for nothing.
+func (r *Redactor) replacer() *strings.Replacer {
+	if r == nil {
+		return nil
+	}
+	return r.r.Load()
 }
 
 // spellings are the ways a remote system may quote secret back: as is,
@@ -97,15 +135,15 @@ func jsonString(s string, html bool) string {
 
 // String returns s without any secret.
 func (r *Redactor) String(s string) string {
-	if r == nil || r.r == nil {
-		return s
+	if rep := r.replacer(); rep != nil {
+		return rep.Replace(s)
 	}
-	return r.r.Replace(s)
+	return s
 }
 
 // Message returns m without any secret in its text.
 func (r *Redactor) Message(m Message) Message {
-	if r == nil || r.r == nil {
+	if r.replacer() == nil {
 		return m
 	}
 	m.Summary, m.Title, m.Text, m.Footer = r.String(m.Summary), r.String(m.Title), r.String(m.Text), r.String(m.Footer)
@@ -143,9 +181,10 @@ func (r *Redactor) Message(m Message) Message {
 }
 
 // Handler wraps h so that no secret reaches the log: the message and
-// every attribute (errors and other values by their text) are redacted.
+// every attribute (errors and other values by their text) are redacted,
+// with the values r knows when the line is logged.
 func (r *Redactor) Handler(h slog.Handler) slog.Handler {
-	if r == nil || r.r == nil {
+	if r == nil {
 		return h
 	}
 	if rh, ok := h.(redactingHandler); ok && rh.r == r {

@@ -122,3 +122,22 @@ func TestRedactorRedactsEveryPartOfAMessage(t *testing.T) {
 		t.Error("redacting changed the caller's message")
 	}
 }
+
+// A reload teaches the redactor a rotated secret: the log handler and
+// chats made with it before redact the new value too, and the old one
+// stays redacted.
+func TestRedactorLearnsRotatedSecrets(t *testing.T) {
+	t.Parallel()
+	r := actions.NewRedactor()
+	var buf bytes.Buffer
+	log := slog.New(r.Handler(slog.NewTextHandler(&buf, nil)))
+	r.Learn("old-password-1")
+	r.Learn("new-password-2", "old-password-1")
+	log.Info("auth", "err", errors.New("refused old-password-1 and new-password-2"))
+	if out := buf.String(); strings.Contains(out, "password-") || strings.Count(out, actions.Redacted) != 2 {
+		t.Errorf("log line: %s", out)
+	}
+	if got := r.Message(actions.Message{Summary: "new-password-2"}).Summary; got != actions.Redacted {
+		t.Errorf("message: %q", got)
+	}
+}

@@ -40,6 +40,9 @@ type App struct {
 	Sched  *schedule.Scheduler
 	Log    *slog.Logger
 	Clouds *Clouds
+	// redact is the one redactor, in front of the log and in the engine;
+	// a reload teaches it the new config's secrets.
+	redact *actions.Redactor
 	// remotes are the environments' SSH executors, closed with the app.
 	remotes []*ssh.Remote
 	// local serves reads of the store (audit verify) to other processes
@@ -137,7 +140,7 @@ func newApp(cfg *config.Config, base *slog.Logger) (*App, error) {
 	opts := engineOptions(cfg, sched, log)
 	opts.Runs, opts.Locks, opts.Audit, opts.Stores, opts.Redactor = db, db, db, db, redact
 	opts.Observer = metrics
-	app := &App{Config: cfg, DB: db, Engine: actions.NewEngine(opts), Sched: sched, Log: log, Metrics: metrics}
+	app := &App{Config: cfg, DB: db, Engine: actions.NewEngine(opts), Sched: sched, Log: log, Metrics: metrics, redact: redact}
 	app.current.Store(cfg)
 	app.parts = append(app.parts,
 		admin.Part{Name: "store", Ready: func(ctx context.Context) (bool, string) {

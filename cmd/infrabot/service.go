@@ -131,6 +131,11 @@ func (a *App) Reload(ctx context.Context) error {
 // (an environment with work in progress cannot leave), and then the
 // module is put back as it was.
 func (a *App) apply(ctx context.Context, old, cfg *config.Config) error {
+	// The new config's secrets (a rotated cloud password) are redacted
+	// before anything can use them, and the old ones stay redacted: what
+	// is under way may still quote them. Kept even if the engine refuses
+	// below: redacting one value too many leaks nothing.
+	a.redact.Learn(cfg.SecretValues()...)
 	a.Clouds.Reconfigure(cfg.Clouds)
 	a.envs.Reconfigure(environmentsFrom(cfg))
 	err := a.Engine.Reconfigure(ctx, actions.Settings{
