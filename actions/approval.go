@@ -137,10 +137,21 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		return Message{}, Errorf(Conflict, "the plan for request %d changed since it was made (now: %s), so it cannot be approved; %s must ask again with `%s`",
 			id, plan.Summary, run.Person, run.Command)
 	}
-	now := e.now()
+	// Computing the plan again may have taken minutes (a big environment,
+	// a cloud that rate-limits): the request may have expired meanwhile,
+	// and an approval is taken only while it lives.
+	var now time.Time
+	expired := false
 	approved, err := e.runs.UpdateRun(ctx, id, func(r *Run) error {
+		now, expired = e.now(), false
 		if r.State != AwaitingApproval {
 			return Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(r))
+		}
+		if !now.Before(r.Approval.Expires) {
+			expired = true
+			r.State, r.Finished = Expired, now
+			r.Approval.State, r.Error = ApprovalExpired, "nobody approved it in time"
+			return nil
 		}
 		r.State = Running
 		r.Approval.State, r.Approval.DecidedBy, r.Approval.DecidedAt = ApprovalApproved, person.Name, now
@@ -148,6 +159,11 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	})
 	if err != nil {
 		return Message{}, err
+	}
+	if expired {
+		e.record(ctx, AuditEntry{Person: "infrabot", Event: "expired", Action: run.Action, Env: run.Env, Run: id})
+		e.showApproval(ctx, approved, now)
+		return Message{}, Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(approved))
 	}
 	e.record(ctx, AuditEntry{Person: person.Name, Event: "approved", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + " (plan " + run.Approval.PlanHash + ")"})
 	e.showApproval(ctx, approved, now)

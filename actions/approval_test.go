@@ -1,0 +1,72 @@
+package actions_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
+)
+
+// wipeAction is a destructive action on an environment whose plan deletes
+// one server; plan, when set, runs first each time the plan is computed,
+// and executed counts the runs carried out.
+type wipeAction struct {
+	plan     func(n int32)
+	planned  atomic.Int32
+	executed atomic.Int32
+}
+
+func (a *wipeAction) register(w *actionstest.World) {
+	h, err := w.Engine.Module("wipe")
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	h.Register(&actions.Action{Name: "teardown", Summary: "deletes everything", Destructive: true,
+		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}},
+		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+			if n := a.planned.Add(1); a.plan != nil {
+				a.plan(n)
+			}
+			return actions.Plan{Summary: "delete 1", Items: []actions.PlanItem{{Op: actions.OpDelete, Name: "web", ID: "1"}}, Deletes: true}, nil
+		},
+		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			a.executed.Add(1)
+			return nil
+		},
+	})
+}
+
+// An approval counts only while the request lives: when computing the
+// plan again at approval takes past the request's expiry (a slow cloud),
+// the request expires instead of running.
+func TestApprovalThatOutlivesTheRequestIsRefused(t *testing.T) {
+	t.Parallel()
+	var clock *actionstest.Clock
+	wipe := &wipeAction{plan: func(n int32) {
+		if n == 2 { // the plan computed again at approval takes two minutes
+			clock.Advance(2 * time.Minute)
+		}
+	}}
+	w := actionstest.New(t, actionstest.Options{Setup: func(w *actionstest.World) {
+		clock = w.Clock
+		wipe.register(w)
+	}})
+	w.Expect(w.As("alice", "teardown staging"), false, "request 1 awaits approval")
+	w.Clock.Advance(14 * time.Minute) // one minute before the 15-minute expiry
+	w.Expect(w.As("bob", "approve 1"), true, "request 1 is not awaiting approval", "expired")
+	w.Engine.Wait()
+	run := w.Run(1)
+	if run.State != actions.Expired || run.Approval.State != actions.ApprovalExpired || run.Approval.DecidedBy != "" {
+		t.Errorf("run 1: state %s, approval %s by %q", run.State, run.Approval.State, run.Approval.DecidedBy)
+	}
+	if n := wipe.executed.Load(); n != 0 {
+		t.Errorf("the expired request ran %d times", n)
+	}
+	m, ok := w.Chat.Find("request 1")
+	if !ok || len(m.Buttons) != 0 {
+		t.Errorf("the approval message after expiry: %+v", m)
+	}
+}
