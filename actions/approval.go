@@ -110,9 +110,26 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	if !ok {
 		return Message{}, Errorf(Internal, "request %d is for %s, which this infrabot no longer has", id, run.Action)
 	}
-	requester, ok := e.Policy().Person(run.Person)
+	// The request runs with its requester's rights, which a reload may
+	// have taken away since it was made: an approval lends none.
+	policy := e.Policy()
+	requester, ok := policy.Person(run.Person)
 	if !ok {
-		return Message{}, Errorf(Permission, "request %d was made by %s, who is no longer in the config", id, run.Person)
+		if err := e.void(ctx, person, run, run.Person+" is no longer in the config", "requester no longer in the config"); err != nil {
+			return Message{}, err
+		}
+		return Message{}, Errorf(Permission, "request %d was made by %s, who is no longer in the config, so it cannot be approved; the request is void", id, run.Person)
+	}
+	allowed := policy.Allowed(requester, act.Name, run.Env)
+	if allowed == nil {
+		allowed = flagsAllowed(policy, requester, act, run.Flags, run.Env)
+	}
+	if err := allowed; err != nil {
+		why := fmt.Sprintf("%s may no longer `%s`", run.Person, run.Command)
+		if verr := e.void(ctx, person, run, why, "requester no longer allowed: "+ErrorMessage(err)); verr != nil {
+			return Message{}, verr
+		}
+		return Message{}, Errorf(Permission, "request %d cannot be approved: %s (their roles changed since they asked); the request is void", id, why)
 	}
 	req := &Request{Person: requester, Action: act, Args: run.Args, Flags: run.Flags, Env: run.Env, Origin: run.Origin}
 	plan, err := act.Plan(ctx, req)
@@ -120,20 +137,10 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		return Message{}, fmt.Errorf("computing the plan again: %w", err)
 	}
 	if plan.Hash() != run.Approval.PlanHash {
-		voided, verr := e.runs.UpdateRun(ctx, id, func(r *Run) error {
-			if r.State != AwaitingApproval {
-				return Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(r))
-			}
-			r.State, r.Error, r.Finished = Expired, "the plan changed before it was approved", e.now()
-			r.Approval.State = ApprovalVoid
-			return nil
-		})
-		if verr != nil {
-			return Message{}, verr
+		if err := e.void(ctx, person, run, "the plan changed before it was approved",
+			fmt.Sprintf("plan changed: was %s, now %s (%s)", run.Approval.PlanHash, plan.Hash(), plan.Summary)); err != nil {
+			return Message{}, err
 		}
-		e.record(ctx, AuditEntry{Person: person.Name, Event: "approval-void", Action: run.Action, Env: run.Env, Run: id,
-			Detail: fmt.Sprintf("plan changed: was %s, now %s (%s)", run.Approval.PlanHash, plan.Hash(), plan.Summary)})
-		e.showApproval(ctx, voided, e.now())
 		return Message{}, Errorf(Conflict, "the plan for request %d changed since it was made (now: %s), so it cannot be approved; %s must ask again with `%s`",
 			id, plan.Summary, run.Person, run.Command)
 	}
@@ -175,6 +182,27 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		return Message{}, Errorf(Unavailable, "approved request %d, but it could not start: %s", id, ErrorMessage(err))
 	}
 	return Message{Summary: fmt.Sprintf("approved request %d (`%s` by %s); run %d started", id, run.Command, run.Person, id), Tone: ToneSuccess}, nil
+}
+
+// void ends run's request unapproved because it can no longer be
+// approved as it was made (why, for people), audited with detail as
+// found by person, and updates its messages.
+func (e *Engine) void(ctx context.Context, person *Person, run *Run, why, detail string) error {
+	now := e.now()
+	voided, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
+		if r.State != AwaitingApproval {
+			return Errorf(Conflict, "request %d is not awaiting approval: %s", r.ID, decided(r))
+		}
+		r.State, r.Error, r.Finished = Expired, why, now
+		r.Approval.State = ApprovalVoid
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.record(ctx, AuditEntry{Person: person.Name, Event: "approval-void", Action: run.Action, Env: run.Env, Run: run.ID, Detail: detail})
+	e.showApproval(ctx, voided, now)
+	return nil
 }
 
 func (e *Engine) deny(ctx context.Context, person *Person, id int64, reason string) (Message, error) {

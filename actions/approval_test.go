@@ -70,3 +70,53 @@ func TestApprovalThatOutlivesTheRequestIsRefused(t *testing.T) {
 		t.Errorf("the approval message after expiry: %+v", m)
 	}
 }
+
+// A request runs with its requester's rights, not the approver's: when a
+// reload takes them away while it waits, approving it voids it instead.
+func TestApprovalVoidWhenTheRequesterLostTheRight(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		people func() []*actions.Person
+		want   string
+	}{
+		{"requester lost their role", func() []*actions.Person {
+			return []*actions.Person{{Name: "carol", Roles: []string{"viewer"}}, {Name: "bob", Roles: []string{"operator"}}}
+		}, "carol may no longer `teardown staging`"},
+		{"requester left the config", func() []*actions.Person {
+			return []*actions.Person{{Name: "bob", Roles: []string{"operator"}}}
+		}, "made by carol, who is no longer in the config"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			roles := []*actions.Role{
+				{Name: "viewer", Allow: []string{"help", "whoami", "status", "plan", "runs", "run"}},
+				{Name: "operator", Inherit: []string{"viewer"}, Allow: []string{"teardown", "approve", "deny"}, Environments: []string{"staging"}},
+			}
+			rules := []actions.ApprovalRule{{Actions: []string{"teardown"}, Environments: []string{"*"}, Approvers: []string{"operator"}, Expires: 15 * time.Minute}}
+			wipe := &wipeAction{}
+			w := actionstest.New(t, actionstest.Options{
+				Policy: func() *actions.Policy {
+					return actions.NewPolicy([]*actions.Person{{Name: "carol", Roles: []string{"operator"}}, {Name: "bob", Roles: []string{"operator"}}}, roles, rules)
+				},
+				Setup: wipe.register,
+			})
+			w.Expect(w.As("carol", "teardown staging"), false, "request 1 awaits approval")
+			s := *w.Engine.Settings()
+			s.Policy = actions.NewPolicy(tc.people(), roles, rules)
+			if err := w.Engine.Reconfigure(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			w.Expect(w.As("bob", "approve 1"), true, tc.want, "the request is void")
+			w.Engine.Wait()
+			if run := w.Run(1); run.State != actions.Expired || run.Approval.State != actions.ApprovalVoid {
+				t.Errorf("run 1: %s, approval %s", run.State, run.Approval.State)
+			}
+			if n := wipe.executed.Load(); n != 0 {
+				t.Errorf("the request of a person who may no longer teardown ran %d times", n)
+			}
+			w.Expect(w.As("bob", "approve 1"), true, "request 1 is not awaiting approval: it is void")
+		})
+	}
+}
