@@ -327,10 +327,50 @@ func (e *Engine) Recover(ctx context.Context) ([]*Run, error) {
 		})
 		out = append(out, saved)
 	}
+	e.releaseStaleHolds(ctx)
 	if len(failed) > 0 {
 		return out, fmt.Errorf("%d runs left running by the last stop could not be marked interrupted: %s", len(failed), strings.Join(failed, "; "))
 	}
 	return out, nil
+}
+
+// releaseStaleHolds gives back every environment held by a run that has
+// ended (or is gone): a hold outlives its run when giving it back failed
+// once (a store error), and nothing else would ever clear it.
+func (e *Engine) releaseStaleHolds(ctx context.Context) {
+	locks, err := e.locks.Locks(ctx)
+	if err != nil {
+		e.log.Error("reading the locks to release those of ended runs failed", "err", err)
+		return
+	}
+	for _, l := range locks {
+		if l.RunID == 0 {
+			continue
+		}
+		ended, state := e.holdEnded(ctx, l.RunID)
+		if !ended {
+			continue
+		}
+		run := &Run{ID: l.RunID, Env: l.Env, Person: l.Person}
+		e.runLog(run).Warn("a run's hold on its environment outlived the run; released", "state", state)
+		e.releaseRunLock(ctx, run)
+		e.record(ctx, AuditEntry{Person: "infrabot", Event: "run-lock-released", Env: l.Env, Run: l.RunID,
+			Detail: fmt.Sprintf("run %d had ended (%s) but still held %s", l.RunID, state, l.Env)})
+	}
+}
+
+// holdEnded reports whether run id, which holds an environment, has
+// ended (or is not in the store), and its state for people.
+func (e *Engine) holdEnded(ctx context.Context, id int64) (bool, string) {
+	r, err := e.runs.Run(ctx, id)
+	switch {
+	case ErrorKind(err) == NotFound:
+		return true, "not in the store"
+	case err != nil:
+		e.log.Error("reading a run that holds an environment failed", "run", id, "err", err)
+		return false, ""
+	}
+	return r.State.Done(), string(r.State)
 }
 
 // recoverAttempts and recoverBackoff bound how hard Recover tries to mark

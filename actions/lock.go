@@ -83,6 +83,24 @@ func (e *Engine) releaseRunLock(ctx context.Context, run *Run) {
 	}
 }
 
+// staleHold returns the run that holds env although it has ended (or is
+// not in the store), with its state for people; 0 when none does.
+func (e *Engine) staleHold(ctx context.Context, env string) (int64, string) {
+	locks, err := e.locks.Locks(ctx)
+	if err != nil {
+		e.log.Error("reading the locks failed", "err", err)
+		return 0, ""
+	}
+	for _, l := range locks {
+		if l.Env == env && l.RunID != 0 {
+			if ended, state := e.holdEnded(ctx, l.RunID); ended {
+				return l.RunID, state
+			}
+		}
+	}
+	return 0, ""
+}
+
 func (e *Engine) lockAction() *Action {
 	return &Action{
 		Name: "lock", Summary: "keep others from changing an environment",
@@ -112,15 +130,35 @@ func (e *Engine) lockAction() *Action {
 func (e *Engine) unlockAction() *Action {
 	return &Action{
 		Name: "unlock", Summary: "give back the lock on an environment",
-		Help:    "Only the person who locked an environment can unlock it; an admin can break someone else's lock with --force (audited). A run in progress keeps the environment until it ends.",
+		Help: "Only the person who locked an environment can unlock it; an admin can break someone else's lock with --force (audited). " +
+			"A run in progress keeps the environment until it ends; --force also clears the hold of a run that has ended but still holds it.",
 		Args:    []Arg{{Name: "env", Kind: ArgEnv}},
-		Flags:   []Flag{{Name: "force", Help: "break another person's lock (admin)", Permission: "unlock-force"}},
+		Flags:   []Flag{{Name: "force", Help: "break another person's lock, or the hold of a run that has ended (admin)", Permission: "unlock-force"}},
 		Mutates: true,
 		Query: func(ctx context.Context, req *Request) (Message, error) {
 			force := req.Flag("force") // the engine has checked unlock-force
+			var stale int64            // a run that has ended but holds req.Env
+			staleState := ""
+			if force {
+				stale, staleState = e.staleHold(ctx, req.Env)
+			}
 			var was Lock
+			var cleared int64
 			_, err := e.locks.UpdateLock(ctx, req.Env, func(l *Lock) (*Lock, error) {
+				was, cleared = Lock{}, 0
+				if stale != 0 && l != nil && l.RunID == stale {
+					cleared = l.RunID
+					kept := *l
+					kept.RunID = 0
+					if !kept.Manual {
+						was = kept
+						return nil, nil
+					}
+					l = &kept
+				}
 				switch {
+				case l != nil && !l.Manual && l.RunID != 0:
+					return l, Errorf(Conflict, "%s is not locked by anyone; run %d holds it while it runs (if that run has ended, an admin can clear its hold with `unlock %s --force`)", req.Env, l.RunID, req.Env)
 				case l == nil || !l.Manual:
 					return l, Errorf(Conflict, "%s is not locked by anyone", req.Env)
 				case l.Person != req.Person.Name && !force:
@@ -137,6 +175,13 @@ func (e *Engine) unlockAction() *Action {
 			if err != nil {
 				return Message{}, err
 			}
+			if cleared != 0 {
+				e.record(ctx, AuditEntry{Person: req.Person.Name, Event: "run-lock-released", Action: "unlock", Env: req.Env, Run: cleared,
+					Detail: fmt.Sprintf("run %d had ended (%s) but still held %s", cleared, staleState, req.Env)})
+				if !was.Manual {
+					return Message{Summary: understood(req, fmt.Sprintf("— run %d had ended (%s) but still held %s; its hold is cleared", cleared, staleState, req.Env)), Tone: ToneSuccess}, nil
+				}
+			}
 			text := fmt.Sprintf("— %s is unlocked", req.Env)
 			if was.Person != req.Person.Name {
 				text = fmt.Sprintf("— %s's lock on %s is broken", was.Person, req.Env)
@@ -152,6 +197,9 @@ func (e *Engine) unlockAction() *Action {
 			}
 			if was.RunID != 0 {
 				text += fmt.Sprintf("; run %d still holds it until it ends", was.RunID)
+			}
+			if cleared != 0 {
+				text += fmt.Sprintf("; the hold of run %d, which had ended, is cleared", cleared)
 			}
 			return Message{Summary: understood(req, text), Tone: ToneSuccess}, nil
 		},

@@ -1,0 +1,112 @@
+package actions_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
+)
+
+// registerTouch registers `touch <env>`, a mutating action that needs no
+// approval; it waits for gate when gate is not nil.
+func registerTouch(w *actionstest.World, gate chan struct{}) {
+	h, err := w.Engine.Module("touch")
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	h.Register(&actions.Action{Name: "touch", Summary: "changes an environment", Mutates: true,
+		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}},
+		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+			return actions.Plan{Summary: "touch"}, nil
+		},
+		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			if gate != nil {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		},
+	})
+}
+
+// holdFor leaves env held by run id, as a release that failed once (a
+// store error) leaves it.
+func holdFor(w *actionstest.World, env string, id int64, manual bool) {
+	w.T.Helper()
+	if _, err := w.DB.UpdateLock(context.Background(), env, func(*actions.Lock) (*actions.Lock, error) {
+		return &actions.Lock{Env: env, Person: "bob", Reason: "touch " + env, Since: w.Clock.Now(), RunID: id, Manual: manual}, nil
+	}); err != nil {
+		w.T.Fatal(err)
+	}
+}
+
+// A run's hold on its environment that outlived the run (its release
+// failed) is given back at the next start; a person's lock under it stays.
+func TestStartReleasesHoldsOfEndedRuns(t *testing.T) {
+	t.Parallel()
+	w := actionstest.New(t, actionstest.Options{Setup: func(w *actionstest.World) { registerTouch(w, nil) }})
+	w.Expect(w.As("alice", "touch staging"), false, "run 1 started")
+	w.Engine.Wait()
+	if st := w.Run(1).State; st != actions.Succeeded {
+		t.Fatalf("run 1: %s", st)
+	}
+	holdFor(w, "staging", 1, false)    // run 1 succeeded
+	holdFor(w, "production", 77, true) // no run 77; bob's own lock under it
+	w.Expect(w.As("alice", "touch staging"), true, "in use by run 1")
+
+	w.Restart()
+	locks, err := w.DB.Locks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(locks) != 1 || locks[0].Env != "production" || !locks[0].Manual || locks[0].RunID != 0 || locks[0].Person != "bob" {
+		t.Errorf("locks after the start: %+v", locks)
+	}
+	w.Expect(w.As("alice", "touch staging"), false, "run 2 started")
+	w.Engine.Wait()
+}
+
+// `unlock --force` clears the hold of a run that has ended, without a
+// restart, but never that of a run still going.
+func TestUnlockForceClearsTheHoldOfAnEndedRun(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	w := actionstest.New(t, actionstest.Options{Setup: func(w *actionstest.World) { registerTouch(w, gate) }})
+	close(gate)
+	w.Expect(w.As("alice", "touch staging"), false, "run 1 started")
+	w.Engine.Wait()
+	holdFor(w, "staging", 1, false)
+	w.Expect(w.As("alice", "touch staging"), true, "in use by run 1")
+	w.Expect(w.As("alice", "unlock staging"), true, "run 1 holds it", "unlock staging --force")
+	w.Expect(w.As("alice", "unlock staging --force"), false, "run 1 had ended (succeeded) but still held staging; its hold is cleared")
+	w.Expect(w.As("alice", "touch staging"), false, "run 2 started")
+	w.Engine.Wait()
+
+	// A hold by a run that does not exist, under bob's lock: the lock is
+	// broken and the hold cleared.
+	holdFor(w, "production", 77, true)
+	w.Expect(w.As("alice", "unlock production --force"), false, "bob's lock on production is broken", "the hold of run 77, which had ended, is cleared")
+	if locks, _ := w.DB.Locks(context.Background()); len(locks) != 0 {
+		t.Errorf("locks left: %+v", locks)
+	}
+}
+
+func TestUnlockForceKeepsTheHoldOfARunGoing(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	w := actionstest.New(t, actionstest.Options{Setup: func(w *actionstest.World) { registerTouch(w, gate) }})
+	w.Expect(w.As("alice", "touch staging"), false, "run 1 started")
+	w.Expect(w.As("alice", "unlock staging --force"), true, "staging is not locked by anyone; run 1 holds it while it runs")
+	w.Expect(w.As("dave", "touch staging"), true, "in use by run 1")
+	close(gate)
+	w.Engine.Wait()
+	if st := w.Run(1).State; st != actions.Succeeded {
+		t.Errorf("run 1: %s", st)
+	}
+	w.Expect(w.As("dave", "touch staging"), false, "run 2 started")
+	w.Engine.Wait()
+}
