@@ -2,10 +2,16 @@ package actions_test
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/storage"
 )
 
 // registerTouch registers `touch <env>`, a mutating action that needs no
@@ -109,4 +115,78 @@ func TestUnlockForceKeepsTheHoldOfARunGoing(t *testing.T) {
 	}
 	w.Expect(w.As("dave", "touch staging"), false, "run 2 started")
 	w.Engine.Wait()
+}
+
+// releaseWatch is the store's LockStore, noting the state run holding an
+// environment is stored in at the moment its hold is given back.
+type releaseWatch struct {
+	*storage.DB
+	mu     sync.Mutex
+	states []actions.RunState
+}
+
+func (l *releaseWatch) UpdateLock(ctx context.Context, env string, fn func(*actions.Lock) (*actions.Lock, error)) (*actions.Lock, error) {
+	var holder int64
+	if locks, err := l.DB.Locks(ctx); err == nil {
+		for _, lk := range locks {
+			if lk.Env == env {
+				holder = lk.RunID
+			}
+		}
+	}
+	var state actions.RunState
+	if holder != 0 {
+		if r, err := l.DB.Run(ctx, holder); err == nil {
+			state = r.State
+		}
+	}
+	after, err := l.DB.UpdateLock(ctx, env, fn)
+	if err == nil && holder != 0 && (after == nil || after.RunID != holder) {
+		l.mu.Lock()
+		l.states = append(l.states, state)
+		l.mu.Unlock()
+	}
+	return after, err
+}
+
+// A run's outcome is stored before its environment is given back: a crash
+// in between must leave an ended run (its hold released at the next
+// start), not a succeeded run that restarts as interrupted while another
+// run already took the environment.
+func TestRunOutcomeIsStoredBeforeItsEnvironmentIsGivenBack(t *testing.T) {
+	t.Parallel()
+	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	locks := &releaseWatch{DB: db}
+	e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: locks, Audit: db, Environments: []string{"staging"}})
+	defer e.Close()
+	var outcome atomic.Value // error: what the next run ends with
+	e.Register(&actions.Action{Name: "touch", Summary: "changes an environment", Mutates: true,
+		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}},
+		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+			return actions.Plan{Summary: "touch"}, nil
+		},
+		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			err, _ := outcome.Load().(error)
+			return err
+		},
+	})
+	for _, err := range []error{nil, errors.New("the cloud said no")} {
+		if err != nil {
+			outcome.Store(err)
+		}
+		r := e.Execute(context.Background(), actions.Invocation{Person: "alice", Text: "touch staging", Origin: actions.Origin{Platform: "test", Channel: "C1"}})
+		if r.Tone == actions.ToneDanger {
+			t.Fatalf("touch staging: %s", r.Summary)
+		}
+		e.Wait()
+	}
+	locks.mu.Lock()
+	defer locks.mu.Unlock()
+	if want := []actions.RunState{actions.Succeeded, actions.Failed}; !slices.Equal(locks.states, want) {
+		t.Errorf("the runs' states when their holds were given back: %v, want %v", locks.states, want)
+	}
 }

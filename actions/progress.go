@@ -170,7 +170,10 @@ func (p *Progress) stepEvent(i int, now time.Time) RunEvent {
 }
 
 // finish records the run's outcome: steps still running end in state.
-func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
+// It returns what shows the outcome in chat, for the caller to call once
+// the run's environment is given back: the chat may be slow, and the
+// environment need not wait for it.
+func (p *Progress) finish(ctx context.Context, state RunState, reason string) (show func()) {
 	ctx = context.WithoutCancel(ctx)
 	reason = p.e.redact.String(reason)
 	p.writing.Lock()
@@ -206,13 +209,19 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) {
 	}); err != nil {
 		p.e.runLog(r).Error("saving a run's outcome failed", "err", err)
 	}
-	if p.ref == nil {
-		// Its message could not be posted when the run started (the chat
-		// was down): try once more, so that the outcome is seen.
-		p.e.post(ctx, r.Origin, m)
-		return
+	ref := p.ref
+	return func() {
+		// In turn with flushes, as the outcome's update always was.
+		p.writing.Lock()
+		defer p.writing.Unlock()
+		if ref == nil {
+			// Its message could not be posted when the run started (the
+			// chat was down): try once more, so that the outcome is seen.
+			p.e.post(ctx, r.Origin, m)
+			return
+		}
+		p.e.update(ctx, ref, m)
 	}
-	p.e.update(ctx, p.ref, m)
 }
 
 // record queues ev to be written by the next flush. p.mu is held.

@@ -168,9 +168,6 @@ func (e *Engine) notStarted(ctx context.Context, run *Run) {
 
 func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan, p *Progress) {
 	err := runSafely(ctx, req.Action, req, plan, p)
-	if run.Env != "" {
-		e.releaseRunLock(context.WithoutCancel(ctx), run)
-	}
 	state, reason := Succeeded, ""
 	if err != nil {
 		state, reason = Failed, ErrorMessage(err)
@@ -181,7 +178,15 @@ func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan
 			e.runLog(run).Error("run failed", "command", run.Command, "err", err)
 		}
 	}
-	p.finish(context.WithoutCancel(ctx), state, reason)
+	// The outcome is stored before the environment is given back: a
+	// crash between the two leaves an ended run holding it (released at
+	// the next start), never a succeeded run marked interrupted, nor a
+	// second run going while the first still reads as running.
+	show := p.finish(context.WithoutCancel(ctx), state, reason)
+	if run.Env != "" {
+		e.releaseRunLock(context.WithoutCancel(ctx), run)
+	}
+	show()
 	e.observe.RunEnded(run.Action, state, e.now().Sub(run.Started))
 	detail := string(state)
 	if reason != "" {
