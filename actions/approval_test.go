@@ -120,3 +120,48 @@ func TestApprovalVoidWhenTheRequesterLostTheRight(t *testing.T) {
 		})
 	}
 }
+
+// clickingChat is the world's chat, calling onPost after each message is
+// posted: a person acting on it at once.
+type clickingChat struct {
+	*actionstest.Chat
+	onPost func(m actions.Message)
+}
+
+func (c clickingChat) Post(ctx context.Context, ch string, m actions.Message) (actions.MessageRef, error) {
+	ref, err := c.Chat.Post(ctx, ch, m)
+	if err == nil && c.onPost != nil {
+		c.onPost(m)
+	}
+	return ref, err
+}
+
+// A request decided while its approval message was still being filed
+// (bob clicks Approve on the copy as it appears) leaves no copy offering
+// Approve and Deny.
+func TestApprovalDecidedWhilePostedLeavesNoLiveButtons(t *testing.T) {
+	t.Parallel()
+	var clicked atomic.Bool
+	wipe := &wipeAction{}
+	w := actionstest.New(t, actionstest.Options{Setup: func(w *actionstest.World) {
+		wipe.register(w)
+		w.Engine.AddChat(actionstest.Platform, clickingChat{Chat: w.Chat, onPost: func(m actions.Message) {
+			if len(m.Buttons) > 0 && clicked.CompareAndSwap(false, true) {
+				w.Expect(w.As("bob", "approve 1"), false, "approved request 1")
+			}
+		}})
+	}})
+	w.Expect(w.As("alice", "teardown staging"), false, "request 1 awaits approval")
+	w.Engine.Wait()
+	if !clicked.Load() {
+		t.Fatal("no approval message with buttons was posted")
+	}
+	if st := w.Run(1).State; st != actions.Succeeded {
+		t.Errorf("run 1: %s", st)
+	}
+	for _, p := range w.Chat.Posts() {
+		if len(p.Versions[0].Buttons) > 0 && len(p.Message.Buttons) > 0 {
+			t.Errorf("the approval message still offers %d buttons after the request was approved: %q", len(p.Message.Buttons), p.Message.Summary)
+		}
+	}
+}

@@ -60,8 +60,16 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 		Detail: fmt.Sprintf("%s: %s (plan %s, approvers %v)", run.Command, plan.Summary, run.Approval.PlanHash, rule.Approvers)})
 	refs, notice, where := e.postApproval(ctx, run)
 	if len(refs) > 0 || notice != nil {
-		if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Messages, r.Approval.Notice = refs, notice; return nil }); err != nil {
+		saved, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error { r.Approval.Messages, r.Approval.Notice = refs, notice; return nil })
+		switch {
+		case err != nil:
 			e.runLog(run).Warn("saving the approval message references failed", "err", err)
+		case saved.State != AwaitingApproval:
+			// Decided (a click on the first copy, an expiry) while the
+			// copies were being posted: the decision updated the copies
+			// it knew, which were none, so these would offer Approve and
+			// Deny for ever.
+			e.showApproval(ctx, saved, e.now())
 		}
 	}
 	return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— request %d awaits approval by %s%s (expires in %s)",
