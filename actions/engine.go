@@ -96,6 +96,14 @@ type Engine struct {
 	stopAll context.CancelFunc
 	wg      sync.WaitGroup // runs in flight
 
+	// filing counts, per environment, the requests between the check
+	// that their environment exists and the run's record in the store:
+	// a reload must not remove an environment under them (see
+	// Reconfigure). Its own lock, since Reconfigure holds it while it
+	// reads the store.
+	filingMu sync.Mutex
+	filing   map[string]int
+
 	mu      sync.Mutex
 	chats   map[string]Chat
 	active  map[int64]*activeRun
@@ -141,6 +149,7 @@ func NewEngine(opts Options) *Engine {
 		head: opts.StepOutputHead, tail: opts.StepOutputTail,
 		base: base, stopAll: stop,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
+		filing: map[string]int{},
 	}
 	e.settings.Store(Settings{
 		Policy: opts.Policy, Environments: opts.Environments,

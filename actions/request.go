@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -13,6 +14,11 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 	}
 	act := req.Action
 	if req.Env != "" {
+		done, err := e.startFiling(req.Env)
+		if err != nil {
+			return Reply{}, err
+		}
+		defer done()
 		if err := e.lockAllowsRun(ctx, req.Env, req.Person.Name); err != nil {
 			return Reply{}, err
 		}
@@ -74,6 +80,26 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 	}
 	return Reply{Message: Message{Summary: understood(req, fmt.Sprintf("— request %d awaits approval by %s%s (expires in %s)",
 		run.ID, listOr(rule.Approvers, "an approver"), where, elapsed(rule.Expires)))}}, nil
+}
+
+// startFiling counts a request on env as being filed until done is
+// called, once its run is in the store (or it was refused): from then on
+// a reload sees the run, and until then it sees the count. It refuses an
+// environment a reload has removed since the command was read.
+func (e *Engine) startFiling(env string) (done func(), err error) {
+	e.filingMu.Lock()
+	defer e.filingMu.Unlock()
+	if envs := e.Settings().Environments; !slices.Contains(envs, env) {
+		return nil, Errorf(NotFound, "there is no environment %q; declared: %s", env, listOr(envs, "none"))
+	}
+	e.filing[env]++
+	return func() {
+		e.filingMu.Lock()
+		defer e.filingMu.Unlock()
+		if e.filing[env]--; e.filing[env] == 0 {
+			delete(e.filing, env)
+		}
+	}, nil
 }
 
 // postApproval posts the request message where approvers will see it: in

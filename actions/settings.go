@@ -44,11 +44,16 @@ func (e *Engine) Settings() *Settings { return e.settings.Load() }
 
 // Reconfigure puts s in force for every command that starts from now on.
 // It refuses settings that would strand work in progress: an environment
-// may leave the config only when no run is going on it and no request on
-// it awaits approval. The caller audits the change (it knows what the
-// change was); Reconfigure logs nothing.
+// may leave the config only when no run is going on it, no request on it
+// awaits approval, and none is being filed (planned, not yet recorded).
+// The caller audits the change (it knows what the change was);
+// Reconfigure logs nothing.
 func (e *Engine) Reconfigure(ctx context.Context, s Settings) error {
 	next := s.normalised()
+	// No request on an environment starts being filed while this looks
+	// (startFiling), and one filed before is in the store or counted.
+	e.filingMu.Lock()
+	defer e.filingMu.Unlock()
 	removed := []string{}
 	for _, env := range e.Settings().Environments {
 		if !slices.Contains(next.Environments, env) {
@@ -56,11 +61,16 @@ func (e *Engine) Reconfigure(ctx context.Context, s Settings) error {
 		}
 	}
 	if len(removed) > 0 {
+		var busy []string
+		for _, env := range removed {
+			if n := e.filing[env]; n > 0 {
+				busy = append(busy, fmt.Sprintf("%s (%s being filed)", env, plural(n, "request")))
+			}
+		}
 		runs, err := e.runs.Runs(ctx, RunFilter{States: []RunState{Running, AwaitingApproval}})
 		if err != nil {
 			return fmt.Errorf("reading the runs in progress: %w", err)
 		}
-		var busy []string
 		for _, r := range runs {
 			if slices.Contains(removed, r.Env) {
 				busy = append(busy, fmt.Sprintf("%s (%s %d)", r.Env, strings.ReplaceAll(string(r.State), "-", " "), r.ID))
