@@ -250,10 +250,10 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	if err := s.opts.LastRuns.SetLastRun(ctx, e.job.Name, now); err != nil {
-		s.log.Error("cannot record the job's run; skipping the slot rather than risk running it twice", "job", e.job.Name, "err", err)
-		return false
-	}
+	// The job is counted as running before its run is recorded, so that
+	// Close waits for what follows; and a stop that began meanwhile
+	// takes the record back: a restart must not believe that a job ran
+	// when it never started.
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -262,6 +262,33 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) bool {
 	e.running = true
 	s.jobs.Add(1)
 	s.mu.Unlock()
+	forgo := func() {
+		s.mu.Lock()
+		e.running = false
+		s.mu.Unlock()
+		s.jobs.Done()
+	}
+	prev, _, err := s.opts.LastRuns.LastRun(ctx, e.job.Name)
+	if err == nil {
+		err = s.opts.LastRuns.SetLastRun(ctx, e.job.Name, now)
+	}
+	if err != nil {
+		s.log.Error("cannot record the job's run; skipping the slot rather than risk running it twice", "job", e.job.Name, "err", err)
+		forgo()
+		return false
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		// Its last run as it was (none: the zero time, which makes it
+		// due at the next start, as a slot missed while down is).
+		if err := s.opts.LastRuns.SetLastRun(context.WithoutCancel(ctx), e.job.Name, prev); err != nil {
+			s.log.Error("infrabot stopped as the job was to start, and taking back its recorded run failed: it will not run at the next start", "job", e.job.Name, "slot", slot, "err", err)
+		}
+		forgo()
+		return false
+	}
 	go func() {
 		defer s.jobs.Done()
 		defer func() {
