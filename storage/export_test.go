@@ -26,3 +26,7 @@ func (db *DB) FailNextCommit(err error) {
 
 // QueuedWrites returns how many writes wait for the committer to take them.
 func (db *DB) QueuedWrites() int { return len(db.queue.in) }
+
+// ListenPrivate is listenPrivate, for the test of the socket's mode at
+// its creation.
+var ListenPrivate = listenPrivate

@@ -41,10 +41,12 @@ func (db *DB) ServeLocal(path string) (*LocalServer, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
 		os.Remove(path)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("serving the store's reads on %s: %w", path, err)
 	}
+	// Private from its creation (listenPrivate); the mode is also set, for
+	// systems without a umask.
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("serving the store's reads on %s: %w", path, err)
