@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -20,18 +21,44 @@ import (
 // its local socket (GET /backup); when nobody holds the store, the file
 // is opened read-only and copied the same way.
 
+// BackupStall is how long a backup's reader may take nothing before the
+// stream is cut. The stream is one read transaction, and while it is
+// open bbolt cannot grow its map: every write that grows the file waits
+// for it (and with them the committer, and a stop). A reader that stops
+// (a suspended `infrabot backup`, a full disk) must not hold that for
+// ever; a slow one that keeps reading is never cut.
+const BackupStall = 30 * time.Second
+
 // serveBackup streams a consistent copy of the store.
 func (db *DB) serveBackup(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	stalled := &deadlineWriter{w: w, rc: rc, stall: db.backupStall}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(tx.Size(), 10))
-		_, err := tx.WriteTo(w)
+		_, err := tx.WriteTo(stalled)
 		return err
 	})
 	if err != nil {
 		// The status line is gone already: the client sees a short body.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// deadlineWriter gives every write to w stall to complete: each write
+// moves the connection's write deadline, so only a reader that takes
+// nothing for stall is cut off.
+type deadlineWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if err := d.rc.SetWriteDeadline(time.Now().Add(d.stall)); err != nil {
+		return 0, err
+	}
+	return d.w.Write(p)
 }
 
 // BackupAt writes a consistent copy of the store at path to dst, whether

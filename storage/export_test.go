@@ -1,5 +1,7 @@
 package storage
 
+import "time"
+
 // HoldCommits makes the committer wait, once it has taken the next write
 // and before it gathers the rest of its batch, until release is called.
 func (db *DB) HoldCommits() (release func()) {
@@ -30,3 +32,10 @@ func (db *DB) QueuedWrites() int { return len(db.queue.in) }
 // ListenPrivate is listenPrivate, for the test of the socket's mode at
 // its creation.
 var ListenPrivate = listenPrivate
+
+// SetBackupStall sets how long a backup's reader may take nothing before
+// the stream is cut (BackupStall).
+func (db *DB) SetBackupStall(d time.Duration) { db.backupStall = d }
+
+// OpenReads returns how many read transactions are open on the store.
+func (db *DB) OpenReads() int { return db.bolt.Stats().OpenTxN }

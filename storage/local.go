@@ -74,6 +74,10 @@ func (s *LocalServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		// A read still going (a backup) is cut: the store is closing.
+		s.srv.Close()
+	}
 	<-s.done
 	os.Remove(s.path)
 	return err

@@ -35,6 +35,8 @@ var (
 type DB struct {
 	bolt  *bolt.DB
 	queue *commitQueue
+	// backupStall is BackupStall, shorter in tests.
+	backupStall time.Duration
 }
 
 // OpenTimeout is how long Open waits for another process to let go of
@@ -58,7 +60,7 @@ func Open(path string) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("preparing the store %s: %w", path, err)
 	}
-	return &DB{bolt: b, queue: newCommitQueue(b)}, nil
+	return &DB{bolt: b, queue: newCommitQueue(b), backupStall: BackupStall}, nil
 }
 
 // Close commits the writes already queued, then closes the file. Writes
