@@ -136,6 +136,12 @@ func isTerminal(r io.Reader) bool {
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	// SIGHUP reloads the config. Its default is to kill the process, so
+	// it is taken first of all: one sent while infrabot starts (a config
+	// management run, logrotate) waits and reloads once it is serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := newFlags("run", stderr)
 	cfgPath := fs.String("config", "", "config file (default: the built-in demo config)")
 	graceFlag := fs.Duration("grace", 0, "at SIGTERM or Ctrl-C, how long runs may go on before they are interrupted (default: shutdown.grace in the config, 60s)")
@@ -163,11 +169,6 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// SIGHUP reloads the config; it is taken from now on, so that a HUP
-	// sent during start does not kill the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	if err := start(ctx, app); err != nil {
 		return err
 	}
