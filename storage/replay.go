@@ -8,7 +8,8 @@ import (
 )
 
 // bucketReplays holds the keys of chat deliveries already accepted (Slack's
-// trigger, event and envelope ids, decoded request signatures), each with
+// trigger, event and envelope ids and decoded request signatures;
+// Discord's interaction ids and signatures, under "discord:"), each with
 // the time until which it is remembered, so that a request replayed after
 // a restart is still refused. keySweepAt, inside it, says when expired
 // keys are next dropped.

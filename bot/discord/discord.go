@@ -84,6 +84,10 @@ type Options struct {
 	// makes live messages coalesce further, for a guild that wants fewer
 	// edits than that.
 	UpdateBudget bot.Budget
+	// Replays remembers the interactions accepted so that none runs
+	// twice, across restarts too (the storage package implements it);
+	// one in memory, for the process's life, by default.
+	Replays ReplayStore
 	// Now and Sleep are the clock, for tests. Sleep returns early with
 	// ctx's error.
 	Now   func() time.Time
@@ -98,7 +102,7 @@ type Adapter struct {
 	session *discordgo.Session
 	log     *slog.Logger
 	key     ed25519.PublicKey
-	seen    *seen
+	replays ReplayStore
 	rest    *carrier
 	out     *bot.Outbox
 
@@ -154,6 +158,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.Sleep == nil {
 		opts.Sleep = actions.Sleep
 	}
+	if opts.Replays == nil {
+		opts.Replays = newMemoryReplays()
+	}
 	var key ed25519.PublicKey
 	if opts.PublicKey != "" {
 		b, err := hex.DecodeString(strings.TrimSpace(opts.PublicKey))
@@ -170,7 +177,7 @@ func New(opts Options) (*Adapter, error) {
 	rest := newCarrier(s, opts.ApplicationID, opts.Now, log)
 	a := &Adapter{
 		opts: opts, session: s, log: log, key: key,
-		seen: newSeen(opts.Now), rest: rest,
+		replays: opts.Replays, rest: rest,
 		out: bot.NewOutbox(rest, bot.OutboxOptions{
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,

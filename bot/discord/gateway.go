@@ -61,13 +61,18 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 		return
 	}
 	ix := newExchange(i.ID, i.Token, i.AppID, i.ChannelID, "", a.opts.Now())
+	keys := deliveryKeys(i.ID, "")
 	if j != nil {
 		ix = j.ix
-		if !a.seen.first(i.ID) {
+		first, err := a.firstDelivery(ctx, keys)
+		if err != nil {
+			a.log.Error("an interaction from the gateway was not run: cannot check it is not a replay", "interaction", i.ID, "err", err)
+			return
+		}
+		if !first {
 			a.log.Info("an interaction delivered twice was not run again", "interaction", i.ID)
 			return
 		}
-		a.seen.forget(i.ID) // accept records it again
 	}
 	if ix.appID == "" {
 		ix.appID = a.opts.ApplicationID
@@ -76,13 +81,16 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 	// channel's queue.
 	if err := a.out.Call(ctx, callRespond, func(ctx context.Context) error { return a.rest.respond(ctx, ix, resp) }); err != nil {
 		a.log.Error("an interaction could not be acknowledged", "interaction", i.ID, "err", err)
+		if j != nil {
+			a.forgetDelivery(ctx, keys) // not run: a delivery of it again may be
+		}
 		return
 	}
 	ix.markAnswered()
 	if j == nil {
 		return
 	}
-	if a.accept(ctx, i.ID, *j, true) == closing {
+	if a.accept(ctx, keys, *j, true) == closing {
 		a.log.Warn("a command from Discord was not run: infrabot is shutting down")
 	}
 }

@@ -63,7 +63,20 @@ func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
 		// has this answer (exchange.ready): written and flushed below, or
 		// never, when the request fails here.
 		defer j.ix.markAnswered()
-		switch a.accept(r.Context(), i.ID, *j, false) {
+		keys := deliveryKeys(i.ID, r.Header.Get("X-Signature-Ed25519"))
+		first, err := a.firstDelivery(r.Context(), keys)
+		if err != nil {
+			a.log.Error("an interaction was refused: cannot check it is not a replay", "interaction", i.ID, "err", err)
+			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+			return
+		}
+		acc := duplicate
+		if first {
+			acc = a.accept(r.Context(), keys, *j, false)
+		} else {
+			a.log.Info("an interaction delivered twice was not run again", "interaction", i.ID)
+		}
+		switch acc {
 		case busy:
 			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
 			return
@@ -89,17 +102,13 @@ const (
 	closing              // the adapter is shutting down
 )
 
-// accept queues j unless interaction id was seen before. An interaction
-// delivered twice (a replayed request, an event replayed on RESUME) runs
-// once.
-func (a *Adapter) accept(ctx context.Context, id string, j job, wait bool) acceptance {
-	if !a.seen.first(id) {
-		a.log.Info("an interaction delivered twice was not run again", "interaction", id)
-		return duplicate
-	}
+// accept queues j, an interaction recorded under keys as first seen
+// (firstDelivery); when it cannot be queued the keys are forgotten, so
+// that a retry of it is not taken for a replay.
+func (a *Adapter) accept(ctx context.Context, keys []string, j job, wait bool) acceptance {
 	a.rest.remember(j.ix)
 	if !a.submit(ctx, j, wait) {
-		a.seen.forget(id)
+		a.forgetDelivery(ctx, keys)
 		if ctx.Err() != nil {
 			return closing
 		}

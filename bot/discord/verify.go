@@ -1,6 +1,7 @@
 package discord
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -47,40 +48,93 @@ func verify(key ed25519.PublicKey, now time.Time, h http.Header, body []byte) er
 	return nil
 }
 
-// seen remembers the interactions already acted on, for twice the
-// signature window, so that an interaction delivered twice (a replayed
-// request, a gateway event replayed on RESUME) runs once.
-type seen struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	keys    map[string]time.Time
-	sweepAt time.Time
+// replayMemory is how long an accepted interaction is remembered: as long
+// as its token lives, which is longer than any signed delivery of it
+// passes the 5-minute window on either side.
+const replayMemory = TokenLife
+
+// ReplayStore remembers the interactions infrabot accepted (their ids,
+// and for those posted to the Interactions Endpoint their signatures'
+// bytes) so that an interaction delivered twice (a replayed request, a
+// gateway event replayed on RESUME) runs once, across restarts too. The
+// storage package implements it on the bbolt file; the keys the adapter
+// gives begin with "discord:", so that it may share a store with another
+// platform's.
+type ReplayStore interface {
+	// FirstSeen reports whether none of keys was seen before (and is
+	// still remembered at now) and, when so, remembers them all until
+	// until, atomically. When it reports false it records nothing.
+	FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error)
+	// Forget drops keys: the interaction was refused before it was
+	// queued, and Discord's (or the person's) retry of it must not be
+	// taken for a replay.
+	Forget(ctx context.Context, keys []string) error
 }
 
-func newSeen(now func() time.Time) *seen { return &seen{now: now, keys: map[string]time.Time{}} }
+// memoryReplays is a ReplayStore that lasts as long as the process: the
+// default when no store is given (tests, a quick try-out).
+type memoryReplays struct {
+	mu      sync.Mutex
+	keys    map[string]time.Time // key → remembered until
+	sweepAt time.Time            // when expired keys are next dropped
+}
 
-// first records key and reports whether it is new.
-func (s *seen) first(key string) bool {
-	now := s.now()
+func newMemoryReplays() *memoryReplays { return &memoryReplays{keys: map[string]time.Time{}} }
+
+func (s *memoryReplays) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now.After(s.sweepAt) {
-		for k, at := range s.keys {
-			if now.Sub(at) > TokenLife {
+		for k, u := range s.keys {
+			if !now.Before(u) {
 				delete(s.keys, k)
 			}
 		}
 		s.sweepAt = now.Add(signatureWindow / 5)
 	}
-	if _, dup := s.keys[key]; dup {
-		return false
+	for _, k := range keys {
+		if u, dup := s.keys[k]; dup && now.Before(u) {
+			return false, nil
+		}
 	}
-	s.keys[key] = now
-	return true
+	for _, k := range keys {
+		s.keys[k] = until
+	}
+	return true, nil
 }
 
-func (s *seen) forget(key string) {
+func (s *memoryReplays) Forget(ctx context.Context, keys []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.keys, key)
+	for _, k := range keys {
+		delete(s.keys, k)
+	}
+	return nil
+}
+
+// deliveryKeys are the replay keys of interaction id, delivered with the
+// signature sig (hex, as the header carries it; "" from the gateway). The
+// signature is a key by its bytes, however its hex is spelt.
+func deliveryKeys(id, sig string) []string {
+	keys := []string{"discord:interaction:" + id}
+	if raw, err := hex.DecodeString(sig); err == nil && len(raw) > 0 {
+		keys = append(keys, "discord:sig:"+hex.EncodeToString(raw))
+	}
+	return keys
+}
+
+// firstDelivery reports whether an interaction with keys is new,
+// remembering it. A store that fails refuses the interaction: better it
+// is tried again than a command runs twice.
+func (a *Adapter) firstDelivery(ctx context.Context, keys []string) (bool, error) {
+	now := a.opts.Now()
+	return a.replays.FirstSeen(context.WithoutCancel(ctx), keys, now, now.Add(replayMemory))
+}
+
+// forgetDelivery drops keys, for an interaction refused before it was
+// queued.
+func (a *Adapter) forgetDelivery(ctx context.Context, keys []string) {
+	if err := a.replays.Forget(context.WithoutCancel(ctx), keys); err != nil {
+		a.log.Warn("forgetting a refused interaction failed; a retry of it will be taken for a replay", "err", err)
+	}
 }

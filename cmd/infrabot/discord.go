@@ -28,6 +28,7 @@ func newDiscord(app *App) (*discord.Adapter, error) {
 		Catalog:       app.Engine.Catalog(),
 		Environments:  app.Engine.Environments(),
 		Logger:        app.Log.With("component", "discord"),
+		Replays:       app.DB,
 	})
 }
 
