@@ -243,9 +243,12 @@ func TestDeployRefusesAChangedHostKey(t *testing.T) {
 func TestDeployStepTimesOut(t *testing.T) {
 	t.Parallel()
 	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
-	st := step(t, "all", "echo waiting; sleep 30")
-	st.Timeout = 500 * time.Millisecond
-	s := newStory(t, deploy.Environment{Servers: []string{"web"}, Targets: map[string][]deploy.Step{"default": {st}}},
+	// The first step makes the connection, so that the second one's
+	// timeout is spent on its command (far shorter than it), not on the
+	// SSH handshake, however loaded the machine.
+	st := step(t, "all", "echo waiting; sleep 300")
+	st.Timeout = 3 * time.Second
+	s := newStory(t, deploy.Environment{Servers: []string{"web"}, Targets: map[string][]deploy.Step{"default": {step(t, "all", "echo connected"), st}}},
 		func(*actions.Handle, string) deploy.Remote {
 			return sshdRemote(t, d.User, d.Client, "", d.KnownHostsLine())
 		})
@@ -253,7 +256,7 @@ func TestDeployStepTimesOut(t *testing.T) {
 	s.Expect(s.As("bob", "deploy staging"), false, "run 1 started")
 	s.Engine.Wait()
 	r := s.Run(1)
-	if r.State != actions.Failed || !strings.Contains(r.Error, "timed out on "+d.Addr+"; the command was stopped") {
+	if r.State != actions.Failed || !strings.Contains(r.Error, "step 2/2 (`echo waiting; sleep 300`) failed on staging-web-1: timed out on "+d.Addr+"; the command was stopped") {
 		t.Errorf("run 1 %s: %q", r.State, r.Error)
 	}
 	contains(t, "the message", s.message(1), "│ waiting")

@@ -179,8 +179,11 @@ func TestRunStepKeepGoingAndLimit(t *testing.T) {
 func TestRunStepTimeoutAndRedaction(t *testing.T) {
 	t.Parallel()
 	r := &localRemote{}
-	res := deploy.RunStep(context.Background(), r, hosts(1), "echo password=hunter22; sleep 30", deploy.StepOptions{
-		Timeout: 200 * time.Millisecond, Redact: actions.NewRedactor("hunter22"),
+	// The timeout is far shorter than the command, yet long enough for
+	// the shell to start and print under load; exec lets the timeout's
+	// kill reach the sleep, so the output ends at once.
+	res := deploy.RunStep(context.Background(), r, hosts(1), "echo password=hunter22; exec sleep 300", deploy.StepOptions{
+		Timeout: 2 * time.Second, Redact: actions.NewRedactor("hunter22"),
 	})
 	if !errors.Is(res[0].Err, context.DeadlineExceeded) {
 		t.Errorf("err = %v", res[0].Err)

@@ -66,9 +66,12 @@ func testContext(t *testing.T) context.Context {
 }
 
 // startedPID waits for the command to print its background process's PID
-// on a line "pid N" and returns it.
-func startedPID(t *testing.T, ch <-chan string) int {
+// on a line "pid N" and returns it. done is where the command's Run
+// reports: a command that ends before saying it started fails the test at
+// once, with how it ended.
+func startedPID(t *testing.T, ch <-chan string, done <-chan error) int {
 	t.Helper()
+	limit := time.After(20 * time.Second)
 	for {
 		select {
 		case l := <-ch:
@@ -79,9 +82,26 @@ func startedPID(t *testing.T, ch <-chan string) int {
 				}
 				return pid
 			}
-		case <-time.After(20 * time.Second):
+		case err := <-done:
+			t.Fatalf("the command ended before it said it started: %v", err)
+		case <-limit:
 			t.Fatal("the command never said it started")
 		}
+	}
+}
+
+// stepTimeout is the deadline of the timeout tests: far shorter than
+// their commands (sleep 300), yet long enough for a command to start on
+// a connection already made, however loaded the machine (the race
+// detector on 2 shared cores).
+const stepTimeout = 3 * time.Second
+
+// connect makes r's connection to addr, so that a deadline set next is
+// spent on the command, not on the SSH handshake.
+func connect(t *testing.T, r *ssh.Remote, addr string) {
+	t.Helper()
+	if err := r.Run(testContext(t), addr, "true", func(string) {}); err != nil {
+		t.Fatalf("connecting to %s: %v", addr, err)
 	}
 }
 

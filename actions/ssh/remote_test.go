@@ -232,7 +232,7 @@ func TestCancelStopsTheRemoteProcessGroup(t *testing.T) {
 		// only the shell would leave sleep running.
 		done <- r.Run(ctx, srv.Addr, "sleep 300 & echo pid $!; wait", out.add)
 	}()
-	pid := startedPID(t, out.ch)
+	pid := startedPID(t, out.ch, done)
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) || !strings.Contains(chatMessage(err), "cancelled") {
@@ -254,7 +254,7 @@ func TestCancelWorksWithoutSignals(t *testing.T) {
 	out := lines{ch: make(chan string, 16)}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, srv.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
-	pid := startedPID(t, out.ch)
+	pid := startedPID(t, out.ch, done)
 	cancel()
 	// Closing stdin alone stops it, well before the grace period ends and
 	// the session is closed.
@@ -269,13 +269,14 @@ func TestStepTimeoutStopsTheCommand(t *testing.T) {
 	key := sshtest.NewKey(t)
 	srv := sshtest.NewServer(t, key)
 	r := remoteFor(t, srv, key)
-	ctx, cancel := context.WithTimeout(testContext(t), 500*time.Millisecond)
+	connect(t, r, srv.Addr)
+	ctx, cancel := context.WithTimeout(testContext(t), stepTimeout)
 	defer cancel()
 	out := lines{ch: make(chan string, 16)}
 	var pid int
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, srv.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
-	pid = startedPID(t, out.ch)
+	pid = startedPID(t, out.ch, done)
 	err := <-done
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(chatMessage(err), "timed out") {
 		t.Errorf("error = %v", err)

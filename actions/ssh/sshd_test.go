@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/infrabot/infrabot/actions/ssh"
 	"github.com/infrabot/infrabot/actions/ssh/sshtest"
@@ -102,12 +101,13 @@ func TestSSHDStepTimeout(t *testing.T) {
 	t.Parallel()
 	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
 	r := sshdRemote(t, d)
-	ctx, cancel := context.WithTimeout(testContext(t), time.Second)
+	connect(t, r, d.Addr)
+	ctx, cancel := context.WithTimeout(testContext(t), stepTimeout)
 	defer cancel()
 	out := lines{ch: make(chan string, 8)}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, d.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
-	pid := startedPID(t, out.ch)
+	pid := startedPID(t, out.ch, done)
 	err := <-done
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(chatMessage(err), "timed out") {
 		t.Errorf("error = %v", err)
@@ -127,7 +127,7 @@ func TestSSHDCancelStopsTheRemoteCommand(t *testing.T) {
 	go func() {
 		done <- r.Run(ctx, d.Addr, "sleep 300 & echo pid $!; sleep 301 | cat; wait", out.add)
 	}()
-	pid := startedPID(t, out.ch)
+	pid := startedPID(t, out.ch, done)
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) {
@@ -148,7 +148,7 @@ func TestSSHDLostConnectionStopsTheCommand(t *testing.T) {
 	out := lines{ch: make(chan string, 8)}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(testContext(t), d.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
-	pid := startedPID(t, out.ch)
+	pid := startedPID(t, out.ch, done)
 	r.Close() // the connection goes away under the running command
 	if err := <-done; err == nil {
 		t.Error("the command succeeded although its connection was closed")
