@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,7 +59,7 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 			t.Fatal(err)
 		}
 	}
-	d := &SSHD{HostKey: NewKey(t), Client: opts.Client, User: u.Username, Dir: t.TempDir(), log: &syncBuffer{}}
+	d := &SSHD{HostKey: NewKey(t), Client: opts.Client, User: u.Username, Dir: t.TempDir()}
 	if d.Client.Signer == nil {
 		d.Client = NewKey(t)
 	}
@@ -66,17 +67,11 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 	writeFile(t, hostKey, d.HostKey.PEM)
 	authorized := filepath.Join(d.Dir, "authorized_keys")
 	writeFile(t, authorized, []byte(d.Client.AuthorizedKey()))
-	port := freePort(t)
-	d.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	// sshd takes the first value given for a keyword: the options'
-	// lines come first, so that they can override the defaults below.
-	conf := append([]string(nil), opts.Extra...)
-	conf = append(conf,
-		"Port "+strconv.Itoa(port),
+	defaults := []string{
 		"ListenAddress 127.0.0.1",
-		"HostKey "+hostKey,
-		"PidFile "+filepath.Join(d.Dir, "sshd.pid"),
-		"AuthorizedKeysFile "+authorized,
+		"HostKey " + hostKey,
+		"PidFile " + filepath.Join(d.Dir, "sshd.pid"),
+		"AuthorizedKeysFile " + authorized,
 		// t.TempDir() lives under the world-writable /tmp.
 		"StrictModes no",
 		"UsePAM no",
@@ -91,13 +86,39 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		"LogLevel VERBOSE",
 		"MaxStartups 50",
 		"MaxSessions 50",
-	)
+	}
+	// The port is free when chosen but sshd binds it a moment later, and
+	// meanwhile another process may take it (the tests of other packages
+	// open listeners all the time): sshd then exits saying so, and it is
+	// started again on another port.
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		d.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		// sshd takes the first value given for a keyword: the options'
+		// lines come first, so that they can override the defaults.
+		conf := append(append(append([]string(nil), opts.Extra...), "Port "+strconv.Itoa(port)), defaults...)
+		inUse := d.start(t, conf)
+		if !inUse {
+			return d
+		}
+		if attempt == 5 {
+			t.Fatalf("sshd found its port taken 5 times in a row:\n%s", d.log.String())
+		}
+		t.Logf("sshd: port %d was taken before sshd bound it; trying another", port)
+	}
+}
+
+// start runs sshd with conf and waits until it listens; it reports
+// whether sshd exited because its port was in use (and is then stopped).
+func (d *SSHD) start(t testing.TB, conf []string) (portInUse bool) {
+	t.Helper()
 	cfgPath := filepath.Join(d.Dir, "sshd_config")
 	var buf bytes.Buffer
 	for _, l := range conf {
 		buf.WriteString(l + "\n")
 	}
 	writeFile(t, cfgPath, buf.Bytes())
+	d.log = &syncBuffer{}
 	d.cmd = exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
@@ -108,34 +129,39 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		d.cmd.Wait()
 		close(exited)
 	}()
+	// sshd says it listens once it has bound the port: waiting for that,
+	// rather than for a connection to succeed, never mistakes another
+	// process's listener for it.
+	listening := "Server listening on " + strings.Replace(d.Addr, ":", " port ", 1)
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(d.log.String(), listening) {
+		select {
+		case <-exited:
+			if strings.Contains(d.log.String(), "Address already in use") {
+				return true
+			}
+			t.Fatalf("sshd exited at start:\n%s", d.log.String())
+		case <-deadline:
+			d.cmd.Process.Kill()
+			<-exited
+			t.Fatalf("sshd did not listen on %s within 10s:\n%s", d.Addr, d.log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cmd, log := d.cmd, d.log
 	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(5 * time.Second):
-			d.cmd.Process.Kill()
+			cmd.Process.Kill()
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("sshd on %s logged:\n%s", d.Addr, d.log.String())
+			t.Logf("sshd on %s logged:\n%s", d.Addr, log.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", d.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return d
-		}
-		select {
-		case <-exited:
-			t.Fatalf("sshd exited at start:\n%s", d.log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen on %s within 10s:\n%s", d.Addr, d.log.String())
-		}
-	}
+	return false
 }
 
 // RequireSSHD skips the test when sshd is not installed, or fails it
