@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -159,12 +159,6 @@ func TestNoSecretLeaves(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	echo := newEchoServer(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := ln.Addr().String()
-	ln.Close()
 	placeholder := filepath.Join(dir, "placeholder")
 	os.WriteFile(placeholder, []byte("placeholder-secret"), 0o600)
 	cfg, err := config.Parse("canary.yaml", []byte(fmt.Sprintf(`storage:
@@ -187,14 +181,14 @@ environments:
     cloud: echo
     servers:
       - {name: web, flavor: m1.small, image: cirros, networks: [private]}
-http: {listen: "%[4]s"}
+http: {listen: "127.0.0.1:0"}
 slack:
   mode: http
   signing_secret: ${file:%[3]s}
   bot_token: ${file:%[3]s}
   app_token: ${file:%[3]s}
   api_url: %[2]s/slack/
-`, dir, echo.URL, placeholder, listen)))
+`, dir, echo.URL, placeholder)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +267,7 @@ slack:
 	for _, serve := range adapters {
 		go func() { done <- serve(sctx) }()
 	}
-	waitTCP(t, listen)
+	listen := servingAddr(t, &logs)
 	slack := &slacktest.App{URL: "http://" + listen, Secret: cfg.Slack.SigningSecret.Value()}
 	for _, line := range []string{"plan staging", "whoami", "lock staging"} {
 		if r := slack.Command(t, "U01ALICE", "C0INFRA", line); r.Status != http.StatusOK {
@@ -369,17 +363,19 @@ func excerpt(text, s string) string {
 	return bot.Terminal(text[lo:hi])
 }
 
-func waitTCP(t *testing.T, addr string) {
+// servingAddr waits for the public server to say where it listens (it
+// was given port 0: a port chosen beforehand may be taken by another
+// test's connection before the server binds it).
+func servingAddr(t *testing.T, logs *actionstest.Buffer) string {
 	t.Helper()
+	re := regexp.MustCompile(`msg="serving public HTTP endpoints".* listen=(\S+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			return m[1]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s", addr)
+			t.Fatalf("the public server never said where it listens:\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
