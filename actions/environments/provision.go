@@ -243,7 +243,8 @@ func (x *Module) teardown(ctx context.Context, req *actions.Request, plan action
 }
 
 // forEach calls fn for every item, at most parallel at once, and returns
-// the errors in the items' order.
+// the errors in the items' order. Once ctx ends no item starts: each
+// left gets ctx's error.
 func forEach[T any](ctx context.Context, parallel int, items []T, fn func(context.Context, T) error) []error {
 	errs := make([]error, len(items))
 	sem := make(chan struct{}, max(parallel, 1))
@@ -252,7 +253,11 @@ func forEach[T any](ctx context.Context, parallel int, items []T, fn func(contex
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			errs[i] = ctx.Err()
+		}
+		// A slot freed by an item that ended because ctx did is no reason
+		// to start the next one: select picks either when both are ready.
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
 			continue
 		}
 		wg.Add(1)
