@@ -84,6 +84,11 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		"X11Forwarding no",
 		"AllowAgentForwarding no",
 		"LogLevel VERBOSE",
+		// bash started by sshd reads ~/.bashrc unless it is a nested
+		// shell: the tests' commands do not depend on the login files of
+		// whoever runs them (a developer's pyenv init takes a second on
+		// a loaded machine, and a step's timeout is not meant for it).
+		"SetEnv SHLVL=1",
 		"MaxStartups 50",
 		"MaxSessions 50",
 	}
