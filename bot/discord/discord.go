@@ -159,7 +159,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.Sleep = actions.Sleep
 	}
 	if opts.Replays == nil {
-		opts.Replays = newMemoryReplays()
+		opts.Replays = bot.NewMemoryReplays(signatureWindow / 5)
 	}
 	var key ed25519.PublicKey
 	if opts.PublicKey != "" {

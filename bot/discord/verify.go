@@ -7,8 +7,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/infrabot/infrabot/bot"
 )
 
 // signatureWindow is how far an interaction's timestamp may be from now.
@@ -53,64 +54,10 @@ func verify(key ed25519.PublicKey, now time.Time, h http.Header, body []byte) er
 // passes the 5-minute window on either side.
 const replayMemory = TokenLife
 
-// ReplayStore remembers the interactions infrabot accepted (their ids,
-// and for those posted to the Interactions Endpoint their signatures'
-// bytes) so that an interaction delivered twice (a replayed request, a
-// gateway event replayed on RESUME) runs once, across restarts too. The
-// storage package implements it on the bbolt file; the keys the adapter
-// gives begin with "discord:", so that it may share a store with another
-// platform's.
-type ReplayStore interface {
-	// FirstSeen reports whether none of keys was seen before (and is
-	// still remembered at now) and, when so, remembers them all until
-	// until, atomically. When it reports false it records nothing.
-	FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error)
-	// Forget drops keys: the interaction was refused before it was
-	// queued, and Discord's (or the person's) retry of it must not be
-	// taken for a replay.
-	Forget(ctx context.Context, keys []string) error
-}
-
-// memoryReplays is a ReplayStore that lasts as long as the process: the
-// default when no store is given (tests, a quick try-out).
-type memoryReplays struct {
-	mu      sync.Mutex
-	keys    map[string]time.Time // key → remembered until
-	sweepAt time.Time            // when expired keys are next dropped
-}
-
-func newMemoryReplays() *memoryReplays { return &memoryReplays{keys: map[string]time.Time{}} }
-
-func (s *memoryReplays) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.After(s.sweepAt) {
-		for k, u := range s.keys {
-			if !now.Before(u) {
-				delete(s.keys, k)
-			}
-		}
-		s.sweepAt = now.Add(signatureWindow / 5)
-	}
-	for _, k := range keys {
-		if u, dup := s.keys[k]; dup && now.Before(u) {
-			return false, nil
-		}
-	}
-	for _, k := range keys {
-		s.keys[k] = until
-	}
-	return true, nil
-}
-
-func (s *memoryReplays) Forget(ctx context.Context, keys []string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range keys {
-		delete(s.keys, k)
-	}
-	return nil
-}
+// ReplayStore remembers the deliveries infrabot accepted, so that a
+// replayed or retried one never runs twice, across restarts too (see
+// bot.Replays; the storage package implements it).
+type ReplayStore = bot.Replays
 
 // deliveryKeys are the replay keys of interaction id, delivered with the
 // signature sig (hex, as the header carries it; "" from the gateway). The

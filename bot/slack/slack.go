@@ -147,7 +147,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.UpdateBudget = DefaultUpdateBudget
 	}
 	if opts.Replays == nil {
-		opts.Replays = newMemoryReplays()
+		opts.Replays = bot.NewMemoryReplays(signatureWindow / 5)
 	}
 	apiOpts := []slack.Option{slack.OptionAPIURL(opts.APIURL), slack.OptionHTTPClient(opts.HTTPClient)}
 	if opts.AppToken != "" {

@@ -9,8 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/infrabot/infrabot/bot"
 )
 
 // signatureWindow is how far a request's timestamp may be from now:
@@ -74,61 +75,10 @@ func sign(secret []byte, ts string, body []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// ReplayStore remembers the deliveries infrabot accepted (their event
-// ids, trigger ids, envelope ids and decoded signatures) so that Slack's
-// retries and a replayed request never run a command twice, across
-// restarts too. The store package implements it on the bbolt file.
-type ReplayStore interface {
-	// FirstSeen reports whether none of keys was seen before (and is
-	// still remembered at now) and, when so, remembers them all until
-	// until, atomically. When it reports false it records nothing.
-	FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error)
-	// Forget drops keys: the request was refused before it was queued,
-	// and Slack's retry of it must not be taken for a replay.
-	Forget(ctx context.Context, keys []string) error
-}
-
-// memoryReplays is a ReplayStore that lasts as long as the process: the
-// default when no store is given (tests, a quick try-out).
-type memoryReplays struct {
-	mu   sync.Mutex
-	keys map[string]time.Time // key → remembered until
-	// sweepAt is when expired keys are next dropped.
-	sweepAt time.Time
-}
-
-func newMemoryReplays() *memoryReplays { return &memoryReplays{keys: map[string]time.Time{}} }
-
-func (s *memoryReplays) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.After(s.sweepAt) {
-		for k, u := range s.keys {
-			if !now.Before(u) {
-				delete(s.keys, k)
-			}
-		}
-		s.sweepAt = now.Add(signatureWindow / 5)
-	}
-	for _, k := range keys {
-		if u, dup := s.keys[k]; dup && now.Before(u) {
-			return false, nil
-		}
-	}
-	for _, k := range keys {
-		s.keys[k] = until
-	}
-	return true, nil
-}
-
-func (s *memoryReplays) Forget(ctx context.Context, keys []string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range keys {
-		delete(s.keys, k)
-	}
-	return nil
-}
+// ReplayStore remembers the deliveries infrabot accepted, so that a
+// replayed or retried one never runs twice, across restarts too (see
+// bot.Replays; the storage package implements it).
+type ReplayStore = bot.Replays
 
 // firstDelivery reports whether a delivery with keys (empty ones ignored)
 // is new, remembering it. A store that fails refuses the delivery: better
