@@ -33,6 +33,8 @@ type envWorld struct {
 	compute *gophercloud.ServiceClient // raw Nova, to look past infrabot's ownership filter
 
 	envs []environments.Environment
+	// wrap, when set, stands between the module and the provider.
+	wrap func(actions.Cloud) actions.Cloud
 
 	mu    sync.Mutex
 	lists int         // Servers calls since the hook was set
@@ -166,7 +168,11 @@ func (ew *envWorld) setup(w *actionstest.World) {
 		if name != "sim" {
 			return nil, actions.Errorf(actions.NotFound, "no cloud %q", name)
 		}
-		return hookedCloud{Cloud: ew.cloud, ew: ew}, nil
+		var c actions.Cloud = hookedCloud{Cloud: ew.cloud, ew: ew}
+		if ew.wrap != nil {
+			c = ew.wrap(c)
+		}
+		return c, nil
 	})
 }
 
@@ -883,4 +889,49 @@ func TestStatusShowsWhatHoldsTheEnvironment(t *testing.T) {
 	ew.Expect(ew.As("carol", "status"), false, "staging      3/3 servers (1 BUILD, 2 ACTIVE) on sim; locked by bob; run 3 running; 1 request awaiting approval")
 	ew.Expect(ew.As("bob", "cancel 3"), false, "cancelling run 3")
 	ew.finished(id, actions.Cancelled)
+}
+
+// portsCloud is the provider with a Neutron ports quota, which the
+// simulator does not serve.
+type portsCloud struct {
+	actions.Cloud
+	ports actions.Usage
+}
+
+func (c portsCloud) Limits(ctx context.Context) (actions.Limits, error) {
+	l, err := c.Cloud.Limits(ctx)
+	l.Ports, l.PortsKnown = c.ports, true
+	return l, err
+}
+
+// Every quota the plan is checked against refuses it up front, naming
+// what is short: cores and RAM from Nova's limits, ports from Neutron's.
+func TestPlanShortOfCoresRAMOrPortsIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		quotas map[string]int
+		ports  *actions.Usage
+		want   string
+	}{
+		{"cores", map[string]int{"cores": 2}, nil, "cores: needs"},
+		{"ram", map[string]int{"ram": 1024}, nil, "RAM: needs"},
+		{"ports", nil, &actions.Usage{Max: 4, Used: 2}, "ports: needs 3 more, 2 free (quota 4, 2 used)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ew := newEnvWorld(t, simulator.Options{Quotas: tc.quotas}, declared(2))
+			if tc.ports != nil {
+				ew.wrap = func(c actions.Cloud) actions.Cloud { return portsCloud{Cloud: c, ports: *tc.ports} }
+			}
+			r := ew.As("bob", "provision staging")
+			if r.Tone != actions.ToneDanger {
+				t.Fatalf("provision short of %s was not refused: %s", tc.name, r.Summary)
+			}
+			ew.says(r, "staging does not fit in cloud", "nothing was created", tc.want)
+			if all := ew.everything(); len(all) != 0 {
+				t.Errorf("servers created although the plan did not fit: %v", all)
+			}
+		})
+	}
 }
