@@ -8,12 +8,6 @@ import (
 	"strings"
 )
 
-// Planned names the commands of the product (see docs/commands.md) whose
-// module a build may lack or not wire yet. Roles and approval rules may
-// name them whatever the build; typing one that is not in the catalogue is
-// answered with "not available yet", not "no such command".
-var Planned = []string{"deploy", "checks", "incidents", "ack", "resolve", "oncall", "jobs", "digest"}
-
 // Nearest returns the name in among that name most likely means: the only
 // one that starts with name (or the one every such name extends, as
 // checks extends check), or else the nearest one at most two edits away.

@@ -175,18 +175,18 @@ func (e *Engine) ScheduleSweep() error {
 func (e *Engine) Register(a *Action) { e.catalog.Add(a) }
 
 // Permissions returns every name a role or an approval rule may give in
-// this build: the catalogue's actions and flag permissions, and the
-// planned commands, sorted. The catalogue is the one list of commands;
-// configuration is checked against it once every module has registered.
+// this build: the catalogue's actions and flag permissions, sorted. The
+// catalogue is the one list of commands; configuration is checked against
+// it once every module has registered.
 func (e *Engine) Permissions() []string {
-	out := append(e.catalog.Permissions(), Planned...)
+	out := e.catalog.Permissions()
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
 // suggest returns " (did you mean `x`?)" for a mistyped command name.
 func (e *Engine) suggest(name string) string {
-	return didYouMean(name, append(e.catalog.Names(), Planned...))
+	return didYouMean(name, e.catalog.Names())
 }
 
 // Policy returns the policy in force.
@@ -244,9 +244,6 @@ func (e *Engine) execute(ctx context.Context, s *Settings, person *Person, inv I
 	}
 	act, ok := e.catalog.Lookup(cmd.Name)
 	if !ok {
-		if slices.Contains(Planned, cmd.Name) {
-			return "unknown", Reply{}, Errorf(NotFound, "`%s` is not available in this infrabot yet; type `help` to see what is", cmd.Name)
-		}
 		return "unknown", Reply{}, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, e.suggest(cmd.Name))
 	}
 	args, flags, err := Bind(act, cmd)
