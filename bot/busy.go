@@ -98,7 +98,9 @@ func (r *Refusals) Flush() {
 	for u, n := range people {
 		top = append(top, count{u, n})
 	}
-	sort.Slice(top, func(i, j int) bool { return top[i].n > top[j].n || top[i].n == top[j].n && top[i].person < top[j].person })
+	sort.Slice(top, func(i, j int) bool {
+		return top[i].n > top[j].n || top[i].n == top[j].n && top[i].person < top[j].person
+	})
 	var most []string
 	for _, c := range top[:min(3, len(top))] {
 		most = append(most, fmt.Sprintf("%s:%d", c.person, c.n))
