@@ -69,10 +69,17 @@ type Options struct {
 	// Logger receives what the adapter has to say; nothing by default.
 	// Tokens are never logged.
 	Logger *slog.Logger
-	// Workers bounds how many commands run at once; Queue how many wait.
-	// An interaction that finds the queue full is refused with 503.
-	// Defaults 8 and 256.
-	Workers, Queue int
+	// Workers bounds how many commands run at once; Queue how many wait,
+	// and PerPerson how many of one person's. Waiting commands are run
+	// round-robin between people (bot.Inbox). An interaction that finds no
+	// room is answered at once with an ephemeral "infrabot is busy, try
+	// again" (not a failure Discord would show as "interaction failed"),
+	// so that a flood cannot pile up and one person cannot starve the
+	// others. Defaults 8, 256 and 32.
+	Workers, Queue, PerPerson int
+	// BusyLogInterval is how often refusals are logged: one line with
+	// their counts per interval. Default 10s.
+	BusyLogInterval time.Duration
 	// UpdateInterval is the least time between two edits of one message.
 	// Default 1s.
 	UpdateInterval time.Duration
@@ -106,9 +113,11 @@ type Adapter struct {
 	rest    *carrier
 	out     *bot.Outbox
 
-	jobs    chan job
-	mu      sync.RWMutex
-	closed  bool
+	// inbox holds the commands accepted and not yet taken by a worker;
+	// once closed it takes nothing more, so nothing is acknowledged after
+	// the workers were told to finish (it would never run).
+	inbox   *bot.Inbox[job]
+	busy    *bot.Refusals
 	workers sync.WaitGroup
 	pending bot.Pending
 	// status is the link with Discord, for readiness (Status).
@@ -149,6 +158,12 @@ func New(opts Options) (*Adapter, error) {
 	if opts.Queue <= 0 {
 		opts.Queue = 256
 	}
+	if opts.PerPerson <= 0 {
+		opts.PerPerson = 32
+	}
+	if opts.BusyLogInterval <= 0 {
+		opts.BusyLogInterval = 10 * time.Second
+	}
 	if opts.UpdateInterval <= 0 {
 		opts.UpdateInterval = time.Second
 	}
@@ -182,7 +197,8 @@ func New(opts Options) (*Adapter, error) {
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,
 		}),
-		jobs: make(chan job, opts.Queue),
+		inbox: bot.NewInbox[job](opts.Queue, opts.PerPerson),
+		busy:  bot.NewRefusals(log, "Discord", opts.Now, opts.BusyLogInterval),
 	}
 	for range opts.Workers {
 		a.workers.Add(1)
@@ -262,35 +278,29 @@ func splitChannel(s string) (channel, interaction string) {
 	return channel, interaction
 }
 
-// submit queues a command for the workers and reports whether it did.
-// Over HTTP (wait false) a full queue refuses at once (503); from the
-// gateway it waits for room until ctx ends.
+// submit queues a command for the workers, in its author's queue, and
+// reports whether it did. It does not while the adapter is closing, nor
+// when there is no room (for anyone, or for this person): the
+// interaction is then answered "busy". wait makes it wait for room until
+// ctx ends instead.
 func (a *Adapter) submit(ctx context.Context, j job, wait bool) bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if a.closed {
-		return false
-	}
 	a.pending.Add(1)
-	select {
-	case a.jobs <- j:
+	if a.inbox.Put(ctx, j.in.UserID, j, wait) {
 		return true
-	default:
-	}
-	if wait {
-		select {
-		case a.jobs <- j:
-			return true
-		case <-ctx.Done():
-		}
 	}
 	a.pending.Add(-1)
 	return false
 }
 
+// work runs commands until Close, then what was accepted before it: each
+// was acknowledged to Discord.
 func (a *Adapter) work() {
 	defer a.workers.Done()
-	for j := range a.jobs {
+	for {
+		j, ok := a.inbox.Take()
+		if !ok {
+			return
+		}
 		a.run(j)
 	}
 }
@@ -360,14 +370,10 @@ func (a *Adapter) answerByToken(ctx context.Context, ix *exchange, m actions.Mes
 // Close stops taking commands, runs those already accepted, and waits
 // (until ctx ends) for everything queued for Discord to be sent.
 func (a *Adapter) Close(ctx context.Context) error {
-	a.mu.Lock()
-	if !a.closed {
-		a.closed = true
-		close(a.jobs)
-	}
-	a.mu.Unlock()
+	a.inbox.Close()
 	a.setStatus(false, "closed")
 	a.workers.Wait()
+	a.busy.Flush()
 	return a.out.Close(ctx)
 }
 

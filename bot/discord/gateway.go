@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/infrabot/infrabot/actions"
 )
 
 // RunGateway reads interactions from a gateway connection (for teams that
@@ -90,7 +92,13 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 	if j == nil {
 		return
 	}
-	if a.accept(ctx, keys, *j, true) == closing {
+	// Not waiting for room: interactions are handled one at a time, so a
+	// wait for one person's full queue would hold everyone else's.
+	switch a.accept(ctx, keys, *j, false) {
+	case busy:
+		a.busy.Add("gateway", j.in.UserID)
+		a.answer(ix, actions.Message{Summary: busyText(j.in.Text), Tone: actions.ToneWarning}, true)
+	case closing:
 		a.log.Warn("a command from Discord was not run: infrabot is shutting down")
 	}
 }

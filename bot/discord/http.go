@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -78,8 +79,8 @@ func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
 		}
 		switch acc {
 		case busy:
-			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
-			return
+			a.busy.Add(r.URL.Path, j.in.UserID)
+			resp = busyResponse(j.in.Text)
 		case closing:
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
@@ -104,22 +105,33 @@ const (
 
 // accept queues j, an interaction recorded under keys as first seen
 // (firstDelivery); when it cannot be queued the keys are forgotten, so
-// that a retry of it is not taken for a replay.
+// that a retry of it is not taken for a replay. A refusal for want of
+// room is the caller's to answer and count (bot.Refusals): no line is
+// logged for each.
 func (a *Adapter) accept(ctx context.Context, keys []string, j job, wait bool) acceptance {
 	a.rest.remember(j.ix)
 	if !a.submit(ctx, j, wait) {
 		a.forgetDelivery(ctx, keys)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || a.inbox.Closed() {
 			return closing
 		}
-		a.mu.RLock()
-		c := a.closed
-		a.mu.RUnlock()
-		if c {
-			return closing
-		}
-		a.log.Warn("too many commands at once: an interaction was refused")
 		return busy
 	}
 	return queued
+}
+
+// busyText is what a person is told when infrabot cannot take their
+// command now. It did not run, so they may simply send it again.
+func busyText(command string) string {
+	return fmt.Sprintf("⏳ infrabot is busy right now and did not run `%s`; please try again in a few seconds.", command)
+}
+
+// busyResponse answers an interaction infrabot has no room for, at once
+// and only to its author (type 4, flag 64): a command or a click alike,
+// Discord shows it as a message, not as "interaction failed".
+func busyResponse(command string) *discordgo.InteractionResponse {
+	return &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: busyText(command), Flags: discordgo.MessageFlagsEphemeral},
+	}
 }

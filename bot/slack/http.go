@@ -115,18 +115,18 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, si
 // so that Slack does not show a failure or retry, and the person is told,
 // privately, that it did not run and to try again. A slash command is
 // told in its answer; a click or a message, which Slack shows nothing
-// for, in an ephemeral message, at most one per person per busyNotice so
+// for, in an ephemeral message, at most one per person per bot.BusyNotice so
 // that telling does not become a flood of its own. The refusal is counted
 // for the interval's log line.
 func (a *Adapter) refuse(w http.ResponseWriter, path string, in bot.Incoming) {
-	a.busy.add(path, in.UserID)
+	a.busy.Add(path, in.UserID)
 	if path == "/slack/commands" {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"response_type": "ephemeral", "text": busyText(in.Text)})
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	if a.busy.notify(in.UserID) {
+	if a.busy.Notify(in.UserID) {
 		a.ephemeral(in.Channel, in.UserID, busyMessage(in.Text))
 	}
 }

@@ -61,7 +61,7 @@ type Options struct {
 	// person cannot starve the others. Workers mostly wait for the store's
 	// disk, whose commits they share: defaults 64, 1024 and 64.
 	Workers, Queue, PerPerson int
-	// BusyLogInterval is how often busyRefusals are logged: one line with
+	// BusyLogInterval is how often refusals are logged: one line with
 	// their counts per interval. Default 10s.
 	BusyLogInterval time.Duration
 	// UpdateInterval is the least time between two updates of one
@@ -91,8 +91,8 @@ type Adapter struct {
 	// inbox holds the commands accepted and not yet taken by a worker;
 	// once closed it takes nothing more, so nothing is acknowledged after
 	// the workers were told to finish (it would never run).
-	inbox   *inbox
-	busy    *busyRefusals
+	inbox   *bot.Inbox[bot.Incoming]
+	busy    *bot.Refusals
 	workers sync.WaitGroup
 	// pending counts commands accepted and not yet handled.
 	pending bot.Pending
@@ -163,8 +163,8 @@ func New(opts Options) (*Adapter, error) {
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,
 		}),
-		inbox: newInbox(opts.Queue, opts.PerPerson),
-		busy:  newBusyRefusals(log, opts.Now, opts.BusyLogInterval),
+		inbox: bot.NewInbox[bot.Incoming](opts.Queue, opts.PerPerson),
+		busy:  bot.NewRefusals(log, "Slack", opts.Now, opts.BusyLogInterval),
 	}
 	for range opts.Workers {
 		a.workers.Add(1)
@@ -213,7 +213,7 @@ func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.
 // waits for room until ctx ends.
 func (a *Adapter) submit(ctx context.Context, in bot.Incoming, wait bool) bool {
 	a.pending.Add(1)
-	if a.inbox.put(ctx, in, wait) {
+	if a.inbox.Put(ctx, in.UserID, in, wait) {
 		return true
 	}
 	a.pending.Add(-1)
@@ -225,7 +225,7 @@ func (a *Adapter) submit(ctx context.Context, in bot.Incoming, wait bool) bool {
 func (a *Adapter) work() {
 	defer a.workers.Done()
 	for {
-		in, ok := a.inbox.take()
+		in, ok := a.inbox.Take()
 		if !ok {
 			return
 		}
@@ -282,10 +282,10 @@ func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
 // may still update messages after Close; those are sent as well, unless
 // ctx ended first: then what was left is logged and given up.
 func (a *Adapter) Close(ctx context.Context) error {
-	a.inbox.close()
+	a.inbox.Close()
 	a.setStatus(false, "closed")
 	a.workers.Wait()
-	a.busy.flush()
+	a.busy.Flush()
 	return a.out.Close(ctx)
 }
 

@@ -118,6 +118,9 @@ type App struct {
 	Server *Server
 	// Now is Discord's clock for the signature timestamp; time.Now when nil.
 	Now func() time.Time
+	// Client posts the interactions; http.DefaultClient when nil. Give
+	// it Discord's 3-second timeout to fail on an answer that comes late.
+	Client *http.Client
 }
 
 // Request is a signed delivery, kept so that a test can send it again or
@@ -165,7 +168,11 @@ func (a *App) Send(t testing.TB, r *Request) Response {
 		read := a.Server.delivering(r.Token)
 		defer read()
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if a.Client != nil {
+		client = a.Client
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("posting an interaction: %v", err)
 	}
