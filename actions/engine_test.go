@@ -140,11 +140,15 @@ func TestApprovalExpires(t *testing.T) {
 	if r := w.Run(1); r.State != actions.Expired {
 		t.Errorf("state %s, want expired", r.State)
 	}
-	// The sweeper expires requests nobody touches, and updates their message.
+	// The sweep, on the scheduler, expires requests nobody touches, and
+	// updates their message.
+	if err := w.Engine.ScheduleSweep(); err != nil {
+		t.Fatal(err)
+	}
 	w.As("bob", "teardown staging")
 	w.Clock.Advance(16 * time.Minute)
-	if err := w.Engine.ExpireApprovals(context.Background()); err != nil {
-		t.Fatal(err)
+	if n := w.Tick(); n != 1 {
+		t.Fatalf("%d jobs fired, want the sweep", n)
 	}
 	if r := w.Run(2); r.State != actions.Expired {
 		t.Errorf("swept state %s, want expired", r.State)
@@ -259,8 +263,14 @@ func TestInterruptedRunIsMarkedNotRerun(t *testing.T) {
 	if r.State != actions.Interrupted || !strings.Contains(r.Error, "not re-run") {
 		t.Fatalf("after a crash run 1 = %s %q, want interrupted", r.State, r.Error)
 	}
-	if _, ok := w.Chat.Find("run 1 (`deploy staging` by bob) was interrupted"); !ok {
-		t.Error("the interrupted run was not announced")
+	announced := ""
+	for _, p := range w.Chat.Posts() {
+		if strings.Contains(p.Message.Summary, "run 1 (`deploy staging` by bob) was interrupted") {
+			announced = p.To
+		}
+	}
+	if announced != "C1" {
+		t.Errorf("the interrupted run was announced in %q, want C1, the channel it was requested in", announced)
 	}
 	w.Expect(w.As("alice", "lock staging"), false, "locked by alice")
 }

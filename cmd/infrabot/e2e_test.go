@@ -84,6 +84,7 @@ people:
   alice: {roles: [admin]}
   bob:   {roles: [operator]}
   carol: {roles: [viewer]}
+  dave:  {roles: [admin]}
 roles:
   viewer:
     allow: [help, whoami, status, plan, runs, run]
@@ -215,6 +216,10 @@ func TestCoreStory(t *testing.T) {
 	b.shell("bob", `lock scratch "resize"`)
 	out = b.shell("alice", "unlock scratch --force")
 	expect(t, out, "bob's lock on scratch is broken", `[dm bob] alice broke your lock on scratch (you locked it for "resize")`)
+	// And the other way round: an admin's lock broken by another admin.
+	b.shell("alice", `lock scratch "rebuild"`)
+	out = b.shell("dave", "unlock scratch --force")
+	expect(t, out, "alice's lock on scratch is broken", `[dm alice] dave broke your lock on scratch (you locked it for "rebuild")`)
 
 	out, code := b.infrabot("audit", "verify", "--config", b.config)
 	if code != 0 {
