@@ -1,6 +1,7 @@
 package cijobs_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -385,5 +386,51 @@ func TestGlob(t *testing.T) {
 		if got := cijobs.Glob(tc.pattern, tc.name); got != tc.want {
 			t.Errorf("Glob(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
 		}
+	}
+}
+
+// The digest's jobs section names the broken jobs of every squad with
+// their logs, and is left out (a zero message) while every job is well.
+func TestDigestSection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dfg := cijobs.Squad{Name: "dfg", Members: []string{"carol"}, Channel: "dfg", Jobs: []string{"periodic-dfg-*"}}
+	cw := newCIWorld(t, zuultest.Nested, ciSquad(), dfg)
+	cw.build(standalone, "SUCCESS", time.Hour)
+	cw.build("periodic-dfg-x", "SUCCESS", time.Hour)
+	cw.poll(5 * time.Minute)
+	if m, err := cw.module.DigestSection(ctx, time.Time{}); err != nil || m.Title != "" || m.Summary != "" || len(m.Lines) != 0 {
+		t.Errorf("section with every job passing = %+v, %v; want nothing", m, err)
+	}
+
+	cw.build(standalone, "FAILURE", 0)
+	cw.poll(5 * time.Minute)
+	m, err := cw.module.DigestSection(ctx, time.Time{})
+	if err != nil || m.Summary != "1 broken in squad ci" || m.Tone != actions.ToneDanger {
+		t.Errorf("section = %q (tone %q), %v; want 1 broken in squad ci", m.Summary, m.Tone, err)
+	}
+	if len(m.Lines) != 1 || !strings.HasPrefix(m.Lines[0], "✗ ci: "+standalone+" ("+pipeline+", config, master) — broken FAILURE since") {
+		t.Errorf("lines = %q", m.Lines)
+	}
+	if len(m.Links) != 1 || m.Links[0].URL != "https://logs.rdoproject.org/3/" {
+		t.Errorf("links = %+v", m.Links)
+	}
+
+	cw.build("periodic-dfg-x", "TIMED_OUT", 0)
+	cw.poll(5 * time.Minute)
+	m, _ = cw.module.DigestSection(ctx, time.Time{})
+	if m.Summary != "2 broken in 2 squads" || len(m.Lines) != 2 || len(m.Links) != 2 {
+		t.Fatalf("section = %q %q %+v", m.Summary, m.Lines, m.Links)
+	}
+	all := strings.Join(m.Lines, "\n")
+	if !strings.Contains(all, "✗ ci: "+standalone) || !strings.Contains(all, "✗ dfg: periodic-dfg-x") || !strings.Contains(all, "TIMED_OUT") {
+		t.Errorf("lines = %q", m.Lines)
+	}
+
+	cw.build(standalone, "SUCCESS", 0)
+	cw.build("periodic-dfg-x", "SUCCESS", 0)
+	cw.poll(5 * time.Minute)
+	if m, _ := cw.module.DigestSection(ctx, time.Time{}); m.Summary != "" || len(m.Lines) != 0 {
+		t.Errorf("section after recovery = %q %q; want nothing", m.Summary, m.Lines)
 	}
 }

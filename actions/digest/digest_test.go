@@ -4,14 +4,22 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/actions/cijobs"
 	"github.com/infrabot/infrabot/actions/digest"
+	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
+	"github.com/infrabot/infrabot/actions/schedule"
+	"github.com/infrabot/infrabot/actions/zuul"
+	"github.com/infrabot/infrabot/actions/zuul/zuultest"
 	"github.com/infrabot/infrabot/bot"
+	idiscord "github.com/infrabot/infrabot/bot/discord"
 	islack "github.com/infrabot/infrabot/bot/slack"
 )
 
@@ -29,21 +37,8 @@ func (s servers) Servers(ctx context.Context, env string) (int, int, error) {
 	return c[0], c[1], nil
 }
 
-// Sections as other modules would write them: the wiring hands them over.
-func checksSection(ctx context.Context, since time.Time) (actions.Message, error) {
-	return actions.Message{
-		Title: "checks", Summary: "5 up, 1 down", Tone: actions.ToneDanger,
-		Lines: []string{"✗ logserver-http  down since 10:42 (1h18m) · 96.1% up in 24h", "✓ promoter-ssh     up · 100% in 24h"},
-	}, nil
-}
-
-func incidentsSection(ctx context.Context, since time.Time) (actions.Message, error) {
-	return actions.Message{
-		Title: "open incidents", Summary: "1 open", Tone: actions.ToneWarning,
-		Lines: []string{"#9 logserver-http down — 1h18m old, acknowledged by bob"},
-	}, nil
-}
-
+// jobsSection is a section as another module writes one: the wiring
+// hands it over. The golden test uses the real modules' sections.
 func jobsSection(ctx context.Context, since time.Time) (actions.Message, error) {
 	return actions.Message{
 		Title: "CI jobs", Summary: "1 broken in squad ci", Tone: actions.ToneDanger,
@@ -102,46 +97,151 @@ func (dw *world) state(t *testing.T) {
 	}
 }
 
-func allSections() []digest.Section {
-	return []digest.Section{
-		{Name: digest.Checks, Part: checksSection},
-		{Name: digest.Incidents, Part: incidentsSection},
-		{Name: digest.Jobs, Part: jobsSection},
+const (
+	standalone = "periodic-tripleo-ci-centos-9-standalone"
+	pipeline   = "openstack-periodic-integration-main"
+)
+
+// live is the digest with the real modules whose sections it shows:
+// health checks probing two services on loopback (the log server's made
+// to fail) and CI jobs polled from a fake Zuul speaking its real JSON.
+type live struct {
+	*world
+	health   *health.Module
+	ci       *cijobs.Module
+	logs     *healthtest.Service
+	registry *healthtest.Service
+	zuul     *zuultest.Server
+}
+
+func newLiveWorld(t *testing.T, srv digest.Servers) *live {
+	t.Helper()
+	l := &live{world: &world{}, logs: healthtest.NewService(t), registry: healthtest.NewService(t), zuul: zuultest.New("rdo", zuultest.Nested)}
+	t.Cleanup(l.zuul.Close)
+	check := func(name, url string) health.Check {
+		return health.Check{
+			Name: name, Kind: health.HTTP, URL: url, Schedule: "@every 10m", Timeout: 2 * time.Second,
+			Expect: health.Expect{Status: 200, BodyContains: "ok"},
+		}
 	}
+	l.World = actionstest.New(t, actionstest.Options{
+		Channels: actions.Channels{
+			"default": {actionstest.Platform: "C0DEFAULT"},
+			"ci":      {actionstest.Platform: "C0CI"},
+		},
+		ApprovalsChannel: "default",
+		Setup: func(w *actionstest.World) {
+			hh, err := w.Engine.Module(health.Name, health.Buckets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parse := func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) }
+			if l.health, err = health.New(hh, []health.Check{check("logserver-http", l.logs.URL), check("registry", l.registry.URL)}, health.Options{Parse: parse}); err != nil {
+				t.Fatal(err)
+			}
+			ch, err := w.Engine.Module(cijobs.Name, cijobs.Buckets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			z, err := zuul.New(zuul.Options{URL: l.zuul.URL, Tenant: "rdo", Pipelines: []string{pipeline}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			squad := cijobs.Squad{Name: "ci", Members: []string{"alice", "bob"}, Channel: "ci", Jobs: []string{"periodic-tripleo-ci-*-standalone*"}}
+			if l.ci, err = cijobs.New(ch, []cijobs.Squad{squad}, []cijobs.Watch{{Name: "rdo-zuul", Schedule: "@every 5m", Source: z}}); err != nil {
+				t.Fatal(err)
+			}
+			dh, err := w.Engine.Module(digest.Name, digest.Buckets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.digest, err = digest.New(dh, nil, []digest.Section{
+				{Name: digest.Checks, Part: l.health.ChecksSection},
+				{Name: digest.Incidents, Part: l.health.IncidentsSection},
+				{Name: digest.Jobs, Part: l.ci.DigestSection},
+			}, srv); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+	// Let probes in flight finish before the store closes.
+	t.Cleanup(func() { l.health.Close() })
+	return l
+}
+
+// build adds a completed build of job to the fake Zuul, ended ago.
+func (l *live) build(n int, job, result string, ago time.Duration) {
+	end := l.Clock.Now().Add(-ago)
+	l.zuul.Add(zuultest.Build{
+		UUID: fmt.Sprintf("uuid-%d", n), Job: job, Pipeline: pipeline, Project: "config", Branch: "master",
+		Result: result, Start: end.Add(-time.Hour), End: end,
+		LogURL: fmt.Sprintf("https://logs.rdoproject.org/%d/", n),
+	})
+}
+
+// step moves the clock by d, runs what is due and waits for the checks.
+func (l *live) step(d time.Duration) {
+	l.Clock.Advance(d)
+	l.Tick()
+	l.health.Wait()
 }
 
 // A digest rendered from a known state says what the state says, on
-// every platform.
+// every platform. The state is made through the real modules: the
+// registry answers throughout, the log server answers for an hour and
+// then fails for half an hour (an incident, acknowledged by alice); one
+// standalone job passes, the other broke; bob holds staging's lock while
+// run 3 provisions it, and a teardown of production awaits approval.
 func TestDigestGolden(t *testing.T) {
 	t.Parallel()
-	dw := newWorld(t, nil, allSections(), servers{"staging": {3, 3}, "production": {1, 2}})
-	dw.state(t)
-	since := dw.Clock.Now().Add(-24 * time.Hour)
+	l := newLiveWorld(t, servers{"staging": {3, 3}, "production": {1, 2}})
+	l.build(1, standalone+"-upgrade", "SUCCESS", 2*time.Hour)
+	l.build(2, standalone, "SUCCESS", 26*time.Hour)
+	l.build(3, standalone, "FAILURE", 2*time.Hour+48*time.Minute)
+	for range 6 {
+		l.step(10 * time.Minute)
+	}
+	l.logs.Failing.Store(true)
+	for range 3 {
+		l.step(10 * time.Minute)
+	}
+	l.Expect(l.As("alice", "ack 1"), false)
+	l.state(t)
+
+	since := l.Clock.Now().Add(-24 * time.Hour)
 	prague, err := time.LoadLocation("Europe/Prague")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := dw.digest.Compose(context.Background(), nil, since, prague)
+	m := l.digest.Compose(context.Background(), nil, since, prague)
 
 	actionstest.Golden(t, "digest.txt", []byte(bot.Text(m)), *update)
 	actionstest.Golden(t, "digest.slack.json", actionstest.JSON(t, islack.Render(m)), *update)
+	actionstest.Golden(t, "digest.discord.json", actionstest.JSON(t, idiscord.Render(m)), *update)
 
 	text := bot.Text(m)
 	for _, want := range []string{
-		"Since Fri 20 Nov 13:00 CET.",
+		"Since Fri 20 Nov 14:30 CET.",
 		"production   1/2 servers, not as declared · 1 awaiting approval",
 		"staging      3/3 servers · locked by bob: db upgrade · run 3 (provision staging) by bob running",
-		"logserver-http  down since 10:42",
-		"acknowledged by bob",
-		"https://logs.rdoproject.org/42/",
+		"checks: 1 up, 1 down",
+		"✗ logserver-http down since Nov 21 13:10 UTC (20m00s): status 503, want 200 · 66.7% up in 24h",
+		"✓ registry up · 100.0% up in 24h",
+		"open incidents: 1 open",
+		"#1 logserver-http — 10m00s old, acknowledged by alice: status 503, want 200",
+		"CI jobs: 1 broken in squad ci",
+		"✗ ci: " + standalone + " (" + pipeline + ", config, master) — broken FAILURE since Sat 21 Nov 09:12 UTC (4h18m)",
+		"logs of " + standalone + ": https://logs.rdoproject.org/3/",
 		"runs: 3 (1 awaiting-approval, 1 failed, 1 running)", // not the run of two days ago
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("digest lacks %q:\n%s", want, text)
 		}
 	}
-	if strings.Contains(text, "alice") {
-		t.Errorf("the digest shows a run from before since:\n%s", text)
+	for _, not := range []string{"alice    ", standalone + "-upgrade"} {
+		if strings.Contains(text, not) {
+			t.Errorf("the digest shows %q (a run from before since, or a passing job):\n%s", not, text)
+		}
 	}
 	if m.Tone != actions.ToneWarning {
 		t.Errorf("tone = %q, want warning: some sections are", m.Tone)

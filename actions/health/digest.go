@@ -9,8 +9,9 @@ import (
 )
 
 // ChecksSection is the checks part of a status digest: how many are up
-// and down, and a line per failing check. The wiring hands it to the
-// digests module; since is not used (checks are a state, not news).
+// and down, and a line per check with its uptime over the last 24 hours,
+// failing checks first. The wiring hands it to the digests module; since
+// is not used (checks are a state, not news).
 func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Message, error) {
 	if len(x.order) == 0 {
 		return actions.Message{}, nil
@@ -21,6 +22,7 @@ func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Me
 	now := x.h.Now()
 	up, down, pending := 0, 0, 0
 	m := actions.Message{Title: "checks"}
+	var upLines []string
 	for _, name := range x.order {
 		cs := x.checks[name]
 		cs.mu.Lock()
@@ -32,6 +34,11 @@ func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Me
 			pending++
 		case last.OK:
 			up++
+			line := fmt.Sprintf("✓ %s up", name)
+			if ok {
+				line += fmt.Sprintf(" · %.1f%% up in 24h", 100*u)
+			}
+			upLines = append(upLines, line)
 		default:
 			down++
 			line := fmt.Sprintf("✗ %s down since %s (%s): %s", name, stamp(failingSince), age(now, failingSince), last.Detail)
@@ -41,6 +48,7 @@ func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Me
 			m.Lines = append(m.Lines, line)
 		}
 	}
+	m.Lines = append(m.Lines, upLines...)
 	m.Summary = fmt.Sprintf("%d up, %d down", up, down)
 	if pending > 0 {
 		m.Summary += fmt.Sprintf(", %d not run yet", pending)

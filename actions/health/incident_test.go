@@ -251,12 +251,18 @@ func TestDigestSections(t *testing.T) {
 		t.Errorf("incidents section with none open: %q", m.Summary)
 	}
 	w.step(time.Minute)
+	// Up checks are listed too, each with its uptime over 24 hours.
+	m, err := w.mod.ChecksSection(ctx, time.Time{})
+	if want := []string{"✓ logserver-http up · 100.0% up in 24h", "✓ registry up · 100.0% up in 24h"}; err != nil || m.Summary != "2 up, 0 down" || !slices.Equal(m.Lines, want) {
+		t.Errorf("checks section, all up: %v %q %q, want lines %q", err, m.Summary, m.Lines, want)
+	}
 	tg.Failing.Store(true)
 	w.step(time.Minute)
 	w.step(time.Minute)
 	w.Expect(w.As("bob", "ack 1"), false)
-	m, err := w.mod.ChecksSection(ctx, time.Time{})
-	if err != nil || m.Summary != "0 up, 2 down" || len(m.Lines) != 2 || !strings.Contains(m.Lines[0], "✗ logserver-http down since Nov 21 12:02 UTC") {
+	m, err = w.mod.ChecksSection(ctx, time.Time{})
+	if err != nil || m.Summary != "0 up, 2 down" || len(m.Lines) != 2 || !strings.Contains(m.Lines[0], "✗ logserver-http down since Nov 21 12:02 UTC") ||
+		!strings.HasSuffix(m.Lines[0], " · 33.3% up in 24h") {
 		t.Errorf("checks section: %v %q %q", err, m.Summary, m.Lines)
 	}
 	m, _ = w.mod.IncidentsSection(ctx, time.Time{})
