@@ -48,10 +48,15 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 	w.Expect(r, false, "incident 1 (logserver-http) acknowledged by bob")
 	w.settle()
 
+	// Nothing more is sent anywhere once bob acknowledged: not the
+	// channel's level, due 30 minutes after alice's, nor anything else.
+	sent := len(w.Chat.Posts())
 	w.step(30 * time.Minute)
 	w.step(time.Hour)
-	w.None("C0DEFAULT", "page for default")
 	w.None("C0DEFAULT", "page for channel:default")
+	if n := len(w.Chat.Posts()); n != sent {
+		t.Errorf("%d messages sent after bob acknowledged, want none:\n%s", n-sent, w.Chat.Transcript())
+	}
 	if n := len(w.Chat.Sent("dm:UBOB", "incident 1")); n != 1 {
 		t.Errorf("bob got %d pages, want 1", n)
 	}

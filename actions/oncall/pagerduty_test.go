@@ -162,6 +162,9 @@ func TestPagerDutyServerErrorsGiveUpVisibly(t *testing.T) {
 	if !strings.Contains(m.Summary, "failed after 8 attempts") {
 		t.Errorf("the failure says %s", m.Summary)
 	}
+	if tl := w.timeline("1"); !strings.Contains(tl, "page failed: PagerDuty ci trigger failed after 8 attempts") {
+		t.Errorf("`incident 1` does not show the failed page:\n%s", tl)
+	}
 }
 
 func slicesOf(v, n int) []int {

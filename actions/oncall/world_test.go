@@ -24,6 +24,10 @@ type world struct {
 	schedules   []oncall.Schedule
 	escalations []oncall.Escalation
 	opts        oncall.Options
+	// policy is the people and roles, people() by default; chats are
+	// more chats registered on the engine at every start, by platform.
+	policy func() *actions.Policy
+	chats  map[string]actions.Chat
 
 	health *health.Module
 	oncall *oncall.Module
@@ -83,12 +87,17 @@ func newBenchWorld(b *testing.B) *world {
 	return newWorldTB(b, []oncall.Escalation{{Name: "ci-oncall", Levels: []oncall.Level{{Notify: target(oncall.ToSchedule, "ci-oncall")}}}}, oncall.Options{})
 }
 
-func newWorldTB(t testing.TB, escalations []oncall.Escalation, opts oncall.Options) *world {
+// newWorldTB makes the world; shape, when given, changes it before it
+// starts (more chats, other people).
+func newWorldTB(t testing.TB, escalations []oncall.Escalation, opts oncall.Options, shape ...func(*world)) *world {
 	t.Helper()
-	w := &world{schedules: []oncall.Schedule{ciOncall(t)}, escalations: escalations, opts: opts}
+	w := &world{schedules: []oncall.Schedule{ciOncall(t)}, escalations: escalations, opts: opts, policy: people}
+	for _, f := range shape {
+		f(w)
+	}
 	w.target = healthtest.NewService(t)
 	w.target.Failing.Store(true)
-	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: people, KeepChat: true})
+	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: w.policy, KeepChat: true})
 	t.Cleanup(w.stop)
 	return w
 }
@@ -105,6 +114,9 @@ func (w *world) stop() {
 // setup makes both modules, as the wiring does at every start.
 func (w *world) setup(aw *actionstest.World) {
 	w.stop()
+	for platform, c := range w.chats {
+		aw.Engine.AddChat(platform, c)
+	}
 	h, err := aw.Engine.Module(health.Name, health.Buckets...)
 	if err != nil {
 		aw.T.Fatal(err)
