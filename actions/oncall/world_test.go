@@ -1,6 +1,7 @@
 package oncall_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -35,14 +36,21 @@ type world struct {
 
 // people are alice (admin), bob and carol (operators, who ack and take
 // shifts), and dave (a viewer); each has an id on the test platform.
-func people() *actions.Policy {
+func people() *actions.Policy { return peopleMapped(nil) }
+
+// peopleMapped is people() with more platform ids: extra[person][platform].
+func peopleMapped(extra map[string]map[string]string) *actions.Policy {
+	persons := []*actions.Person{
+		{Name: "alice", Roles: []string{"admin"}, IDs: map[string]string{actionstest.Platform: "UALICE"}},
+		{Name: "bob", Roles: []string{"operator"}, IDs: map[string]string{actionstest.Platform: "UBOB"}},
+		{Name: "carol", Roles: []string{"operator"}, IDs: map[string]string{actionstest.Platform: "UCAROL"}},
+		{Name: "dave", Roles: []string{"viewer"}, IDs: map[string]string{actionstest.Platform: "UDAVE"}},
+	}
+	for _, p := range persons {
+		maps.Copy(p.IDs, extra[p.Name])
+	}
 	return actions.NewPolicy(
-		[]*actions.Person{
-			{Name: "alice", Roles: []string{"admin"}, IDs: map[string]string{actionstest.Platform: "UALICE"}},
-			{Name: "bob", Roles: []string{"operator"}, IDs: map[string]string{actionstest.Platform: "UBOB"}},
-			{Name: "carol", Roles: []string{"operator"}, IDs: map[string]string{actionstest.Platform: "UCAROL"}},
-			{Name: "dave", Roles: []string{"viewer"}, IDs: map[string]string{actionstest.Platform: "UDAVE"}},
-		},
+		persons,
 		[]*actions.Role{
 			{Name: "viewer", Allow: []string{"help", "checks", "incidents", "incident", "oncall"}},
 			{Name: "operator", Inherit: []string{"viewer"}, Allow: []string{"ack", "resolve", "snooze", "oncall-override"}},
