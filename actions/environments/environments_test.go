@@ -591,7 +591,10 @@ func TestCreateAnswered503(t *testing.T) {
 func TestServerStuckInBuildTimesOut(t *testing.T) {
 	t.Parallel()
 	envs := declared(2)
-	envs[0].Timeout = 500 * time.Millisecond
+	// Long enough that the servers which do build (30 ms in the
+	// simulator) and the deletion of the stuck one fit in it on a loaded
+	// machine under -race; the stuck one never does, whatever the bound.
+	envs[0].Timeout = 2 * time.Second
 	ew := newEnvWorld(t, simulator.Options{}, envs)
 	ew.sim.StickInBuild("staging-promoter-1")
 
