@@ -111,6 +111,25 @@ func (h *Handle) Schedule(name, spec, tz string, fn func(ctx context.Context) er
 	return h.e.sched.Add(Job{Name: h.name + "/" + name, Spec: spec, TimeZone: tz, Run: fn})
 }
 
+// Reschedule puts fn on the schedule spec in place of the module's job
+// called name, or schedules it when there is none (see
+// Scheduler.Replace): a module reconfigured by a reload calls it for each
+// job it keeps or gains. A job whose schedule stays keeps its next slot.
+func (h *Handle) Reschedule(name, spec, tz string, fn func(ctx context.Context) error) error {
+	if h.e.sched == nil {
+		return fmt.Errorf("module %s: job %s: this infrabot has no scheduler", h.name, name)
+	}
+	return h.e.sched.Replace(Job{Name: h.name + "/" + name, Spec: spec, TimeZone: tz, Run: fn})
+}
+
+// Unschedule stops the module's job called name; its last run stays
+// remembered, so scheduling it again later does not repeat a slot.
+func (h *Handle) Unschedule(name string) {
+	if h.e.sched != nil {
+		h.e.sched.Remove(h.name + "/" + name)
+	}
+}
+
 // Person returns the person called name in the config.
 func (h *Handle) Person(name string) (*Person, bool) { return h.e.Policy().Person(name) }
 

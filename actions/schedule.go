@@ -35,6 +35,12 @@ type Scheduler interface {
 	// Add registers a job; an invalid spec or time zone, or a name in
 	// use, is an error. Jobs may be added before or after start.
 	Add(job Job) error
+	// Replace puts job in place of the job of the same name (or adds it):
+	// a job whose schedule stays keeps its next slot and its last run, so
+	// a config reload neither fires it again nor forgets it.
+	Replace(job Job) error
+	// Remove stops firing the named job; its last run stays remembered.
+	Remove(name string) bool
 }
 
 // Elector decides whether this infrabot may fire a job's slot. With one

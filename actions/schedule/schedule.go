@@ -148,6 +148,48 @@ func (s *Scheduler) Add(job actions.Job) error {
 	return nil
 }
 
+// Replace puts job in place of the job of the same name, or adds it when
+// there is none: a config reload calls it for every job the new config
+// declares. A job whose spec and time zone stay keeps its next slot, so
+// a reload never fires it again; one whose schedule changed waits for the
+// new schedule's next slot from now (nothing was missed while infrabot
+// ran). A run going on keeps the job it started with; the next slot runs
+// the new one. The persisted last run is the job name's and stays.
+func (s *Scheduler) Replace(job actions.Job) error {
+	if job.Name == "" || job.Run == nil {
+		return errors.New("a job needs a name and something to run")
+	}
+	sched, err := Parse(job.Spec, job.TimeZone)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", job.Name, err)
+	}
+	s.mu.Lock()
+	e, ok := s.entries[job.Name]
+	if !ok {
+		s.mu.Unlock()
+		return s.Add(job)
+	}
+	same := e.job.Spec == job.Spec && e.job.TimeZone == job.TimeZone
+	e.job, e.sched, e.jitter = job, sched, s.jitter(job.Name, sched)
+	if !same && !e.next.IsZero() {
+		e.next = sched.Next(s.opts.Now())
+	}
+	s.mu.Unlock()
+	s.wake()
+	return nil
+}
+
+// Remove stops firing the named job and reports whether there was one. A
+// run going on finishes; its last run stays in the store, so a job of the
+// same name added later does not fire again for a slot already run.
+func (s *Scheduler) Remove(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.entries[name]
+	delete(s.entries, name)
+	return ok
+}
+
 // jitter is a stable delay for the job's slots: at most MaxJitter and at
 // most a tenth of its interval.
 func (s *Scheduler) jitter(name string, sched cron.Schedule) time.Duration {
@@ -182,16 +224,19 @@ func (s *Scheduler) Load(ctx context.Context) error {
 }
 
 func (s *Scheduler) load(ctx context.Context, e *entry) error {
-	last, ok, err := s.opts.LastRuns.LastRun(ctx, e.job.Name)
+	s.mu.Lock()
+	name, sched := e.job.Name, e.sched
+	s.mu.Unlock()
+	last, ok, err := s.opts.LastRuns.LastRun(ctx, name)
 	if err != nil {
-		return fmt.Errorf("reading the last run of job %s: %w", e.job.Name, err)
+		return fmt.Errorf("reading the last run of job %s: %w", name, err)
 	}
 	now := s.opts.Now()
-	next := e.sched.Next(now)
+	next := sched.Next(now)
 	if ok {
-		if due := e.sched.Next(last); !due.After(now) {
+		if due := sched.Next(last); !due.After(now) {
 			next = now
-			s.log.Info("job missed its slot while infrabot was down; running it once now", "job", e.job.Name, "last_run", last, "missed", due)
+			s.log.Info("job missed its slot while infrabot was down; running it once now", "job", name, "last_run", last, "missed", due)
 		} else {
 			next = due
 		}
@@ -241,10 +286,11 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) bool {
 	s.mu.Lock()
 	slot := e.next
 	e.next = e.sched.Next(now)
+	job := e.job // Replace may swap it; this slot runs the one it found
 	s.mu.Unlock()
-	ok, err := s.opts.Elector.MayFire(ctx, e.job.Name, slot)
+	ok, err := s.opts.Elector.MayFire(ctx, job.Name, slot)
 	if err != nil {
-		s.log.Warn("cannot tell whether this infrabot may fire the job; skipping the slot", "job", e.job.Name, "err", err)
+		s.log.Warn("cannot tell whether this infrabot may fire the job; skipping the slot", "job", job.Name, "err", err)
 		return false
 	}
 	if !ok {
@@ -268,12 +314,12 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) bool {
 		s.mu.Unlock()
 		s.jobs.Done()
 	}
-	prev, _, err := s.opts.LastRuns.LastRun(ctx, e.job.Name)
+	prev, _, err := s.opts.LastRuns.LastRun(ctx, job.Name)
 	if err == nil {
-		err = s.opts.LastRuns.SetLastRun(ctx, e.job.Name, now)
+		err = s.opts.LastRuns.SetLastRun(ctx, job.Name, now)
 	}
 	if err != nil {
-		s.log.Error("cannot record the job's run; skipping the slot rather than risk running it twice", "job", e.job.Name, "err", err)
+		s.log.Error("cannot record the job's run; skipping the slot rather than risk running it twice", "job", job.Name, "err", err)
 		forgo()
 		return false
 	}
@@ -283,8 +329,8 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) bool {
 	if closed {
 		// Its last run as it was (none: the zero time, which makes it
 		// due at the next start, as a slot missed while down is).
-		if err := s.opts.LastRuns.SetLastRun(context.WithoutCancel(ctx), e.job.Name, prev); err != nil {
-			s.log.Error("infrabot stopped as the job was to start, and taking back its recorded run failed: it will not run at the next start", "job", e.job.Name, "slot", slot, "err", err)
+		if err := s.opts.LastRuns.SetLastRun(context.WithoutCancel(ctx), job.Name, prev); err != nil {
+			s.log.Error("infrabot stopped as the job was to start, and taking back its recorded run failed: it will not run at the next start", "job", job.Name, "slot", slot, "err", err)
 		}
 		forgo()
 		return false
@@ -293,14 +339,14 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) bool {
 		defer s.jobs.Done()
 		defer func() {
 			if r := recover(); r != nil {
-				s.log.Error("job crashed", "job", e.job.Name, "panic", r)
+				s.log.Error("job crashed", "job", job.Name, "panic", r)
 			}
 			s.mu.Lock()
 			e.running = false
 			s.mu.Unlock()
 		}()
-		if err := e.job.Run(s.ctx); err != nil && s.ctx.Err() == nil {
-			s.log.Warn("job failed", "job", e.job.Name, "err", err)
+		if err := job.Run(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("job failed", "job", job.Name, "err", err)
 		}
 	}()
 	return true

@@ -220,3 +220,76 @@ func TestBadSchedulesAreRefusedClearly(t *testing.T) {
 		}
 	}
 }
+
+// A reload replaces jobs: one whose schedule stays keeps its next slot
+// (a slot already run is not run again) and runs the new function; one
+// whose schedule changed waits for the new schedule's next slot, not the
+// slot it "missed"; a removed job stops firing and keeps its last run, so
+// adding it back does not repeat a slot.
+func TestReplaceAndRemoveKeepLastRuns(t *testing.T) {
+	t.Parallel()
+	c := actionstest.NewClock(t0.Add(-time.Minute)) // 08:59
+	p := start(t, filepath.Join(t.TempDir(), "s.db"), c, nil)
+	var daily, daily2, hourly, other atomic.Int32
+	for _, j := range []actions.Job{
+		{Name: "digest", Spec: "0 9 * * *", Run: counter(&daily)},
+		{Name: "report", Spec: "0 9 * * *", Run: counter(&hourly)},
+		{Name: "gone", Spec: "0 9 * * *", Run: counter(&other)},
+	} {
+		if err := p.sched.Add(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.sched.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute) // 09:00: all three fire
+	if n := p.tick(); n != 3 {
+		t.Fatalf("%d jobs ran at 09:00, want 3", n)
+	}
+	c.Advance(30 * time.Minute) // 09:30: the reload
+	if err := p.sched.Replace(actions.Job{Name: "digest", Spec: "0 9 * * *", Run: counter(&daily2)}); err != nil {
+		t.Fatal(err)
+	}
+	// 08:00 has passed today: a restart would call it missed; a reload
+	// waits for tomorrow's.
+	if err := p.sched.Replace(actions.Job{Name: "report", Spec: "0 8 * * *", Run: counter(&hourly)}); err != nil {
+		t.Fatal(err)
+	}
+	if !p.sched.Remove("gone") || p.sched.Remove("gone") {
+		t.Fatal("Remove does not say whether the job was there")
+	}
+	if err := p.sched.Replace(actions.Job{Name: "new", Spec: "@every 1h", Run: counter(&other)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.sched.Replace(actions.Job{Name: "bad", Spec: "every day"}); err == nil {
+		t.Error("a job without a function or with a bad spec was taken")
+	}
+	if n := p.tick(); n != 0 {
+		t.Fatalf("%d jobs fired again at the reload", n)
+	}
+	if next, _ := p.sched.Next("report"); !next.Equal(t0.Add(23 * time.Hour)) {
+		t.Errorf("report's next slot = %s, want tomorrow 08:00", next)
+	}
+	if next, _ := p.sched.Next("digest"); !next.Equal(t0.Add(24 * time.Hour)) {
+		t.Errorf("digest's next slot = %s, want tomorrow 09:00", next)
+	}
+	if _, ok := p.sched.Next("gone"); ok {
+		t.Error("a removed job still has a slot")
+	}
+	// Added back: its 09:00 run is remembered, so it waits for tomorrow.
+	if err := p.sched.Replace(actions.Job{Name: "gone", Spec: "0 9 * * *", Run: counter(&other)}); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := p.sched.Next("gone"); !next.Equal(t0.Add(24 * time.Hour)) {
+		t.Errorf("re-added job's next slot = %s, want tomorrow 09:00", next)
+	}
+	c.Advance(23*time.Hour + 30*time.Minute) // tomorrow 09:00
+	p.tick()
+	if daily.Load() != 1 || daily2.Load() != 1 {
+		t.Errorf("digest ran old %d, new %d times; want the old once (today) and the new once (tomorrow)", daily.Load(), daily2.Load())
+	}
+	if hourly.Load() != 2 || other.Load() != 3 {
+		t.Errorf("report ran %d times (want 2), gone and new %d (want 3: gone today, both tomorrow)", hourly.Load(), other.Load())
+	}
+}
