@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -152,37 +153,26 @@ type Watch struct {
 
 // Module is the CI jobs module.
 type Module struct {
-	h       *actions.Handle
-	squads  []*Squad
-	sources []Watch
+	h   *actions.Handle
+	cur atomic.Pointer[setup] // the squads and sources in force
 
-	flushMu sync.Mutex // one outbox flush at a time, so none is sent twice
+	reconfigure sync.Mutex // one Reconfigure at a time
+	flushMu     sync.Mutex // one outbox flush at a time, so none is sent twice
+}
+
+// setup is the squads and sources of one config; a reload puts a new one
+// in place whole, so a poll sees one config or the other, never a mix.
+type setup struct {
+	squads  []*Squad // sorted by name
+	sources []Watch
 }
 
 // New makes the module on h, which must own Buckets: it registers `jobs`
 // and polls every source on its schedule.
 func New(h *actions.Handle, squads []Squad, sources []Watch) (*Module, error) {
 	m := &Module{h: h}
-	for _, s := range squads {
-		if s.FailuresBeforeNotice <= 0 {
-			s.FailuresBeforeNotice = 1
-		}
-		if s.RemindEvery <= 0 {
-			s.RemindEvery = DefaultRemindEvery
-		}
-		m.squads = append(m.squads, &s)
-	}
-	sort.Slice(m.squads, func(i, j int) bool { return m.squads[i].Name < m.squads[j].Name })
-	for _, w := range sources {
-		if w.Schedule == "" {
-			w.Schedule = DefaultSchedule
-		}
-		m.sources = append(m.sources, w)
-		if err := h.Schedule("poll-"+w.Name, w.Schedule, "", func(ctx context.Context) error {
-			return m.Poll(ctx, w.Name)
-		}); err != nil {
-			return nil, err
-		}
+	if err := m.Reconfigure(squads, sources); err != nil {
+		return nil, err
 	}
 	h.Register(&actions.Action{
 		Name: "jobs", Summary: "state of watched CI jobs, broken ones first",
@@ -194,8 +184,66 @@ func New(h *actions.Handle, squads []Squad, sources []Watch) (*Module, error) {
 	return m, nil
 }
 
-func (m *Module) squad(name string) (*Squad, bool) {
-	for _, s := range m.squads {
+// Reconfigure puts squads and sources in place of those in force (a
+// config reload). What the module stored stays: a job's state is kept
+// under its squad and source, so a squad or source that stays carries on
+// where it was (no notice repeated), one that is added starts fresh at
+// its source's next poll, and one that is removed is no longer polled or
+// shown, its state kept should it come back. A source whose schedule
+// stays keeps its next poll. A schedule that does not parse is an error
+// and leaves the sources in force as they were.
+func (m *Module) Reconfigure(squads []Squad, sources []Watch) error {
+	m.reconfigure.Lock()
+	defer m.reconfigure.Unlock()
+	next := &setup{}
+	for _, s := range squads {
+		if s.FailuresBeforeNotice <= 0 {
+			s.FailuresBeforeNotice = 1
+		}
+		if s.RemindEvery <= 0 {
+			s.RemindEvery = DefaultRemindEvery
+		}
+		next.squads = append(next.squads, &s)
+	}
+	sort.Slice(next.squads, func(i, j int) bool { return next.squads[i].Name < next.squads[j].Name })
+	for _, w := range sources {
+		if w.Schedule == "" {
+			w.Schedule = DefaultSchedule
+		}
+		next.sources = append(next.sources, w)
+	}
+	prev := m.cur.Load()
+	for _, w := range next.sources {
+		if err := m.h.Reschedule("poll-"+w.Name, w.Schedule, "", func(ctx context.Context) error {
+			return m.Poll(ctx, w.Name)
+		}); err != nil {
+			// Put the sources in force back on their schedules.
+			if prev != nil {
+				for _, p := range prev.sources {
+					_ = m.h.Reschedule("poll-"+p.Name, p.Schedule, "", func(ctx context.Context) error {
+						return m.Poll(ctx, p.Name)
+					})
+				}
+			}
+			return err
+		}
+	}
+	if prev != nil {
+		for _, p := range prev.sources {
+			if !next.watches(p.Name) {
+				m.h.Unschedule("poll-" + p.Name)
+			}
+		}
+	}
+	m.cur.Store(next)
+	return nil
+}
+
+// inForce is the setup in force.
+func (m *Module) inForce() *setup { return m.cur.Load() }
+
+func (c *setup) squad(name string) (*Squad, bool) {
+	for _, s := range c.squads {
 		if s.Name == name {
 			return s, true
 		}
@@ -203,20 +251,29 @@ func (m *Module) squad(name string) (*Squad, bool) {
 	return nil, false
 }
 
-func (m *Module) squadNames() []string {
-	out := make([]string, len(m.squads))
-	for i, s := range m.squads {
+func (c *setup) squadNames() []string {
+	out := make([]string, len(c.squads))
+	for i, s := range c.squads {
 		out[i] = s.Name
 	}
 	return out
 }
 
+func (c *setup) watches(source string) bool {
+	for _, w := range c.sources {
+		if w.Name == source {
+			return true
+		}
+	}
+	return false
+}
+
 // channels returns the distinct channels of every squad, where news of a
 // source goes.
-func (m *Module) channels() []actions.Target {
+func (c *setup) channels() []actions.Target {
 	seen := map[string]bool{}
 	var out []actions.Target
-	for _, s := range m.squads {
+	for _, s := range c.squads {
 		if !seen[s.Channel] {
 			seen[s.Channel] = true
 			out = append(out, actions.Target{Kind: actions.ToChannel, Name: s.Channel})

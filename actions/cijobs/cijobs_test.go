@@ -30,6 +30,7 @@ type ciWorld struct {
 	jenkins *jenkinstest.Server
 	squads  []cijobs.Squad
 	module  *cijobs.Module
+	watches []cijobs.Watch // the sources as made at the last start
 	seen    int // posts already returned by poll
 	n       int // builds added, for their ids
 }
@@ -66,10 +67,11 @@ func newCIWorld(t testing.TB, shape zuultest.Shape, squads ...cijobs.Squad) *ciW
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cw.module, err = cijobs.New(h, cw.squads, []cijobs.Watch{
+			cw.watches = []cijobs.Watch{
 				{Name: "rdo-zuul", Schedule: "@every 5m", Source: z},
 				{Name: "jenkins", Schedule: "@every 5m", Source: j},
-			}); err != nil {
+			}
+			if cw.module, err = cijobs.New(h, cw.squads, cw.watches); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -433,4 +435,42 @@ func TestDigestSection(t *testing.T) {
 	if m, _ := cw.module.DigestSection(ctx, time.Time{}); m.Summary != "" || len(m.Lines) != 0 {
 		t.Errorf("section after recovery = %q %q; want nothing", m.Summary, m.Lines)
 	}
+}
+
+// A reload that adds a squad makes its notices flow at the source's next
+// poll, without a restart; the squad that stays keeps its state (no notice
+// repeated) and the source keeps its slot; a removed source is no longer
+// polled, and a schedule that does not parse is refused whole.
+func TestReconfigureAddsSquadKeepsState(t *testing.T) {
+	t.Parallel()
+	cw := newCIWorld(t, zuultest.Nested, ciSquad())
+	cw.build(standalone, "FAILURE", 0)
+	expectPosts(t, cw.poll(5*time.Minute), "C0CI: "+standalone+" is broken")
+	slot, ok := cw.Sched.Next("cijobs/poll-rdo-zuul")
+	if !ok {
+		t.Fatal("the zuul source is not scheduled")
+	}
+
+	cw.Clock.Advance(2 * time.Minute)
+	bad := []cijobs.Watch{{Name: "rdo-zuul", Schedule: "every five minutes", Source: cw.watches[0].Source}}
+	if err := cw.module.Reconfigure(nil, bad); err == nil {
+		t.Fatal("a source with a schedule that does not parse was taken")
+	}
+	dfg := cijobs.Squad{Name: "dfg", Members: []string{"carol"}, Channel: "dfg", Jobs: []string{"*-standalone"}}
+	if err := cw.module.Reconfigure([]cijobs.Squad{ciSquad(), dfg}, cw.watches[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := cw.Sched.Next("cijobs/poll-rdo-zuul"); !next.Equal(slot) {
+		t.Errorf("the source's next poll moved from %s to %s at the reload", slot, next)
+	}
+	if _, ok := cw.Sched.Next("cijobs/poll-jenkins"); ok {
+		t.Error("a source the config no longer has is still polled")
+	}
+	if n := cw.Tick(); n != 0 {
+		t.Fatalf("%d polls fired at the reload", n)
+	}
+	cw.build(standalone, "FAILURE", 0)
+	expectPosts(t, cw.poll(3*time.Minute), "C0DFG: "+standalone+" is broken")
+	r := cw.As("alice", "jobs dfg")
+	cw.Expect(r, false, standalone)
 }

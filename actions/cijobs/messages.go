@@ -131,6 +131,7 @@ func status(s *jobState) JobStatus {
 // first, then failing, silent, unknown and passing; by squad and name
 // within each.
 func (m *Module) Jobs(ctx context.Context, squad string) ([]JobStatus, error) {
+	cfg := m.inForce()
 	var out []JobStatus
 	err := m.h.Store().View(ctx, func(tx actions.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
@@ -138,8 +139,8 @@ func (m *Module) Jobs(ctx context.Context, squad string) ([]JobStatus, error) {
 			if err := get(tx.Bucket(bucketJobs), k, &s); err != nil {
 				return err
 			}
-			sq, ok := m.squad(s.Squad)
-			if !ok || squad != "" && s.Squad != squad || !sq.Owns(s.Job.Name) || !m.watches(s.Source) {
+			sq, ok := cfg.squad(s.Squad)
+			if !ok || squad != "" && s.Squad != squad || !sq.Owns(s.Job.Name) || !cfg.watches(s.Source) {
 				return nil
 			}
 			out = append(out, status(&s))
@@ -160,15 +161,6 @@ func (m *Module) Jobs(ctx context.Context, squad string) ([]JobStatus, error) {
 		return a.Job.key() < b.Job.key()
 	})
 	return out, err
-}
-
-func (m *Module) watches(source string) bool {
-	for _, w := range m.sources {
-		if w.Name == source {
-			return true
-		}
-	}
-	return false
 }
 
 var stateMark = map[string]string{StateBroken: "✗", StateFailing: "!", StateSilent: "⌛", StateUnknown: "?", StatePassing: "✓"}
@@ -199,9 +191,10 @@ func (st JobStatus) line(now time.Time, withSquad bool) string {
 
 func (m *Module) jobsCommand(ctx context.Context, req *actions.Request) (actions.Message, error) {
 	name := req.Arg("squad")
+	cfg := m.inForce()
 	if name != "" {
-		if _, ok := m.squad(name); !ok {
-			return actions.Message{}, actions.Errorf(actions.NotFound, "there is no squad %q; squads: %s", name, actions.ListOr(m.squadNames(), "none"))
+		if _, ok := cfg.squad(name); !ok {
+			return actions.Message{}, actions.Errorf(actions.NotFound, "there is no squad %q; squads: %s", name, actions.ListOr(cfg.squadNames(), "none"))
 		}
 	}
 	jobs, err := m.Jobs(ctx, name)
@@ -222,7 +215,7 @@ func (m *Module) jobsCommand(ctx context.Context, req *actions.Request) (actions
 		}
 	}
 	switch {
-	case len(m.squads) == 0:
+	case len(cfg.squads) == 0:
 		m2.Summary = "no squads are configured; see docs/ci-jobs.md"
 	case len(jobs) == 0:
 		m2.Summary = "no builds seen yet of any watched job"
@@ -235,7 +228,7 @@ func (m *Module) jobsCommand(ctx context.Context, req *actions.Request) (actions
 	}
 	var down []string
 	_ = m.h.Store().View(ctx, func(tx actions.Tx) error {
-		for _, w := range m.sources {
+		for _, w := range cfg.sources {
 			var src sourceState
 			if err := get(tx.Bucket(bucketSources), []byte(w.Name), &src); err == nil && src.Down {
 				down = append(down, fmt.Sprintf("%s cannot be read since %s: %s", w.Name, stamp(src.DownSince), src.Error))

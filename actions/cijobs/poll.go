@@ -41,10 +41,11 @@ type notice struct {
 // Poll reads the source called name once and tells squads what changed.
 // It is what the source's schedule runs.
 func (m *Module) Poll(ctx context.Context, name string) error {
+	cfg := m.inForce()
 	var w *Watch
-	for i := range m.sources {
-		if m.sources[i].Name == name {
-			w = &m.sources[i]
+	for i := range cfg.sources {
+		if cfg.sources[i].Name == name {
+			w = &cfg.sources[i]
 		}
 	}
 	if w == nil {
@@ -83,7 +84,7 @@ func (m *Module) Poll(ctx context.Context, name string) error {
 				Text:    fmt.Sprintf("%s. Its jobs are not watched until it answers again; infrabot says so when it does.", src.Error),
 				Tone:    actions.ToneWarning,
 			}
-			if err := enqueue(tx, m.channels(), msg); err != nil {
+			if err := enqueue(tx, cfg.channels(), msg); err != nil {
 				return err
 			}
 			return put(b, []byte(name), src)
@@ -100,7 +101,7 @@ func (m *Module) Poll(ctx context.Context, name string) error {
 				Summary: fmt.Sprintf("CI source %s answers again, after %s", name, actions.Span(now.Sub(src.DownSince))),
 				Tone:    actions.ToneSuccess,
 			}
-			if err := enqueue(tx, m.channels(), msg); err != nil {
+			if err := enqueue(tx, cfg.channels(), msg); err != nil {
 				return err
 			}
 			src.Down, src.Error = false, ""
@@ -113,7 +114,7 @@ func (m *Module) Poll(ctx context.Context, name string) error {
 		if err := put(sb, []byte(name), src); err != nil {
 			return err
 		}
-		for _, sq := range m.squads {
+		for _, sq := range cfg.squads {
 			if err := m.pollSquad(tx, sq, name, report, now); err != nil {
 				return err
 			}
