@@ -31,8 +31,8 @@ type ciWorld struct {
 	squads  []cijobs.Squad
 	module  *cijobs.Module
 	watches []cijobs.Watch // the sources as made at the last start
-	seen    int // posts already returned by poll
-	n       int // builds added, for their ids
+	seen    int            // posts already returned by poll
+	n       int            // builds added, for their ids
 }
 
 func ciSquad() cijobs.Squad {
