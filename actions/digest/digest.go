@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -72,6 +73,9 @@ type Module struct {
 	h        *actions.Handle
 	sections map[string]Section
 	servers  Servers
+
+	mu        sync.Mutex // one Reconfigure at a time
+	scheduled []string   // the names of the digests' jobs in force
 }
 
 // DefaultSince is how far back the first digest looks.
@@ -87,18 +91,8 @@ func New(h *actions.Handle, digests []Digest, sections []Section, servers Server
 	for _, s := range sections {
 		m.sections[s.Name] = s
 	}
-	perChannel := map[string]int{}
-	for _, d := range digests {
-		perChannel[d.Channel]++
-		name := d.Channel
-		if n := perChannel[d.Channel]; n > 1 {
-			name = fmt.Sprintf("%s-%d", d.Channel, n)
-		}
-		if err := h.Schedule(name, d.Schedule, d.TimeZone, func(ctx context.Context) error {
-			return m.post(ctx, name, d)
-		}); err != nil {
-			return nil, err
-		}
+	if err := m.Reconfigure(digests); err != nil {
+		return nil, err
 	}
 	h.Register(&actions.Action{
 		Name: "digest", Summary: "the status digest, now",
@@ -113,6 +107,42 @@ func New(h *actions.Handle, digests []Digest, sections []Section, servers Server
 		},
 	})
 	return m, nil
+}
+
+// Reconfigure puts digests in place of those scheduled (a config reload).
+// A digest is named by its channel (the second one to a channel
+// "channel-2", and so on), and its last posting is kept under that name:
+// a digest that stays keeps its next slot, so a reload never posts one
+// whose slot already ran, and the next one covers the time since the
+// last. A digest added waits for its first slot; one removed is no longer
+// posted. A schedule that does not parse is an error, and then the
+// digests in force may be partly replaced: the config was validated
+// before, so it is not expected.
+func (m *Module) Reconfigure(digests []Digest) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	perChannel := map[string]int{}
+	var names []string
+	for _, d := range digests {
+		perChannel[d.Channel]++
+		name := d.Channel
+		if n := perChannel[d.Channel]; n > 1 {
+			name = fmt.Sprintf("%s-%d", d.Channel, n)
+		}
+		if err := m.h.Reschedule(name, d.Schedule, d.TimeZone, func(ctx context.Context) error {
+			return m.post(ctx, name, d)
+		}); err != nil {
+			return err
+		}
+		names = append(names, name)
+	}
+	for _, name := range m.scheduled {
+		if !slices.Contains(names, name) {
+			m.h.Unschedule(name)
+		}
+	}
+	m.scheduled = names
+	return nil
 }
 
 // post composes the digest d and posts it to its channel, remembering

@@ -323,3 +323,59 @@ func TestScheduledDigest(t *testing.T) {
 	r := dw.As("alice", "digest")
 	dw.Expect(r, false, "Since Tue 24 Nov 08:00 UTC", "CI jobs: 1 broken in squad ci")
 }
+
+// A reload keeps a digest whose slot already ran from posting again, and
+// its next posting takes the new sections; a digest removed is no longer
+// posted, one added waits for its first slot.
+func TestReconfigureDoesNotRefire(t *testing.T) {
+	t.Parallel()
+	daily := digest.Digest{Schedule: "0 13 * * *", Channel: "default", Include: []string{digest.Checks}}
+	other := digest.Digest{Schedule: "0 13 * * *", Channel: "default", Include: []string{digest.Jobs}}
+	says := func(title string) func(context.Context, time.Time) (actions.Message, error) {
+		return func(context.Context, time.Time) (actions.Message, error) {
+			return actions.Message{Title: title, Summary: "1 " + title}, nil
+		}
+	}
+	sections := []digest.Section{
+		{Name: digest.Checks, Part: says("checks")},
+		{Name: digest.Incidents, Part: says("open incidents")},
+		{Name: digest.Jobs, Part: jobsSection},
+	}
+	dw := newWorld(t, []digest.Digest{daily, other}, sections, nil)
+	dw.Clock.Advance(time.Hour) // Saturday 13:00 UTC
+	if n := dw.Tick(); n != 2 {
+		t.Fatalf("%d digests posted at 13:00, want 2", n)
+	}
+	dw.Clock.Advance(30 * time.Minute)
+
+	daily.Include = []string{digest.Incidents}
+	added := digest.Digest{Schedule: "0 14 * * *", Channel: "default"}
+	if err := dw.digest.Reconfigure([]digest.Digest{daily, added}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dw.digest.Reconfigure([]digest.Digest{{Schedule: "at one", Channel: "default"}}); err == nil {
+		t.Error("a digest whose schedule does not parse was taken")
+	}
+	if err := dw.digest.Reconfigure([]digest.Digest{daily, added}); err != nil {
+		t.Fatal(err)
+	}
+	if n := dw.Tick(); n != 0 {
+		t.Fatalf("%d digests posted again at the reload", n)
+	}
+	dw.Clock.Advance(30 * time.Minute) // 14:00: the added one
+	if n := dw.Tick(); n != 1 {
+		t.Fatalf("%d digests at 14:00, want the added one", n)
+	}
+	dw.Clock.Advance(23 * time.Hour) // Sunday 13:00: only the kept one
+	if n := dw.Tick(); n != 1 {
+		t.Fatalf("%d digests on Sunday 13:00, want the kept one only", n)
+	}
+	posts := dw.Chat.Posts()
+	if len(posts) != 4 {
+		t.Fatalf("%d posts, want 4", len(posts))
+	}
+	m := posts[3].Message
+	if len(m.Fields) != 1 || m.Fields[0].Label != "open incidents" || !strings.Contains(m.Text, "Since Sat 21 Nov 13:00 UTC") {
+		t.Errorf("the kept digest after the reload = %s", bot.Text(m))
+	}
+}
