@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/cijobs"
 	"github.com/infrabot/infrabot/actions/deploy"
+	"github.com/infrabot/infrabot/actions/digest"
 	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/health"
 	"github.com/infrabot/infrabot/actions/oncall"
@@ -66,6 +68,10 @@ type App struct {
 	shells map[string]deploy.Remote
 	// OnCall is the on-call module: schedules and escalation.
 	OnCall *oncall.Module
+	// ci and digests are the CI jobs and digests modules, which a reload
+	// reconfigures.
+	ci      *cijobs.Module
+	digests *digest.Module
 
 	// deliveries read each chat adapter's delivery counts, for /metrics;
 	// adapters add theirs as the wiring makes them.

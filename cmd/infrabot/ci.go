@@ -21,17 +21,15 @@ func (a *App) ciModules() error {
 	if err != nil {
 		return err
 	}
-	watches, err := watchesFrom(a.Config)
+	watches, err := a.watchesFrom(a.Config)
 	if err != nil {
 		return err
-	}
-	for i := range watches {
-		watches[i].Source = countedSource{Source: watches[i].Source, name: watches[i].Name, m: a.Metrics}
 	}
 	ci, err := cijobs.New(h, squadsFrom(a.Config), watches)
 	if err != nil {
 		return err
 	}
+	a.ci = ci
 	h, err = a.Engine.Module(digest.Name, digest.Buckets...)
 	if err != nil {
 		return err
@@ -42,8 +40,20 @@ func (a *App) ciModules() error {
 		{Name: digest.Incidents, Part: a.Health.IncidentsSection},
 		{Name: digest.OnCall, Part: a.OnCall.DigestSection},
 	}
-	_, err = digest.New(h, digestsFrom(a.Config), sections, serverCounts{a})
+	a.digests, err = digest.New(h, digestsFrom(a.Config), sections, serverCounts{a})
 	return err
+}
+
+// watchesFrom makes the CI sources of c, each counted for /metrics.
+func (a *App) watchesFrom(c *config.Config) ([]cijobs.Watch, error) {
+	watches, err := watchesFrom(c)
+	if err != nil {
+		return nil, err
+	}
+	for i := range watches {
+		watches[i].Source = countedSource{Source: watches[i].Source, name: watches[i].Name, m: a.Metrics}
+	}
+	return watches, nil
 }
 
 func watchesFrom(c *config.Config) ([]cijobs.Watch, error) {

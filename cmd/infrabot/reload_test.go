@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/actions/zuul/zuultest"
 )
 
 // TestReloadRedactsRotatedSecrets: docs/operations.md rotates a cloud
@@ -77,5 +80,106 @@ environments:
 	}
 	if strings.Contains(out, newPassword) || strings.Contains(out, oldPassword) {
 		t.Errorf("the log carries a cloud password:\n%s", out)
+	}
+}
+
+// TestReloadSwapsSquadsSourcesAndDigests: a reload that adds a squad and
+// a digest and drops a CI source puts them in force without a restart:
+// the new squad's jobs flow from the source's next poll, the digest that
+// stays keeps its slot (no second posting), the dropped source is no
+// longer polled, and the audit names what changed, none of it as waiting
+// for a restart.
+func TestReloadSwapsSquadsSourcesAndDigests(t *testing.T) {
+	t.Parallel()
+	z := zuultest.New("rdo", zuultest.Nested)
+	defer z.Close()
+	z.Add(zuultest.Build{UUID: "u1", Job: "periodic-standalone", Pipeline: "periodic", Project: "config", Branch: "master",
+		Result: "FAILURE", Start: time.Now().Add(-2 * time.Hour), End: time.Now().Add(-time.Hour), LogURL: "https://logs.example/1/"})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "infrabot.yaml")
+	base := fmt.Sprintf(`storage: {path: %s/infrabot.db}
+admin: {listen: "off"}
+people:
+  alice: {roles: [admin]}
+roles:
+  admin: {allow: ["*"], environments: ["*"]}
+channels:
+  default: {}
+  dfg: {}
+ci:
+  - {name: rdo-zuul, type: zuul, url: "%s", tenant: rdo, pipelines: [periodic]}
+`, dir, z.URL)
+	write := func(extra string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(base+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`  - {name: other, type: zuul, url: "http://127.0.0.1:1", tenant: rdo}
+squads:
+  ci: {members: [alice], channel: default, jobs: ["nothing-*"]}
+digests:
+  - {schedule: "0 9 * * *", channel: default}
+`)
+	app, err := OpenApp(path, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	ctx := context.Background()
+	if err := app.Sched.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	digestSlot, ok := app.Sched.Next("digest/default")
+	if !ok {
+		t.Fatal("the digest is not scheduled")
+	}
+	if _, ok := app.Sched.Next("cijobs/poll-other"); !ok {
+		t.Fatal("the second source is not scheduled")
+	}
+
+	write(`squads:
+  ci: {members: [alice], channel: default, jobs: ["nothing-*"]}
+  dfg: {members: [alice], channel: dfg, jobs: ["periodic-*"]}
+digests:
+  - {schedule: "0 9 * * *", channel: default, include: [jobs]}
+  - {schedule: "0 10 * * *", channel: dfg}
+`)
+	if err := app.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := app.Sched.Next("digest/default"); !next.Equal(digestSlot) {
+		t.Errorf("the kept digest's slot moved from %s to %s", digestSlot, next)
+	}
+	if _, ok := app.Sched.Next("digest/dfg"); !ok {
+		t.Error("the added digest is not scheduled")
+	}
+	if _, ok := app.Sched.Next("cijobs/poll-other"); ok {
+		t.Error("the dropped source is still polled")
+	}
+	if err := app.ci.Poll(ctx, "rdo-zuul"); err != nil {
+		t.Fatal(err)
+	}
+	reply := app.Engine.Execute(ctx, actions.Invocation{Person: "alice", Text: "jobs dfg", Origin: actions.Origin{Platform: "console"}})
+	if text := strings.Join(reply.Lines, "\n"); !strings.Contains(text, "periodic-standalone") || !strings.Contains(text, "FAILURE") {
+		t.Errorf("jobs of the squad added by the reload: %s\n%s", reply.Summary, text)
+	}
+	records, err := app.DB.Tail(ctx, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail string
+	for _, r := range records {
+		if r.Event == "config-reloaded" {
+			detail = r.Detail
+		}
+	}
+	for _, want := range []string{"ci -other", "squads +dfg", "digests"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("the audit of the reload lacks %q: %s", want, detail)
+		}
+	}
+	if strings.Contains(detail, "next restart") {
+		t.Errorf("the audit says something waits for a restart: %s", detail)
 	}
 }

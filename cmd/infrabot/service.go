@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/cijobs"
 	"github.com/infrabot/infrabot/cmd/infrabot/admin"
 	"github.com/infrabot/infrabot/config"
 )
@@ -72,15 +73,16 @@ func serveAdmin(app *App) (*admin.Server, error) {
 // is refused: each problem is logged with its file and line, and the
 // config in force stays. A good one swaps, for every command from now
 // on, the people, roles, approval rules, channels and the approvals
-// channel, the environments and the clouds they use, and the grace period.
-// Nothing in progress is dropped: runs going keep what they started with,
+// channel, the environments and the clouds they use, the grace period,
+// and the CI sources, squads and digests (a source or digest that stays
+// keeps its next slot and its stored state). Nothing in progress is dropped: runs going keep what they started with,
 // requests waiting for approval are records in the store (approving one
 // computes its plan again, so a changed environment voids it), and jobs
 // keep their last runs. Sections that this process cannot take without a
 // restart (the store, the listeners, the chat adapters' tokens, health
-// checks, CI sources, squads and digests, the log section) are named in
-// the log and the audit record, and take effect at the next start. The reload is
-// audited, applied or refused.
+// checks, on-call, PagerDuty, webhooks, the log section) are named in
+// the log and the audit record, and take effect at the next start. The
+// reload is audited, applied or refused.
 func (a *App) Reload(ctx context.Context) error {
 	a.reload.Lock()
 	defer a.reload.Unlock()
@@ -125,29 +127,77 @@ func (a *App) Reload(ctx context.Context) error {
 	return nil
 }
 
-// apply puts cfg in force. The environments module and the clouds take
-// the new declarations first (an environment the engine does not route
-// to yet harms nobody); the engine's settings last, which may refuse
-// (an environment with work in progress cannot leave), and then the
-// module is put back as it was.
+// apply puts cfg in force. The CI sources are made first (a source that
+// cannot be made refuses the config before anything changed). The
+// environments module and the clouds take the new declarations next (an
+// environment the engine does not route to yet harms nobody); then the
+// engine's settings, which may refuse (an environment with work in
+// progress cannot leave), and then the module is put back as it was.
+// The CI jobs and digests modules come last, once the channels their
+// squads and digests name are in force; one that refuses puts everything
+// back.
 func (a *App) apply(ctx context.Context, old, cfg *config.Config) error {
 	// The new config's secrets (a rotated cloud password) are redacted
 	// before anything can use them, and the old ones stay redacted: what
 	// is under way may still quote them. Kept even if the engine refuses
 	// below: redacting one value too many leaks nothing.
 	a.redact.Learn(cfg.SecretValues()...)
+	var watches []cijobs.Watch
+	if a.ci != nil {
+		var err error
+		if watches, err = a.watchesFrom(cfg); err != nil {
+			return err
+		}
+	}
 	a.Clouds.Reconfigure(cfg.Clouds)
 	a.envs.Reconfigure(environmentsFrom(cfg))
-	err := a.Engine.Reconfigure(ctx, actions.Settings{
-		Policy:           policyFrom(cfg),
-		Environments:     slices.Collect(maps.Keys(cfg.Environments)),
-		Channels:         channelsFrom(cfg),
-		ApprovalsChannel: cfg.ApprovalsChannel,
-	})
-	if err != nil {
+	settings := func(c *config.Config) actions.Settings {
+		return actions.Settings{
+			Policy:           policyFrom(c),
+			Environments:     slices.Collect(maps.Keys(c.Environments)),
+			Channels:         channelsFrom(c),
+			ApprovalsChannel: c.ApprovalsChannel,
+		}
+	}
+	undo := func() {
 		a.envs.Reconfigure(environmentsFrom(old))
 		a.Clouds.Reconfigure(old.Clouds)
+	}
+	if err := a.Engine.Reconfigure(ctx, settings(cfg)); err != nil {
+		undo()
 		return err
+	}
+	err := a.reconfigureModules(cfg, watches)
+	if err == nil {
+		return nil
+	}
+	// Back to the old config: it was in force a moment ago, so the
+	// engine takes it again, and the old sources were made once already.
+	if oldWatches, werr := a.watchesFrom(old); werr == nil {
+		if rerr := a.reconfigureModules(old, oldWatches); rerr != nil {
+			a.Log.Error("putting the CI jobs and digests of the config in force back failed", "err", rerr)
+		}
+	}
+	if rerr := a.Engine.Reconfigure(ctx, settings(old)); rerr != nil {
+		a.Log.Error("putting the engine's settings of the config in force back failed", "err", rerr)
+	}
+	undo()
+	return err
+}
+
+// reconfigureModules hands the CI jobs and digests modules the squads,
+// sources and digests of cfg; they keep their stored state and each kept
+// job's schedule.
+func (a *App) reconfigureModules(cfg *config.Config, watches []cijobs.Watch) error {
+	if a.ci != nil {
+		if err := a.ci.Reconfigure(squadsFrom(cfg), watches); err != nil {
+			return err
+		}
+	}
+	if a.digests != nil {
+		if err := a.digests.Reconfigure(digestsFrom(cfg)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -221,6 +271,22 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 		later = append(later, "checks ("+c+")")
 	}
 	changed("clouds", old.Clouds, cfg.Clouds)
+	sourceNames := func(c *config.Config) []string {
+		var out []string
+		for _, s := range c.CI {
+			out = append(out, s.Name)
+		}
+		return out
+	}
+	names("ci", sourceNames(old), sourceNames(cfg))
+	if slices.Equal(sourceNames(old), sourceNames(cfg)) {
+		changed("ci", old.CI, cfg.CI)
+	}
+	names("squads", keys(old.Squads), keys(cfg.Squads))
+	if slices.Equal(keys(old.Squads), keys(cfg.Squads)) {
+		changed("squads", old.Squads, cfg.Squads)
+	}
+	changed("digests", old.Digests, cfg.Digests)
 	names("channels", keys(old.Channels), keys(cfg.Channels))
 	if slices.Equal(keys(old.Channels), keys(cfg.Channels)) {
 		changed("channels", old.Channels, cfg.Channels)
@@ -234,7 +300,6 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 		{"storage", old.Storage, cfg.Storage}, {"http", old.HTTP, cfg.HTTP}, {"admin", old.Admin, cfg.Admin},
 		{"log", old.Log, cfg.Log},
 		{"slack", old.Slack, cfg.Slack}, {"discord", old.Discord, cfg.Discord},
-		{"ci", old.CI, cfg.CI}, {"squads", old.Squads, cfg.Squads}, {"digests", old.Digests, cfg.Digests},
 		{"oncall", old.OnCall, cfg.OnCall}, {"pagerduty", old.PagerDuty, cfg.PagerDuty}, {"webhooks", old.Webhooks, cfg.Webhooks},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
