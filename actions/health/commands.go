@@ -63,7 +63,7 @@ func (x *Module) register() {
 }
 
 func (x *Module) lookup(name string) (*checkState, error) {
-	cs, ok := x.checks[name]
+	cs, ok := x.r().checks[name]
 	if !ok {
 		return nil, actions.Errorf(actions.NotFound, "there is no check %q; `checks` lists them", name)
 	}
@@ -94,7 +94,7 @@ func (x *Module) checkLine(cs *checkState, now time.Time) string {
 	if u, ok := rec.uptime(now); ok {
 		up = fmt.Sprintf("%.1f%%", 100*u)
 	}
-	line := fmt.Sprintf("%-24s %-9s %-20s 24h %-6s %s", cs.check.Name, cs.check.Kind, state, up, last)
+	line := fmt.Sprintf("%-24s %-9s %-20s 24h %-6s %s", cs.d().check.Name, cs.d().check.Kind, state, up, last)
 	if s := rec.Snooze; s.active(now) {
 		line += fmt.Sprintf(" — snoozed until %s by %s", stamp(s.Until), s.By)
 		if s.Reason != "" {
@@ -108,8 +108,9 @@ func (x *Module) listChecks(ctx context.Context, req *actions.Request) (actions.
 	now := x.h.Now()
 	m := actions.Message{Title: "health checks"}
 	down := 0
-	for _, name := range x.order {
-		cs := x.checks[name]
+	r := x.r()
+	for _, name := range r.order {
+		cs := r.checks[name]
 		cs.mu.Lock()
 		if cs.rec.Last != nil && !cs.rec.Last.OK {
 			down++
@@ -117,8 +118,8 @@ func (x *Module) listChecks(ctx context.Context, req *actions.Request) (actions.
 		cs.mu.Unlock()
 		m.Lines = append(m.Lines, x.checkLine(cs, now))
 	}
-	m.Summary = fmt.Sprintf("%d checks, %d failing", len(x.order), down)
-	if len(x.order) == 0 {
+	m.Summary = fmt.Sprintf("%d checks, %d failing", len(r.order), down)
+	if len(r.order) == 0 {
 		m.Lines = []string{"no checks are declared (see checks: in the config)"}
 	}
 	return m, nil
@@ -133,7 +134,7 @@ func (x *Module) checkNow(ctx context.Context, req *actions.Request) (actions.Me
 	if err != nil {
 		return actions.Message{}, err
 	}
-	if cs.check.Kind == Heartbeat {
+	if cs.d().check.Kind == Heartbeat {
 		r.Detail = "pings: " + r.Detail
 	}
 	verdict, tone := "passed", actions.ToneSuccess
@@ -141,8 +142,8 @@ func (x *Module) checkNow(ctx context.Context, req *actions.Request) (actions.Me
 		verdict, tone = "failed", actions.ToneWarning
 	}
 	m := actions.Message{
-		Title:   "check " + cs.check.Name,
-		Summary: fmt.Sprintf("check %s %s in %s: %s", cs.check.Name, verdict, actions.Elapsed(r.Latency), r.Detail),
+		Title:   "check " + cs.d().check.Name,
+		Summary: fmt.Sprintf("check %s %s in %s: %s", cs.d().check.Name, verdict, actions.Elapsed(r.Latency), r.Detail),
 		Tone:    tone,
 	}
 	m.Lines = []string{x.checkLine(cs, x.h.Now())}
@@ -316,11 +317,11 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 		return actions.Message{}, err
 	}
 	if d == 0 {
-		x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-unsnoozed", Action: "snooze", Detail: cs.check.Name})
-		return actions.Message{Summary: fmt.Sprintf("check %s is no longer snoozed", cs.check.Name)}, nil
+		x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-unsnoozed", Action: "snooze", Detail: cs.d().check.Name})
+		return actions.Message{Summary: fmt.Sprintf("check %s is no longer snoozed", cs.d().check.Name)}, nil
 	}
-	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-snoozed", Action: "snooze", Detail: fmt.Sprintf("%s until %s%s", cs.check.Name, stamp(s.Until), because(reason))})
-	msg := fmt.Sprintf("check %s snoozed until %s; it keeps running and its results are kept", cs.check.Name, stamp(s.Until))
+	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-snoozed", Action: "snooze", Detail: fmt.Sprintf("%s until %s%s", cs.d().check.Name, stamp(s.Until), because(reason))})
+	msg := fmt.Sprintf("check %s snoozed until %s; it keeps running and its results are kept", cs.d().check.Name, stamp(s.Until))
 	if id != 0 {
 		// Its open incident is silenced too.
 		if inc, err := x.change(ctx, id, func(inc *Incident, _ *checkState) error {

@@ -13,7 +13,8 @@ import (
 // failing checks first. The wiring hands it to the digests module; since
 // is not used (checks are a state, not news).
 func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Message, error) {
-	if len(x.order) == 0 {
+	r := x.r()
+	if len(r.order) == 0 {
 		return actions.Message{}, nil
 	}
 	if err := x.ready(ctx); err != nil {
@@ -23,8 +24,8 @@ func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Me
 	up, down, pending := 0, 0, 0
 	m := actions.Message{Title: "checks"}
 	var upLines []string
-	for _, name := range x.order {
-		cs := x.checks[name]
+	for _, name := range r.order {
+		cs := r.checks[name]
 		cs.mu.Lock()
 		last, failingSince := cs.rec.Last, cs.rec.FailingSince
 		u, ok := cs.rec.uptime(now)

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -155,17 +156,19 @@ type Module struct {
 	sem    chan struct{}
 	wg     sync.WaitGroup // probes in flight
 
-	checks map[string]*checkState
-	order  []string                 // check names, sorted
-	tokens map[[32]byte]*checkState // heartbeat token hashes
+	roster      atomic.Pointer[roster] // the checks in force
+	reconfigure sync.Mutex             // one Reconfigure at a time
 
 	commit committer
 	stats  *meter // counts for metrics (Stats)
 
 	loaded  sync.Once // the store is read at first use, not when made
 	loadErr error
-	resumed atomic.Bool // escalations not told before a restart are told once
-	born    time.Time   // when the module was made
+	// isLoaded is set once the store was read: checks added later read
+	// their own state.
+	isLoaded atomic.Bool
+	resumed  atomic.Bool // escalations not told before a restart are told once
+	born     time.Time   // when the module was made
 
 	noteMu sync.Mutex // one note on a resolved incident at a time
 
@@ -174,17 +177,38 @@ type Module struct {
 	nextID int64
 }
 
-// checkState is a check, its schedule and what is known of it.
-type checkState struct {
+// roster is the checks of one config; a reload puts a new one in place
+// whole. A check that stays keeps its *checkState, so what is known of it
+// (results, failure counts, its next slot) carries on.
+type roster struct {
+	checks map[string]*checkState
+	order  []string                 // check names, sorted
+	tokens map[[32]byte]*checkState // heartbeat token hashes
+}
+
+// r is the roster in force.
+func (x *Module) r() *roster { return x.roster.Load() }
+
+// definition is a check as declared, with its schedule: a reload that
+// changes a check puts a new one in place.
+type definition struct {
 	check  Check
 	sched  Schedule
 	jitter time.Duration
+}
+
+// checkState is a check, its schedule and what is known of it.
+type checkState struct {
+	def atomic.Pointer[definition]
 
 	mu      sync.Mutex
 	next    time.Time // when it is due next, jitter included
 	running bool
 	rec     record
 }
+
+// d is the check's definition in force.
+func (cs *checkState) d() *definition { return cs.def.Load() }
 
 // New makes the module on h with checks, loading their state from the
 // store, registering the commands and the probe job. Checks the module
@@ -199,7 +223,6 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	}
 	x := &Module{
 		h: h, opts: opts, sem: make(chan struct{}, opts.Limit),
-		checks: map[string]*checkState{}, tokens: map[[32]byte]*checkState{},
 		open: map[int64]*Incident{}, born: h.Now(),
 	}
 	x.commit.x = x
@@ -210,30 +233,93 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	// Certificates are judged by infrabot's clock, like everything else.
 	tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, Time: h.Now}
 	x.client = &http.Client{Transport: tr}
+	x.stats = newMeter()
+	if err := x.Reconfigure(context.Background(), checks); err != nil {
+		return nil, err
+	}
+	x.register()
+	return x, nil
+}
 
+// Reconfigure puts checks in place of the checks in force (a config
+// reload). A check that stays under its name keeps its results, failure
+// and success counts, snooze and open incident, and its next slot when
+// its schedule stays (one whose schedule changed runs at the new
+// schedule's next slot); its new settings apply from its next run. A
+// check added starts at once (plus its jitter), taking up what the store
+// knows of a check of that name; one removed stops running, its open
+// incident left open, as at a restart, to be resolved by hand. A check
+// the module cannot run is an error of kind Invalid and changes nothing.
+func (x *Module) Reconfigure(ctx context.Context, checks []Check) error {
+	x.reconfigure.Lock()
+	defer x.reconfigure.Unlock()
+	defs := map[string]*definition{}
+	var order []string
 	for _, c := range checks {
 		cs, err := x.prepare(c)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if _, dup := x.checks[c.Name]; dup {
-			return nil, actions.Errorf(actions.Invalid, "check %s is declared twice", c.Name)
+		if _, dup := defs[c.Name]; dup {
+			return actions.Errorf(actions.Invalid, "check %s is declared twice", c.Name)
 		}
-		x.checks[c.Name] = cs
-		x.order = append(x.order, c.Name)
-		if c.Kind == Heartbeat {
-			x.tokens[sha256.Sum256([]byte(c.Token))] = cs
+		defs[c.Name] = cs.d()
+		order = append(order, c.Name)
+	}
+	sort.Strings(order)
+	if len(order) > 0 {
+		if err := x.h.Reschedule("probe", "@every 1s", "", x.tick); err != nil {
+			return err
 		}
 	}
-	sort.Strings(x.order)
-	x.stats = newMeter(x.checks)
-	x.register()
-	if len(x.checks) > 0 {
-		if err := h.Schedule("probe", "@every 1s", "", x.tick); err != nil {
-			return nil, err
+	prev := x.r()
+	next := &roster{checks: map[string]*checkState{}, order: order, tokens: map[[32]byte]*checkState{}}
+	var added []*checkState
+	for _, name := range order {
+		d := defs[name]
+		cs, kept := (*checkState)(nil), false
+		if prev != nil {
+			cs, kept = prev.checks[name]
+		}
+		if !kept {
+			cs = &checkState{}
+			cs.def.Store(d)
+			added = append(added, cs)
+		} else if old := cs.d(); !reflect.DeepEqual(old.check, d.check) {
+			cs.def.Store(d)
+			if old.check.Schedule != d.check.Schedule || old.check.TimeZone != d.check.TimeZone {
+				cs.mu.Lock()
+				if !cs.next.IsZero() {
+					cs.next = d.sched.Next(x.h.Now()).Add(d.jitter)
+				}
+				cs.mu.Unlock()
+			}
+		}
+		next.checks[name] = cs
+		if d.check.Kind == Heartbeat {
+			next.tokens[sha256.Sum256([]byte(d.check.Token))] = cs
 		}
 	}
-	return x, nil
+	if x.isLoaded.Load() && len(added) > 0 {
+		// The module read the store already: the checks added read theirs.
+		if err := x.loadChecks(ctx, added, x.h.Now()); err != nil {
+			return err
+		}
+		var fresh []*checkState
+		for _, cs := range added {
+			if cs.rec.Last == nil {
+				fresh = append(fresh, cs)
+			}
+		}
+		if len(fresh) > 0 {
+			if err := x.commit.save(ctx, fresh, nil); err != nil {
+				return err
+			}
+		}
+	}
+	x.stats.declare(next.checks)
+	x.roster.Store(next)
+	return nil
 }
 
 // openIncidents returns a copy of the open incidents, oldest first.
@@ -259,8 +345,9 @@ func (x *Module) ready(ctx context.Context) error {
 		if x.loadErr = x.load(ctx); x.loadErr != nil {
 			return
 		}
+		x.isLoaded.Store(true)
 		var fresh []*checkState
-		for _, cs := range x.checks {
+		for _, cs := range x.r().checks {
 			if cs.rec.Last == nil {
 				fresh = append(fresh, cs)
 			}
@@ -340,7 +427,9 @@ func (x *Module) prepare(c Check) (*checkState, error) {
 	if err != nil {
 		return nil, actions.Errorf(actions.Invalid, "check %s: %v", c.Name, err)
 	}
-	return &checkState{check: c, sched: s, jitter: jitter(c.Name, s)}, nil
+	cs := &checkState{}
+	cs.def.Store(&definition{check: c, sched: s, jitter: jitter(c.Name, s)})
+	return cs, nil
 }
 
 // jitter is a stable delay for a check's slots, from its name: at most
@@ -361,7 +450,7 @@ func jitter(name string, s Schedule) time.Duration {
 
 // Heartbeats returns how many heartbeat checks there are: they need the
 // public HTTP server for their pings.
-func (x *Module) Heartbeats() int { return len(x.tokens) }
+func (x *Module) Heartbeats() int { return len(x.r().tokens) }
 
 // Wait blocks until no check is running and every result is stored.
 func (x *Module) Wait() {

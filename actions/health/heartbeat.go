@@ -17,7 +17,8 @@ import (
 // not late has nothing to record: only pings count as its successes.
 func (x *Module) heartbeatDue(cs *checkState) (Result, bool) {
 	now := x.h.Now()
-	c := &cs.check
+	d := cs.d()
+	c := &d.check
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	rec := &cs.rec
@@ -46,7 +47,7 @@ type Ping struct {
 // Ping records a ping for the heartbeat whose token is token; false when
 // no heartbeat has it.
 func (x *Module) Ping(ctx context.Context, token string, p Ping) (bool, error) {
-	cs, ok := x.tokens[sha256.Sum256([]byte(token))]
+	cs, ok := x.r().tokens[sha256.Sum256([]byte(token))]
 	if !ok {
 		return false, nil
 	}

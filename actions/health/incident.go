@@ -170,7 +170,7 @@ func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs
 		}
 		return nil, actions.Errorf(actions.Conflict, "incident %d is already resolved (%s)", id, old.resolvedHow())
 	}
-	cs := x.checks[inc.Check]
+	cs := x.r().checks[inc.Check]
 	if err := fn(inc, cs); err != nil {
 		x.mu.Unlock()
 		return nil, err
@@ -212,9 +212,9 @@ func (x *Module) openIncident(ctx context.Context, cs *checkState, r Result) err
 	}
 	x.nextID++
 	inc := &Incident{
-		ID: x.nextID, Check: cs.check.Name, State: Open, Opened: now,
+		ID: x.nextID, Check: cs.d().check.Name, State: Open, Opened: now,
 		Since: cs.rec.FailingSince, Detail: r.Detail, Failures: cs.rec.Failures,
-		Notify: cs.check.Notify, Owed: true, Escalation: cs.check.Escalation,
+		Notify: cs.d().check.Notify, Owed: true, Escalation: cs.d().check.Escalation,
 	}
 	if inc.Since.IsZero() {
 		inc.Since = now
@@ -327,8 +327,8 @@ func (x *Module) report(ctx context.Context, change actions.IncidentChange, inc 
 	if inc.Snooze != nil {
 		ev.Until = inc.Snooze.Until
 	}
-	if cs, ok := x.checks[inc.Check]; ok && cs.check.Kind == HTTP {
-		ev.Links = []actions.Link{{Label: inc.Check, URL: cs.check.URL}}
+	if cs, ok := x.r().checks[inc.Check]; ok && cs.d().check.Kind == HTTP {
+		ev.Links = []actions.Link{{Label: inc.Check, URL: cs.d().check.URL}}
 	}
 	x.h.Escalation().IncidentChanged(ctx, ev)
 }
@@ -352,8 +352,8 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 		}
 	}
 	id := rec.Incident
-	open := id == 0 && rec.Failures >= cs.check.FailuresBeforeIncident
-	resolve := id != 0 && rec.Successes >= cs.check.SuccessesBeforeResolve
+	open := id == 0 && rec.Failures >= cs.d().check.FailuresBeforeIncident
+	resolve := id != 0 && rec.Successes >= cs.d().check.SuccessesBeforeResolve
 	failures := rec.Failures
 	cs.mu.Unlock()
 
@@ -364,14 +364,14 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 		inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 			inc.State, inc.Resolved = Resolved, now
 			inc.Owed = false
-			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", cs.check.SuccessesBeforeResolve, r.Detail)
+			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", cs.d().check.SuccessesBeforeResolve, r.Detail)
 			cs.mu.Lock()
 			cs.rec.Incident = 0
 			cs.mu.Unlock()
 			return nil
 		})
 		if err == nil {
-			x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-resolved", Action: "check", Detail: fmt.Sprintf("incident %d: %s recovered", id, cs.check.Name)})
+			x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-resolved", Action: "check", Detail: fmt.Sprintf("incident %d: %s recovered", id, cs.d().check.Name)})
 			x.report(ctx, actions.IncidentResolved, inc, "", "")
 		}
 		return err

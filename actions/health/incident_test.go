@@ -272,3 +272,40 @@ func TestDigestSections(t *testing.T) {
 		t.Errorf("incidents section: %q %q", m.Summary, m.Lines)
 	}
 }
+
+// A reload that adds a check starts probing it without a restart, and a
+// check that stays (its timeout changed) keeps its failure count: its
+// second failure opens the incident, as without the reload. A check
+// removed stops running; a check the module cannot run is refused and
+// changes nothing.
+func TestReconfigureKeepsFailureCounts(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
+	other := healthtest.NewService(t)
+	gone := healthtest.NewService(t)
+	w := newWorld(t, []health.Check{httpCheck("registry", tg.URL), httpCheck("gone", gone.URL)})
+	w.step(time.Minute) // registry's first failure
+	if len(w.posts("incident")) != 0 {
+		t.Fatal("one failure opened an incident")
+	}
+	ctx := context.Background()
+	if err := w.mod.Reconfigure(ctx, []health.Check{{Name: "bad", Kind: "ping"}}); err == nil {
+		t.Fatal("a check of an unknown type was taken")
+	}
+	registry := httpCheck("registry", tg.URL)
+	registry.Timeout = 3 * time.Second
+	if err := w.mod.Reconfigure(ctx, []health.Check{registry, httpCheck("logs", other.URL)}); err != nil {
+		t.Fatal(err)
+	}
+	before := gone.Hits.Load()
+	w.step(time.Minute) // registry's second failure; logs' first run
+	w.onePost("incident 1: registry")
+	w.Expect(w.As("carol", "checks"), false, "2 checks, 1 failing", "logs", "status 200")
+	if gone.Hits.Load() != before {
+		t.Error("a removed check still runs")
+	}
+	if s := w.mod.Stats(); s.Kinds[0].Kind != health.HTTP || s.Kinds[0].Checks != 2 {
+		t.Errorf("stats count %+v, want 2 http checks", s.Kinds[0])
+	}
+}

@@ -28,18 +28,19 @@ func (x *Module) tick(ctx context.Context) error {
 	}
 	now := x.h.Now()
 	horizon := now.Add(x.opts.Lookahead)
-	for _, name := range x.order {
-		cs := x.checks[name]
+	r := x.r()
+	for _, name := range r.order {
+		cs := r.checks[name]
 		cs.mu.Lock()
 		due := cs.next
 		if due.After(horizon) {
 			cs.mu.Unlock()
 			continue
 		}
-		cs.next = cs.sched.Next(due.Add(-cs.jitter)).Add(cs.jitter)
+		cs.next = cs.d().sched.Next(due.Add(-cs.d().jitter)).Add(cs.d().jitter)
 		if !cs.next.After(now) {
 			// Far behind (the clock jumped): the next slot from now.
-			cs.next = cs.sched.Next(now).Add(cs.jitter)
+			cs.next = cs.d().sched.Next(now).Add(cs.d().jitter)
 		}
 		if cs.running {
 			cs.mu.Unlock()
@@ -71,12 +72,12 @@ func (x *Module) runAt(ctx context.Context, cs *checkState, due, now time.Time) 
 	done()
 	if err != nil {
 		if ctx.Err() == nil {
-			x.h.Log().Warn("recording a check's result failed", "check", cs.check.Name, "err", err)
+			x.h.Log().Warn("recording a check's result failed", "check", cs.d().check.Name, "err", err)
 		}
 		return
 	}
 	if x.opts.OnResult != nil {
-		x.opts.OnResult(cs.check.Name, r)
+		x.opts.OnResult(cs.d().check.Name, r)
 	}
 }
 
@@ -101,14 +102,15 @@ func (x *Module) run(ctx context.Context, cs *checkState, due time.Time) (Result
 	if !record {
 		return r, nil
 	}
-	x.stats.result(cs.check.Kind, r, cs.check.Kind != Heartbeat)
+	x.stats.result(cs.d().check.Kind, r, cs.d().check.Kind != Heartbeat)
 	return r, x.record(ctx, cs, r)
 }
 
 // probe runs the check; record is false when there is nothing to record
 // (a heartbeat that is not late).
 func (x *Module) probe(ctx context.Context, cs *checkState) (Result, bool) {
-	c := &cs.check
+	d := cs.d()
+	c := &d.check
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()

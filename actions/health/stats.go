@@ -53,7 +53,7 @@ type KindStats struct {
 
 // counts is what the module counts of one kind.
 type counts struct {
-	checks         int
+	checks         atomic.Int64
 	passed, failed atomic.Uint64
 	count, sumNs   atomic.Uint64
 	buckets        []atomic.Uint64 // not cumulative; one more for +Inf
@@ -65,20 +65,26 @@ type meter struct {
 	pings map[string]*atomic.Uint64
 }
 
-func newMeter(checks map[string]*checkState) *meter {
+func newMeter() *meter {
 	m := &meter{kinds: map[Kind]*counts{}, pings: map[string]*atomic.Uint64{}}
 	for _, k := range Kinds {
 		m.kinds[k] = &counts{buckets: make([]atomic.Uint64, len(DurationBounds)+1)}
-	}
-	for _, cs := range checks {
-		if c := m.kinds[cs.check.Kind]; c != nil {
-			c.checks++
-		}
 	}
 	for _, p := range []string{PingSuccess, PingStart, PingFail} {
 		m.pings[p] = &atomic.Uint64{}
 	}
 	return m
+}
+
+// declare counts the checks declared, by kind.
+func (m *meter) declare(checks map[string]*checkState) {
+	n := map[Kind]int64{}
+	for _, cs := range checks {
+		n[cs.d().check.Kind]++
+	}
+	for k, c := range m.kinds {
+		c.checks.Store(n[k])
+	}
 }
 
 // result counts one result of a check of kind k; probed is true when it
@@ -115,7 +121,7 @@ func (x *Module) Stats() Stats {
 	st := Stats{Pings: map[string]uint64{}}
 	for _, k := range Kinds {
 		c := m.kinds[k]
-		ks := KindStats{Kind: k, Checks: c.checks, Passed: c.passed.Load(), Failed: c.failed.Load(),
+		ks := KindStats{Kind: k, Checks: int(c.checks.Load()), Passed: c.passed.Load(), Failed: c.failed.Load(),
 			Count: c.count.Load(), Sum: time.Duration(c.sumNs.Load()).Seconds(), Counts: make([]uint64, len(DurationBounds))}
 		var cum uint64
 		for i := range DurationBounds {

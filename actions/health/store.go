@@ -88,25 +88,14 @@ func idKey(id int64) []byte {
 // when each check runs first: at its next slot after its last result, or
 // at once (plus its jitter) when that slot has passed or it never ran.
 func (x *Module) load(ctx context.Context) error {
-	now := x.born // as if read when the module was made
+	var checks []*checkState
+	for _, cs := range x.r().checks {
+		checks = append(checks, cs)
+	}
+	if err := x.loadChecks(ctx, checks, x.born); err != nil { // as if read when the module was made
+		return err
+	}
 	return x.h.Store().View(ctx, func(tx actions.Tx) error {
-		cb := tx.Bucket(bucketChecks)
-		for _, cs := range x.checks {
-			if v := cb.Get([]byte(cs.check.Name)); v != nil {
-				if err := json.Unmarshal(v, &cs.rec); err != nil {
-					return fmt.Errorf("reading the state of check %s: %w", cs.check.Name, err)
-				}
-			}
-			if cs.rec.FirstSeen.IsZero() {
-				cs.rec.FirstSeen = now
-			}
-			cs.next = now.Add(cs.jitter)
-			if cs.rec.Last != nil {
-				if next := cs.sched.Next(cs.rec.Last.Time.Add(-cs.jitter)).Add(cs.jitter); next.After(now) {
-					cs.next = next
-				}
-			}
-		}
 		ib := tx.Bucket(bucketIncidents)
 		return ib.ForEach(func(k, v []byte) error {
 			id := int64(binary.BigEndian.Uint64(k))
@@ -120,6 +109,40 @@ func (x *Module) load(ctx context.Context) error {
 			}
 			return nil
 		})
+	})
+}
+
+// loadChecks reads the records of checks and decides when each runs
+// first, as of now.
+func (x *Module) loadChecks(ctx context.Context, checks []*checkState, now time.Time) error {
+	return x.h.Store().View(ctx, func(tx actions.Tx) error {
+		cb := tx.Bucket(bucketChecks)
+		for _, cs := range checks {
+			d := cs.d()
+			cs.mu.Lock()
+			err := func() error {
+				if v := cb.Get([]byte(d.check.Name)); v != nil {
+					if err := json.Unmarshal(v, &cs.rec); err != nil {
+						return fmt.Errorf("reading the state of check %s: %w", d.check.Name, err)
+					}
+				}
+				if cs.rec.FirstSeen.IsZero() {
+					cs.rec.FirstSeen = now
+				}
+				cs.next = now.Add(d.jitter)
+				if cs.rec.Last != nil {
+					if next := d.sched.Next(cs.rec.Last.Time.Add(-d.jitter)).Add(d.jitter); next.After(now) {
+						cs.next = next
+					}
+				}
+				return nil
+			}()
+			cs.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -237,7 +260,7 @@ func (x *Module) write(checks map[*checkState]bool, incidents map[*Incident]bool
 		if err != nil {
 			return err
 		}
-		cw = append(cw, kv{[]byte(cs.check.Name), v})
+		cw = append(cw, kv{[]byte(cs.d().check.Name), v})
 	}
 	x.mu.Lock()
 	for inc := range incidents {
