@@ -83,8 +83,9 @@ environments:
 	}
 }
 
-// TestReloadSwapsSquadsSourcesAndDigests: a reload that adds a squad and
-// a digest and drops a CI source puts them in force without a restart:
+// TestReloadSwapsSquadsSourcesAndDigests: a reload that adds a squad, a
+// digest and a check and drops a CI source puts them in force without a
+// restart:
 // the new squad's jobs flow from the source's next poll, the digest that
 // stays keeps its slot (no second posting), the dropped source is no
 // longer polled, and the audit names what changed, none of it as waiting
@@ -144,6 +145,8 @@ digests:
 digests:
   - {schedule: "0 9 * * *", channel: default, include: [jobs]}
   - {schedule: "0 10 * * *", channel: dfg}
+checks:
+  - {name: registry, type: tcp, address: "127.0.0.1:1"}
 `)
 	if err := app.Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -164,6 +167,13 @@ digests:
 	if text := strings.Join(reply.Lines, "\n"); !strings.Contains(text, "periodic-standalone") || !strings.Contains(text, "FAILURE") {
 		t.Errorf("jobs of the squad added by the reload: %s\n%s", reply.Summary, text)
 	}
+	reply = app.Engine.Execute(ctx, actions.Invocation{Person: "alice", Text: "checks", Origin: actions.Origin{Platform: "console"}})
+	if text := strings.Join(reply.Lines, "\n"); !strings.Contains(text, "registry") {
+		t.Errorf("checks after a reload adding one: %s\n%s", reply.Summary, text)
+	}
+	if _, ok := app.Sched.Next("health/probe"); !ok {
+		t.Error("the checks added by the reload are not probed")
+	}
 	records, err := app.DB.Tail(ctx, 50)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +184,7 @@ digests:
 			detail = r.Detail
 		}
 	}
-	for _, want := range []string{"ci -other", "squads +dfg", "digests"} {
+	for _, want := range []string{"ci -other", "squads +dfg", "digests", "checks (+registry)"} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("the audit of the reload lacks %q: %s", want, detail)
 		}

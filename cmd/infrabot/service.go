@@ -74,13 +74,14 @@ func serveAdmin(app *App) (*admin.Server, error) {
 // config in force stays. A good one swaps, for every command from now
 // on, the people, roles, approval rules, channels and the approvals
 // channel, the environments and the clouds they use, the grace period,
-// and the CI sources, squads and digests (a source or digest that stays
-// keeps its next slot and its stored state). Nothing in progress is dropped: runs going keep what they started with,
+// the health checks, and the CI sources, squads and digests (a check,
+// source or digest that stays keeps its next slot and its stored state).
+// Nothing in progress is dropped: runs going keep what they started with,
 // requests waiting for approval are records in the store (approving one
 // computes its plan again, so a changed environment voids it), and jobs
 // keep their last runs. Sections that this process cannot take without a
-// restart (the store, the listeners, the chat adapters' tokens, health
-// checks, on-call, PagerDuty, webhooks, the log section) are named in
+// restart (the store, the listeners, the chat adapters' tokens, on-call,
+// PagerDuty, webhooks, the log section) are named in
 // the log and the audit record, and take effect at the next start. The
 // reload is audited, applied or refused.
 func (a *App) Reload(ctx context.Context) error {
@@ -133,9 +134,9 @@ func (a *App) Reload(ctx context.Context) error {
 // environment the engine does not route to yet harms nobody); then the
 // engine's settings, which may refuse (an environment with work in
 // progress cannot leave), and then the module is put back as it was.
-// The CI jobs and digests modules come last, once the channels their
-// squads and digests name are in force; one that refuses puts everything
-// back.
+// The health, CI jobs and digests modules come last, once the channels
+// their checks, squads and digests name are in force; one that refuses
+// puts everything back.
 func (a *App) apply(ctx context.Context, old, cfg *config.Config) error {
 	// The new config's secrets (a rotated cloud password) are redacted
 	// before anything can use them, and the old ones stay redacted: what
@@ -167,15 +168,15 @@ func (a *App) apply(ctx context.Context, old, cfg *config.Config) error {
 		undo()
 		return err
 	}
-	err := a.reconfigureModules(cfg, watches)
+	err := a.reconfigureModules(ctx, cfg, watches)
 	if err == nil {
 		return nil
 	}
 	// Back to the old config: it was in force a moment ago, so the
 	// engine takes it again, and the old sources were made once already.
 	if oldWatches, werr := a.watchesFrom(old); werr == nil {
-		if rerr := a.reconfigureModules(old, oldWatches); rerr != nil {
-			a.Log.Error("putting the CI jobs and digests of the config in force back failed", "err", rerr)
+		if rerr := a.reconfigureModules(ctx, old, oldWatches); rerr != nil {
+			a.Log.Error("putting the checks, CI jobs and digests of the config in force back failed", "err", rerr)
 		}
 	}
 	if rerr := a.Engine.Reconfigure(ctx, settings(old)); rerr != nil {
@@ -185,10 +186,15 @@ func (a *App) apply(ctx context.Context, old, cfg *config.Config) error {
 	return err
 }
 
-// reconfigureModules hands the CI jobs and digests modules the squads,
-// sources and digests of cfg; they keep their stored state and each kept
-// job's schedule.
-func (a *App) reconfigureModules(cfg *config.Config, watches []cijobs.Watch) error {
+// reconfigureModules hands the health, CI jobs and digests modules the
+// checks, squads, sources and digests of cfg; they keep their stored
+// state and each kept job's schedule.
+func (a *App) reconfigureModules(ctx context.Context, cfg *config.Config, watches []cijobs.Watch) error {
+	if a.Health != nil {
+		if err := a.Health.Reconfigure(ctx, checksFrom(cfg)); err != nil {
+			return err
+		}
+	}
 	if a.ci != nil {
 		if err := a.ci.Reconfigure(squadsFrom(cfg), watches); err != nil {
 			return err
@@ -268,7 +274,7 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 		later = append(later, "environments' ssh, bootstrap, deploy and params")
 	}
 	if c := checkChanges(old.Checks, cfg.Checks); c != "" {
-		later = append(later, "checks ("+c+")")
+		changes = append(changes, "checks ("+c+")")
 	}
 	changed("clouds", old.Clouds, cfg.Clouds)
 	sourceNames := func(c *config.Config) []string {
@@ -310,10 +316,7 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 }
 
 // checkChanges names the checks added (+), removed (-) and changed (~)
-// between two configs, "" when none is. The health module takes its
-// checks at start only: its schedule state, heartbeat tokens and open
-// incidents are keyed by check, and a reload that swapped them under
-// checks running is not built yet.
+// between two configs, "" when none is.
 func checkChanges(old, cur []config.Check) string {
 	byName := func(cs []config.Check) map[string]config.Check {
 		m := map[string]config.Check{}
