@@ -389,7 +389,7 @@ func (o *Outbox) Close(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	o.log.Error("delivery stopped before the queue was empty; what is left is given up", "platform", o.platform, "queued", o.queued())
+	o.log.Error("delivery stopped before the queue was empty; what is left is given up", "platform", o.platform, "queued", o.Queued())
 	o.cancel()
 	o.mu.Lock()
 	o.signalLocked()
@@ -400,8 +400,10 @@ func (o *Outbox) Close(ctx context.Context) error {
 	return err
 }
 
-// queued returns how many messages and updates wait to be sent.
-func (o *Outbox) queued() int {
+// Queued returns how many messages and updates wait to be sent: the
+// delivery queue's depth, for metrics. What is being sent right now is
+// not counted.
+func (o *Outbox) Queued() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0

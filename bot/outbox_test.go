@@ -622,3 +622,37 @@ func TestACallerThatGivesUpIsNeverDeliveredBehindItsBack(t *testing.T) {
 		}
 	})
 }
+
+// Queued is the queue's depth: what waits behind a rate limit is
+// counted (messages and a pending update), the one being sent is not,
+// and the depth falls to zero once the queue drained.
+func TestQueuedIsTheDepthOfTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlatform()
+		o := newOutbox(p, &logBuffer{})
+		if n := o.Queued(); n != 0 {
+			t.Fatalf("a new outbox has %d queued, want 0", n)
+		}
+		id, err := o.Post(t.Context(), "C1", msg("run 1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.fail("post", limited(time.Minute))
+		o.Send("C1", msg("stuck behind a minute's rate limit"))
+		o.Send("C1", msg("second"))
+		o.Send("C1", msg("third"))
+		synctest.Wait() // the 429 arrived; the first Send waits it out
+		o.Update("C1", id, msg("run 1 succeeded"))
+		synctest.Wait()
+		if n := o.Queued(); n != 3 {
+			t.Errorf("Queued() = %d behind the rate limit, want 3 (two posts and an update; the one being sent is not queued)", n)
+		}
+		flush(t, o)
+		if n := o.Queued(); n != 0 {
+			t.Errorf("Queued() = %d once drained, want 0", n)
+		}
+		if got := len(p.delivered("post")); got != 4 {
+			t.Errorf("%d posts delivered, want 4", got)
+		}
+	})
+}

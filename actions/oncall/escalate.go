@@ -268,15 +268,21 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 					x.h.Log().Warn("a page by direct message did not reach every platform", "incident", e.Incident, "person", p, "err", err)
 					how += ", some failed"
 				}
+				x.counted(ViaChat, err == nil && len(refs) > 0)
 				pr := pageRef{Level: level, Person: p, Target: t.String(), Refs: refs}
 				if level > 0 || repeat || !slices.Contains(e.Mentioned, p) {
 					// The incident's message mentions only the first
 					// level's responders: a later page is said in its
 					// channels too.
 					cm := x.pageMessage(e, pol, level, repeat, t, p, false)
-					if crefs, err := x.h.Notify(ctx, channelsOf(e.Notify), cm); err == nil || len(crefs) > 0 {
+					chans := channelsOf(e.Notify)
+					crefs, err := x.h.Notify(ctx, chans, cm)
+					if err == nil || len(crefs) > 0 {
 						pr.Shown = crefs
 						how += ", mentioned in the channel"
+					}
+					if len(chans) > 0 {
+						x.counted(ViaChat, err == nil && len(crefs) > 0)
 					}
 				}
 				pages = append(pages, pr)
@@ -288,6 +294,7 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 			if err != nil {
 				x.h.Log().Warn("a page in a channel did not reach every platform", "incident", e.Incident, "channel", t.Name, "err", err)
 			}
+			x.counted(ViaChat, err == nil && len(refs) > 0)
 			pages = append(pages, pageRef{Level: level, Target: t.String(), Refs: refs})
 			said = append(said, t.String())
 		case ToPagerDuty, ToWebhook:

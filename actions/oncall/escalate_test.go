@@ -32,6 +32,7 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 	}
 	w.None("dm:UALICE", "incident 1")
 	w.None("C0DEFAULT", "page for")
+	w.wantPages("1/0", "0/0", "0/0") // bob's direct message
 
 	w.step(14 * time.Minute)
 	w.None("dm:UALICE", "incident 1")
@@ -41,6 +42,7 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 	if got := mentions(page); !slices.Equal(got, []string{"alice"}) {
 		t.Errorf("the channel's page mentions %v, want alice", got)
 	}
+	w.wantPages("3/0", "0/0", "0/0") // and alice's, and her mention in the channel
 
 	// bob clicks Acknowledge in his direct message: the button's command,
 	// typed where he reads it.
@@ -57,6 +59,7 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 	if n := len(w.Chat.Posts()); n != sent {
 		t.Errorf("%d messages sent after bob acknowledged, want none:\n%s", n-sent, w.Chat.Transcript())
 	}
+	w.wantPages("3/0", "0/0", "0/0") // acknowledged: nobody more
 	if n := len(w.Chat.Sent("dm:UBOB", "incident 1")); n != 1 {
 		t.Errorf("bob got %d pages, want 1", n)
 	}

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -131,6 +132,55 @@ type Module struct {
 
 	sendMu sync.Mutex     // one delivery pass over the outbox at a time
 	wg     sync.WaitGroup // pages going out
+
+	// pages count the pages sent and failed, by way (PageVias).
+	pages [len(PageVias)]struct{ sent, failed atomic.Uint64 }
+}
+
+// Ways a page goes, in the order Pages reports them: in chat (a direct
+// message, a mention or a page in a channel), or as a trigger event to
+// a PagerDuty service or a webhook.
+const (
+	ViaChat      = "chat"
+	ViaPagerDuty = "pagerduty"
+	ViaWebhook   = "webhook"
+)
+
+// PageVias are the ways a page goes.
+var PageVias = [...]string{ViaChat, ViaPagerDuty, ViaWebhook}
+
+// PageCount is how many pages went one way so far: sent, or failed.
+type PageCount struct {
+	Via          string
+	Sent, Failed uint64
+}
+
+// Pages returns the pages sent and failed since the module was made,
+// one count for each of PageVias, for metrics. A chat page is sent when
+// every connected platform took it, failed when one did not or the
+// person is on none; a pager's trigger event is counted once, when the
+// service took it or when it was refused or given up after its retries
+// (an event waiting for a retry is in neither count).
+func (x *Module) Pages() []PageCount {
+	out := make([]PageCount, len(PageVias))
+	for i, via := range PageVias {
+		out[i] = PageCount{Via: via, Sent: x.pages[i].sent.Load(), Failed: x.pages[i].failed.Load()}
+	}
+	return out
+}
+
+// counted counts one page that went via: sent (ok) or failed.
+func (x *Module) counted(via string, ok bool) {
+	for i, v := range PageVias {
+		if v != via {
+			continue
+		}
+		if ok {
+			x.pages[i].sent.Add(1)
+		} else {
+			x.pages[i].failed.Add(1)
+		}
+	}
 }
 
 // New makes the module on h, which must own Buckets: it registers

@@ -207,6 +207,11 @@ func (x *Module) send(ctx context.Context, ev *outEvent) bool {
 			x.h.Log().Warn("page event not delivered; retrying", "target", ev.Target, "action", ev.Event.Action, "incident", ev.Event.Incident, "attempt", ev.Attempts, "retry_at", ev.Due, "err", err)
 		}
 	}
+	if done && ev.Event.Action == Trigger {
+		if t, perr := ParseTarget(ev.Target); perr == nil {
+			x.counted(string(t.Kind), err == nil)
+		}
+	}
 	serr := x.h.Store().Update(context.WithoutCancel(ctx), func(tx actions.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		if done {

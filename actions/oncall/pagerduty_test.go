@@ -71,6 +71,9 @@ func TestPagerDutyTriggerAcknowledgeResolve(t *testing.T) {
 	if got := eventsOf(fake.Taken()); got != want {
 		t.Errorf("PagerDuty took %s, want %s", got, want)
 	}
+	// One page to PagerDuty, the trigger (an acknowledge or a resolve
+	// is not a page), beside bob's direct message.
+	w.wantPages("1/0", "1/0", "0/0")
 	tl := w.timeline("1")
 	for _, s := range []string{"PagerDuty ci trigger taken", "PagerDuty ci acknowledge taken", "PagerDuty ci resolve taken"} {
 		if !strings.Contains(tl, s) {
@@ -116,6 +119,9 @@ func TestPagerDutyRateLimitRetriedUntilTaken(t *testing.T) {
 		t.Errorf("the timeline does not say the page was rate limited:\n%s", tl)
 	}
 	w.None("C0DEFAULT", "page failed")
+	// Counted by the module started again, when PagerDuty took it; the
+	// 429s are neither sent nor failed.
+	w.wantPages("0/0", "1/0", "0/0")
 }
 
 // A 400 means the event is invalid: shown in the channel and on
@@ -136,6 +142,7 @@ func TestPagerDutyInvalidShownNotRetried(t *testing.T) {
 	if n := len(fake.Requests()); n != 1 {
 		t.Errorf("%d requests, want 1: a 400 is not retried", n)
 	}
+	w.wantPages("3/0", "0/1", "0/0") // chat: bob, then alice and her mention 15 minutes on
 	if tl := w.timeline("1"); !strings.Contains(tl, "page failed: PagerDuty ci trigger refused") {
 		t.Errorf("`incident 1` does not show the failed page:\n%s", tl)
 	}
@@ -158,6 +165,7 @@ func TestPagerDutyServerErrorsGiveUpVisibly(t *testing.T) {
 	if n := len(fake.Requests()); n != oncall.MaxAttempts {
 		t.Errorf("%d requests, want %d", n, oncall.MaxAttempts)
 	}
+	w.wantPages("3/0", "0/1", "0/0") // failed once, after its last attempt
 	m := w.One("C0DEFAULT", "page failed for incident 1")
 	if !strings.Contains(m.Summary, "failed after 8 attempts") {
 		t.Errorf("the failure says %s", m.Summary)

@@ -1,6 +1,7 @@
 package oncall_test
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -189,4 +190,23 @@ func buttons(m actions.Message) []string {
 func (w *world) timeline(id string) string {
 	r := w.As("alice", "incident "+id)
 	return r.Summary + "\n" + strings.Join(r.Lines, "\n")
+}
+
+// pages returns the module's page counts by way, as "sent/failed".
+func (w *world) pages() map[string]string {
+	out := map[string]string{}
+	for _, p := range w.oncall.Pages() {
+		out[p.Via] = fmt.Sprintf("%d/%d", p.Sent, p.Failed)
+	}
+	return out
+}
+
+// wantPages fails the test unless the module counted chat, PagerDuty
+// and webhook pages as want says ("sent/failed" each).
+func (w *world) wantPages(chat, pagerduty, webhook string) {
+	w.T.Helper()
+	want := map[string]string{oncall.ViaChat: chat, oncall.ViaPagerDuty: pagerduty, oncall.ViaWebhook: webhook}
+	if got := w.pages(); !maps.Equal(got, want) {
+		w.T.Errorf("pages sent/failed %v, want %v", got, want)
+	}
 }

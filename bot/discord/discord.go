@@ -389,6 +389,12 @@ func (a *Adapter) Deliveries() map[string]bot.Counts {
 	return a.out.Counts()
 }
 
+// Queued returns how many messages and updates wait to be sent to Discord
+// (the delivery queue's depth), for metrics.
+func (a *Adapter) Queued() int {
+	return a.out.Queued()
+}
+
 // Drain waits until every command accepted so far has been handled.
 func (a *Adapter) Drain(ctx context.Context) error {
 	return a.pending.Drain(ctx)

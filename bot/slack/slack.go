@@ -300,6 +300,12 @@ func (a *Adapter) Deliveries() map[string]bot.Counts {
 	return a.out.Counts()
 }
 
+// Queued returns how many messages and updates wait to be sent to Slack
+// (the delivery queue's depth), for metrics.
+func (a *Adapter) Queued() int {
+	return a.out.Queued()
+}
+
 // Drain waits until every command accepted so far has been handled (tests
 // and benchmarks settle with it).
 func (a *Adapter) Drain(ctx context.Context) error {

@@ -73,20 +73,27 @@ type App struct {
 	ci      *cijobs.Module
 	digests *digest.Module
 
-	// deliveries read each chat adapter's delivery counts, for /metrics;
-	// adapters add theirs as the wiring makes them.
+	// deliveries read each chat adapter's delivery counts and queue
+	// depth, for /metrics; adapters add theirs as the wiring makes them.
 	deliveryMu sync.Mutex
-	deliveries map[string]func() map[string]bot.Counts
+	deliveries map[string]delivery
 }
 
-// countDeliveries makes platform's delivery counts part of /metrics.
-func (a *App) countDeliveries(platform string, counts func() map[string]bot.Counts) {
+// delivery reads one chat adapter's delivery queue (bot.Outbox).
+type delivery struct {
+	counts func() map[string]bot.Counts
+	queued func() int
+}
+
+// countDeliveries makes platform's delivery counts and queue depth part
+// of /metrics.
+func (a *App) countDeliveries(platform string, counts func() map[string]bot.Counts, queued func() int) {
 	a.deliveryMu.Lock()
 	defer a.deliveryMu.Unlock()
 	if a.deliveries == nil {
-		a.deliveries = map[string]func() map[string]bot.Counts{}
+		a.deliveries = map[string]delivery{}
 	}
-	a.deliveries[platform] = counts
+	a.deliveries[platform] = delivery{counts: counts, queued: queued}
 }
 
 // NewLogger returns the logger the config asks for, writing to w, with

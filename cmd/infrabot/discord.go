@@ -42,7 +42,7 @@ func discordAdapter(app *App, public *publicServer) (serve func(context.Context)
 		return nil, err
 	}
 	app.Engine.AddChat(discord.Platform, a)
-	app.countDeliveries(discord.Platform, a.Deliveries)
+	app.countDeliveries(discord.Platform, a.Deliveries, a.Queued)
 	app.parts = append(app.parts, admin.Part{Name: "discord", Ready: func(context.Context) (bool, string) { return a.Status() }})
 	closeAdapter := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -48,14 +48,30 @@ func serveAdmin(app *App) (*admin.Server, error) {
 	m.Read(admin.Counter, "infrabot_chat_calls_total", "Chat platform API calls by platform, call (post, update, thread, open_dm, ephemeral) and result: delivered, retried (an attempt made again after a transient failure), rate_limited (a 429 waited out), failed (given up, logged), coalesced (an update replaced by a newer state before it was sent).", []string{"platform", "call", "result"}, func(emit admin.Emit) {
 		app.deliveryMu.Lock()
 		defer app.deliveryMu.Unlock()
-		for platform, read := range app.deliveries {
-			for call, c := range read() {
+		for platform, d := range app.deliveries {
+			for call, c := range d.counts() {
 				emit(float64(c.Delivered), platform, call, "delivered")
 				emit(float64(c.Retried), platform, call, "retried")
 				emit(float64(c.RateLimited), platform, call, "rate_limited")
 				emit(float64(c.Failed), platform, call, "failed")
 				emit(float64(c.Coalesced), platform, call, "coalesced")
 			}
+		}
+	})
+	m.Read(admin.Gauge, "infrabot_chat_queue_depth", "Messages and updates waiting in a chat platform's delivery queue, by platform (what is being sent is not counted).", []string{"platform"}, func(emit admin.Emit) {
+		app.deliveryMu.Lock()
+		defer app.deliveryMu.Unlock()
+		for platform, d := range app.deliveries {
+			emit(float64(d.queued()), platform)
+		}
+	})
+	m.Read(admin.Counter, "infrabot_pages_total", "Pages on-call sent, by way (chat: a direct message, a mention or a page in a channel; pagerduty, webhook: a trigger event) and result: sent, or failed (in chat, reaching no platform or not every one; a pager's event refused or given up after its retries).", []string{"via", "result"}, func(emit admin.Emit) {
+		if app.OnCall == nil {
+			return
+		}
+		for _, p := range app.OnCall.Pages() {
+			emit(float64(p.Sent), p.Via, "sent")
+			emit(float64(p.Failed), p.Via, "failed")
 		}
 	})
 	m.Read(admin.Gauge, "infrabot_runs_in_progress", "Runs going now.", nil, func(emit admin.Emit) {

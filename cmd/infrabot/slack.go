@@ -72,7 +72,7 @@ func newSlack(app *App) (*slack.Adapter, error) {
 		return nil, err
 	}
 	app.Engine.AddChat(slack.Platform, a)
-	app.countDeliveries(slack.Platform, a.Deliveries)
+	app.countDeliveries(slack.Platform, a.Deliveries, a.Queued)
 	app.parts = append(app.parts, admin.Part{Name: "slack", Ready: func(context.Context) (bool, string) { return a.Status() }})
 	return a, nil
 }
