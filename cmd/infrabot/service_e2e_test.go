@@ -218,8 +218,15 @@ func TestServiceStory(t *testing.T) {
 	if v, ok := fams.Value("infrabot_store_size_bytes"); !ok || v < 4096 {
 		t.Errorf("infrabot_store_size_bytes = %v %v", v, ok)
 	}
-	if v, _ := fams.Value("infrabot_notifications_total", "result=sent"); v < 0 {
-		t.Errorf("notifications: %v", v)
+	// Nothing so far was spoken first: bob's request was answered in the
+	// shared channel it was typed in, not sent to an approvals channel.
+	for _, result := range []string{"sent", "failed"} {
+		if v, ok := fams.Value("infrabot_notifications_total", "result="+result); !ok || v != 0 {
+			t.Errorf("infrabot_notifications_total{%s} = %v (found %v), want 0 before anything was notified", result, v, ok)
+		}
+	}
+	if v, ok := fams.Value("infrabot_chat_queue_depth", "platform=slack"); !ok || v < 0 {
+		t.Errorf("infrabot_chat_queue_depth{slack} = %v (found %v)", v, ok)
 	}
 	// What went to the fake Slack is counted by call and result.
 	if v, ok := fams.Value("infrabot_chat_calls_total", "platform=slack", "call=post", "result=delivered"); !ok || v < 3 {
@@ -278,7 +285,23 @@ func TestServiceStory(t *testing.T) {
 	s.slack.Click(t, "U09FRANK", request, "Approve")
 	fake.WaitFor(t, "frank's approval running the teardown", func() bool { return hasMessage(fake, "run 2 `teardown staging` by bob: succeeded") })
 
+	// alice breaks bob's lock: bob hears it from infrabot by direct
+	// message, a notification.
+	s.slack.Command(t, "U02BOB", "C0INFRA", `lock staging "metrics"`)
+	fake.WaitFor(t, "bob's lock", func() bool { return hasMessage(fake, "staging is locked by bob") })
+	s.slack.Command(t, "U01ALICE", "C0INFRA", "unlock staging --force")
+	fake.WaitFor(t, "bob told of the broken lock", func() bool { return hasMessage(fake, "alice broke your lock on staging") })
+	fake.WaitFor(t, "alice's answer", func() bool { return hasMessage(fake, "bob's lock on staging is broken") })
+
 	fams = admintest.Scrape(t, s.admin+"/metrics")
+	for _, c := range []struct {
+		result string
+		want   float64
+	}{{"sent", 1}, {"failed", 0}} {
+		if v, ok := fams.Value("infrabot_notifications_total", "result="+c.result); !ok || v != c.want {
+			t.Errorf("infrabot_notifications_total{%s} = %v (found %v), want %v: the direct message to bob", c.result, v, ok, c.want)
+		}
+	}
 	for _, c := range []struct {
 		labels []string
 		want   float64
