@@ -56,7 +56,13 @@ func TestHealthChecksFromTheConfig(t *testing.T) {
 		}
 	}
 	ping("")
-	ping("/start")
+	openIncidents := func(when string, want float64) {
+		t.Helper()
+		if v, ok := admintest.Scrape(t, s.admin+"/metrics").Value("infrabot_health_incidents_open"); !ok || v != want {
+			t.Errorf("infrabot_health_incidents_open %s = %v (found %v), want %v", when, v, ok, want)
+		}
+	}
+	openIncidents("before any outage", 0)
 
 	// The HTTP check's outage: one incident, with buttons.
 	target.Failing.Store(true)
@@ -70,6 +76,9 @@ func TestHealthChecksFromTheConfig(t *testing.T) {
 		m, _ := findMessage(fake, ": logs-http ")
 		return strings.Contains(m.Text, "acknowledged: alice at")
 	})
+	// Acknowledged is still open. The heartbeat's start is pinged only
+	// after the recovery, so this incident is the only one.
+	openIncidents("while logs-http's incident is open", 1)
 
 	// Recovery resolves it, in place, without buttons; no second one.
 	target.Failing.Store(false)
@@ -80,6 +89,8 @@ func TestHealthChecksFromTheConfig(t *testing.T) {
 	if n := countMessages(fake, ": logs-http "); n != 1 {
 		t.Errorf("%d messages about logs-http, want the one incident", n)
 	}
+	openIncidents("once logs-http recovered", 0)
+	ping("/start")
 
 	// The heartbeat's start is followed by no success within the grace:
 	// an incident; a success ping resolves it.
@@ -88,6 +99,7 @@ func TestHealthChecksFromTheConfig(t *testing.T) {
 	if !strings.Contains(hb.Text, "reported no success within 1s") {
 		t.Errorf("the heartbeat's incident says %q", hb.Text)
 	}
+	openIncidents("while the heartbeat's incident is open", 1)
 	ping("/0")
 	fake.WaitFor(t, "the heartbeat's incident resolved", func() bool {
 		m, _ := findMessage(fake, ": nightly ")
