@@ -228,6 +228,15 @@ func TestServiceStory(t *testing.T) {
 	if v, ok := fams.Value("infrabot_chat_queue_depth", "platform=slack"); !ok || v < 0 {
 		t.Errorf("infrabot_chat_queue_depth{slack} = %v (found %v)", v, ok)
 	}
+	// On-call is wired but this config pages no one: every way, both
+	// results, at 0.
+	for _, via := range []string{"chat", "pagerduty", "webhook"} {
+		for _, result := range []string{"sent", "failed"} {
+			if v, ok := fams.Value("infrabot_pages_total", "via="+via, "result="+result); !ok || v != 0 {
+				t.Errorf("infrabot_pages_total{%s,%s} = %v (found %v), want 0", via, result, v, ok)
+			}
+		}
+	}
 	// What went to the fake Slack is counted by call and result.
 	if v, ok := fams.Value("infrabot_chat_calls_total", "platform=slack", "call=post", "result=delivered"); !ok || v < 3 {
 		t.Errorf("infrabot_chat_calls_total{slack,post,delivered} = %v (found %v), want the request, the runs' messages and replies", v, ok)
