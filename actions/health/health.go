@@ -159,6 +159,10 @@ type Module struct {
 	roster      atomic.Pointer[roster] // the checks in force
 	reconfigure sync.Mutex             // one Reconfigure at a time
 
+	jobs    chan probeJob // scheduled runs, to idle probe workers
+	workers atomic.Int32  // probe workers alive
+	left    chan struct{} // a probe worker ended
+
 	commit committer
 	stats  *meter // counts for metrics (Stats)
 
@@ -223,6 +227,7 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	}
 	x := &Module{
 		h: h, opts: opts, sem: make(chan struct{}, opts.Limit),
+		jobs: make(chan probeJob), left: make(chan struct{}, 1),
 		open: map[int64]*Incident{}, born: h.Now(),
 	}
 	x.commit.x = x

@@ -55,23 +55,94 @@ func (x *Module) tick(ctx context.Context) error {
 	return nil
 }
 
-// runAt waits (in real time) until due when it is after now, then runs
-// the check.
+// runAt waits (in real time) until due when it is after now, then hands
+// the run to a probe worker.
 func (x *Module) runAt(ctx context.Context, cs *checkState, due, now time.Time) {
-	defer x.wg.Done()
-	done := func() {
+	if d := due.Sub(now); d > 0 && actions.Sleep(ctx, d) != nil {
 		cs.mu.Lock()
 		cs.running = false
 		cs.mu.Unlock()
-	}
-	if d := due.Sub(now); d > 0 && actions.Sleep(ctx, d) != nil {
-		done()
+		x.wg.Done()
 		return
 	}
-	r, err := x.run(ctx, cs, due)
-	done()
+	x.dispatch(probeJob{ctx: ctx, cs: cs, due: due})
+}
+
+// probeJob is one scheduled run of a check, for a probe worker.
+type probeJob struct {
+	ctx context.Context
+	cs  *checkState
+	due time.Time
+}
+
+// workerIdle is how long a probe worker waits for the next run before it
+// ends.
+const workerIdle = 5 * time.Second
+
+// dispatch gives j to an idle probe worker, or to a new one while there
+// are fewer than the limit, or else to the first that finishes. Workers
+// are reused from run to run, so that their stacks, grown by the HTTP
+// client, are not grown again for every run (a goroutine per run spent
+// about a tenth of the CPU growing stacks). Each run still has its own
+// timeout, and there are as many workers as runs may happen at once, so
+// a hanging target holds up one worker, as it held one slot before.
+func (x *Module) dispatch(j probeJob) {
+	for {
+		select {
+		case x.jobs <- j:
+			return
+		default:
+		}
+		if x.workers.Add(1) <= int32(x.opts.Limit) {
+			go x.worker(j)
+			return
+		}
+		x.workers.Add(-1)
+		select {
+		case x.jobs <- j:
+			return
+		case <-x.left: // a worker ended meanwhile: start one instead
+		}
+	}
+}
+
+// worker runs j, then whatever run it is handed next, until none comes
+// for workerIdle.
+func (x *Module) worker(j probeJob) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		x.runJob(j)
+		idle.Reset(workerIdle)
+		select {
+		case j = <-x.jobs:
+			continue
+		case <-idle.C:
+		}
+		select {
+		case j = <-x.jobs: // one came as the timer fired
+			continue
+		default:
+		}
+		x.workers.Add(-1)
+		select {
+		case x.left <- struct{}{}: // wakes a dispatch waiting for a worker
+		default:
+		}
+		return
+	}
+}
+
+// runJob runs one scheduled run of a check and records its result.
+func (x *Module) runJob(j probeJob) {
+	defer x.wg.Done()
+	cs := j.cs
+	r, err := x.run(j.ctx, cs, j.due)
+	cs.mu.Lock()
+	cs.running = false
+	cs.mu.Unlock()
 	if err != nil {
-		if ctx.Err() == nil {
+		if j.ctx.Err() == nil {
 			x.h.Log().Warn("recording a check's result failed", "check", cs.d().check.Name, "err", err)
 		}
 		return
