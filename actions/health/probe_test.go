@@ -151,6 +151,62 @@ func TestHangingTargetDelaysNoOne(t *testing.T) {
 	}
 }
 
+// With the limit reached (two probe workers, one held by a hanging
+// target), every other run still gets a worker in turn, and the hanging
+// one holds up no one.
+func TestRunsQueueForWorkersAtTheLimit(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-g.ch:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hanging.Close)
+	t.Cleanup(g.open)
+	tg := healthtest.NewService(t)
+	hang := httpCheck("hangs", hanging.URL)
+	hang.Timeout = time.Minute
+	checks := []health.Check{hang}
+	for i := range 8 {
+		checks = append(checks, httpCheck(fmt.Sprintf("fast-%d", i), tg.URL))
+	}
+	var mu sync.Mutex
+	results := map[string]int{}
+	got := make(chan string, 100)
+	w := newWorld(t, checks, func(o *health.Options) {
+		o.Limit = 2
+		o.OnResult = func(check string, r health.Result) {
+			mu.Lock()
+			results[check]++
+			mu.Unlock()
+			got <- check
+		}
+	})
+	for range 2 {
+		w.Clock.Advance(time.Minute)
+		w.Tick()
+		for range 8 {
+			if c := <-got; c == "hangs" {
+				t.Fatalf("%s reported while it should still hang", c)
+			}
+		}
+	}
+	g.open()
+	w.mod.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range checks[1:] {
+		if results[c.Name] != 2 {
+			t.Errorf("%s ran %d times, want 2 (results %v)", c.Name, results[c.Name], results)
+		}
+	}
+	if results["hangs"] != 1 {
+		t.Errorf("hangs ran %d times, want once (its later slot skipped while it hung)", results["hangs"])
+	}
+}
+
 // A heartbeat that stops pinging opens an incident; a ping resolves it;
 // a start with no success within the grace fails it; so does a failure
 // or a non-zero exit code. Pings go through the HTTP handler.
