@@ -255,7 +255,7 @@ func (x *Module) write(checks map[*checkState]bool, incidents map[*Incident]bool
 	var cw, iw []kv
 	for cs := range checks {
 		cs.mu.Lock()
-		v, err := json.Marshal(&cs.rec)
+		v, err := cs.rec.appendJSON(make([]byte, 0, 4096))
 		cs.mu.Unlock()
 		if err != nil {
 			return err

@@ -1,0 +1,147 @@
+package health
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// appendJSON appends rec encoded exactly as encoding/json encodes it (a
+// test holds the two equal byte for byte), without reflection: a check's
+// record, with its last 30 results, is encoded again with every result,
+// and encoding/json spent about 5% of the CPU of 5,000 checks every 10 s
+// doing it.
+func (rec *record) appendJSON(b []byte) ([]byte, error) {
+	e := objectEncoder{b: append(b, '{')}
+	if rec.Failures != 0 {
+		e.field("failures")
+		e.b = strconv.AppendInt(e.b, int64(rec.Failures), 10)
+	}
+	if rec.Successes != 0 {
+		e.field("successes")
+		e.b = strconv.AppendInt(e.b, int64(rec.Successes), 10)
+	}
+	e.time("failing_since", rec.FailingSince)
+	if rec.Last != nil {
+		e.field("last")
+		e.result(*rec.Last)
+	}
+	if len(rec.History) > 0 {
+		e.field("history")
+		e.b = append(e.b, '[')
+		for i, r := range rec.History {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.result(r)
+		}
+		e.b = append(e.b, ']')
+	}
+	if len(rec.Hours) > 0 {
+		e.field("hours")
+		e.b = append(e.b, '[')
+		for i, h := range rec.Hours {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.b = append(e.b, `{"h":`...)
+			e.b = strconv.AppendInt(e.b, h.Hour, 10)
+			e.b = append(e.b, `,"u":`...)
+			e.b = strconv.AppendInt(e.b, int64(h.Up), 10)
+			e.b = append(e.b, `,"n":`...)
+			e.b = strconv.AppendInt(e.b, int64(h.Total), 10)
+			e.b = append(e.b, '}')
+		}
+		e.b = append(e.b, ']')
+	}
+	if rec.Incident != 0 {
+		e.field("incident")
+		e.b = strconv.AppendInt(e.b, rec.Incident, 10)
+	}
+	if rec.Snooze != nil {
+		e.field("snooze")
+		v, err := json.Marshal(rec.Snooze) // rare: not worth encoding by hand
+		if err != nil {
+			return nil, err
+		}
+		e.b = append(e.b, v...)
+	}
+	e.time("first_seen", rec.FirstSeen)
+	e.time("last_ping", rec.LastPing)
+	e.time("started", rec.Started)
+	if e.err != nil {
+		return nil, e.err
+	}
+	return append(e.b, '}'), nil
+}
+
+// objectEncoder appends the fields of one JSON object.
+type objectEncoder struct {
+	b     []byte
+	comma bool
+	err   error
+}
+
+func (e *objectEncoder) field(name string) {
+	if e.comma {
+		e.b = append(e.b, ',')
+	}
+	e.comma = true
+	e.b = append(e.b, '"')
+	e.b = append(e.b, name...)
+	e.b = append(e.b, '"', ':')
+}
+
+// time appends a time field unless t is zero (omitzero).
+func (e *objectEncoder) time(name string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	e.field(name)
+	e.timeValue(t)
+}
+
+func (e *objectEncoder) timeValue(t time.Time) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		v, err := t.MarshalJSON() // its error, as encoding/json gives it
+		if err != nil && e.err == nil {
+			e.err = err
+		}
+		e.b = append(e.b, v...)
+		return
+	}
+	e.b = append(e.b, '"')
+	e.b = t.AppendFormat(e.b, time.RFC3339Nano)
+	e.b = append(e.b, '"')
+}
+
+// result appends r as an object of its own.
+func (e *objectEncoder) result(r Result) {
+	e.b = append(e.b, `{"t":`...)
+	e.timeValue(r.Time)
+	e.b = append(e.b, `,"ok":`...)
+	e.b = strconv.AppendBool(e.b, r.OK)
+	if r.Detail != "" {
+		e.b = append(e.b, `,"d":`...)
+		e.b = appendString(e.b, r.Detail)
+	}
+	if r.Latency != 0 {
+		e.b = append(e.b, `,"l":`...)
+		e.b = strconv.AppendInt(e.b, int64(r.Latency), 10)
+	}
+	e.b = append(e.b, '}')
+}
+
+// appendString appends s as a JSON string: as is when it is printable
+// ASCII that encoding/json would not escape, else through encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			v, _ := json.Marshal(s) // a string always encodes
+			return append(b, v...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
