@@ -75,6 +75,19 @@ func (rec *record) appendJSON(b []byte) ([]byte, error) {
 	return append(e.b, '}'), nil
 }
 
+// sizeHint is about how long rec's encoding is, a little more rather than
+// less, so that it is encoded into one allocation of its own size.
+func (rec *record) sizeHint() int {
+	n := 320 + 40*len(rec.Hours) // fields, times, a snooze
+	if rec.Last != nil {
+		n += 80 + len(rec.Last.Detail)
+	}
+	for _, r := range rec.History {
+		n += 80 + len(r.Detail)
+	}
+	return n
+}
+
 // objectEncoder appends the fields of one JSON object.
 type objectEncoder struct {
 	b     []byte

@@ -66,3 +66,22 @@ func TestRecordWithUnencodableTimeIsRefused(t *testing.T) {
 		t.Error("appendJSON encoded year 10000; want an error as encoding/json gives")
 	}
 }
+
+// The size hint covers a typical record, so that encoding it takes one
+// allocation.
+func TestRecordSizeHintCoversTypicalRecord(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 1, 16, 54, 51, 123456789, time.UTC)
+	var rec record
+	rec.FirstSeen = at
+	for i := range 3 * HistoryLength {
+		rec.add(Result{Time: at.Add(time.Duration(i) * 47 * time.Minute), OK: true, Detail: "status 200", Latency: 1234567 * time.Nanosecond})
+	}
+	v, err := rec.appendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hint := rec.sizeHint(); hint < len(v) || hint > 2*len(v) {
+		t.Errorf("size hint %d for an encoding of %d bytes", hint, len(v))
+	}
+}

@@ -255,7 +255,7 @@ func (x *Module) write(checks map[*checkState]bool, incidents map[*Incident]bool
 	var cw, iw []kv
 	for cs := range checks {
 		cs.mu.Lock()
-		v, err := cs.rec.appendJSON(make([]byte, 0, 4096))
+		v, err := cs.rec.appendJSON(make([]byte, 0, cs.rec.sizeHint()))
 		cs.mu.Unlock()
 		if err != nil {
 			return err
