@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -20,6 +21,14 @@ func TestRecordEncodesAsEncodingJSON(t *testing.T) {
 	for i := range HistoryLength + 3 {
 		full.add(Result{Time: at.Add(time.Duration(i) * 10 * time.Minute), OK: i%3 != 0,
 			Detail: fmt.Sprintf("status %d", 200+i), Latency: time.Duration(i) * time.Millisecond, Due: at})
+	}
+	// A field added to record must be encoded by appendJSON too: the full
+	// record sets every field, so the comparison below covers it.
+	rv := reflect.ValueOf(full)
+	for i := range rv.NumField() {
+		if rv.Field(i).IsZero() && rv.Type().Field(i).Name != "Successes" {
+			t.Fatalf("the full record leaves %s unset: set it, and encode it in appendJSON", rv.Type().Field(i).Name)
+		}
 	}
 	tests := []struct {
 		name string
