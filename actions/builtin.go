@@ -61,19 +61,7 @@ func (e *Engine) helpAction() *Action {
 
 // mayEver reports whether person may run action on some environment.
 func (e *Engine) mayEver(person *Person, action string) bool {
-	if person == nil {
-		return false
-	}
-	s := e.Settings()
-	if s.Policy.Allowed(person, action, "") == nil {
-		return true
-	}
-	for _, env := range s.Environments {
-		if s.Policy.Allowed(person, action, env) == nil {
-			return true
-		}
-	}
-	return false
+	return e.Settings().Policy.Permits(person, action)
 }
 
 func (e *Engine) whoamiAction() *Action {

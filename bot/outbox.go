@@ -134,6 +134,10 @@ const (
 	CallUpdate = "update"
 	CallThread = "thread"
 	CallOpenDM = "open_dm"
+	// CallAnswer is a reply carried in the acknowledgement of the
+	// request it answers (a Slack slash command's 200), not a call of
+	// its own; the adapter counts it with Answered.
+	CallAnswer = "answer"
 )
 
 // lane is the queue of one channel.
@@ -645,6 +649,14 @@ func (o *Outbox) lost(method, what string, err error, attrs ...any) {
 		what += " (given up at shutdown)"
 	}
 	o.log.Error(what, append([]any{"platform", o.platform, "call", method, "failure", kind.String(), "err", err}, attrs...)...)
+}
+
+// Answered counts a reply the adapter delivered in the acknowledgement of
+// the request it answers (CallAnswer), so that Counts shows every reply.
+func (o *Outbox) Answered() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.countLocked(CallAnswer).Delivered++
 }
 
 func (o *Outbox) countLocked(method string) *Counts {

@@ -21,12 +21,9 @@ type auditHead struct {
 func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEntry, error) {
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
-		var prev *actions.AuditEntry
-		if _, v := b.Cursor().Last(); v != nil {
-			prev = new(actions.AuditEntry)
-			if err := json.Unmarshal(v, prev); err != nil {
-				return fmt.Errorf("decoding the last audit record: %w", err)
-			}
+		prev, err := lastAudit(tx, b)
+		if err != nil {
+			return err
 		}
 		e.Time = e.Time.UTC()
 		e.Seal(prev)
@@ -36,6 +33,27 @@ func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEn
 		return putJSON(tx.Bucket(bucketMeta), keyAuditHead, auditHead{Seq: e.Seq, Hash: e.Hash})
 	})
 	return e, err
+}
+
+// lastAudit returns the sequence number and hash of the log's last
+// record, all that sealing the next one needs (nil when the log is
+// empty): from the head kept beside the log, which is written with every
+// record, or from the record itself when the head is not there yet or
+// does not name it.
+func lastAudit(tx *bolt.Tx, b *bolt.Bucket) (*actions.AuditEntry, error) {
+	k, v := b.Cursor().Last()
+	if k == nil {
+		return nil, nil
+	}
+	var head auditHead
+	if raw := tx.Bucket(bucketMeta).Get(keyAuditHead); raw != nil && json.Unmarshal(raw, &head) == nil && head.Seq == btoi(k) && head.Hash != "" {
+		return &actions.AuditEntry{Seq: head.Seq, Hash: head.Hash}, nil
+	}
+	prev := new(actions.AuditEntry)
+	if err := json.Unmarshal(v, prev); err != nil {
+		return nil, fmt.Errorf("decoding the last audit record: %w", err)
+	}
+	return prev, nil
 }
 
 // Tail returns the last n records, oldest first.

@@ -83,15 +83,28 @@ func (db *DB) Commits() CommitStats {
 // commit queues fn and returns once the transaction holding it has
 // committed (nil) or failed (fn's own error, or the transaction's).
 func (q *commitQueue) commit(fn func(*bolt.Tx) error) error {
+	return q.start(fn)()
+}
+
+// start queues fn and returns at once; wait returns when the transaction
+// holding fn has committed (nil) or failed. Writes queued after it commit
+// in the same transaction or a later one, so a caller that has seen a
+// later write commit knows this one has.
+func (q *commitQueue) start(fn func(*bolt.Tx) error) (wait func() error) {
 	w := &write{fn: fn, done: make(chan error, 1)}
 	q.mu.RLock()
 	if q.closed {
 		q.mu.RUnlock()
-		return errClosed
+		return func() error { return errClosed }
 	}
 	q.in <- w
 	q.mu.RUnlock()
-	return <-w.done
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { err = <-w.done })
+		return err
+	}
 }
 
 // close lets the committer finish what was queued, then stops it.

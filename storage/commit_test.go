@@ -225,3 +225,40 @@ func BenchmarkAuditAppendParallel(b *testing.B) {
 	b.ReportMetric(float64(c.Writes-before.Writes)/float64(max(1, c.Transactions-before.Transactions)), "writes/commit")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// Remember returns before its write is on disk; the write commits in
+// queue order, so once a write queued after it has committed, it has too;
+// and a failed transaction is said by its wait.
+func TestRememberIsQueuedAndCommitsInOrder(t *testing.T) {
+	t.Parallel()
+	db, err := storage.Open(t.TempDir() + "/infrabot.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Now()
+	release := db.HoldCommits()
+	wait := db.Remember([]string{"sig:1"}, now, now.Add(time.Minute)) // the committer holds it
+	later := make(chan error, 1)
+	go func() {
+		_, err := db.Append(ctx, actions.AuditEntry{Person: "alice", Event: "request", Action: "whoami"})
+		later <- err
+	}()
+	waitQueued(t, db, 1)
+	release()
+	if err := <-later; err != nil {
+		t.Fatal(err)
+	}
+	if first, err := db.FirstSeen(ctx, []string{"sig:1"}, now, now.Add(time.Minute)); err != nil || first {
+		t.Fatalf("a remembered key, after a later write committed: first %v, err %v", first, err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	db.FailNextCommit(errors.New("disk full"))
+	if err := db.Remember([]string{"sig:2"}, now, now.Add(time.Minute))(); err == nil {
+		t.Error("a failed transaction's Remember said nothing")
+	}
+}

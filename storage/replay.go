@@ -50,6 +50,28 @@ func (db *DB) FirstSeen(ctx context.Context, keys []string, now, until time.Time
 	return first && err == nil, err
 }
 
+// Remember stores keys, remembered until until, without checking them:
+// the caller knows they are new (bot.Guard does, for requests signed too
+// recently for an earlier process to have seen them). It returns at once;
+// wait returns when they are on disk, or why they could not be stored.
+func (db *DB) Remember(keys []string, now, until time.Time) (wait func() error) {
+	return db.queue.start(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketReplays)
+		if err != nil {
+			return err
+		}
+		if err := sweepReplays(b, now); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Put([]byte(k), itob(uint64(until.UnixNano()))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Forget drops keys.
 func (db *DB) Forget(ctx context.Context, keys []string) error {
 	return db.update(ctx, func(tx *bolt.Tx) error {

@@ -34,7 +34,7 @@ func TestCloseRunsEveryAcceptedCommand(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 200 {
-					if a.submit(context.Background(), bot.Incoming{Platform: Platform, UserID: "U1", Channel: "C1", Text: "runs"}, i%2 == 0) {
+					if a.submit(context.Background(), job{in: bot.Incoming{Platform: Platform, UserID: "U1", Channel: "C1", Text: "runs"}}, i%2 == 0) {
 						accepted.Add(1)
 					}
 				}

@@ -9,11 +9,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/infrabot/infrabot/bot"
 )
+
+// commandsPath is where Slack sends slash commands.
+const commandsPath = "/slack/commands"
 
 // maxBody bounds a request from Slack. Interactivity payloads carry the
 // whole message clicked, which stays well under this.
@@ -25,7 +29,7 @@ const maxBody = 1 << 20
 // command runs afterwards on the adapter's workers.
 func (a *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /slack/commands", a.serve(parseCommand))
+	mux.HandleFunc("POST "+commandsPath, a.serve(parseCommand))
 	mux.HandleFunc("POST /slack/interactions", a.serve(parseInteractionForm))
 	mux.HandleFunc("POST /slack/events", a.serve(parseEvent))
 	a.setStatus(true, "serving /slack/ on the public server")
@@ -36,7 +40,7 @@ func (a *Adapter) Handler() http.Handler {
 // cannot), answered with the url_verification challenge or accepted.
 func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, sig, ok := a.signed(w, r)
+		body, sig, signed, ok := a.signed(w, r)
 		if !ok {
 			return
 		}
@@ -50,17 +54,18 @@ func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFu
 			json.NewEncoder(w).Encode(map[string]string{"challenge": req.challenge})
 			return
 		}
-		a.accept(w, r, req, sig)
+		a.accept(w, r, req, sig, signed)
 	}
 }
 
 // signed reads r's body and checks its signature, which it returns
-// decoded, answering the request itself (401, 413, 400) when it fails.
-func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []byte, ok bool) {
+// decoded with the time it was signed, answering the request itself (401,
+// 413, 400) when it fails.
+func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []byte, at time.Time, ok bool) {
 	if len(a.verify.secret) == 0 {
 		a.log.Error("a request from Slack was refused: no signing secret is configured", "path", r.URL.Path)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return nil, nil, false
+		return nil, nil, time.Time{}, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -70,29 +75,30 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []by
 		} else {
 			http.Error(w, "could not read the request", http.StatusBadRequest)
 		}
-		return nil, nil, false
+		return nil, nil, time.Time{}, false
 	}
-	sig, err = a.verify.verify(r.Header, body)
+	sig, at, err = a.verify.verify(r.Header, body)
 	if err != nil {
 		a.log.Warn("a request was refused: bad Slack signature", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return nil, nil, false
+		return nil, nil, time.Time{}, false
 	}
-	return body, sig, true
+	return body, sig, at, true
 }
 
 // accept queues req's line unless the delivery was seen already, and
 // acknowledges it. The signature's bytes are a key too (the HMAC covers
 // timestamp and body): a replay of the very same signed request is
 // refused even where Slack sends no trigger or event id, however its hex
-// is spelt.
-func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte) {
+// is spelt. Nothing is acknowledged before its keys are on disk, so that
+// no retry or replay after a restart runs it again.
+func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte, signed time.Time) {
 	if req.line == nil {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	keys := append(req.keys, key("sig", hex.EncodeToString(sig)))
-	first, err := a.firstDelivery(r.Context(), keys)
+	first, durable, err := a.firstDelivery(r.Context(), keys, signed)
 	if err != nil {
 		a.log.Error("a request from Slack was refused: cannot check it is not a replay", "path", r.URL.Path, "err", err)
 		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
@@ -103,12 +109,28 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, si
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if !a.submit(context.Background(), *req.line, false) {
+	j := job{in: *req.line}
+	if r.URL.Path == commandsPath && a.opts.InlineWait > 0 {
+		j.inline = newInline()
+	}
+	if !a.submit(context.Background(), j, false) {
 		a.forgetDelivery(r.Context(), keys)
 		a.refuse(w, r.URL.Path, *req.line)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
+	var ans *answer
+	if j.inline != nil {
+		ans = j.inline.wait(a.opts.InlineWait, r.Context().Done())
+	}
+	if err := durable(); err != nil {
+		// The command is queued or has run: say so, and that a replay
+		// after a restart would not be recognised.
+		a.log.Error("a request from Slack could not be remembered; a replay of it after a restart would run it again", "path", r.URL.Path, "err", err)
+	}
+	acknowledge(w, ans)
+	if ans != nil {
+		a.out.Answered()
+	}
 }
 
 // refuse answers a request infrabot has no room for: still 200, at once,
@@ -120,7 +142,7 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, si
 // for the interval's log line.
 func (a *Adapter) refuse(w http.ResponseWriter, path string, in bot.Incoming) {
 	a.busy.Add(path, in.UserID)
-	if path == "/slack/commands" {
+	if path == commandsPath {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"response_type": "ephemeral", "text": busyText(in.Text)})
 		return

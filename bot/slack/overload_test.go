@@ -67,7 +67,7 @@ func newOverloaded(t *testing.T, opts islack.Options) *overloaded {
 	t.Cleanup(srv.Close)
 	// Slack gives an app 3 seconds to answer; so does this client.
 	o.client = &http.Client{Timeout: 3 * time.Second}
-	o.slack = &slacktest.App{URL: srv.URL, Secret: secret, Client: o.client}
+	o.slack = &slacktest.App{URL: srv.URL, Secret: secret, Client: o.client, Workspace: o.fake}
 	return o
 }
 

@@ -48,6 +48,8 @@ type Options struct {
 	Router Router
 	// Replays remembers accepted deliveries so that none runs twice, across
 	// restarts when it is persistent (the store). In memory by default.
+	// A store must be open before New: the adapter's start is when
+	// deliveries stop being checked on disk first (bot.Guard).
 	Replays ReplayStore
 	// Logger receives what the adapter has to say; nothing by default.
 	// Tokens and the signing secret are never logged.
@@ -64,6 +66,11 @@ type Options struct {
 	// BusyLogInterval is how often refusals are logged: one line with
 	// their counts per interval. Default 10s.
 	BusyLogInterval time.Duration
+	// InlineWait is how long the acknowledgement of a slash command
+	// waits for the command's reply, to carry it (inline.go): 2s by
+	// default, within Slack's 3. Negative: acknowledge at once and post
+	// every reply.
+	InlineWait time.Duration
 	// UpdateInterval is the least time between two updates of one
 	// message. Default 1s.
 	UpdateInterval time.Duration
@@ -80,18 +87,18 @@ type Options struct {
 // engine's live messages; Handler serves Slack's HTTP requests and
 // RunSocket reads Socket Mode.
 type Adapter struct {
-	opts    Options
-	api     *slack.Client
-	log     *slog.Logger
-	router  Router
-	verify  verifier
-	replays ReplayStore
-	out     *bot.Outbox
+	opts   Options
+	api    *slack.Client
+	log    *slog.Logger
+	router Router
+	verify verifier
+	guard  *bot.Guard
+	out    *bot.Outbox
 
 	// inbox holds the commands accepted and not yet taken by a worker;
 	// once closed it takes nothing more, so nothing is acknowledged after
 	// the workers were told to finish (it would never run).
-	inbox   *bot.Inbox[bot.Incoming]
+	inbox   *bot.Inbox[job]
 	busy    *bot.Refusals
 	workers sync.WaitGroup
 	// pending counts commands accepted and not yet handled.
@@ -101,6 +108,13 @@ type Adapter struct {
 }
 
 var _ actions.Chat = (*Adapter)(nil)
+
+// job is an accepted command. inline is set while its acknowledgement
+// waits to carry the reply.
+type job struct {
+	in     bot.Incoming
+	inline *inline
+}
 
 // New returns an adapter with its workers started; Close stops them.
 func New(opts Options) (*Adapter, error) {
@@ -134,6 +148,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.BusyLogInterval <= 0 {
 		opts.BusyLogInterval = 10 * time.Second
 	}
+	if opts.InlineWait == 0 {
+		opts.InlineWait = defaultInlineWait
+	}
 	if opts.UpdateInterval <= 0 {
 		opts.UpdateInterval = time.Second
 	}
@@ -146,9 +163,6 @@ func New(opts Options) (*Adapter, error) {
 	if opts.UpdateBudget == (bot.Budget{}) {
 		opts.UpdateBudget = DefaultUpdateBudget
 	}
-	if opts.Replays == nil {
-		opts.Replays = bot.NewMemoryReplays(signatureWindow / 5)
-	}
 	apiOpts := []slack.Option{slack.OptionAPIURL(opts.APIURL), slack.OptionHTTPClient(opts.HTTPClient)}
 	if opts.AppToken != "" {
 		apiOpts = append(apiOpts, slack.OptionAppLevelToken(opts.AppToken))
@@ -157,13 +171,13 @@ func New(opts Options) (*Adapter, error) {
 	log := opts.Logger.With("platform", Platform)
 	a := &Adapter{
 		opts: opts, api: api, log: log, router: opts.Router,
-		verify:  verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
-		replays: opts.Replays,
+		verify: verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
+		guard:  bot.NewGuard(opts.Replays, signatureWindow, opts.Now()),
 		out: bot.NewOutbox(carrier{api: api}, bot.OutboxOptions{
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,
 		}),
-		inbox: bot.NewInbox[bot.Incoming](opts.Queue, opts.PerPerson),
+		inbox: bot.NewInbox[job](opts.Queue, opts.PerPerson),
 		busy:  bot.NewRefusals(log, "Slack", opts.Now, opts.BusyLogInterval),
 	}
 	for range opts.Workers {
@@ -211,9 +225,9 @@ func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.
 // anyone, or for this person), HTTP (wait false) is refused at once, to be
 // answered "busy"; Socket Mode (wait true) has no one to answer, so it
 // waits for room until ctx ends.
-func (a *Adapter) submit(ctx context.Context, in bot.Incoming, wait bool) bool {
+func (a *Adapter) submit(ctx context.Context, j job, wait bool) bool {
 	a.pending.Add(1)
-	if a.inbox.Put(ctx, in.UserID, in, wait) {
+	if a.inbox.Put(ctx, j.in.UserID, j, wait) {
 		return true
 	}
 	a.pending.Add(-1)
@@ -225,29 +239,44 @@ func (a *Adapter) submit(ctx context.Context, in bot.Incoming, wait bool) bool {
 func (a *Adapter) work() {
 	defer a.workers.Done()
 	for {
-		in, ok := a.inbox.Take()
+		j, ok := a.inbox.Take()
 		if !ok {
 			return
 		}
-		a.run(in)
+		a.run(j)
 	}
 }
 
-// run hands one line to the router and answers: privately (ephemeral)
-// when the engine says so, which it does for every refusal, otherwise in
-// the channel.
-func (a *Adapter) run(in bot.Incoming) {
+// run hands one line to the router and answers: in the waiting
+// acknowledgement when there is one and it can carry the reply, else
+// privately (ephemeral) when the engine says so, which it does for every
+// refusal, otherwise in the channel.
+func (a *Adapter) run(j job) {
+	in := j.in
 	defer a.pending.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("a command crashed", "user", in.UserID, "panic", r)
+			if j.inline != nil {
+				j.inline.offer(nil)
+			}
 		}
 	}()
 	reply, ok := a.router.Handle(context.Background(), in)
+	private := reply.Private && !isDM(in.Channel)
+	if j.inline != nil {
+		var ans *answer
+		if ok {
+			ans = inlineAnswer(render(reply.Message), private)
+		}
+		if j.inline.offer(ans) && ans != nil {
+			return
+		}
+	}
 	if !ok {
 		return
 	}
-	if reply.Private && !isDM(in.Channel) {
+	if private {
 		a.ephemeral(in.Channel, in.UserID, reply.Message)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -164,7 +165,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		return nil
 	}
 	keys := append(req.keys, key("envelope", evt.Request.EnvelopeID))
-	first, ferr := a.firstDelivery(ctx, keys)
+	first, durable, ferr := a.firstDelivery(ctx, keys, time.Time{})
 	if ferr != nil {
 		// The envelope is acknowledged already: Slack will not send it
 		// again, and running it unchecked could run it twice.
@@ -175,9 +176,13 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		a.log.Info("a repeated delivery from Slack was not run again", "type", evt.Type, "retry", evt.Request.RetryAttempt)
 		return nil
 	}
+	if err := durable(); err != nil {
+		a.log.Error("a command from Slack was not run: cannot remember it, so a replay could run it again", "type", evt.Type, "err", err)
+		return nil
+	}
 	// Unlike HTTP there is no one to answer 503: wait for a worker, which
 	// also slows reading the socket while the workers are busy.
-	if !a.submit(ctx, *req.line, true) {
+	if !a.submit(ctx, job{in: *req.line}, true) {
 		a.log.Warn("a command from Slack was not run: infrabot is shutting down", "type", evt.Type)
 	}
 	return nil

@@ -158,7 +158,7 @@ func newWorld(t *testing.T, tweak ...func(*islack.Options)) *world {
 	}
 	w.engine.AddChat(islack.Platform, w.adapter)
 	srv := httptest.NewServer(w.adapter.Handler())
-	w.slack = &slacktest.App{URL: srv.URL, Secret: secret, Now: w.sleeps.Now}
+	w.slack = &slacktest.App{URL: srv.URL, Secret: secret, Now: w.sleeps.Now, Workspace: w.fake}
 	t.Cleanup(func() {
 		srv.Close()
 		w.sched.Close()

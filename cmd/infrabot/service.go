@@ -45,7 +45,7 @@ func serveAdmin(app *App) (*admin.Server, error) {
 		emit(float64(sent), "sent")
 		emit(float64(failed), "failed")
 	})
-	m.Read(admin.Counter, "infrabot_chat_calls_total", "Chat platform API calls by platform, call (post, update, thread, open_dm, ephemeral) and result: delivered, retried (an attempt made again after a transient failure), rate_limited (a 429 waited out), failed (given up, logged), coalesced (an update replaced by a newer state before it was sent).", []string{"platform", "call", "result"}, func(emit admin.Emit) {
+	m.Read(admin.Counter, "infrabot_chat_calls_total", "Chat platform API calls by platform, call (post, update, thread, open_dm, ephemeral; answer: a reply carried in a slash command's acknowledgement, delivered only) and result: delivered, retried (an attempt made again after a transient failure), rate_limited (a 429 waited out), failed (given up, logged), coalesced (an update replaced by a newer state before it was sent).", []string{"platform", "call", "result"}, func(emit admin.Emit) {
 		app.deliveryMu.Lock()
 		defer app.deliveryMu.Unlock()
 		for platform, d := range app.deliveries {

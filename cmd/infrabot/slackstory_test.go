@@ -59,7 +59,7 @@ func newSlackStory(t *testing.T, name string, policy func() *actions.Policy, set
 		defer cancel()
 		adapter.Close(ctx)
 	})
-	s.slack = &slacktest.App{URL: srv.URL, Secret: secret}
+	s.slack = &slacktest.App{URL: srv.URL, Secret: secret, Workspace: s.fake}
 	return s
 }
 

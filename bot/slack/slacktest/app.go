@@ -27,6 +27,10 @@ type App struct {
 	// Now is Slack's clock, for signing timestamps; time.Now by default.
 	Now    func() time.Time
 	Client *http.Client
+	// Workspace, when set, is the fake Slack that shows what the app
+	// answers a slash command with (Server.CommandResponse), as Slack
+	// shows the body of the acknowledgement as the command's reply.
+	Workspace *Server
 
 	n atomic.Int64
 }
@@ -80,6 +84,12 @@ func (a *App) Send(t testing.TB, r *Request) Response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if a.Workspace != nil && r.Path == "/slack/commands" && resp.StatusCode == http.StatusOK && len(bytes.TrimSpace(b)) > 0 {
+		form, _ := url.ParseQuery(string(r.Body))
+		if call := a.Workspace.CommandResponse(form.Get("channel_id"), form.Get("user_id"), b); call.Error != "" {
+			t.Errorf("Slack could not show the answer to a slash command: %s (%v): %s", call.Error, call.Refused, b)
+		}
+	}
 	return Response{Status: resp.StatusCode, Body: string(b)}
 }
 

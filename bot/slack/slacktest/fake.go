@@ -390,3 +390,47 @@ func (s *Server) WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// CommandResponse is what Slack does with the body of the 200 an app
+// acknowledged a slash command with: a JSON message ({"response_type",
+// "text", "blocks"}) becomes the command's reply in channel, shown to
+// everyone (in_channel) or to user alone (ephemeral, Slack's default). An
+// empty body shows nothing. It is recorded as a call of method
+// "command.response"; a message over Slack's limits is refused, as
+// chat.postMessage would refuse it.
+func (s *Server) CommandResponse(channel, user string, body []byte) Call {
+	s.mu.Lock()
+	defer func() {
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
+	call := Call{Method: "command.response", Args: url.Values{"channel": {channel}, "user": {user}}, Status: http.StatusOK, At: time.Now()}
+	var msg struct {
+		ResponseType string           `json:"response_type"`
+		Text         string           `json:"text"`
+		Blocks       []map[string]any `json:"blocks"`
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		call.Error = "invalid_json"
+		s.calls = append(s.calls, call)
+		return call
+	}
+	call.Args.Set("response_type", msg.ResponseType)
+	call.Args.Set("text", msg.Text)
+	call.Blocks = msg.Blocks
+	call.Error, call.Refused = CheckMessage(msg.Text, msg.Blocks)
+	if call.Error == "" && msg.Text == "" && msg.Blocks == nil {
+		call.Error = "no_text"
+	}
+	s.calls = append(s.calls, call)
+	if call.Error != "" {
+		return call
+	}
+	s.clock++
+	m := &Message{Channel: channel, TS: fmt.Sprintf("%d.%06d", s.clock, len(s.messages)+1), Text: msg.Text, Blocks: msg.Blocks}
+	if msg.ResponseType != "in_channel" {
+		m.Ephemeral, m.User = true, user
+	}
+	s.messages = append(s.messages, m)
+	return call
+}
