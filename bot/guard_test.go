@@ -9,17 +9,31 @@ import (
 	"github.com/infrabot/infrabot/bot"
 )
 
-// diskReplays is a store: what it holds, how often it was asked, and the
-// remembered writes not yet on disk.
+// diskReplays is a store: what it holds, and how often it was asked.
 type diskReplays struct {
-	*bot.MemoryReplays
-	checks, remembers int
-	fail              error
+	held                          map[string]time.Time
+	checks, remembers, unremember int
+	fail                          error
 }
 
 func (d *diskReplays) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
 	d.checks++
-	return d.MemoryReplays.FirstSeen(ctx, keys, now, until)
+	for _, k := range keys {
+		if u, ok := d.held[k]; ok && now.Before(u) {
+			return false, nil
+		}
+	}
+	for _, k := range keys {
+		d.held[k] = until
+	}
+	return true, nil
+}
+
+func (d *diskReplays) Forget(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		delete(d.held, k)
+	}
+	return nil
 }
 
 func (d *diskReplays) Remember(keys []string, now, until time.Time) func() error {
@@ -27,20 +41,44 @@ func (d *diskReplays) Remember(keys []string, now, until time.Time) func() error
 	if d.fail != nil {
 		return func() error { return d.fail }
 	}
-	d.MemoryReplays.FirstSeen(context.Background(), keys, now, until)
+	for _, k := range keys {
+		d.held[k] = until
+	}
 	return func() error { return nil }
 }
 
-func TestGuardChecksOnDiskOnlyWhatAnEarlierProcessCanHaveSeen(t *testing.T) {
+func (d *diskReplays) Remembered(now time.Time, fn func(string, time.Time)) error {
+	for k, u := range d.held {
+		if now.Before(u) {
+			fn(k, u)
+		}
+	}
+	return nil
+}
+
+func (d *diskReplays) Unremember(ctx context.Context, keys map[string]time.Time) error {
+	d.unremember++
+	for k, u := range keys {
+		if d.held[k] == u {
+			delete(d.held, k)
+		}
+	}
+	return nil
+}
+
+func TestGuardChecksInMemoryAfterReadingWhatEarlierProcessesRemembered(t *testing.T) {
 	ctx := context.Background()
 	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	disk := &diskReplays{MemoryReplays: bot.NewMemoryReplays(time.Minute)}
-	// An earlier process accepted "old" just before it stopped.
-	disk.MemoryReplays.FirstSeen(ctx, []string{"old"}, start.Add(-time.Second), start.Add(10*time.Minute))
-	g := bot.NewGuard(disk, 5*time.Minute, start)
-	claim := func(key string, signed, now time.Time) bool {
+	// An earlier process accepted "old" just before it stopped; "gone"
+	// long ago.
+	disk := &diskReplays{held: map[string]time.Time{"old": start.Add(9 * time.Minute), "gone": start.Add(-time.Minute)}}
+	g, err := bot.NewGuard(disk, time.Minute, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := func(key string, now time.Time) bool {
 		t.Helper()
-		first, durable, err := g.Claim(ctx, []string{key}, signed, now, now.Add(10*time.Minute))
+		first, durable, err := g.Claim(ctx, []string{key}, now, now.Add(10*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,57 +89,64 @@ func TestGuardChecksOnDiskOnlyWhatAnEarlierProcessCanHaveSeen(t *testing.T) {
 		}
 		return first
 	}
-
-	// Signed within the window after the start: an earlier process may
-	// have seen it, so the disk is asked.
-	if claim("old", start.Add(time.Minute), start.Add(time.Minute)) {
+	if claim("old", start.Add(time.Second)) {
 		t.Fatal("a delivery an earlier process accepted was taken for new")
 	}
-	if !claim("a", start.Add(time.Minute), start.Add(time.Minute)) || disk.checks != 2 || disk.remembers != 0 {
-		t.Fatalf("a delivery signed 1 minute after the start: %d checks and %d writes on disk, want 2 and 0", disk.checks, disk.remembers)
+	if !claim("gone", start.Add(time.Second)) {
+		t.Fatal("a delivery remembered past its time was refused")
 	}
-	if claim("a", start.Add(time.Minute), start.Add(2*time.Minute)) {
-		t.Error("a repeated delivery was taken for new")
+	if !claim("a", start.Add(time.Minute)) || claim("a", start.Add(2*time.Minute)) {
+		t.Fatal("a new delivery, then its copy: want the first taken and the copy refused")
 	}
-
-	// Signed a window after the start: no earlier process can have seen
-	// it. Memory answers; the disk is written, not asked.
-	checks := disk.checks
-	late := start.Add(6 * time.Minute)
-	if !claim("b", late, late) || disk.checks != checks || disk.remembers != 1 {
-		t.Fatalf("a delivery signed 6 minutes after the start: %d more checks and %d writes on disk, want 0 and 1", disk.checks-checks, disk.remembers)
+	// Memory answered; the disk was written, never asked.
+	if disk.checks != 0 || disk.remembers != 2 {
+		t.Fatalf("%d checks and %d writes on disk, want 0 and 2", disk.checks, disk.remembers)
 	}
-	if claim("b", late, late.Add(time.Second)) || claim("a", late, late) {
-		t.Error("a delivery seen already was taken for new")
-	}
-	if first, _ := disk.MemoryReplays.FirstSeen(ctx, []string{"b"}, late, late); first {
-		t.Error("a delivery accepted in memory was not stored for the next process")
+	if u, ok := disk.held["a"]; !ok || !u.Equal(start.Add(11*time.Minute)) {
+		t.Errorf("the delivery was not stored for the next process: %v %v", u, ok)
 	}
 
-	// Forgotten: its retry is new again.
-	if err := g.Forget(ctx, []string{"b"}); err != nil {
+	// Forgotten: dropped from the disk too, so that its retry is new
+	// again, in this process and the next.
+	if err := g.Forget(ctx, []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
-	if !claim("b", late, late.Add(2*time.Second)) {
+	if _, ok := disk.held["a"]; ok || disk.unremember != 1 {
+		t.Error("a forgotten delivery stayed on disk")
+	}
+	if !claim("a", start.Add(3*time.Minute)) {
 		t.Error("a forgotten delivery is still refused")
 	}
 
 	// A write that fails is said by durable, for the caller to log.
 	disk.fail = errors.New("disk full")
-	first, durable, err := g.Claim(ctx, []string{"c"}, late, late, late.Add(time.Minute))
+	first, durable, err := g.Claim(ctx, []string{"c"}, start, start.Add(time.Minute))
 	if err != nil || !first || durable() == nil {
 		t.Errorf("Claim with a failing disk: first %v, err %v; durable should fail", first, err)
 	}
 }
 
-func TestGuardWithoutAStoreRemembersInMemory(t *testing.T) {
+// replaysOnly is a store that can only check on disk.
+type replaysOnly struct{ *bot.MemoryReplays }
+
+func TestGuardChecksOnDiskWhenTheStoreCannotRemember(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
-	g := bot.NewGuard(nil, 5*time.Minute, now.Add(-time.Hour))
-	if first, durable, err := g.Claim(ctx, []string{"k"}, now, now, now.Add(time.Minute)); !first || err != nil || durable() != nil {
-		t.Fatalf("a new delivery: first %v, err %v", first, err)
-	}
-	if first, _, _ := g.Claim(ctx, []string{"k"}, now, now, now.Add(time.Minute)); first {
-		t.Error("a repeated delivery was taken for new")
+	for _, store := range []bot.Replays{nil, replaysOnly{bot.NewMemoryReplays(time.Minute)}} {
+		g, err := bot.NewGuard(store, time.Minute, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, durable, err := g.Claim(ctx, []string{"k"}, now, now.Add(time.Minute)); !first || err != nil || durable() != nil {
+			t.Fatalf("a new delivery: first %v, err %v", first, err)
+		}
+		if first, _, _ := g.Claim(ctx, []string{"k"}, now, now.Add(time.Minute)); first {
+			t.Error("a repeated delivery was taken for new")
+		}
+		if store != nil {
+			if first, _ := store.FirstSeen(ctx, []string{"k"}, now, now.Add(time.Minute)); first {
+				t.Error("the delivery was not checked in the store")
+			}
+		}
 	}
 }

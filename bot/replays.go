@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -60,6 +61,20 @@ func (s *MemoryReplays) FirstSeen(ctx context.Context, keys []string, now, until
 	return true, nil
 }
 
+// take forgets keys and returns until when each was remembered.
+func (s *MemoryReplays) take(keys []string) map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]time.Time, len(keys))
+	for _, k := range keys {
+		if u, ok := s.keys[k]; ok {
+			out[k] = u
+			delete(s.keys, k)
+		}
+	}
+	return out
+}
+
 // Forget implements Replays.
 func (s *MemoryReplays) Forget(ctx context.Context, keys []string) error {
 	s.mu.Lock()
@@ -73,69 +88,68 @@ func (s *MemoryReplays) Forget(ctx context.Context, keys []string) error {
 // Rememberer is a Replays that can also store keys it is told are new
 // without checking them and without making the caller wait for its disk
 // (the store): Remember returns at once, and wait returns when the keys
-// are stored, or why they could not be.
+// are stored, or why they could not be. Remembered reads back every key
+// still remembered at now, by Remember or FirstSeen.
 type Rememberer interface {
+	Replays
 	Remember(keys []string, now, until time.Time) (wait func() error)
+	Remembered(now time.Time, fn func(key string, until time.Time)) error
+	// Unremember drops keys remembered until the times given.
+	Unremember(ctx context.Context, keys map[string]time.Time) error
 }
 
-// Guard keeps a platform's signed deliveries from running twice, without
-// making each one wait for the disk before it may run.
+// Guard keeps a platform's deliveries from running twice, without making
+// each one wait for the disk before it may run.
 //
-// Every key is checked in memory. A delivery can have reached an earlier
-// process only if it was signed before that process stopped, plus the
-// signature window the earlier process allowed; so a delivery signed at
-// least a window after this process started was never seen by another,
-// and memory alone answers for it. Its keys are still stored, for the
-// next process, but the caller waits for that (durable) only before it
-// acknowledges the delivery, by which time a command's own writes, queued
-// after the keys, have usually carried them to disk. Any other delivery,
-// and every delivery when the store cannot Remember, is checked in the
-// store itself, as before.
+// When the store is a Rememberer, the guard reads what earlier processes
+// remembered when it is made (the store is this process's alone by then:
+// the storage package locks its file), and from then on checks every
+// delivery in memory. A new delivery's keys are queued to the store, and
+// the caller waits for them to be on disk (durable) only before it
+// acknowledges the delivery. A command's own writes, queued after the
+// keys, commit with them or after them, so nothing a command records is
+// on disk without what identifies its delivery. With any other store,
+// each delivery is checked in the store itself.
 type Guard struct {
 	store  Replays
 	memory *MemoryReplays
 	fast   Rememberer
-	since  time.Time
 }
 
-// NewGuard returns a guard over store (memory alone when nil) for
-// deliveries whose signatures are accepted within window of the
-// receiver's clock. started is that clock's time once this process holds
-// the store, which no other process can then write to (the storage
-// package locks its file): every earlier process had stopped by then.
-func NewGuard(store Replays, window time.Duration, started time.Time) *Guard {
-	memory := NewMemoryReplays(window / 2)
+// NewGuard returns a guard over store (memory alone when nil), whose
+// memory drops expired keys every sweep.
+func NewGuard(store Replays, sweep time.Duration, now time.Time) (*Guard, error) {
+	memory := NewMemoryReplays(sweep)
 	g := &Guard{store: store, memory: memory}
 	if store == nil {
 		g.store = memory
 	}
 	if r, ok := store.(Rememberer); ok {
-		g.fast, g.since = r, started.Add(window)
+		err := r.Remembered(now, func(key string, until time.Time) {
+			memory.FirstSeen(context.Background(), []string{key}, now, until)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading the deliveries already accepted: %w", err)
+		}
+		g.fast = r
 	}
-	return g
+	return g, nil
 }
 
 // Claim reports whether none of keys was seen before and, when so,
-// remembers them until until. signed is when the delivery was signed
-// (zero when it carries no signed time). durable, when first, waits until
-// the keys are on disk; it is to be called before the delivery is
-// acknowledged. An error means it is not known whether the delivery is
-// new: it must be refused.
-func (g *Guard) Claim(ctx context.Context, keys []string, signed, now, until time.Time) (first bool, durable func() error, err error) {
-	if g.fast != nil && !signed.IsZero() && !signed.Before(g.since) {
-		if first, _ := g.memory.FirstSeen(ctx, keys, now, until); !first {
-			return false, nil, nil
-		}
-		return true, g.fast.Remember(keys, now, until), nil
+// remembers them until until. durable, when first, waits until the keys
+// are on disk; it is to be called before the delivery is acknowledged. An
+// error means it is not known whether the delivery is new: it must be
+// refused.
+func (g *Guard) Claim(ctx context.Context, keys []string, now, until time.Time) (first bool, durable func() error, err error) {
+	if g.fast == nil {
+		first, err = g.store.FirstSeen(ctx, keys, now, until)
+		return first && err == nil, stored, err
 	}
-	first, err = g.store.FirstSeen(ctx, keys, now, until)
-	if err != nil || !first {
-		return false, nil, err
+	if first, _ := g.memory.FirstSeen(ctx, keys, now, until); !first {
+		return false, nil, nil
 	}
-	if g.store != Replays(g.memory) {
-		g.memory.FirstSeen(ctx, keys, now, until)
-	}
-	return true, stored, nil
+	return true, g.fast.Remember(keys, now, until), nil
 }
 
 func stored() error { return nil }
@@ -143,6 +157,9 @@ func stored() error { return nil }
 // Forget drops keys: the delivery was refused before it was queued, and
 // the platform's retry of it must not be taken for a replay.
 func (g *Guard) Forget(ctx context.Context, keys []string) error {
+	if g.fast != nil {
+		return g.fast.Unremember(ctx, g.memory.take(keys))
+	}
 	g.memory.Forget(ctx, keys)
 	if g.store == Replays(g.memory) {
 		return nil

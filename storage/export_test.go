@@ -1,6 +1,10 @@
 package storage
 
-import "time"
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // HoldCommits makes the committer wait, once it has taken the next write
 // and before it gathers the rest of its batch, until release is called.
@@ -39,3 +43,15 @@ func (db *DB) SetBackupStall(d time.Duration) { db.backupStall = d }
 
 // OpenReads returns how many read transactions are open on the store.
 func (db *DB) OpenReads() int { return db.bolt.Stats().OpenTxN }
+
+// ReplayLogLen returns how many keys the replay log holds.
+func (db *DB) ReplayLogLen() int {
+	n := 0
+	db.bolt.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketReplayLog); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n
+}

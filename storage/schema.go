@@ -19,7 +19,10 @@ import (
 //	3  run-events (a run's progress as an append-only log, one nested
 //	   bucket per run; runs written before keep their steps in their
 //	   record) and replays (chat deliveries already accepted); both are
-//	   created when first written
+//	   created when first written. replay-log (deliveries accepted, in
+//	   the order they expire) came later without a new version: it is
+//	   created when first written, and a binary that does not know it
+//	   ignores it, forgetting only the last ten minutes' deliveries
 const SchemaVersion = 3
 
 var (

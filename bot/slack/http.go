@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -40,7 +39,7 @@ func (a *Adapter) Handler() http.Handler {
 // cannot), answered with the url_verification challenge or accepted.
 func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, sig, signed, ok := a.signed(w, r)
+		body, sig, ok := a.signed(w, r)
 		if !ok {
 			return
 		}
@@ -54,18 +53,17 @@ func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFu
 			json.NewEncoder(w).Encode(map[string]string{"challenge": req.challenge})
 			return
 		}
-		a.accept(w, r, req, sig, signed)
+		a.accept(w, r, req, sig)
 	}
 }
 
 // signed reads r's body and checks its signature, which it returns
-// decoded with the time it was signed, answering the request itself (401,
-// 413, 400) when it fails.
-func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []byte, at time.Time, ok bool) {
+// decoded, answering the request itself (401, 413, 400) when it fails.
+func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []byte, ok bool) {
 	if len(a.verify.secret) == 0 {
 		a.log.Error("a request from Slack was refused: no signing secret is configured", "path", r.URL.Path)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return nil, nil, time.Time{}, false
+		return nil, nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -75,15 +73,15 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []by
 		} else {
 			http.Error(w, "could not read the request", http.StatusBadRequest)
 		}
-		return nil, nil, time.Time{}, false
+		return nil, nil, false
 	}
-	sig, at, err = a.verify.verify(r.Header, body)
+	sig, err = a.verify.verify(r.Header, body)
 	if err != nil {
 		a.log.Warn("a request was refused: bad Slack signature", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return nil, nil, time.Time{}, false
+		return nil, nil, false
 	}
-	return body, sig, at, true
+	return body, sig, true
 }
 
 // accept queues req's line unless the delivery was seen already, and
@@ -92,13 +90,13 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []by
 // refused even where Slack sends no trigger or event id, however its hex
 // is spelt. Nothing is acknowledged before its keys are on disk, so that
 // no retry or replay after a restart runs it again.
-func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte, signed time.Time) {
+func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte) {
 	if req.line == nil {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	keys := append(req.keys, key("sig", hex.EncodeToString(sig)))
-	first, durable, err := a.firstDelivery(r.Context(), keys, signed)
+	first, durable, err := a.firstDelivery(r.Context(), keys)
 	if err != nil {
 		a.log.Error("a request from Slack was refused: cannot check it is not a replay", "path", r.URL.Path, "err", err)
 		http.Error(w, "busy, try again", http.StatusServiceUnavailable)

@@ -34,15 +34,13 @@ type replayWorld struct {
 	lines  *lineCounter
 	slack  *slacktest.App
 	stopFn func()
-	// now is infrabot's clock and Slack's; time.Now when nil.
-	now func() time.Time
 }
 
 func (w *replayWorld) start() {
 	w.t.Helper()
 	a, err := islack.New(islack.Options{
 		BotToken: botToken, SigningSecret: secret, APIURL: w.fake.APIURL(),
-		Router: w.lines, Replays: w.db, Now: w.now,
+		Router: w.lines, Replays: w.db,
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -104,38 +102,6 @@ func TestSignedRequestRunsOnceAcrossRestartsAndSpellings(t *testing.T) {
 	w.stop()
 	if n := w.lines.n.Load(); n != 2 {
 		t.Errorf("%d lines ran, want still 2: the replays after a restart ran again", n)
-	}
-}
-
-// A process up for longer than the signature window checks deliveries in
-// memory first (bot.Guard); what it accepted that way is still refused
-// after a restart, and a copy sent while it runs is refused too.
-func TestRequestAcceptedInMemoryIsRefusedAfterARestart(t *testing.T) {
-	t.Parallel()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var skew atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	w := &replayWorld{t: t, fake: slacktest.NewServer(t, botToken), db: db, lines: &lineCounter{}, now: now, slack: &slacktest.App{Secret: secret, Now: now}}
-
-	w.start()
-	skew.Store(int64(6 * time.Minute))
-	cmd := w.slack.CommandRequest(bob, infra, "provision staging")
-	w.send(cmd)
-	w.send(cmd)
-	w.stop()
-	if n := w.lines.n.Load(); n != 1 {
-		t.Fatalf("%d lines ran, want 1: a copy was run again", n)
-	}
-
-	w.start()
-	w.send(cmd)
-	w.stop()
-	if n := w.lines.n.Load(); n != 1 {
-		t.Errorf("%d lines ran, want still 1: a request accepted in memory ran again after a restart", n)
 	}
 }
 

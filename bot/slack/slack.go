@@ -9,6 +9,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -48,8 +49,7 @@ type Options struct {
 	Router Router
 	// Replays remembers accepted deliveries so that none runs twice, across
 	// restarts when it is persistent (the store). In memory by default.
-	// A store must be open before New: the adapter's start is when
-	// deliveries stop being checked on disk first (bot.Guard).
+	// New reads what the store remembers (bot.Guard).
 	Replays ReplayStore
 	// Logger receives what the adapter has to say; nothing by default.
 	// Tokens and the signing secret are never logged.
@@ -169,10 +169,13 @@ func New(opts Options) (*Adapter, error) {
 	}
 	api := slack.New(opts.BotToken, apiOpts...)
 	log := opts.Logger.With("platform", Platform)
+	guard, err := bot.NewGuard(opts.Replays, signatureWindow/5, opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
 	a := &Adapter{
-		opts: opts, api: api, log: log, router: opts.Router,
+		opts: opts, api: api, log: log, router: opts.Router, guard: guard,
 		verify: verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
-		guard:  bot.NewGuard(opts.Replays, signatureWindow, opts.Now()),
 		out: bot.NewOutbox(carrier{api: api}, bot.OutboxOptions{
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -165,7 +164,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		return nil
 	}
 	keys := append(req.keys, key("envelope", evt.Request.EnvelopeID))
-	first, durable, ferr := a.firstDelivery(ctx, keys, time.Time{})
+	first, durable, ferr := a.firstDelivery(ctx, keys)
 	if ferr != nil {
 		// The envelope is acknowledged already: Slack will not send it
 		// again, and running it unchecked could run it twice.

@@ -38,33 +38,31 @@ type verifier struct {
 }
 
 // verify checks that header signs body within the window and returns the
-// signature's bytes, the request's identity however its hex is spelt,
-// and when it was signed.
-func (v *verifier) verify(h http.Header, body []byte) ([]byte, time.Time, error) {
+// signature's bytes: the request's identity however its hex is spelt.
+func (v *verifier) verify(h http.Header, body []byte) ([]byte, error) {
 	sig, ts := h.Get("X-Slack-Signature"), h.Get("X-Slack-Request-Timestamp")
 	if sig == "" || ts == "" {
-		return nil, time.Time{}, errNoSignature
+		return nil, errNoSignature
 	}
 	hexSig, ok := strings.CutPrefix(sig, "v0=")
 	if !ok || len(hexSig) != 2*sha256.Size {
-		return nil, time.Time{}, errBadSignature
+		return nil, errBadSignature
 	}
 	got, err := hex.DecodeString(hexSig)
 	if err != nil {
-		return nil, time.Time{}, errBadSignature
+		return nil, errBadSignature
 	}
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return nil, time.Time{}, errBadSignature
+		return nil, errBadSignature
 	}
-	signed := time.Unix(secs, 0)
-	if d := v.now().Sub(signed); d > signatureWindow || d < -signatureWindow {
-		return nil, time.Time{}, errStale
+	if d := v.now().Sub(time.Unix(secs, 0)); d > signatureWindow || d < -signatureWindow {
+		return nil, errStale
 	}
 	if !hmac.Equal(got, sign(v.secret, ts, body)) {
-		return nil, time.Time{}, errBadSignature
+		return nil, errBadSignature
 	}
-	return got, signed, nil
+	return got, nil
 }
 
 // sign returns the v0 HMAC of body at timestamp ts under secret.
@@ -82,11 +80,11 @@ func sign(secret []byte, ts string, body []byte) []byte {
 // bot.Replays; the storage package implements it).
 type ReplayStore = bot.Replays
 
-// firstDelivery reports whether a delivery with keys (empty ones ignored),
-// signed at signed (zero when unsigned), is new, remembering it; durable
-// waits until that memory is on disk (bot.Guard). A store that fails
-// refuses the delivery: better Slack retries than a command runs twice.
-func (a *Adapter) firstDelivery(ctx context.Context, keys []string, signed time.Time) (first bool, durable func() error, err error) {
+// firstDelivery reports whether a delivery with keys (empty ones ignored)
+// is new, remembering it; durable waits until that memory is on disk
+// (bot.Guard). A store that fails refuses the delivery: better Slack
+// retries than a command runs twice.
+func (a *Adapter) firstDelivery(ctx context.Context, keys []string) (first bool, durable func() error, err error) {
 	var ks []string
 	for _, k := range keys {
 		if k != "" {
@@ -94,7 +92,7 @@ func (a *Adapter) firstDelivery(ctx context.Context, keys []string, signed time.
 		}
 	}
 	now := a.opts.Now()
-	return a.guard.Claim(context.WithoutCancel(ctx), ks, signed, now, now.Add(replayMemory))
+	return a.guard.Claim(context.WithoutCancel(ctx), ks, now, now.Add(replayMemory))
 }
 
 // forgetDelivery drops keys, for a delivery refused before it was queued.

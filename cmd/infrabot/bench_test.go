@@ -19,7 +19,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
 
@@ -59,7 +58,6 @@ func BenchmarkSlashCommands(b *testing.B) {
 	for range benchRounds {
 		b.Run("bare-hmac", benchBare)
 		b.Run("infrabot", func(b *testing.B) { benchInfrabot(b, 0) })
-		b.Run("infrabot-just-started", func(b *testing.B) { benchInfrabotFrom(b, 0, 0) })
 		b.Run("infrabot-half-bare-load", func(b *testing.B) {
 			rate := float64(bareRate.Load()) / 2
 			if rate == 0 {
@@ -82,7 +80,7 @@ type benchWorld struct {
 	request func(i int) *slacktest.Request
 }
 
-func newBenchWorld(b *testing.B, up time.Duration) *benchWorld {
+func newBenchWorld(b *testing.B) *benchWorld {
 	b.Helper()
 	dir := b.TempDir()
 	fake := slacktest.NewServer(b, benchToken)
@@ -113,17 +111,12 @@ slack:
 	if err != nil {
 		b.Fatal(err)
 	}
-	// A process up for a while: once it has started, its clock, and
-	// Slack's, are moved on by up (see bot.Guard).
-	var skew atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	a, err := newSlack(app, func(o *islack.Options) { o.Now = now })
+	a, err := newSlack(app)
 	if err != nil {
 		b.Fatal(err)
 	}
-	skew.Store(int64(up))
 	srv := httptest.NewServer(a.Handler())
-	slack := &slacktest.App{URL: srv.URL, Secret: benchSecret, Now: now}
+	slack := &slacktest.App{URL: srv.URL, Secret: benchSecret}
 	return &benchWorld{
 		app: app, srv: srv, drain: a.Drain,
 		close: func() {
@@ -141,22 +134,13 @@ slack:
 	}
 }
 
-// benchUp is how long the benchmarked infrabot has been up: more than
-// the signature window, after which every delivery's replay check is
-// answered in memory (bot.Guard), as it is in a process running for a
-// while. infrabot-just-started measures the first 5 minutes, when each
-// is checked on disk first.
-const benchUp = 6 * time.Minute
-
 // benchInfrabot sends b.N whoami commands: as fast as they are
 // acknowledged when rate is 0, else at rate per second (open loop, each
 // latency counted from when the request was due). It reports executed
 // commands/s (acknowledged, run, audit record on disk), the share
 // answered "busy", and ack latencies.
-func benchInfrabot(b *testing.B, rate float64) { benchInfrabotFrom(b, rate, benchUp) }
-
-func benchInfrabotFrom(b *testing.B, rate float64, up time.Duration) {
-	w := newBenchWorld(b, up)
+func benchInfrabot(b *testing.B, rate float64) {
+	w := newBenchWorld(b)
 	defer w.close()
 	reqs := make([]*slacktest.Request, b.N)
 	for i := range reqs {
@@ -183,6 +167,7 @@ func benchInfrabotFrom(b *testing.B, rate float64, up time.Duration) {
 		b.Fatalf("%d commands accepted, %d audited", accepted, audited)
 	}
 	c := w.app.DB.Commits()
+
 	b.ReportMetric(float64(accepted)/executed.Seconds(), "executed/s")
 	b.ReportMetric(float64(b.N)/res.elapsed.Seconds(), "req/s")
 	b.ReportMetric(100*float64(res.busy)/float64(b.N), "busy-%")

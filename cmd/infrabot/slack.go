@@ -54,7 +54,7 @@ func slackAdapter(app *App, public *publicServer) (serve func(context.Context) e
 
 // newSlack builds the Slack adapter from the config's slack section and
 // registers it as the engine's "slack" chat.
-func newSlack(app *App, tweaks ...func(*slack.Options)) (*slack.Adapter, error) {
+func newSlack(app *App) (*slack.Adapter, error) {
 	cfg := app.Config.Slack
 	if cfg == nil {
 		return nil, errors.New("the config has no slack section")
@@ -67,9 +67,6 @@ func newSlack(app *App, tweaks ...func(*slack.Options)) (*slack.Adapter, error) 
 		Router:        &bot.Router{Engine: app.Engine},
 		Replays:       app.DB,
 		Logger:        app.Log.With("component", "slack"),
-	}
-	for _, f := range tweaks {
-		f(&opts)
 	}
 	a, err := slack.New(opts)
 	if err != nil {
