@@ -28,6 +28,13 @@ type AuditEntry struct {
 // ComputeHash returns the hash of the entry's content and Prev: every field
 // but Hash.
 func (e AuditEntry) ComputeHash() string {
+	_, hash := e.unsealed()
+	return hash
+}
+
+// unsealed returns the entry's JSON with an empty Hash, and the hash of
+// that JSON.
+func (e AuditEntry) unsealed() ([]byte, string) {
 	e.Hash = ""
 	e.Time = e.Time.UTC()
 	b, err := json.Marshal(e)
@@ -35,17 +42,31 @@ func (e AuditEntry) ComputeHash() string {
 		panic(err) // a struct of strings and numbers always marshals
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return b, hex.EncodeToString(sum[:])
 }
 
-// Seal sets Prev and Hash for an entry appended after prev (nil for the
-// first entry).
-func (e *AuditEntry) Seal(prev *AuditEntry) {
+// Seal sets Seq, Prev and Hash for an entry appended after prev (nil for
+// the first entry), and puts its time in UTC.
+func (e *AuditEntry) Seal(prev *AuditEntry) { e.SealEncoded(prev) }
+
+// emptyHash is how the JSON of an entry with no Hash ends: Hash is its
+// last field.
+const emptyHash = `"hash":""}`
+
+// SealEncoded seals e as Seal does and returns its JSON, encoded once:
+// the hashed JSON, with the hash put in. e's time is kept in UTC, as it
+// is hashed.
+func (e *AuditEntry) SealEncoded(prev *AuditEntry) []byte {
+	e.Time = e.Time.UTC()
 	e.Seq, e.Prev = 1, ""
 	if prev != nil {
 		e.Seq, e.Prev = prev.Seq+1, prev.Hash
 	}
-	e.Hash = e.ComputeHash()
+	b, hash := e.unsealed()
+	e.Hash = hash
+	out := make([]byte, 0, len(b)+len(hash))
+	out = append(out, b[:len(b)-len(emptyHash)]...)
+	return append(append(append(out, `"hash":"`...), hash...), `"}`...)
 }
 
 // ChainError says where an audit chain breaks.

@@ -26,8 +26,8 @@ func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEn
 			return err
 		}
 		e.Time = e.Time.UTC()
-		e.Seal(prev)
-		if err := putJSON(b, itob(e.Seq), e); err != nil {
+		record := e.SealEncoded(prev) // sets e.Seq
+		if err := b.Put(itob(e.Seq), record); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bucketMeta), keyAuditHead, auditHead{Seq: e.Seq, Hash: e.Hash})
