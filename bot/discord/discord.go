@@ -109,7 +109,7 @@ type Adapter struct {
 	session *discordgo.Session
 	log     *slog.Logger
 	key     ed25519.PublicKey
-	replays ReplayStore
+	guard   *bot.Guard
 	rest    *carrier
 	out     *bot.Outbox
 
@@ -173,8 +173,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.Sleep == nil {
 		opts.Sleep = actions.Sleep
 	}
-	if opts.Replays == nil {
-		opts.Replays = bot.NewMemoryReplays(signatureWindow / 5)
+	guard, err := bot.NewGuard(opts.Replays, signatureWindow/5, opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
 	}
 	var key ed25519.PublicKey
 	if opts.PublicKey != "" {
@@ -192,7 +193,7 @@ func New(opts Options) (*Adapter, error) {
 	rest := newCarrier(s, opts.ApplicationID, opts.Now, log)
 	a := &Adapter{
 		opts: opts, session: s, log: log, key: key,
-		replays: opts.Replays, rest: rest,
+		guard: guard, rest: rest,
 		out: bot.NewOutbox(rest, bot.OutboxOptions{
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,

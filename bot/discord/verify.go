@@ -71,17 +71,27 @@ func deliveryKeys(id, sig string) []string {
 }
 
 // firstDelivery reports whether an interaction with keys is new,
-// remembering it. A store that fails refuses the interaction: better it
-// is tried again than a command runs twice.
+// remembering it (bot.Guard), once that is on disk. A store that fails
+// refuses the interaction: better it is tried again than a command runs
+// twice.
 func (a *Adapter) firstDelivery(ctx context.Context, keys []string) (bool, error) {
+	ctx = context.WithoutCancel(ctx)
 	now := a.opts.Now()
-	return a.replays.FirstSeen(context.WithoutCancel(ctx), keys, now, now.Add(replayMemory))
+	first, durable, err := a.guard.Claim(ctx, keys, now, now.Add(replayMemory))
+	if err != nil || !first {
+		return false, err
+	}
+	if err := durable(); err != nil {
+		a.guard.Forget(ctx, keys)
+		return false, err
+	}
+	return true, nil
 }
 
 // forgetDelivery drops keys, for an interaction refused before it was
 // queued.
 func (a *Adapter) forgetDelivery(ctx context.Context, keys []string) {
-	if err := a.replays.Forget(context.WithoutCancel(ctx), keys); err != nil {
+	if err := a.guard.Forget(context.WithoutCancel(ctx), keys); err != nil {
 		a.log.Warn("forgetting a refused interaction failed; a retry of it will be taken for a replay", "err", err)
 	}
 }
