@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,6 +65,13 @@ func (e *AuditEntry) SealEncoded(prev *AuditEntry) []byte {
 	}
 	b, hash := e.unsealed()
 	e.Hash = hash
+	if !bytes.HasSuffix(b, []byte(emptyHash)) { // a field after Hash: encode it whole
+		out, err := json.Marshal(e)
+		if err != nil {
+			panic(err)
+		}
+		return out
+	}
 	out := make([]byte, 0, len(b)+len(hash))
 	out = append(out, b[:len(b)-len(emptyHash)]...)
 	return append(append(append(out, `"hash":"`...), hash...), `"}`...)

@@ -8,8 +8,7 @@ import (
 )
 
 // SealEncoded's JSON is byte for byte what encoding/json writes for the
-// sealed entry: it fails if a field is added after Hash, or Hash gains
-// omitempty, which would break the splice.
+// sealed entry, so that the chain's records read and hash as before.
 func TestSealEncodedIsTheEntrysJSON(t *testing.T) {
 	prev := &AuditEntry{Seq: 41, Hash: "ab12"}
 	for _, e := range []AuditEntry{

@@ -215,7 +215,12 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 	if person == nil {
 		who = fmt.Sprintf("unknown %s user %s", inv.Origin.Platform, inv.Origin.UserID)
 	}
-	e.record(ctx, AuditEntry{Person: who, Event: "request", Detail: inv.Text})
+	// Every request is in the audit log before anything is done about
+	// it: one that cannot be recorded is not run.
+	if err := e.recorded(ctx, AuditEntry{Person: who, Event: "request", Detail: inv.Text}); err != nil {
+		text := "infrabot could not write its audit log, so it did nothing; please try again, and tell an admin if this goes on"
+		return Reply{Message: Message{Summary: text, Text: text, Tone: ToneDanger}, Private: true}
+	}
 	action, reply, err := e.execute(ctx, s, person, inv)
 	e.observe.Command(action, Outcome(err))
 	if err != nil {
@@ -299,14 +304,18 @@ func flagsAllowed(policy *Policy, person *Person, act *Action, flags map[string]
 
 // record appends to the audit log. A failure to audit is logged loudly; it
 // cannot be shown to the person, who did nothing wrong.
-func (e *Engine) record(ctx context.Context, entry AuditEntry) {
+func (e *Engine) record(ctx context.Context, entry AuditEntry) { e.recorded(ctx, entry) }
+
+// recorded is record, saying whether the entry is on disk.
+func (e *Engine) recorded(ctx context.Context, entry AuditEntry) error {
 	entry.Time = e.now()
 	entry.Detail = e.redact.String(entry.Detail)
 	if _, err := e.audit.Append(context.WithoutCancel(ctx), entry); err != nil {
 		e.log.Error("audit append failed", "event", entry.Event, "err", err)
-		return
+		return err
 	}
 	e.observe.Audited(entry.Event)
+	return nil
 }
 
 // Wait blocks until every run started so far has ended.

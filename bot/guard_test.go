@@ -72,7 +72,7 @@ func TestGuardChecksInMemoryAfterReadingWhatEarlierProcessesRemembered(t *testin
 	// An earlier process accepted "old" just before it stopped; "gone"
 	// long ago.
 	disk := &diskReplays{held: map[string]time.Time{"old": start.Add(9 * time.Minute), "gone": start.Add(-time.Minute)}}
-	g, err := bot.NewGuard(disk, time.Minute, start)
+	g, err := bot.NewGuard(disk, "", start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +118,16 @@ func TestGuardChecksInMemoryAfterReadingWhatEarlierProcessesRemembered(t *testin
 		t.Error("a forgotten delivery is still refused")
 	}
 
-	// A write that fails is said by durable, for the caller to log.
+	// A write that fails is tried once more, then said by durable, for
+	// the caller to log.
 	disk.fail = errors.New("disk full")
+	writes := disk.remembers
 	first, durable, err := g.Claim(ctx, []string{"c"}, start, start.Add(time.Minute))
-	if err != nil || !first || durable() == nil {
+	if err != nil || !first || durable() == nil || durable() == nil {
 		t.Errorf("Claim with a failing disk: first %v, err %v; durable should fail", first, err)
+	}
+	if n := disk.remembers - writes; n != 2 {
+		t.Errorf("a failed write was tried %d times, want 2", n)
 	}
 }
 
@@ -132,8 +137,8 @@ type replaysOnly struct{ *bot.MemoryReplays }
 func TestGuardChecksOnDiskWhenTheStoreCannotRemember(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
-	for _, store := range []bot.Replays{nil, replaysOnly{bot.NewMemoryReplays(time.Minute)}} {
-		g, err := bot.NewGuard(store, time.Minute, now)
+	for _, store := range []bot.Replays{nil, replaysOnly{bot.NewMemoryReplays()}} {
+		g, err := bot.NewGuard(store, "", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,5 +153,22 @@ func TestGuardChecksOnDiskWhenTheStoreCannotRemember(t *testing.T) {
 				t.Error("the delivery was not checked in the store")
 			}
 		}
+	}
+}
+
+// A guard reads only its own adapter's keys from the store.
+func TestGuardReadsOnlyItsOwnKeys(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	disk := &diskReplays{held: map[string]time.Time{"discord:interaction:1": now.Add(time.Minute), "trigger:1": now.Add(time.Minute)}}
+	g, err := bot.NewGuard(disk, "discord:", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := g.Claim(ctx, []string{"discord:interaction:1"}, now, now.Add(time.Minute)); first {
+		t.Error("its own key, remembered on disk, was taken for new")
+	}
+	if first, _, _ := g.Claim(ctx, []string{"trigger:1"}, now, now.Add(time.Minute)); !first {
+		t.Error("another adapter's key was read into its memory")
 	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,32 +25,37 @@ type Replays interface {
 }
 
 // MemoryReplays is a Replays that lasts as long as the process: the
-// adapters' default when no store is given (tests, a quick try-out).
+// adapters' default when no store is given (tests, a quick try-out), and
+// bot.Guard's memory. Expired keys are dropped as new ones come, oldest
+// first, a few at a time: never a scan of them all under the lock.
 type MemoryReplays struct {
-	mu      sync.Mutex
-	keys    map[string]time.Time // key → remembered until
-	sweep   time.Duration        // how often expired keys are dropped
-	sweepAt time.Time            // when expired keys are next dropped
+	mu   sync.Mutex
+	keys map[string]time.Time // key → remembered until
+	// order holds the keys in the order they were remembered, which is
+	// about the order they expire in; head is its first live entry.
+	order []remembered
+	head  int
 }
 
-// NewMemoryReplays returns an empty MemoryReplays that drops expired keys
-// every sweep.
-func NewMemoryReplays(sweep time.Duration) *MemoryReplays {
-	return &MemoryReplays{keys: map[string]time.Time{}, sweep: sweep}
+// remembered is a key as it was remembered until a time.
+type remembered struct {
+	key   string
+	until time.Time
+}
+
+// sweepBatch bounds the expired keys one FirstSeen drops.
+const sweepBatch = 64
+
+// NewMemoryReplays returns an empty MemoryReplays.
+func NewMemoryReplays() *MemoryReplays {
+	return &MemoryReplays{keys: map[string]time.Time{}}
 }
 
 // FirstSeen implements Replays.
 func (s *MemoryReplays) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if now.After(s.sweepAt) {
-		for k, u := range s.keys {
-			if !now.Before(u) {
-				delete(s.keys, k)
-			}
-		}
-		s.sweepAt = now.Add(s.sweep)
-	}
+	s.sweepLocked(now)
 	for _, k := range keys {
 		if u, dup := s.keys[k]; dup && now.Before(u) {
 			return false, nil
@@ -57,8 +63,38 @@ func (s *MemoryReplays) FirstSeen(ctx context.Context, keys []string, now, until
 	}
 	for _, k := range keys {
 		s.keys[k] = until
+		s.order = append(s.order, remembered{k, until})
 	}
 	return true, nil
+}
+
+// sweepLocked drops up to sweepBatch keys from the front of the order
+// that have expired by now (a key remembered again since, until a later
+// time, stays), and compacts the order once most of it is dropped.
+func (s *MemoryReplays) sweepLocked(now time.Time) {
+	for n := 0; n < sweepBatch && s.head < len(s.order); n++ {
+		r := s.order[s.head]
+		if now.Before(r.until) {
+			break
+		}
+		if u, ok := s.keys[r.key]; ok && u.Equal(r.until) {
+			delete(s.keys, r.key)
+		}
+		s.order[s.head] = remembered{}
+		s.head++
+	}
+	if s.head > 1024 && s.head*2 > len(s.order) {
+		s.order = append(s.order[:0:0], s.order[s.head:]...)
+		s.head = 0
+	}
+}
+
+// Len returns how many keys are remembered, expired ones not yet dropped
+// included.
+func (s *MemoryReplays) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
 }
 
 // take forgets keys and returns until when each was remembered.
@@ -116,17 +152,20 @@ type Guard struct {
 	fast   Rememberer
 }
 
-// NewGuard returns a guard over store (memory alone when nil), whose
-// memory drops expired keys every sweep.
-func NewGuard(store Replays, sweep time.Duration, now time.Time) (*Guard, error) {
-	memory := NewMemoryReplays(sweep)
+// NewGuard returns a guard over store (memory alone when nil) for the
+// deliveries whose keys start with prefix; what the store remembers of
+// other keys (another adapter's) is not read.
+func NewGuard(store Replays, prefix string, now time.Time) (*Guard, error) {
+	memory := NewMemoryReplays()
 	g := &Guard{store: store, memory: memory}
 	if store == nil {
 		g.store = memory
 	}
 	if r, ok := store.(Rememberer); ok {
 		err := r.Remembered(now, func(key string, until time.Time) {
-			memory.FirstSeen(context.Background(), []string{key}, now, until)
+			if strings.HasPrefix(key, prefix) {
+				memory.FirstSeen(context.Background(), []string{key}, now, until)
+			}
 		})
 		if err != nil {
 			return nil, fmt.Errorf("reading the deliveries already accepted: %w", err)
@@ -138,8 +177,9 @@ func NewGuard(store Replays, sweep time.Duration, now time.Time) (*Guard, error)
 
 // Claim reports whether none of keys was seen before and, when so,
 // remembers them until until. durable, when first, waits until the keys
-// are on disk; it is to be called before the delivery is acknowledged. An
-// error means it is not known whether the delivery is new: it must be
+// are on disk (trying a failed write once more) and says why they are not;
+// it is to be called before the delivery is acknowledged. An error from
+// Claim means it is not known whether the delivery is new: it must be
 // refused.
 func (g *Guard) Claim(ctx context.Context, keys []string, now, until time.Time) (first bool, durable func() error, err error) {
 	if g.fast == nil {
@@ -149,7 +189,19 @@ func (g *Guard) Claim(ctx context.Context, keys []string, now, until time.Time) 
 	if first, _ := g.memory.FirstSeen(ctx, keys, now, until); !first {
 		return false, nil, nil
 	}
-	return true, g.fast.Remember(keys, now, until), nil
+	wait := g.fast.Remember(keys, now, until)
+	var once sync.Once
+	return true, func() error {
+		once.Do(func() {
+			if err = wait(); err != nil {
+				// Once more: the write may have failed with a
+				// transaction that a later one, holding the command's own
+				// records, did not.
+				err = g.fast.Remember(keys, now, until)()
+			}
+		})
+		return err
+	}, nil
 }
 
 func stored() error { return nil }

@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 
 func TestMemoryReplaysRememberUntilTheirTimeThenForget(t *testing.T) {
 	ctx := context.Background()
-	r := bot.NewMemoryReplays(time.Minute)
+	r := bot.NewMemoryReplays()
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	until := t0.Add(10 * time.Minute)
 	first := func(at time.Time, keys ...string) bool {
@@ -39,5 +40,29 @@ func TestMemoryReplaysRememberUntilTheirTimeThenForget(t *testing.T) {
 	}
 	if !first(until.Add(time.Second), "slack:trigger:1") {
 		t.Fatal("a key is remembered past its time")
+	}
+}
+
+// Expired keys leave memory as new ones come, and a key remembered again,
+// until later, outlives its first entry.
+func TestMemoryReplaysDropExpiredKeysAsNewOnesCome(t *testing.T) {
+	ctx := context.Background()
+	r := bot.NewMemoryReplays()
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for i := range 5000 {
+		r.FirstSeen(ctx, []string{fmt.Sprintf("k%d", i)}, t0, t0.Add(time.Minute))
+	}
+	// k0 expires and is remembered again, until much later.
+	if first, _ := r.FirstSeen(ctx, []string{"k0"}, t0.Add(2*time.Minute), t0.Add(time.Hour)); !first {
+		t.Fatal("an expired key was refused")
+	}
+	for i := range 200 {
+		r.FirstSeen(ctx, []string{fmt.Sprintf("new%d", i)}, t0.Add(2*time.Minute), t0.Add(time.Hour))
+	}
+	if n := r.Len(); n != 201 {
+		t.Errorf("%d keys remembered, want the 200 new ones and k0 again", n)
+	}
+	if first, _ := r.FirstSeen(ctx, []string{"k0"}, t0.Add(3*time.Minute), t0.Add(time.Hour)); first {
+		t.Error("a key remembered again was dropped with its first, expired entry")
 	}
 }

@@ -45,6 +45,9 @@ func lastAudit(tx *bolt.Tx, b *bolt.Bucket) (*actions.AuditEntry, error) {
 	if k == nil {
 		return nil, nil
 	}
+	if len(k) != 8 {
+		return nil, fmt.Errorf("the last audit record's key is %d bytes, not 8", len(k))
+	}
 	var head auditHead
 	if raw := tx.Bucket(bucketMeta).Get(keyAuditHead); raw != nil && json.Unmarshal(raw, &head) == nil && head.Seq == btoi(k) && head.Hash != "" {
 		return &actions.AuditEntry{Seq: head.Seq, Hash: head.Hash}, nil

@@ -86,7 +86,8 @@ func (q *commitQueue) commit(fn func(*bolt.Tx) error) error {
 	return q.start(fn)()
 }
 
-// start queues fn and returns at once; wait returns when the transaction
+// start queues fn and returns (at once, unless maxBatch writes are queued
+// already: then once there is room); wait returns when the transaction
 // holding fn has committed (nil) or failed. Writes queued after it commit
 // in the same transaction or a later one, so a caller that has seen a
 // later write commit knows this one has.

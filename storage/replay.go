@@ -86,6 +86,11 @@ func (db *DB) Remember(keys []string, now, until time.Time) (wait func() error) 
 				return err
 			}
 		}
+		if old := tx.Bucket(bucketReplays); old != nil { // FirstSeen's, before the log
+			if err := sweepReplays(old, now); err != nil {
+				return err
+			}
+		}
 		at := itob(uint64(until.UnixNano()))
 		for _, k := range keys {
 			if err := b.Put(append(at[:8:8], k...), nil); err != nil {

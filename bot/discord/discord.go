@@ -173,7 +173,7 @@ func New(opts Options) (*Adapter, error) {
 	if opts.Sleep == nil {
 		opts.Sleep = actions.Sleep
 	}
-	guard, err := bot.NewGuard(opts.Replays, signatureWindow/5, opts.Now())
+	guard, err := bot.NewGuard(opts.Replays, "discord:", opts.Now())
 	if err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}

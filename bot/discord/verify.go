@@ -82,7 +82,7 @@ func (a *Adapter) firstDelivery(ctx context.Context, keys []string) (bool, error
 		return false, err
 	}
 	if err := durable(); err != nil {
-		a.guard.Forget(ctx, keys)
+		a.forgetDelivery(ctx, keys)
 		return false, err
 	}
 	return true, nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -39,6 +40,7 @@ func (a *Adapter) Handler() http.Handler {
 // cannot), answered with the url_verification challenge or accepted.
 func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		body, sig, ok := a.signed(w, r)
 		if !ok {
 			return
@@ -53,7 +55,7 @@ func (a *Adapter) serve(parse func(body []byte) (request, error)) http.HandlerFu
 			json.NewEncoder(w).Encode(map[string]string{"challenge": req.challenge})
 			return
 		}
-		a.accept(w, r, req, sig)
+		a.accept(w, r, req, sig, arrived)
 	}
 }
 
@@ -90,7 +92,7 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []by
 // refused even where Slack sends no trigger or event id, however its hex
 // is spelt. Nothing is acknowledged before its keys are on disk, so that
 // no retry or replay after a restart runs it again.
-func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte) {
+func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte, arrived time.Time) {
 	if req.line == nil {
 		w.WriteHeader(http.StatusOK)
 		return
@@ -118,17 +120,18 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, si
 	}
 	var ans *answer
 	if j.inline != nil {
-		ans = j.inline.wait(a.opts.InlineWait, r.Context().Done())
+		ans = j.inline.wait(a.opts.InlineWait-time.Since(arrived), r.Context().Done())
 	}
 	if err := durable(); err != nil {
-		// The command is queued or has run: say so, and that a replay
-		// after a restart would not be recognised.
-		a.log.Error("a request from Slack could not be remembered; a replay of it after a restart would run it again", "path", r.URL.Path, "err", err)
+		// The command is queued or has run (the engine runs nothing it
+		// cannot audit, so a disk that fails for good stops it there).
+		a.log.Error("a request from Slack could not be remembered; a replay of it after a restart would be taken for new", "path", r.URL.Path, "err", err)
 	}
-	acknowledge(w, ans)
-	if ans != nil {
-		a.out.Answered()
+	if j.inline != nil {
+		a.acknowledge(w, arrived, ans)
+		return
 	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // refuse answers a request infrabot has no room for: still 200, at once,

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
 )
 
 // Answering a slash command in its acknowledgement.
@@ -27,8 +30,19 @@ import (
 // defaultInlineWait leaves a second of Slack's 3 for the network.
 const defaultInlineWait = 2 * time.Second
 
-// answer is the body of a slash command's acknowledgement: its reply.
-type answer struct{ body []byte }
+// inlineLate is how long after a request arrived its acknowledgement may
+// still carry the reply: past it, Slack may have given up on the request
+// (it allows 3 seconds from when it sent it), so the reply is posted
+// instead.
+const inlineLate = 2500 * time.Millisecond
+
+// answer is a slash command's reply, encoded for its acknowledgement's
+// body, and what is needed to post it instead.
+type answer struct {
+	body  []byte
+	in    bot.Incoming
+	reply actions.Reply
+}
 
 // inline is where a worker hands a slash command's reply to the handler
 // waiting to acknowledge it. Exactly one of them decides what becomes of
@@ -77,9 +91,10 @@ func (s *inline) wait(d time.Duration, done <-chan struct{}) *answer {
 	return nil
 }
 
-// inlineAnswer is r as a slash command's answer (ephemeral when private),
-// or nil when an acknowledgement's body cannot carry it.
-func inlineAnswer(r rendered, private bool) *answer {
+// inlineAnswer is in's reply as a slash command's answer (ephemeral when
+// private), or nil when an acknowledgement's body cannot carry it.
+func inlineAnswer(in bot.Incoming, reply actions.Reply, private bool) *answer {
+	r := render(reply.Message)
 	if len(r.Overflow) > 0 {
 		return nil
 	}
@@ -91,18 +106,28 @@ func inlineAnswer(r rendered, private bool) *answer {
 	if err != nil {
 		return nil
 	}
-	return &answer{body: body}
+	return &answer{body: body, in: in, reply: reply}
 }
 
-// acknowledge answers a slash command's request with a, or empty when a
-// is nil.
-func acknowledge(w http.ResponseWriter, a *answer) {
-	if a == nil {
+// acknowledge answers a slash command's request, which arrived at
+// arrived, with its reply a (nil: empty). A reply it cannot deliver so —
+// too late for Slack to take it, or the answer could not be written — is
+// posted instead.
+func (a *Adapter) acknowledge(w http.ResponseWriter, arrived time.Time, ans *answer) {
+	if ans != nil && time.Since(arrived) > inlineLate {
+		a.deliver(ans.in, ans.reply)
+		ans = nil
+	}
+	if ans == nil {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(a.body)
+	if _, err := w.Write(ans.body); err != nil {
+		a.deliver(ans.in, ans.reply)
+		return
+	}
+	a.out.Answered()
 }
 
 // commandResponse is the body of a slash command's answer.

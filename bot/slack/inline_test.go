@@ -20,11 +20,16 @@ import (
 type scriptRouter struct {
 	replies map[string]actions.Reply
 	release chan struct{}
+	// late is how long "late" takes.
+	late time.Duration
 }
 
 func (s *scriptRouter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
-	if in.Text == "slow" {
+	switch in.Text {
+	case "slow":
 		<-s.release
+	case "late":
+		time.Sleep(s.late)
 	}
 	r, ok := s.replies[in.Text]
 	return r, ok
@@ -49,6 +54,7 @@ func newInlineWorld(t *testing.T, wait time.Duration) *inlineWorld {
 		"whoami": {Message: actions.Message{Text: "you are alice (roles: viewer)"}},
 		"nope":   {Message: actions.Message{Text: "you may not deploy", Tone: actions.ToneDanger}, Private: true},
 		"slow":   {Message: actions.Message{Text: "finally done"}},
+		"late":   {Message: actions.Message{Text: "done, late"}},
 		"output": {Message: actions.Message{Text: "the logs", Lines: long}},
 	}}}
 	a, err := islack.New(islack.Options{BotToken: botToken, SigningSecret: secret, APIURL: w.fake.APIURL(), Router: w.router, InlineWait: wait})
@@ -159,6 +165,29 @@ func TestSlowCommandIsAcknowledgedAtTheDeadlineAndItsReplyPosted(t *testing.T) {
 	})
 	if n := w.calls("chat.postMessage"); n != 1 {
 		t.Errorf("%d chat.postMessage calls, want the one reply", n)
+	}
+}
+
+// A reply that comes within the wait but past what Slack would still take
+// (the wait set longer than the default) is posted, and the command
+// acknowledged empty, rather than sent where no one reads it any more.
+func TestReplyTooLateForSlackIsPosted(t *testing.T) {
+	t.Parallel()
+	w := newInlineWorld(t, 2900*time.Millisecond)
+	w.router.late = 2600 * time.Millisecond
+	if r, ok := w.command(t, infra, "late"); ok {
+		t.Fatalf("a reply ready after 2.6 s was answered in the acknowledgement: %+v", r)
+	}
+	w.fake.WaitFor(t, "the late reply posted", func() bool {
+		for _, m := range w.fake.Messages(infra) {
+			if strings.Contains(m.Text, "done, late") {
+				return true
+			}
+		}
+		return false
+	})
+	if got := w.adapter.Deliveries()[bot.CallAnswer].Delivered; got != 0 {
+		t.Errorf("%d replies counted as answered in their acknowledgement, want 0", got)
 	}
 }
 

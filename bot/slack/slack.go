@@ -169,7 +169,7 @@ func New(opts Options) (*Adapter, error) {
 	}
 	api := slack.New(opts.BotToken, apiOpts...)
 	log := opts.Logger.With("platform", Platform)
-	guard, err := bot.NewGuard(opts.Replays, signatureWindow/5, opts.Now())
+	guard, err := bot.NewGuard(opts.Replays, "", opts.Now())
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
@@ -252,8 +252,7 @@ func (a *Adapter) work() {
 
 // run hands one line to the router and answers: in the waiting
 // acknowledgement when there is one and it can carry the reply, else
-// privately (ephemeral) when the engine says so, which it does for every
-// refusal, otherwise in the channel.
+// through deliver.
 func (a *Adapter) run(j job) {
 	in := j.in
 	defer a.pending.Add(-1)
@@ -266,20 +265,24 @@ func (a *Adapter) run(j job) {
 		}
 	}()
 	reply, ok := a.router.Handle(context.Background(), in)
-	private := reply.Private && !isDM(in.Channel)
 	if j.inline != nil {
 		var ans *answer
 		if ok {
-			ans = inlineAnswer(render(reply.Message), private)
+			ans = inlineAnswer(in, reply, reply.Private && !isDM(in.Channel))
 		}
 		if j.inline.offer(ans) && ans != nil {
 			return
 		}
 	}
-	if !ok {
-		return
+	if ok {
+		a.deliver(in, reply)
 	}
-	if private {
+}
+
+// deliver posts in's reply: privately (ephemeral) when the engine says
+// so, which it does for every refusal, otherwise in the channel.
+func (a *Adapter) deliver(in bot.Incoming, reply actions.Reply) {
+	if reply.Private && !isDM(in.Channel) {
 		a.ephemeral(in.Channel, in.UserID, reply.Message)
 		return
 	}
