@@ -25,8 +25,10 @@ const maxBody = 1 << 20
 
 // Handler serves Slack's requests: POST /slack/commands (slash commands),
 // /slack/interactions (button clicks) and /slack/events (Events API).
-// Each is verified with the signing secret and acknowledged at once; the
-// command runs afterwards on the adapter's workers.
+// Each is verified with the signing secret and its command run on the
+// adapter's workers. A slash command is acknowledged with its reply when
+// that comes in time (inline.go); clicks and events are acknowledged at
+// once.
 func (a *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+commandsPath, a.serve(parseCommand))
@@ -90,8 +92,9 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []by
 // acknowledges it. The signature's bytes are a key too (the HMAC covers
 // timestamp and body): a replay of the very same signed request is
 // refused even where Slack sends no trigger or event id, however its hex
-// is spelt. Nothing is acknowledged before its keys are on disk, so that
-// no retry or replay after a restart runs it again.
+// is spelt. Nothing is acknowledged before its keys are on disk (or
+// their write failed twice, which is logged), so that no retry or replay
+// after a restart runs it again.
 func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, sig []byte, arrived time.Time) {
 	if req.line == nil {
 		w.WriteHeader(http.StatusOK)
