@@ -218,6 +218,7 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 	// Every request is in the audit log before anything is done about
 	// it: one that cannot be recorded is not run.
 	if err := e.recorded(ctx, AuditEntry{Person: who, Event: "request", Detail: inv.Text}); err != nil {
+		e.observe.Command(e.actionName(inv.Text), string(Unavailable))
 		text := "infrabot could not write its audit log, so it did nothing; please try again, and tell an admin if this goes on"
 		return Reply{Message: Message{Summary: text, Text: text, Tone: ToneDanger}, Private: true}
 	}
@@ -242,6 +243,20 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 // execute runs one command under the settings s, and returns the name of
 // its action for the Observer ("" when the line did not parse, "unknown"
 // when no action has that name).
+// actionName is the name of the action text asks for, as the Observer
+// is told it: "unknown" when there is none of that name, "" when text
+// does not parse.
+func (e *Engine) actionName(text string) string {
+	cmd, err := Parse(text)
+	if err != nil {
+		return ""
+	}
+	if act, ok := e.catalog.Lookup(cmd.Name); ok {
+		return act.Name
+	}
+	return "unknown"
+}
+
 func (e *Engine) execute(ctx context.Context, s *Settings, person *Person, inv Invocation) (string, Reply, error) {
 	cmd, err := Parse(inv.Text)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 // trigger, envelope or interaction ids, and signatures' decoded bytes — so
 // that a platform's retries and a replayed request never run a command
 // twice, across restarts too. The storage package implements it on the
-// bbolt file; each adapter prefixes its keys with its platform, so that
-// they share one store.
+// bbolt file. Discord prefixes its keys with "discord:"; Slack's, older,
+// have no prefix: kinds ("trigger:", "sig:", …) keep them apart.
 type Replays interface {
 	// FirstSeen reports whether none of keys was seen before (and is
 	// still remembered at now) and, when so, remembers them all until

@@ -86,11 +86,7 @@ func (db *DB) Remember(keys []string, now, until time.Time) (wait func() error) 
 				return err
 			}
 		}
-		if old := tx.Bucket(bucketReplays); old != nil { // FirstSeen's, before the log
-			if err := sweepReplays(old, now); err != nil {
-				return err
-			}
-		}
+		sweepOldReplays(tx, now)
 		at := itob(uint64(until.UnixNano()))
 		for _, k := range keys {
 			if err := b.Put(append(at[:8:8], k...), nil); err != nil {
@@ -118,6 +114,25 @@ func (db *DB) Unremember(ctx context.Context, keys map[string]time.Time) error {
 		}
 		return nil
 	})
+}
+
+// sweepOldReplays drops the expired keys of the replays bucket, where
+// FirstSeen kept them before the log, at most once a replaySweep, and the
+// bucket itself once nothing is left in it. It is housekeeping: a failure
+// is left for the next time, never made the caller's.
+func sweepOldReplays(tx *bolt.Tx, now time.Time) {
+	old := tx.Bucket(bucketReplays)
+	if old == nil {
+		return
+	}
+	if sweepReplays(old, now) != nil {
+		return
+	}
+	if k, _ := old.Cursor().First(); k != nil && string(k) == string(keySweepAt) {
+		if k, _ := old.Cursor().Last(); string(k) == string(keySweepAt) {
+			tx.DeleteBucket(bucketReplays)
+		}
+	}
 }
 
 // Remembered calls fn with every delivery key still remembered at now,

@@ -17,3 +17,10 @@ func busyText(command string) string {
 func busyMessage(command string) actions.Message {
 	return actions.Message{Summary: busyText(command), Tone: actions.ToneWarning}
 }
+
+// notRecordedMessage tells a person their command was not run because
+// infrabot could not record it (its store failed), when there is no
+// request left to answer (Socket Mode acknowledges first).
+func notRecordedMessage(command string) actions.Message {
+	return actions.Message{Summary: fmt.Sprintf("infrabot could not record `%s`, so it did not run it; please try again in a moment.", command), Tone: actions.ToneWarning}
+}

@@ -50,16 +50,20 @@ type answer struct {
 // the handler, by giving up first, after which the worker sends the reply
 // itself.
 type inline struct {
-	mu     sync.Mutex
-	closed bool
-	reply  chan *answer // buffered: offer never waits
+	arrived time.Time // when the request arrived
+	mu      sync.Mutex
+	closed  bool
+	reply   chan *answer // buffered: offer never waits
 }
 
-func newInline() *inline { return &inline{reply: make(chan *answer, 1)} }
+func newInline(arrived time.Time) *inline {
+	return &inline{arrived: arrived, reply: make(chan *answer, 1)}
+}
 
 // offer hands a (nil: there is nothing to answer with) to the handler and
 // reports whether the handler takes it; false means it has answered
-// already, without it.
+// already, without it, or that a came too late for Slack to take it in
+// the acknowledgement: the handler answers empty, and the worker posts a.
 func (s *inline) offer(a *answer) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,6 +71,10 @@ func (s *inline) offer(a *answer) bool {
 		return false
 	}
 	s.closed = true
+	if time.Since(s.arrived) > inlineLate {
+		s.reply <- nil
+		return false
+	}
 	s.reply <- a
 	return true
 }
@@ -111,8 +119,9 @@ func inlineAnswer(in bot.Incoming, reply actions.Reply, private bool) *answer {
 
 // acknowledge answers a slash command's request, which arrived at
 // arrived, with its reply a (nil: empty). A reply it cannot deliver so —
-// too late for Slack to take it, or the answer could not be written — is
-// posted instead.
+// too late for Slack to take it (the worker posts those it offers late;
+// this catches one held up after the offer), or the answer could not be
+// sent — is posted instead.
 func (a *Adapter) acknowledge(w http.ResponseWriter, arrived time.Time, ans *answer) {
 	if ans != nil && time.Since(arrived) > inlineLate {
 		a.deliver(ans.in, ans.reply)
@@ -125,6 +134,10 @@ func (a *Adapter) acknowledge(w http.ResponseWriter, arrived time.Time, ans *ans
 	w.Header().Set("Content-Type", "application/json")
 	if _, err := w.Write(ans.body); err != nil {
 		a.deliver(ans.in, ans.reply)
+		return
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		a.deliver(ans.in, ans.reply) // Slack shows an answer cut short as nothing
 		return
 	}
 	a.out.Answered()

@@ -68,8 +68,8 @@ type Options struct {
 	BusyLogInterval time.Duration
 	// InlineWait is how long the acknowledgement of a slash command
 	// waits for the command's reply, to carry it (inline.go): 2s by
-	// default, within Slack's 3. Negative: acknowledge at once and post
-	// every reply.
+	// default, at most 2.5s, within Slack's 3. Negative: acknowledge at
+	// once and post every reply.
 	InlineWait time.Duration
 	// UpdateInterval is the least time between two updates of one
 	// message. Default 1s.
@@ -151,6 +151,7 @@ func New(opts Options) (*Adapter, error) {
 	if opts.InlineWait == 0 {
 		opts.InlineWait = defaultInlineWait
 	}
+	opts.InlineWait = min(opts.InlineWait, inlineLate)
 	if opts.UpdateInterval <= 0 {
 		opts.UpdateInterval = time.Second
 	}

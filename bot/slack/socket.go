@@ -169,6 +169,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		// The envelope is acknowledged already: Slack will not send it
 		// again, and running it unchecked could run it twice.
 		a.log.Error("a command from Slack was not run: cannot check it is not a replay", "type", evt.Type, "err", ferr)
+		a.ephemeral(req.line.Channel, req.line.UserID, notRecordedMessage(req.line.Text))
 		return nil
 	}
 	if !first {
@@ -177,6 +178,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	}
 	if err := durable(); err != nil {
 		a.log.Error("a command from Slack was not run: cannot remember it, so a replay could run it again", "type", evt.Type, "err", err)
+		a.ephemeral(req.line.Channel, req.line.UserID, notRecordedMessage(req.line.Text))
 		return nil
 	}
 	// Unlike HTTP there is no one to answer 503: wait for a worker, which

@@ -2,10 +2,12 @@ package slack_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/infrabot/infrabot/bot"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
@@ -204,5 +206,37 @@ func TestSocketModeStatusFollowsTheConnection(t *testing.T) {
 	}
 	if ok, _ := refused.adapter.Status(); ok {
 		t.Error("a refused adapter says it is up")
+	}
+}
+
+// failingStore is a replay store whose disk fails every write.
+type failingStore struct{ *bot.MemoryReplays }
+
+func (failingStore) Remember([]string, time.Time, time.Time) func() error {
+	return func() error { return errors.New("disk full") }
+}
+func (failingStore) Remembered(time.Time, func(string, time.Time)) error    { return nil }
+func (failingStore) Unremember(context.Context, map[string]time.Time) error { return nil }
+
+// Over Socket Mode the envelope is acknowledged before anything else, so
+// a command whose delivery cannot be recorded is not run, and its author
+// is told so: there is no request left to answer.
+func TestSocketModeCommandThatCannotBeRecordedIsNotRunAndSaysSo(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, func(o *islack.Options) {
+		o.AppToken = appToken
+		o.Replays = failingStore{bot.NewMemoryReplays()}
+	})
+	w.fake.EnableSocketMode(appToken)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.adapter.RunSocket(ctx)
+	w.fake.WaitFor(t, "infrabot connecting over Socket Mode", func() bool { return w.fake.OpenSockets() > 0 })
+
+	id := w.fake.Push(t, w.fake.CommandEnvelope(alice, infra, "whoami"))
+	w.fake.WaitAck(t, id)
+	w.expectEphemeral(alice, "could not record", "whoami", "did not run")
+	if n := w.router.n.Load(); n != 0 {
+		t.Errorf("%d commands ran, want none", n)
 	}
 }
