@@ -3,6 +3,7 @@ package slack
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -132,6 +133,9 @@ func (a *Adapter) acknowledge(w http.ResponseWriter, arrived time.Time, ans *ans
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	// A length, so that the flush below sends the whole answer in one
+	// write instead of switching to chunked encoding.
+	w.Header().Set("Content-Length", strconv.Itoa(len(ans.body)))
 	if _, err := w.Write(ans.body); err != nil {
 		a.deliver(ans.in, ans.reply)
 		return

@@ -3,6 +3,7 @@ package slack_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,6 +121,22 @@ func TestSlashCommandIsAnsweredInItsAcknowledgement(t *testing.T) {
 	if !strings.Contains(string(mustJSON(t, r.Blocks)), "you are alice") {
 		t.Errorf("the answer's blocks do not hold the reply: %s", mustJSON(t, r.Blocks))
 	}
+	// Sent whole, with its length, not in chunks.
+	req := w.slack.CommandRequest(alice, infra, "whoami")
+	hr, err := http.NewRequest(http.MethodPost, w.slack.URL+req.Path, strings.NewReader(string(req.Body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Header = req.Header
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(resp.TransferEncoding) > 0 || resp.ContentLength != int64(len(body)) || len(body) == 0 {
+		t.Errorf("the answer came with transfer encoding %v and length %d for %d bytes", resp.TransferEncoding, resp.ContentLength, len(body))
+	}
 	// A refusal is the person's alone.
 	r, ok = w.command(t, infra, "nope")
 	if !ok || r.ResponseType != "ephemeral" || !strings.Contains(r.Text, "you may not deploy") {
@@ -136,8 +153,8 @@ func TestSlashCommandIsAnsweredInItsAcknowledgement(t *testing.T) {
 	if err := w.adapter.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.adapter.Deliveries()[bot.CallAnswer].Delivered; got != 3 {
-		t.Errorf("%d replies counted as answered in their acknowledgement, want 3", got)
+	if got := w.adapter.Deliveries()[bot.CallAnswer].Delivered; got != 4 {
+		t.Errorf("%d replies counted as answered in their acknowledgement, want 4", got)
 	}
 	if n := len(w.fake.Calls()); n != 0 {
 		t.Errorf("replies that went in the acknowledgement were also sent through the Web API: %+v", w.fake.Calls())
