@@ -43,6 +43,9 @@ type Policy struct {
 	people    map[string]*Person
 	roles     map[string]*Role
 	approvals []ApprovalRule
+	// granted is every person's roles, inherited ones included, worked
+	// out once: they are asked for at every command.
+	granted map[*Person][]*Role
 }
 
 // NewPolicy builds a policy. Validation of names is the configuration's job.
@@ -53,6 +56,10 @@ func NewPolicy(people []*Person, roles []*Role, approvals []ApprovalRule) *Polic
 	}
 	for _, r := range roles {
 		p.roles[r.Name] = r
+	}
+	p.granted = make(map[*Person][]*Role, len(p.people))
+	for _, x := range p.people {
+		p.granted[x] = p.walkGrants(x)
 	}
 	return p
 }
@@ -76,8 +83,17 @@ func (p *Policy) PersonByID(platform, id string) (*Person, bool) {
 	return nil, false
 }
 
-// grants returns every role person holds, inherited ones included, each once.
+// grants returns every role person holds, inherited ones included, each
+// once. The slice is shared: it must not be changed.
 func (p *Policy) grants(person *Person) []*Role {
+	if roles, ok := p.granted[person]; ok {
+		return roles
+	}
+	return p.walkGrants(person)
+}
+
+// walkGrants works out grants.
+func (p *Policy) walkGrants(person *Person) []*Role {
 	var out []*Role
 	seen := map[string]bool{}
 	var walk func(name string)

@@ -29,7 +29,7 @@ const minSecret = 4
 // (Learn), and everything holding it redacts them from then on. The zero
 // value and nil redact nothing.
 type Redactor struct {
-	r atomic.Pointer[strings.Replacer]
+	r atomic.Pointer[redaction]
 
 	mu      sync.Mutex // serialises Learn
 	secrets []string   // every value learnt, for the next rebuild
@@ -63,9 +63,27 @@ func (r *Redactor) Learn(secrets ...string) {
 	r.r.Store(replacer(r.secrets))
 }
 
+// redaction is what a redactor replaces: every spelling of every secret
+// (forms), and the replacer of them all.
+type redaction struct {
+	forms []string
+	rep   *strings.Replacer
+}
+
+// replace returns s with every form replaced. Most text holds none: it is
+// returned as it is, without building a copy.
+func (d *redaction) replace(s string) string {
+	for _, f := range d.forms {
+		if strings.Contains(s, f) {
+			return d.rep.Replace(s)
+		}
+	}
+	return s
+}
+
 // replacer replaces every spelling of every secret, or is nil when there
 // is nothing worth replacing.
-func replacer(secrets []string) *strings.Replacer {
+func replacer(secrets []string) *redaction {
 	seen := map[string]bool{}
 	var forms []string
 	var all []string
@@ -100,11 +118,11 @@ func replacer(secrets []string) *strings.Replacer {
 	for _, f := range forms {
 		pairs = append(pairs, f, Redacted)
 	}
-	return strings.NewReplacer(pairs...)
+	return &redaction{forms: forms, rep: strings.NewReplacer(pairs...)}
 }
 
 // replacer returns what r replaces now, nil for nothing.
-func (r *Redactor) replacer() *strings.Replacer {
+func (r *Redactor) replacer() *redaction {
 	if r == nil {
 		return nil
 	}
@@ -135,8 +153,8 @@ func jsonString(s string, html bool) string {
 
 // String returns s without any secret.
 func (r *Redactor) String(s string) string {
-	if rep := r.replacer(); rep != nil {
-		return rep.Replace(s)
+	if d := r.replacer(); d != nil {
+		return d.replace(s)
 	}
 	return s
 }
