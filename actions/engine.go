@@ -240,9 +240,6 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 	return reply
 }
 
-// execute runs one command under the settings s, and returns the name of
-// its action for the Observer ("" when the line did not parse, "unknown"
-// when no action has that name).
 // actionName is the name of the action text asks for, as the Observer
 // is told it: "unknown" when there is none of that name, "" when text
 // does not parse.
@@ -257,6 +254,9 @@ func (e *Engine) actionName(text string) string {
 	return "unknown"
 }
 
+// execute runs one command under the settings s, and returns the name of
+// its action for the Observer ("" when the line did not parse, "unknown"
+// when no action has that name).
 func (e *Engine) execute(ctx context.Context, s *Settings, person *Person, inv Invocation) (string, Reply, error) {
 	cmd, err := Parse(inv.Text)
 	if err != nil {
