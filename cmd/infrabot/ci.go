@@ -106,7 +106,7 @@ func digestsFrom(c *config.Config) []digest.Digest {
 type serverCounts struct{ a *App }
 
 func (s serverCounts) Servers(ctx context.Context, env string) (have, declared int, err error) {
-	e, ok := s.a.Config.Environments[env]
+	e, ok := s.a.current.Load().Environments[env] // the config in force, after a reload too
 	if !ok {
 		return 0, 0, fmt.Errorf("no environment %s", env)
 	}

@@ -20,13 +20,9 @@ func (a *App) healthModule() error {
 	if err != nil {
 		return err
 	}
-	envs := map[string]environments.Environment{}
-	for _, e := range environmentsFrom(a.Config) {
-		envs[e.Name] = e
-	}
 	a.Health, err = health.New(h, checksFrom(a.Config), health.Options{
 		Parse:     func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) },
-		Fleet:     fleet{envs: envs, clouds: a.Clouds},
+		Fleet:     fleet{a: a},
 		Shell:     shell{hosts: a.deploy.Hosts, remotes: a.shells, redact: h.Redactor()},
 		Lookahead: 2 * time.Second, // twice the probe job's tick, so a late tick starts nothing late
 	})
@@ -74,18 +70,21 @@ func healthMetrics(m *admin.Metrics, x *health.Module) {
 }
 
 // fleet answers openstack checks: an environment's declared server names,
-// and the servers its cloud has.
-type fleet struct {
-	envs   map[string]environments.Environment
-	clouds *Clouds
-}
+// as the config in force declares them, and the servers its cloud has.
+type fleet struct{ a *App }
 
 func (f fleet) Servers(ctx context.Context, env string) ([]string, []actions.Server, error) {
-	e, ok := f.envs[env]
-	if !ok {
+	var e environments.Environment
+	found := false
+	for _, x := range environmentsFrom(f.a.current.Load()) { // the config in force, after a reload too
+		if x.Name == env {
+			e, found = x, true
+		}
+	}
+	if !found {
 		return nil, nil, actions.Errorf(actions.NotFound, "there is no environment %q", env)
 	}
-	cl, err := f.clouds.Get(ctx, e.Cloud)
+	cl, err := f.a.Clouds.Get(ctx, e.Cloud)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -193,3 +193,54 @@ checks:
 		t.Errorf("the audit says something waits for a restart: %s", detail)
 	}
 }
+
+// What the digest and openstack checks count of an environment's servers
+// follows a reload: an environment added by it is counted, not "unknown".
+func TestServerCountsFollowAReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "infrabot.yaml")
+	write := func(envs string) {
+		t.Helper()
+		cfg := fmt.Sprintf(`storage: {path: %s/infrabot.db}
+admin: {listen: "off"}
+people:
+  alice: {roles: [admin]}
+roles:
+  admin: {allow: ["*"], environments: ["*"]}
+clouds:
+  sim: {simulator: true}
+environments:
+  staging:
+    cloud: sim
+    servers:
+      - {name: web, flavor: m1.small, image: cirros-0.6, networks: [private]}
+%s`, dir, envs)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	app, err := OpenApp(path, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	ctx := context.Background()
+	write(`  qa:
+    cloud: sim
+    servers:
+      - {name: db, count: 3, flavor: m1.small, image: cirros-0.6, networks: [private]}
+`)
+	if err := app.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	have, declared, err := serverCounts{app}.Servers(ctx, "qa")
+	if err != nil || have != 0 || declared != 3 {
+		t.Errorf("the digest counts qa as %d of %d servers (%v), want 0 of 3", have, declared, err)
+	}
+	names, _, err := fleet{app}.Servers(ctx, "qa")
+	if err != nil || len(names) != 3 {
+		t.Errorf("openstack checks see qa declaring %v (%v), want its 3 servers", names, err)
+	}
+}
