@@ -3,8 +3,13 @@ package ssh_test
 import (
 	"context"
 	"errors"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/infrabot/infrabot/actions/ssh"
 	"github.com/infrabot/infrabot/actions/ssh/sshtest"
@@ -190,4 +195,63 @@ func slicesEqual(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// An ssh-agent holding the key: infrabot has no private key of its own
+// and signs through the agent, against the real sshd; an agent holding
+// another key is refused.
+func TestSSHDAuthenticatesThroughAnAgent(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	for _, tc := range []struct {
+		name string
+		key  sshtest.Key
+		ok   bool
+	}{
+		{"the authorised key", d.Client, true},
+		{"another key", sshtest.NewKey(t), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := xssh.ParseRawPrivateKey(tc.key.PEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyring := agent.NewKeyring()
+			if err := keyring.Add(agent.AddedKey{PrivateKey: raw}); err != nil {
+				t.Fatal(err)
+			}
+			sock := filepath.Join(t.TempDir(), "agent.sock")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						agent.ServeAgent(keyring, c)
+					}()
+				}
+			}()
+			r := newRemote(t, ssh.Config{
+				User:        d.User,
+				Agent:       true,
+				AgentSocket: sock,
+				KnownHosts:  []string{sshtest.WriteKnownHosts(t, d.KnownHostsLine())},
+			})
+			var out lines
+			err = r.Run(testContext(t), d.Addr, "echo signed by the agent", out.add)
+			switch {
+			case tc.ok && (err != nil || !slicesEqual(out.all(), []string{"signed by the agent"})):
+				t.Errorf("through the agent: %v, output %q", err, out.all())
+			case !tc.ok && err == nil:
+				t.Error("an agent holding a key sshd does not know was let in")
+			}
+		})
+	}
 }
