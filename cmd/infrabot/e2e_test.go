@@ -26,6 +26,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/simulator"
 )
 
@@ -406,7 +407,7 @@ func TestShellLogsWhatChatDoesNotSee(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	down := freeAddr(t) // nothing listens there once freeAddr returns
+	down := actionstest.FreeAddr(t) // nothing listens there once FreeAddr returns
 	cfg = []byte(strings.Replace(string(cfg), "auth_url: http://", "auth_url: http://"+down+"/v3 #", 1))
 	if err := os.WriteFile(b.config, cfg, 0o600); err != nil {
 		t.Fatal(err)

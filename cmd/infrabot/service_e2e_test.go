@@ -69,7 +69,7 @@ func startService(t *testing.T, sim *simulator.Simulator, extra string) *service
 func runService(t *testing.T, b *bot, extra string) *service {
 	t.Helper()
 	fake := slacktest.NewServer(t, e2eBotToken)
-	public, adminAddr := freeAddr(t), freeAddr(t)
+	public, adminAddr := actionstest.FreeAddr(t), actionstest.FreeAddr(t)
 	s := &service{t: t, b: b, fake: fake, logs: &actionstest.Buffer{}, admin: "http://" + adminAddr,
 		config: filepath.Join(b.dir, "service.yaml"), done: make(chan error, 1),
 		slack: &slacktest.App{URL: "http://" + public, Secret: e2eSigningSecret, Workspace: fake}}

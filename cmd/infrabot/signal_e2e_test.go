@@ -39,7 +39,7 @@ func TestSIGHUPDuringStartReloadsOnceRunning(t *testing.T) {
 	sim := startSimulator(t)
 	fake := slacktest.NewServer(t, e2eBotToken)
 	b := newBot(t, sim)
-	public, adminAddr := freeAddr(t), freeAddr(t)
+	public, adminAddr := actionstest.FreeAddr(t), actionstest.FreeAddr(t)
 	config := filepath.Join(b.dir, "service.yaml")
 	if err := os.WriteFile(config, serviceConfig(t, b, fake, public, adminAddr, ""), 0o600); err != nil {
 		t.Fatal(err)

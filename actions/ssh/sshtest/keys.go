@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 // Key is an ed25519 key pair.
@@ -80,45 +81,15 @@ func WriteKnownHosts(t testing.TB, lines ...string) string {
 }
 
 // freePort returns a TCP port of 127.0.0.1 that is free now, for a
-// server that binds it a moment later. It is chosen below the range the
-// kernel hands out by itself (ip_local_port_range: to listeners on port
-// 0, and as the source port of outgoing connections), so that the
-// listeners and connections other tests open meanwhile never take it.
+// server that binds it a moment later (actionstest.FreeAddr).
 func freePort(t testing.TB) int {
 	t.Helper()
-	lo, hi := unassignedPorts()
-	for i := 0; i < 100 && lo < hi; i++ {
-		p := lo + mrand.IntN(hi-lo)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	// Every port tried is in use: let the kernel choose one.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(actionstest.FreeAddr(t))
+	p, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// unassignedPorts returns ports the kernel does not assign by itself:
-// up to 10,000 below its ephemeral range (32768–60999 by default on
-// Linux), or above it; none (0, 0) when the range leaves no room.
-func unassignedPorts() (lo, hi int) {
-	first, last := 32768, 60999
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		fmt.Sscan(string(b), &first, &last)
-	}
-	switch {
-	case first-1024 >= 1000:
-		return max(1024, first-10000), first
-	case 65535-last >= 1000:
-		return last + 1, 65536
-	}
-	return 0, 0
+	return p
 }
 
 func writeFile(t testing.TB, path string, data []byte) {

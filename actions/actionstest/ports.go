@@ -1,4 +1,4 @@
-package main_test
+package actionstest
 
 import (
 	"fmt"
@@ -9,14 +9,14 @@ import (
 	"testing"
 )
 
-// freeAddr returns an address of 127.0.0.1 whose port is free now, for
-// an infrabot told to listen there a moment later. The port is chosen
-// below the range the kernel hands out by itself (ip_local_port_range:
-// to listeners on port 0, and as the source port of outgoing
-// connections), so that the listeners and connections the other tests
-// open meanwhile never take it; a port freed by a listener on port 0
-// could be handed to any of them before infrabot binds it.
-func freeAddr(t *testing.T) string {
+// FreeAddr returns an address of 127.0.0.1 whose port is free now, for a
+// server told to listen there a moment later (infrabot, sshd). The port
+// is chosen below the range the kernel hands out by itself
+// (ip_local_port_range: to listeners on port 0, and as the source port of
+// outgoing connections), so that the listeners and connections other
+// tests open meanwhile never take it; a port freed by a listener on port
+// 0 could be handed to any of them before the server binds it.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	lo, hi := unassignedPorts()
 	for i := 0; i < 100 && lo < hi; i++ {
