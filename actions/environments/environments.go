@@ -147,6 +147,18 @@ func (x *Module) Reconfigure(envs []Environment) {
 
 func (x *Module) declared() map[string]Environment { return *x.envs.Load() }
 
+// Servers returns the names of the servers env declares, as the
+// environments in force (after a reload too) declare them, and the
+// servers its cloud has: what deploys, health checks and digests count.
+func (x *Module) Servers(ctx context.Context, env string) (declared []string, servers []actions.Server, err error) {
+	e, cl, err := x.cloud(ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	servers, err = cl.Servers(ctx, env)
+	return e.ServerNames(), servers, err
+}
+
 func (x *Module) cloud(ctx context.Context, env string) (Environment, actions.Cloud, error) {
 	e, ok := x.declared()[env]
 	if !ok {

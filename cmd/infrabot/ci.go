@@ -106,23 +106,8 @@ func digestsFrom(c *config.Config) []digest.Digest {
 type serverCounts struct{ a *App }
 
 func (s serverCounts) Servers(ctx context.Context, env string) (have, declared int, err error) {
-	e, ok := s.a.current.Load().Environments[env] // the config in force, after a reload too
-	if !ok {
-		return 0, 0, fmt.Errorf("no environment %s", env)
-	}
-	for _, sd := range e.Servers {
-		if sd.Count != nil {
-			declared += *sd.Count
-		} else {
-			declared++
-		}
-	}
-	cl, err := s.a.Clouds.Get(ctx, e.Cloud)
-	if err != nil {
-		return 0, declared, err
-	}
-	servers, err := cl.Servers(ctx, env)
-	return len(servers), declared, err
+	names, servers, err := s.a.envs.Servers(ctx, env)
+	return len(servers), len(names), err
 }
 
 // countedSource counts a CI source's polls and failures for /metrics.

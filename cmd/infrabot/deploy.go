@@ -51,11 +51,8 @@ func (a *App) deployModule(envs *environments.Module) error {
 	m := deploy.New(h, denvs, deploy.Options{
 		Remotes: remotes,
 		Inventory: func(ctx context.Context, env string) ([]actions.Server, error) {
-			cl, err := a.Clouds.Get(ctx, a.Config.Environments[env].Cloud)
-			if err != nil {
-				return nil, err
-			}
-			return cl.Servers(ctx, env)
+			_, servers, err := envs.Servers(ctx, env)
+			return servers, err
 		},
 	})
 	envs.BootstrapWith(m)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/deploy"
-	"github.com/infrabot/infrabot/actions/environments"
 	"github.com/infrabot/infrabot/actions/health"
 	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/cmd/infrabot/admin"
@@ -22,7 +21,7 @@ func (a *App) healthModule() error {
 	}
 	a.Health, err = health.New(h, checksFrom(a.Config), health.Options{
 		Parse:     func(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) },
-		Fleet:     fleet{a: a},
+		Fleet:     a.envs,
 		Shell:     shell{hosts: a.deploy.Hosts, remotes: a.shells, redact: h.Redactor()},
 		Lookahead: 2 * time.Second, // twice the probe job's tick, so a late tick starts nothing late
 	})
@@ -67,29 +66,6 @@ func healthMetrics(m *admin.Metrics, x *health.Module) {
 			emit(float64(pings[p]), p)
 		}
 	})
-}
-
-// fleet answers openstack checks: an environment's declared server names,
-// as the config in force declares them, and the servers its cloud has.
-type fleet struct{ a *App }
-
-func (f fleet) Servers(ctx context.Context, env string) ([]string, []actions.Server, error) {
-	var e environments.Environment
-	found := false
-	for _, x := range environmentsFrom(f.a.current.Load()) { // the config in force, after a reload too
-		if x.Name == env {
-			e, found = x, true
-		}
-	}
-	if !found {
-		return nil, nil, actions.Errorf(actions.NotFound, "there is no environment %q", env)
-	}
-	cl, err := f.a.Clouds.Get(ctx, e.Cloud)
-	if err != nil {
-		return nil, nil, err
-	}
-	servers, err := cl.Servers(ctx, env)
-	return e.ServerNames(), servers, err
 }
 
 // shell runs ssh checks: the hosts a deploy step with the same `on:`

@@ -239,7 +239,7 @@ environments:
 	if err != nil || have != 0 || declared != 3 {
 		t.Errorf("the digest counts qa as %d of %d servers (%v), want 0 of 3", have, declared, err)
 	}
-	names, _, err := fleet{app}.Servers(ctx, "qa")
+	names, _, err := app.envs.Servers(ctx, "qa")
 	if err != nil || len(names) != 3 {
 		t.Errorf("openstack checks see qa declaring %v (%v), want its 3 servers", names, err)
 	}
