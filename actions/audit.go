@@ -46,17 +46,14 @@ func (e AuditEntry) unsealed() ([]byte, string) {
 	return b, hex.EncodeToString(sum[:])
 }
 
-// Seal sets Seq, Prev and Hash for an entry appended after prev (nil for
-// the first entry), and puts its time in UTC.
-func (e *AuditEntry) Seal(prev *AuditEntry) { e.SealEncoded(prev) }
-
 // emptyHash is how the JSON of an entry with no Hash ends: Hash is its
 // last field.
 const emptyHash = `"hash":""}`
 
-// SealEncoded seals e as Seal does and returns its JSON, encoded once:
-// the hashed JSON, with the hash put in. e's time is kept in UTC, as it
-// is hashed.
+// SealEncoded sets Seq, Prev and Hash for an entry appended after prev
+// (nil for the first entry) and returns its JSON, encoded once: the
+// hashed JSON, with the hash put in. e's time is kept in UTC, as it is
+// hashed.
 func (e *AuditEntry) SealEncoded(prev *AuditEntry) []byte {
 	e.Time = e.Time.UTC()
 	e.Seq, e.Prev = 1, ""

@@ -1,6 +1,7 @@
 package oncall
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -226,7 +227,7 @@ func (x *Module) advance(ctx context.Context, id int64) {
 	e.Due = time.Time{}
 	if level+1 < len(pol.Levels) {
 		e.Due = now.Add(pol.Levels[level+1].After)
-	} else if every := cmpOr(pol.Levels[level].Repeat, pol.Levels[level].After); every > 0 {
+	} else if every := cmp.Or(pol.Levels[level].Repeat, pol.Levels[level].After); every > 0 {
 		e.Due = now.Add(every)
 	}
 	cp := e.clone()
@@ -236,13 +237,6 @@ func (x *Module) advance(ctx context.Context, id int64) {
 		return
 	}
 	x.page(ctx, cp, pol, level, repeat)
-}
-
-func cmpOr(a, b time.Duration) time.Duration {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // page pages level of e's escalation: a direct message to each person

@@ -161,11 +161,11 @@ func cut(s string, n int) string {
 		return s
 	}
 	const more = "…"
-	s = s[:n-len(more)]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	end := n - len(more)
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
 	}
-	return s + more
+	return s[:end] + more
 }
 
 // retryAfter reads a Retry-After header in seconds; 0 when absent or not
