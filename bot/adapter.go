@@ -2,6 +2,9 @@ package bot
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -56,4 +59,20 @@ func (p *Pending) Drain(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ReadBody reads a platform's request body, at most max bytes, answering
+// the request itself (413, or 400) when it cannot.
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "could not read the request", http.StatusBadRequest)
+		}
+		return nil, false
+	}
+	return body, true
 }

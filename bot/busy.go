@@ -109,3 +109,10 @@ func (r *Refusals) Flush() {
 		"refused", total, "interval", r.interval, "by_endpoint", strings.Join(paths, " "),
 		"people", len(people), "most", strings.Join(most, " "))
 }
+
+// BusyText is what a person is told when infrabot cannot take their
+// command now (icon first, in the platform's spelling). It did not run,
+// so they may simply send it again.
+func BusyText(icon, command string) string {
+	return fmt.Sprintf("%s infrabot is busy right now and did not run `%s`; please try again in a few seconds.", icon, command)
+}

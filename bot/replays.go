@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -175,13 +176,14 @@ func NewGuard(store Replays, prefix string, now time.Time) (*Guard, error) {
 	return g, nil
 }
 
-// Claim reports whether none of keys was seen before and, when so,
+// Claim reports whether none of keys (empty ones ignored) was seen before and, when so,
 // remembers them until until. durable, when first, waits until the keys
 // are on disk (trying a failed write once more) and says why they are not;
 // it is to be called before the delivery is acknowledged. An error from
 // Claim means it is not known whether the delivery is new: it must be
 // refused.
 func (g *Guard) Claim(ctx context.Context, keys []string, now, until time.Time) (first bool, durable func() error, err error) {
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == "" })
 	if g.fast == nil {
 		first, err = g.store.FirstSeen(ctx, keys, now, until)
 		return first && err == nil, stored, err

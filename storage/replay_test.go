@@ -61,3 +61,40 @@ func TestReplayLogRemembersUntilTheirTime(t *testing.T) {
 		t.Errorf("the log holds %d keys after a sweep, want 1", n)
 	}
 }
+
+func TestReplayStoreForgetsAfterTheWindow(t *testing.T) {
+	t.Parallel()
+	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	first := func(at time.Time, keys ...string) bool {
+		t.Helper()
+		ok, err := db.FirstSeen(ctx, keys, at, at.Add(10*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !first(now, "sig:aa", "trigger:1") {
+		t.Fatal("a new request was taken for a replay")
+	}
+	if first(now.Add(time.Minute), "sig:bb", "trigger:1") {
+		t.Error("a request sharing a key with one seen was not refused")
+	}
+	if !first(now.Add(time.Minute), "sig:bb") {
+		t.Error("a refused request's other keys were recorded")
+	}
+	if err := db.Forget(ctx, []string{"sig:bb"}); err != nil {
+		t.Fatal(err)
+	}
+	if !first(now.Add(2*time.Minute), "sig:bb") {
+		t.Error("a forgotten key is still seen")
+	}
+	if !first(now.Add(11*time.Minute), "sig:aa") {
+		t.Error("a key is kept past its time")
+	}
+}

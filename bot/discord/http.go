@@ -3,12 +3,11 @@ package discord
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/infrabot/infrabot/bot"
 )
 
 // maxBody bounds an interaction Discord posts.
@@ -32,14 +31,8 @@ func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
-		} else {
-			http.Error(w, "could not read the request", http.StatusBadRequest)
-		}
+	body, ok := bot.ReadBody(w, r, maxBody)
+	if !ok {
 		return
 	}
 	if err := verify(a.key, a.opts.Now(), r.Header, body); err != nil {
@@ -120,11 +113,8 @@ func (a *Adapter) accept(ctx context.Context, keys []string, j job, wait bool) a
 	return queued
 }
 
-// busyText is what a person is told when infrabot cannot take their
-// command now. It did not run, so they may simply send it again.
-func busyText(command string) string {
-	return fmt.Sprintf("⏳ infrabot is busy right now and did not run `%s`; please try again in a few seconds.", command)
-}
+// busyText is bot.BusyText in Discord's spelling.
+func busyText(command string) string { return bot.BusyText("⏳", command) }
 
 // busyResponse answers an interaction infrabot has no room for, at once
 // and only to its author (type 4, flag 64): a command or a click alike,

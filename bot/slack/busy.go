@@ -4,13 +4,11 @@ import (
 	"fmt"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
 )
 
-// busyText is what a person is told when infrabot cannot take their
-// command now. It did not run, so they may simply send it again.
-func busyText(command string) string {
-	return fmt.Sprintf(":hourglass: infrabot is busy right now and did not run `%s`; please try again in a few seconds.", command)
-}
+// busyText is bot.BusyText in Slack's spelling.
+func busyText(command string) string { return bot.BusyText(":hourglass:", command) }
 
 // busyMessage is the separate message telling a person their click or
 // message was not run.

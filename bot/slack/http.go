@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -69,17 +67,11 @@ func (a *Adapter) signed(w http.ResponseWriter, r *http.Request) (body, sig []by
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return nil, nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
-		} else {
-			http.Error(w, "could not read the request", http.StatusBadRequest)
-		}
+	body, ok = bot.ReadBody(w, r, maxBody)
+	if !ok {
 		return nil, nil, false
 	}
-	sig, err = a.verify.verify(r.Header, body)
+	sig, err := a.verify.verify(r.Header, body)
 	if err != nil {
 		a.log.Warn("a request was refused: bad Slack signature", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)

@@ -85,14 +85,8 @@ type ReplayStore = bot.Replays
 // (bot.Guard). A store that fails refuses the delivery: better Slack
 // retries than a command runs twice.
 func (a *Adapter) firstDelivery(ctx context.Context, keys []string) (first bool, durable func() error, err error) {
-	var ks []string
-	for _, k := range keys {
-		if k != "" {
-			ks = append(ks, k)
-		}
-	}
 	now := a.opts.Now()
-	return a.guard.Claim(context.WithoutCancel(ctx), ks, now, now.Add(replayMemory))
+	return a.guard.Claim(context.WithoutCancel(ctx), keys, now, now.Add(replayMemory))
 }
 
 // forgetDelivery drops keys, for a delivery refused before it was queued.
