@@ -102,7 +102,7 @@ func (e *Engine) runsAction() *Action {
 			if err != nil {
 				return Message{}, err
 			}
-			m := Message{Title: "recent runs", Summary: plural(len(runs), "recent run")}
+			m := Message{Title: "recent runs", Summary: Plural(len(runs), "recent run")}
 			if len(runs) == 0 {
 				m.Summary = "no runs yet"
 			}
@@ -194,7 +194,7 @@ func (e *Engine) auditAction() *Action {
 			if err != nil {
 				return Message{}, err
 			}
-			m := Message{Title: "audit log", Summary: "the last " + plural(len(entries), "audit record")}
+			m := Message{Title: "audit log", Summary: "the last " + Plural(len(entries), "audit record")}
 			if len(entries) == 1 {
 				m.Summary = "the last audit record"
 			}

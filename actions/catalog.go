@@ -296,7 +296,8 @@ func withArticle(noun string) string {
 }
 
 // plural says "1 run", "2 runs".
-func plural(n int, thing string) string {
+// Plural says "1 server", "3 servers".
+func Plural(n int, thing string) string {
 	if n == 1 {
 		return "1 " + thing
 	}

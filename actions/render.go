@@ -149,6 +149,12 @@ func Elapsed(d time.Duration) string { return elapsed(d) }
 // ListOr joins items with commas, or says none when there are none.
 func ListOr(items []string, none string) string { return listOr(items, none) }
 
+// Stamp writes a moment for people: "Jan 2 15:04 UTC".
+func Stamp(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") }
+
+// Clock writes a moment of today for people: "15:04 UTC".
+func Clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+
 // Span formats a long duration for people, to its two largest units:
 // 45s, 12m, 5h12m, 3d4h. Shorter than a second is 0s.
 func Span(d time.Duration) string {

@@ -64,7 +64,7 @@ func (e *Engine) Reconfigure(ctx context.Context, s Settings) error {
 		var busy []string
 		for _, env := range removed {
 			if n := e.filing[env]; n > 0 {
-				busy = append(busy, fmt.Sprintf("%s (%s being filed)", env, plural(n, "request")))
+				busy = append(busy, fmt.Sprintf("%s (%s being filed)", env, Plural(n, "request")))
 			}
 		}
 		runs, err := e.runs.Runs(ctx, RunFilter{States: []RunState{Running, AwaitingApproval}})

@@ -121,7 +121,7 @@ func (m *Module) waitOne(ctx context.Context, env Environment, remote Remote, h 
 	for attempt := 1; ; attempt++ {
 		err := remote.Run(wctx, h.Addr, "true", func(string) {})
 		if err == nil {
-			step.Done(ctx, "up after %s", plural(attempt, "attempt"))
+			step.Done(ctx, "up after %s", actions.Plural(attempt, "attempt"))
 			return nil
 		}
 		var hk hostKeyRefusal
@@ -135,7 +135,7 @@ func (m *Module) waitOne(ctx context.Context, env Environment, remote Remote, h 
 		}
 		if wctx.Err() != nil {
 			err = &actions.Error{Kind: actions.Unavailable, Err: err,
-				Message: fmt.Sprintf("not reachable within %s (%s; last: %s)", env.ReadyTimeout, plural(attempt, "attempt"), actions.ErrorMessage(err))}
+				Message: fmt.Sprintf("not reachable within %s (%s; last: %s)", env.ReadyTimeout, actions.Plural(attempt, "attempt"), actions.ErrorMessage(err))}
 			step.Fail(ctx, err)
 			return err
 		}

@@ -321,15 +321,8 @@ func deployPlan(env Environment, target string, steps []stepPlan) actions.Plan {
 		}
 		p.Lines = append(p.Lines, line)
 	}
-	p.Summary = fmt.Sprintf("deploy %s to %s: %s on %s", target, env.Name, plural(len(steps), "step"), plural(len(hosts), "host"))
+	p.Summary = fmt.Sprintf("deploy %s to %s: %s on %s", target, env.Name, actions.Plural(len(steps), "step"), actions.Plural(len(hosts), "host"))
 	return p
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func (m *Module) execute(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {

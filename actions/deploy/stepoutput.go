@@ -104,7 +104,7 @@ func (o *stepOutput) end(res *HostResult) {
 	ho.flush(o.ctx)
 	switch {
 	case res.Err == nil:
-		ho.step.Done(o.ctx, "%s of output", plural(ho.lines, "line"))
+		ho.step.Done(o.ctx, "%s of output", actions.Plural(ho.lines, "line"))
 	case errors.Is(res.Err, context.Canceled):
 		ho.step.Fail(o.ctx, context.Canceled)
 	default:

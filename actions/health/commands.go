@@ -96,7 +96,7 @@ func (x *Module) checkLine(cs *checkState, now time.Time) string {
 	}
 	line := fmt.Sprintf("%-24s %-9s %-20s 24h %-6s %s", cs.d().check.Name, cs.d().check.Kind, state, up, last)
 	if s := rec.Snooze; s.active(now) {
-		line += fmt.Sprintf(" — snoozed until %s by %s", stamp(s.Until), s.By)
+		line += fmt.Sprintf(" — snoozed until %s by %s", actions.Stamp(s.Until), s.By)
 		if s.Reason != "" {
 			line += ": " + s.Reason
 		}
@@ -154,7 +154,7 @@ func (x *Module) checkNow(ctx context.Context, req *actions.Request) (actions.Me
 		if !h.OK {
 			mark = "✗"
 		}
-		m.Lines = append(m.Lines, fmt.Sprintf("  %s %s %s", mark, stamp(h.Time), h.Detail))
+		m.Lines = append(m.Lines, fmt.Sprintf("  %s %s %s", mark, actions.Stamp(h.Time), h.Detail))
 	}
 	cs.mu.Unlock()
 	return m, nil
@@ -171,7 +171,7 @@ func (x *Module) listIncidents(ctx context.Context, req *actions.Request) (actio
 		}
 		line := fmt.Sprintf("%-5d %-24s open %-8s %s — %s", inc.ID, inc.Check, age(now, inc.Opened), who, inc.Detail)
 		if inc.Snooze.active(now) {
-			line += fmt.Sprintf(" — snoozed until %s by %s", clock(inc.Snooze.Until), inc.Snooze.By)
+			line += fmt.Sprintf(" — snoozed until %s by %s", actions.Clock(inc.Snooze.Until), inc.Snooze.By)
 		}
 		m.Lines = append(m.Lines, line)
 	}
@@ -192,7 +192,7 @@ func (x *Module) showIncident(ctx context.Context, req *actions.Request) (action
 		m.Tone = actions.ToneWarning // a reply, not a refusal
 	}
 	for _, e := range inc.Timeline {
-		m.Lines = append(m.Lines, fmt.Sprintf("%s  %-8s %s", stamp(e.Time), e.Who, e.What))
+		m.Lines = append(m.Lines, fmt.Sprintf("%s  %-8s %s", actions.Stamp(e.Time), e.Who, e.What))
 	}
 	return m, nil
 }
@@ -212,7 +212,7 @@ func (x *Module) acknowledge(ctx context.Context, id int64, who, via string) (*I
 	now := x.h.Now()
 	inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 		if inc.AckedBy != "" {
-			return actions.Errorf(actions.Conflict, "incident %d is already acknowledged by %s at %s", id, inc.AckedBy, clock(inc.AckedAt))
+			return actions.Errorf(actions.Conflict, "incident %d is already acknowledged by %s at %s", id, inc.AckedBy, actions.Clock(inc.AckedAt))
 		}
 		inc.AckedBy, inc.AckedAt, inc.AckedVia = who, now, via
 		inc.event(now, who, "acknowledged%s", viaText(via))
@@ -291,15 +291,15 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 		inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 			inc.Snooze = s
 			inc.Owed = true // if it still fails when the snooze ends
-			inc.event(now, who, "snoozed until %s%s", clock(s.Until), because(reason))
+			inc.event(now, who, "snoozed until %s%s", actions.Clock(s.Until), because(reason))
 			return nil
 		})
 		if err != nil {
 			return actions.Message{}, err
 		}
-		x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-snoozed", Action: "snooze", Detail: fmt.Sprintf("incident %d: %s until %s%s", id, inc.Check, stamp(s.Until), because(reason))})
+		x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-snoozed", Action: "snooze", Detail: fmt.Sprintf("incident %d: %s until %s%s", id, inc.Check, actions.Stamp(s.Until), because(reason))})
 		x.report(ctx, actions.IncidentSnoozed, inc, who, "")
-		return actions.Message{Summary: fmt.Sprintf("incident %d (%s) snoozed until %s; the check keeps running", id, inc.Check, stamp(s.Until))}, nil
+		return actions.Message{Summary: fmt.Sprintf("incident %d (%s) snoozed until %s; the check keeps running", id, inc.Check, actions.Stamp(s.Until))}, nil
 	}
 	cs, err := x.lookup(target)
 	if err != nil {
@@ -320,14 +320,14 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 		x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-unsnoozed", Action: "snooze", Detail: cs.d().check.Name})
 		return actions.Message{Summary: fmt.Sprintf("check %s is no longer snoozed", cs.d().check.Name)}, nil
 	}
-	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-snoozed", Action: "snooze", Detail: fmt.Sprintf("%s until %s%s", cs.d().check.Name, stamp(s.Until), because(reason))})
-	msg := fmt.Sprintf("check %s snoozed until %s; it keeps running and its results are kept", cs.d().check.Name, stamp(s.Until))
+	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-snoozed", Action: "snooze", Detail: fmt.Sprintf("%s until %s%s", cs.d().check.Name, actions.Stamp(s.Until), because(reason))})
+	msg := fmt.Sprintf("check %s snoozed until %s; it keeps running and its results are kept", cs.d().check.Name, actions.Stamp(s.Until))
 	if id != 0 {
 		// Its open incident is silenced too.
 		if inc, err := x.change(ctx, id, func(inc *Incident, _ *checkState) error {
 			inc.Snooze = s
 			inc.Owed = true
-			inc.event(now, who, "check snoozed until %s%s", clock(s.Until), because(reason))
+			inc.event(now, who, "check snoozed until %s%s", actions.Clock(s.Until), because(reason))
 			return nil
 		}); err == nil {
 			msg += fmt.Sprintf(", and so is incident %d", id)

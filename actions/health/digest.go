@@ -42,7 +42,7 @@ func (x *Module) ChecksSection(ctx context.Context, since time.Time) (actions.Me
 			upLines = append(upLines, line)
 		default:
 			down++
-			line := fmt.Sprintf("✗ %s down since %s (%s): %s", name, stamp(failingSince), age(now, failingSince), last.Detail)
+			line := fmt.Sprintf("✗ %s down since %s (%s): %s", name, actions.Stamp(failingSince), age(now, failingSince), last.Detail)
 			if ok {
 				line += fmt.Sprintf(" · %.1f%% up in 24h", 100*u)
 			}

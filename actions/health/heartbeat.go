@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infrabot/infrabot/actions"
 )
 
 // heartbeatDue tells whether a heartbeat is late: no success within
@@ -23,7 +25,7 @@ func (x *Module) heartbeatDue(cs *checkState) (Result, bool) {
 	defer cs.mu.Unlock()
 	rec := &cs.rec
 	if !rec.Started.IsZero() && now.After(rec.Started.Add(c.Grace)) {
-		return Result{Detail: fmt.Sprintf("started at %s and reported no success within %s", stamp(rec.Started), span(c.Grace))}, true
+		return Result{Detail: fmt.Sprintf("started at %s and reported no success within %s", actions.Stamp(rec.Started), span(c.Grace))}, true
 	}
 	base, what := rec.LastPing, "the last ping"
 	if base.IsZero() {
@@ -31,7 +33,7 @@ func (x *Module) heartbeatDue(cs *checkState) (Result, bool) {
 	}
 	if deadline := base.Add(c.Period + c.Grace); now.After(deadline) {
 		return Result{Detail: fmt.Sprintf("no ping since %s (%s ago, %s); expected every %s + %s grace",
-			stamp(base), age(now, base), what, span(c.Period), span(c.Grace))}, true
+			actions.Stamp(base), age(now, base), what, span(c.Period), span(c.Grace))}, true
 	}
 	return Result{OK: true, Detail: "on time"}, false
 }

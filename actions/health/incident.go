@@ -96,10 +96,6 @@ func (inc *Incident) event(now time.Time, who, format string, args ...any) {
 	inc.Timeline = append(inc.Timeline, Event{Time: now, Who: who, What: fmt.Sprintf(format, args...)})
 }
 
-func clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
-
-func stamp(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") }
-
 func age(now, t time.Time) string {
 	return actions.Elapsed(max(now.Sub(t), 0).Truncate(time.Second))
 }
@@ -111,7 +107,7 @@ func (inc *Incident) Message(now time.Time) actions.Message {
 		Text:  inc.Detail,
 		Fields: []actions.Field{
 			{Label: "check", Value: inc.Check},
-			{Label: "failing since", Value: fmt.Sprintf("%s (%s)", stamp(inc.Since), age(now, inc.Since))},
+			{Label: "failing since", Value: fmt.Sprintf("%s (%s)", actions.Stamp(inc.Since), age(now, inc.Since))},
 			{Label: "failures", Value: fmt.Sprint(inc.Failures)},
 		},
 		Tone:     actions.ToneDanger,
@@ -122,13 +118,13 @@ func (inc *Incident) Message(now time.Time) actions.Message {
 	}
 	state := "open"
 	if inc.AckedBy != "" {
-		state = fmt.Sprintf("acknowledged by %s at %s", inc.AckedBy, clock(inc.AckedAt))
-		m.Fields = append(m.Fields, actions.Field{Label: "acknowledged", Value: fmt.Sprintf("%s at %s", inc.AckedBy, clock(inc.AckedAt))})
+		state = fmt.Sprintf("acknowledged by %s at %s", inc.AckedBy, actions.Clock(inc.AckedAt))
+		m.Fields = append(m.Fields, actions.Field{Label: "acknowledged", Value: fmt.Sprintf("%s at %s", inc.AckedBy, actions.Clock(inc.AckedAt))})
 		m.Tone = actions.ToneWarning
 	}
 	if inc.Snooze.active(now) {
 		s := inc.Snooze
-		v := fmt.Sprintf("until %s by %s", clock(s.Until), s.By)
+		v := fmt.Sprintf("until %s by %s", actions.Clock(s.Until), s.By)
 		if s.Reason != "" {
 			v += ": " + s.Reason
 		}
@@ -141,8 +137,8 @@ func (inc *Incident) Message(now time.Time) actions.Message {
 		if inc.ResolvedBy != "" {
 			how = "by " + inc.ResolvedBy
 		}
-		state = fmt.Sprintf("resolved %s at %s after %s", how, clock(inc.Resolved), age(inc.Resolved, inc.Since))
-		m.Fields = append(m.Fields, actions.Field{Label: "resolved", Value: fmt.Sprintf("%s at %s", how, clock(inc.Resolved))})
+		state = fmt.Sprintf("resolved %s at %s after %s", how, actions.Clock(inc.Resolved), age(inc.Resolved, inc.Since))
+		m.Fields = append(m.Fields, actions.Field{Label: "resolved", Value: fmt.Sprintf("%s at %s", how, actions.Clock(inc.Resolved))})
 		m.Tone = actions.ToneSuccess
 	} else {
 		m.Buttons = []actions.Button{
@@ -193,9 +189,9 @@ func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs
 
 func (inc *Incident) resolvedHow() string {
 	if inc.ResolvedBy != "" {
-		return fmt.Sprintf("by %s at %s", inc.ResolvedBy, stamp(inc.Resolved))
+		return fmt.Sprintf("by %s at %s", inc.ResolvedBy, actions.Stamp(inc.Resolved))
 	}
-	return "the check recovered at " + stamp(inc.Resolved)
+	return "the check recovered at " + actions.Stamp(inc.Resolved)
 }
 
 // openIncident opens an incident for cs, whose record says it failed
@@ -223,7 +219,7 @@ func (x *Module) openIncident(ctx context.Context, cs *checkState, r Result) err
 	if s := cs.rec.Snooze; s.active(now) {
 		cp := *s
 		inc.Snooze = &cp
-		inc.event(now, bot, "notifications held back: %s snoozed the check until %s", s.By, clock(s.Until))
+		inc.event(now, bot, "notifications held back: %s snoozed the check until %s", s.By, actions.Clock(s.Until))
 	}
 	cs.rec.Incident = inc.ID
 	x.open[inc.ID] = inc

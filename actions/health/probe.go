@@ -55,7 +55,7 @@ func (x *Module) probeHTTP(ctx context.Context, c *Check) Result {
 		cert := resp.TLS.PeerCertificates[0]
 		if left := cert.NotAfter.Sub(x.h.Now()); left < e.CertValidFor {
 			return Result{Detail: fmt.Sprintf("the certificate expires %s (in %s), sooner than %s",
-				stamp(cert.NotAfter), span(left), span(e.CertValidFor))}
+				actions.Stamp(cert.NotAfter), span(left), span(e.CertValidFor))}
 		}
 	}
 	return Result{OK: true, Detail: fmt.Sprintf("status %d", resp.StatusCode)}

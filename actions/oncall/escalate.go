@@ -153,7 +153,7 @@ func (x *Module) IncidentChanged(ctx context.Context, ev actions.IncidentEvent) 
 		if err := x.save(ctx, cp); err != nil {
 			x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
 		}
-		x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", clock(ev.Until)))
+		x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", actions.Clock(ev.Until)))
 	}
 }
 

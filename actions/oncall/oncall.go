@@ -305,10 +305,6 @@ func (x *Module) people(t Target, now time.Time) []string {
 	return nil
 }
 
-func stamp(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") }
-
-func clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
-
 // local writes t in loc as people there read it.
 func local(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("Mon Jan 2 15:04 MST")

@@ -184,7 +184,7 @@ func (x *Module) override(ctx context.Context, req *actions.Request, words []str
 		if err != nil {
 			return actions.Message{}, err
 		}
-		x.h.Audit(ctx, actions.AuditEntry{Person: req.Person.Name, Event: "oncall-override-removed", Action: "oncall", Detail: fmt.Sprintf("override %d: %s on %s until %s", o.ID, o.Person, o.Schedule, stamp(o.Until))})
+		x.h.Audit(ctx, actions.AuditEntry{Person: req.Person.Name, Event: "oncall-override-removed", Action: "oncall", Detail: fmt.Sprintf("override %d: %s on %s until %s", o.ID, o.Person, o.Schedule, actions.Stamp(o.Until))})
 		return actions.Message{Summary: fmt.Sprintf("override %d removed: %s is no longer on call in %s by override", o.ID, o.Person, o.Schedule)}, nil
 	}
 	if len(words) < 2 || len(words) > 3 {
@@ -217,7 +217,7 @@ func (x *Module) override(ctx context.Context, req *actions.Request, words []str
 	if err := x.addOverride(ctx, o); err != nil {
 		return actions.Message{}, err
 	}
-	x.h.Audit(ctx, actions.AuditEntry{Person: req.Person.Name, Event: "oncall-override-added", Action: "oncall", Detail: fmt.Sprintf("override %d: %s on call in %s until %s", o.ID, person, s.Name, stamp(o.Until))})
+	x.h.Audit(ctx, actions.AuditEntry{Person: req.Person.Name, Event: "oncall-override-added", Action: "oncall", Detail: fmt.Sprintf("override %d: %s on call in %s until %s", o.ID, person, s.Name, actions.Stamp(o.Until))})
 	return actions.Message{
 		Summary: fmt.Sprintf("override %d: %s is on call in %s until %s (instead of %s); `oncall override remove %d` ends it",
 			o.ID, person, s.Name, local(o.Until, s.Rotation.Location), x.onCallRotation(s, now), o.ID),

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -63,6 +65,17 @@ func (r *Refusal) Error() string { return "refused: " + r.Message }
 type RateLimit struct{ After time.Duration }
 
 func (r *RateLimit) Error() string { return "rate limited" }
+
+// RetryAfter is the wait a 429's Retry-After header asks for, in seconds
+// (HTTP dates are not used by the services paged): 0 when absent or not a
+// number, at most an hour.
+func RetryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 3600)) * time.Second
+}
 
 // MaxAttempts is how many times an event is sent when it fails with a
 // server error or a network error; rate limits are retried for ever.

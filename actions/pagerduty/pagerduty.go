@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -138,7 +137,7 @@ func (c *Client) Send(ctx context.Context, ev oncall.PagerEvent) error {
 	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK:
 		return nil
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return &oncall.RateLimit{After: retryAfter(resp.Header.Get("Retry-After"))}
+		return &oncall.RateLimit{After: oncall.RetryAfter(resp.Header.Get("Retry-After"))}
 	case resp.StatusCode == http.StatusBadRequest:
 		msg := a.Message
 		if msg == "" {
@@ -166,14 +165,4 @@ func cut(s string, n int) string {
 		end--
 	}
 	return s[:end] + more
-}
-
-// retryAfter reads a Retry-After header in seconds; 0 when absent or not
-// a number of seconds.
-func retryAfter(h string) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSpace(h))
-	if err != nil || n <= 0 {
-		return 0
-	}
-	return time.Duration(min(n, 3600)) * time.Second
 }

@@ -100,8 +100,7 @@ func (s *Sender) Send(ctx context.Context, ev oncall.PagerEvent) error {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode == http.StatusTooManyRequests:
-		after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return &oncall.RateLimit{After: time.Duration(min(max(after, 0), 3600)) * time.Second}
+		return &oncall.RateLimit{After: oncall.RetryAfter(resp.Header.Get("Retry-After"))}
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		return &oncall.Refusal{Message: "the webhook answered " + resp.Status}
 	}

@@ -282,7 +282,7 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", location(w), w.Message)
 	}
 	if n := len(cfg.Warnings); n > 0 {
-		fmt.Fprintf(stdout, "%s: ok, with %s\n", args[0], plural(n, "warning"))
+		fmt.Fprintf(stdout, "%s: ok, with %s\n", args[0], actions.Plural(n, "warning"))
 		return nil
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[0])
@@ -295,14 +295,6 @@ func location(p config.Problem) string {
 		return fmt.Sprintf("%s:%d", p.File, p.Line)
 	}
 	return p.File
-}
-
-// plural says "1 problem", "2 problems".
-func plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/config"
 )
@@ -74,7 +75,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	var probs config.Problems
 	if errors.As(err, &probs) {
 		fmt.Fprintln(stderr, bot.Terminal(probs.Error()))
-		fmt.Fprintln(stderr, plural(len(probs), "problem"))
+		fmt.Fprintln(stderr, actions.Plural(len(probs), "problem"))
 		return 1
 	}
 	var ee *exitError
