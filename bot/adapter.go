@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -35,23 +36,70 @@ func (s *Status) Get() (ok bool, state string) {
 	return v.ok, v.state
 }
 
-// Pending counts the commands a chat adapter accepted and has not yet
-// handled.
-type Pending struct {
-	n atomic.Int64
+// Commands is a chat adapter's accepted commands: waiting in a fair
+// per-person Inbox, then run by a fixed pool of workers. It counts what
+// was accepted and not yet run to its end, for Drain.
+type Commands[T any] struct {
+	inbox   *Inbox[T]
+	workers sync.WaitGroup
+	pending atomic.Int64
 }
 
-// Add adds delta: 1 when a command is accepted, -1 when it is handled.
-func (p *Pending) Add(delta int64) { p.n.Add(delta) }
+// StartCommands starts workers goroutines running run on each command
+// taken from an inbox of capacity (perPerson each); Close stops them.
+func StartCommands[T any](capacity, perPerson, workers int, run func(T)) *Commands[T] {
+	c := &Commands[T]{inbox: NewInbox[T](capacity, perPerson)}
+	for range workers {
+		c.workers.Add(1)
+		go func() {
+			defer c.workers.Done()
+			for {
+				item, ok := c.inbox.Take()
+				if !ok {
+					return
+				}
+				run(item)
+				c.pending.Add(-1)
+			}
+		}()
+	}
+	return c
+}
 
-// Len returns how many commands are pending.
-func (p *Pending) Len() int64 { return p.n.Load() }
+// Submit queues item, person's, and reports whether it did. It does not
+// once Close was called. When there is no room (for anyone, or for this
+// person) it returns false at once, or, when wait is set, waits for room
+// until ctx ends.
+func (c *Commands[T]) Submit(ctx context.Context, person string, item T, wait bool) bool {
+	c.pending.Add(1)
+	if c.inbox.Put(ctx, person, item, wait) {
+		return true
+	}
+	c.pending.Add(-1)
+	return false
+}
 
-// Drain waits until no command is pending, or until ctx ends.
-func (p *Pending) Drain(ctx context.Context) error {
+// Close takes no more commands, and returns once those accepted before it
+// have run: each was acknowledged to the platform.
+func (c *Commands[T]) Close() {
+	c.inbox.Close()
+	c.workers.Wait()
+}
+
+// Closed reports whether Close was called: a Submit refused after it was
+// refused for shutting down, not for want of room.
+func (c *Commands[T]) Closed() bool { return c.inbox.Closed() }
+
+// Pending returns how many commands were accepted and have not yet run to
+// their end.
+func (c *Commands[T]) Pending() int64 { return c.pending.Load() }
+
+// Drain waits until every command accepted so far has run, or until ctx
+// ends (tests and benchmarks settle with it).
+func (c *Commands[T]) Drain(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for p.n.Load() > 0 {
+	for c.pending.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

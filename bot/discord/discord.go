@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -113,13 +112,11 @@ type Adapter struct {
 	rest    *carrier
 	out     *bot.Outbox
 
-	// inbox holds the commands accepted and not yet taken by a worker;
-	// once closed it takes nothing more, so nothing is acknowledged after
-	// the workers were told to finish (it would never run).
-	inbox   *bot.Inbox[job]
-	busy    *bot.Refusals
-	workers sync.WaitGroup
-	pending bot.Pending
+	// commands are those accepted and not yet run; once closed it takes
+	// nothing more, so nothing is acknowledged after the workers were
+	// told to finish (it would never run).
+	commands *bot.Commands[job]
+	busy     *bot.Refusals
 	// status is the link with Discord, for readiness (Status).
 	status bot.Status
 }
@@ -198,13 +195,9 @@ func New(opts Options) (*Adapter, error) {
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,
 		}),
-		inbox: bot.NewInbox[job](opts.Queue, opts.PerPerson),
-		busy:  bot.NewRefusals(log, "Discord", opts.Now, opts.BusyLogInterval),
+		busy: bot.NewRefusals(log, "Discord", opts.Now, opts.BusyLogInterval),
 	}
-	for range opts.Workers {
-		a.workers.Add(1)
-		go a.work()
-	}
+	a.commands = bot.StartCommands(opts.Queue, opts.PerPerson, opts.Workers, a.run)
 	return a, nil
 }
 
@@ -285,25 +278,7 @@ func splitChannel(s string) (channel, interaction string) {
 // interaction is then answered "busy". wait makes it wait for room until
 // ctx ends instead.
 func (a *Adapter) submit(ctx context.Context, j job, wait bool) bool {
-	a.pending.Add(1)
-	if a.inbox.Put(ctx, j.in.UserID, j, wait) {
-		return true
-	}
-	a.pending.Add(-1)
-	return false
-}
-
-// work runs commands until Close, then what was accepted before it: each
-// was acknowledged to Discord.
-func (a *Adapter) work() {
-	defer a.workers.Done()
-	for {
-		j, ok := a.inbox.Take()
-		if !ok {
-			return
-		}
-		a.run(j)
-	}
+	return a.commands.Submit(ctx, j.in.UserID, j, wait)
 }
 
 // run hands one line to the router and answers the interaction: a public
@@ -311,7 +286,6 @@ func (a *Adapter) work() {
 // private one (every refusal) an ephemeral follow-up only its author
 // sees.
 func (a *Adapter) run(j job) {
-	defer a.pending.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("a command crashed", "user", j.in.UserID, "panic", r)
@@ -371,9 +345,8 @@ func (a *Adapter) answerByToken(ctx context.Context, ix *exchange, m actions.Mes
 // Close stops taking commands, runs those already accepted, and waits
 // (until ctx ends) for everything queued for Discord to be sent.
 func (a *Adapter) Close(ctx context.Context) error {
-	a.inbox.Close()
 	a.setStatus(false, "closed")
-	a.workers.Wait()
+	a.commands.Close()
 	a.busy.Flush()
 	return a.out.Close(ctx)
 }
@@ -398,5 +371,5 @@ func (a *Adapter) Queued() int {
 
 // Drain waits until every command accepted so far has been handled.
 func (a *Adapter) Drain(ctx context.Context) error {
-	return a.pending.Drain(ctx)
+	return a.commands.Drain(ctx)
 }

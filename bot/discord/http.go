@@ -105,7 +105,7 @@ func (a *Adapter) accept(ctx context.Context, keys []string, j job, wait bool) a
 	a.rest.remember(j.ix)
 	if !a.submit(ctx, j, wait) {
 		a.forgetDelivery(ctx, keys)
-		if ctx.Err() != nil || a.inbox.Closed() {
+		if ctx.Err() != nil || a.commands.Closed() {
 			return closing
 		}
 		return busy

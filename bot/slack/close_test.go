@@ -47,7 +47,7 @@ func TestCloseRunsEveryAcceptedCommand(t *testing.T) {
 		if got, want := r.n.Load(), accepted.Load(); got != want {
 			t.Fatalf("%d commands were accepted and %d ran", want, got)
 		}
-		if n := a.pending.Len(); n != 0 {
+		if n := a.commands.Pending(); n != 0 {
 			t.Fatalf("%d commands still pending after Close", n)
 		}
 	}

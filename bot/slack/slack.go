@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -95,14 +94,11 @@ type Adapter struct {
 	guard  *bot.Guard
 	out    *bot.Outbox
 
-	// inbox holds the commands accepted and not yet taken by a worker;
-	// once closed it takes nothing more, so nothing is acknowledged after
-	// the workers were told to finish (it would never run).
-	inbox   *bot.Inbox[job]
-	busy    *bot.Refusals
-	workers sync.WaitGroup
-	// pending counts commands accepted and not yet handled.
-	pending bot.Pending
+	// commands are those accepted and not yet run; once closed it takes
+	// nothing more, so nothing is acknowledged after the workers were
+	// told to finish (it would never run).
+	commands *bot.Commands[job]
+	busy     *bot.Refusals
 	// status is the link with Slack, for readiness (Status).
 	status bot.Status
 }
@@ -181,13 +177,9 @@ func New(opts Options) (*Adapter, error) {
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,
 		}),
-		inbox: bot.NewInbox[job](opts.Queue, opts.PerPerson),
-		busy:  bot.NewRefusals(log, "Slack", opts.Now, opts.BusyLogInterval),
+		busy: bot.NewRefusals(log, "Slack", opts.Now, opts.BusyLogInterval),
 	}
-	for range opts.Workers {
-		a.workers.Add(1)
-		go a.work()
-	}
+	a.commands = bot.StartCommands(opts.Queue, opts.PerPerson, opts.Workers, a.run)
 	return a, nil
 }
 
@@ -230,25 +222,7 @@ func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.
 // answered "busy"; Socket Mode (wait true) has no one to answer, so it
 // waits for room until ctx ends.
 func (a *Adapter) submit(ctx context.Context, j job, wait bool) bool {
-	a.pending.Add(1)
-	if a.inbox.Put(ctx, j.in.UserID, j, wait) {
-		return true
-	}
-	a.pending.Add(-1)
-	return false
-}
-
-// work runs commands until Close, then what was accepted before it: each
-// was acknowledged to Slack.
-func (a *Adapter) work() {
-	defer a.workers.Done()
-	for {
-		j, ok := a.inbox.Take()
-		if !ok {
-			return
-		}
-		a.run(j)
-	}
+	return a.commands.Submit(ctx, j.in.UserID, j, wait)
 }
 
 // run hands one line to the router and answers: in the waiting
@@ -256,7 +230,6 @@ func (a *Adapter) work() {
 // through deliver.
 func (a *Adapter) run(j job) {
 	in := j.in
-	defer a.pending.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("a command crashed", "user", in.UserID, "panic", r)
@@ -318,9 +291,8 @@ func isDM(channel string) bool { return strings.HasPrefix(channel, "D") }
 // may still update messages after Close; those are sent as well, unless
 // ctx ended first: then what was left is logged and given up.
 func (a *Adapter) Close(ctx context.Context) error {
-	a.inbox.Close()
 	a.setStatus(false, "closed")
-	a.workers.Wait()
+	a.commands.Close()
 	a.busy.Flush()
 	return a.out.Close(ctx)
 }
@@ -345,5 +317,5 @@ func (a *Adapter) Queued() int {
 // Drain waits until every command accepted so far has been handled (tests
 // and benchmarks settle with it).
 func (a *Adapter) Drain(ctx context.Context) error {
-	return a.pending.Drain(ctx)
+	return a.commands.Drain(ctx)
 }
