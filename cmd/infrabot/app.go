@@ -72,6 +72,9 @@ type App struct {
 	// reconfigures.
 	ci      *cijobs.Module
 	digests *digest.Module
+	// watches are the CI sources in force, put back when a reload is
+	// undone.
+	watches []cijobs.Watch
 
 	// deliveries read each chat adapter's delivery counts and queue
 	// depth, for /metrics; adapters add theirs as the wiring makes them.

@@ -29,7 +29,7 @@ func (a *App) ciModules() error {
 	if err != nil {
 		return err
 	}
-	a.ci = ci
+	a.ci, a.watches = ci, watches
 	h, err = a.Engine.Module(digest.Name, digest.Buckets...)
 	if err != nil {
 		return err

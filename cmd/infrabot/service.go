@@ -186,14 +186,13 @@ func (a *App) apply(ctx context.Context, old, cfg *config.Config) error {
 	}
 	err := a.reconfigureModules(ctx, cfg, watches)
 	if err == nil {
+		a.watches = watches
 		return nil
 	}
 	// Back to the old config: it was in force a moment ago, so the
-	// engine takes it again, and the old sources were made once already.
-	if oldWatches, werr := a.watchesFrom(old); werr == nil {
-		if rerr := a.reconfigureModules(ctx, old, oldWatches); rerr != nil {
-			a.Log.Error("putting the checks, CI jobs and digests of the config in force back failed", "err", rerr)
-		}
+	// engine takes it again, and its CI sources are the ones in use.
+	if rerr := a.reconfigureModules(ctx, old, a.watches); rerr != nil {
+		a.Log.Error("putting the checks, CI jobs and digests of the config in force back failed", "err", rerr)
 	}
 	if rerr := a.Engine.Reconfigure(ctx, settings(old)); rerr != nil {
 		a.Log.Error("putting the engine's settings of the config in force back failed", "err", rerr)
