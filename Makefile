@@ -40,7 +40,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
 
 # Each fuzz target (package:target) for FUZZTIME.
-FUZZ_TARGETS = ./actions:FuzzParse ./config:FuzzParse ./actions/zuul:FuzzDecode ./simulator:FuzzCreateServer \
+FUZZ_TARGETS = ./actions:FuzzParse ./actions:FuzzAuditJSON ./config:FuzzParse ./actions/zuul:FuzzDecode ./simulator:FuzzCreateServer \
 	./bot/slack:FuzzParseInteraction ./bot/slack:FuzzParseEvent ./bot/slack:FuzzCommandForm \
 	./actions/deploy:FuzzParseCommand ./actions/deploy:FuzzQuote \
 	./bot/discord:FuzzInteraction ./actions/health:FuzzParseSnooze \

@@ -1,13 +1,13 @@
 package actions
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // AuditEntry is one record of the audit log. Each entry holds the hash of
@@ -38,12 +38,93 @@ func (e AuditEntry) ComputeHash() string {
 func (e AuditEntry) unsealed() ([]byte, string) {
 	e.Hash = ""
 	e.Time = e.Time.UTC()
-	b, err := json.Marshal(e)
-	if err != nil {
-		panic(err) // a struct of strings and numbers always marshals
-	}
+	b := e.appendJSON(make([]byte, 0, 320))
 	sum := sha256.Sum256(b)
 	return b, hex.EncodeToString(sum[:])
+}
+
+// appendJSON appends the entry's JSON, byte for byte what encoding/json
+// writes for it (the chain hashes those bytes, and records written before
+// were encoded by it), without its reflection: the store seals records
+// one after the other on its single writer.
+func (e *AuditEntry) appendJSON(b []byte) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"time":`...)
+	if y := e.Time.Year(); y < 0 || y > 9999 {
+		// encoding/json refuses such a time (time.Time.MarshalJSON); no
+		// clock infrabot reads gives one.
+		panic(fmt.Sprintf("an audit record's time %s is out of JSON's range", e.Time))
+	}
+	b = append(e.Time.AppendFormat(append(b, '"'), time.RFC3339Nano), '"')
+	b = appendJSONString(append(b, `,"person":`...), e.Person)
+	b = appendJSONString(append(b, `,"event":`...), e.Event)
+	if e.Action != "" {
+		b = appendJSONString(append(b, `,"action":`...), e.Action)
+	}
+	if e.Env != "" {
+		b = appendJSONString(append(b, `,"env":`...), e.Env)
+	}
+	if e.Run != 0 {
+		b = strconv.AppendInt(append(b, `,"run":`...), e.Run, 10)
+	}
+	if e.Detail != "" {
+		b = appendJSONString(append(b, `,"detail":`...), e.Detail)
+	}
+	b = appendJSONString(append(b, `,"prev":`...), e.Prev)
+	b = appendJSONString(append(b, `,"hash":`...), e.Hash)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as encoding/json quotes a string: HTML's
+// <, > and & escaped, invalid UTF-8 as U+FFFD, and U+2028 and U+2029
+// escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // emptyHash is how the JSON of an entry with no Hash ends: Hash is its
@@ -62,16 +143,8 @@ func (e *AuditEntry) SealEncoded(prev *AuditEntry) []byte {
 	}
 	b, hash := e.unsealed()
 	e.Hash = hash
-	if !bytes.HasSuffix(b, []byte(emptyHash)) { // a field after Hash: encode it whole
-		out, err := json.Marshal(e)
-		if err != nil {
-			panic(err)
-		}
-		return out
-	}
-	out := make([]byte, 0, len(b)+len(hash))
-	out = append(out, b[:len(b)-len(emptyHash)]...)
-	return append(append(append(out, `"hash":"`...), hash...), `"}`...)
+	b = append(b[:len(b)-len(emptyHash)], `"hash":"`...)
+	return append(append(b, hash...), `"}`...)
 }
 
 // ChainError says where an audit chain breaks.

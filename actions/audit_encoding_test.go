@@ -3,6 +3,7 @@ package actions
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -28,4 +29,53 @@ func TestSealEncodedIsTheEntrysJSON(t *testing.T) {
 			t.Errorf("sealed as %d after %q with hash %s, want 42 after ab12 and its own hash", e.Seq, e.Prev, e.Hash)
 		}
 	}
+}
+
+// Every field of an entry is encoded as encoding/json encodes it: the
+// entry here has each of its fields set (found by reflection, so that a
+// field added to AuditEntry and not to appendJSON fails here).
+func TestAppendJSONCoversEveryField(t *testing.T) {
+	var e AuditEntry
+	v := reflect.ValueOf(&e).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(v.Type().Field(i).Name + ` <"\` + "\u2028\xff")
+		case reflect.Int64:
+			f.SetInt(-int64(i) - 1)
+		case reflect.Uint64:
+			f.SetUint(uint64(i) + 1)
+		case reflect.Struct:
+			f.Set(reflect.ValueOf(time.Date(2026, 12, 1, 19, 0, 0, 123456789, time.UTC)))
+		default:
+			t.Fatalf("AuditEntry.%s is a %s: teach appendJSON and this test about it", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	want, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.appendJSON(nil); !bytes.Equal(got, want) {
+		t.Errorf("appendJSON wrote\n%s\nencoding/json writes\n%s", got, want)
+	}
+}
+
+// FuzzAuditJSON holds appendJSON to encoding/json, whatever the text.
+func FuzzAuditJSON(f *testing.F) {
+	for _, s := range []string{"", "alice", `"quoted" \ back`, "<b>&amp;</b>", "tab\there\nnew\rline\b\f\x00\x1f\x7f",
+		"ünïcode ✓ 𝄞", "\u2028\u2029", "bad \xff\xfe utf-8 \xe2\x82", "\xed\xa0\x80 surrogate"} {
+		f.Add(uint64(7), int64(-3), int64(1764615600123456789), s, s, s)
+	}
+	f.Fuzz(func(t *testing.T, seq uint64, run, nanos int64, person, env, detail string) {
+		e := AuditEntry{Seq: seq, Time: time.Unix(0, nanos).UTC(), Person: person, Event: detail, Action: env,
+			Env: env, Run: run, Detail: detail, Prev: person, Hash: env}
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.appendJSON(nil); !bytes.Equal(got, want) {
+			t.Errorf("appendJSON wrote\n%q\nencoding/json writes\n%q", got, want)
+		}
+	})
 }
