@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -21,7 +23,7 @@ type auditHead struct {
 func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEntry, error) {
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
-		prev, err := lastAudit(tx, b)
+		prev, err := db.head.last(tx, b)
 		if err != nil {
 			return err
 		}
@@ -30,9 +32,69 @@ func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEn
 		if err := b.Put(itob(e.Seq), record); err != nil {
 			return err
 		}
-		return putJSON(tx.Bucket(bucketMeta), keyAuditHead, auditHead{Seq: e.Seq, Hash: e.Hash})
+		head := auditHead{Seq: e.Seq, Hash: e.Hash}
+		if err := tx.Bucket(bucketMeta).Put(keyAuditHead, head.encode()); err != nil {
+			return err
+		}
+		db.head.appended(tx, head)
+		return nil
 	})
 	return e, err
+}
+
+// encode is the head's JSON, as encoding/json writes it: its hash is the
+// hex that sealing gave.
+func (h auditHead) encode() []byte {
+	b := strconv.AppendUint(append(make([]byte, 0, 96), `{"seq":`...), h.Seq, 10)
+	return append(append(append(b, `,"hash":"`...), h.Hash...), `"}`...)
+}
+
+// headCache keeps the chain's head in memory, so that sealing a record
+// reads neither the head's JSON nor the last record: as the last
+// committed transaction left it, and as the transaction being written has
+// moved it (records appended in one transaction follow each other; a
+// transaction rolled back leaves the committed head). It is trusted only
+// while it names the log's last record.
+type headCache struct {
+	mu        sync.Mutex
+	committed auditHead // Seq 0: not known yet
+	tx        *bolt.Tx  // the transaction that moved pending
+	pending   auditHead
+}
+
+// last is the head record to seal after in tx (nil: the log is empty).
+func (c *headCache) last(tx *bolt.Tx, b *bolt.Bucket) (*actions.AuditEntry, error) {
+	k, _ := b.Cursor().Last()
+	if k == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	head := c.committed
+	if c.tx == tx {
+		head = c.pending
+	}
+	c.mu.Unlock()
+	if len(k) == 8 && head.Seq == btoi(k) && head.Hash != "" {
+		return &actions.AuditEntry{Seq: head.Seq, Hash: head.Hash}, nil
+	}
+	return lastAudit(tx, b)
+}
+
+// appended records that tx appended the record head names.
+func (c *headCache) appended(tx *bolt.Tx, head auditHead) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx != tx {
+		c.tx = tx
+		tx.OnCommit(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.tx == tx {
+				c.committed, c.tx = c.pending, nil
+			}
+		})
+	}
+	c.pending = head
 }
 
 // lastAudit returns the sequence number and hash of the log's last

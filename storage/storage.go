@@ -35,6 +35,8 @@ var (
 type DB struct {
 	bolt  *bolt.DB
 	queue *commitQueue
+	// head is the audit chain's head, in memory (audit.go).
+	head headCache
 	// backupStall is BackupStall, shorter in tests.
 	backupStall time.Duration
 }
