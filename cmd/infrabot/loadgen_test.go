@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
 
@@ -188,7 +191,7 @@ func (r loadResult) report(b *testing.B) {
 // are answered (rate 0), or each at its due time at rate per second, on
 // up to maxLoadConns connections. Any answer but 200 fails the
 // benchmark, except "busy".
-func load(b *testing.B, base string, reqs []*slacktest.Request, rate float64) loadResult {
+func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64) loadResult {
 	raws := make([][]byte, len(reqs))
 	for i, r := range reqs {
 		raw, err := rawRequest(base, r)
@@ -269,4 +272,49 @@ func load(b *testing.B, base string, reqs []*slacktest.Request, rate float64) lo
 // (Slack's way) a 200 whose ephemeral text says so.
 func isBusy(status int, body []byte) bool {
 	return status == 503 || (status == 200 && bytes.Contains(body, []byte("busy")))
+}
+
+// The load generator reads every kind of answer net/http writes — with a
+// length, chunked, or closing the connection — and tells busy answers
+// from the others, in both of its modes.
+func TestLoadGeneratorReadsEveryAnswer(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		n := served.Add(1)
+		switch n % 4 {
+		case 0: // a length
+			w.Write(append([]byte("echo "), body...))
+		case 1: // chunked: flushed before its end
+			w.Write([]byte("part one, "))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part two"))
+		case 2:
+			w.Header().Set("Connection", "close")
+			w.Write([]byte("and goodbye"))
+		case 3:
+			w.Write([]byte(bot.BusyText("", "whoami")))
+		}
+	}))
+	defer srv.Close()
+	slack := &slacktest.App{URL: srv.URL, Secret: benchSecret}
+	reqs := make([]*slacktest.Request, 200)
+	for i := range reqs {
+		reqs[i] = slack.CommandRequest("U1", "C1", "whoami")
+	}
+	for _, rate := range []float64{0, 2000} {
+		served.Store(0)
+		res := load(t, srv.URL, reqs, rate)
+		if res.busy != len(reqs)/4 {
+			t.Errorf("rate %v: %d answers counted busy, want %d", rate, res.busy, len(reqs)/4)
+		}
+		if got := served.Load(); got != int64(len(reqs)) {
+			t.Errorf("rate %v: the server answered %d requests, want %d", rate, got, len(reqs))
+		}
+		for i, d := range res.lat {
+			if d <= 0 {
+				t.Fatalf("rate %v: request %d has no latency", rate, i)
+			}
+		}
+	}
 }
