@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"hash/fnv"
 	"time"
 )
 
@@ -55,3 +56,20 @@ type Alone struct{}
 
 // MayFire always says yes.
 func (Alone) MayFire(context.Context, string, time.Time) (bool, error) { return true, nil }
+
+// Jitter is a stable delay for the slots of the job (or check) called name
+// on schedule s: derived from the name alone, so that it is the same after
+// a restart and on every replica, and less than both most and 1/parts of
+// the schedule's interval. Jobs on the same schedule then spread out
+// instead of all starting in the same millisecond.
+func Jitter(name string, s interface{ Next(time.Time) time.Time }, most time.Duration, parts int) time.Duration {
+	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := s.Next(base)
+	limit := min(most, s.Next(first).Sub(first)/time.Duration(parts))
+	if limit <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(limit))
+}

@@ -26,7 +26,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"reflect"
 	"sort"
@@ -432,25 +431,13 @@ func (x *Module) prepare(c Check) (*checkState, error) {
 	if err != nil {
 		return nil, actions.Errorf(actions.Invalid, "check %s: %v", c.Name, err)
 	}
+	// A check's jitter is at most half its interval and at most 30 s, so
+	// that checks on the same schedule spread over the interval instead of
+	// starting in the same second (5,000 checks every 10 s become 1,000 a
+	// second, not a burst).
 	cs := &checkState{}
-	cs.def.Store(&definition{check: c, sched: s, jitter: jitter(c.Name, s)})
+	cs.def.Store(&definition{check: c, sched: s, jitter: actions.Jitter(c.Name, s, 30*time.Second, 2)})
 	return cs, nil
-}
-
-// jitter is a stable delay for a check's slots, from its name: at most
-// half its interval and at most 30 s, so that checks on the same schedule
-// spread over the interval instead of starting in the same second (5,000
-// checks every 10 s become 1,000 a second, not a burst).
-func jitter(name string, s Schedule) time.Duration {
-	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	first := s.Next(base)
-	limit := min(30*time.Second, s.Next(first).Sub(first)/2)
-	if limit <= 0 {
-		return 0
-	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return time.Duration(h.Sum64() % uint64(limit))
 }
 
 // Heartbeats returns how many heartbeat checks there are: they need the

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"sort"
@@ -193,15 +192,7 @@ func (s *Scheduler) Remove(name string) bool {
 // jitter is a stable delay for the job's slots: at most MaxJitter and at
 // most a tenth of its interval.
 func (s *Scheduler) jitter(name string, sched cron.Schedule) time.Duration {
-	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	first := sched.Next(base)
-	limit := min(s.opts.MaxJitter, sched.Next(first).Sub(first)/10)
-	if limit <= 0 {
-		return 0
-	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return time.Duration(h.Sum64() % uint64(limit))
+	return actions.Jitter(name, sched, s.opts.MaxJitter, 10)
 }
 
 // Load reads every job's last run and decides its next slot: a job that
