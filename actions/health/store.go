@@ -161,7 +161,7 @@ type committer struct {
 	pending   int // saves queued since the last commit
 	running   bool
 	idle      sync.Cond
-	last      time.Time // when the last commit started; only loop uses it
+	last      time.Time // when the last commit started, on the real clock; only loop uses it
 }
 
 // save stores the current state of the checks and incidents given, and
@@ -209,7 +209,11 @@ func (c *committer) queue(checks []*checkState, incidents []*Incident, done chan
 
 // commitSpacing is the least time between the starts of two commits:
 // under load, what arrives meanwhile joins the next one, so that 500
-// results a second cost about 10 fsyncs, not 500.
+// results a second cost about 10 fsyncs, not 500. It paces the disk, so
+// loop measures it on the real clock, not on the module's (h.Now): on a
+// test clock that stands still every commit would wait the full spacing
+// (or for ever, slept on that clock), and on one that jumps ahead the
+// batching would stop.
 const commitSpacing = 100 * time.Millisecond
 
 // loop commits batches until none is waiting, then ends.
