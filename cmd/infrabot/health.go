@@ -29,43 +29,50 @@ func (a *App) healthModule() error {
 }
 
 // healthMetrics registers the health module's families on m, read from
-// its Stats at scrape time. Every label is by type of check (five
-// values), never by check: 5,000 checks with a duration histogram each
-// would be 75,000 series per scrape, for what `checks` and the
-// incidents already say check by check.
+// one Stats per scrape. Every label is by type of check (five values),
+// never by check: 5,000 checks with a duration histogram each would be
+// 75,000 series per scrape, for what `checks` and the incidents already
+// say check by check.
 func healthMetrics(m *admin.Metrics, x *health.Module) {
-	m.Read(admin.Gauge, "infrabot_health_checks", "Health checks declared, by type.", []string{"type"}, func(emit admin.Emit) {
-		for _, k := range x.Stats().Kinds {
-			emit(float64(k.Checks), string(k.Kind))
-		}
-	})
-	m.Read(admin.Counter, "infrabot_health_check_results_total", "Results of health checks (scheduled runs, runs asked for in chat, heartbeats' pings and missed deadlines), by type and result (ok, failed).", []string{"type", "result"}, func(emit admin.Emit) {
-		for _, k := range x.Stats().Kinds {
-			emit(float64(k.Passed), string(k.Kind), "ok")
-			emit(float64(k.Failed), string(k.Kind), "failed")
-		}
-	})
-	m.ReadHistogram("infrabot_health_check_duration_seconds", "How long health checks took to probe their target, by type (heartbeats probe nothing and are not counted).", []string{"type"}, func(emit admin.EmitHistogram) {
-		for _, k := range x.Stats().Kinds {
-			if k.Kind == health.Heartbeat {
-				continue
-			}
-			buckets := make(map[float64]uint64, len(health.DurationBounds))
-			for i, b := range health.DurationBounds {
-				buckets[b] = k.Counts[i]
-			}
-			emit(k.Count, k.Sum, buckets, string(k.Kind))
-		}
-	})
-	m.Read(admin.Gauge, "infrabot_health_incidents_open", "Incidents open now.", nil, func(emit admin.Emit) {
-		emit(float64(x.Stats().OpenIncidents))
-	})
-	m.Read(admin.Counter, "infrabot_health_heartbeat_pings_total", "Pings received for heartbeat checks, by kind (success, start, fail: /fail or a non-zero exit code); pings with an unknown token are not counted.", []string{"kind"}, func(emit admin.Emit) {
-		pings := x.Stats().Pings
-		for _, p := range []string{health.PingSuccess, health.PingStart, health.PingFail} {
-			emit(float64(pings[p]), p)
-		}
-	})
+	type family = admin.Family[health.Stats]
+	admin.ReadFrom(m, x.Stats,
+		family{Kind: admin.Gauge, Name: "infrabot_health_checks", Help: "Health checks declared, by type.", Labels: []string{"type"},
+			Read: func(s health.Stats, emit admin.Emit) {
+				for _, k := range s.Kinds {
+					emit(float64(k.Checks), string(k.Kind))
+				}
+			}},
+		family{Kind: admin.Counter, Name: "infrabot_health_check_results_total", Help: "Results of health checks (scheduled runs, runs asked for in chat, heartbeats' pings and missed deadlines), by type and result (ok, failed).", Labels: []string{"type", "result"},
+			Read: func(s health.Stats, emit admin.Emit) {
+				for _, k := range s.Kinds {
+					emit(float64(k.Passed), string(k.Kind), "ok")
+					emit(float64(k.Failed), string(k.Kind), "failed")
+				}
+			}},
+		family{Name: "infrabot_health_check_duration_seconds", Help: "How long health checks took to probe their target, by type (heartbeats probe nothing and are not counted).", Labels: []string{"type"},
+			ReadHistogram: func(s health.Stats, emit admin.EmitHistogram) {
+				for _, k := range s.Kinds {
+					if k.Kind == health.Heartbeat {
+						continue
+					}
+					buckets := make(map[float64]uint64, len(health.DurationBounds))
+					for i, b := range health.DurationBounds {
+						buckets[b] = k.Counts[i]
+					}
+					emit(k.Count, k.Sum, buckets, string(k.Kind))
+				}
+			}},
+		family{Kind: admin.Gauge, Name: "infrabot_health_incidents_open", Help: "Incidents open now.",
+			Read: func(s health.Stats, emit admin.Emit) {
+				emit(float64(s.OpenIncidents))
+			}},
+		family{Kind: admin.Counter, Name: "infrabot_health_heartbeat_pings_total", Help: "Pings received for heartbeat checks, by kind (success, start, fail: /fail or a non-zero exit code); pings with an unknown token are not counted.", Labels: []string{"kind"},
+			Read: func(s health.Stats, emit admin.Emit) {
+				for _, p := range []string{health.PingSuccess, health.PingStart, health.PingFail} {
+					emit(float64(s.Pings[p]), p)
+				}
+			}},
+	)
 }
 
 // shell runs ssh checks: the hosts a deploy step with the same `on:`

@@ -207,3 +207,39 @@ func goVersion(f admintest.Families) string {
 	}
 	return ""
 }
+
+// TestReadFromTakesOneSnapshotPerScrape: families registered with
+// ReadFrom read one value the part gives per scrape, so they agree with
+// each other and the part is asked once, not once per family.
+func TestReadFromTakesOneSnapshotPerScrape(t *testing.T) {
+	t.Parallel()
+	m := admin.NewMetrics("test")
+	type counts struct{ up, down int }
+	var taken atomic.Int64
+	take := func() counts {
+		n := int(taken.Add(1))
+		return counts{up: 10 * n, down: n}
+	}
+	type family = admin.Family[counts]
+	admin.ReadFrom(m, take,
+		family{Kind: admin.Gauge, Name: "infrabot_test_up", Help: "Up.", Read: func(c counts, emit admin.Emit) { emit(float64(c.up)) }},
+		family{Kind: admin.Counter, Name: "infrabot_test_down_total", Help: "Down.", Read: func(c counts, emit admin.Emit) { emit(float64(c.down)) }},
+		family{Name: "infrabot_test_seconds", Help: "Durations.", ReadHistogram: func(c counts, emit admin.EmitHistogram) {
+			emit(uint64(c.down), float64(c.up), map[float64]uint64{1: uint64(c.down)})
+		}},
+	)
+	s := start(t, m)
+	for scrape := 1; scrape <= 2; scrape++ {
+		fams := admintest.Scrape(t, "http://"+s.Addr()+"/metrics")
+		if n := taken.Load(); n != int64(scrape) {
+			t.Fatalf("after %d scrapes the part was read %d times", scrape, n)
+		}
+		up, _ := fams.Value("infrabot_test_up")
+		down, _ := fams.Value("infrabot_test_down_total")
+		h := fams["infrabot_test_seconds"].GetMetric()[0].GetHistogram()
+		if up != float64(10*scrape) || down != float64(scrape) || h.GetSampleCount() != uint64(scrape) {
+			t.Errorf("scrape %d: up %v, down %v, histogram count %d; want %d, %d, %d from one snapshot",
+				scrape, up, down, h.GetSampleCount(), 10*scrape, scrape, scrape)
+		}
+	}
+}

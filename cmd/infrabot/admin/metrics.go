@@ -163,44 +163,96 @@ const (
 // of the family's labels in order.
 type Emit func(value float64, labelValues ...string)
 
+// EmitHistogram adds one histogram to a family being read: how many
+// observations, their sum, the cumulative count at or below each upper
+// bound, and the values of the family's labels in order.
+type EmitHistogram func(count uint64, sum float64, buckets map[float64]uint64, labelValues ...string)
+
 // Read registers a family of metrics called name whose samples read
 // gives at each scrape, from the counters and read methods of the part
 // that keeps them (a chat adapter's delivery counts, the store's size).
 // read must be quick and safe for concurrent use, and must emit only
 // label values from a bounded set.
 func (m *Metrics) Read(kind Kind, name, help string, labels []string, read func(emit Emit)) {
-	m.reg.MustRegister(&family{desc: prometheus.NewDesc(name, help, labels, nil), kind: kind, read: read})
+	ReadFrom(m, nothing, Family[struct{}]{Kind: kind, Name: name, Help: help, Labels: labels,
+		Read: func(_ struct{}, emit Emit) { read(emit) }})
 }
-
-// EmitHistogram adds one histogram to a family being read: how many
-// observations, their sum, the cumulative count at or below each upper
-// bound, and the values of the family's labels in order.
-type EmitHistogram func(count uint64, sum float64, buckets map[float64]uint64, labelValues ...string)
 
 // ReadHistogram registers a family of histograms called name whose
 // samples read gives at each scrape, from buckets a part counts itself
 // (health checks' durations): the part needs no Prometheus import. read
 // has Read's duties.
 func (m *Metrics) ReadHistogram(name, help string, labels []string, read func(emit EmitHistogram)) {
-	m.reg.MustRegister(&histograms{desc: prometheus.NewDesc(name, help, labels, nil), read: read})
+	ReadFrom(m, nothing, Family[struct{}]{Name: name, Help: help, Labels: labels,
+		ReadHistogram: func(_ struct{}, emit EmitHistogram) { read(emit) }})
 }
 
-// histograms is a prometheus.Collector reading histograms at scrape time.
-type histograms struct {
-	desc *prometheus.Desc
-	read func(EmitHistogram)
+func nothing() struct{} { return struct{}{} }
+
+// Family is a family of metrics that ReadFrom reads from a part's
+// snapshot of type T. Exactly one of Read and ReadHistogram is set; Kind
+// is for Read's samples.
+type Family[T any] struct {
+	Kind          Kind
+	Name, Help    string
+	Labels        []string
+	Read          func(v T, emit Emit)
+	ReadHistogram func(v T, emit EmitHistogram)
 }
 
-func (h *histograms) Describe(ch chan<- *prometheus.Desc) { ch <- h.desc }
+// ReadFrom registers families read from one snapshot of a part per
+// scrape: take is called once at each scrape and every family reads what
+// it returned, so that the part's counts are gathered once, not once per
+// family, and the families agree with each other. take and the families'
+// reads have Read's duties.
+func ReadFrom[T any](m *Metrics, take func() T, families ...Family[T]) {
+	c := &snapshot[T]{take: take, families: families}
+	for _, f := range families {
+		c.descs = append(c.descs, prometheus.NewDesc(f.Name, f.Help, f.Labels, nil))
+	}
+	m.reg.MustRegister(c)
+}
 
-func (h *histograms) Collect(ch chan<- prometheus.Metric) {
-	h.read(func(count uint64, sum float64, buckets map[float64]uint64, lv ...string) {
-		mt, err := prometheus.NewConstHistogram(h.desc, count, sum, buckets, lv...)
-		if err != nil {
-			mt = prometheus.NewInvalidMetric(h.desc, err)
+// snapshot is a prometheus.Collector reading its families at scrape time
+// from one value taken per scrape.
+type snapshot[T any] struct {
+	take     func() T
+	families []Family[T]
+	descs    []*prometheus.Desc
+}
+
+func (c *snapshot[T]) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *snapshot[T]) Collect(ch chan<- prometheus.Metric) {
+	v := c.take()
+	for i, f := range c.families {
+		desc := c.descs[i]
+		if f.ReadHistogram != nil {
+			f.ReadHistogram(v, func(count uint64, sum float64, buckets map[float64]uint64, lv ...string) {
+				mt, err := prometheus.NewConstHistogram(desc, count, sum, buckets, lv...)
+				if err != nil {
+					mt = prometheus.NewInvalidMetric(desc, err)
+				}
+				ch <- mt
+			})
+			continue
 		}
-		ch <- mt
-	})
+		vt := prometheus.CounterValue
+		if f.Kind == Gauge {
+			vt = prometheus.GaugeValue
+		}
+		f.Read(v, func(value float64, lv ...string) {
+			mt, err := prometheus.NewConstMetric(desc, vt, value, lv...)
+			if err != nil {
+				mt = prometheus.NewInvalidMetric(desc, err)
+			}
+			ch <- mt
+		})
+	}
 }
 
 // readiness makes infrabot_ready{part} from the admin server's parts.
@@ -215,28 +267,5 @@ func (m *Metrics) readiness(check func(context.Context) Readiness) {
 			}
 			emit(v, p.Name)
 		}
-	})
-}
-
-// family is a prometheus.Collector reading its samples at scrape time.
-type family struct {
-	desc *prometheus.Desc
-	kind Kind
-	read func(Emit)
-}
-
-func (f *family) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
-
-func (f *family) Collect(ch chan<- prometheus.Metric) {
-	vt := prometheus.CounterValue
-	if f.kind == Gauge {
-		vt = prometheus.GaugeValue
-	}
-	f.read(func(v float64, lv ...string) {
-		mt, err := prometheus.NewConstMetric(f.desc, vt, v, lv...)
-		if err != nil {
-			mt = prometheus.NewInvalidMetric(f.desc, err)
-		}
-		ch <- mt
 	})
 }
