@@ -15,9 +15,11 @@ var umaskMu sync.Mutex
 // listenPrivate listens on a unix socket at path that only the process's
 // user may connect to from the moment it exists: the socket is created
 // under the umask 0077, rather than made private by a chmod after, which
-// left a moment when anyone could connect. The umask is the process's:
-// a file another goroutine creates in that moment is made private too,
-// never more open.
+// left a moment when anyone could connect. It comes out srwx------: the
+// execute bit means nothing on a socket (connecting needs write), and a
+// stricter umask would make a directory that another goroutine creates
+// in that moment unusable. The umask is the process's: a file another
+// goroutine creates in that moment is made private too, never more open.
 func listenPrivate(path string) (net.Listener, error) {
 	umaskMu.Lock()
 	defer umaskMu.Unlock()

@@ -45,12 +45,6 @@ func (db *DB) ServeLocal(path string) (*LocalServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serving the store's reads on %s: %w", path, err)
 	}
-	// Private from its creation (listenPrivate); the mode is also set, for
-	// systems without a umask.
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("serving the store's reads on %s: %w", path, err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /audit/verify", func(w http.ResponseWriter, r *http.Request) {
 		n, err := db.VerifyAudit(r.Context())
