@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -184,11 +185,7 @@ func (m *Module) steps(ctx context.Context, req *actions.Request) (Environment, 
 	}
 	steps, ok := env.Targets[target]
 	if !ok {
-		names := make([]string, 0, len(env.Targets))
-		for n := range env.Targets {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(env.Targets))
 		return env, target, nil, actions.Errorf(actions.NotFound, "%s has no deploy target %q; its targets: %s", env.Name, target, actions.ListOr(names, "none"))
 	}
 	values, err := Resolve(env.Params, req.Flags)

@@ -3,7 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -24,12 +25,7 @@ func (a *App) deployModule(envs *environments.Module) error {
 	}
 	remotes := map[string]deploy.Remote{}
 	var denvs []deploy.Environment
-	names := make([]string, 0, len(a.Config.Environments))
-	for name := range a.Config.Environments {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(a.Config.Environments)) {
 		e := a.Config.Environments[name]
 		if e.SSH == nil {
 			continue
@@ -106,12 +102,7 @@ func deployEnvironment(name string, e config.Environment) (deploy.Environment, e
 			return out, fmt.Errorf("deploy %s: %w", target, err)
 		}
 	}
-	pnames := make([]string, 0, len(e.Params))
-	for p := range e.Params {
-		pnames = append(pnames, p)
-	}
-	sort.Strings(pnames)
-	for _, p := range pnames {
+	for _, p := range slices.Sorted(maps.Keys(e.Params)) {
 		cp := e.Params[p]
 		re, err := deploy.CompilePattern(cp.Pattern)
 		if err != nil {
