@@ -9,24 +9,14 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/infrabot/infrabot/actions"
-	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/bottest"
 	"github.com/infrabot/infrabot/bot/discord"
 	"github.com/infrabot/infrabot/bot/discord/discordtest"
 	"github.com/infrabot/infrabot/storage"
 )
-
-// lineCounter is a router that counts the lines it is given.
-type lineCounter struct{ n atomic.Int32 }
-
-func (c *lineCounter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
-	c.n.Add(1)
-	return actions.Reply{}, false
-}
 
 // TestSignedInteractionRunsOnceAcrossRestarts: an interaction replayed
 // within its signature's window runs once, even when infrabot restarted
@@ -45,7 +35,7 @@ func TestSignedInteractionRunsOnceAcrossRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := &lineCounter{}
+	lines := &bottest.LineCounter{}
 	app := &discordtest.App{Key: priv, Server: fake, Now: clock}
 
 	// start is one infrabot process's Discord side on the store; its
@@ -86,7 +76,7 @@ func TestSignedInteractionRunsOnceAcrossRestarts(t *testing.T) {
 	stop := start()
 	send(lock)
 	stop()
-	if n := lines.n.Load(); n != 1 {
+	if n := lines.Lines(); n != 1 {
 		t.Fatalf("%d lines ran, want 1", n)
 	}
 
@@ -96,7 +86,7 @@ func TestSignedInteractionRunsOnceAcrossRestarts(t *testing.T) {
 	send(lock)
 	send(upper)
 	stop()
-	if n := lines.n.Load(); n != 1 {
+	if n := lines.Lines(); n != 1 {
 		t.Errorf("%d lines ran, want still 1: the replay after a restart ran again", n)
 	}
 }
@@ -118,7 +108,7 @@ func TestInteractionIsRefusedWhenReplaysCannotBeChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := &lineCounter{}
+	lines := &bottest.LineCounter{}
 	a, err := discord.New(discord.Options{
 		BotToken: botToken, PublicKey: hex.EncodeToString(pub), ApplicationID: appID,
 		APIURL: fake.URL(), Router: lines, Replays: failingReplays{},
@@ -136,7 +126,7 @@ func TestInteractionIsRefusedWhenReplaysCannotBeChecked(t *testing.T) {
 	if err := a.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := lines.n.Load(); n != 0 {
+	if n := lines.Lines(); n != 0 {
 		t.Errorf("%d lines ran", n)
 	}
 }

@@ -6,24 +6,14 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/infrabot/infrabot/actions"
-	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/bottest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 	"github.com/infrabot/infrabot/storage"
 )
-
-// lineCounter is a router that counts the lines it is given.
-type lineCounter struct{ n atomic.Int32 }
-
-func (c *lineCounter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
-	c.n.Add(1)
-	return actions.Reply{}, false
-}
 
 // replayWorld is one infrabot process's Slack side on a store that
 // outlives it: start it again for a restart.
@@ -31,7 +21,7 @@ type replayWorld struct {
 	t      *testing.T
 	fake   *slacktest.Server
 	db     *storage.DB
-	lines  *lineCounter
+	lines  *bottest.LineCounter
 	slack  *slacktest.App
 	stopFn func()
 }
@@ -74,7 +64,7 @@ func TestSignedRequestRunsOnceAcrossRestartsAndSpellings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	w := &replayWorld{t: t, fake: slacktest.NewServer(t, botToken), db: db, lines: &lineCounter{}, slack: &slacktest.App{Secret: secret}}
+	w := &replayWorld{t: t, fake: slacktest.NewServer(t, botToken), db: db, lines: &bottest.LineCounter{}, slack: &slacktest.App{Secret: secret}}
 	w.slack.Workspace = w.fake
 
 	// A signed command, and one without a trigger id whose signature is
@@ -90,7 +80,7 @@ func TestSignedRequestRunsOnceAcrossRestartsAndSpellings(t *testing.T) {
 	w.send(bare)
 	w.send(upper)
 	w.stop()
-	if n := w.lines.n.Load(); n != 2 {
+	if n := w.lines.Lines(); n != 2 {
 		t.Fatalf("%d lines ran, want 2: a signature spelt in upper case is the same request", n)
 	}
 
@@ -100,7 +90,7 @@ func TestSignedRequestRunsOnceAcrossRestartsAndSpellings(t *testing.T) {
 	w.send(bare)
 	w.send(upper)
 	w.stop()
-	if n := w.lines.n.Load(); n != 2 {
+	if n := w.lines.Lines(); n != 2 {
 		t.Errorf("%d lines ran, want still 2: the replays after a restart ran again", n)
 	}
 }
