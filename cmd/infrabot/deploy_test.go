@@ -19,13 +19,7 @@ import (
 func deployConfig(t *testing.T, keyFile, pinned string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(`storage:
-  path: %s/infrabot.db
-people:
-  alice: {roles: [admin]}
-roles:
-  admin: {allow: ["*"], environments: ["*"]}
-clouds:
+	cfg, err := config.Parse("test.yaml", []byte(oneAdminConfig(dir, fmt.Sprintf(`clouds:
   sim: {simulator: true}
 environments:
   staging:
@@ -41,7 +35,7 @@ environments:
         - run: "echo deploying {{ .ref }}"
     params:
       ref: {pattern: "[a-z0-9.]+", default: main}
-`, dir, keyFile, pinned)))
+`, keyFile, pinned))))
 	if err != nil {
 		t.Fatal(err)
 	}

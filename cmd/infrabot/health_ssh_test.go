@@ -44,13 +44,7 @@ func TestSSHChecksThroughARealSSHD(t *testing.T) {
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(`storage:
-  path: %[1]s/infrabot.db
-people:
-  alice: {roles: [admin]}
-roles:
-  admin: {allow: ["*"], environments: ["*"]}
-channels:
+	cfg, err := config.Parse("test.yaml", []byte(oneAdminConfig(dir, fmt.Sprintf(`channels:
   default: {}
 clouds:
   sim: {simulator: true}
@@ -59,21 +53,21 @@ environments:
     cloud: sim
     servers:
       - {name: promoter, flavor: m1.small, image: cirros-0.6, networks: [private]}
-    ssh: {user: %[2]s, private_key: "${file:%[3]s}", known_hosts: %[4]s}
+    ssh: {user: %[1]s, private_key: "${file:%[2]s}", known_hosts: %[3]s}
   production:
     cloud: sim
     servers:
       - {name: promoter, flavor: m1.small, image: cirros-0.6, networks: [private]}
-    ssh: {user: %[2]s, private_key: "${file:%[3]s}", known_hosts: %[5]s}
+    ssh: {user: %[1]s, private_key: "${file:%[2]s}", known_hosts: %[4]s}
 checks:
   - name: promoter-service
     type: ssh
     environment: staging
     on: promoter
-    run: "echo checking; if test -e %[6]s; then echo active; else echo inactive; exit 3; fi"
+    run: "echo checking; if test -e %[5]s; then echo active; else echo inactive; exit 3; fi"
   - {name: promoter-slow, type: ssh, environment: staging, on: promoter, run: "sleep 30", timeout: 1s}
   - {name: production-promoter, type: ssh, environment: production, on: promoter, run: "true"}
-`, dir, d.User, keyFile, known, wrong, flag)))
+`, d.User, keyFile, known, wrong, flag))))
 	if err != nil {
 		t.Fatal(err)
 	}

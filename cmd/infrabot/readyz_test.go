@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -23,14 +22,8 @@ func TestReadyzNamesAClosedStore(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "infrabot.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(`storage:
-  path: %s/infrabot.db
-admin: {listen: "127.0.0.1:0"}
-people:
-  alice: {roles: [admin]}
-roles:
-  admin: {allow: ["*"], environments: ["*"]}
-`, dir)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(oneAdminConfig(dir, `admin: {listen: "127.0.0.1:0"}
+`)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var logs actionstest.Buffer

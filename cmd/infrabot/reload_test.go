@@ -27,13 +27,7 @@ func TestReloadRedactsRotatedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "infrabot.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(`storage:
-  path: %s/infrabot.db
-people:
-  alice: {roles: [admin]}
-roles:
-  admin: {allow: ["*"], environments: ["*"]}
-clouds:
+	if err := os.WriteFile(path, []byte(oneAdminConfig(dir, fmt.Sprintf(`clouds:
   prod:
     auth_url: http://127.0.0.1:9/v3
     username: infrabot
@@ -45,7 +39,7 @@ environments:
     cloud: prod
     servers:
       - {name: web, flavor: m1.small, image: cirros, networks: [private]}
-`, dir, pwFile)), 0o600); err != nil {
+`, pwFile))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var logs actionstest.Buffer
@@ -98,18 +92,13 @@ func TestReloadSwapsSquadsSourcesAndDigests(t *testing.T) {
 		Result: "FAILURE", Start: time.Now().Add(-2 * time.Hour), End: time.Now().Add(-time.Hour), LogURL: "https://logs.example/1/"})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "infrabot.yaml")
-	base := fmt.Sprintf(`storage: {path: %s/infrabot.db}
-admin: {listen: "off"}
-people:
-  alice: {roles: [admin]}
-roles:
-  admin: {allow: ["*"], environments: ["*"]}
+	base := oneAdminConfig(dir, fmt.Sprintf(`admin: {listen: "off"}
 channels:
   default: {}
   dfg: {}
 ci:
   - {name: rdo-zuul, type: zuul, url: "%s", tenant: rdo, pipelines: [periodic]}
-`, dir, z.URL)
+`, z.URL))
 	write := func(extra string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(base+extra), 0o600); err != nil {
@@ -202,12 +191,7 @@ func TestServerCountsFollowAReload(t *testing.T) {
 	path := filepath.Join(dir, "infrabot.yaml")
 	write := func(envs string) {
 		t.Helper()
-		cfg := fmt.Sprintf(`storage: {path: %s/infrabot.db}
-admin: {listen: "off"}
-people:
-  alice: {roles: [admin]}
-roles:
-  admin: {allow: ["*"], environments: ["*"]}
+		cfg := oneAdminConfig(dir, fmt.Sprintf(`admin: {listen: "off"}
 clouds:
   sim: {simulator: true}
 environments:
@@ -215,7 +199,7 @@ environments:
     cloud: sim
     servers:
       - {name: web, flavor: m1.small, image: cirros-0.6, networks: [private]}
-%s`, dir, envs)
+%s`, envs))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
