@@ -5,6 +5,7 @@ package bottest
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"github.com/infrabot/infrabot/actions"
@@ -23,3 +24,39 @@ func (c *LineCounter) Handle(ctx context.Context, in bot.Incoming) (actions.Repl
 
 // Lines returns how many lines Handle was given.
 func (c *LineCounter) Lines() int { return int(c.n.Load()) }
+
+// GateRouter is a router that holds every line it is given until Open is
+// called, then records the order the lines ran in: the overload tests
+// fill an adapter's queue behind the gate and then ask what ran, in what
+// order and how often.
+type GateRouter struct {
+	open chan struct{}
+	mu   sync.Mutex
+	ran  []string
+}
+
+// NewGateRouter returns a GateRouter whose gate is shut.
+func NewGateRouter() *GateRouter {
+	return &GateRouter{open: make(chan struct{})}
+}
+
+// Handle waits for the gate to open, records in's text and answers
+// nothing.
+func (g *GateRouter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
+	<-g.open
+	g.mu.Lock()
+	g.ran = append(g.ran, in.Text)
+	g.mu.Unlock()
+	return actions.Reply{}, false
+}
+
+// Open lets every held line, and every later one, through. Call it once.
+func (g *GateRouter) Open() { close(g.open) }
+
+// Ran returns the texts of the lines that have run, in the order they
+// ran, a line that ran twice appearing twice.
+func (g *GateRouter) Ran() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.ran...)
+}

@@ -16,46 +16,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
-	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/bottest"
 	"github.com/infrabot/infrabot/bot/discord"
 	"github.com/infrabot/infrabot/bot/discord/discordtest"
 )
-
-// gateRouter holds every command until open is closed, then records the
-// order the commands ran in.
-type gateRouter struct {
-	open chan struct{}
-	mu   sync.Mutex
-	ran  []string
-}
-
-func (g *gateRouter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
-	<-g.open
-	g.mu.Lock()
-	g.ran = append(g.ran, in.Text)
-	g.mu.Unlock()
-	return actions.Reply{}, false
-}
-
-func (g *gateRouter) Ran() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.ran...)
-}
 
 type overloaded struct {
 	adapter *discord.Adapter
 	app     *discordtest.App
 	fake    *discordtest.Server
-	router  *gateRouter
+	router  *bottest.GateRouter
 	log     *actionstest.Buffer
 }
 
 func newOverloaded(t *testing.T, opts discord.Options) *overloaded {
 	t.Helper()
-	o := &overloaded{fake: discordtest.NewServer(t, botToken, appID, time.Now), router: &gateRouter{open: make(chan struct{})}, log: &actionstest.Buffer{}}
+	o := &overloaded{fake: discordtest.NewServer(t, botToken, appID, time.Now), router: bottest.NewGateRouter(), log: &actionstest.Buffer{}}
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +123,7 @@ func TestOverloadAnswersBusyAndRunsEveryAcceptedInteractionOnce(t *testing.T) {
 		t.Fatalf("%d accepted and %d busy, want 8 to 10 accepted and the rest busy", len(accepted), len(busy))
 	}
 
-	close(o.router.open)
+	o.router.Open()
 	if err := o.adapter.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +180,7 @@ func TestNoisyDiscordUserCannotStarveOthers(t *testing.T) {
 			t.Fatalf("%s was refused while only the script was noisy: %s", who.Name, a.text)
 		}
 	}
-	close(o.router.open)
+	o.router.Open()
 	if err := o.adapter.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -14,47 +14,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
-	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/bottest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
-
-// gateRouter holds every command until open is closed, then records the
-// order the commands ran in and how often each did.
-type gateRouter struct {
-	open chan struct{}
-	mu   sync.Mutex
-	ran  []string
-}
-
-func (g *gateRouter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
-	<-g.open
-	g.mu.Lock()
-	g.ran = append(g.ran, in.Text)
-	g.mu.Unlock()
-	return actions.Reply{}, false
-}
-
-func (g *gateRouter) Ran() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.ran...)
-}
 
 type overloaded struct {
 	adapter *islack.Adapter
 	slack   *slacktest.App
 	fake    *slacktest.Server
-	router  *gateRouter
+	router  *bottest.GateRouter
 	log     *actionstest.Buffer
 	client  *http.Client
 }
 
 func newOverloaded(t *testing.T, opts islack.Options) *overloaded {
 	t.Helper()
-	o := &overloaded{fake: slacktest.NewServer(t, botToken), router: &gateRouter{open: make(chan struct{})}, log: &actionstest.Buffer{}}
+	o := &overloaded{fake: slacktest.NewServer(t, botToken), router: bottest.NewGateRouter(), log: &actionstest.Buffer{}}
 	opts.BotToken, opts.SigningSecret, opts.APIURL = botToken, secret, o.fake.APIURL()
 	opts.Router = o.router
 	opts.Logger = slog.New(slog.NewTextHandler(o.log, nil))
@@ -134,7 +111,7 @@ func TestOverloadAnswersBusyAndRunsEveryAcceptedCommandOnce(t *testing.T) {
 		t.Fatalf("%d accepted and %d busy, want 8 to 10 accepted and the rest busy", len(accepted), len(busy))
 	}
 
-	close(o.router.open)
+	o.router.Open()
 	if err := o.adapter.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +167,7 @@ func TestNoisyPersonCannotStarveOthers(t *testing.T) {
 			t.Fatalf("%s was refused while only the script was noisy: %s", who, a.text)
 		}
 	}
-	close(o.router.open)
+	o.router.Open()
 	if err := o.adapter.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
