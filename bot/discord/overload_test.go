@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,7 +189,7 @@ func TestNoisyDiscordUserCannotStarveOthers(t *testing.T) {
 	// Round-robin: the script's running command, at most one more of its
 	// own, then alice's and carol's, ahead of its backlog.
 	for _, who := range []discordtest.User{alice, carol} {
-		i := indexOf(ran, fmt.Sprintf("status %q", who.Name))
+		i := slices.Index(ran, fmt.Sprintf("status %q", who.Name))
 		if i < 0 || i > 3 {
 			t.Errorf("%s's command ran at position %d of %v; want among the first 4", who.Name, i, ran)
 		}
@@ -199,13 +200,4 @@ func TestNoisyDiscordUserCannotStarveOthers(t *testing.T) {
 	if !regexp.MustCompile(`busy: requests from Discord were refused.* refused=` + strconv.Itoa(noisyBusy) + ` .*most=` + script.ID + `:`).MatchString(o.log.String()) {
 		t.Errorf("no refusal line counting the script's %d refusals:\n%s", noisyBusy, o.log.String())
 	}
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,7 +176,7 @@ func TestNoisyPersonCannotStarveOthers(t *testing.T) {
 	// Round-robin: the script's running command, at most one more of its
 	// own, then alice's and carol's, ahead of its backlog.
 	for _, who := range []string{alice, carol} {
-		i := indexOf(ran, "status "+who)
+		i := slices.Index(ran, "status "+who)
 		if i < 0 || i > 3 {
 			t.Errorf("%s's command ran at position %d of %v; want among the first 4", who, i, ran)
 		}
@@ -199,13 +200,4 @@ func TestNoisyPersonCannotStarveOthers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
 }
