@@ -5,6 +5,7 @@ package bottest
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -59,4 +60,15 @@ func (g *GateRouter) Ran() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]string(nil), g.ran...)
+}
+
+// ContainsAll reports whether s contains every one of want: the story
+// tests wait for a message that says each of a few things, in any order.
+func ContainsAll(s string, want []string) bool {
+	for _, x := range want {
+		if !strings.Contains(s, x) {
+			return false
+		}
+	}
+	return true
 }

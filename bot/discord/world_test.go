@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/bottest"
 	"github.com/infrabot/infrabot/bot/discord"
 	"github.com/infrabot/infrabot/bot/discord/discordtest"
 	"github.com/infrabot/infrabot/storage"
@@ -223,7 +223,7 @@ func (w *world) expect(channel, what string, match func(discordtest.Message) boo
 func (w *world) expectMessage(channel string, want ...string) discordtest.Message {
 	w.t.Helper()
 	return w.expect(channel, fmt.Sprintf("a message in %s with %q", channel, want), func(m discordtest.Message) bool {
-		return !m.Ephemeral && containsAll(discordtest.Text(m), want)
+		return !m.Ephemeral && bottest.ContainsAll(discordtest.Text(m), want)
 	})
 }
 
@@ -231,7 +231,7 @@ func (w *world) expectMessage(channel string, want ...string) discordtest.Messag
 func (w *world) expectEphemeral(want ...string) discordtest.Message {
 	w.t.Helper()
 	return w.expect("", fmt.Sprintf("an ephemeral message with %q", want), func(m discordtest.Message) bool {
-		return m.Ephemeral && containsAll(discordtest.Text(m), want)
+		return m.Ephemeral && bottest.ContainsAll(discordtest.Text(m), want)
 	})
 }
 
@@ -241,18 +241,9 @@ func (w *world) waitFor(id string, want ...string) discordtest.Message {
 	var m discordtest.Message
 	w.fake.WaitFor(w.t, fmt.Sprintf("message %s showing %q", id, want), func() bool {
 		m, _ = w.fake.Message(id)
-		return containsAll(discordtest.Text(m), want)
+		return bottest.ContainsAll(discordtest.Text(m), want)
 	})
 	return m
-}
-
-func containsAll(s string, want []string) bool {
-	for _, x := range want {
-		if !strings.Contains(s, x) {
-			return false
-		}
-	}
-	return true
 }
 
 func ed25519GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {

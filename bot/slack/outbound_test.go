@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot/bottest"
 )
 
 // A teardown typed in a direct message is put where approvers are: the
@@ -35,7 +36,7 @@ func TestTeardownTypedInADirectMessageGoesToTheApprovalsChannel(t *testing.T) {
 	})
 	progress := w.expectMessage(dm, "run 1: teardown staging")
 	w.fake.WaitFor(t, "the run's final state in bob's DM", func() bool {
-		return containsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1"})
+		return bottest.ContainsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1"})
 	})
 	w.settle()
 	if n := w.teardowns.Load(); n != 1 {

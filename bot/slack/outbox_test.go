@@ -12,6 +12,7 @@ import (
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/bot/bottest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 )
@@ -32,7 +33,7 @@ func TestBurstOf429sDelaysButLosesNothing(t *testing.T) {
 	progress := w.expectMessage(infra, "run 1: deploy staging")
 	w.settle()
 	final := w.latest(progress.TS)
-	if !containsAll(text(final), []string{"succeeded", "step 6"}) {
+	if !bottest.ContainsAll(text(final), []string{"succeeded", "step 6"}) {
 		t.Fatalf("the final state was lost:\n%s", text(final))
 	}
 	w.expectMessage(infra, "run 1 started")

@@ -15,6 +15,7 @@ import (
 	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/schedule"
 	"github.com/infrabot/infrabot/bot"
+	"github.com/infrabot/infrabot/bot/bottest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 	"github.com/infrabot/infrabot/storage"
@@ -235,7 +236,7 @@ func hasButtons(m slacktest.Message) bool {
 func (w *world) expectMessage(channel string, want ...string) slacktest.Message {
 	w.t.Helper()
 	return w.expect(channel, fmt.Sprintf("a message in %s with %q", channel, want), func(m slacktest.Message) bool {
-		return !m.Ephemeral && containsAll(text(m), want)
+		return !m.Ephemeral && bottest.ContainsAll(text(m), want)
 	})
 }
 
@@ -243,7 +244,7 @@ func (w *world) expectMessage(channel string, want ...string) slacktest.Message 
 func (w *world) expectEphemeral(user string, want ...string) slacktest.Message {
 	w.t.Helper()
 	return w.expect("", fmt.Sprintf("an ephemeral message to %s with %q", user, want), func(m slacktest.Message) bool {
-		return m.Ephemeral && m.User == user && containsAll(text(m), want)
+		return m.Ephemeral && m.User == user && bottest.ContainsAll(text(m), want)
 	})
 }
 
@@ -275,7 +276,7 @@ func (w *world) expectApprovedRun(request slacktest.Message) slacktest.Message {
 	})
 	progress := w.expectMessage(infra, "run 1: teardown staging")
 	w.fake.WaitFor(w.t, "the run's final state", func() bool {
-		return containsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1", "deleted"})
+		return bottest.ContainsAll(text(w.latest(progress.TS)), []string{"succeeded", "delete staging-db-1", "deleted"})
 	})
 	return progress
 }
@@ -289,13 +290,4 @@ func (w *world) latest(ts string) slacktest.Message {
 	}
 	w.t.Fatalf("no message %s", ts)
 	return slacktest.Message{}
-}
-
-func containsAll(s string, want []string) bool {
-	for _, x := range want {
-		if !strings.Contains(s, x) {
-			return false
-		}
-	}
-	return true
 }
