@@ -52,6 +52,11 @@ func rawRequest(base string, r *slacktest.Request) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// loadTimeout bounds one request, from writing it to reading its
+// answer's last byte: a server that stops answering fails the benchmark
+// instead of hanging it.
+const loadTimeout = 30 * time.Second
+
 // loadConn is one keep-alive connection of the load generator.
 type loadConn struct {
 	addr string
@@ -65,12 +70,13 @@ type loadConn struct {
 // again for the next request.
 func (lc *loadConn) do(raw []byte) (int, []byte, error) {
 	if lc.c == nil {
-		c, err := net.Dial("tcp", lc.addr)
+		c, err := net.DialTimeout("tcp", lc.addr, loadTimeout)
 		if err != nil {
 			return 0, nil, err
 		}
 		lc.c, lc.r = c, bufio.NewReaderSize(c, 16<<10)
 	}
+	lc.c.SetDeadline(time.Now().Add(loadTimeout))
 	status, closing, err := lc.read(raw)
 	if err != nil || closing {
 		lc.close()
@@ -97,8 +103,9 @@ func (lc *loadConn) read(raw []byte) (status int, closing bool, err error) {
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
 		return 0, false, fmt.Errorf("not an HTTP answer: %q", line)
 	}
-	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
-		return 0, false, fmt.Errorf("bad status line %q", line)
+	closing = line[7] == '0' // HTTP/1.0 closes unless it says keep-alive
+	if status = digits(line[9:12]); status < 200 {
+		return 0, false, fmt.Errorf("unexpected status line %q", line)
 	}
 	length, chunked := -1, false
 	for {
@@ -106,25 +113,27 @@ func (lc *loadConn) read(raw []byte) (status int, closing bool, err error) {
 		if err != nil {
 			return 0, false, err
 		}
-		h := strings.TrimSpace(string(line))
-		if h == "" {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
 			break
 		}
-		name, value, _ := strings.Cut(h, ":")
-		value = strings.TrimSpace(value)
-		switch strings.ToLower(name) {
-		case "content-length":
-			if length, err = strconv.Atoi(value); err != nil || length < 0 {
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length = digits(value); length < 0 {
 				return 0, false, fmt.Errorf("bad Content-Length %q", value)
 			}
-		case "transfer-encoding":
-			chunked = strings.EqualFold(value, "chunked")
-		case "connection":
-			closing = strings.EqualFold(value, "close")
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			// chunked is the last coding when it is there at all
+			chunked = hasToken(value, "chunked")
+		case bytes.EqualFold(name, []byte("Connection")):
+			closing = hasToken(value, "close") || closing && !hasToken(value, "keep-alive")
 		}
 	}
 	lc.body = lc.body[:0]
 	switch {
+	case status == 204 || status == 304: // never a body
 	case chunked:
 		err = lc.readChunks()
 	case length >= 0:
@@ -137,6 +146,75 @@ func (lc *loadConn) read(raw []byte) (status int, closing bool, err error) {
 	return status, closing, err
 }
 
+// digits reads a decimal number of at most 9 digits, -1 when b is not one.
+func digits(b []byte) int {
+	if len(b) == 0 || len(b) > 9 {
+		return -1
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// hasToken reports whether a comma-separated header value holds token.
+func hasToken(value []byte, token string) bool {
+	for part := range bytes.SplitSeq(value, []byte(",")) {
+		if bytes.EqualFold(bytes.TrimSpace(part), []byte(token)) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadPool hands out keep-alive connections, the one used last first, so
+// that an open loop dials only as many as it has requests in flight at
+// once, and none while one is idle: a dial counted in a request's
+// latency is a cost no real client pays each time.
+type loadPool struct {
+	addr  string
+	slots chan struct{} // one per connection in use: at most maxLoadConns
+	mu    sync.Mutex
+	idle  []*loadConn
+}
+
+func newLoadPool(addr string) *loadPool {
+	return &loadPool{addr: addr, slots: make(chan struct{}, maxLoadConns)}
+}
+
+// get returns an idle connection, or a new one; it waits while
+// maxLoadConns are in use.
+func (p *loadPool) get() *loadConn {
+	p.slots <- struct{}{}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		lc := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return lc
+	}
+	return &loadConn{addr: p.addr}
+}
+
+func (p *loadPool) put(lc *loadConn) {
+	p.mu.Lock()
+	p.idle = append(p.idle, lc)
+	p.mu.Unlock()
+	<-p.slots
+}
+
+func (p *loadPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, lc := range p.idle {
+		lc.close()
+	}
+}
+
 // readChunks reads a chunked body into lc.body.
 func (lc *loadConn) readChunks() error {
 	for {
@@ -144,8 +222,8 @@ func (lc *loadConn) readChunks() error {
 		if err != nil {
 			return err
 		}
-		size, _, _ := strings.Cut(strings.TrimSpace(string(line)), ";")
-		n, err := strconv.ParseUint(size, 16, 31)
+		size, _, _ := bytes.Cut(bytes.TrimSpace(line), []byte(";"))
+		n, err := strconv.ParseUint(string(size), 16, 31)
 		if err != nil {
 			return fmt.Errorf("bad chunk size %q", line)
 		}
@@ -234,31 +312,22 @@ func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64) lo
 			}()
 		}
 	} else {
-		type due struct {
-			i  int
-			at time.Time
-		}
-		queue := make(chan due, len(reqs))
-		for range min(maxLoadConns, len(reqs)) {
+		pool := newLoadPool(addr)
+		defer pool.close()
+		interval := time.Duration(float64(time.Second) / rate)
+		for i := range reqs {
+			due := start.Add(time.Duration(i) * interval)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				lc := &loadConn{addr: addr}
-				defer lc.close()
-				for d := range queue {
-					send(lc, d.i, d.at)
-				}
+				lc := pool.get()
+				send(lc, i, due)
+				pool.put(lc)
 			}()
 		}
-		interval := time.Duration(float64(time.Second) / rate)
-		for i := range reqs {
-			at := start.Add(time.Duration(i) * interval)
-			if d := time.Until(at); d > 0 {
-				time.Sleep(d)
-			}
-			queue <- due{i, at}
-		}
-		close(queue)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -275,8 +344,8 @@ func isBusy(status int, body []byte) bool {
 }
 
 // The load generator reads every kind of answer net/http writes — with a
-// length, chunked, or closing the connection — and tells busy answers
-// from the others, in both of its modes.
+// length, chunked, or running to the close of the connection — and
+// tells busy answers from the others, in both of its modes.
 func TestLoadGeneratorReadsEveryAnswer(t *testing.T) {
 	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -289,9 +358,10 @@ func TestLoadGeneratorReadsEveryAnswer(t *testing.T) {
 			w.Write([]byte("part one, "))
 			w.(http.Flusher).Flush()
 			w.Write([]byte("part two"))
-		case 2:
-			w.Header().Set("Connection", "close")
+		case 2: // no length and not chunked: the body ends with the connection
+			w.Header().Set("Transfer-Encoding", "identity")
 			w.Write([]byte("and goodbye"))
+			w.(http.Flusher).Flush()
 		case 3:
 			w.Write([]byte(bot.BusyText("", "whoami")))
 		}
@@ -316,5 +386,54 @@ func TestLoadGeneratorReadsEveryAnswer(t *testing.T) {
 				t.Fatalf("rate %v: request %d has no latency", rate, i)
 			}
 		}
+	}
+}
+
+// An answer that never has a body (204, 304) is read as empty, and the
+// connection serves the next request; a connection the server says it
+// closes, in a list of tokens, is dialled again.
+func TestLoadConnReadsAnswersWithoutBodiesAndClosings(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/closing":
+			w.Header().Set("Connection", "keep-alive, close")
+			w.Write([]byte("bye"))
+		default:
+			w.Write([]byte("hello"))
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	lc := &loadConn{addr: strings.TrimPrefix(srv.URL, "http://")}
+	defer lc.close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		status, body, err := lc.do([]byte("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"))
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return status, string(body)
+	}
+	if status, body := get("/empty"); status != http.StatusNoContent || body != "" {
+		t.Errorf("GET /empty = %d %q, want 204 and no body", status, body)
+	}
+	if status, body := get("/"); status != http.StatusOK || body != "hello" {
+		t.Errorf("GET / after a 204 = %d %q, want 200 hello", status, body)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for two requests, want the 204's reused", n)
+	}
+	get("/closing")
+	get("/")
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want a new one after the server closed the first", n)
 	}
 }
