@@ -61,15 +61,18 @@ func TestAppendJSONCoversEveryField(t *testing.T) {
 	}
 }
 
-// FuzzAuditJSON holds appendJSON to encoding/json, whatever the text.
+// FuzzAuditJSON holds appendJSON to encoding/json, whatever the text:
+// each field has its own, so that one encoded under another's name, or
+// left out when another is empty, shows.
 func FuzzAuditJSON(f *testing.F) {
-	for _, s := range []string{"", "alice", `"quoted" \ back`, "<b>&amp;</b>", "tab\there\nnew\rline\b\f\x00\x1f\x7f",
+	for i, s := range []string{"", "alice", `"quoted" \ back`, "<b>&amp;</b>", "tab\there\nnew\rline\b\f\x00\x1f\x7f",
 		"ünïcode ✓ 𝄞", "\u2028\u2029", "bad \xff\xfe utf-8 \xe2\x82", "\xed\xa0\x80 surrogate"} {
-		f.Add(uint64(7), int64(-3), int64(1764615600123456789), s, s, s)
+		other := []string{"", "staging", "x"}[i%3]
+		f.Add(uint64(7), int64(-3), int64(1764615600123456789), s, other, s, other, s, "ab12", "")
 	}
-	f.Fuzz(func(t *testing.T, seq uint64, run, nanos int64, person, env, detail string) {
-		e := AuditEntry{Seq: seq, Time: time.Unix(0, nanos).UTC(), Person: person, Event: detail, Action: env,
-			Env: env, Run: run, Detail: detail, Prev: person, Hash: env}
+	f.Fuzz(func(t *testing.T, seq uint64, run, nanos int64, person, event, action, env, detail, prev, hash string) {
+		e := AuditEntry{Seq: seq, Time: time.Unix(0, nanos).UTC(), Person: person, Event: event, Action: action,
+			Env: env, Run: run, Detail: detail, Prev: prev, Hash: hash}
 		want, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
@@ -78,4 +81,22 @@ func FuzzAuditJSON(f *testing.F) {
 			t.Errorf("appendJSON wrote\n%q\nencoding/json writes\n%q", got, want)
 		}
 	})
+}
+
+// Times across JSON's whole range of years are written as
+// time.Time.MarshalJSON writes them: the fuzz target's reach only
+// 1677–2262.
+func TestAppendJSONTimesAcrossTheYears(t *testing.T) {
+	for _, year := range []int{0, 1, 999, 1000, 1970, 2026, 9999} {
+		for _, nsec := range []int{0, 1, 120000000, 123456789} {
+			e := AuditEntry{Time: time.Date(year, 12, 31, 23, 59, 59, nsec, time.UTC), Person: "p", Event: "e"}
+			want, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.appendJSON(nil); !bytes.Equal(got, want) {
+				t.Errorf("appendJSON wrote\n%s\nencoding/json writes\n%s", got, want)
+			}
+		}
+	}
 }
