@@ -7,9 +7,10 @@ import (
 	"os"
 )
 
-// listenPrivate listens on a unix socket at path that only the process's
-// user may connect to. Where there is no umask to create it private, it
-// is made private by a chmod right after.
+// listenPrivate listens on a unix socket at path. Where there is no
+// umask to create it private, its mode is set right after; on Windows,
+// the one such system with unix sockets, that mode means little, and
+// what keeps others out is the access control of the store's directory.
 func listenPrivate(path string) (net.Listener, error) {
 	ln, err := net.Listen("unix", path)
 	if err != nil {

@@ -6,10 +6,10 @@ import "fmt"
 // one person, alice, is an admin of everything, followed by extra: the
 // sections the test is about (clouds, environments, checks…).
 func oneAdminConfig(dir, extra string) string {
-	return fmt.Sprintf(`storage: {path: %s/infrabot.db}
+	return fmt.Sprintf(`storage: {path: %q}
 people:
   alice: {roles: [admin]}
 roles:
   admin: {allow: ["*"], environments: ["*"]}
-`, dir) + extra
+`, dir+"/infrabot.db") + extra
 }
