@@ -7,7 +7,26 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 )
+
+// WaitListening waits until something accepts connections on addr (a
+// server started in another process), failing t after 30 seconds.
+func WaitListening(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s after 30s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // FreeAddr returns an address of 127.0.0.1 whose port is free now, for a
 // server told to listen there a moment later (infrabot, sshd). The port

@@ -90,28 +90,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	b.Helper()
 	dir := b.TempDir()
 	fake := slacktest.NewServer(b, benchToken)
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "storage:\n  path: %s\npeople:\n", filepath.Join(dir, "infrabot.db"))
-	for p := range benchPeople {
-		fmt.Fprintf(&cfg, "  p%d: {roles: [viewer], slack: U%07d}\n", p, p)
-	}
-	fmt.Fprintf(&cfg, `roles:
-  viewer:
-    allow: [help, whoami, status]
-http:
-  listen: 127.0.0.1:0
-slack:
-  mode: http
-  signing_secret: ${env:INFRABOT_BENCH_SIGNING}
-  bot_token: ${env:INFRABOT_BENCH_TOKEN}
-  api_url: %s
-`, fake.APIURL())
-	path := filepath.Join(dir, "infrabot.yaml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	b.Setenv("INFRABOT_BENCH_SIGNING", benchSecret)
-	b.Setenv("INFRABOT_BENCH_TOKEN", benchToken)
+	path := writeBenchConfig(b, dir, fake.APIURL(), "127.0.0.1:0", "")
 	// A real logger formatting real lines, written nowhere.
 	app, err := OpenApp(path, io.Discard)
 	if err != nil {
@@ -144,6 +123,37 @@ slack:
 			return slack.CommandRequest(fmt.Sprintf("U%07d", i%benchPeople), fmt.Sprintf("C%07d", i%benchChannels), "whoami")
 		},
 	}
+}
+
+// writeBenchConfig writes the benchmarks' config into dir and returns
+// its path: benchPeople viewers, the store in dir, Slack in HTTP mode
+// listening on listen, its Web API at apiURL, the secrets in the
+// environment (set for the benchmark); extra is appended.
+func writeBenchConfig(b *testing.B, dir, apiURL, listen, extra string) string {
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "storage:\n  path: %s\npeople:\n", filepath.Join(dir, "infrabot.db"))
+	for p := range benchPeople {
+		fmt.Fprintf(&cfg, "  p%d: {roles: [viewer], slack: U%07d}\n", p, p)
+	}
+	fmt.Fprintf(&cfg, `roles:
+  viewer:
+    allow: [help, whoami, status]
+http:
+  listen: %s
+slack:
+  mode: http
+  signing_secret: ${env:INFRABOT_BENCH_SIGNING}
+  bot_token: ${env:INFRABOT_BENCH_TOKEN}
+  api_url: %s
+`, listen, apiURL)
+	cfg.WriteString(extra)
+	path := filepath.Join(dir, "infrabot.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("INFRABOT_BENCH_SIGNING", benchSecret)
+	b.Setenv("INFRABOT_BENCH_TOKEN", benchToken)
+	return path
 }
 
 // benchInfrabot sends b.N whoami commands: as fast as they are

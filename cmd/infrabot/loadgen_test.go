@@ -251,9 +251,12 @@ func (lc *loadConn) readChunks() error {
 
 // loadResult is what the clients saw.
 type loadResult struct {
-	lat     []time.Duration
-	busy    int
-	elapsed time.Duration
+	lat  []time.Duration
+	busy int
+	// answered counts the answers that carried something other than
+	// "busy": for a slash command, its reply.
+	answered int
+	elapsed  time.Duration
 }
 
 func (r loadResult) report(b *testing.B) {
@@ -280,7 +283,7 @@ func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64) lo
 	}
 	addr := strings.TrimPrefix(base, "http://")
 	lat := make([]time.Duration, len(reqs))
-	var busy, failed atomic.Int64
+	var busy, answered, failed atomic.Int64
 	var firstFailure atomic.Value
 	send := func(lc *loadConn, i int, due time.Time) {
 		status, body, err := lc.do(raws[i])
@@ -294,6 +297,8 @@ func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64) lo
 		case status != 200:
 			failed.Add(1)
 			firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", status, body))
+		case len(body) > 0:
+			answered.Add(1)
 		}
 	}
 	start := time.Now()
@@ -334,7 +339,7 @@ func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64) lo
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d requests failed; the first: %v", n, len(reqs), firstFailure.Load())
 	}
-	return loadResult{lat: lat, busy: int(busy.Load()), elapsed: elapsed}
+	return loadResult{lat: lat, busy: int(busy.Load()), answered: int(answered.Load()), elapsed: elapsed}
 }
 
 // isBusy reports whether an answer says infrabot is too busy: a 503, or

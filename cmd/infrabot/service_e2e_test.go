@@ -89,8 +89,8 @@ func runService(t *testing.T, b *bot, extra string) *service {
 			<-s.done
 		}
 	})
-	waitListening(t, public)
-	waitListening(t, adminAddr)
+	actionstest.WaitListening(t, public)
+	actionstest.WaitListening(t, adminAddr)
 	return s
 }
 

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,20 +88,4 @@ func hasButtons(m slacktest.Message) bool {
 		}
 	}
 	return false
-}
-
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("infrabot never listened on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
