@@ -60,7 +60,8 @@ type Options struct {
 	// answered at once (200, within Slack's 3 seconds) with a private
 	// "busy, try again", so that a flood cannot pile up goroutines and one
 	// person cannot starve the others. Workers mostly wait for the store's
-	// disk, whose commits they share: defaults 64, 1024 and 64.
+	// disk, whose commits they share, so more of them make bigger
+	// transactions under load: defaults 256, 1024 and 64.
 	Workers, Queue, PerPerson int
 	// BusyLogInterval is how often refusals are logged: one line with
 	// their counts per interval. Default 10s.
@@ -133,7 +134,7 @@ func New(opts Options) (*Adapter, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 64
+		opts.Workers = 256
 	}
 	if opts.Queue <= 0 {
 		opts.Queue = 1024

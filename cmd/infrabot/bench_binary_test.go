@@ -20,7 +20,7 @@ import (
 // process of its own, as a load test from outside would: the benchmark
 // process is only the load generator (and the fake Slack Web API, which
 // inline answers leave idle). Built without the race detector, once.
-// Three rounds of a closed loop and of 1,000/s; each command's answer is
+// Three rounds of closed loops (64 and 256 clients) and of 1,000/s; each command's answer is
 // its reply, so an answer is an executed command; after the process has
 // stopped, its store must hold one audit record per accepted command.
 func BenchmarkSlashCommandsBinary(b *testing.B) {
@@ -29,12 +29,13 @@ func BenchmarkSlashCommandsBinary(b *testing.B) {
 		b.Fatalf("building infrabot: %v\n%s", err, out)
 	}
 	for range benchRounds {
-		b.Run("infrabot", func(b *testing.B) { benchBinary(b, bin, 0) })
-		b.Run(fmt.Sprintf("infrabot-%d-per-s", steadyRate), func(b *testing.B) { benchBinary(b, bin, steadyRate) })
+		b.Run("infrabot", func(b *testing.B) { benchBinary(b, bin, 0, benchClients) })
+		b.Run(fmt.Sprintf("infrabot-%d-clients", manyClients), func(b *testing.B) { benchBinary(b, bin, 0, manyClients) })
+		b.Run(fmt.Sprintf("infrabot-%d-per-s", steadyRate), func(b *testing.B) { benchBinary(b, bin, steadyRate, 0) })
 	}
 }
 
-func benchBinary(b *testing.B, bin string, rate float64) {
+func benchBinary(b *testing.B, bin string, rate float64, clients int) {
 	dir := b.TempDir()
 	fake := slacktest.NewServer(b, benchToken)
 	listen := actionstest.FreeAddr(b)
@@ -64,7 +65,7 @@ func benchBinary(b *testing.B, bin string, rate float64) {
 	}
 	self := cpuTime(b)
 	b.ResetTimer()
-	res := load(b, slack.URL, reqs, rate)
+	res := load(b, slack.URL, reqs, rate, clients)
 	b.StopTimer()
 	generator := cpuTime(b) - self
 

@@ -268,11 +268,11 @@ func (r loadResult) report(b *testing.B) {
 	b.ReportMetric(float64(r.lat[min(len(r.lat)-1, len(r.lat)*99/100)].Microseconds()), "ack-p99-µs")
 }
 
-// load sends reqs to base: from benchClients connections as fast as they
-// are answered (rate 0), or each at its due time at rate per second, on
-// up to maxLoadConns connections. Any answer but 200 fails the
+// load sends reqs to base: from clients connections as fast as they are
+// answered (rate 0), or each at its due time at rate per second, on up
+// to maxLoadConns connections. Any answer but 200 fails the
 // benchmark, except "busy".
-func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64) loadResult {
+func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64, clients int) loadResult {
 	raws := make([][]byte, len(reqs))
 	for i, r := range reqs {
 		raw, err := rawRequest(base, r)
@@ -305,7 +305,7 @@ func load(b testing.TB, base string, reqs []*slacktest.Request, rate float64) lo
 	var wg sync.WaitGroup
 	if rate == 0 {
 		var next atomic.Int64
-		for range benchClients {
+		for range clients {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -379,7 +379,7 @@ func TestLoadGeneratorReadsEveryAnswer(t *testing.T) {
 	}
 	for _, rate := range []float64{0, 2000} {
 		served.Store(0)
-		res := load(t, srv.URL, reqs, rate)
+		res := load(t, srv.URL, reqs, rate, 8)
 		if res.busy != len(reqs)/4 {
 			t.Errorf("rate %v: %d answers counted busy, want %d", rate, res.busy, len(reqs)/4)
 		}
