@@ -52,12 +52,18 @@ func TestAppendJSONCoversEveryField(t *testing.T) {
 			t.Fatalf("AuditEntry.%s is a %s: teach appendJSON and this test about it", v.Type().Field(i).Name, f.Kind())
 		}
 	}
+	encodesAsJSON(t, e)
+}
+
+// encodesAsJSON fails t unless appendJSON writes e as encoding/json does.
+func encodesAsJSON(t *testing.T, e AuditEntry) {
+	t.Helper()
 	want, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.appendJSON(nil); !bytes.Equal(got, want) {
-		t.Errorf("appendJSON wrote\n%s\nencoding/json writes\n%s", got, want)
+		t.Errorf("appendJSON wrote\n%q\nencoding/json writes\n%q", got, want)
 	}
 }
 
@@ -73,13 +79,7 @@ func FuzzAuditJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seq uint64, run, nanos int64, person, event, action, env, detail, prev, hash string) {
 		e := AuditEntry{Seq: seq, Time: time.Unix(0, nanos).UTC(), Person: person, Event: event, Action: action,
 			Env: env, Run: run, Detail: detail, Prev: prev, Hash: hash}
-		want, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := e.appendJSON(nil); !bytes.Equal(got, want) {
-			t.Errorf("appendJSON wrote\n%q\nencoding/json writes\n%q", got, want)
-		}
+		encodesAsJSON(t, e)
 	})
 }
 
@@ -89,14 +89,7 @@ func FuzzAuditJSON(f *testing.F) {
 func TestAppendJSONTimesAcrossTheYears(t *testing.T) {
 	for _, year := range []int{0, 1, 999, 1000, 1970, 2026, 9999} {
 		for _, nsec := range []int{0, 1, 120000000, 123456789} {
-			e := AuditEntry{Time: time.Date(year, 12, 31, 23, 59, 59, nsec, time.UTC), Person: "p", Event: "e"}
-			want, err := json.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := e.appendJSON(nil); !bytes.Equal(got, want) {
-				t.Errorf("appendJSON wrote\n%s\nencoding/json writes\n%s", got, want)
-			}
+			encodesAsJSON(t, AuditEntry{Time: time.Date(year, 12, 31, 23, 59, 59, nsec, time.UTC), Person: "p", Event: "e"})
 		}
 	}
 }
