@@ -106,6 +106,9 @@ func benchBinary(b *testing.B, bin string, rate float64, clients int) {
 	ps := cmd.ProcessState
 	b.ReportMetric(float64((ps.UserTime()+ps.SystemTime()).Microseconds())/float64(b.N), "infrabot-cpu-µs/req")
 	b.ReportMetric(float64(generator.Microseconds())/float64(b.N), "generator-cpu-µs/req")
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "infrabot-max-rss-MiB") // Linux counts KiB
+	}
 	res.report(b)
 }
 

@@ -156,11 +156,13 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Slack == nil && cfg.Discord == nil {
 		return errors.New("no chat adapter is configured (add a slack or discord section to the config), and `infrabot shell` is the local console")
 	}
+	gc := tuneGC(os.Getenv)
 	app, err := NewApp(cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
+	app.Log.Info("garbage collector", "GOGC", gc.GOGC, "GOMEMLIMIT", gc.MemoryLimit)
 	adapters, err := chatAdapters(app)
 	if err != nil {
 		return err
