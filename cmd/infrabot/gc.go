@@ -12,8 +12,8 @@ import (
 // a busy infrabot collects several times a second: against the built
 // binary, collecting was a tenth of infrabot's CPU and its stacks' copies
 // a twentieth more. At 400 it collects a quarter as often; in the
-// benchmark (docs/performance.md) infrabot then executed 25–35 % more
-// commands a second for a quarter less CPU each. The heap may grow to
+// benchmark (docs/performance.md) infrabot then executed 17–37 % more
+// commands a second for about a fifth less CPU each. The heap may grow to
 // five times what is live instead of twice; the soft memory limit makes
 // the collector work harder as the heap nears it instead of letting it
 // grow on. GOGC and GOMEMLIMIT, when set, are left as they are.
