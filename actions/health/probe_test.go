@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -108,10 +109,9 @@ func certificate(t *testing.T, notBefore, notAfter time.Time) (tls.Certificate, 
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
 
-// A hanging target holds up only its own check: the others run and
-// report while it hangs, and its next slot is skipped, not queued.
-func TestHangingTargetDelaysNoOne(t *testing.T) {
-	t.Parallel()
+// hangingCheck is an HTTP check on a target that answers nothing until
+// the returned release is called (at the test's end at the latest).
+func hangingCheck(t *testing.T, name string) (health.Check, func()) {
 	g := newGate()
 	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -121,33 +121,57 @@ func TestHangingTargetDelaysNoOne(t *testing.T) {
 	}))
 	t.Cleanup(hanging.Close)
 	t.Cleanup(g.open)
+	c := httpCheck(name, hanging.URL)
+	c.Timeout = time.Minute
+	return c, g.open
+}
+
+// resultCounter counts the results each check reported, and hands each
+// check's name to got as it reports.
+type resultCounter struct {
+	mu  sync.Mutex
+	n   map[string]int
+	got chan string
+}
+
+func newResultCounter() *resultCounter {
+	return &resultCounter{n: map[string]int{}, got: make(chan string, 100)}
+}
+
+func (c *resultCounter) onResult(check string, _ health.Result) {
+	c.mu.Lock()
+	c.n[check]++
+	c.mu.Unlock()
+	c.got <- check
+}
+
+func (c *resultCounter) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
+}
+
+// A hanging target holds up only its own check: the others run and
+// report while it hangs, and its next slot is skipped, not queued.
+func TestHangingTargetDelaysNoOne(t *testing.T) {
+	t.Parallel()
+	hang, release := hangingCheck(t, "hangs")
 	tg := healthtest.NewService(t)
-	hang := httpCheck("hangs", hanging.URL)
-	hang.Timeout = time.Minute
-	var mu sync.Mutex
-	results := map[string]int{}
-	got := make(chan string, 100)
+	results := newResultCounter()
 	w := newWorld(t, []health.Check{hang, httpCheck("fast", tg.URL)}, func(o *health.Options) {
-		o.OnResult = func(check string, r health.Result) {
-			mu.Lock()
-			results[check]++
-			mu.Unlock()
-			got <- check
-		}
+		o.OnResult = results.onResult
 	})
 	for range 3 {
 		w.Clock.Advance(time.Minute)
 		w.Tick()
-		if c := <-got; c != "fast" {
+		if c := <-results.got; c != "fast" {
 			t.Fatalf("%s reported first, while hangs should still hang", c)
 		}
 	}
-	g.open()
+	release()
 	w.mod.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if results["fast"] != 3 || results["hangs"] != 1 {
-		t.Errorf("results %v: want fast 3 times and hangs once (its later slots skipped while it hung)", results)
+	if n := results.counts(); n["fast"] != 3 || n["hangs"] != 1 {
+		t.Errorf("results %v: want fast 3 times and hangs once (its later slots skipped while it hung)", n)
 	}
 }
 
@@ -156,54 +180,36 @@ func TestHangingTargetDelaysNoOne(t *testing.T) {
 // one holds up no one.
 func TestRunsQueueForWorkersAtTheLimit(t *testing.T) {
 	t.Parallel()
-	g := newGate()
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-g.ch:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(hanging.Close)
-	t.Cleanup(g.open)
+	hang, release := hangingCheck(t, "hangs")
 	tg := healthtest.NewService(t)
-	hang := httpCheck("hangs", hanging.URL)
-	hang.Timeout = time.Minute
 	checks := []health.Check{hang}
 	for i := range 8 {
 		checks = append(checks, httpCheck(fmt.Sprintf("fast-%d", i), tg.URL))
 	}
-	var mu sync.Mutex
-	results := map[string]int{}
-	got := make(chan string, 100)
+	results := newResultCounter()
 	w := newWorld(t, checks, func(o *health.Options) {
 		o.Limit = 2
-		o.OnResult = func(check string, r health.Result) {
-			mu.Lock()
-			results[check]++
-			mu.Unlock()
-			got <- check
-		}
+		o.OnResult = results.onResult
 	})
 	for range 2 {
 		w.Clock.Advance(time.Minute)
 		w.Tick()
 		for range 8 {
-			if c := <-got; c == "hangs" {
+			if c := <-results.got; c == "hangs" {
 				t.Fatalf("%s reported while it should still hang", c)
 			}
 		}
 	}
-	g.open()
+	release()
 	w.mod.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	n := results.counts()
 	for _, c := range checks[1:] {
-		if results[c.Name] != 2 {
-			t.Errorf("%s ran %d times, want 2 (results %v)", c.Name, results[c.Name], results)
+		if n[c.Name] != 2 {
+			t.Errorf("%s ran %d times, want 2 (results %v)", c.Name, n[c.Name], n)
 		}
 	}
-	if results["hangs"] != 1 {
-		t.Errorf("hangs ran %d times, want once (its later slot skipped while it hung)", results["hangs"])
+	if n["hangs"] != 1 {
+		t.Errorf("hangs ran %d times, want once (its later slot skipped while it hung)", n["hangs"])
 	}
 }
 
