@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/infrabot/infrabot/actions/jsonenc"
 )
 
 // AuditEntry is one record of the audit log. Each entry holds the hash of
@@ -51,80 +52,29 @@ func (e *AuditEntry) appendJSON(b []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
 	b = append(b, `,"time":`...)
-	if y := e.Time.Year(); y < 0 || y > 9999 {
-		// encoding/json refuses such a time (time.Time.MarshalJSON); no
-		// clock infrabot reads gives one.
-		panic(fmt.Sprintf("an audit record's time %s is out of JSON's range", e.Time))
+	b, err := jsonenc.AppendTime(b, e.Time)
+	if err != nil {
+		// encoding/json refuses it too; no clock infrabot reads gives
+		// such a time.
+		panic(fmt.Sprintf("an audit record's time: %v", err))
 	}
-	b = append(e.Time.AppendFormat(append(b, '"'), time.RFC3339Nano), '"')
-	b = appendJSONString(append(b, `,"person":`...), e.Person)
-	b = appendJSONString(append(b, `,"event":`...), e.Event)
+	b = jsonenc.AppendString(append(b, `,"person":`...), e.Person)
+	b = jsonenc.AppendString(append(b, `,"event":`...), e.Event)
 	if e.Action != "" {
-		b = appendJSONString(append(b, `,"action":`...), e.Action)
+		b = jsonenc.AppendString(append(b, `,"action":`...), e.Action)
 	}
 	if e.Env != "" {
-		b = appendJSONString(append(b, `,"env":`...), e.Env)
+		b = jsonenc.AppendString(append(b, `,"env":`...), e.Env)
 	}
 	if e.Run != 0 {
 		b = strconv.AppendInt(append(b, `,"run":`...), e.Run, 10)
 	}
 	if e.Detail != "" {
-		b = appendJSONString(append(b, `,"detail":`...), e.Detail)
+		b = jsonenc.AppendString(append(b, `,"detail":`...), e.Detail)
 	}
-	b = appendJSONString(append(b, `,"prev":`...), e.Prev)
-	b = appendJSONString(append(b, `,"hash":`...), e.Hash)
+	b = jsonenc.AppendString(append(b, `,"prev":`...), e.Prev)
+	b = jsonenc.AppendString(append(b, `,"hash":`...), e.Hash)
 	return append(b, '}')
-}
-
-// appendJSONString appends s as encoding/json quotes a string: HTML's
-// <, > and & escaped, invalid UTF-8 as U+FFFD, and U+2028 and U+2029
-// escaped.
-func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(append(b, s[start:i]...), `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(append(b, s[start:]...), '"')
 }
 
 // emptyHash is how the JSON of an entry with no Hash ends: Hash is its

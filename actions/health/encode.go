@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/infrabot/infrabot/actions/jsonenc"
 )
 
 // appendJSON appends rec encoded exactly as encoding/json encodes it (a
@@ -28,31 +30,11 @@ func (rec *record) appendJSON(b []byte) ([]byte, error) {
 	}
 	if len(rec.History) > 0 {
 		e.field("history")
-		e.b = append(e.b, '[')
-		for i, r := range rec.History {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.result(r)
-		}
-		e.b = append(e.b, ']')
+		appendList(&e, rec.History, e.result)
 	}
 	if len(rec.Hours) > 0 {
 		e.field("hours")
-		e.b = append(e.b, '[')
-		for i, h := range rec.Hours {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.b = append(e.b, `{"h":`...)
-			e.b = strconv.AppendInt(e.b, h.Hour, 10)
-			e.b = append(e.b, `,"u":`...)
-			e.b = strconv.AppendInt(e.b, int64(h.Up), 10)
-			e.b = append(e.b, `,"n":`...)
-			e.b = strconv.AppendInt(e.b, int64(h.Total), 10)
-			e.b = append(e.b, '}')
-		}
-		e.b = append(e.b, ']')
+		appendList(&e, rec.Hours, e.hour)
 	}
 	if rec.Incident != 0 {
 		e.field("incident")
@@ -115,17 +97,11 @@ func (e *objectEncoder) time(name string, t time.Time) {
 }
 
 func (e *objectEncoder) timeValue(t time.Time) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		v, err := t.MarshalJSON() // its error, as encoding/json gives it
-		if err != nil && e.err == nil {
-			e.err = err
-		}
-		e.b = append(e.b, v...)
-		return
+	b, err := jsonenc.AppendTime(e.b, t)
+	if err != nil && e.err == nil {
+		e.err = err // as encoding/json refuses it
 	}
-	e.b = append(e.b, '"')
-	e.b = t.AppendFormat(e.b, time.RFC3339Nano)
-	e.b = append(e.b, '"')
+	e.b = b
 }
 
 // result appends r as an object of its own.
@@ -136,7 +112,7 @@ func (e *objectEncoder) result(r Result) {
 	e.b = strconv.AppendBool(e.b, r.OK)
 	if r.Detail != "" {
 		e.b = append(e.b, `,"d":`...)
-		e.b = appendString(e.b, r.Detail)
+		e.b = jsonenc.AppendString(e.b, r.Detail)
 	}
 	if r.Latency != 0 {
 		e.b = append(e.b, `,"l":`...)
@@ -145,16 +121,25 @@ func (e *objectEncoder) result(r Result) {
 	e.b = append(e.b, '}')
 }
 
-// appendString appends s as a JSON string: as is when it is printable
-// ASCII that encoding/json would not escape, else through encoding/json.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			v, _ := json.Marshal(s) // a string always encodes
-			return append(b, v...)
+// hour appends h as an object of its own.
+func (e *objectEncoder) hour(h hour) {
+	e.b = append(e.b, `{"h":`...)
+	e.b = strconv.AppendInt(e.b, h.Hour, 10)
+	e.b = append(e.b, `,"u":`...)
+	e.b = strconv.AppendInt(e.b, int64(h.Up), 10)
+	e.b = append(e.b, `,"n":`...)
+	e.b = strconv.AppendInt(e.b, int64(h.Total), 10)
+	e.b = append(e.b, '}')
+}
+
+// appendList appends items as a JSON array, each by item.
+func appendList[T any](e *objectEncoder, items []T, item func(T)) {
+	e.b = append(e.b, '[')
+	for i, v := range items {
+		if i > 0 {
+			e.b = append(e.b, ',')
 		}
+		item(v)
 	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	e.b = append(e.b, ']')
 }
