@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,18 +18,11 @@ import (
 // falls to 0; while it was open the same part said so.
 func TestReadyzNamesAClosedStore(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "infrabot.yaml")
-	if err := os.WriteFile(path, []byte(oneAdminConfig(dir, `admin: {listen: "127.0.0.1:0"}
-`)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f := newOneAdminFile(t)
+	f.write(`admin: {listen: "127.0.0.1:0"}
+`)
 	var logs actionstest.Buffer
-	app, err := OpenApp(path, &logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := f.open(&logs)
 	adm, err := serveAdmin(app)
 	if err != nil {
 		t.Fatal(err)

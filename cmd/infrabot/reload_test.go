@@ -21,13 +21,12 @@ import (
 func TestReloadRedactsRotatedSecrets(t *testing.T) {
 	t.Parallel()
 	const oldPassword, newPassword = "old-password-0451", "new-password-7781"
-	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "cloud-password")
+	f := newOneAdminFile(t)
+	pwFile := filepath.Join(f.dir, "cloud-password")
 	if err := os.WriteFile(pwFile, []byte(oldPassword), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "infrabot.yaml")
-	if err := os.WriteFile(path, []byte(oneAdminConfig(dir, fmt.Sprintf(`clouds:
+	f.write(fmt.Sprintf(`clouds:
   prod:
     auth_url: http://127.0.0.1:9/v3
     username: infrabot
@@ -39,15 +38,9 @@ environments:
     cloud: prod
     servers:
       - {name: web, flavor: m1.small, image: cirros, networks: [private]}
-`, pwFile))), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, pwFile))
 	var logs actionstest.Buffer
-	app, err := OpenApp(path, &logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := f.open(&logs)
 	// A command whose answer quotes what the cloud said, password and all.
 	h, err := app.Engine.Module("echo")
 	if err != nil {
@@ -90,32 +83,22 @@ func TestReloadSwapsSquadsSourcesAndDigests(t *testing.T) {
 	defer z.Close()
 	z.Add(zuultest.Build{UUID: "u1", Job: "periodic-standalone", Pipeline: "periodic", Project: "config", Branch: "master",
 		Result: "FAILURE", Start: time.Now().Add(-2 * time.Hour), End: time.Now().Add(-time.Hour), LogURL: "https://logs.example/1/"})
-	dir := t.TempDir()
-	path := filepath.Join(dir, "infrabot.yaml")
-	base := oneAdminConfig(dir, fmt.Sprintf(`admin: {listen: "off"}
+	f := newOneAdminFile(t)
+	base := fmt.Sprintf(`admin: {listen: "off"}
 channels:
   default: {}
   dfg: {}
 ci:
   - {name: rdo-zuul, type: zuul, url: "%s", tenant: rdo, pipelines: [periodic]}
-`, z.URL))
-	write := func(extra string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(base+extra), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+`, z.URL)
+	write := func(extra string) { f.write(base + extra) }
 	write(`  - {name: other, type: zuul, url: "http://127.0.0.1:1", tenant: rdo}
 squads:
   ci: {members: [alice], channel: default, jobs: ["nothing-*"]}
 digests:
   - {schedule: "0 9 * * *", channel: default}
 `)
-	app, err := OpenApp(path, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := f.open(io.Discard)
 	ctx := context.Background()
 	if err := app.Sched.Load(ctx); err != nil {
 		t.Fatal(err)
@@ -187,11 +170,10 @@ checks:
 // follows a reload: an environment added by it is counted, not "unknown".
 func TestServerCountsFollowAReload(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "infrabot.yaml")
+	f := newOneAdminFile(t)
 	write := func(envs string) {
 		t.Helper()
-		cfg := oneAdminConfig(dir, fmt.Sprintf(`admin: {listen: "off"}
+		f.write(fmt.Sprintf(`admin: {listen: "off"}
 clouds:
   sim: {simulator: true}
 environments:
@@ -200,16 +182,9 @@ environments:
     servers:
       - {name: web, flavor: m1.small, image: cirros-0.6, networks: [private]}
 %s`, envs))
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 	write("")
-	app, err := OpenApp(path, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := f.open(io.Discard)
 	ctx := context.Background()
 	write(`  qa:
     cloud: sim
