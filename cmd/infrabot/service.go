@@ -97,7 +97,8 @@ func serveAdmin(app *App) (*admin.Server, error) {
 // computes its plan again, so a changed environment voids it), and jobs
 // keep their last runs. Sections that this process cannot take without a
 // restart (the store, the listeners, the chat adapters' tokens, on-call,
-// PagerDuty, webhooks, the log section) are named in
+// PagerDuty, webhooks, the log section, and the environments' ssh,
+// bootstrap, deploy and params) are named in
 // the log and the audit record, and take effect at the next start. The
 // reload is audited, applied or refused.
 func (a *App) Reload(ctx context.Context) error {
@@ -264,19 +265,18 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 			changes = append(changes, section)
 		}
 	}
-	names("people", keys(old.People), keys(cfg.People))
-	if slices.Equal(keys(old.People), keys(cfg.People)) {
-		changed("people", old.People, cfg.People)
+	// named says which of a section's names (sorted) were added or
+	// removed, or, when none was, whether the section changed at all.
+	named := func(section string, a, b []string, va, vb any) {
+		names(section, a, b)
+		if slices.Equal(a, b) {
+			changed(section, va, vb)
+		}
 	}
-	names("roles", keys(old.Roles), keys(cfg.Roles))
-	if slices.Equal(keys(old.Roles), keys(cfg.Roles)) {
-		changed("roles", old.Roles, cfg.Roles)
-	}
+	named("people", keys(old.People), keys(cfg.People), old.People, cfg.People)
+	named("roles", keys(old.Roles), keys(cfg.Roles), old.Roles, cfg.Roles)
 	changed("approvals", old.Approvals, cfg.Approvals)
-	names("environments", keys(old.Environments), keys(cfg.Environments))
-	if slices.Equal(keys(old.Environments), keys(cfg.Environments)) {
-		changed("environments", old.Environments, cfg.Environments)
-	}
+	named("environments", keys(old.Environments), keys(cfg.Environments), old.Environments, cfg.Environments)
 	// The deploy module and its SSH executors are made at start.
 	deploySettings := func(c *config.Config) map[string][]any {
 		out := map[string][]any{}
@@ -292,26 +292,18 @@ func describe(old, cfg *config.Config) (changes, later []string) {
 		changes = append(changes, "checks ("+c+")")
 	}
 	changed("clouds", old.Clouds, cfg.Clouds)
+	// Sorted, as keys are: sources reordered and changed are changed.
 	sourceNames := func(c *config.Config) []string {
 		var out []string
 		for _, s := range c.CI {
 			out = append(out, s.Name)
 		}
-		return out
+		return slices.Sorted(slices.Values(out))
 	}
-	names("ci", sourceNames(old), sourceNames(cfg))
-	if slices.Equal(sourceNames(old), sourceNames(cfg)) {
-		changed("ci", old.CI, cfg.CI)
-	}
-	names("squads", keys(old.Squads), keys(cfg.Squads))
-	if slices.Equal(keys(old.Squads), keys(cfg.Squads)) {
-		changed("squads", old.Squads, cfg.Squads)
-	}
+	named("ci", sourceNames(old), sourceNames(cfg), old.CI, cfg.CI)
+	named("squads", keys(old.Squads), keys(cfg.Squads), old.Squads, cfg.Squads)
 	changed("digests", old.Digests, cfg.Digests)
-	names("channels", keys(old.Channels), keys(cfg.Channels))
-	if slices.Equal(keys(old.Channels), keys(cfg.Channels)) {
-		changed("channels", old.Channels, cfg.Channels)
-	}
+	named("channels", keys(old.Channels), keys(cfg.Channels), old.Channels, cfg.Channels)
 	changed("approvals_channel", old.ApprovalsChannel, cfg.ApprovalsChannel)
 	changed("shutdown", old.Shutdown, cfg.Shutdown)
 	for _, s := range []struct {
