@@ -26,8 +26,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -167,9 +169,9 @@ type Module struct {
 
 	loaded  sync.Once // the store is read at first use, not when made
 	loadErr error
-	// isLoaded is set once the store was read: checks added later read
-	// their own state.
-	isLoaded atomic.Bool
+	// isLoaded is set, under reconfigure, once the store was read: checks
+	// a reload adds later read their own state.
+	isLoaded bool
 	resumed  atomic.Bool // escalations not told before a restart are told once
 	born     time.Time   // when the module was made
 
@@ -304,21 +306,13 @@ func (x *Module) Reconfigure(ctx context.Context, checks []Check) error {
 			next.tokens[sha256.Sum256([]byte(d.check.Token))] = cs
 		}
 	}
-	if x.isLoaded.Load() && len(added) > 0 {
+	if x.isLoaded && len(added) > 0 {
 		// The module read the store already: the checks added read theirs.
 		if err := x.loadChecks(ctx, added, x.h.Now()); err != nil {
 			return err
 		}
-		var fresh []*checkState
-		for _, cs := range added {
-			if cs.rec.Last == nil {
-				fresh = append(fresh, cs)
-			}
-		}
-		if len(fresh) > 0 {
-			if err := x.commit.save(ctx, fresh, nil); err != nil {
-				return err
-			}
+		if err := x.saveFresh(ctx, added); err != nil {
+			return err
 		}
 	}
 	x.stats.declare(next.checks)
@@ -346,24 +340,35 @@ func (x *Module) openIncidents() []*Incident {
 // across a restart.
 func (x *Module) ready(ctx context.Context) error {
 	x.loaded.Do(func() {
+		// Under reconfigure: a reload either comes before, and its checks
+		// are read here, or after, and reads the ones it adds itself.
+		x.reconfigure.Lock()
+		defer x.reconfigure.Unlock()
 		if x.loadErr = x.load(ctx); x.loadErr != nil {
 			return
 		}
-		x.isLoaded.Store(true)
-		var fresh []*checkState
-		for _, cs := range x.r().checks {
-			if cs.rec.Last == nil {
-				fresh = append(fresh, cs)
-			}
-		}
-		if len(fresh) > 0 {
-			x.loadErr = x.commit.save(ctx, fresh, nil)
-		}
+		x.isLoaded = true
+		x.loadErr = x.saveFresh(ctx, slices.Collect(maps.Values(x.r().checks)))
 	})
 	if x.loadErr == nil && x.resumed.CompareAndSwap(false, true) {
 		x.resumeEscalations(ctx)
 	}
 	return x.loadErr
+}
+
+// saveFresh stores the checks of checks never stored before, so that a
+// heartbeat's first deadline counts from now, also across a restart.
+func (x *Module) saveFresh(ctx context.Context, checks []*checkState) error {
+	var fresh []*checkState
+	for _, cs := range checks {
+		if cs.rec.Last == nil {
+			fresh = append(fresh, cs)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	return x.commit.save(ctx, fresh, nil)
 }
 
 // resumeEscalations tells the escalation policy of incidents posted

@@ -207,10 +207,11 @@ func (x *Module) openIncident(ctx context.Context, cs *checkState, r Result) err
 		return nil
 	}
 	x.nextID++
+	c := cs.d().check
 	inc := &Incident{
-		ID: x.nextID, Check: cs.d().check.Name, State: Open, Opened: now,
+		ID: x.nextID, Check: c.Name, State: Open, Opened: now,
 		Since: cs.rec.FailingSince, Detail: r.Detail, Failures: cs.rec.Failures,
-		Notify: cs.d().check.Notify, Owed: true, Escalation: cs.d().check.Escalation,
+		Notify: c.Notify, Owed: true, Escalation: c.Escalation,
 	}
 	if inc.Since.IsZero() {
 		inc.Since = now
@@ -323,8 +324,10 @@ func (x *Module) report(ctx context.Context, change actions.IncidentChange, inc 
 	if inc.Snooze != nil {
 		ev.Until = inc.Snooze.Until
 	}
-	if cs, ok := x.r().checks[inc.Check]; ok && cs.d().check.Kind == HTTP {
-		ev.Links = []actions.Link{{Label: inc.Check, URL: cs.d().check.URL}}
+	if cs, ok := x.r().checks[inc.Check]; ok {
+		if c := cs.d().check; c.Kind == HTTP {
+			ev.Links = []actions.Link{{Label: inc.Check, URL: c.URL}}
+		}
 	}
 	x.h.Escalation().IncidentChanged(ctx, ev)
 }
@@ -348,8 +351,9 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 		}
 	}
 	id := rec.Incident
-	open := id == 0 && rec.Failures >= cs.d().check.FailuresBeforeIncident
-	resolve := id != 0 && rec.Successes >= cs.d().check.SuccessesBeforeResolve
+	c := cs.d().check
+	open := id == 0 && rec.Failures >= c.FailuresBeforeIncident
+	resolve := id != 0 && rec.Successes >= c.SuccessesBeforeResolve
 	failures := rec.Failures
 	cs.mu.Unlock()
 
@@ -360,7 +364,7 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 		inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 			inc.State, inc.Resolved = Resolved, now
 			inc.Owed = false
-			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", cs.d().check.SuccessesBeforeResolve, r.Detail)
+			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", c.SuccessesBeforeResolve, r.Detail)
 			cs.mu.Lock()
 			cs.rec.Incident = 0
 			cs.mu.Unlock()

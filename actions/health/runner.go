@@ -37,10 +37,11 @@ func (x *Module) tick(ctx context.Context) error {
 			cs.mu.Unlock()
 			continue
 		}
-		cs.next = cs.d().sched.Next(due.Add(-cs.d().jitter)).Add(cs.d().jitter)
+		d := cs.d() // one definition, if a reload swaps it meanwhile
+		cs.next = d.sched.Next(due.Add(-d.jitter)).Add(d.jitter)
 		if !cs.next.After(now) {
 			// Far behind (the clock jumped): the next slot from now.
-			cs.next = cs.d().sched.Next(now).Add(cs.d().jitter)
+			cs.next = d.sched.Next(now).Add(d.jitter)
 		}
 		if cs.running {
 			cs.mu.Unlock()
@@ -173,7 +174,8 @@ func (x *Module) run(ctx context.Context, cs *checkState, due time.Time) (Result
 	if !record {
 		return r, nil
 	}
-	x.stats.result(cs.d().check.Kind, r, cs.d().check.Kind != Heartbeat)
+	kind := cs.d().check.Kind
+	x.stats.result(kind, r, kind != Heartbeat)
 	return r, x.record(ctx, cs, r)
 }
 
