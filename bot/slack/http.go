@@ -106,7 +106,7 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, si
 	}
 	j := job{in: *req.line}
 	if r.URL.Path == commandsPath && a.opts.InlineWait > 0 {
-		j.inline = newInline(arrived)
+		j.inline = newInline()
 	}
 	if !a.submit(context.Background(), j, false) {
 		a.forgetDelivery(r.Context(), keys)

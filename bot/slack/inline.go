@@ -51,20 +51,18 @@ type answer struct {
 // the handler, by giving up first, after which the worker sends the reply
 // itself.
 type inline struct {
-	arrived time.Time // when the request arrived
-	mu      sync.Mutex
-	closed  bool
-	reply   chan *answer // buffered: offer never waits
+	mu     sync.Mutex
+	closed bool
+	reply  chan *answer // buffered: offer never waits
 }
 
-func newInline(arrived time.Time) *inline {
-	return &inline{arrived: arrived, reply: make(chan *answer, 1)}
+func newInline() *inline {
+	return &inline{reply: make(chan *answer, 1)}
 }
 
 // offer hands a (nil: there is nothing to answer with) to the handler and
 // reports whether the handler takes it; false means it has answered
-// already, without it, or that a came too late for Slack to take it in
-// the acknowledgement: the handler answers empty, and the worker posts a.
+// already, without it, and the worker posts a.
 func (s *inline) offer(a *answer) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -72,10 +70,6 @@ func (s *inline) offer(a *answer) bool {
 		return false
 	}
 	s.closed = true
-	if time.Since(s.arrived) > inlineLate {
-		s.reply <- nil
-		return false
-	}
 	s.reply <- a
 	return true
 }
@@ -120,9 +114,9 @@ func inlineAnswer(in bot.Incoming, reply actions.Reply, private bool) *answer {
 
 // acknowledge answers a slash command's request, which arrived at
 // arrived, with its reply a (nil: empty). A reply it cannot deliver so —
-// too late for Slack to take it (the worker posts those it offers late;
-// this catches one held up after the offer), or the answer could not be
-// sent — is posted instead.
+// too late for Slack to take it (offered as the handler's wait ran out,
+// or held up after the offer), or the answer could not be sent — is
+// posted instead.
 func (a *Adapter) acknowledge(w http.ResponseWriter, arrived time.Time, ans *answer) {
 	if ans != nil && time.Since(arrived) > inlineLate {
 		a.deliver(ans.in, ans.reply)
