@@ -200,9 +200,10 @@ func benchInfrabot(b *testing.B, rate float64, clients int) {
 	b.ReportMetric(100*float64(res.busy)/float64(b.N), "busy-%")
 	b.ReportMetric(float64(c.Writes-before.Writes)/float64(max(1, c.Transactions-before.Transactions)), "writes/commit")
 	res.report(b)
-	served := w.served.sorted()
-	b.ReportMetric(float64(served[len(served)*99/100].Microseconds()), "served-p99-µs")
-	b.ReportMetric(float64(served[len(served)-1].Microseconds()), "served-max-µs")
+	if served := w.served.sorted(); len(served) > 0 {
+		b.ReportMetric(float64(served[len(served)*99/100].Microseconds()), "served-p99-µs")
+		b.ReportMetric(float64(served[len(served)-1].Microseconds()), "served-max-µs")
+	}
 }
 
 // latencies collects durations from many goroutines.
@@ -221,7 +222,7 @@ func (l *latencies) sorted() []time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	slices.Sort(l.d)
-	return append([]time.Duration{0}, l.d...)
+	return l.d
 }
 
 func benchBare(b *testing.B) {

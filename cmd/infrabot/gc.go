@@ -18,8 +18,9 @@ import (
 // the collector work harder as the heap nears it instead of letting it
 // grow on. GOGC and GOMEMLIMIT, when set, are left as they are.
 const (
-	defaultGOGC        = 400
-	defaultMemoryLimit = 1 << 30 // 1 GiB
+	defaultGOGC            = 400
+	defaultMemoryLimit     = 1 << 30
+	defaultMemoryLimitText = "1GiB" // as GOMEMLIMIT would say it
 )
 
 // gcSettings is what tuneGC left the collector with, to be logged.
@@ -37,7 +38,7 @@ func tuneGC(getenv func(string) string) gcSettings {
 	}
 	if s.MemoryLimit == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
-		s.MemoryLimit = "1GiB"
+		s.MemoryLimit = defaultMemoryLimitText
 	}
 	return s
 }

@@ -383,6 +383,9 @@ func TestLoadGeneratorReadsEveryAnswer(t *testing.T) {
 		if res.busy != len(reqs)/4 {
 			t.Errorf("rate %v: %d answers counted busy, want %d", rate, res.busy, len(reqs)/4)
 		}
+		if want := len(reqs) - len(reqs)/4; res.answered != want {
+			t.Errorf("rate %v: %d answers counted as replies, want %d", rate, res.answered, want)
+		}
 		if got := served.Load(); got != int64(len(reqs)) {
 			t.Errorf("rate %v: the server answered %d requests, want %d", rate, got, len(reqs))
 		}
