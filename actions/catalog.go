@@ -295,7 +295,6 @@ func withArticle(noun string) string {
 	return "a " + noun
 }
 
-// plural says "1 run", "2 runs".
 // Plural says "1 server", "3 servers".
 func Plural(n int, thing string) string {
 	if n == 1 {

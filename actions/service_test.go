@@ -175,6 +175,16 @@ func (o *observed) Audited(event string) {
 	o.events = append(o.events, event)
 }
 
+// last is the last command the Observer was told of, "" before any.
+func (o *observed) last() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.commands) == 0 {
+		return ""
+	}
+	return o.commands[len(o.commands)-1]
+}
+
 func TestObserverIsToldEveryCommandRunAndRecord(t *testing.T) {
 	t.Parallel()
 	obs := &observed{}

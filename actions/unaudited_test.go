@@ -5,10 +5,8 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
@@ -38,7 +36,7 @@ func TestCommandThatCannotBeAuditedDoesNotRun(t *testing.T) {
 	}
 	defer db.Close()
 	audit := &brokenAudit{DB: db}
-	seen := &commandsSeen{}
+	seen := &observed{}
 	e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: db, Audit: audit, Environments: []string{"staging"}, Observer: seen})
 	defer e.Close()
 	var ran atomic.Int32
@@ -66,28 +64,4 @@ func TestCommandThatCannotBeAuditedDoesNotRun(t *testing.T) {
 	if r := e.Execute(context.Background(), inv); ran.Load() != 1 || r.Text != "poked" {
 		t.Errorf("with the audit log back, ran %d times and answered %+v", ran.Load(), r)
 	}
-}
-
-// commandsSeen records the commands an Observer is told of.
-type commandsSeen struct {
-	mu       sync.Mutex
-	commands []string
-}
-
-func (c *commandsSeen) Command(action, outcome string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.commands = append(c.commands, action+" "+outcome)
-}
-
-func (c *commandsSeen) RunEnded(string, actions.RunState, time.Duration) {}
-func (c *commandsSeen) Audited(string)                                   {}
-
-func (c *commandsSeen) last() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.commands) == 0 {
-		return ""
-	}
-	return c.commands[len(c.commands)-1]
 }

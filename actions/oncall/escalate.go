@@ -254,7 +254,7 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 			for _, p := range x.people(t, now) {
 				dm := x.pageMessage(e, pol, level, repeat, t, p, true)
 				refs, err := x.h.Notify(ctx, []actions.Target{{Kind: actions.ToPerson, Name: p}}, dm)
-				how := fmt.Sprintf("direct message on %s", plural(len(refs), "platform", "platforms"))
+				how := fmt.Sprintf("direct message on %s", actions.Plural(len(refs), "platform"))
 				if len(refs) == 0 {
 					how = "no direct message: not on any connected chat platform"
 				}

@@ -18,7 +18,6 @@ package oncall
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -142,8 +141,8 @@ type Module struct {
 // a PagerDuty service or a webhook.
 const (
 	ViaChat      = "chat"
-	ViaPagerDuty = "pagerduty"
-	ViaWebhook   = "webhook"
+	ViaPagerDuty = string(ToPagerDuty)
+	ViaWebhook   = string(ToWebhook)
 )
 
 // PageVias are the ways a page goes.
@@ -308,11 +307,4 @@ func (x *Module) people(t Target, now time.Time) []string {
 // local writes t in loc as people there read it.
 func local(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("Mon Jan 2 15:04 MST")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

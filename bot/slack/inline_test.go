@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
@@ -118,8 +119,8 @@ func TestSlashCommandIsAnsweredInItsAcknowledgement(t *testing.T) {
 	if !ok || r.ResponseType != "in_channel" || !strings.Contains(r.Text, "you are alice") {
 		t.Fatalf("whoami was answered %+v, want its reply in the channel", r)
 	}
-	if !strings.Contains(string(mustJSON(t, r.Blocks)), "you are alice") {
-		t.Errorf("the answer's blocks do not hold the reply: %s", mustJSON(t, r.Blocks))
+	if !strings.Contains(string(actionstest.JSON(t, r.Blocks)), "you are alice") {
+		t.Errorf("the answer's blocks do not hold the reply: %s", actionstest.JSON(t, r.Blocks))
 	}
 	// Sent whole, with its length, not in chunks.
 	req := w.slack.CommandRequest(alice, infra, "whoami")
@@ -243,13 +244,4 @@ func TestInlineAnswersCanBeTurnedOff(t *testing.T) {
 		t.Fatalf("answered %+v with inline answers off", r)
 	}
 	w.fake.WaitFor(t, "the reply posted", func() bool { return w.calls("chat.postMessage") == 1 })
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

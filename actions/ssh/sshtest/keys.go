@@ -10,16 +10,12 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
-
-	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 // Key is an ed25519 key pair.
@@ -78,18 +74,6 @@ func WriteKnownHosts(t testing.TB, lines ...string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// freePort returns a TCP port of 127.0.0.1 that is free now, for a
-// server that binds it a moment later (actionstest.FreeAddr).
-func freePort(t testing.TB) int {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(actionstest.FreeAddr(t))
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func writeFile(t testing.TB, path string, data []byte) {

@@ -8,12 +8,13 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/infrabot/infrabot/actions/actionstest"
 )
 
 // SSHDPath is where Debian's openssh-server puts sshd.
@@ -97,11 +98,11 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 	// open listeners all the time): sshd then exits saying so, and it is
 	// started again on another port.
 	for attempt := 1; ; attempt++ {
-		port := freePort(t)
-		d.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		d.Addr = actionstest.FreeAddr(t)
+		_, port, _ := net.SplitHostPort(d.Addr)
 		// sshd takes the first value given for a keyword: the options'
 		// lines come first, so that they can override the defaults.
-		conf := append(append(append([]string(nil), opts.Extra...), "Port "+strconv.Itoa(port)), defaults...)
+		conf := append(append(append([]string(nil), opts.Extra...), "Port "+port), defaults...)
 		inUse := d.start(t, conf)
 		if !inUse {
 			return d
@@ -109,7 +110,7 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		if attempt == 5 {
 			t.Fatalf("sshd found its port taken 5 times in a row:\n%s", d.log.String())
 		}
-		t.Logf("sshd: port %d was taken before sshd bound it; trying another", port)
+		t.Logf("sshd: port %s was taken before sshd bound it; trying another", port)
 	}
 }
 
