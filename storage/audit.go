@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -23,7 +22,7 @@ type auditHead struct {
 func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEntry, error) {
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
-		prev, err := db.head.last(tx, b)
+		prev, err := db.lastHead(tx, b)
 		if err != nil {
 			return err
 		}
@@ -36,7 +35,7 @@ func (db *DB) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEn
 		if err := tx.Bucket(bucketMeta).Put(keyAuditHead, head.encode()); err != nil {
 			return err
 		}
-		db.head.appended(tx, head)
+		db.head = head
 		return nil
 	})
 	return e, err
@@ -49,52 +48,20 @@ func (h auditHead) encode() []byte {
 	return append(append(append(b, `,"hash":"`...), h.Hash...), `"}`...)
 }
 
-// headCache keeps the chain's head in memory, so that sealing a record
-// reads neither the head's JSON nor the last record: as the last
-// committed transaction left it, and as the transaction being written has
-// moved it (records appended in one transaction follow each other; a
-// transaction rolled back leaves the committed head). It is trusted only
-// while it names the log's last record.
-type headCache struct {
-	mu        sync.Mutex
-	committed auditHead // Seq 0: not known yet
-	tx        *bolt.Tx  // the transaction that moved pending
-	pending   auditHead
-}
-
-// last is the head record to seal after in tx (nil: the log is empty).
-func (c *headCache) last(tx *bolt.Tx, b *bolt.Bucket) (*actions.AuditEntry, error) {
+// lastHead is the record to seal after in tx (nil: the log is empty):
+// the head kept in memory when it names the log's last key, else the
+// head read from disk. Only the store's committer appends, so db.head
+// needs no lock; a transaction rolled back leaves it naming a key the log
+// no longer ends at, and the disk answers until the next append.
+func (db *DB) lastHead(tx *bolt.Tx, b *bolt.Bucket) (*actions.AuditEntry, error) {
 	k, _ := b.Cursor().Last()
 	if k == nil {
 		return nil, nil
 	}
-	c.mu.Lock()
-	head := c.committed
-	if c.tx == tx {
-		head = c.pending
-	}
-	c.mu.Unlock()
-	if len(k) == 8 && head.Seq == btoi(k) && head.Hash != "" {
-		return &actions.AuditEntry{Seq: head.Seq, Hash: head.Hash}, nil
+	if h := db.head; len(k) == 8 && h.Seq == btoi(k) && h.Hash != "" {
+		return &actions.AuditEntry{Seq: h.Seq, Hash: h.Hash}, nil
 	}
 	return lastAudit(tx, b)
-}
-
-// appended records that tx appended the record head names.
-func (c *headCache) appended(tx *bolt.Tx, head auditHead) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tx != tx {
-		c.tx = tx
-		tx.OnCommit(func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.tx == tx {
-				c.committed, c.tx = c.pending, nil
-			}
-		})
-	}
-	c.pending = head
 }
 
 // lastAudit returns the sequence number and hash of the log's last

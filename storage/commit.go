@@ -26,9 +26,9 @@ import (
 // error the transaction is rolled back, that caller alone gets the error,
 // and the batch is run again without it. A write may therefore be run
 // more than once: it must derive everything it stores from the
-// transaction it is given (the store's methods do; what Append keeps in
-// memory of the chain's head is kept per transaction, and a rolled-back
-// one's is dropped, for this reason). It must not write to
+// transaction it is given (the store's methods do; the chain's head
+// Append keeps in memory is trusted only while it names the log's last
+// key, for this reason). It must not write to
 // the store itself: it runs on the committer, which would wait for itself.
 
 // maxBatch bounds the writes one transaction holds, so that a flood does

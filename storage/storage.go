@@ -35,8 +35,9 @@ var (
 type DB struct {
 	bolt  *bolt.DB
 	queue *commitQueue
-	// head is the audit chain's head, in memory (audit.go).
-	head headCache
+	// head is the audit chain's head as the last append left it, kept
+	// by the committer alone (audit.go, lastHead).
+	head auditHead
 	// backupStall is BackupStall, shorter in tests.
 	backupStall time.Duration
 }
