@@ -214,9 +214,5 @@ func (g *Guard) Forget(ctx context.Context, keys []string) error {
 	if g.fast != nil {
 		return g.fast.Unremember(ctx, g.memory.take(keys))
 	}
-	g.memory.Forget(ctx, keys)
-	if g.store == Replays(g.memory) {
-		return nil
-	}
-	return g.store.Forget(ctx, keys)
+	return g.store.Forget(ctx, keys) // memory itself when no store was given
 }

@@ -85,29 +85,30 @@ func (db *DB) Commits() CommitStats {
 // commit queues fn and returns once the transaction holding it has
 // committed (nil) or failed (fn's own error, or the transaction's).
 func (q *commitQueue) commit(fn func(*bolt.Tx) error) error {
-	return q.start(fn)()
+	return <-q.queue(fn)
 }
 
 // start queues fn and returns (at once, unless maxBatch writes are queued
-// already: then once there is room); wait returns when the transaction
-// holding fn has committed (nil) or failed. Writes queued after it commit
-// in the same transaction or a later one, so a caller that has seen a
-// later write commit knows this one has.
+// already: then once there is room); wait, to be called once, returns
+// when the transaction holding fn has committed (nil) or failed. Writes
+// queued after it commit in the same transaction or a later one, so a
+// caller that has seen a later write commit knows this one has.
 func (q *commitQueue) start(fn func(*bolt.Tx) error) (wait func() error) {
+	done := q.queue(fn)
+	return func() error { return <-done }
+}
+
+// queue queues fn; its transaction's outcome comes on the channel.
+func (q *commitQueue) queue(fn func(*bolt.Tx) error) <-chan error {
 	w := &write{fn: fn, done: make(chan error, 1)}
 	q.mu.RLock()
+	defer q.mu.RUnlock()
 	if q.closed {
-		q.mu.RUnlock()
-		return func() error { return errClosed }
+		w.done <- errClosed
+		return w.done
 	}
 	q.in <- w
-	q.mu.RUnlock()
-	var once sync.Once
-	var err error
-	return func() error {
-		once.Do(func() { err = <-w.done })
-		return err
-	}
+	return w.done
 }
 
 // close lets the committer finish what was queued, then stops it.
