@@ -9,25 +9,11 @@ import (
 	"time"
 )
 
-// Replays remembers the deliveries a chat adapter accepted — event,
-// trigger, envelope or interaction ids, and signatures' decoded bytes — so
-// that a platform's retries and a replayed request never run a command
-// twice, across restarts too. The storage package implements it on the
-// bbolt file. Discord prefixes its keys with "discord:"; Slack's, older,
-// have no prefix: kinds ("trigger:", "sig:", …) keep them apart.
-type Replays interface {
-	// FirstSeen reports whether none of keys was seen before (and is
-	// still remembered at now) and, when so, remembers them all until
-	// until, atomically. When it reports false it records nothing.
-	FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error)
-	// Forget drops keys: the request was refused before it was queued,
-	// and the platform's retry of it must not be taken for a replay.
-	Forget(ctx context.Context, keys []string) error
-}
-
-// MemoryReplays is a Replays that lasts as long as the process: the
-// adapters' default when no store is given (tests, a quick try-out), and
-// bot.Guard's memory. Expired keys are dropped as new ones come, oldest
+// MemoryReplays remembers the deliveries a chat adapter accepted — event,
+// trigger, envelope or interaction ids, and signatures' decoded bytes —
+// for as long as the process lasts, so that a platform's retries and a
+// replayed request never run a command twice: bot.Guard's memory, and
+// all of it when no store is given (tests, a quick try-out). Expired keys are dropped as new ones come, oldest
 // first, a few at a time: never a scan of them all under the lock.
 type MemoryReplays struct {
 	mu   sync.Mutex
@@ -52,7 +38,9 @@ func NewMemoryReplays() *MemoryReplays {
 	return &MemoryReplays{keys: map[string]time.Time{}}
 }
 
-// FirstSeen implements Replays.
+// FirstSeen reports whether none of keys was seen before (and is still
+// remembered at now) and, when so, remembers them all until until. When
+// it reports false it records nothing.
 func (s *MemoryReplays) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -112,7 +100,8 @@ func (s *MemoryReplays) take(keys []string) map[string]time.Time {
 	return out
 }
 
-// Forget implements Replays.
+// Forget drops keys: the request was refused before it was queued, and
+// the platform's retry of it must not be taken for a replay.
 func (s *MemoryReplays) Forget(ctx context.Context, keys []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,13 +111,15 @@ func (s *MemoryReplays) Forget(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// Rememberer is a Replays that can also store keys it is told are new
-// without checking them and without making the caller wait for its disk
-// (the store): Remember returns at once, and wait returns when the keys
-// are stored, or why they could not be. Remembered reads back every key
-// still remembered at now, by Remember or FirstSeen.
+// Rememberer is the store the deliveries' keys are kept in across
+// restarts; the storage package implements it on the bbolt file. It
+// stores keys it is told are new without checking them and without making
+// the caller wait for its disk: Remember returns at once, and wait
+// returns when the keys are stored, or why they could not be. Remembered
+// reads back every key still remembered at now. Discord prefixes its keys
+// with "discord:"; Slack's, older, have no prefix: kinds ("trigger:",
+// "sig:", …) keep them apart.
 type Rememberer interface {
-	Replays
 	Remember(keys []string, now, until time.Time) (wait func() error)
 	Remembered(now time.Time, fn func(key string, until time.Time)) error
 	// Unremember drops keys remembered until the times given.
@@ -138,40 +129,34 @@ type Rememberer interface {
 // Guard keeps a platform's deliveries from running twice, without making
 // each one wait for the disk before it may run.
 //
-// When the store is a Rememberer, the guard reads what earlier processes
+// When there is a store, the guard reads what earlier processes
 // remembered when it is made (the store is this process's alone by then:
 // the storage package locks its file), and from then on checks every
 // delivery in memory. A new delivery's keys are queued to the store, and
 // the caller waits for them to be on disk (durable) only before it
 // acknowledges the delivery. A command's own writes, queued after the
 // keys, commit with them or after them, so nothing a command records is
-// on disk without what identifies its delivery. With any other store,
-// each delivery is checked in the store itself.
+// on disk without what identifies its delivery.
 type Guard struct {
-	store  Replays
 	memory *MemoryReplays
-	fast   Rememberer
+	store  Rememberer // nil: memory alone
 }
 
 // NewGuard returns a guard over store (memory alone when nil) for the
 // deliveries whose keys start with prefix; what the store remembers of
 // other keys (another adapter's) is not read.
-func NewGuard(store Replays, prefix string, now time.Time) (*Guard, error) {
-	memory := NewMemoryReplays()
-	g := &Guard{store: store, memory: memory}
+func NewGuard(store Rememberer, prefix string, now time.Time) (*Guard, error) {
+	g := &Guard{memory: NewMemoryReplays(), store: store}
 	if store == nil {
-		g.store = memory
+		return g, nil
 	}
-	if r, ok := store.(Rememberer); ok {
-		err := r.Remembered(now, func(key string, until time.Time) {
-			if strings.HasPrefix(key, prefix) {
-				memory.FirstSeen(context.Background(), []string{key}, now, until)
-			}
-		})
-		if err != nil {
-			return nil, fmt.Errorf("reading the deliveries already accepted: %w", err)
+	err := store.Remembered(now, func(key string, until time.Time) {
+		if strings.HasPrefix(key, prefix) {
+			g.memory.FirstSeen(context.Background(), []string{key}, now, until)
 		}
-		g.fast = r
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the deliveries already accepted: %w", err)
 	}
 	return g, nil
 }
@@ -184,14 +169,10 @@ func NewGuard(store Replays, prefix string, now time.Time) (*Guard, error) {
 // refused.
 func (g *Guard) Claim(ctx context.Context, keys []string, now, until time.Time) (first bool, durable func() error, err error) {
 	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == "" })
-	if g.fast == nil {
-		first, err = g.store.FirstSeen(ctx, keys, now, until)
-		return first && err == nil, stored, err
+	if first, _ := g.memory.FirstSeen(ctx, keys, now, until); !first || g.store == nil {
+		return first, stored, nil
 	}
-	if first, _ := g.memory.FirstSeen(ctx, keys, now, until); !first {
-		return false, nil, nil
-	}
-	wait := g.fast.Remember(keys, now, until)
+	wait := g.store.Remember(keys, now, until)
 	var once sync.Once
 	return true, func() error {
 		once.Do(func() {
@@ -199,7 +180,7 @@ func (g *Guard) Claim(ctx context.Context, keys []string, now, until time.Time) 
 				// Once more: the write may have failed with a
 				// transaction that a later one, holding the command's own
 				// records, did not.
-				err = g.fast.Remember(keys, now, until)()
+				err = g.store.Remember(keys, now, until)()
 			}
 		})
 		return err
@@ -211,8 +192,8 @@ func stored() error { return nil }
 // Forget drops keys: the delivery was refused before it was queued, and
 // the platform's retry of it must not be taken for a replay.
 func (g *Guard) Forget(ctx context.Context, keys []string) error {
-	if g.fast != nil {
-		return g.fast.Unremember(ctx, g.memory.take(keys))
+	if g.store == nil {
+		return g.memory.Forget(ctx, keys)
 	}
-	return g.store.Forget(ctx, keys) // memory itself when no store was given
+	return g.store.Unremember(ctx, g.memory.take(keys))
 }

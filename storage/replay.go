@@ -7,56 +7,23 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// bucketReplays holds the keys of chat deliveries already accepted (Slack's
-// trigger, event and envelope ids and decoded request signatures;
-// Discord's interaction ids and signatures, under "discord:"), each with
-// the time until which it is remembered, so that a request replayed after
-// a restart is still refused. keySweepAt, inside it, says when expired
-// keys are next dropped.
+// bucketReplays is where FirstSeen kept the keys of accepted deliveries
+// before the replay log, by key, each with the time until which it was
+// remembered; keySweepAt, inside it, said when it was last swept. A store
+// that still has it has its live keys moved to the log when opened
+// (moveOldReplays), and the bucket dropped.
 var (
 	bucketReplays = []byte("replays")
 	keySweepAt    = []byte("\x00sweep-at")
 )
-
-// replaySweep is how often expired replay keys are dropped.
-const replaySweep = time.Minute
-
-// FirstSeen reports whether none of keys is remembered at now and, when
-// so, remembers them all until until, in one transaction. When it reports
-// false it records nothing.
-func (db *DB) FirstSeen(ctx context.Context, keys []string, now, until time.Time) (bool, error) {
-	first := true
-	err := db.update(ctx, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketReplays)
-		if err != nil {
-			return err
-		}
-		if err := sweepReplays(b, now); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if v := b.Get([]byte(k)); v != nil && now.Before(unixNano(v)) {
-				first = false
-				return nil
-			}
-		}
-		for _, k := range keys {
-			if err := b.Put([]byte(k), itob(uint64(until.UnixNano()))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return first && err == nil, err
-}
 
 // bucketReplayLog holds the keys of deliveries remembered with Remember,
 // in the order they expire: each key is the 8-byte big-endian time until
 // which it is remembered followed by the delivery's key, and the value is
 // empty. New keys go at its end and expired ones leave from its front, so
 // a commit touches a page or two of it, however many deliveries it holds;
-// keys scattered by their hash, as in bucketReplays, would touch a page
-// each. It is read whole, once, by Remembered when a process starts.
+// keys scattered by their hash would touch a page each. It is read
+// whole, once, by Remembered when a process starts.
 var bucketReplayLog = []byte("replay-log")
 
 // replayLogSweep bounds the expired keys one Remember drops.
@@ -86,7 +53,6 @@ func (db *DB) Remember(keys []string, now, until time.Time) (wait func() error) 
 				return err
 			}
 		}
-		sweepOldReplays(tx, now)
 		at := itob(uint64(until.UnixNano()))
 		for _, k := range keys {
 			if err := b.Put(append(at[:8:8], k...), nil); err != nil {
@@ -116,90 +82,50 @@ func (db *DB) Unremember(ctx context.Context, keys map[string]time.Time) error {
 	})
 }
 
-// sweepOldReplays drops the expired keys of the replays bucket, where
-// FirstSeen kept them before the log, at most once a replaySweep, and the
-// bucket itself once nothing is left in it. It is housekeeping: a failure
-// is left for the next time, never made the caller's.
-func sweepOldReplays(tx *bolt.Tx, now time.Time) {
-	old := tx.Bucket(bucketReplays)
-	if old == nil {
-		return
-	}
-	if sweepReplays(old, now) != nil {
-		return
-	}
-	if k, _ := old.Cursor().First(); k != nil && string(k) == string(keySweepAt) {
-		if k, _ := old.Cursor().Last(); string(k) == string(keySweepAt) {
-			tx.DeleteBucket(bucketReplays)
-		}
-	}
-}
-
 // Remembered calls fn with every delivery key still remembered at now,
-// by Remember or FirstSeen, and the time until which it is.
+// and the time until which it is.
 func (db *DB) Remembered(now time.Time, fn func(key string, until time.Time)) error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketReplayLog); b != nil {
-			c := b.Cursor()
-			for k, _ := c.Seek(itob(uint64(now.UnixNano()) + 1)); k != nil; k, _ = c.Next() {
-				if len(k) > 8 {
-					fn(string(k[8:]), unixNano(k[:8]))
-				}
-			}
-		}
-		b := tx.Bucket(bucketReplays)
+		b := tx.Bucket(bucketReplayLog)
 		if b == nil {
 			return nil
 		}
-		return b.ForEach(func(k, v []byte) error {
-			if until := unixNano(v); string(k) != string(keySweepAt) && now.Before(until) {
-				fn(string(k), until)
-			}
-			return nil
-		})
-	})
-}
-
-// Forget drops keys.
-func (db *DB) Forget(ctx context.Context, keys []string) error {
-	return db.update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketReplays)
-		if b == nil {
-			return nil
-		}
-		for _, k := range keys {
-			if err := b.Delete([]byte(k)); err != nil {
-				return err
+		c := b.Cursor()
+		for k, _ := c.Seek(itob(uint64(now.UnixNano()) + 1)); k != nil; k, _ = c.Next() {
+			if len(k) > 8 {
+				fn(string(k[8:]), unixNano(k[:8]))
 			}
 		}
 		return nil
 	})
 }
 
-// sweepReplays drops the keys no longer remembered at now, at most once a
-// replaySweep: the bucket holds the last ten minutes' deliveries.
-func sweepReplays(b *bolt.Bucket, now time.Time) error {
-	if v := b.Get(keySweepAt); v != nil && now.Before(unixNano(v)) {
+// moveOldReplays moves the keys of the replays bucket still remembered
+// at now into the replay log, and drops the bucket: once, when a store
+// written before the log is opened.
+func moveOldReplays(tx *bolt.Tx, now time.Time) error {
+	old := tx.Bucket(bucketReplays)
+	if old == nil {
 		return nil
 	}
-	var expired [][]byte
-	err := b.ForEach(func(k, v []byte) error {
-		if string(k) != string(keySweepAt) && !now.Before(unixNano(v)) {
-			expired = append(expired, append([]byte(nil), k...))
+	log, err := tx.CreateBucketIfNotExists(bucketReplayLog)
+	if err != nil {
+		return err
+	}
+	err = old.ForEach(func(k, v []byte) error {
+		if string(k) == string(keySweepAt) || len(v) != 8 || !now.Before(unixNano(v)) {
+			return nil
 		}
-		return nil
+		return log.Put(append(append([]byte(nil), v...), k...), nil)
 	})
 	if err != nil {
 		return err
 	}
-	for _, k := range expired {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return b.Put(keySweepAt, itob(uint64(now.Add(replaySweep).UnixNano())))
+	return tx.DeleteBucket(bucketReplays)
 }
 
+// unixNano reads a time stored as 8 bytes of Unix nanoseconds (the zero
+// time for anything else).
 func unixNano(v []byte) time.Time {
 	if len(v) != 8 {
 		return time.Time{}

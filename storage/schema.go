@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,6 +60,9 @@ func prepare(tx *bolt.Tx) error {
 		if err := indexOpenRuns(tx); err != nil {
 			return err
 		}
+	}
+	if err := moveOldReplays(tx, time.Now()); err != nil {
+		return fmt.Errorf("moving the remembered deliveries to the replay log: %w", err)
 	}
 	for ; version < SchemaVersion; version++ {
 		if m := migrations[version]; m != nil {

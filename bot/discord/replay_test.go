@@ -91,17 +91,20 @@ func TestSignedInteractionRunsOnceAcrossRestarts(t *testing.T) {
 	}
 }
 
-// failingReplays is a store that cannot answer.
+// failingReplays is a store that cannot write.
 type failingReplays struct{}
 
-func (failingReplays) FirstSeen(context.Context, []string, time.Time, time.Time) (bool, error) {
-	return false, errors.New("disk on fire")
+func (failingReplays) Remember([]string, time.Time, time.Time) func() error {
+	return func() error { return errors.New("disk on fire") }
 }
-func (failingReplays) Forget(context.Context, []string) error { return nil }
+func (failingReplays) Remembered(time.Time, func(string, time.Time)) error { return nil }
+func (failingReplays) Unremember(context.Context, map[string]time.Time) error {
+	return nil
+}
 
-// When the store cannot say whether an interaction was seen, it is
-// refused: better Discord shows a failure than a command runs twice.
-func TestInteractionIsRefusedWhenReplaysCannotBeChecked(t *testing.T) {
+// When the store cannot remember an interaction, it is refused: better
+// Discord shows a failure than a command runs twice after a restart.
+func TestInteractionIsRefusedWhenItCannotBeRemembered(t *testing.T) {
 	t.Parallel()
 	fake := discordtest.NewServer(t, botToken, appID, time.Now)
 	pub, priv, err := ed25519.GenerateKey(nil)

@@ -56,8 +56,8 @@ const replayMemory = TokenLife
 
 // ReplayStore remembers the deliveries infrabot accepted, so that a
 // replayed or retried one never runs twice, across restarts too (see
-// bot.Replays; the storage package implements it).
-type ReplayStore = bot.Replays
+// bot.Rememberer; the storage package implements it).
+type ReplayStore = bot.Rememberer
 
 // deliveryKeys are the replay keys of interaction id, delivered with the
 // signature sig (hex, as the header carries it; "" from the gateway). The

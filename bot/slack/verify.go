@@ -77,8 +77,8 @@ func sign(secret []byte, ts string, body []byte) []byte {
 
 // ReplayStore remembers the deliveries infrabot accepted, so that a
 // replayed or retried one never runs twice, across restarts too (see
-// bot.Replays; the storage package implements it).
-type ReplayStore = bot.Replays
+// bot.Rememberer; the storage package implements it).
+type ReplayStore = bot.Rememberer
 
 // firstDelivery reports whether a delivery with keys (empty ones ignored)
 // is new, remembering it; durable waits until that memory is on disk
