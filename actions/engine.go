@@ -218,9 +218,9 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 	// Every request is in the audit log before anything is done about
 	// it: one that cannot be recorded is not run.
 	if err := e.recorded(ctx, AuditEntry{Person: who, Event: "request", Detail: inv.Text}); err != nil {
-		e.observe.Command(e.actionName(inv.Text), string(Unavailable))
-		text := "infrabot could not write its audit log, so it did nothing; please try again, and tell an admin if this goes on"
-		return Reply{Message: Message{Summary: text, Text: text, Tone: ToneDanger}, Private: true}
+		name, _, _, _ := e.resolve(inv.Text)
+		e.observe.Command(name, string(Unavailable))
+		return refusal("infrabot could not write its audit log, so it did nothing; please try again, and tell an admin if this goes on")
 	}
 	action, reply, err := e.execute(ctx, s, person, inv)
 	e.observe.Command(action, Outcome(err))
@@ -233,38 +233,39 @@ func (e *Engine) Execute(ctx context.Context, inv Invocation) Reply {
 		// An error's message may quote a remote system that echoed a
 		// secret; the reply goes out through the adapter's own outbox,
 		// not through the engine's redacting chat.
-		text := e.redact.String(ErrorMessage(err))
-		return Reply{Message: Message{Summary: text, Text: text, Tone: ToneDanger}, Private: true}
+		return refusal(e.redact.String(ErrorMessage(err)))
 	}
 	reply.Message = e.redact.Message(reply.Message)
 	return reply
 }
 
-// actionName is the name of the action text asks for, as the Observer
-// is told it: "unknown" when there is none of that name, "" when text
-// does not parse.
-func (e *Engine) actionName(text string) string {
+// refusal is the private reply to a command that did nothing.
+func refusal(text string) Reply {
+	return Reply{Message: Message{Summary: text, Text: text, Tone: ToneDanger}, Private: true}
+}
+
+// resolve parses text and finds the action it asks for, named as the
+// Observer is told it: "" when text does not parse, "unknown" when no
+// action has that name (with the error to answer).
+func (e *Engine) resolve(text string) (string, Command, *Action, error) {
 	cmd, err := Parse(text)
 	if err != nil {
-		return ""
+		return "", cmd, nil, err
 	}
-	if act, ok := e.catalog.Lookup(cmd.Name); ok {
-		return act.Name
+	act, ok := e.catalog.Lookup(cmd.Name)
+	if !ok {
+		return "unknown", cmd, nil, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, e.suggest(cmd.Name))
 	}
-	return "unknown"
+	return act.Name, cmd, act, nil
 }
 
 // execute runs one command under the settings s, and returns the name of
 // its action for the Observer ("" when the line did not parse, "unknown"
 // when no action has that name).
 func (e *Engine) execute(ctx context.Context, s *Settings, person *Person, inv Invocation) (string, Reply, error) {
-	cmd, err := Parse(inv.Text)
+	name, cmd, act, err := e.resolve(inv.Text)
 	if err != nil {
-		return "", Reply{}, err
-	}
-	act, ok := e.catalog.Lookup(cmd.Name)
-	if !ok {
-		return "unknown", Reply{}, Errorf(NotFound, "there is no command `%s`%s; type `help` for the list", cmd.Name, e.suggest(cmd.Name))
+		return name, Reply{}, err
 	}
 	args, flags, err := Bind(act, cmd)
 	if err != nil {

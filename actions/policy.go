@@ -135,12 +135,12 @@ func (p *Policy) Permits(person *Person, action string) bool {
 	if person == nil {
 		return false
 	}
-	for _, r := range p.grants(person) {
-		if slices.Contains(r.Allow, "*") || slices.Contains(r.Allow, action) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(p.grants(person), func(r *Role) bool { return r.allows(action) })
+}
+
+// allows reports whether the role allows action, on some environment.
+func (r *Role) allows(action string) bool {
+	return slices.Contains(r.Allow, "*") || slices.Contains(r.Allow, action)
 }
 
 // Allowed returns nil when person may run action on env ("" for an action
@@ -152,7 +152,7 @@ func (p *Policy) Allowed(person *Person, action, env string) error {
 	var actionOK bool
 	var scopes []string
 	for _, r := range p.grants(person) {
-		if !slices.Contains(r.Allow, "*") && !slices.Contains(r.Allow, action) {
+		if !r.allows(action) {
 			continue
 		}
 		actionOK = true
