@@ -262,14 +262,14 @@ func (x *Module) Reconfigure(ctx context.Context, checks []Check) error {
 	defs := map[string]*definition{}
 	var order []string
 	for _, c := range checks {
-		cs, err := x.prepare(c)
+		d, err := x.prepare(c)
 		if err != nil {
 			return err
 		}
 		if _, dup := defs[c.Name]; dup {
 			return actions.Errorf(actions.Invalid, "check %s is declared twice", c.Name)
 		}
-		defs[c.Name] = cs.d()
+		defs[c.Name] = d
 		order = append(order, c.Name)
 	}
 	sort.Strings(order)
@@ -391,7 +391,7 @@ func (x *Module) resumeEscalations(ctx context.Context) {
 }
 
 // prepare applies defaults to c and parses its schedule.
-func (x *Module) prepare(c Check) (*checkState, error) {
+func (x *Module) prepare(c Check) (*definition, error) {
 	switch c.Kind {
 	case HTTP, TCP, Heartbeat:
 	case OpenStack:
@@ -440,9 +440,7 @@ func (x *Module) prepare(c Check) (*checkState, error) {
 	// that checks on the same schedule spread over the interval instead of
 	// starting in the same second (5,000 checks every 10 s become 1,000 a
 	// second, not a burst).
-	cs := &checkState{}
-	cs.def.Store(&definition{check: c, sched: s, jitter: actions.Jitter(c.Name, s, 30*time.Second, 2)})
-	return cs, nil
+	return &definition{check: c, sched: s, jitter: actions.Jitter(c.Name, s, 30*time.Second, 2)}, nil
 }
 
 // Heartbeats returns how many heartbeat checks there are: they need the

@@ -118,32 +118,35 @@ func (x *Module) loadChecks(ctx context.Context, checks []*checkState, now time.
 	return x.h.Store().View(ctx, func(tx actions.Tx) error {
 		cb := tx.Bucket(bucketChecks)
 		for _, cs := range checks {
-			d := cs.d()
-			cs.mu.Lock()
-			err := func() error {
-				if v := cb.Get([]byte(d.check.Name)); v != nil {
-					if err := json.Unmarshal(v, &cs.rec); err != nil {
-						return fmt.Errorf("reading the state of check %s: %w", d.check.Name, err)
-					}
-				}
-				if cs.rec.FirstSeen.IsZero() {
-					cs.rec.FirstSeen = now
-				}
-				cs.next = now.Add(d.jitter)
-				if cs.rec.Last != nil {
-					if next := d.sched.Next(cs.rec.Last.Time.Add(-d.jitter)).Add(d.jitter); next.After(now) {
-						cs.next = next
-					}
-				}
-				return nil
-			}()
-			cs.mu.Unlock()
-			if err != nil {
+			if err := cs.load(cb, now); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// load reads cs's record from cb and decides when it runs first, as of
+// now.
+func (cs *checkState) load(cb actions.Bucket, now time.Time) error {
+	d := cs.d()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if v := cb.Get([]byte(d.check.Name)); v != nil {
+		if err := json.Unmarshal(v, &cs.rec); err != nil {
+			return fmt.Errorf("reading the state of check %s: %w", d.check.Name, err)
+		}
+	}
+	if cs.rec.FirstSeen.IsZero() {
+		cs.rec.FirstSeen = now
+	}
+	cs.next = now.Add(d.jitter)
+	if cs.rec.Last != nil {
+		if next := d.sched.Next(cs.rec.Last.Time.Add(-d.jitter)).Add(d.jitter); next.After(now) {
+			cs.next = next
+		}
+	}
+	return nil
 }
 
 // committer stores records and incidents in shared transactions: a
