@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,8 +22,8 @@ import (
 
 // The benchmarks' load generator, in the manner of wrk: each request is
 // rendered to bytes before the clock starts, written whole on a
-// keep-alive HTTP/1.1 connection, and its answer read for the status and
-// the body and nothing else. Go's http.Client spends about as much CPU
+// keep-alive HTTP/1.1 connection, and its answer read with net/http's
+// ReadResponse (a header map an answer) on the same goroutine. Go's http.Client spends about as much CPU
 // on a request as the handler it measures (two goroutines per
 // connection, header maps, a context and a timer per request); on a
 // 2-CPU machine, where the client and the server share the CPUs, that
@@ -62,6 +60,7 @@ type loadConn struct {
 	addr string
 	c    net.Conn
 	r    *bufio.Reader
+	buf  bytes.Buffer // the answer's body, read into again for the next
 	body []byte
 }
 
@@ -95,80 +94,15 @@ func (lc *loadConn) read(raw []byte) (status int, closing bool, err error) {
 	if _, err := lc.c.Write(raw); err != nil {
 		return 0, false, err
 	}
-	line, err := lc.r.ReadSlice('\n')
+	resp, err := http.ReadResponse(lc.r, nil)
 	if err != nil {
 		return 0, false, err
 	}
-	// "HTTP/1.1 200 OK\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, false, fmt.Errorf("not an HTTP answer: %q", line)
-	}
-	closing = line[7] == '0' // HTTP/1.0 closes unless it says keep-alive
-	if status = digits(line[9:12]); status < 200 {
-		return 0, false, fmt.Errorf("unexpected status line %q", line)
-	}
-	length, chunked := -1, false
-	for {
-		line, err := lc.r.ReadSlice('\n')
-		if err != nil {
-			return 0, false, err
-		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			break
-		}
-		name, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length = digits(value); length < 0 {
-				return 0, false, fmt.Errorf("bad Content-Length %q", value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			// chunked is the last coding when it is there at all
-			chunked = hasToken(value, "chunked")
-		case bytes.EqualFold(name, []byte("Connection")):
-			closing = hasToken(value, "close") || closing && !hasToken(value, "keep-alive")
-		}
-	}
-	lc.body = lc.body[:0]
-	switch {
-	case status == 204 || status == 304: // never a body
-	case chunked:
-		err = lc.readChunks()
-	case length >= 0:
-		lc.body = append(lc.body, make([]byte, length)...)
-		_, err = io.ReadFull(lc.r, lc.body)
-	default: // the body runs to the end of the connection
-		lc.body, err = io.ReadAll(lc.r)
-		closing = true
-	}
-	return status, closing, err
-}
-
-// digits reads a decimal number of at most 9 digits, -1 when b is not one.
-func digits(b []byte) int {
-	if len(b) == 0 || len(b) > 9 {
-		return -1
-	}
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return -1
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
-}
-
-// hasToken reports whether a comma-separated header value holds token.
-func hasToken(value []byte, token string) bool {
-	for part := range bytes.SplitSeq(value, []byte(",")) {
-		if bytes.EqualFold(bytes.TrimSpace(part), []byte(token)) {
-			return true
-		}
-	}
-	return false
+	defer resp.Body.Close()
+	lc.buf.Reset()
+	_, err = lc.buf.ReadFrom(resp.Body)
+	lc.body = lc.buf.Bytes()
+	return resp.StatusCode, resp.Close, err
 }
 
 // loadPool hands out keep-alive connections, the one used last first, so
@@ -212,40 +146,6 @@ func (p *loadPool) close() {
 	defer p.mu.Unlock()
 	for _, lc := range p.idle {
 		lc.close()
-	}
-}
-
-// readChunks reads a chunked body into lc.body.
-func (lc *loadConn) readChunks() error {
-	for {
-		line, err := lc.r.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		size, _, _ := bytes.Cut(bytes.TrimSpace(line), []byte(";"))
-		n, err := strconv.ParseUint(string(size), 16, 31)
-		if err != nil {
-			return fmt.Errorf("bad chunk size %q", line)
-		}
-		if n == 0 {
-			for { // trailers, then the blank line
-				line, err := lc.r.ReadSlice('\n')
-				if err != nil {
-					return err
-				}
-				if len(bytes.TrimSpace(line)) == 0 {
-					return nil
-				}
-			}
-		}
-		start := len(lc.body)
-		lc.body = append(lc.body, make([]byte, n)...)
-		if _, err := io.ReadFull(lc.r, lc.body[start:]); err != nil {
-			return err
-		}
-		if crlf, err := lc.r.ReadSlice('\n'); err != nil || len(bytes.TrimSpace(crlf)) != 0 {
-			return errors.New("a chunk does not end its line")
-		}
 	}
 }
 
