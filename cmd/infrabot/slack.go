@@ -59,7 +59,7 @@ func newSlack(app *App) (*slack.Adapter, error) {
 	if cfg == nil {
 		return nil, errors.New("the config has no slack section")
 	}
-	opts := slack.Options{
+	a, err := slack.New(slack.Options{
 		BotToken:      cfg.BotToken.Value(),
 		SigningSecret: cfg.SigningSecret.Value(),
 		AppToken:      cfg.AppToken.Value(),
@@ -67,8 +67,7 @@ func newSlack(app *App) (*slack.Adapter, error) {
 		Router:        &bot.Router{Engine: app.Engine},
 		Replays:       app.DB,
 		Logger:        app.Log.With("component", "slack"),
-	}
-	a, err := slack.New(opts)
+	})
 	if err != nil {
 		return nil, err
 	}
