@@ -45,10 +45,10 @@ func (v *validator) shape(path []string, n *yaml.Node, t reflect.Type) {
 	}
 	switch {
 	case t == typeDuration:
-		v.wantScalar(path, n, "a duration such as 90s, 15m or 2h")
+		v.wantScalar(path, n, t, "a duration such as 90s, 15m or 2h")
 		return
 	case t == typeSecret:
-		v.wantScalar(path, n, "a secret reference such as ${env:NAME} or ${file:/path}")
+		v.wantScalar(path, n, t, "a secret reference such as ${env:NAME} or ${file:/path}")
 		return
 	case t == typeNode || reflect.PointerTo(t).Implements(typeUnmarshaler):
 		return // read as it comes (a key that moved), or by the type itself
@@ -56,7 +56,7 @@ func (v *validator) shape(path []string, n *yaml.Node, t reflect.Type) {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			v.mismatch(path, n, "a section of keys ("+listKeys(t)+")")
+			v.mismatch(path, n, t, "a section of keys ("+listKeys(t)+")")
 			return
 		}
 		keys := yamlKeys(t)
@@ -74,7 +74,7 @@ func (v *validator) shape(path []string, n *yaml.Node, t reflect.Type) {
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			v.mismatch(path, n, "a mapping of names to "+describe(t.Elem()))
+			v.mismatch(path, n, t, "a mapping of names to "+describe(t.Elem()))
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -88,44 +88,88 @@ func (v *validator) shape(path []string, n *yaml.Node, t reflect.Type) {
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			hint := ""
-			if n.Kind == yaml.ScalarNode {
+			if n.Kind == yaml.ScalarNode && !holdsSecret(t) {
 				hint = fmt.Sprintf(" (for a list of one, write [%s])", n.Value)
 			}
-			v.mismatch(path, n, "a list of "+describe(t.Elem())+hint)
+			v.mismatch(path, n, t, "a list of "+describe(t.Elem())+hint)
 			return
 		}
 		for i, item := range n.Content {
 			v.shape(append(slices.Clone(path), strconv.Itoa(i)), item, t.Elem())
 		}
 	case reflect.String:
-		v.wantScalar(path, n, "text")
+		v.wantScalar(path, n, t, "text")
 	case reflect.Int, reflect.Int64:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-			v.mismatch(path, n, "a whole number")
+			v.mismatch(path, n, t, "a whole number")
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-			v.mismatch(path, n, "true or false")
+			v.mismatch(path, n, t, "true or false")
 		}
 	}
 }
 
-func (v *validator) wantScalar(path []string, n *yaml.Node, want string) {
+func (v *validator) wantScalar(path []string, n *yaml.Node, t reflect.Type, want string) {
 	if n.Kind != yaml.ScalarNode {
-		v.mismatch(path, n, want)
+		v.mismatch(path, n, t, want)
 	}
 }
 
-// mismatch reports a value of the wrong kind, quoting what was written.
-func (v *validator) mismatch(path []string, n *yaml.Node, want string) {
+// mismatch reports a value of the wrong kind for type t, quoting what was
+// written, unless t holds a secret: a value written where one belongs may
+// be the secret itself, so then only its kind is said.
+func (v *validator) mismatch(path []string, n *yaml.Node, t reflect.Type, want string) {
 	got := "a section of keys"
-	switch n.Kind {
-	case yaml.ScalarNode:
+	switch {
+	case n.Kind == yaml.ScalarNode && holdsSecret(t):
+		got = scalarKind(n) + " (not shown, as it may be a secret)"
+	case n.Kind == yaml.ScalarNode:
 		got = strconv.Quote(n.Value)
-	case yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode:
 		got = "a list"
 	}
 	v.problemAt(n.Line, "%s: expected %s, not %s", dotted(path), want, got)
+}
+
+// scalarKind says what kind of value scalar n is, without the value.
+func scalarKind(n *yaml.Node) string {
+	switch n.Tag {
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	}
+	return "a string"
+}
+
+// holdsSecret reports whether a value of type t is a Secret or holds one:
+// in a field, an element, a map's key or value, behind a pointer.
+func holdsSecret(t reflect.Type) bool {
+	return holdsSecretSeen(t, map[reflect.Type]bool{})
+}
+
+func holdsSecretSeen(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if t == typeSecret {
+		return true
+	}
+	if seen[t] {
+		return false // a type that holds itself: answered where it was first met
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return holdsSecretSeen(t.Elem(), seen)
+	case reflect.Map:
+		return holdsSecretSeen(t.Key(), seen) || holdsSecretSeen(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsSecretSeen(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (v *validator) unknownKey(path []string, k *yaml.Node, t reflect.Type) {

@@ -70,6 +70,43 @@ environments:
 	}
 }
 
+// TestRefusedReloadKeepsALiteralSecretOut: a secret pasted where a list
+// of references belongs refuses the reload, and the refusal says where
+// and what was expected without the value, in the log and in the audit
+// log, which keeps what it is given for good. The redactor cannot help:
+// it knows only the secrets that resolved.
+func TestRefusedReloadKeepsALiteralSecretOut(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec-pasted-9f8e7d6c5b4a"
+	f := newOneAdminFile(t)
+	f.write("")
+	var logs actionstest.Buffer
+	app := f.open(&logs)
+	f.write("pagerduty:\n  webhook_secrets: " + secret + "\n")
+	if err := app.Reload(context.Background()); err == nil {
+		t.Fatal("a reload with a literal secret was accepted")
+	}
+	records, err := app.DB.Tail(context.Background(), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail string
+	for _, r := range records {
+		if r.Event == "config-reload-refused" {
+			detail = r.Detail
+		}
+	}
+	if !strings.Contains(detail, "pagerduty.webhook_secrets: expected a list of secret references") {
+		t.Errorf("the audit of the refusal does not say what was expected: %q", detail)
+	}
+	if strings.Contains(detail, secret) {
+		t.Errorf("the audit log holds the secret: %s", detail)
+	}
+	if out := logs.String(); !strings.Contains(out, "config reload refused") || strings.Contains(out, secret) {
+		t.Errorf("the log lacks the refusal or holds the secret:\n%s", out)
+	}
+}
+
 // TestReloadSwapsSquadsSourcesAndDigests: a reload that adds a squad, a
 // digest and a check and drops a CI source puts them in force without a
 // restart:
