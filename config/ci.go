@@ -78,7 +78,7 @@ func (v *validator) checkCI(c *Config) {
 		}
 		seen[s.Name] = true
 		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.errorf(append(at, "url"), "CI source %s: url %q is not an http(s) URL", s.Name, s.URL)
+			v.errorf(append(at, "url"), "CI source %s: %s", s.Name, notHTTPURL("url", s.URL))
 		} else if u.User != nil {
 			v.errorf(append(at, "url"), "CI source %s: put no credentials in the url; use user and token", s.Name)
 		}

@@ -76,6 +76,12 @@ func TestCIProblemsHaveLines(t *testing.T) {
 			"f.yaml:4: this field holds a secret"},
 		{"credentials in url", base + "ci:\n  - name: j\n    type: jenkins\n    url: https://u:p@j.example.org\n    jobs: [x]\n",
 			"f.yaml:6: CI source j: put no credentials in the url"},
+		{"url without a scheme", base + "ci:\n  - {name: j, type: jenkins, url: j.example.org, jobs: [x]}\n",
+			`f.yaml:4: CI source j: url "j.example.org" is not an http(s) URL`},
+		{"password that stops the url parsing", base + "ci:\n  - {name: j, type: jenkins, url: \"https://u:tok#abc123@j.example.org\", jobs: [x]}\n",
+			"f.yaml:4: CI source j: url is not an http(s) URL (not shown, as it may hold a password)"},
+		{"credentials in a url of another scheme", base + "ci:\n  - {name: j, type: jenkins, url: \"ftp://u:abc123@j.example.org\", jobs: [x]}\n",
+			"f.yaml:4: CI source j: url is not an http(s) URL (not shown, as it may hold a password)"},
 		{"unknown key", base + "squads:\n  ci: {members: [alice], channel: ci, jobs: [x], remind: 1h}\n",
 			`f.yaml:4: unknown key "remind" in squads.ci (did you mean "remind_every"?)`},
 	}

@@ -159,7 +159,7 @@ func (v *validator) checkOnCall(c *Config) {
 	}
 	if u := c.PagerDuty.URL; u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			v.errorf([]string{"pagerduty", "url"}, "pagerduty.url %q is not an http(s) URL", u)
+			v.errorf([]string{"pagerduty", "url"}, "%s", notHTTPURL("pagerduty.url", u))
 		}
 	}
 	if len(c.PagerDuty.WebhookSecrets) > 0 && c.HTTP.Listen == "" {

@@ -75,6 +75,8 @@ func TestOnCallProblemsHaveLines(t *testing.T) {
 		{"literal routing key", "pagerduty: {services: {ci: {routing_key: abc123}}}\n", "5: this field holds a secret"},
 		{"no routing key", "pagerduty: {services: {ci: {}}}\n", "5: PagerDuty service ci needs routing_key"},
 		{"webhook without secret", "webhooks: {ops: {url: https://ops.example.org/}}\n", "5: webhook ops needs a secret"},
+		{"pagerduty url without a scheme", "pagerduty: {url: events.example.org}\n", `5: pagerduty.url "events.example.org" is not an http(s) URL`},
+		{"pagerduty url whose password stops it parsing", "pagerduty: {url: \"https://u:abc123#x@events.example.org\"}\n", "5: pagerduty.url is not an http(s) URL (not shown, as it may hold a password)"},
 		{"webhook bad url", "webhooks: {ops: {url: ops.example.org, secret: '${file:/dev/null}'}}\n", "5: webhook ops needs a url"},
 	}
 	for _, tc := range tests {
@@ -83,6 +85,9 @@ func TestOnCallProblemsHaveLines(t *testing.T) {
 			got := problems(t, onCallBase+tc.yaml)
 			if !strings.Contains(got, "f.yaml:"+tc.want) {
 				t.Errorf("problems lack %q:\n%s", tc.want, got)
+			}
+			if strings.Contains(got, "abc123") {
+				t.Errorf("a problem shows a secret:\n%s", got)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -360,6 +361,17 @@ func andList(names []string) string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// notHTTPURL says that s, the value of the key called name, is not an
+// http(s) URL. It quotes s only when s parses and holds no @: a URL with
+// a user and password is not printed, nor is one that does not parse,
+// which may be one whose password holds a #, a space or a stray %.
+func notHTTPURL(name, s string) string {
+	if _, err := url.Parse(s); err == nil && !strings.Contains(s, "@") {
+		return fmt.Sprintf("%s %q is not an http(s) URL", name, s)
+	}
+	return name + " is not an http(s) URL (not shown, as it may hold a password)"
 }
 
 // checkStorage catches a storage.path that cannot work before anything is
