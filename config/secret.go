@@ -83,7 +83,8 @@ func ResolveSecret(ref string) (string, error) {
 			return "", fmt.Errorf("%s names no environment variable", ref)
 		}
 		if !envName.MatchString(arg) {
-			return "", fmt.Errorf("%s: %q is not an environment variable name (letters, digits and _, not starting with a digit)", ref, arg)
+			// Not echoed: a token pasted in place of the name is no name.
+			return "", fmt.Errorf("${env:…} needs an environment variable name (letters, digits and _, not starting with a digit), not what is written here (not shown, as it may be the secret itself)")
 		}
 		v, ok := os.LookupEnv(arg)
 		if !ok || v == "" {
@@ -100,7 +101,8 @@ func ResolveSecret(ref string) (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	default:
-		return "", fmt.Errorf("%s: unknown secret source %q (use env or file)", ref, kind)
+		// Not echoed: ${TOKEN} names no source, and is the token.
+		return "", fmt.Errorf("a secret reference is ${env:NAME} or ${file:/path}, and this one is neither (not shown, as it may be the secret itself)")
 	}
 }
 
