@@ -118,8 +118,33 @@ func render(m actions.Message) rendered {
 	if m.Footer != "" {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(truncate(escape(m.Footer), maxSectionText))))
 	}
-	fallback := bot.Text(actions.Message{Summary: m.Summary, Title: m.Title, Text: m.Text, Fields: m.Fields, Lines: shown, Footer: m.Footer, Mentions: m.Mentions, Links: m.Links})
-	return rendered{Blocks: blocks, Fallback: truncate(strings.TrimSpace(fallback), maxFallback), Overflow: overflow}
+	return rendered{Blocks: blocks, Fallback: truncate(strings.TrimSpace(fallback(m, shown)), maxFallback), Overflow: overflow}
+}
+
+// fallback is m as its top-level text, with the lines shown: bot.Text's
+// plain text, escaped as the blocks are, since Slack reads this text as
+// mrkdwn too and notifies with it. Only the mentions the message makes
+// are mentions there.
+func fallback(m actions.Message, lines []string) string {
+	text := m.Text
+	if text == "" {
+		text = m.Summary
+	}
+	e := actions.Message{
+		Title:  escape(m.Title),
+		Text:   strings.TrimSpace(mentionsMrkdwn(m.Mentions) + " " + escape(text)),
+		Footer: escape(m.Footer),
+	}
+	for _, f := range m.Fields {
+		e.Fields = append(e.Fields, actions.Field{Label: escape(f.Label), Value: escape(f.Value)})
+	}
+	for _, l := range lines {
+		e.Lines = append(e.Lines, escape(l))
+	}
+	for _, l := range m.Links {
+		e.Links = append(e.Links, actions.Link{Label: escape(l.Label), URL: escape(l.URL)})
+	}
+	return bot.Text(e)
 }
 
 // mentionIDPattern is what a Slack user id looks like; anything else is

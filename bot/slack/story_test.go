@@ -1,6 +1,7 @@
 package slack_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -174,5 +175,31 @@ func TestBadInputIs400(t *testing.T) {
 	w.settle()
 	if n := w.router.n.Load(); n != 0 {
 		t.Errorf("%d lines reached the engine, want none", n)
+	}
+}
+
+// TestMentionsTypedIntoALockReasonPingNoOne: bob locks staging with
+// <!channel> and <@U03CAROL> in his reason. The in-channel answer echoes
+// his command; neither their blocks nor
+// their top-level text (Slack's notification text) carries a mention, nor
+// does the refusal that shows the reason to alice.
+func TestMentionsTypedIntoALockReasonPingNoOne(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	resp := w.slack.Command(t, bob, infra, "lock staging <!channel> <@U03CAROL> db upgrade")
+	var r commandResponse
+	if err := json.Unmarshal([]byte(resp.Body), &r); err != nil || r.ResponseType != "in_channel" {
+		t.Fatalf("the lock was answered %q (%v), want an answer in the channel", resp.Body, err)
+	}
+	answer := slacktest.Message{Text: r.Text, Blocks: r.Blocks}
+	w.slack.Send(t, w.slack.EventRequest("Ev01", slacktest.DirectMessage(alice, "D01ALICE", "lock staging"), 0))
+	refusal := w.expectMessage("D01ALICE", "locked by bob")
+	for name, m := range map[string]slacktest.Message{"the answer": answer, "the refusal": refusal} {
+		if s := text(m); strings.Contains(s, "<!channel>") || strings.Contains(s, "<@U03CAROL>") {
+			t.Errorf("%s carries a Slack mention:\n%s", name, s)
+		}
+		if !strings.Contains(m.Text, "&lt;!channel&gt; &lt;@U03CAROL&gt; db upgrade") {
+			t.Errorf("%s's text does not show the reason, escaped: %q", name, m.Text)
+		}
 	}
 }
