@@ -187,7 +187,7 @@ func fitLines(lines []string) (shown, overflow []string) {
 	n := 0
 	i := len(lines)
 	for i > 0 {
-		l := len(escape(lines[i-1])) + 1
+		l := len(codeLine(lines[i-1])) + 1
 		if n+l > budget-8*maxCodeBlocks {
 			break
 		}
@@ -218,7 +218,7 @@ func codeChunk(lines []string) (string, int) {
 	var b strings.Builder
 	n := 0
 	for _, l := range lines {
-		l = truncate(escape(l), maxSectionText-10) + "\n"
+		l = truncate(codeLine(l), maxSectionText-10) + "\n"
 		if n > 0 && b.Len()+len(l) > maxSectionText-8 {
 			break
 		}
@@ -226,6 +226,34 @@ func codeChunk(lines []string) (string, int) {
 		n++
 	}
 	return "```\n" + b.String() + "```", n
+}
+
+// codeLine is l as a line of a code block: escaped, and with every run of
+// three or more backticks broken up by a zero-width space after each
+// backtick, so that no ``` in it ends the block.
+func codeLine(l string) string {
+	l = escape(l)
+	if !strings.Contains(l, "```") {
+		return l
+	}
+	var b strings.Builder
+	for len(l) > 0 {
+		run := len(l) - len(strings.TrimLeft(l, "`"))
+		switch {
+		case run >= 3:
+			b.WriteString(strings.Repeat("`\u200b", run))
+		case run > 0:
+			b.WriteString(l[:run])
+		default:
+			run = strings.IndexByte(l, '`')
+			if run < 0 {
+				run = len(l)
+			}
+			b.WriteString(l[:run])
+		}
+		l = l[run:]
+	}
+	return b.String()
 }
 
 func plain(s string) *slack.TextBlockObject {

@@ -96,3 +96,27 @@ func TestDecidedRequestHasNoButtons(t *testing.T) {
 		t.Errorf("a message without buttons has an actions block: %s", b)
 	}
 }
+
+// TestBackticksInOutputDoNotEndItsCodeBlock: a line of output with ``` (or
+// a longer run of backticks) in it would close Slack's code block early
+// and show the rest as mrkdwn; the run is broken up, and each code block
+// has just its own two fences.
+func TestBackticksInOutputDoNotEndItsCodeBlock(t *testing.T) {
+	t.Parallel()
+	lines := []string{"echo ```", "*rm -rf* _now_", "````", "`````x``````", "``ok`` `fine`"}
+	var code []string
+	for _, b := range blocksOf(t, actions.Message{Summary: "deploy", Lines: lines}) {
+		if s, _ := b["text"].(map[string]any)["text"].(string); strings.HasPrefix(s, "```") {
+			code = append(code, s)
+		}
+	}
+	if len(code) != 1 {
+		t.Fatalf("%d code blocks, want 1: %q", len(code), code)
+	}
+	if n := strings.Count(code[0], "```"); n != 2 {
+		t.Errorf("the code block has %d fences, want 2:\n%s", n, code[0])
+	}
+	if shown := strings.ReplaceAll(code[0], "\u200b", ""); shown != "```\n"+strings.Join(lines, "\n")+"\n```" {
+		t.Errorf("the code block shows other than the lines:\n%s", shown)
+	}
+}
