@@ -31,7 +31,7 @@ func commandRequest(c slack.SlashCommand) (request, error) {
 	if c.UserID == "" || c.ChannelID == "" {
 		return request{}, fmt.Errorf("%w: slash command without user_id or channel_id", errMalformed)
 	}
-	text := strings.TrimSpace(c.Text)
+	text := strings.TrimSpace(unescape(c.Text))
 	if text == "" {
 		text = "help"
 	}
@@ -114,15 +114,28 @@ func eventRequest(eventID string, ev slackevents.EventsAPIEvent) request {
 		if e.BotID != "" || e.User == "" || e.Channel == "" {
 			return r
 		}
-		text := leadingMention.ReplaceAllString(e.Text, "")
+		text := unescape(leadingMention.ReplaceAllString(e.Text, ""))
 		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: text, Direct: true, Private: isDM(e.Channel)}
 	case *slackevents.MessageEvent:
 		if e.ChannelType != "im" || e.SubType != "" || e.BotID != "" || e.User == "" || e.Channel == "" {
 			return r
 		}
-		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: e.Text, Direct: true, Private: true}
+		r.line = &bot.Incoming{Platform: Platform, UserID: e.User, Channel: e.Channel, Text: unescape(e.Text), Direct: true, Private: true}
 	}
 	return r
+}
+
+// unescaper undoes Slack's escaping of what people type.
+var unescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
+
+// unescape returns the text a person typed, which Slack sends with &, <
+// and > (and only those) as &amp;, &lt; and &gt;. What infrabot shows of
+// it is escaped again (escape), so a <!channel> typed never pings.
+func unescape(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return unescaper.Replace(s)
 }
 
 func key(kind, id string) string {

@@ -203,3 +203,30 @@ func TestMentionsTypedIntoALockReasonPingNoOne(t *testing.T) {
 		}
 	}
 }
+
+// TestWhatPeopleTypeIsShownAsTheyTypedIt: Slack sends "db & cache <!here>",
+// typed by bob in a DM, as "db &amp; cache &lt;!here&gt;". infrabot keeps
+// the reason bob typed and shows it escaped once: neither "&amp;amp;" on
+// screen nor a <!here> that pings, in the answer to bob or in the
+// refusal that alice's slash command gets later.
+func TestWhatPeopleTypeIsShownAsTheyTypedIt(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.slack.Send(t, w.slack.EventRequest("Ev01", slacktest.DirectMessage(bob, "D02BOB", "lock staging db &amp; cache &lt;!here&gt;"), 0))
+	answer := w.expectMessage("D02BOB", "locked by bob")
+	resp := w.slack.Command(t, alice, infra, "lock staging")
+	var r commandResponse
+	if err := json.Unmarshal([]byte(resp.Body), &r); err != nil || r.ResponseType != "ephemeral" {
+		t.Fatalf("alice's lock was answered %q (%v), want a refusal only she sees", resp.Body, err)
+	}
+	refusal := slacktest.Message{Text: r.Text, Blocks: r.Blocks}
+	for name, m := range map[string]slacktest.Message{"the answer": answer, "the refusal": refusal} {
+		s := text(m)
+		if strings.Contains(s, "&amp;amp;") || strings.Contains(s, "&amp;lt;") || strings.Contains(s, "<!here>") {
+			t.Errorf("%s shows the reason escaped twice, or pings:\n%s", name, s)
+		}
+		if !strings.Contains(m.Text, "db &amp; cache &lt;!here&gt;") {
+			t.Errorf("%s's text does not show the reason, escaped once: %q", name, m.Text)
+		}
+	}
+}
