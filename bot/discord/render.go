@@ -171,13 +171,12 @@ func description(m actions.Message, room int) string {
 
 // fitLines keeps the last lines that fit in room bytes (output grows at
 // the end) and says how many earlier ones were left out. ``` in a line
-// would close the code block, so it is broken up.
+// would close the code block, so it is broken up (breakFences).
 func fitLines(lines []string, room int) (shown []string, dropped int) {
-	fence := func(l string) string { return strings.ReplaceAll(l, "```", "`\u200b``") }
 	n := 0
 	i := len(lines)
 	for i > 0 {
-		l := fence(lines[i-1])
+		l := breakFences(lines[i-1])
 		if n+len(l)+1 > room {
 			break
 		}
@@ -187,10 +186,31 @@ func fitLines(lines []string, room int) (shown []string, dropped int) {
 	}
 	slices.Reverse(shown)
 	if i > 0 && len(shown) == 0 && room > 0 {
-		shown = []string{truncate(fence(lines[len(lines)-1]), room)}
+		shown = []string{truncate(breakFences(lines[len(lines)-1]), room)}
 		i--
 	}
 	return shown, i
+}
+
+// breakFences puts a zero-width space after every second backtick of a
+// run of three or more, so that no ``` is left in s, whatever the run's
+// length: it could neither open nor close a code block.
+func breakFences(s string) string {
+	if !strings.Contains(s, "```") {
+		return s
+	}
+	var b strings.Builder
+	run := 0
+	for _, r := range s {
+		if r != '`' {
+			run = 0
+		} else if run++; run == 3 {
+			b.WriteString("\u200b")
+			run = 1
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func orDash(s string) string {

@@ -104,3 +104,17 @@ func TestLongOutputFitsAnEmbed(t *testing.T) {
 		t.Errorf("the description does not end with the output's end:\n%s", e.Description[len(e.Description)-200:])
 	}
 }
+
+// A command's output is shown in a code block; a run of backticks in it,
+// of any length, cannot close that block and turn the lines after it
+// into live markdown.
+func TestOutputCannotCloseItsCodeBlock(t *testing.T) {
+	t.Parallel()
+	for _, run := range []int{3, 4, 5, 7} {
+		fence := strings.Repeat("`", run)
+		d := bodyOf(t, actions.Message{Summary: "run 1", Lines: []string{"out: " + fence, "**not code** [x](https://evil.example/)", fence}})["embeds"].([]any)[0].(map[string]any)["description"].(string)
+		if n := strings.Count(d, "```"); n != 2 {
+			t.Errorf("a run of %d backticks: the description has %d fences, want only the code block's 2:\n%s", run, n, d)
+		}
+	}
+}
