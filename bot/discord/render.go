@@ -9,6 +9,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
 )
 
 // Embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits),
@@ -134,10 +135,12 @@ func description(m actions.Message, room int) string {
 	if len(m.Links) > 0 {
 		var ls []string
 		for _, l := range m.Links {
-			if strings.HasPrefix(l.URL, "https://") || strings.HasPrefix(l.URL, "http://") {
+			// A URL that is not a plain http(s) URL (a space or a ")" would
+			// end the link early) is shown as text, never as a link.
+			if bot.SafeURL(l.URL) {
 				ls = append(ls, fmt.Sprintf("[%s](%s)", escape(l.Label), l.URL))
 			} else {
-				ls = append(ls, escape(l.Label)+" "+l.URL)
+				ls = append(ls, escape(l.Label)+" "+escape(l.URL))
 			}
 		}
 		head = append(head, strings.Join(ls, " · "))

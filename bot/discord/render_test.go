@@ -118,3 +118,22 @@ func TestOutputCannotCloseItsCodeBlock(t *testing.T) {
 		}
 	}
 }
+
+// Only a URL bot.SafeURL passes is a link, as on Slack: a ")" or a space
+// in a build's log URL would end the link early and leave the rest live
+// markdown. Such a URL is shown as text, its markdown escaped.
+func TestOnlySafeURLsAreLinks(t *testing.T) {
+	t.Parallel()
+	d := bodyOf(t, actions.Message{Summary: "job broken", Links: []actions.Link{
+		{Label: "logs of job", URL: "https://logs.example.org/1) [sign in again](https://evil.example/x"},
+		{Label: "console", URL: "https://ci.example.org/job 7"},
+	}})["embeds"].([]any)[0].(map[string]any)["description"].(string)
+	for _, bad := range []string{"[sign in again](", "[logs of job](", "[console]("} {
+		if strings.Contains(d, bad) {
+			t.Errorf("the description has a link %q…:\n%s", bad, d)
+		}
+	}
+	if !strings.Contains(d, "logs of job") || !strings.Contains(d, "https://ci.example.org/job 7") {
+		t.Errorf("an unsafe URL should be shown as text with its label:\n%s", d)
+	}
+}
