@@ -86,7 +86,7 @@ func render(m actions.Message) rendered {
 	// rest. A field that does not fit is left out, with those after it.
 	fieldRoom := budget / 3
 	for i, f := range m.Fields {
-		name, value := truncate(orDash(f.Label), maxFieldName), truncate(orDash(f.Value), maxFieldValue)
+		name, value := truncate(orDash(f.Label), maxFieldName), truncate(orDash(inert(f.Value)), maxFieldValue)
 		if i == maxFields || len(name)+len(value) > fieldRoom {
 			break
 		}
@@ -130,7 +130,7 @@ func description(m actions.Message, room int) string {
 	}
 	var head []string
 	if text != "" {
-		head = append(head, text)
+		head = append(head, inert(text))
 	}
 	if len(m.Links) > 0 {
 		var ls []string
@@ -174,12 +174,12 @@ func description(m actions.Message, room int) string {
 
 // fitLines keeps the last lines that fit in room bytes (output grows at
 // the end) and says how many earlier ones were left out. ``` in a line
-// would close the code block, so it is broken up (breakFences).
+// would close the code block, so it is broken up (inert).
 func fitLines(lines []string, room int) (shown []string, dropped int) {
 	n := 0
 	i := len(lines)
 	for i > 0 {
-		l := breakFences(lines[i-1])
+		l := inert(lines[i-1])
 		if n+len(l)+1 > room {
 			break
 		}
@@ -189,11 +189,23 @@ func fitLines(lines []string, room int) (shown []string, dropped int) {
 	}
 	slices.Reverse(shown)
 	if i > 0 && len(shown) == 0 && room > 0 {
-		shown = []string{truncate(breakFences(lines[len(lines)-1]), room)}
+		shown = []string{truncate(inert(lines[len(lines)-1]), room)}
 		i--
 	}
 	return shown, i
 }
+
+// linkCloser breaks up "](", the middle of a masked link [label](url),
+// with a zero-width space: in a code span or not, there is then no link.
+var linkCloser = strings.NewReplacer("](", "]\u200b(")
+
+// inert keeps text infrabot interpolates but did not write (a lock
+// reason in a command, a field's value, a line of output) from making a
+// masked link or a code block: it may contain a backtick that closes the
+// code span the engine wrapped it in, so neither can depend on being in
+// one. The masked links of a message are its Links, never its text. What
+// reads as ordinary text (a lone bracket, a code span) is left as it is.
+func inert(s string) string { return linkCloser.Replace(breakFences(s)) }
 
 // breakFences puts a zero-width space after every second backtick of a
 // run of three or more, so that no ``` is left in s, whatever the run's

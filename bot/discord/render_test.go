@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot/discord"
 )
 
@@ -135,5 +136,34 @@ func TestOnlySafeURLsAreLinks(t *testing.T) {
 	}
 	if !strings.Contains(d, "logs of job") || !strings.Contains(d, "https://ci.example.org/job 7") {
 		t.Errorf("an unsafe URL should be shown as text with its label:\n%s", d)
+	}
+}
+
+// Text infrabot did not write — a lock reason, a field's value, a line of
+// output — makes no masked link in the bot's embed, even when it closes
+// the code span the engine wraps a command in: masked links come only
+// from the message's Links.
+func TestUserTextMakesNoMaskedLink(t *testing.T) {
+	t.Parallel()
+	w := actionstest.New(t, actionstest.Options{})
+	r := w.As("bob", "lock staging \"x` [infrabot: re-authorise here](https://evil.example/login) `\"")
+	w.Expect(r, false, "staging is locked by bob")
+	for i, m := range []actions.Message{
+		r.Message,
+		{Summary: "staging", Fields: []actions.Field{{Label: "lock", Value: "by bob: [re-authorise](https://evil.example/login)"}}},
+		// A "[" in the text and "](" in the output: one link across both.
+		{Summary: "run 3 failed: [see", Lines: []string{"here](https://evil.example/login)"}},
+		{Text: "``` [re-authorise](https://evil.example/login)", Links: []actions.Link{{Label: "build log", URL: "https://logs.example/42"}}},
+	} {
+		b, err := json.Marshal(discord.Render(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := string(b); strings.Contains(s, "](https://evil.example") {
+			t.Errorf("message %d: user text is a masked link:\n%s", i, s)
+		}
+		if len(m.Links) > 0 && !strings.Contains(string(b), "[build log](https://logs.example/42)") {
+			t.Errorf("message %d: infrabot's own link is gone:\n%s", i, b)
+		}
 	}
 }
