@@ -113,15 +113,25 @@ func (a *Adapter) accept(ctx context.Context, keys []string, j job, wait bool) a
 	return queued
 }
 
-// busyText is bot.BusyText in Discord's spelling.
-func busyText(command string) string { return bot.BusyText("⏳", command) }
+// maxBusyCommand bounds the command a busy answer echoes: a command may
+// be thousands of characters long (a lock reason), and Discord refuses an
+// answer over its limits (2,000 characters of content).
+const maxBusyCommand = 200
+
+// busyText is bot.BusyText in Discord's spelling, the command cut short
+// when it is long.
+func busyText(command string) string {
+	return bot.BusyText("⏳", truncate(command, maxBusyCommand))
+}
 
 // busyResponse answers an interaction infrabot has no room for, at once
 // and only to its author (type 4, flag 64): a command or a click alike,
-// Discord shows it as a message, not as "interaction failed".
+// Discord shows it as a message, not as "interaction failed". It pings
+// no one, whatever the command says.
 func busyResponse(command string) *discordgo.InteractionResponse {
 	return &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseChannelMessageWithSource,
-		Data: &discordgo.InteractionResponseData{Content: busyText(command), Flags: discordgo.MessageFlagsEphemeral},
+		Data: &discordgo.InteractionResponseData{Content: busyText(command), Flags: discordgo.MessageFlagsEphemeral,
+			AllowedMentions: &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}},
 	}
 }

@@ -201,3 +201,39 @@ func TestNoisyDiscordUserCannotStarveOthers(t *testing.T) {
 		t.Errorf("no refusal line counting the script's %d refusals:\n%s", noisyBusy, o.log.String())
 	}
 }
+
+// The busy answer names the command, cut short when it is long (a lock
+// reason may have thousands of characters): Discord refuses an answer over
+// its limits and shows "interaction failed". It pings no one.
+func TestBusyAnswerToALongCommandFitsDiscord(t *testing.T) {
+	t.Parallel()
+	o := newOverloaded(t, discord.Options{Workers: 1, Queue: 1, PerPerson: 1, BusyLogInterval: time.Hour})
+	for i := 0; !o.command(t, alice, strconv.Itoa(i)).busy; i++ {
+		if i == 10 {
+			t.Fatal("10 commands held by one worker were all accepted")
+		}
+	}
+	long := strings.Repeat("x", 3000) + " @everyone"
+	resp := o.app.Send(t, o.app.Sign(o.fake.Command(alice, guild, infra, "status", map[string]any{"n": long})))
+	var body struct {
+		Type int            `json:"type"`
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body.Type != 4 {
+		t.Fatalf("answer %.300s, want a busy answer (type 4)", resp.Body)
+	}
+	if err := discordtest.CheckMessage(body.Data); err != nil {
+		t.Errorf("Discord would refuse the busy answer: %v", err)
+	}
+	content, _ := body.Data["content"].(string)
+	if !strings.HasPrefix(content, "⏳ infrabot is busy right now and did not run `status \"xxx") || !strings.Contains(content, "try again") {
+		t.Errorf("busy answer %.300q… does not name the command and say to retry", content)
+	}
+	if am, ok := body.Data["allowed_mentions"].(map[string]any); !ok || am["parse"] == nil || len(am["parse"].([]any)) != 0 {
+		t.Errorf("busy answer's allowed_mentions is %v, want parse []", body.Data["allowed_mentions"])
+	}
+	o.router.Open()
+	if err := o.adapter.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
