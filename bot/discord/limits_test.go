@@ -2,6 +2,7 @@ package discord_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,44 @@ func TestEveryMessageFitsDiscord(t *testing.T) {
 	for i, m := range actionstest.Overfull() {
 		if err := discordtest.CheckMessage(bodyOf(t, m)); err != nil {
 			t.Fatalf("overfull message %d: over Discord's limits: %v", i, err)
+		}
+	}
+}
+
+// A message that mentions more people than fit — Discord takes 100 ids in
+// allowed_mentions.users and 2,000 characters of content — mentions those
+// that fit, says how many more there are, and lists in allowed_mentions
+// only the people its content mentions.
+func TestMentionsOfManyPeopleFitDiscord(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{99, 100, 101, 120, 700} {
+		var ms []actions.Mention
+		for i := range n {
+			ms = append(ms, actions.Mention{Person: fmt.Sprintf("p%d", i), ID: fmt.Sprintf("4%017d", i)})
+		}
+		ms = append(ms, actions.Mention{Person: "dave"}) // not on Discord
+		body := bodyOf(t, actions.Message{Summary: "CI job broken", Mentions: ms})
+		if err := discordtest.CheckMessage(body); err != nil {
+			t.Errorf("%d mentions: over Discord's limits: %v", n, err)
+			continue
+		}
+		content := body["content"].(string)
+		users, _ := body["allowed_mentions"].(map[string]any)["users"].([]any)
+		for _, u := range users {
+			if !strings.Contains(content, "<@"+u.(string)+">") {
+				t.Errorf("%d mentions: allowed_mentions lists %s, which the content does not mention", n, u)
+			}
+		}
+		shown := strings.Count(content, "<@")
+		if shown != len(users) {
+			t.Errorf("%d mentions: the content mentions %d, allowed_mentions lists %d", n, shown, len(users))
+		}
+		if rest := len(ms) - shown - strings.Count(content, "dave"); rest == 0 {
+			if strings.Contains(content, "more") {
+				t.Errorf("%d mentions: all shown, yet the content says there are more: %q", n, content)
+			}
+		} else if want := fmt.Sprintf(" and %d more", rest); !strings.HasSuffix(content, want) {
+			t.Errorf("%d mentions: %d not shown, and the content ends %q, not %q", n, rest, content[len(content)-30:], want)
 		}
 	}
 }

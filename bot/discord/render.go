@@ -22,6 +22,9 @@ const (
 	maxFieldValue  = 1000
 	maxFooter      = 2000
 	maxContent     = 1900
+	// maxMentionUsers is how many people a message may ping: Discord
+	// takes at most 100 ids in allowed_mentions.users.
+	maxMentionUsers = 100
 	// maxEmbedTotal bounds what all of an embed's texts add up to
 	// (Discord: 6,000 characters): the title, then the footer, the
 	// fields and the description share it, in that order.
@@ -64,16 +67,7 @@ func Render(m actions.Message) any { return render(m) }
 
 func render(m actions.Message) rendered {
 	r := rendered{Components: []discordgo.MessageComponent{}, AllowedMentions: &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}}
-	var mentions []string
-	for _, men := range m.Mentions {
-		if men.ID != "" {
-			mentions = append(mentions, "<@"+men.ID+">")
-			r.AllowedMentions.Users = append(r.AllowedMentions.Users, men.ID)
-		} else {
-			mentions = append(mentions, escape(men.Person))
-		}
-	}
-	r.Content = truncate(strings.Join(mentions, " "), maxContent)
+	r.Content, r.AllowedMentions.Users = mentions(m.Mentions)
 
 	e := &discordgo.MessageEmbed{Type: discordgo.EmbedTypeRich, Color: toneColour[m.Tone]}
 	e.Title = truncate(m.Title, maxTitle)
@@ -116,6 +110,41 @@ func render(m actions.Message) rendered {
 		r.Components = []discordgo.MessageComponent{row}
 	}
 	return r
+}
+
+// mentions renders ms as the content of a message and the ids it may
+// ping: as many as fit in the content and in allowed_mentions (Discord
+// takes 100 ids there), then "and N more" for the rest. Only the people
+// the content mentions are listed.
+func mentions(ms []actions.Mention) (content string, ids []string) {
+	// Room kept for the note, however many are left out.
+	note := len(fmt.Sprintf(" and %d more", len(ms)))
+	var b strings.Builder
+	for i, men := range ms {
+		part := escape(men.Person)
+		if men.ID != "" {
+			part = "<@" + men.ID + ">"
+		}
+		if b.Len() > 0 {
+			part = " " + part
+		}
+		room := maxContent
+		if i < len(ms)-1 {
+			room -= note
+		}
+		if b.Len()+len(part) > room || (men.ID != "" && len(ids) == maxMentionUsers) {
+			if b.Len() > 0 {
+				b.WriteString(" ")
+			}
+			fmt.Fprintf(&b, "and %d more", len(ms)-i)
+			break
+		}
+		b.WriteString(part)
+		if men.ID != "" {
+			ids = append(ids, men.ID)
+		}
+	}
+	return b.String(), ids
 }
 
 // description is the text, the links and the lines of m (the last ones

@@ -25,17 +25,23 @@ const (
 	MaxRowButtons   = 5
 	MaxButtonLabel  = 80
 	MaxCustomID     = 100
+	MaxMentionUsers = 100 // ids in allowed_mentions.users
 	errInvalidForm  = 50035
 	invalidFormBody = "Invalid Form Body"
 )
 
 // CheckMessage checks a message body, as JSON decodes it (a channel
 // message, a webhook follow-up or edit, or an interaction response's
-// data), against Discord's limits: content, embeds (each part, and all of
-// them together) and buttons.
+// data), against Discord's limits: content, the users allowed_mentions
+// lists, embeds (each part, and all of them together) and buttons.
 func CheckMessage(body map[string]any) error {
 	if c, _ := body["content"].(string); utf8.RuneCountInString(c) > MaxContent {
 		return fmt.Errorf("content has %d characters, more than %d", utf8.RuneCountInString(c), MaxContent)
+	}
+	if am, ok := body["allowed_mentions"].(map[string]any); ok {
+		if users, _ := am["users"].([]any); len(users) > MaxMentionUsers {
+			return fmt.Errorf("allowed_mentions.users has %d ids, more than %d", len(users), MaxMentionUsers)
+		}
 	}
 	embeds, _ := body["embeds"].([]any)
 	if len(embeds) > MaxEmbeds {

@@ -2,6 +2,7 @@ package discordtest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -29,6 +30,13 @@ func TestCheckMessageKnowsDiscordsLimits(t *testing.T) {
 		return map[string]any{"type": 1, "components": bs}
 	}
 	r := strings.Repeat
+	mentioning := func(n int) map[string]any {
+		users := make([]any, n)
+		for i := range users {
+			users[i] = fmt.Sprintf("4%017d", i)
+		}
+		return map[string]any{"content": "", "allowed_mentions": map[string]any{"parse": []any{}, "users": users}}
+	}
 	tests := []struct {
 		name string
 		body map[string]any
@@ -38,6 +46,8 @@ func TestCheckMessageKnowsDiscordsLimits(t *testing.T) {
 			"embeds":     []any{embed(r("t", 256), r("é", 4096), r("f", 1000), 25, r("v", 24))},
 			"components": []any{row(5, r("l", 80), r("c", 100)), row(1, "l", "c"), row(1, "l", "c"), row(1, "l", "c"), row(1, "l", "c")}}, true},
 		{"content of 2001", body(r("c", 2001)), false},
+		{"100 users mentioned", mentioning(100), true},
+		{"101 users mentioned", mentioning(101), false},
 		{"title of 257", body("", embed(r("t", 257), "", "", 0, "")), false},
 		{"description of 4097", body("", embed("", r("d", 4097), "", 0, "")), false},
 		{"26 fields", body("", embed("", "", "", 26, "v")), false},
@@ -87,6 +97,10 @@ func TestFakeRefusesMessagesOverLimits(t *testing.T) {
 	}
 	if got := s.Messages("C1"); len(got) != 0 {
 		t.Errorf("the refused message was kept: %+v", got)
+	}
+	users := strings.Repeat(`"401000000000000001",`, 101)
+	if status, out := post(`{"content":"<@401000000000000001>","allowed_mentions":{"parse":[],"users":[` + users[:len(users)-1] + `]}}`); status != http.StatusBadRequest || out["code"] != float64(50035) {
+		t.Errorf("101 users in allowed_mentions: %d %v", status, out)
 	}
 	if status, out := post(`{"embeds":[{"description":"fine"}]}`); status != http.StatusOK {
 		t.Errorf("a message within the limits: %d %v", status, out)
