@@ -174,6 +174,8 @@ func TestProblemsInOurWords(t *testing.T) {
 		{"channel ids", "channels:\n  default: {slack: general}\n  ci: {discord: \"12ab\"}\n",
 			"f.yaml:2: \"general\" is not a Slack channel id (like C0INFRA: copy it from the channel's details, not its name)\n" +
 				"f.yaml:3: \"12ab\" is not a Discord channel id (a number like 345678901234567890, in quotes)"},
+		{"person's discord id not an id", "people:\n  bob: {discord: \"bob#1234\"}\n  carol: {discord: \"403000000000000003\"}\n",
+			"f.yaml:2: bob's discord id \"bob#1234\" is not a Discord user id (a number like 401000000000000001, in quotes: with Developer Mode on, right-click the person, Copy User ID)"},
 		{"discord.listen not used", "http: {listen: 127.0.0.1:3000}\ndiscord:\n  mode: interactions\n  listen: 127.0.0.1:3001\n  public_key: ${env:HOME}\n  bot_token: ${env:HOME}\n  application_id: \"123456789012345678\"\n",
 			"f.yaml:4: discord.listen is not used: infrabot serves /discord/interactions on its one public server, set as http: {listen: 127.0.0.1:3001} at the top level"},
 		{"discord interactions without key or server", "discord:\n  mode: interactions\n  bot_token: ${env:HOME}\n  application_id: \"123456789012345678\"\n",

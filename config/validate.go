@@ -155,6 +155,12 @@ func (v *validator) checkPeople(c *Config) {
 			slackIDs[p.Slack] = name
 		}
 		if p.Discord != "" {
+			// Discord refuses a whole message whose allowed_mentions
+			// lists anything but an id: every page of this person would
+			// be lost.
+			if !snowflake.MatchString(p.Discord) {
+				v.errorf([]string{"people", name, "discord"}, "%s's discord id %q is not a Discord user id (a number like 401000000000000001, in quotes: with Developer Mode on, right-click the person, Copy User ID)", name, p.Discord)
+			}
 			if other, dup := discordIDs[p.Discord]; dup {
 				v.errorf([]string{"people", name, "discord"}, "discord id %s is given to both %s and %s", p.Discord, other, name)
 			}
