@@ -98,3 +98,20 @@ func TestEditsCoalesce(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// A Discord id that is not a number (a user name, as "bob#1234") is
+// never put in <@…> or allowed_mentions, which Discord would refuse with
+// the whole message: the person is named in plain text, as Slack does.
+func TestMentionOfAnIDThatIsNotAnIDIsPlainText(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	msg := actions.Message{Summary: "incident 9: web down", Tone: actions.ToneDanger,
+		Mentions: []actions.Mention{{Person: "bob", ID: "bob#1234"}, {Person: "carol", ID: carol.ID}}}
+	if _, err := w.adapter.Post(context.Background(), infra, msg); err != nil {
+		t.Fatalf("Post: %v", err)
+	}
+	post := w.expectMessage(infra, "incident 9: web down")
+	if want := "bob <@" + carol.ID + ">"; post.Content != want {
+		t.Errorf("mentions rendered as %q, want %q", post.Content, want)
+	}
+}

@@ -2,6 +2,7 @@ package discord
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -112,18 +113,24 @@ func render(m actions.Message) rendered {
 	return r
 }
 
+// mentionIDPattern is what a Discord user id looks like (a snowflake: a
+// number); anything else is never put in <@…> or allowed_mentions, where
+// Discord would refuse the whole message for it.
+var mentionIDPattern = regexp.MustCompile(`^[0-9]{15,20}$`)
+
 // mentions renders ms as the content of a message and the ids it may
 // ping: as many as fit in the content and in allowed_mentions (Discord
 // takes 100 ids there), then "and N more" for the rest. Only the people
-// the content mentions are listed.
+// the content mentions are listed; a person with no Discord id, or one
+// that is not an id, is named in plain text.
 func mentions(ms []actions.Mention) (content string, ids []string) {
 	// Room kept for the note, however many are left out.
 	note := len(fmt.Sprintf(" and %d more", len(ms)))
 	var b strings.Builder
 	for i, men := range ms {
-		part := escape(men.Person)
-		if men.ID != "" {
-			part = "<@" + men.ID + ">"
+		part, id := escape(men.Person), ""
+		if mentionIDPattern.MatchString(men.ID) {
+			part, id = "<@"+men.ID+">", men.ID
 		}
 		if b.Len() > 0 {
 			part = " " + part
@@ -132,7 +139,7 @@ func mentions(ms []actions.Mention) (content string, ids []string) {
 		if i < len(ms)-1 {
 			room -= note
 		}
-		if b.Len()+len(part) > room || (men.ID != "" && len(ids) == maxMentionUsers) {
+		if b.Len()+len(part) > room || (id != "" && len(ids) == maxMentionUsers) {
 			if b.Len() > 0 {
 				b.WriteString(" ")
 			}
@@ -140,8 +147,8 @@ func mentions(ms []actions.Mention) (content string, ids []string) {
 			break
 		}
 		b.WriteString(part)
-		if men.ID != "" {
-			ids = append(ids, men.ID)
+		if id != "" {
+			ids = append(ids, id)
 		}
 	}
 	return b.String(), ids

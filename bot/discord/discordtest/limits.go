@@ -2,6 +2,7 @@ package discordtest
 
 import (
 	"fmt"
+	"regexp"
 	"unicode/utf8"
 )
 
@@ -30,17 +31,26 @@ const (
 	invalidFormBody = "Invalid Form Body"
 )
 
+// snowflake is what Discord takes as an id: a number (a 64-bit integer).
+var snowflake = regexp.MustCompile(`^[0-9]{1,20}$`)
+
 // CheckMessage checks a message body, as JSON decodes it (a channel
 // message, a webhook follow-up or edit, or an interaction response's
 // data), against Discord's limits: content, the users allowed_mentions
-// lists, embeds (each part, and all of them together) and buttons.
+// lists (at most 100, each an id), embeds (each part, and all of them together) and buttons.
 func CheckMessage(body map[string]any) error {
 	if c, _ := body["content"].(string); utf8.RuneCountInString(c) > MaxContent {
 		return fmt.Errorf("content has %d characters, more than %d", utf8.RuneCountInString(c), MaxContent)
 	}
 	if am, ok := body["allowed_mentions"].(map[string]any); ok {
-		if users, _ := am["users"].([]any); len(users) > MaxMentionUsers {
+		users, _ := am["users"].([]any)
+		if len(users) > MaxMentionUsers {
 			return fmt.Errorf("allowed_mentions.users has %d ids, more than %d", len(users), MaxMentionUsers)
+		}
+		for i, u := range users {
+			if s, _ := u.(string); !snowflake.MatchString(s) {
+				return fmt.Errorf("allowed_mentions.users[%d]: value %v is not snowflake", i, u)
+			}
 		}
 	}
 	embeds, _ := body["embeds"].([]any)

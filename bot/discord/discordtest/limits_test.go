@@ -48,6 +48,7 @@ func TestCheckMessageKnowsDiscordsLimits(t *testing.T) {
 		{"content of 2001", body(r("c", 2001)), false},
 		{"100 users mentioned", mentioning(100), true},
 		{"101 users mentioned", mentioning(101), false},
+		{"a user name in allowed_mentions", map[string]any{"allowed_mentions": map[string]any{"users": []any{"401000000000000001", "bob#1234"}}}, false},
 		{"title of 257", body("", embed(r("t", 257), "", "", 0, "")), false},
 		{"description of 4097", body("", embed("", r("d", 4097), "", 0, "")), false},
 		{"26 fields", body("", embed("", "", "", 26, "v")), false},
