@@ -194,7 +194,7 @@ func (e *Engine) auditAction() *Action {
 			if err != nil {
 				return Message{}, err
 			}
-			m := Message{Title: "audit log", Summary: "the last " + Plural(len(entries), "audit record")}
+			m := Message{Title: "audit log", Summary: "the last " + Plural(len(entries), "audit record"), Tail: true}
 			if len(entries) == 1 {
 				m.Summary = "the last audit record"
 			}

@@ -23,8 +23,15 @@ type Message struct {
 	Title   string
 	Text    string
 	Fields  []Field
-	// Lines are shown preformatted (a plan, a step list, a table).
-	Lines   []string
+	// Lines are shown preformatted (a plan, a step list, a table). A
+	// list puts what matters most first (broken jobs, failing checks):
+	// where its lines do not all fit in one message, adapters show the
+	// first ones and say how many more there are.
+	Lines []string
+	// Tail says Lines are output instead, whose last lines matter most (a
+	// run's progress and log, the latest audit records): adapters short
+	// of room show the last ones.
+	Tail    bool
 	Buttons []Button
 	// Footer is small print under the message.
 	Footer string

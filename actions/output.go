@@ -198,6 +198,7 @@ func RunLogMessage(r *Run, lines []string) Message {
 		Title:   fmt.Sprintf("run %d log: %s", r.ID, r.Command),
 		Summary: fmt.Sprintf("the log of run %d `%s` (%s): %d lines", r.ID, r.Command, r.State, len(lines)),
 		Lines:   lines,
+		Tail:    true,
 	}
 	if len(lines) == 0 {
 		m.Summary = fmt.Sprintf("run %d `%s` (%s) has nothing in its log", r.ID, r.Command, r.State)

@@ -36,6 +36,7 @@ func RunMessage(r *Run, now time.Time) Message {
 		Title:   fmt.Sprintf("run %d: %s", r.ID, r.Command),
 		Summary: fmt.Sprintf("run %d `%s` by %s: %s (%s)", r.ID, r.Command, r.Person, r.State, took),
 		Tone:    stateTone[r.State],
+		Tail:    true, // steps, then output as it comes
 	}
 	if r.Plan.Summary != "" {
 		m.Fields = append(m.Fields, Field{"plan", r.Plan.Summary})
@@ -54,7 +55,7 @@ func RunMessage(r *Run, now time.Time) Message {
 	}
 	m.Lines = append(m.Lines, lines...)
 	if len(r.Steps) == 0 && r.State == AwaitingApproval {
-		m.Lines = r.Plan.Lines
+		m.Lines, m.Tail = r.Plan.Lines, false // a plan reads from its start
 	}
 	if r.OutputOmitted > 0 {
 		m.Lines = append(m.Lines, fmt.Sprintf("… %d earlier lines (the run's log keeps them)", r.OutputOmitted))

@@ -191,44 +191,53 @@ func description(m actions.Message, room int) string {
 		// What wraps the lines: a newline, the note of lines left out,
 		// the code block's fences.
 		const frame = 64
-		shown, dropped := fitLines(m.Lines, room-desc.Len()-frame)
+		shown, dropped := fitLines(m.Lines, room-desc.Len()-frame, m.Tail)
 		if desc.Len() > 0 {
 			desc.WriteString("\n")
 		}
-		if dropped > 0 {
-			fmt.Fprintf(&desc, "(%d earlier lines not shown)", dropped)
+		if dropped > 0 && m.Tail {
+			fmt.Fprintf(&desc, "(%d earlier lines not shown)\n", dropped)
 		}
 		if len(shown) > 0 {
-			if dropped > 0 {
+			desc.WriteString("```\n" + strings.Join(shown, "\n") + "\n```")
+		}
+		if dropped > 0 && !m.Tail {
+			if len(shown) > 0 {
 				desc.WriteString("\n")
 			}
-			desc.WriteString("```\n" + strings.Join(shown, "\n") + "\n```")
+			fmt.Fprintf(&desc, "(%d more lines not shown)", dropped)
 		}
 	}
 	return truncate(desc.String(), room)
 }
 
-// fitLines keeps the last lines that fit in room bytes (output grows at
-// the end) and says how many earlier ones were left out. ``` in a line
-// would close the code block, so it is broken up (inert).
-func fitLines(lines []string, room int) (shown []string, dropped int) {
+// fitLines keeps the lines that fit in room bytes and says how many were
+// left out: for output (tail), which grows at its end, the last ones; for
+// a list, the first. ``` in a line would close the code block, so it is
+// broken up (inert).
+func fitLines(lines []string, room int, tail bool) (shown []string, dropped int) {
+	at := func(i int) string {
+		if tail {
+			return inert(lines[len(lines)-1-i])
+		}
+		return inert(lines[i])
+	}
 	n := 0
-	i := len(lines)
-	for i > 0 {
-		l := inert(lines[i-1])
+	for len(shown) < len(lines) {
+		l := at(len(shown))
 		if n+len(l)+1 > room {
 			break
 		}
 		n += len(l) + 1
 		shown = append(shown, l)
-		i--
 	}
-	slices.Reverse(shown)
-	if i > 0 && len(shown) == 0 && room > 0 {
-		shown = []string{truncate(inert(lines[len(lines)-1]), room)}
-		i--
+	if len(shown) == 0 && len(lines) > 0 && room > 0 {
+		shown = []string{truncate(at(0), room)}
 	}
-	return shown, i
+	if tail {
+		slices.Reverse(shown)
+	}
+	return shown, len(lines) - len(shown)
 }
 
 // linkCloser breaks up "](", the middle of a masked link [label](url),

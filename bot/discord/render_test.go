@@ -81,28 +81,39 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
-// Output longer than an embed holds keeps its last lines and says how
-// many earlier ones are not shown; nothing exceeds Discord's limits.
-func TestLongOutputFitsAnEmbed(t *testing.T) {
+// Lines too many for an embed are cut, and the description says how many
+// are not shown: output shows its last lines, a list (what matters most
+// first) its first; nothing exceeds Discord's limits.
+func TestLongLinesFitAnEmbed(t *testing.T) {
 	t.Parallel()
-	var lines []string
+	lines := []string{"the first line"}
 	for range 2000 {
 		lines = append(lines, strings.Repeat("x", 60))
 	}
 	lines = append(lines, "the last line")
-	b, _ := json.Marshal(discord.Render(actions.Message{Title: strings.Repeat("t", 300), Summary: "s", Lines: lines}))
-	var r struct {
-		Embeds []struct{ Title, Description string }
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	e := r.Embeds[0]
-	if len(e.Description) > 4096 || len(e.Title) > 256 {
-		t.Errorf("description %d bytes, title %d: over Discord's limits", len(e.Description), len(e.Title))
-	}
-	if !strings.Contains(e.Description, "the last line") || !strings.Contains(e.Description, "earlier lines not shown") {
-		t.Errorf("the description does not end with the output's end:\n%s", e.Description[len(e.Description)-200:])
+	for _, c := range []struct {
+		name        string
+		tail        bool
+		shown, note string
+		notShown    string
+	}{
+		{"output", true, "the last line", "earlier lines not shown", "the first line"},
+		{"list", false, "the first line", "more lines not shown", "the last line"},
+	} {
+		b, _ := json.Marshal(discord.Render(actions.Message{Title: strings.Repeat("t", 300), Summary: "s", Lines: lines, Tail: c.tail}))
+		var r struct {
+			Embeds []struct{ Title, Description string }
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		e := r.Embeds[0]
+		if len(e.Description) > 4096 || len(e.Title) > 256 {
+			t.Errorf("%s: description %d bytes, title %d: over Discord's limits", c.name, len(e.Description), len(e.Title))
+		}
+		if !strings.Contains(e.Description, c.shown) || !strings.Contains(e.Description, c.note) || strings.Contains(e.Description, c.notShown) {
+			t.Errorf("%s: the description should show %q, not %q, and say %q:\n%s", c.name, c.shown, c.notShown, c.note, e.Description)
+		}
 	}
 }
 

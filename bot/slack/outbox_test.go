@@ -117,39 +117,55 @@ func TestUpdatesAreCoalescedAndTheLastStateWins(t *testing.T) {
 	}
 }
 
-func TestLongOutputGoesToTheThread(t *testing.T) {
+// Lines too many for one message go to its thread. Output shows its last
+// lines and threads the earlier ones; a list, which puts what matters
+// most first (broken jobs), shows its first lines and threads the rest.
+func TestLongLinesGoToTheThread(t *testing.T) {
 	t.Parallel()
-	fake := slacktest.NewServer(t, botToken)
-	a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), Router: &countingRouter{}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var lines []string
 	for i := range 400 {
 		lines = append(lines, fmt.Sprintf("line %03d of the audit log, long enough to matter", i))
 	}
-	ref, err := a.Post(context.Background(), infra, actions.Message{Title: "audit", Summary: "audit", Lines: lines})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	var main, thread string
-	for _, m := range fake.Messages(infra) {
-		if m.TS == ref.ID {
-			main = text(m)
-		} else if m.ThreadTS == ref.ID {
-			thread += text(m)
-		}
-	}
-	if !strings.Contains(main, "line 399") || strings.Contains(main, "line 000") || !strings.Contains(main, "earlier lines are in the thread") {
-		t.Errorf("the message should show the last lines and point to the thread:\n%.300s", main)
-	}
-	for _, want := range []string{"line 000", "line 100"} {
-		if !strings.Contains(thread, want) {
-			t.Errorf("the thread lacks %q", want)
-		}
+	for _, c := range []struct {
+		name            string
+		tail            bool
+		shown, threaded []string
+		note            string
+	}{
+		{"output", true, []string{"line 399"}, []string{"line 000", "line 100"}, "earlier lines are in the thread"},
+		{"list", false, []string{"line 000"}, []string{"line 399", "line 300"}, "more lines are in the thread"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fake := slacktest.NewServer(t, botToken)
+			a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), Router: &countingRouter{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := a.Post(context.Background(), infra, actions.Message{Title: "audit", Summary: "audit", Lines: lines, Tail: c.tail})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var main, thread string
+			for _, m := range fake.Messages(infra) {
+				if m.TS == ref.ID {
+					main = text(m)
+				} else if m.ThreadTS == ref.ID {
+					thread += text(m)
+				}
+			}
+			if !bottest.ContainsAll(main, append(c.shown, c.note)) {
+				t.Errorf("the message should show %q and say %q:\n%.300s", c.shown, c.note, main)
+			}
+			for _, l := range c.threaded {
+				if strings.Contains(main, l) || !strings.Contains(thread, l) {
+					t.Errorf("%q should be in the thread, not the message", l)
+				}
+			}
+		})
 	}
 }
 

@@ -88,12 +88,15 @@ func render(m actions.Message) rendered {
 	if n := len(m.Fields) - len(shownFields); n > 0 {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d more fields not shown.", n))))
 	}
-	shown, overflow := fitLines(m.Lines)
-	if len(overflow) > 0 {
+	shown, overflow := fitLines(m.Lines, m.Tail)
+	if len(overflow) > 0 && m.Tail {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d earlier lines are in the thread.", len(overflow)))))
 	}
 	for _, chunk := range codeChunks(shown) {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(chunk), nil, nil))
+	}
+	if len(overflow) > 0 && !m.Tail {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d more lines are in the thread.", len(overflow)))))
 	}
 	if links := linksMrkdwn(m.Links); links != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(links, maxSectionText)), nil, nil))
@@ -180,24 +183,26 @@ func linksMrkdwn(links []actions.Link) string {
 	return strings.Join(lines, "\n")
 }
 
-// fitLines splits lines into those the message shows (the last ones, as
-// output grows at the end) and the earlier ones that do not fit.
-func fitLines(lines []string) (shown, overflow []string) {
-	budget := maxCodeBlocks * maxSectionText
-	n := 0
-	i := len(lines)
-	for i > 0 {
-		l := len(codeLine(lines[i-1])) + 1
-		if n+l > budget-8*maxCodeBlocks {
+// fitLines splits lines into those the message shows and those that do
+// not fit, which go to its thread: for output (tail), which grows at its
+// end, the message shows the last ones; for a list, the first.
+func fitLines(lines []string, tail bool) (shown, overflow []string) {
+	budget := maxCodeBlocks*maxSectionText - 8*maxCodeBlocks
+	n, fit := 0, 0
+	for fit < len(lines) {
+		l := lines[fit]
+		if tail {
+			l = lines[len(lines)-1-fit]
+		}
+		if n += len(codeLine(l)) + 1; n > budget {
 			break
 		}
-		n += l
-		i--
+		fit++
 	}
-	if i == 0 {
-		return lines, nil
+	if tail {
+		return lines[len(lines)-fit:], lines[:len(lines)-fit]
 	}
-	return lines[i:], lines[:i]
+	return lines[:fit], lines[fit:]
 }
 
 // codeChunks formats lines as code blocks, each within a section's limit.
