@@ -130,6 +130,7 @@ func TestWebhookSignatures(t *testing.T) {
 		{"signed with both while rotating", "POST", pagerduty.Sign([]string{"s0", "s2"}, body), 200, true},
 		{"signed with an old secret", "POST", pagerduty.Sign([]string{"s0"}, body), 401, false},
 		{"unsigned", "POST", "", 401, false},
+		{"the valid one among more entries than PagerDuty sends", "POST", strings.Repeat("v1=,", 10000) + pagerduty.Sign([]string{"s2"}, body), 401, false},
 		{"another version", "POST", strings.Replace(pagerduty.Sign([]string{"s2"}, body), "v1=", "v0=", 1), 401, false},
 		{"GET", "GET", pagerduty.Sign([]string{"s2"}, body), 405, false},
 	}

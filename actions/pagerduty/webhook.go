@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -44,8 +45,8 @@ func Webhook(secrets []string, incidents Incidents, log *slog.Logger) http.Handl
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if !Verify(secrets, r.Header.Get("X-PagerDuty-Signature"), body) {
-			log.Warn("a PagerDuty webhook delivery without a valid signature was refused", "remote", r.RemoteAddr)
+		if err := verify(secrets, r.Header.Get("X-PagerDuty-Signature"), body, sum); err != nil {
+			log.Warn("a PagerDuty webhook delivery without a valid signature was refused", "remote", r.RemoteAddr, "reason", err)
 			http.Error(w, "invalid signature", http.StatusUnauthorized)
 			return
 		}
@@ -115,6 +116,13 @@ func sum(secret string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
+// MaxSignatures bounds the entries of X-PagerDuty-Signature a delivery
+// may carry. PagerDuty sends one per active secret of the subscription
+// (two while one is rotated); a header with more is refused unread, so
+// that refusing a forged delivery costs at most one HMAC of its body per
+// secret.
+const MaxSignatures = 8
+
 // Verify reports whether header holds a v1 signature of body under one of
 // secrets, compared in constant time.
 func Verify(secrets []string, header string, body []byte) bool {
@@ -122,15 +130,34 @@ func Verify(secrets []string, header string, body []byte) bool {
 }
 
 // verify is Verify with the MAC passed in, so that a test can count how
-// many a delivery costs; it says why a delivery is refused.
+// many a delivery costs; it says why a delivery is refused. Entries that
+// are not "v1=" and 64 hex digits are skipped; the body's MAC is computed
+// once per secret, and only when there is an entry to compare it with.
 func verify(secrets []string, header string, body []byte, mac func(secret string, body []byte) []byte) error {
-	for _, sig := range strings.Split(header, ",") {
-		got, ok := strings.CutPrefix(strings.TrimSpace(sig), "v1=")
-		if !ok {
+	entries := strings.SplitN(header, ",", MaxSignatures+1)
+	if len(entries) > MaxSignatures {
+		return fmt.Errorf("X-PagerDuty-Signature has more than %d entries", MaxSignatures)
+	}
+	var sigs [][]byte
+	for _, e := range entries {
+		h, ok := strings.CutPrefix(strings.TrimSpace(e), "v1=")
+		if !ok || len(h) != 2*sha256.Size {
 			continue
 		}
-		for _, s := range secrets {
-			if s != "" && hmac.Equal([]byte(got), []byte(hex.EncodeToString(mac(s, body)))) {
+		if sig, err := hex.DecodeString(h); err == nil {
+			sigs = append(sigs, sig)
+		}
+	}
+	if len(sigs) == 0 {
+		return errors.New("X-PagerDuty-Signature has no v1 signature")
+	}
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		want := mac(s, body)
+		for _, sig := range sigs {
+			if hmac.Equal(sig, want) {
 				return nil
 			}
 		}
