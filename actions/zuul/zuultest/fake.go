@@ -1,7 +1,8 @@
 // Package zuultest is a fake Zuul for tests: an HTTP server on loopback
 // serving /api/tenant/<tenant>/builds the way Zuul does — its filters as
-// repeated parameters, complete, limit and skip, newest first — in the
-// newer (nested "ref") or older (flat) JSON shape, with faults on demand.
+// repeated parameters, complete, limit and skip, by id newest first (the
+// order builds started, not the order they ended) — in the newer (nested
+// "ref") or older (flat) JSON shape, with faults on demand.
 package zuultest
 
 import (
@@ -69,6 +70,18 @@ func (s *Server) Add(b ...Build) {
 	s.builds = append(s.builds, b...)
 }
 
+// Finish ends the running build uuid with result at end; it keeps its
+// place in the listing, which is by id.
+func (s *Server) Finish(uuid, result string, end time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.builds {
+		if s.builds[i].UUID == uuid {
+			s.builds[i].Result, s.builds[i].End = result, end
+		}
+	}
+}
+
 // Fail makes every answer the HTTP status code (0 to stop).
 func (s *Server) Fail(code int) {
 	s.mu.Lock()
@@ -126,7 +139,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	complete := q.Get("complete")
 	var out []any
-	for i := len(s.builds) - 1; i >= 0; i-- { // newest first
+	for i := len(s.builds) - 1; i >= 0; i-- { // by id, newest first
 		b := s.builds[i]
 		if !match(q["pipeline"], b.Pipeline) || !match(q["project"], b.Project) || !match(q["branch"], b.Branch) || !match(q["job_name"], b.Job) {
 			continue
