@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +33,18 @@ type Options struct {
 	Pipelines, Projects, Branches, Jobs []string
 	// Limit is how many builds one request asks for (default 100).
 	Limit int
-	// MaxPages bounds how many requests one poll makes to go back to the
-	// previous poll's newest build (default 5).
+	// MaxPages bounds how many requests one poll makes (default 5); a
+	// poll it cuts short is logged.
 	MaxPages int
+	// MaxRuntime is the longest a build runs, from its start to its end
+	// (default 24h). Zuul lists builds in the order they started, so a
+	// poll reads on past the previous poll's newest build until a whole
+	// page started longer than this before it: a build that ended since
+	// can be behind many that ended earlier.
+	MaxRuntime time.Duration
+	// Log is where a poll cut short by MaxPages is told; slog.Default()
+	// by default.
+	Log *slog.Logger
 	// Client is the HTTP client; one with a 30 s timeout by default.
 	Client *http.Client
 }
@@ -48,8 +59,9 @@ var _ cijobs.Source = (*Source)(nil)
 
 // Defaults.
 const (
-	DefaultLimit    = 100
-	DefaultMaxPages = 5
+	DefaultLimit      = 100
+	DefaultMaxPages   = 5
+	DefaultMaxRuntime = 24 * time.Hour
 )
 
 // New returns the source, checking the URL.
@@ -67,32 +79,66 @@ func New(opts Options) (*Source, error) {
 	if opts.MaxPages <= 0 {
 		opts.MaxPages = DefaultMaxPages
 	}
+	if opts.MaxRuntime <= 0 {
+		opts.MaxRuntime = DefaultMaxRuntime
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 30 * time.Second}
 	}
 	return &Source{opts: opts, base: u}, nil
 }
 
-// Poll asks for completed builds, newest first, a page at a time until it
-// reaches since (or MaxPages); at the first poll (since zero) one page.
+// Poll asks for completed builds a page at a time, newest started first
+// as Zuul lists them, until a whole page started more than MaxRuntime
+// before since (or MaxPages); at the first poll (since zero) one page.
+// The builds are returned in the order they ended, newest first.
 func (s *Source) Poll(ctx context.Context, since time.Time) (cijobs.Report, error) {
 	var r cijobs.Report
-	for page := 0; page < s.opts.MaxPages; page++ {
-		builds, n, err := s.page(ctx, page*s.opts.Limit)
+	seen := map[string]bool{}
+	cutoff := since.Add(-s.opts.MaxRuntime)
+	for page := 0; ; page++ {
+		builds, n, started, err := s.page(ctx, page*s.opts.Limit)
 		if err != nil {
 			return cijobs.Report{}, err
 		}
-		r.Builds = append(r.Builds, builds...)
-		if n < s.opts.Limit || since.IsZero() || len(r.Builds) == 0 || !r.Builds[len(r.Builds)-1].Ended.After(since) {
+		for _, b := range builds {
+			// A build recorded or completed between two requests
+			// moves the later pages by one: a page repeats a build.
+			if !seen[b.ID] {
+				seen[b.ID] = true
+				r.Builds = append(r.Builds, b)
+			}
+		}
+		if n < s.opts.Limit || since.IsZero() || !started.IsZero() && started.Before(cutoff) {
+			break
+		}
+		if page+1 == s.opts.MaxPages {
+			s.opts.Log.Warn("a Zuul poll was cut short: builds that ended since the previous poll may be missed; raise the limit",
+				"zuul", s.base.Host, "tenant", s.opts.Tenant, "pages", s.opts.MaxPages, "limit", s.opts.Limit,
+				"since", since, "back_to", started)
 			break
 		}
 	}
+	slices.SortStableFunc(r.Builds, func(a, b cijobs.Build) int { return end(b).Compare(end(a)) })
 	return r, nil
 }
 
+// end is when a build ended, or started when Zuul did not say.
+func end(b cijobs.Build) time.Time {
+	if b.Ended.IsZero() {
+		return b.Started
+	}
+	return b.Ended
+}
+
 // page reads one page of builds from skip on; it returns the builds that
-// count and how many the page held.
-func (s *Source) page(ctx context.Context, skip int) ([]cijobs.Build, int, error) {
+// count, how many the page held, and when the last of them to start
+// started (zero when one of them says neither when it started nor when
+// it ended).
+func (s *Source) page(ctx context.Context, skip int) ([]cijobs.Build, int, time.Time, error) {
 	q := url.Values{}
 	for _, f := range []struct {
 		name   string
@@ -111,36 +157,50 @@ func (s *Source) page(ctx context.Context, skip int) ([]cijobs.Build, int, error
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, time.Time{}, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
-		return nil, 0, &actions.Error{Kind: actions.Unavailable, Message: "cannot reach Zuul at " + s.base.Host, Err: err}
+		return nil, 0, time.Time{}, &actions.Error{Kind: actions.Unavailable, Message: "cannot reach Zuul at " + s.base.Host, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, 0, &actions.Error{Kind: actions.Unavailable, Message: "Zuul at " + s.base.Host + " broke off its answer", Err: err}
+		return nil, 0, time.Time{}, &actions.Error{Kind: actions.Unavailable, Message: "Zuul at " + s.base.Host + " broke off its answer", Err: err}
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, 0, actions.Errorf(actions.Unavailable, "Zuul at %s has no tenant %q (404)", s.base.Host, s.opts.Tenant)
+		return nil, 0, time.Time{}, actions.Errorf(actions.Unavailable, "Zuul at %s has no tenant %q (404)", s.base.Host, s.opts.Tenant)
 	case resp.StatusCode != http.StatusOK:
-		return nil, 0, actions.Errorf(actions.Unavailable, "Zuul at %s answered %s", s.base.Host, resp.Status)
+		return nil, 0, time.Time{}, actions.Errorf(actions.Unavailable, "Zuul at %s answered %s", s.base.Host, resp.Status)
 	}
 	raw, err := Decode(body)
 	if err != nil {
-		return nil, 0, &actions.Error{Kind: actions.Unavailable, Message: "Zuul at " + s.base.Host + " answered with something that is not a list of builds", Err: err}
+		return nil, 0, time.Time{}, &actions.Error{Kind: actions.Unavailable, Message: "Zuul at " + s.base.Host + " answered with something that is not a list of builds", Err: err}
 	}
 	var out []cijobs.Build
+	var started time.Time
+	unknown := false
 	for _, b := range raw {
+		at := b.StartTime
+		if at == nil {
+			at = b.EndTime // it never ran: it started no later than it ended
+		}
+		if at == nil {
+			unknown = true
+		} else if t, _ := ParseTime(*at); t.After(started) {
+			started = t
+		}
 		if b.Result == nil || (b.Final != nil && !*b.Final) || *b.Result == "RETRY" {
 			continue // running, or an attempt Zuul retried (older Zuul has no final)
 		}
 		out = append(out, s.build(b))
 	}
-	return out, len(raw), nil
+	if unknown {
+		started = time.Time{}
+	}
+	return out, len(raw), started, nil
 }
 
 // Build is one build as Zuul's API serves it, in either shape.

@@ -2,6 +2,8 @@ package zuul_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/cijobs"
 	"github.com/infrabot/infrabot/actions/zuul"
 	"github.com/infrabot/infrabot/actions/zuul/zuultest"
@@ -98,7 +101,8 @@ func TestFiltersAreRepeatedParameters(t *testing.T) {
 	}
 }
 
-// A poll goes back page by page to the previous poll's newest build, so
+// A poll goes back page by page to the previous poll's newest build, and
+// on until a whole page started longer before it than a build runs, so
 // builds that finished while infrabot was down are not missed.
 func TestPagesBackToSince(t *testing.T) {
 	t.Parallel()
@@ -108,16 +112,70 @@ func TestPagesBackToSince(t *testing.T) {
 		at := t0.Add(time.Duration(i) * time.Hour)
 		fake.Add(zuultest.Build{UUID: "b" + string(rune('a'+i)), Job: "j", Pipeline: "periodic", Result: "SUCCESS", Start: at, End: at.Add(time.Minute)})
 	}
-	src, _ := zuul.New(zuul.Options{URL: fake.URL, Tenant: "rdo", Limit: 5})
+	src, _ := zuul.New(zuul.Options{URL: fake.URL, Tenant: "rdo", Limit: 5, MaxRuntime: 90 * time.Minute})
 	r, err := src.Poll(context.Background(), t0.Add(12*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(fake.Requests()); n != 3 {
-		t.Errorf("%d requests, want 3 (5 builds each, back to since)", n)
+	// Pages of 5 from the newest: b24–b20, b19–b15, b14–b10 (b12 ended
+	// after since), b9–b5, which all started before since − 90 min.
+	if n := len(fake.Requests()); n != 4 {
+		t.Errorf("%d requests, want 4 (5 builds each, back past since)", n)
 	}
-	if len(r.Builds) != 15 || !r.Builds[14].Ended.Before(t0.Add(12*time.Hour+time.Minute)) {
+	if len(r.Builds) != 20 || !r.Builds[19].Ended.Equal(t0.Add(5*time.Hour+time.Minute)) {
 		t.Errorf("%d builds, oldest %v", len(r.Builds), r.Builds[len(r.Builds)-1].Ended)
+	}
+}
+
+// Zuul lists builds by id, the order they started. A long build that
+// started before Limit short ones is on page 2 even though it ended after
+// all of them and after the previous poll: the poll still reports it, and
+// the report is in the order builds ended, newest first.
+func TestLongBuildOnALaterPageIsReported(t *testing.T) {
+	t.Parallel()
+	fake := zuultest.New("rdo", zuultest.Nested)
+	defer fake.Close()
+	fake.Add(
+		zuultest.Build{UUID: "long", Job: "periodic-long", Pipeline: "periodic", Result: "FAILURE", Start: t0, End: t0.Add(3 * time.Hour)},
+		zuultest.Build{UUID: "s1", Job: "periodic-short-1", Pipeline: "periodic", Result: "SUCCESS", Start: t0.Add(time.Minute), End: t0.Add(10 * time.Minute)},
+		zuultest.Build{UUID: "s2", Job: "periodic-short-2", Pipeline: "periodic", Result: "SUCCESS", Start: t0.Add(2 * time.Minute), End: t0.Add(11 * time.Minute)},
+	)
+	src, _ := zuul.New(zuul.Options{URL: fake.URL, Tenant: "rdo", Limit: 2})
+	// The previous poll saw s1 and s2 (the long build was running).
+	r, err := src.Poll(context.Background(), t0.Add(11*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range r.Builds {
+		got = append(got, b.ID)
+	}
+	if want := "long s2 s1"; strings.Join(got, " ") != want {
+		t.Errorf("builds %v, want %s (%d requests)", got, want, len(fake.Requests()))
+	}
+}
+
+// However busy Zuul is, a poll makes at most MaxPages requests, and says
+// so in the log when that cut it short.
+func TestPollIsBounded(t *testing.T) {
+	t.Parallel()
+	fake := zuultest.New("rdo", zuultest.Nested)
+	defer fake.Close()
+	for i := range 30 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		fake.Add(zuultest.Build{UUID: fmt.Sprintf("b%d", i), Job: "j", Pipeline: "periodic", Result: "SUCCESS", Start: at, End: at.Add(time.Minute)})
+	}
+	var log actionstest.Buffer
+	src, _ := zuul.New(zuul.Options{URL: fake.URL, Tenant: "rdo", Limit: 2, MaxPages: 3, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	r, err := src.Poll(context.Background(), t0.Add(30*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fake.Requests()); n != 3 || len(r.Builds) != 6 {
+		t.Errorf("%d requests and %d builds, want 3 and 6", n, len(r.Builds))
+	}
+	if !strings.Contains(log.String(), "cut short") {
+		t.Errorf("log = %q, want a poll cut short", log.String())
 	}
 }
 
