@@ -117,7 +117,77 @@ func Parse(spec, tz string) (cron.Schedule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a schedule (%v); write a cron expression like \"0 9 * * 1-5\" or @every 5m", spec, err)
 	}
+	if spec, ok := s.(*cron.SpecSchedule); ok && spec.Hour&everyHour != everyHour {
+		return wallClock{spec}, nil
+	}
 	return s, nil
+}
+
+// everyHour is a cron hour field that names all 24 hours.
+const everyHour = 1<<24 - 1
+
+// wallClock is a schedule that names its hours (30 2 * * *, @daily,
+// 0 9 * * 1-5): it runs once at each local time it names, as Vixie cron
+// does across DST. When clocks go back, a slot whose local time already
+// came round before the change is not run again; when they go forward,
+// the slots that fall in the skipped hour run once, at the first instant
+// after it. A schedule whose hour field is * (every hour, every few
+// minutes) is left to robfig/cron, which runs it by elapsed time.
+type wallClock struct{ spec *cron.SpecSchedule }
+
+func (w wallClock) Next(from time.Time) time.Time {
+	t := w.spec.Next(from)
+	if !t.IsZero() {
+		if end, ok := repeated(t.In(w.spec.Location)); ok {
+			t = w.spec.Next(end.Add(-time.Nanosecond))
+		}
+	}
+	if gap, ok := w.gapSlot(from, t); ok {
+		return gap.In(from.Location())
+	}
+	return t
+}
+
+// repeated reports whether t's local time came round once already, in
+// the hour before clocks went back, and when the local times that come
+// round twice end.
+func repeated(t time.Time) (time.Time, bool) {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return time.Time{}, false
+	}
+	_, off := t.Zone()
+	_, before := start.Add(-time.Nanosecond).Zone()
+	end := start.Add(time.Duration(before-off) * time.Second)
+	return end, before > off && t.Before(end)
+}
+
+// gapSlot returns the first instant after a gap (clocks going forward)
+// between from and next, the schedule's next slot, when the schedule
+// names a local time within the gap.
+func (w wallClock) gapSlot(from, next time.Time) (time.Time, bool) {
+	if next.IsZero() {
+		return time.Time{}, false
+	}
+	at := from.In(w.spec.Location)
+	for {
+		_, end := at.ZoneBounds()
+		if end.IsZero() || end.After(next) {
+			return time.Time{}, false
+		}
+		_, off := at.Zone()
+		_, after := end.Zone()
+		if after > off {
+			// The local times of the gap are those of the instants
+			// [end, end+gap) read with the offset before it.
+			old := *w.spec
+			old.Location = time.FixedZone("", off)
+			if t := old.Next(end.Add(-time.Nanosecond)); !t.IsZero() && t.Before(end.Add(time.Duration(after-off)*time.Second)) {
+				return end, true
+			}
+		}
+		at = end
+	}
 }
 
 // Add registers job. A job added after Load is loaded at once.
