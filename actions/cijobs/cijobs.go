@@ -47,6 +47,9 @@ type Report struct {
 	// can list them (Jenkins); nil where jobs are known only by their
 	// builds (Zuul).
 	Jobs []JobID
+	// Missing are jobs the config names outright that the source says do
+	// not exist (Jenkins answers 404: renamed or deleted).
+	Missing []JobID
 }
 
 // JobID names a job on its source. Zuul runs one job in several

@@ -8,6 +8,7 @@ package jenkins
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,7 +69,11 @@ func New(opts Options) (*Source, error) {
 
 // Poll expands the job globs and reads each job's recent completed
 // builds. A job that never completed has no builds (lastCompletedBuild is
-// null) but is reported among the jobs.
+// null) but is reported among the jobs. A job named outright that Jenkins
+// has not (404) is reported missing, and one a glob listed that is gone
+// when read (deleted meanwhile) is left out; either way the other jobs
+// are read. Only a failure to list the root or a folder named outright,
+// refused credentials or an unreachable Jenkins fail the poll.
 func (s *Source) Poll(ctx context.Context, since time.Time) (cijobs.Report, error) {
 	var r cijobs.Report
 	seen := map[string]bool{}
@@ -83,6 +88,12 @@ func (s *Source) Poll(ctx context.Context, since time.Time) (cijobs.Report, erro
 			}
 			seen[name] = true
 			builds, err := s.builds(ctx, name)
+			if errors.Is(err, errNotFound) {
+				if !strings.ContainsAny(pattern, "*?") {
+					r.Missing = append(r.Missing, cijobs.JobID{Name: name})
+				}
+				continue
+			}
 			if err != nil {
 				return cijobs.Report{}, err
 			}
@@ -107,13 +118,15 @@ func jobPath(name string) []string {
 
 // expand returns the jobs a pattern names, sorted: a segment with a glob
 // matches the items of the folder above it (folders for inner segments,
-// jobs for the last).
+// jobs for the last). A folder a glob listed that is gone when listed in
+// turn (deleted meanwhile) holds nothing.
 func (s *Source) expand(ctx context.Context, pattern string) ([]string, error) {
 	if !strings.ContainsAny(pattern, "*?") {
 		return []string{strings.Trim(pattern, "/")}, nil
 	}
 	segs := strings.Split(strings.Trim(pattern, "/"), "/")
 	prefixes := []string{""}
+	listed := false // the prefixes came from a listing
 	for i, seg := range segs {
 		last := i == len(segs)-1
 		var next []string
@@ -123,6 +136,9 @@ func (s *Source) expand(ctx context.Context, pattern string) ([]string, error) {
 				continue
 			}
 			items, err := s.list(ctx, p)
+			if listed && errors.Is(err, errNotFound) {
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -133,6 +149,7 @@ func (s *Source) expand(ctx context.Context, pattern string) ([]string, error) {
 			}
 		}
 		prefixes = next
+		listed = listed || strings.ContainsAny(seg, "*?")
 	}
 	sort.Strings(prefixes)
 	return prefixes, nil
@@ -233,6 +250,9 @@ func Outcome(result string) cijobs.Outcome {
 	return cijobs.Fail
 }
 
+// errNotFound is in the chain of get's error for a 404.
+var errNotFound = errors.New("not found")
+
 // get reads path/api/json?tree=tree into v.
 func (s *Source) get(ctx context.Context, path []string, tree, what string, v any) error {
 	u := s.base.JoinPath(append(path, "api", "json")...)
@@ -257,7 +277,7 @@ func (s *Source) get(ctx context.Context, path []string, tree, what string, v an
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return actions.Errorf(actions.Unavailable, "Jenkins at %s has no %s (404)", s.base.Host, strings.TrimPrefix(what, "the "))
+		return &actions.Error{Kind: actions.Unavailable, Message: fmt.Sprintf("Jenkins at %s has no %s (404)", s.base.Host, strings.TrimPrefix(what, "the ")), Err: errNotFound}
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return actions.Errorf(actions.Unavailable, "Jenkins at %s refused infrabot's credentials for %s (%s)", s.base.Host, what, resp.Status)
 	default:

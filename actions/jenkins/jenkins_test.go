@@ -122,7 +122,7 @@ func TestFaultsAreClearErrorsWithoutTheToken(t *testing.T) {
 		want  string
 	}{
 		{"wrong token", jenkins.Options{User: "infrabot", Token: "wrong-secret-token", Jobs: []string{"promote-master"}}, 0, "refused infrabot's credentials"},
-		{"missing job", jenkins.Options{User: "infrabot", Token: "api-token-1234", Jobs: []string{"nope"}}, 0, "has no job nope (404)"},
+		{"missing folder", jenkins.Options{User: "infrabot", Token: "api-token-1234", Jobs: []string{"nope/*"}}, 0, "has no folder nope (404)"},
 		{"500", jenkins.Options{User: "infrabot", Token: "api-token-1234", Jobs: []string{"promote-*"}}, 500, "answered 500 Internal Server Error for the list of jobs"},
 	}
 	for _, tc := range tests {
@@ -154,6 +154,71 @@ func TestOutcomes(t *testing.T) {
 	} {
 		if got := jenkins.Outcome(result); got != want {
 			t.Errorf("Outcome(%s) = %s, want %s", result, got, want)
+		}
+	}
+}
+
+// One watched job renamed or deleted on Jenkins (404) is reported missing;
+// the source's other jobs are read as ever.
+func TestAMissingJobIsReportedAndTheOthersRead(t *testing.T) {
+	t.Parallel()
+	s := fake(t)
+	r, err := poll(t, s, "promote-master", "promote-renamed-away", "tripleo/gone/promote-x")
+	if err != nil {
+		t.Fatalf("one missing job failed the whole poll: %v", err)
+	}
+	if len(r.Jobs) != 1 || r.Jobs[0].Name != "promote-master" || len(r.Builds) != 2 {
+		t.Errorf("report = %+v, want promote-master and its two builds", r)
+	}
+	if len(r.Missing) != 2 || r.Missing[0].Name != "promote-renamed-away" || r.Missing[1].Name != "tripleo/gone/promote-x" {
+		t.Errorf("missing = %+v", r.Missing)
+	}
+}
+
+// deleteAfter is a transport that deletes jobs on the fake Jenkins once
+// a request for path was answered: a job deleted between a poll's
+// listing and its read.
+type deleteAfter struct {
+	s    *jenkinstest.Server
+	path string
+	jobs []string
+}
+
+func (d deleteAfter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && req.URL.Path == d.path {
+		for _, j := range d.jobs {
+			d.s.Remove(j)
+		}
+	}
+	return resp, err
+}
+
+// A job (or folder) that a glob listed and that is deleted before it is
+// read is simply gone, as the next listing will say: no error, and not
+// reported missing either.
+func TestAJobDeletedAfterTheListingIsGone(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pattern, listing, remove, want string
+	}{
+		{"promote-*", "/api/json", "promote-wallaby", "promote-master"},
+		{"tripleo/*/promote-zed", "/job/tripleo/api/json", "tripleo/other/promote-zed", "tripleo/periodic/promote-zed"},
+	} {
+		s := fake(t)
+		src, err := jenkins.New(jenkins.Options{
+			URL: s.URL, User: "infrabot", Token: "api-token-1234", Jobs: []string{tc.pattern},
+			Client: &http.Client{Transport: deleteAfter{s, tc.listing, []string{tc.remove}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := src.Poll(context.Background(), time.Time{})
+		if err != nil {
+			t.Fatalf("%s: a job deleted after the listing failed the poll: %v", tc.pattern, err)
+		}
+		if len(r.Jobs) != 1 || r.Jobs[0].Name != tc.want || len(r.Missing) != 0 {
+			t.Errorf("%s: jobs %+v, missing %+v; want only %s", tc.pattern, r.Jobs, r.Missing, tc.want)
 		}
 	}
 }

@@ -57,6 +57,25 @@ func (s *Server) Job(name string, builds ...Build) {
 	s.jobs[name] = append(s.jobs[name], builds...)
 }
 
+// Remove deletes the job, and the folders it leaves empty, as deleting
+// a job on Jenkins does: its URL answers 404 from then on.
+func (s *Server) Remove(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.jobs, name)
+	for f := range s.folders {
+		empty := true
+		for j := range s.jobs {
+			if strings.HasPrefix(j, f+"/") {
+				empty = false
+			}
+		}
+		if empty {
+			delete(s.folders, f)
+		}
+	}
+}
+
 // Fail makes every answer the HTTP status code (0 to stop).
 func (s *Server) Fail(code int) {
 	s.mu.Lock()
