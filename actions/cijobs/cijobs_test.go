@@ -31,6 +31,7 @@ type ciWorld struct {
 	squads  []cijobs.Squad
 	module  *cijobs.Module
 	watches []cijobs.Watch // the sources as made at the last start
+	jobs    []string       // the Jenkins jobs watched
 	seen    int            // posts already returned by poll
 	n       int            // builds added, for their ids
 }
@@ -44,7 +45,13 @@ func ciSquad() cijobs.Squad {
 
 func newCIWorld(t testing.TB, shape zuultest.Shape, squads ...cijobs.Squad) *ciWorld {
 	t.Helper()
-	cw := &ciWorld{zuul: zuultest.New("rdo", shape), jenkins: jenkinstest.New("infrabot", "token-x"), squads: squads}
+	return newCIWorldWatching(t, []string{"promote-*"}, shape, squads...)
+}
+
+// newCIWorldWatching is newCIWorld with the Jenkins jobs watched.
+func newCIWorldWatching(t testing.TB, jobs []string, shape zuultest.Shape, squads ...cijobs.Squad) *ciWorld {
+	t.Helper()
+	cw := &ciWorld{zuul: zuultest.New("rdo", shape), jenkins: jenkinstest.New("infrabot", "token-x"), squads: squads, jobs: jobs}
 	t.Cleanup(cw.zuul.Close)
 	t.Cleanup(cw.jenkins.Close)
 	cw.World = actionstest.New(t, actionstest.Options{
@@ -63,7 +70,7 @@ func newCIWorld(t testing.TB, shape zuultest.Shape, squads ...cijobs.Squad) *ciW
 			if err != nil {
 				t.Fatal(err)
 			}
-			j, err := jenkins.New(jenkins.Options{URL: cw.jenkins.URL, User: "infrabot", Token: "token-x", Jobs: []string{"promote-*"}})
+			j, err := jenkins.New(jenkins.Options{URL: cw.jenkins.URL, User: "infrabot", Token: "token-x", Jobs: cw.jobs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -338,6 +345,47 @@ func TestJenkinsJobs(t *testing.T) {
 	// Broken and silent both: a job that stopped running is news even
 	// when it is broken.
 	expectPosts(t, posts, "promote-master is still broken", "promote-master has no build since", "promote-wallaby has no build since infrabot started watching it")
+}
+
+// A job the config names that is renamed or deleted on Jenkins is told
+// to its squad once and shown as not found in `jobs`; the source's other
+// jobs are watched as ever, and the squads hear nothing of the source
+// being down.
+func TestAJobGoneFromJenkinsIsToldOnceAndTheOthersWatched(t *testing.T) {
+	t.Parallel()
+	cw := newCIWorldWatching(t, []string{"promote-master", "promote-wallaby"}, zuultest.Nested, ciSquad())
+	start := cw.Clock.Now()
+	cw.jenkins.Job("promote-master", jenkinstest.Build{Number: 1, Result: "SUCCESS", Start: start.Add(-time.Hour), Duration: time.Minute})
+	cw.jenkins.Job("promote-wallaby", jenkinstest.Build{Number: 1, Result: "SUCCESS", Start: start.Add(-time.Hour), Duration: time.Minute})
+	expectPosts(t, cw.poll(5*time.Minute))
+
+	cw.jenkins.Remove("promote-wallaby")
+	posts := cw.poll(5 * time.Minute)
+	expectPosts(t, posts, "C0CI: promote-wallaby is not found on jenkins")
+	if len(posts[0].Message.Mentions) != 2 {
+		t.Errorf("mentions = %+v, want the squad's members", posts[0].Message.Mentions)
+	}
+	cw.jenkins.Job("promote-master", jenkinstest.Build{Number: 2, Result: "FAILURE", Start: cw.Clock.Now(), Duration: time.Minute})
+	expectPosts(t, cw.poll(5*time.Minute), "C0CI: promote-master is broken: FAILURE")
+	cw.restart()
+	expectPosts(t, cw.poll(5*time.Minute))
+
+	r := cw.As("alice", "jobs")
+	cw.Expect(r, false, "2 jobs: 1 broken, 0 failing, 0 silent, 0 passing, 1 not found")
+	if len(r.Lines) != 2 || !strings.HasPrefix(r.Lines[1], "⊘ ci: promote-wallaby — not found on jenkins since") {
+		t.Errorf("lines = %q", r.Lines)
+	}
+	if r.Footer != "" {
+		t.Errorf("footer = %q, want no source down", r.Footer)
+	}
+	if sec, err := cw.module.DigestSection(context.Background(), time.Time{}); err != nil || sec.Summary != "1 broken, 1 not found in squad ci" {
+		t.Errorf("digest section = %q, %v", sec.Summary, err)
+	}
+
+	// Back (a rename undone): watched again, without a word.
+	cw.jenkins.Job("promote-wallaby", jenkinstest.Build{Number: 2, Result: "SUCCESS", Start: cw.Clock.Now(), Duration: time.Minute})
+	expectPosts(t, cw.poll(5*time.Minute))
+	cw.Expect(cw.As("alice", "jobs"), false, "2 jobs: 1 broken, 0 failing, 0 silent, 1 passing")
 }
 
 func TestJobsCommand(t *testing.T) {

@@ -60,6 +60,13 @@ func noticeMessage(sq *Squad, s *jobState, ev event, now time.Time) actions.Mess
 			m.Summary = fmt.Sprintf("%s has no build since %s (%s ago)", job, stamp(ev.Since), actions.Span(ev.For))
 			m.Text = fmt.Sprintf("%s has reported no build since %s (%s ago); a periodic job that stops running is news too. Is it still scheduled?", job, stamp(ev.Since), actions.Span(ev.For))
 		}
+	case evMissing:
+		m.Title = "CI job not found: " + job
+		m.Tone = actions.ToneWarning
+		m.Mentions = actions.MentionAll(sq.Members...)
+		m.Summary = fmt.Sprintf("%s is not found on %s; was it renamed or deleted?", job, s.Source)
+		m.Text = fmt.Sprintf("%s has no job %s (it answers 404); its other jobs are watched as before. "+
+			"If the job was renamed, put its new name in the config. infrabot does not bring it up again until it is back.", s.Source, job)
 	case evReturned:
 		m.Tone = actions.ToneInfo
 		m.Summary = fmt.Sprintf("%s reports again (%s), after %s without a build", job, result, actions.Span(ev.For))
@@ -90,11 +97,12 @@ type JobStatus struct {
 	Source string
 	Job    JobID
 	// State is broken (the squad was told), failing (not yet enough
-	// failures in a row), silent (no build for the squad's stale_after),
-	// passing, or unknown (no build with a result yet).
+	// failures in a row), missing (the source has no such job), silent
+	// (no build for the squad's stale_after), passing, or unknown (no
+	// build with a result yet).
 	State string
 	// Since is when the state began: the first failure, the last build,
-	// the first pass.
+	// the first pass, when the job was first not found.
 	Since time.Time
 	Last  *Build
 }
@@ -103,16 +111,19 @@ type JobStatus struct {
 const (
 	StateBroken  = "broken"
 	StateFailing = "failing"
+	StateMissing = "missing"
 	StateSilent  = "silent"
 	StateUnknown = "unknown"
 	StatePassing = "passing"
 )
 
-var stateOrder = map[string]int{StateBroken: 0, StateFailing: 1, StateSilent: 2, StateUnknown: 3, StatePassing: 4}
+var stateOrder = map[string]int{StateBroken: 0, StateFailing: 1, StateMissing: 2, StateSilent: 3, StateUnknown: 4, StatePassing: 5}
 
 func status(s *jobState) JobStatus {
 	st := JobStatus{Squad: s.Squad, Source: s.Source, Job: s.Job, Last: s.Last}
 	switch {
+	case s.Missing:
+		st.State, st.Since = StateMissing, s.MissingSince
 	case s.Broken:
 		st.State, st.Since = StateBroken, s.FailingSince
 	case s.Failures > 0:
@@ -128,8 +139,8 @@ func status(s *jobState) JobStatus {
 }
 
 // Jobs returns the jobs of the named squad ("" for every squad), broken
-// first, then failing, silent, unknown and passing; by squad and name
-// within each.
+// first, then failing, missing, silent, unknown and passing; by squad and
+// name within each.
 func (m *Module) Jobs(ctx context.Context, squad string) ([]JobStatus, error) {
 	cfg := m.inForce()
 	var out []JobStatus
@@ -163,7 +174,7 @@ func (m *Module) Jobs(ctx context.Context, squad string) ([]JobStatus, error) {
 	return out, err
 }
 
-var stateMark = map[string]string{StateBroken: "✗", StateFailing: "!", StateSilent: "⌛", StateUnknown: "?", StatePassing: "✓"}
+var stateMark = map[string]string{StateBroken: "✗", StateFailing: "!", StateMissing: "⊘", StateSilent: "⌛", StateUnknown: "?", StatePassing: "✓"}
 
 // line shows one job in a list.
 func (st JobStatus) line(now time.Time, withSquad bool) string {
@@ -179,6 +190,8 @@ func (st JobStatus) line(now time.Time, withSquad bool) string {
 	switch st.State {
 	case StateBroken, StateFailing:
 		fmt.Fprintf(&b, " — %s %s since %s (%s)", st.State, st.Last.Result, stamp(st.Since), actions.Span(now.Sub(st.Since)))
+	case StateMissing:
+		fmt.Fprintf(&b, " — not found on %s since %s", st.Source, stamp(st.Since))
 	case StateSilent:
 		fmt.Fprintf(&b, " — no build since %s (%s)", stamp(st.Since), actions.Span(now.Sub(st.Since)))
 	case StateUnknown:
@@ -222,6 +235,9 @@ func (m *Module) jobsCommand(ctx context.Context, req *actions.Request) (actions
 	default:
 		m2.Summary = fmt.Sprintf("%d jobs: %d broken, %d failing, %d silent, %d passing",
 			len(jobs), counts[StateBroken], counts[StateFailing], counts[StateSilent], counts[StatePassing])
+		if n := counts[StateMissing]; n > 0 {
+			m2.Summary += fmt.Sprintf(", %d not found", n)
+		}
 	}
 	if counts[StateBroken] > 0 {
 		m2.Tone = actions.ToneWarning
@@ -240,9 +256,9 @@ func (m *Module) jobsCommand(ctx context.Context, req *actions.Request) (actions
 	return m2, nil
 }
 
-// DigestSection is the module's part of a status digest: the broken and
-// silent jobs of every squad, with the logs of the broken ones. It is
-// empty when every job is well.
+// DigestSection is the module's part of a status digest: the broken,
+// not found and silent jobs of every squad, with the logs of the broken
+// ones. It is empty when every job is well.
 func (m *Module) DigestSection(ctx context.Context, since time.Time) (actions.Message, error) {
 	jobs, err := m.Jobs(ctx, "")
 	if err != nil {
@@ -253,7 +269,7 @@ func (m *Module) DigestSection(ctx context.Context, since time.Time) (actions.Me
 	squads := map[string]bool{}
 	counts := map[string]int{}
 	for _, st := range jobs {
-		if st.State != StateBroken && st.State != StateSilent {
+		if st.State != StateBroken && st.State != StateMissing && st.State != StateSilent {
 			continue
 		}
 		squads[st.Squad] = true
@@ -270,6 +286,12 @@ func (m *Module) DigestSection(ctx context.Context, since time.Time) (actions.Me
 	if n := counts[StateBroken]; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d broken", n))
 		sec.Tone = actions.ToneDanger
+	}
+	if n := counts[StateMissing]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d not found", n))
+		if sec.Tone == "" {
+			sec.Tone = actions.ToneWarning
+		}
 	}
 	if n := counts[StateSilent]; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d silent", n))

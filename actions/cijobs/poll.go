@@ -142,9 +142,11 @@ func (m *Module) pollSquad(tx actions.Tx, sq *Squad, source string, r Report, no
 	}
 	for _, job := range r.Jobs {
 		if sq.Owns(job.Name) {
-			if _, err := load(job); err != nil {
+			s, err := load(job)
+			if err != nil {
 				return err
 			}
+			s.Missing = false
 		}
 	}
 	// Stored states of this squad and source that this report does not
@@ -186,6 +188,22 @@ func (m *Module) pollSquad(tx actions.Tx, sq *Squad, source string, r Report, no
 				s  *jobState
 				ev event
 			}{s, ev})
+		}
+	}
+	for _, job := range r.Missing {
+		if !sq.Owns(job.Name) {
+			continue
+		}
+		s, err := load(job)
+		if err != nil {
+			return err
+		}
+		if !s.Missing {
+			s.Missing, s.MissingSince = true, now
+			events = append(events, struct {
+				s  *jobState
+				ev event
+			}{s, event{Kind: evMissing, Since: now}})
 		}
 	}
 	keys := make([]string, 0, len(states))

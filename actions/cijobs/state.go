@@ -33,6 +33,11 @@ type jobState struct {
 	// Stale is true once the squad was told the job stopped reporting,
 	// until it reports again.
 	Stale bool
+	// Missing is true once the squad was told the source has no such
+	// job (renamed or deleted), until the source lists it again;
+	// MissingSince is when that was first seen.
+	Missing      bool      `json:",omitempty"`
+	MissingSince time.Time `json:",omitempty"`
 }
 
 // eventKind is what a squad hears about a job.
@@ -44,6 +49,7 @@ const (
 	evRecovered eventKind = "recovered"
 	evStale     eventKind = "stale"
 	evReturned  eventKind = "returned" // a stale job reports again
+	evMissing   eventKind = "missing"  // the source has no such job
 )
 
 // event is one thing a squad is told about a job, with what it needs to
@@ -119,8 +125,13 @@ func (s *jobState) take(sq *Squad, b Build, now time.Time) []event {
 }
 
 // tick returns what the squad hears at a poll because of time alone: a
-// reminder that a job is still broken, or that it stopped reporting.
+// reminder that a job is still broken, or that it stopped reporting. A
+// job its source no longer has was told once, and is not brought up
+// again.
 func (s *jobState) tick(sq *Squad, now time.Time) []event {
+	if s.Missing {
+		return nil
+	}
 	var out []event
 	if s.Broken && now.Sub(s.Reminded) >= sq.RemindEvery {
 		out = append(out, event{Kind: evReminder, Build: s.Last, Since: s.FailingSince, For: now.Sub(s.FailingSince), Failures: s.Failures})
