@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -53,6 +54,9 @@ type Options struct {
 type Source struct {
 	opts Options
 	base *url.URL
+	// cutShort is set while polls are cut short by MaxPages, so that the
+	// warning is logged once, not at every poll.
+	cutShort atomic.Bool
 }
 
 var _ cijobs.Source = (*Source)(nil)
@@ -113,12 +117,17 @@ func (s *Source) Poll(ctx context.Context, since time.Time) (cijobs.Report, erro
 			}
 		}
 		if n < s.opts.Limit || since.IsZero() || !started.IsZero() && started.Before(cutoff) {
+			if s.cutShort.Swap(false) {
+				s.opts.Log.Info("Zuul polls reach back far enough again", "zuul", s.base.Host, "tenant", s.opts.Tenant)
+			}
 			break
 		}
 		if page+1 == s.opts.MaxPages {
-			s.opts.Log.Warn("a Zuul poll was cut short: builds that ended since the previous poll may be missed; raise the limit",
-				"zuul", s.base.Host, "tenant", s.opts.Tenant, "pages", s.opts.MaxPages, "limit", s.opts.Limit,
-				"since", since, "back_to", started)
+			if !s.cutShort.Swap(true) {
+				s.opts.Log.Warn("a Zuul poll was cut short: builds that ended since the previous poll may be missed; raise the limit (said once until polls reach back far enough again)",
+					"zuul", s.base.Host, "tenant", s.opts.Tenant, "pages", s.opts.MaxPages, "limit", s.opts.Limit,
+					"since", since, "back_to", started)
+			}
 			break
 		}
 	}

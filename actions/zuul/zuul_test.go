@@ -177,6 +177,13 @@ func TestPollIsBounded(t *testing.T) {
 	if !strings.Contains(log.String(), "cut short") {
 		t.Errorf("log = %q, want a poll cut short", log.String())
 	}
+	// Cut short again: said once, not at every poll.
+	if _, err := src.Poll(context.Background(), t0.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "cut short"); n != 1 {
+		t.Errorf("the cut-short warning was logged %d times over two polls, want once:\n%s", n, log.String())
+	}
 }
 
 func TestFaultsAreClearErrors(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -46,7 +47,7 @@ func (a *App) ciModules() error {
 
 // watchesFrom makes the CI sources of c, each counted for /metrics.
 func (a *App) watchesFrom(c *config.Config) ([]cijobs.Watch, error) {
-	watches, err := watchesFrom(c)
+	watches, err := watchesFrom(c, a.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +57,7 @@ func (a *App) watchesFrom(c *config.Config) ([]cijobs.Watch, error) {
 	return watches, nil
 }
 
-func watchesFrom(c *config.Config) ([]cijobs.Watch, error) {
+func watchesFrom(c *config.Config, log *slog.Logger) ([]cijobs.Watch, error) {
 	var out []cijobs.Watch
 	for _, s := range c.CI {
 		var src cijobs.Source
@@ -66,6 +67,7 @@ func watchesFrom(c *config.Config) ([]cijobs.Watch, error) {
 			src, err = zuul.New(zuul.Options{
 				URL: s.URL, Tenant: s.Tenant, Pipelines: s.Pipelines, Projects: s.Projects,
 				Branches: s.Branches, Jobs: s.Jobs, Limit: s.Limit,
+				Log: log.With("ci", s.Name),
 			})
 		case "jenkins":
 			src, err = jenkins.New(jenkins.Options{URL: s.URL, User: s.User, Token: s.Token.Value(), Jobs: s.Jobs})
