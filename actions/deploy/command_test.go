@@ -102,6 +102,118 @@ func TestValuesReachTheCommandVerbatim(t *testing.T) {
 	}
 }
 
+// evaluated are values that run a command where bash evaluates a word as
+// an arithmetic expression or a variable name, however it is quoted: the
+// subscript of a[…] is expanded, $( ) included (${IFS} survives the word
+// splitting of an unquoted $( )).
+var evaluated = []string{"a[$(touch PWNED)]", "x[`touch PWNED`]", "a[$(touch${IFS}PWNED)]", "-v"}
+
+// TestBashNeverEvaluatesAValue runs, in the real bash, command lines with
+// a reference where bash evaluates words (arithmetic, [[ ]], subscripts,
+// builtins taking names or commands): ParseCommand refuses those places
+// and accepts the ones bash takes literally, and no accepted line runs a
+// command from a value.
+func TestBashNeverEvaluatesAValue(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/bin/bash"); err != nil {
+		t.Skip("no /bin/bash")
+	}
+	tests := []struct {
+		name, cmd string
+		want      string // part of the error; "" means accepted
+	}{
+		{"[[ -eq ]]", `[[ {{ .n }} -eq 1 ]] || echo not one`, "inside [[ … ]]"},
+		{"[[ -v ]]", `a=(1); [[ -v {{ .n }} ]]`, "inside [[ … ]]"},
+		{"$(( ))", `echo $(( {{ .n }} + 1 ))`, "inside (( … )) or $(( … ))"},
+		{"$(( )) in a word", `sleep x$(( {{ .n }} * 0 ))`, "inside (( … )) or $(( … ))"},
+		{"$(( )) with parentheses", `echo $(( (1 + 2) * {{ .n }} ))`, "inside (( … ))"},
+		{"(( ))", `(( {{ .n }} )) && echo yes`, "inside (( … ))"},
+		{"for (( ))", `for (( i = {{ .n }}; i < 1; i++ )); do :; done`, "inside (( … ))"},
+		{"$[ ]", `echo $[ {{ .n }} ]`, "inside $[ … ]"},
+		{"${ } subscript", `a=(1 2); echo ${a[{{ .n }}]}`, "inside ${ … }"},
+		{"${ } offset", `x=abc; echo ${x:{{ .n }}}`, "inside ${ … }"},
+		{"${ } offset after a space", `x=abc; echo ${x: {{ .n }}}`, "inside ${ … }"},
+		{"subscript assignment", `a[{{ .n }}]=1`, "array subscript"},
+		{"array assignment", `a=([{{ .n }}]=1)`, "array assignment"},
+		{"let", `let x={{ .n }}`, "arguments of let"},
+		{"let via command", `command let x={{ .n }}`, "arguments of let"},
+		{"let via builtin", `builtin let {{ .n }}`, "arguments of let"},
+		{"let of a substitution", `let x=$(printf %s {{ .n }})`, "arguments of let"},
+		{"declare -i", `declare -i x={{ .n }}`, "arguments of declare"},
+		{"declare -n", `declare -n r={{ .n }}; echo $r`, "arguments of declare"},
+		{"typeset -i", `typeset -i x={{ .n }}`, "arguments of typeset"},
+		{"local -i", `f() { local -i x={{ .n }}; }; f`, "arguments of local"},
+		{"local in a function", `function f { local -i x={{ .n }}; }; f`, "arguments of local"},
+		{"eval", `eval echo {{ .n }}`, "arguments of eval"},
+		{"trap", `trap {{ .n }} EXIT`, "arguments of trap"},
+		{"read", `read {{ .n }} <<< 1`, "arguments of read"},
+		{"unset", `a=(1); unset {{ .n }}`, "arguments of unset"},
+		{"let after a redirection", `let x=1 2>&1 {{ .n }}`, "arguments of let"},
+		{"let after &>", `let x=1 &>/dev/null {{ .n }}`, "arguments of let"},
+		{"test -v", `a=(1); test -v {{ .n }}`, "test's -v"},
+		{"[ -v ]", `a=(1); [ -v {{ .n }} ]`, "test's -v"},
+		{"[ ] after a reference, which may be -v", `a=(1); [ {{ .op }} {{ .n }} ]`, "test's -v"},
+		{"printf -v", `printf -v {{ .n }} %s 1`, "printf -v"},
+		{"case pattern then let", `case x in x) let {{ .n }};; esac`, "arguments of let"},
+		{"case in a substitution then let", `echo $(case x in (y) :;; x) let {{ .n }};; esac)`, "arguments of let"},
+		{"read after a process substitution", `read x < <(echo 1) {{ .n }}`, "arguments of read"},
+		{"case in a substitution then eval", `echo $(case x in y|x) :;& *) eval {{ .n }};; esac)`, "arguments of eval"},
+
+		// What bash takes literally stays allowed.
+		{"[ -eq ]", `[ {{ .n }} -eq 1 ] || echo not one`, ""},
+		{"test -eq", `test {{ .n }} -lt 1 || echo not less`, ""},
+		{"[ = ]", `a=(1); [ {{ .n }} = {{ .n }} ]`, ""},
+		{"printf %d", `printf '%d %s\n' {{ .n }} {{ .n }} || true`, ""},
+		{"printf -v a name, then a value", `printf -v x %s {{ .n }}; echo "$x"`, ""},
+		{"after $(( ))", `echo $(( 1 + 2 )) {{ .n }}`, ""},
+		{"after (( ))", `(( 1 )) && echo {{ .n }}`, ""},
+		{"after [[ ]]", `[[ -n x ]] && echo {{ .n }}`, ""},
+		{"after ${ }", `echo ${HOME:-x} {{ .n }}`, ""},
+		{"after let", `let x=1; echo {{ .n }}`, ""},
+		{"after an array assignment", `a=(1 2); echo {{ .n }} ${a[1]}`, ""},
+		{"after for (( ))", `for (( i = 0; i < 2; i++ )); do echo {{ .n }}; done`, ""},
+		{"let as an argument", `echo let {{ .n }}`, ""},
+		{"in a case body", `case x in x) echo {{ .n }};; esac`, ""},
+		{"after a case in a substitution", `echo $(case x in (x) echo 1;; esac) {{ .n }}`, ""},
+		{"after a case", `case x in x) let y=1;; esac; echo {{ .n }}`, ""},
+		{"in a function", `f() { echo "$1"; }; f {{ .n }}`, ""},
+		{"in a command substitution", `echo $(printf %s {{ .n }})`, ""},
+		{"an environment variable", `REF={{ .n }} printenv REF`, ""},
+		{"shift", `set -- 1 2; shift {{ .n }} || true`, ""},
+		{"exit", `(exit {{ .n }}) || true`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd, err := deploy.ParseCommand(tc.cmd)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && err == nil:
+				t.Errorf("accepted; want an error about %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+			if err != nil {
+				return
+			}
+			for _, v := range evaluated {
+				line, err := cmd.Expand(map[string]string{"n": v, "op": "-v"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				c := exec.Command("/bin/bash", "-c", line)
+				c.Dir = dir
+				out, _ := c.CombinedOutput()
+				if _, err := os.Stat(filepath.Join(dir, "PWNED")); err == nil {
+					t.Errorf("bash ran a command from the value %q: %s\n%s", v, line, out)
+				}
+			}
+		})
+	}
+}
+
 func TestExpandNeedsEveryValue(t *testing.T) {
 	t.Parallel()
 	cmd, err := deploy.ParseCommand("deploy {{ .app }} {{ .ref }} {{ .app }}")
@@ -153,6 +265,12 @@ func FuzzParseCommand(f *testing.F) {
 	f.Add("cat <<EOF\n{{ .ref }}\nEOF", "'; rm -rf / #")
 	f.Add("true # {{.ref}}\n{{ .ref }}", "a\nb")
 	f.Add("{{ .a }}{{ .b }}{{ .a", "$(x)")
+	f.Add("echo $(( {{ .n }} + 1 )) {{ .n }}", "a[$(touch PWNED)]")
+	f.Add("[[ {{ .n }} -eq 1 ]]", "1")
+	f.Add("x=abc; echo ${x:{{ .n }}}", "1")
+	f.Add("a=([{{ .n }}]=1) b[{{ .n }}]=2", "1")
+	f.Add("command let x={{ .n }}; [ -v {{ .n }} ]", "1")
+	f.Add("f() { local -i x=$(echo {{ .n }}); }; echo $[ {{ .n }} ]", "1")
 	f.Fuzz(func(t *testing.T, text, v string) {
 		cmd, err := deploy.ParseCommand(text)
 		if err != nil {
