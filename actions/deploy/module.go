@@ -196,6 +196,9 @@ func (m *Module) steps(ctx context.Context, req *actions.Request) (Environment, 
 	if err != nil {
 		return env, target, nil, err
 	}
+	if err := uniqueNames(env.Name, servers); err != nil {
+		return env, target, nil, err
+	}
 	plans, err := planSteps(env, steps, values, servers)
 	return env, target, plans, err
 }
@@ -210,6 +213,32 @@ func (m *Module) servers(ctx context.Context, env Environment) ([]actions.Server
 	}
 	sort.Slice(servers, func(i, j int) bool { return servers[i].Name < servers[j].Name })
 	return servers, nil
+}
+
+// uniqueNames refuses servers that share a name. A deploy goes by name:
+// the plan binds each name to one id, and each host's progress is kept
+// under its name, so it could not tell two such servers apart. provision
+// resolves them: of a declared name it keeps the oldest healthy server
+// and deletes the others, and it deletes servers no longer declared.
+func uniqueNames(env string, servers []actions.Server) error {
+	ids := map[string][]string{}
+	var dup []string
+	for _, s := range servers {
+		if len(ids[s.Name]) == 1 {
+			dup = append(dup, s.Name)
+		}
+		ids[s.Name] = append(ids[s.Name], s.ID)
+	}
+	if len(dup) == 0 {
+		return nil
+	}
+	var each []string
+	for _, name := range dup {
+		slices.Sort(ids[name])
+		each = append(each, fmt.Sprintf("%s (%s)", name, strings.Join(ids[name], ", ")))
+	}
+	return actions.Errorf(actions.Conflict, "%s has more than one server named %s, and a deploy cannot tell them apart: "+
+		"`plan %s` shows which of them `provision %s` deletes; deploy again once it has", env, strings.Join(each, "; "), env, env)
 }
 
 // planSteps expands steps' commands with values and finds their hosts

@@ -412,3 +412,36 @@ func TestADeployHoldsTheEnvironmentLock(t *testing.T) {
 		t.Fatalf("run 1 %s: %s", r.State, r.Error)
 	}
 }
+
+// TestDeployRefusesDuplicateServerNames: a deploy goes by server name
+// (the plan binds each name to an id, each host's progress is kept by
+// name), so two servers of one name are refused, saying which and how
+// provision resolves them, before anything runs.
+func TestDeployRefusesDuplicateServerNames(t *testing.T) {
+	t.Parallel()
+	client := sshtest.NewKey(t)
+	srv := sshtest.NewServer(t, client)
+	env := deploy.Environment{Servers: []string{"web"}, Targets: map[string][]deploy.Step{"default": {step(t, "all", "echo deployed")}}}
+	s := newStory(t, env, func(*actions.Handle, string) deploy.Remote {
+		return sshdRemote(t, "test", client, "", srv.HostKey().KnownHostsLine(srv.Addr))
+	})
+	again := server("staging", "web-1", srv.Addr)
+	again.ID = "id-staging-web-1-again"
+	s.inv.set("staging", server("staging", "web-1", srv.Addr), again, server("staging", "web-2", srv.Addr))
+	s.Expect(s.As("bob", "deploy staging"), true,
+		"staging has more than one server named staging-web-1 (id-staging-web-1, id-staging-web-1-again)",
+		"`plan staging` shows which of them `provision staging` deletes")
+	if runs, _ := s.DB.Runs(context.Background(), actions.RunFilter{}); len(runs) != 0 {
+		t.Errorf("duplicate names made %d runs", len(runs))
+	}
+	if n := len(srv.Execs()); n != 0 {
+		t.Errorf("%d commands ran on the hosts", n)
+	}
+	// Once provision has resolved them, the deploy goes ahead.
+	s.inv.set("staging", server("staging", "web-1", srv.Addr), server("staging", "web-2", srv.Addr))
+	s.Expect(s.As("bob", "deploy staging"), false, "run 1 started")
+	s.Engine.Wait()
+	if r := s.Run(1); r.State != actions.Succeeded || len(r.Plan.Items) != 2 {
+		t.Errorf("run 1 %s: %s; plan %+v", r.State, r.Error, r.Plan.Items)
+	}
+}

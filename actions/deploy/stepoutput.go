@@ -14,7 +14,8 @@ import (
 // (StepHandle.Output) of at most flushLines, or at most flushEvery old,
 // so that a host printing 100,000 lines costs a few hundred writes and
 // message updates, not 100,000, and lines of different hosts never
-// interleave one by one.
+// interleave one by one. Hosts are kept by name: a step's host names are
+// unique (a deploy refuses servers that share one, see uniqueNames).
 type stepOutput struct {
 	ctx        context.Context
 	p          *actions.Progress
