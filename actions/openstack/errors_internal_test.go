@@ -126,3 +126,50 @@ func TestRetryTransport(t *testing.T) {
 		})
 	}
 }
+
+// pace sends again what the cloud did not process: a 429 whatever the
+// method, a 503 with Retry-After only for requests that may be sent twice.
+// A POST answered 503 may have been processed (by Nova, behind the proxy
+// that answered), so it is left to its caller.
+func TestPaceSendsAgainOnlyWhatMaySafelyBeSentTwice(t *testing.T) {
+	var calls atomic.Int32
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(int(status.Load()))
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: newPace(http.DefaultTransport, slog.New(slog.DiscardHandler), 2, time.Millisecond)}
+
+	for _, c := range []struct {
+		method     string
+		status     int
+		wantCalls  int32
+		wantStatus int
+	}{
+		{"GET", 429, 2, 200},
+		{"GET", 503, 2, 200},
+		{"DELETE", 429, 2, 200},
+		{"DELETE", 503, 2, 200},
+		{"POST", 429, 2, 200},
+		{"POST", 503, 1, 503},
+	} {
+		t.Run(fmt.Sprintf("%s answered %d", c.method, c.status), func(t *testing.T) {
+			calls.Store(0)
+			status.Store(int32(c.status))
+			req, _ := http.NewRequest(c.method, srv.URL, strings.NewReader("{}"))
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if calls.Load() != c.wantCalls || resp.StatusCode != c.wantStatus {
+				t.Errorf("%d calls, status %d; want %d calls, status %d", calls.Load(), resp.StatusCode, c.wantCalls, c.wantStatus)
+			}
+		})
+	}
+}

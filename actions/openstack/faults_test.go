@@ -3,8 +3,10 @@ package openstack_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +63,31 @@ func TestFaults(t *testing.T) {
 		list, err := c.Servers(ctx, "staging")
 		if err != nil || len(list) != 0 {
 			t.Fatalf("after a failed create: %v, %v; want no server", list, err)
+		}
+	})
+
+	t.Run("a create answered 503 with Retry-After is not sent again", func(t *testing.T) {
+		// A proxy in front of Nova can answer 503 with Retry-After after
+		// Nova made the server: sending the create again makes two.
+		sim := startSim(t)
+		tr := &answer503AfterCreate{next: http.DefaultTransport}
+		opts := fastPolls
+		opts.SlowDownWait = time.Millisecond
+		opts.HTTPClient = &http.Client{Transport: tr}
+		c, err := openstack.New(ctx, simAuth(sim), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Create(ctx, ownedSpec("staging", "web-1"))
+		if n := tr.posts.Load(); n != 1 {
+			t.Errorf("the create was sent %d times, want once", n)
+		}
+		if actions.ErrorKind(err) != actions.Unavailable ||
+			!strings.Contains(actions.ErrorMessage(err), "could not confirm that server staging-web-1 was created") {
+			t.Errorf("Create: %v, want Unavailable saying it could not confirm the create", err)
+		}
+		if list, err := c.Servers(ctx, "staging"); err != nil || len(list) != 1 {
+			t.Errorf("after one create answered 503: %d servers (%v), want the 1 Nova made", len(list), err)
 		}
 	})
 
@@ -151,4 +178,24 @@ func TestFaults(t *testing.T) {
 			}
 		}
 	})
+}
+
+// answer503AfterCreate lets every POST /servers reach the cloud (which
+// makes the server) and answers the first one 503 with Retry-After, as an
+// overloaded proxy in front of Nova can once the backend did the work.
+type answer503AfterCreate struct {
+	next  http.RoundTripper
+	posts atomic.Int32
+}
+
+func (t *answer503AfterCreate) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/servers") || t.posts.Add(1) > 1 {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	h := http.Header{"Retry-After": {"0"}, "Content-Type": {"text/html"}}
+	return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Header: h, Request: req,
+		Body: io.NopCloser(strings.NewReader("<html><body>503 Service Unavailable</body></html>"))}, nil
 }

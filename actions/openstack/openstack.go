@@ -59,7 +59,8 @@ type Options struct {
 	Parallel int
 	// SlowDownWait is the first wait after the cloud answers 429 (or 503
 	// with Retry-After, which is honoured instead), doubling on each of
-	// up to 5 retries. Default 1s.
+	// up to 5 retries. Default 1s. A create answered 503 is never sent
+	// again: the cloud may have made the server.
 	SlowDownWait time.Duration
 }
 

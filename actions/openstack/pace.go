@@ -16,12 +16,14 @@ const DefaultParallel = 20
 // pace bounds the requests in flight to one cloud and waits out the
 // cloud's "slow down" answers before sending again: 429 Too Many Requests
 // (Nova's and the API gateways' rate limits: the request was not
-// processed) and 503 with a Retry-After (an overloaded API or proxy that
-// names when to come back). Retry-After is honoured up to maxWait;
-// without it the waits double from first. A bare 503 is left to the
-// callers: retryGETs retries reads, and a POST answered 503 may have
-// created the server all the same, so Create looks before anyone tries
-// again.
+// processed), whatever the method, and 503 with a Retry-After (an
+// overloaded API or proxy that names when to come back) for requests that
+// may be sent twice (GET, DELETE, …). Retry-After is honoured up to
+// maxWait; without it the waits double from first. Any other 503 is left
+// to the callers: retryGETs retries reads, and a POST answered 503 — even
+// with Retry-After, from a proxy after Nova did the work — may have
+// created the server all the same, so Create says it could not confirm
+// the create rather than make a second server.
 type pace struct {
 	next    http.RoundTripper
 	log     *slog.Logger
@@ -52,7 +54,7 @@ func (p *pace) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := p.next.RoundTrip(req)
 		<-p.slots
-		if err != nil || attempt >= p.retries || !p.slowDown(resp) {
+		if err != nil || attempt >= p.retries || !p.slowDown(req, resp) {
 			return resp, err
 		}
 		d := wait
@@ -81,12 +83,23 @@ func (p *pace) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (p *pace) slowDown(resp *http.Response) bool {
+// slowDown says whether resp asks for req to be sent again later.
+func (p *pace) slowDown(req *http.Request, resp *http.Response) bool {
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
 		return true
 	case http.StatusServiceUnavailable:
-		return resp.Header.Get("Retry-After") != ""
+		return resp.Header.Get("Retry-After") != "" && idempotent(req.Method)
+	}
+	return false
+}
+
+// idempotent says whether a request with method may be sent twice with
+// the effect of once (RFC 9110, 9.2.2): not a POST, which creates.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
 	}
 	return false
 }

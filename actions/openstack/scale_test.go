@@ -124,14 +124,19 @@ func TestCreateWaitsOutRateLimits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create after two 429s: %v", err)
 	}
-	// An overloaded API that says when to come back (here: at once).
-	sim.Inject(simulator.Fault{Method: "GET", Path: "/compute/v2.1/servers/" + s.ID, Status: 503, RetryAfter: 0, Times: 1})
+	// An overloaded API that says when to come back: a read is sent again.
+	sim.Inject(simulator.Fault{Method: "GET", Path: "/compute/v2.1/servers/" + s.ID, Status: 503, RetryAfter: 1, Times: 1})
 	if _, err := c.WaitActive(ctx, s.ID, nil); err != nil {
-		t.Fatalf("wait after a 503: %v", err)
+		t.Fatalf("wait after a 503 with Retry-After: %v", err)
 	}
+	// A create is not: the 503 may come from a proxy after Nova made the
+	// server, so Create says it could not confirm instead.
 	sim.Inject(simulator.Fault{Method: "POST", Path: "/compute/v2.1/servers", Status: 503, RetryAfter: 1, Times: 1})
+	if _, err := c.Create(ctx, spec("retry-after")); actions.ErrorKind(err) != actions.Unavailable {
+		t.Fatalf("create answered 503 with Retry-After: %v, want Unavailable", err)
+	}
 	if _, err := c.Create(ctx, spec("retry-after")); err != nil {
-		t.Fatalf("create after a 503 with Retry-After: %v", err)
+		t.Fatalf("create after the 503: %v", err)
 	}
 	// One server per create: none was made twice.
 	compute, _, _ := simRaw(t, sim)
