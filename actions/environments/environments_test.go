@@ -1,12 +1,18 @@
 package environments_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -608,6 +614,102 @@ func TestServerStuckInBuildTimesOut(t *testing.T) {
 		t.Errorf("run error %q", r.Error)
 	}
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-2 ACTIVE")
+}
+
+// logBuffer collects a logger's lines, from any goroutine.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// secondReadNotJSON answers the second GET of a server (the first is
+// Create's own read-back; the second, the first poll of the wait) 200
+// with an HTML page, as a misbehaving proxy in front of Nova can.
+type secondReadNotJSON struct {
+	next  http.RoundTripper
+	reads atomic.Int32
+}
+
+func (t *secondReadNotJSON) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/servers/") ||
+		strings.HasSuffix(req.URL.Path, "/detail") || t.reads.Add(1) != 2 {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Header: http.Header{"Content-Type": {"text/html"}}, Request: req,
+		Body: io.NopCloser(strings.NewReader("<html><body>Gateway says hello</body></html>"))}, nil
+}
+
+// One odd answer while a new server builds is not the server failing:
+// the wait goes on, the server is kept, and the odd answer is in the log.
+func TestOneAnswerThatIsNotJSONDoesNotFailAHealthyServer(t *testing.T) {
+	t.Parallel()
+	envs := []environments.Environment{{Name: "staging", Cloud: "sim", Servers: []environments.ServerDecl{
+		{Name: "web", Count: 1, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"}},
+	}}}
+	ew := newEnvWorld(t, simulator.Options{BuildDelay: 300 * time.Millisecond}, envs)
+	logs := &logBuffer{}
+	tr := &secondReadNotJSON{next: http.DefaultTransport}
+	cloud, err := openstack.New(context.Background(), openstack.Auth{
+		AuthURL: ew.sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default",
+	}, openstack.Options{PollInitial: 5 * time.Millisecond, PollMax: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ew.cloud = cloud
+
+	r := ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	if s := step(t, r, "create staging-web-1"); s.State != actions.Succeeded || s.Detail != "ACTIVE" {
+		t.Errorf("step: %s %q, want ACTIVE", s.State, s.Detail)
+	}
+	if tr.reads.Load() < 2 {
+		t.Fatalf("the wait read the server %d times: the odd answer was never given", tr.reads.Load())
+	}
+	if !strings.Contains(logs.String(), "invalid character '<'") {
+		t.Errorf("the odd answer is not in the log:\n%s", logs.String())
+	}
+	ew.expectEverything("staging-web-1 ACTIVE")
+}
+
+// failingWait is the provider with a wait that fails for a reason meant
+// for the log only.
+type failingWait struct{ actions.Cloud }
+
+func (c failingWait) WaitActive(ctx context.Context, id string, seen func(actions.Server)) (actions.Server, error) {
+	return actions.Server{}, errors.New("decoding server: the disk of the gateway is on fire")
+}
+
+// A step that says its details are in infrabot's log finds them there.
+func TestAFailedCreateLogsItsCause(t *testing.T) {
+	t.Parallel()
+	envs := []environments.Environment{{Name: "staging", Cloud: "sim", Servers: []environments.ServerDecl{
+		{Name: "web", Count: 1, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"}},
+	}}}
+	ew := newEnvWorld(t, simulator.Options{}, envs)
+	logs := &logBuffer{}
+	ew.Opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	ew.wrap = func(c actions.Cloud) actions.Cloud { return failingWait{c} }
+	ew.Restart()
+
+	r := ew.finished(ew.start("bob", "provision staging"), actions.Failed)
+	s := step(t, r, "create staging-web-1")
+	if !strings.Contains(s.Detail, "details are in infrabot's log") || !strings.HasSuffix(s.Detail, "Deleted it again.") {
+		t.Errorf("step: %s %q", s.State, s.Detail)
+	}
+	if !strings.Contains(logs.String(), "the disk of the gateway is on fire") {
+		t.Errorf("the step points at the log, which lacks the cause:\n%s", logs.String())
+	}
+	ew.expectEverything()
 }
 
 func TestCancelProvisionStopsOnlyWhatWasNotSent(t *testing.T) {

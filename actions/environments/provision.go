@@ -105,6 +105,7 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 		return err
 	})
 	if err != nil {
+		x.h.Log().WarnContext(ctx, "creating a server failed", "env", env.Name, "server", spec.Name, "err", err)
 		step.Fail(ctx, err)
 		return s, err
 	}
@@ -132,7 +133,11 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 // (and counts it against quota), and the next plan would see it in ERROR
 // and ask to delete it again. It returns cause with what became of the
 // server, for its step: one line per server, however many fail.
+// The step shows only the causes' messages; the causes themselves, which
+// an internal error's message points at, go to the log.
 func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.Cloud, id string, cause error) error {
+	log := x.h.Log().With("env", env.Name, "id", id)
+	log.WarnContext(ctx, "a new server did not become ACTIVE; deleting it", "err", cause)
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), env.Timeout)
 	defer dcancel()
 	err := cl.Delete(dctx, id)
@@ -140,9 +145,12 @@ func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.C
 		err = cl.WaitGone(dctx, id)
 	}
 	if err != nil {
-		return actions.Errorf(actions.ErrorKind(cause), "%s Could not delete it (id %s): %s", sentence(actions.ErrorMessage(cause)), id, actions.ErrorMessage(err))
+		log.WarnContext(ctx, "cannot delete a new server that did not become ACTIVE", "err", err)
+		return &actions.Error{Kind: actions.ErrorKind(cause), Err: cause,
+			Message: fmt.Sprintf("%s Could not delete it (id %s): %s", sentence(actions.ErrorMessage(cause)), id, actions.ErrorMessage(err))}
 	}
-	return actions.Errorf(actions.ErrorKind(cause), "%s Deleted it again.", sentence(actions.ErrorMessage(cause)))
+	return &actions.Error{Kind: actions.ErrorKind(cause), Err: cause,
+		Message: fmt.Sprintf("%s Deleted it again.", sentence(actions.ErrorMessage(cause)))}
 }
 
 // sentence ends s with a full stop unless it already ends a sentence.

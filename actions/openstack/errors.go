@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,6 +38,9 @@ func apiError(what string, err error) error {
 	if !errors.As(err, &code) {
 		if isNetworkError(err) {
 			return &actions.Error{Kind: actions.Unavailable, Message: "cannot reach OpenStack to " + what, Err: err}
+		}
+		if isDecodeError(err) {
+			return &actions.Error{Kind: actions.Unavailable, Message: notUnderstood(what, err), Err: err}
 		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -112,6 +116,26 @@ func isNetworkError(err error) bool {
 	var ne net.Error
 	var oe *net.OpError
 	return errors.As(err, &ue) || errors.As(err, &ne) || errors.As(err, &oe)
+}
+
+// isDecodeError says whether err is a success answer whose body could not
+// be read as what was asked for: an HTML page or an empty body from a
+// proxy in front of the API, or JSON of another shape.
+func isDecodeError(err error) bool {
+	var syntax *json.SyntaxError
+	var shape *json.UnmarshalTypeError
+	return errors.As(err, &syntax) || errors.As(err, &shape) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// notUnderstood says that OpenStack's answer to what could not be read;
+// err, for the log, says where it went wrong.
+func notUnderstood(what string, err error) string {
+	var shape *json.UnmarshalTypeError
+	if errors.As(err, &shape) {
+		return "OpenStack answered the request to " + what + " with JSON of an unexpected shape"
+	}
+	return "OpenStack answered the request to " + what + " with something that is not JSON"
 }
 
 func isServerError(err error) bool {

@@ -2,6 +2,7 @@ package openstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,10 @@ func TestAPIErrorKindsAndMessages(t *testing.T) {
 			actions.Invalid, "OpenStack rejected create server x: Invalid input"},
 		{"429", httpErr(429, ``), actions.Unavailable, "rate limiting"},
 		{"503 with HTML", httpErr(503, `<html>Service Unavailable</html>`), actions.Unavailable, "(HTTP 503)"},
+		{"200 with HTML", notJSON("<html>Gateway says hello</html>"), actions.Unavailable,
+			"OpenStack answered the request to create server x with something that is not JSON"},
+		{"200 with an empty body", notJSON(""), actions.Unavailable, "with something that is not JSON"},
+		{"200 with JSON of another shape", notJSON(`{"server": "x"}`), actions.Unavailable, "with JSON of an unexpected shape"},
 		{"network", &url.Error{Op: "Post", URL: "http://nova", Err: errors.New("connection refused")},
 			actions.Unavailable, "cannot reach OpenStack to create server x"},
 		{"canceled", fmt.Errorf("wrapped: %w", context.Canceled), actions.Unavailable, "canceled"},
@@ -63,6 +68,17 @@ func TestAPIErrorKindsAndMessages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notJSON is the error gophercloud returns for a 2xx answer with body,
+// which it decodes as JSON into a server.
+func notJSON(body string) error {
+	var v struct{ Server struct{ ID string } }
+	err := json.NewDecoder(strings.NewReader(body)).Decode(&v)
+	if err == nil {
+		panic("notJSON: " + body + " decodes")
+	}
+	return err
 }
 
 func TestFaultMessageIsOneShortLine(t *testing.T) {

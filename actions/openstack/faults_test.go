@@ -91,6 +91,47 @@ func TestFaults(t *testing.T) {
 		}
 	})
 
+	t.Run("an answer that is not a server while waiting does not end the wait", func(t *testing.T) {
+		for _, body := range []string{"<html><body>Gateway says hello</body></html>", "", `{"server": {}}`} {
+			sim := startSim(t)
+			s, err := newSimCloud(t, simAuth(sim)).Create(ctx, ownedSpec("staging", "web-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := &notJSONOnce{next: http.DefaultTransport, body: body, match: func(r *http.Request) bool {
+				return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/servers/"+s.ID)
+			}}
+			opts := fastPolls
+			opts.HTTPClient = &http.Client{Transport: tr}
+			c, err := openstack.New(ctx, simAuth(sim), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.WaitActive(ctx, s.ID, nil)
+			if err != nil || got.Status != actions.StatusActive || !tr.done.Load() {
+				t.Errorf("WaitActive after one answer %q: %s, %v; want it to go on polling to ACTIVE", body, got.Status, err)
+			}
+		}
+	})
+
+	t.Run("a create answered with something that is not JSON could not be confirmed", func(t *testing.T) {
+		sim := startSim(t)
+		tr := &notJSONOnce{next: http.DefaultTransport, body: "<html>Accepted</html>", match: func(r *http.Request) bool {
+			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/servers")
+		}}
+		opts := fastPolls
+		opts.HTTPClient = &http.Client{Transport: tr}
+		c, err := openstack.New(ctx, simAuth(sim), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Create(ctx, ownedSpec("staging", "web-1"))
+		if actions.ErrorKind(err) != actions.Unavailable ||
+			!strings.Contains(actions.ErrorMessage(err), "could not confirm that server staging-web-1 was created") {
+			t.Errorf("Create: %v, want Unavailable saying it could not confirm the create", err)
+		}
+	})
+
 	t.Run("a server stuck in BUILD says so at the deadline", func(t *testing.T) {
 		sim := startSim(t)
 		c := newSimCloud(t, simAuth(sim))
@@ -198,4 +239,25 @@ func (t *answer503AfterCreate) RoundTrip(req *http.Request) (*http.Response, err
 	h := http.Header{"Retry-After": {"0"}, "Content-Type": {"text/html"}}
 	return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Header: h, Request: req,
 		Body: io.NopCloser(strings.NewReader("<html><body>503 Service Unavailable</body></html>"))}, nil
+}
+
+// notJSONOnce sends every request on, and answers the first that match
+// picks 200 with body in place of the cloud's answer, as a misbehaving
+// proxy can.
+type notJSONOnce struct {
+	next  http.RoundTripper
+	match func(*http.Request) bool
+	body  string
+	done  atomic.Bool
+}
+
+func (t *notJSONOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || !t.match(req) || !t.done.CompareAndSwap(false, true) {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Header: http.Header{"Content-Type": {"text/html"}}, Request: req,
+		Body: io.NopCloser(strings.NewReader(t.body))}, nil
 }

@@ -100,7 +100,9 @@ func (c *Cloud) Create(ctx context.Context, spec actions.ServerSpec) (actions.Se
 
 	created, err := servers.Create(ctx, c.compute, opts, nil).Extract()
 	if err != nil {
-		if isNetworkError(err) || isServerError(err) {
+		// no answer, a failure or an answer that cannot be read: Nova
+		// may have made the server all the same
+		if isNetworkError(err) || isServerError(err) || isDecodeError(err) {
 			return actions.Server{}, &actions.Error{Kind: actions.Unavailable,
 				Message: fmt.Sprintf("could not confirm that server %s was created (OpenStack failed or did not answer); "+
 					"check the environment's status before trying again", spec.Name),

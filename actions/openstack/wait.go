@@ -48,9 +48,9 @@ func (c *Cloud) WaitGone(ctx context.Context, id string) error {
 // ctx ends. done gets the server as just read, or nil when Nova answers
 // 404, and the server as read the time before (zero at first). poll
 // returns the last server read and done's error. Read failures that may
-// heal (5xx, network trouble that outlived the transport's retries) are
-// logged and polling goes on; others, such as bad credentials, end the
-// wait. When ctx ends first, the error says what the server was still
+// heal (5xx, network trouble that outlived the transport's retries, an
+// answer that is not a server, such as a proxy's HTML page) are logged
+// and polling goes on; others, such as bad credentials, end the wait. When ctx ends first, the error says what the server was still
 // doing, in still's words.
 func (c *Cloud) poll(ctx context.Context, id string, done func(cur *actions.Server, last actions.Server) (bool, error),
 	still func(last actions.Server) string) (actions.Server, error) {
@@ -59,6 +59,11 @@ func (c *Cloud) poll(ctx context.Context, id string, done func(cur *actions.Serv
 	var lastErr error
 	for wait := c.backoff(); ; {
 		s, err := servers.Get(ctx, c.compute, id).Extract()
+		if err == nil && s.ID == "" {
+			// a 2xx whose JSON holds no server: not Nova's answer
+			err = &actions.Error{Kind: actions.Unavailable,
+				Message: "OpenStack answered the request to read server " + nameOr(last, id) + " with JSON of an unexpected shape"}
+		}
 		switch {
 		case err == nil || isNotFound(err):
 			var cur *actions.Server
