@@ -20,12 +20,17 @@ const (
 	StatusError  = "ERROR"
 )
 
+// TaskDeleting is Nova's task state of a server whose delete was sent:
+// Nova lists it, in its last status, until it is gone.
+const TaskDeleting = "deleting"
+
 // Server is one cloud server as infrabot sees it.
 type Server struct {
 	ID        string
 	Name      string
 	Status    string // Nova's status: BUILD, ACTIVE, ERROR, …
 	Fault     string // Nova's fault message when Status is ERROR
+	TaskState string // Nova's task state: "" when none, TaskDeleting, …
 	Flavor    string // flavor name when the cloud reports it, else its ID
 	Image     string // image ID
 	Addresses []string

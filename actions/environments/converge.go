@@ -28,15 +28,24 @@ type Convergence struct {
 	Create []actions.ServerSpec
 	Keep   []actions.Server
 	Delete []actions.Server
+	// Deleting are the servers whose delete was already sent: Nova still
+	// lists them, but they are going. They are neither kept nor deleted
+	// again, and a declared name that only they hold is created again.
+	Deleting []actions.Server
 }
 
 // Converge compares what env declares with the servers infrabot owns in
-// it. A server in ERROR is replaced: deleted, then created again.
+// it. A server in ERROR is replaced: deleted, then created again. A
+// server being deleted does not count as there.
 func Converge(env Environment, actual []actions.Server) Convergence {
 	want := env.desired()
 	var c Convergence
 	byName := map[string][]actions.Server{}
 	for _, s := range actual {
+		if s.TaskState == actions.TaskDeleting {
+			c.Deleting = append(c.Deleting, s)
+			continue
+		}
 		byName[s.Name] = append(byName[s.Name], s)
 	}
 	for name, spec := range want {
@@ -69,6 +78,7 @@ func Converge(env Environment, actual []actions.Server) Convergence {
 	sort.Slice(c.Create, func(i, j int) bool { return naturalLess(c.Create[i].Name, c.Create[j].Name) })
 	sort.Slice(c.Keep, func(i, j int) bool { return serverLess(c.Keep[i], c.Keep[j]) })
 	sort.Slice(c.Delete, func(i, j int) bool { return serverLess(c.Delete[i], c.Delete[j]) })
+	sort.Slice(c.Deleting, func(i, j int) bool { return serverLess(c.Deleting[i], c.Deleting[j]) })
 	return c
 }
 
@@ -84,12 +94,17 @@ func serverLess(a, b actions.Server) bool {
 }
 
 // Plan is the convergence as a plan: an item per server to create, keep
-// or delete, and its lines rendered from them.
+// or delete, and its lines rendered from them. The servers being deleted
+// are no change of the plan's, so not items: a line each says they are
+// going.
 func (c Convergence) Plan(env Environment) actions.Plan {
 	p := actions.Plan{
 		Summary: fmt.Sprintf("create %d, keep %d, delete %d", len(c.Create), len(c.Keep), len(c.Delete)),
 		Deletes: len(c.Delete) > 0,
 		Empty:   len(c.Create) == 0 && len(c.Delete) == 0,
+	}
+	if len(c.Deleting) > 0 {
+		p.Summary += fmt.Sprintf(", %d being deleted", len(c.Deleting))
 	}
 	decl := env.desired()
 	for _, s := range c.Create {
@@ -113,7 +128,13 @@ func (c Convergence) Plan(env Environment) actions.Plan {
 		p.Items = append(p.Items, actions.PlanItem{Op: actions.OpDelete, Name: s.Name, ID: s.ID, Reason: why})
 	}
 	p.Lines = PlanLines(p.Items)
-	if p.Empty {
+	for _, s := range c.Deleting {
+		p.Lines = append(p.Lines, fmt.Sprintf("~ %s (id %s) is being deleted: not counted as there", s.Name, shortID(s.ID)))
+	}
+	switch {
+	case p.Empty && len(c.Deleting) > 0:
+		p.Lines = append(p.Lines, "nothing to change: the environment is as declared once the servers being deleted are gone")
+	case p.Empty:
 		p.Lines = append(p.Lines, "nothing to change: the environment is as declared")
 	}
 	return p

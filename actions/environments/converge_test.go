@@ -60,11 +60,17 @@ func TestConverge(t *testing.T) {
 	errored := slices.Clone(all)
 	errored[2] = srv("id-web-2", "staging-web-2", actions.StatusError, 2)
 	errored[2].Fault = "No valid host was found."
+	// beingDeleted is s once its delete was sent: Nova still lists it.
+	beingDeleted := func(s actions.Server) actions.Server {
+		s.TaskState = actions.TaskDeleting
+		return s
+	}
 
 	tests := []struct {
 		name                 string
 		actual               []actions.Server
 		create, keep, delete []string // names to create; IDs kept and deleted
+		deleting             []string // IDs being deleted already
 		deletes, empty       bool
 		lines                []string // substrings the plan's lines must hold, in order
 	}{
@@ -144,6 +150,30 @@ func TestConverge(t *testing.T) {
 				"- delete staging-cache-2 (id id-cache, no longer declared)",
 			},
 		},
+		{
+			name: "a server being deleted is neither kept nor deleted: its name is created again",
+			actual: []actions.Server{
+				srv("id-db-1", "staging-db-1", actions.StatusActive, 0),
+				beingDeleted(srv("id-web-1", "staging-web-1", actions.StatusActive, 1)),
+				srv("id-web-2", "staging-web-2", actions.StatusActive, 2),
+			},
+			create:   []string{"staging-web-1"},
+			keep:     []string{"id-db-1", "id-web-2"},
+			deleting: []string{"id-web-1"},
+			lines:    []string{"+ create staging-web-1", "~ staging-web-1 (id id-web-1) is being deleted: not counted as there"},
+		},
+		{
+			name: "a server in ERROR being deleted is not deleted again",
+			actual: with(
+				beingDeleted(srv("id-web-2-err", "staging-web-2", actions.StatusError, 3)),
+				beingDeleted(srv("id-cache-1", "staging-cache-1", actions.StatusActive, 4)),
+			),
+			keep:     []string{"id-db-1", "id-web-1", "id-web-2"},
+			deleting: []string{"id-cache-1", "id-web-2-err"},
+			empty:    true,
+			lines: []string{"~ staging-cache-1 (id id-cache) is being deleted", "~ staging-web-2 (id id-web-2) is being deleted",
+				"nothing to change: the environment is as declared once the servers being deleted are gone"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,6 +188,9 @@ func TestConverge(t *testing.T) {
 			if got := serverIDs(c.Delete); !slices.Equal(got, tc.delete) {
 				t.Errorf("delete %v, want %v", got, tc.delete)
 			}
+			if got := serverIDs(c.Deleting); !slices.Equal(got, tc.deleting) {
+				t.Errorf("being deleted %v, want %v", got, tc.deleting)
+			}
 			for _, s := range c.Create {
 				if s.Metadata[actions.MetaManaged] != "true" || s.Metadata[actions.MetaEnv] != "staging" {
 					t.Errorf("%s is created without ownership metadata: %v", s.Name, s.Metadata)
@@ -168,6 +201,9 @@ func TestConverge(t *testing.T) {
 				t.Errorf("plan deletes=%v empty=%v, want %v %v", p.Deletes, p.Empty, tc.deletes, tc.empty)
 			}
 			wantSummary := fmt.Sprintf("create %d, keep %d, delete %d", len(tc.create), len(tc.keep), len(tc.delete))
+			if len(tc.deleting) > 0 {
+				wantSummary += fmt.Sprintf(", %d being deleted", len(tc.deleting))
+			}
 			if p.Summary != wantSummary {
 				t.Errorf("summary %q, want %q", p.Summary, wantSummary)
 			}

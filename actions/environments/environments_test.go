@@ -786,6 +786,67 @@ func TestCancelTeardownTellsWhatWasSent(t *testing.T) {
 	actionstest.WaitFor(t, func() bool { return len(ew.owned("staging")) == 0 })
 }
 
+// beingDeleted counts the servers in the cloud Nova lists with task state
+// "deleting": their delete was sent and they will be gone.
+func (ew *envWorld) beingDeleted() int {
+	ew.T.Helper()
+	pages, err := servers.List(ew.compute, servers.ListOpts{}).AllPages(context.Background())
+	if err != nil {
+		ew.T.Fatal(err)
+	}
+	all, err := servers.ExtractServers(pages)
+	if err != nil {
+		ew.T.Fatal(err)
+	}
+	n := 0
+	for _, s := range all {
+		if s.TaskState == "deleting" {
+			n++
+		}
+	}
+	return n
+}
+
+// A teardown whose deletes were sent and which was then cancelled (or cut
+// off by a crash) leaves servers that Nova still lists, in their last
+// status, for as long as it takes to delete them. They are not there for
+// status, plan or provision: provision creates them again, and the
+// environment is complete once the old ones are gone.
+func TestServerBeingDeletedIsNotCountedAsThere(t *testing.T) {
+	t.Parallel()
+	ew := newEnvWorld(t, simulator.Options{DeleteDelay: 3 * time.Second}, declared(2))
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	sent := make(chan string, 16)
+	ew.mu.Lock()
+	ew.sent = sent
+	ew.mu.Unlock()
+	id := ew.start("bob", "teardown staging")
+	sid := strconv.FormatInt(id, 10)
+	ew.Expect(ew.As("alice", "approve "+sid), false, "approved request "+sid)
+	for range 3 {
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the deletes were not sent")
+		}
+	}
+	ew.Expect(ew.As("bob", "cancel "+sid), false, "cancelling run "+sid)
+	ew.finished(id, actions.Cancelled)
+	ew.mu.Lock()
+	ew.sent = nil
+	ew.mu.Unlock()
+	if n := ew.beingDeleted(); n != 3 {
+		t.Fatalf("%d servers being deleted after the cancel, want the 3 whose deletes were sent", n)
+	}
+
+	ew.says(ew.As("carol", "status staging"), "3 deleting", "not as declared: create 3, keep 0, delete 0")
+	ew.says(ew.As("carol", "plan staging"), "create 3, keep 0, delete 0", "+ create staging-promoter-2",
+		"staging-promoter-2 (id ", "being deleted")
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	actionstest.WaitFor(t, func() bool { return ew.beingDeleted() == 0 })
+	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
+}
+
 func TestTeardown(t *testing.T) {
 	t.Parallel()
 	ew := newEnvWorld(t, simulator.Options{}, declared(2))

@@ -39,7 +39,7 @@ func (x *Module) status(ctx context.Context, req *actions.Request) (actions.Mess
 			m.Lines = append(m.Lines, fmt.Sprintf("%-12s cloud %s: %s%s", n, env.Cloud, actions.ErrorMessage(err), activityBrief(act, x.h.Now())))
 			continue
 		}
-		m.Lines = append(m.Lines, fmt.Sprintf("%-12s %d/%d servers (%s) on %s%s", n, len(servers), declared, countStates(servers), env.Cloud, activityBrief(act, x.h.Now())))
+		m.Lines = append(m.Lines, fmt.Sprintf("%-12s %d/%d servers (%s) on %s%s", n, present(servers), declared, countStates(servers), env.Cloud, activityBrief(act, x.h.Now())))
 	}
 	return m, nil
 }
@@ -99,10 +99,30 @@ func pending(a actions.EnvironmentActivity, now time.Time) []*actions.Run {
 	return out
 }
 
+// state is a server's state as status shows it: Nova's status, or
+// "deleting" once its delete was sent.
+func state(s actions.Server) string {
+	if s.TaskState == actions.TaskDeleting {
+		return "deleting"
+	}
+	return s.Status
+}
+
+// present counts the servers that are there to stay: not being deleted.
+func present(servers []actions.Server) int {
+	n := 0
+	for _, s := range servers {
+		if s.TaskState != actions.TaskDeleting {
+			n++
+		}
+	}
+	return n
+}
+
 func countStates(servers []actions.Server) string {
 	counts := map[string]int{}
 	for _, s := range servers {
-		counts[s.Status]++
+		counts[state(s)]++
 	}
 	var parts []string
 	for st, n := range counts {
@@ -129,7 +149,7 @@ func (x *Module) envStatus(ctx context.Context, name string) (actions.Message, e
 	now := x.h.Now()
 	m := actions.Message{
 		Title:   "status of " + name,
-		Summary: fmt.Sprintf("%s: %d/%d servers (%s)", name, len(servers), len(env.desired()), countStates(servers)),
+		Summary: fmt.Sprintf("%s: %d/%d servers (%s)", name, present(servers), len(env.desired()), countStates(servers)),
 		Fields:  activityFields(act, now),
 	}
 	for _, s := range servers {
@@ -137,7 +157,7 @@ func (x *Module) envStatus(ctx context.Context, name string) (actions.Message, e
 		if !s.Created.IsZero() {
 			age = actions.Elapsed(max(now.Sub(s.Created), 0).Truncate(time.Second))
 		}
-		line := fmt.Sprintf("%-24s %-7s %-10s %-18s %s old", s.Name, s.Status, s.Flavor, actions.ListOr(s.Addresses, "-"), age)
+		line := fmt.Sprintf("%-24s %-7s %-10s %-18s %s old", s.Name, state(s), s.Flavor, actions.ListOr(s.Addresses, "-"), age)
 		if s.Fault != "" {
 			line += " — " + s.Fault
 		}

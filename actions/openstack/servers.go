@@ -163,6 +163,7 @@ func (c *Cloud) server(ctx context.Context, s *servers.Server) actions.Server {
 		Name:      s.Name,
 		Status:    s.Status,
 		Fault:     s.Fault.Message,
+		TaskState: s.TaskState,
 		Addresses: addresses(s.Addresses),
 		Created:   s.Created,
 		Metadata:  s.Metadata,

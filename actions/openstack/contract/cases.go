@@ -67,6 +67,19 @@ func testLifecycle(t *testing.T, h *Harness, ctx context.Context, env string) {
 	if err := h.Cloud.Delete(ctx, created.ID); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
+	// Nova deletes asynchronously: until the server is gone it is listed,
+	// in its last status, with task state "deleting", which is what tells
+	// it from a server that stays.
+	list, err = h.Cloud.Servers(ctx, env)
+	if err != nil {
+		t.Fatalf("Servers right after Delete: %v", err)
+	}
+	for _, s := range list {
+		if s.TaskState != actions.TaskDeleting {
+			t.Errorf("right after Delete, Servers lists %s in status %s, task state %q; want it gone or %q",
+				s.Name, s.Status, s.TaskState, actions.TaskDeleting)
+		}
+	}
 	if err := h.Cloud.WaitGone(ctx, created.ID); err != nil {
 		t.Fatalf("WaitGone: %v", err)
 	}
