@@ -87,6 +87,12 @@ type Cloud interface {
 	// WaitGone polls with backoff until the server no longer exists.
 	WaitGone(ctx context.Context, id string) error
 
+	// Resolve looks up every flavor, image and network specs name, as
+	// Create would, so that a plan naming one the cloud lacks is refused
+	// before anything is created. Names it cannot find give an Invalid
+	// error naming each, in Create's words.
+	Resolve(ctx context.Context, specs []ServerSpec) error
+
 	// CloudLimits reads quotas and flavor sizes, so that a plan that
 	// cannot fit is refused before anything is created.
 	CloudLimits

@@ -65,6 +65,9 @@ func (c *fakeCloud) WaitGone(ctx context.Context, id string) error {
 	return nil
 }
 
+// Resolve knows every flavor, image and network.
+func (c *fakeCloud) Resolve(ctx context.Context, specs []actions.ServerSpec) error { return nil }
+
 func (c *fakeCloud) Limits(ctx context.Context) (actions.Limits, error) {
 	free := actions.Usage{Max: -1}
 	return actions.Limits{Instances: free, Cores: free, RAMMB: free}, nil

@@ -188,10 +188,30 @@ func (x *Module) convergePlan(ctx context.Context, req *actions.Request) (action
 	if err != nil {
 		return actions.Plan{}, err
 	}
+	if err := x.resolves(ctx, env, cl, conv); err != nil {
+		return actions.Plan{}, err
+	}
 	if err := x.fits(ctx, env, cl, conv); err != nil {
 		return actions.Plan{}, err
 	}
 	return conv.Plan(env), nil
+}
+
+// resolves checks, before anything is created, that the cloud has every
+// flavor, image and network the servers conv would create name. When it
+// lacks one, the whole plan is refused: creating the servers that can be
+// and failing the others would leave the environment half made.
+func (x *Module) resolves(ctx context.Context, env Environment, cl actions.Cloud, conv Convergence) error {
+	if len(conv.Create) == 0 {
+		return nil
+	}
+	err := cl.Resolve(ctx, conv.Create)
+	if actions.ErrorKind(err) != actions.Invalid {
+		return err
+	}
+	return &actions.Error{Kind: actions.Invalid, Err: err,
+		Message: fmt.Sprintf("%s names what cloud %s does not have, so nothing was created: %s. Correct the declaration in the config",
+			env.Name, env.Cloud, actions.ErrorMessage(err))}
 }
 
 func (x *Module) teardownPlan(ctx context.Context, req *actions.Request) (actions.Plan, error) {

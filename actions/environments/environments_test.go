@@ -560,6 +560,51 @@ func TestPlanOverQuotaIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-1 ACTIVE", "staging-promoter-2 ACTIVE")
 }
 
+// A declaration naming a flavor, image or network the cloud lacks is
+// refused as a whole, before anything is created, even when the quota
+// check cannot run: no half-done provision.
+func TestUnknownNameIsRefusedBeforeAnythingIsCreated(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                   string
+		flavor, image, network string
+		limitsUnreadable       bool
+		want                   string
+	}{
+		{"image", "m1.medium", "centos-stream-99", "private", false, `unknown image "centos-stream-99"`},
+		{"network", "m1.medium", "centos-stream-9", "privat", false, `unknown network "privat"`},
+		{"flavor, limits unreadable", "m1.mediun", "centos-stream-9", "private", true, `unknown flavor "m1.mediun" (this cloud has: `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			envs := declared(2)
+			envs[0].Servers[1].Flavor, envs[0].Servers[1].Image = tc.flavor, tc.image
+			envs[0].Servers[1].Networks = []string{tc.network}
+			ew := newEnvWorld(t, simulator.Options{}, envs)
+			if tc.limitsUnreadable {
+				ew.sim.Inject(simulator.Fault{Method: "GET", Path: "/compute/v2.1/limits", Status: http.StatusForbidden})
+			}
+			p := ew.As("carol", "plan staging")
+			if p.Tone != actions.ToneDanger {
+				t.Errorf("plan naming a missing %s was not refused: %s %q", tc.name, p.Summary, p.Lines)
+			}
+			ew.says(p, tc.want, "nothing was created")
+			r := ew.As("bob", "provision staging")
+			ew.Engine.Wait()
+			if r.Tone != actions.ToneDanger {
+				t.Fatalf("provision naming a missing %s was not refused: %s", tc.name, r.Summary)
+			}
+			ew.says(r, tc.want)
+			if runs, err := ew.DB.Runs(context.Background(), actions.RunFilter{}); err != nil || len(runs) != 0 {
+				t.Errorf("a refused plan left runs: %+v, %v", runs, err)
+			}
+			if all := ew.everything(); len(all) != 0 {
+				t.Errorf("a declaration naming a missing %s half-ran: the cloud holds %v", tc.name, all)
+			}
+		})
+	}
+}
+
 func TestCreateAnswered503(t *testing.T) {
 	t.Parallel()
 	ew := newEnvWorld(t, simulator.Options{}, declared(2))

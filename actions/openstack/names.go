@@ -68,6 +68,44 @@ func (c *nameCache) id(ctx context.Context, name string, find func(context.Conte
 	return id, nil
 }
 
+// Resolve looks up every distinct flavor, image and network specs name,
+// through the same lookups (and caches) as Create. It returns an Invalid
+// error with a sentence per name not found, or the first error of a
+// lookup that failed for another reason (OpenStack unreachable, …).
+func (c *Cloud) Resolve(ctx context.Context, specs []actions.ServerSpec) error {
+	seen := map[string]bool{}
+	var unknown []string
+	look := func(kind, name string, id func(context.Context, string) (string, error)) error {
+		if name == "" || seen[kind+"\x00"+name] {
+			return nil
+		}
+		seen[kind+"\x00"+name] = true
+		_, err := id(ctx, name)
+		if actions.ErrorKind(err) == actions.Invalid {
+			unknown = append(unknown, actions.ErrorMessage(err))
+			return nil
+		}
+		return err
+	}
+	for _, s := range specs {
+		if err := look("flavor", s.Flavor, c.names.flavorID); err != nil {
+			return err
+		}
+		if err := look("image", s.Image, c.names.imageID); err != nil {
+			return err
+		}
+		for _, n := range s.Networks {
+			if err := look("network", n, c.names.networkID); err != nil {
+				return err
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return actions.Errorf(actions.Invalid, "%s", strings.Join(unknown, "; "))
+	}
+	return nil
+}
+
 var uuidLike = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
 
 // flavorID returns the ID of the flavor called name (or with ID name).

@@ -313,24 +313,44 @@ func testIdempotency(t *testing.T, h *Harness, ctx context.Context, env string) 
 	}
 }
 
-// Unknown flavor, image or network names are Invalid and name the culprit;
-// so is a spec without ownership metadata. Nothing is created.
+// Unknown flavor, image or network names are Invalid and name the culprit,
+// from Resolve (before any create) as from Create; so is a spec without
+// ownership metadata. Nothing is created.
 func testUnknownNames(t *testing.T, h *Harness, ctx context.Context, env string) {
 	bad := "no-such-" + env
+	if err := h.Cloud.Resolve(ctx, []actions.ServerSpec{h.spec(env, "web-1")}); err != nil {
+		t.Errorf("Resolve of names the cloud has: %v", err)
+	}
+	both := h.spec(env, "web-1")
+	both.Flavor, both.Image = bad+"-f", bad+"-i"
+	err := h.Cloud.Resolve(ctx, []actions.ServerSpec{h.spec(env, "web-1"), both})
+	if msg := actions.ErrorMessage(err); actions.ErrorKind(err) != actions.Invalid ||
+		!strings.Contains(msg, both.Flavor) || !strings.Contains(msg, both.Image) {
+		t.Errorf("Resolve of an unknown flavor and image: kind %s, message %q; want Invalid naming both",
+			actions.ErrorKind(err), msg)
+	}
 	for _, c := range []struct {
 		name   string
 		change func(*actions.ServerSpec)
 		want   string
+		named  bool // a name Resolve looks up
 	}{
-		{"flavor", func(s *actions.ServerSpec) { s.Flavor = bad }, bad},
-		{"image", func(s *actions.ServerSpec) { s.Image = bad }, bad},
-		{"network", func(s *actions.ServerSpec) { s.Networks = []string{bad} }, bad},
-		{"no ownership metadata", func(s *actions.ServerSpec) { delete(s.Metadata, actions.MetaManaged) }, "metadata"},
-		{"no env metadata", func(s *actions.ServerSpec) { delete(s.Metadata, actions.MetaEnv) }, "metadata"},
+		{"flavor", func(s *actions.ServerSpec) { s.Flavor = bad }, bad, true},
+		{"image", func(s *actions.ServerSpec) { s.Image = bad }, bad, true},
+		{"network", func(s *actions.ServerSpec) { s.Networks = []string{bad} }, bad, true},
+		{"no ownership metadata", func(s *actions.ServerSpec) { delete(s.Metadata, actions.MetaManaged) }, "metadata", false},
+		{"no env metadata", func(s *actions.ServerSpec) { delete(s.Metadata, actions.MetaEnv) }, "metadata", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			spec := h.spec(env, "web-1")
 			c.change(&spec)
+			if c.named {
+				err := h.Cloud.Resolve(ctx, []actions.ServerSpec{spec})
+				if actions.ErrorKind(err) != actions.Invalid || !strings.Contains(actions.ErrorMessage(err), c.want) {
+					t.Errorf("Resolve: kind %s, message %q; want Invalid naming %q",
+						actions.ErrorKind(err), actions.ErrorMessage(err), c.want)
+				}
+			}
 			s, err := h.Cloud.Create(ctx, spec)
 			if err == nil {
 				h.deleteLater(t, s.ID)
