@@ -105,7 +105,9 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 		return err
 	})
 	if err != nil {
-		x.h.Log().WarnContext(ctx, "creating a server failed", "env", env.Name, "server", spec.Name, "err", err)
+		if ctx.Err() == nil {
+			x.h.Log().WarnContext(ctx, "creating a server failed", "env", env.Name, "server", spec.Name, "err", err)
+		}
 		step.Fail(ctx, err)
 		return s, err
 	}
@@ -132,9 +134,9 @@ func (x *Module) createOne(ctx context.Context, env Environment, cl actions.Clou
 // half-made, and waits until it is gone: until then Nova still lists it
 // (and counts it against quota), and the next plan would see it in ERROR
 // and ask to delete it again. It returns cause with what became of the
-// server, for its step: one line per server, however many fail.
-// The step shows only the causes' messages; the causes themselves, which
-// an internal error's message points at, go to the log.
+// server, for its step: one line per server, however many fail. The step
+// shows only the messages; the causes themselves, which an internal
+// error's message points at, go to the log.
 func (x *Module) removeFailed(ctx context.Context, env Environment, cl actions.Cloud, id string, cause error) error {
 	log := x.h.Log().With("env", env.Name, "id", id)
 	log.WarnContext(ctx, "a new server did not become ACTIVE; deleting it", "err", cause)
