@@ -18,6 +18,17 @@ type Remote interface {
 	Run(ctx context.Context, host, cmd string, out func(line string)) error
 }
 
+// RedactingRemote is a Remote that can redact each line whole before it
+// cuts a long one into pieces (as actions/ssh does past its MaxLine).
+// RunStep runs commands through it when the Remote is one: a secret that
+// a cut splits in two is in neither piece, so redacting the pieces would
+// leave both halves in the transcript, the live message and the log.
+type RedactingRemote interface {
+	// RunRedacted is Run with every line passed through redact before it
+	// is cut and handed to out.
+	RunRedacted(ctx context.Context, host, cmd string, redact func(string) string, out func(line string)) error
+}
+
 // Host is a server a step runs on.
 type Host struct {
 	Name string // as people know it: staging-logserver-1, or "bastion"
@@ -74,6 +85,15 @@ func RunStep(ctx context.Context, r Remote, hosts []Host, cmd string, opt StepOp
 	if opt.Head == 0 && opt.Tail == 0 {
 		opt.Head, opt.Tail = DefaultHead, DefaultTail
 	}
+	// run runs cmd on host and hands out its lines redacted.
+	run := func(ctx context.Context, host string, out func(line string)) error {
+		return r.Run(ctx, host, cmd, func(line string) { out(opt.Redact.String(line)) })
+	}
+	if rr, ok := r.(RedactingRemote); ok {
+		run = func(ctx context.Context, host string, out func(line string)) error {
+			return rr.RunRedacted(ctx, host, cmd, opt.Redact.String, out)
+		}
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	results := make([]HostResult, len(hosts))
@@ -104,8 +124,7 @@ func RunStep(ctx context.Context, r Remote, hosts []Host, cmd string, opt StepOp
 			if opt.OnStart != nil {
 				opt.OnStart(res.Host)
 			}
-			res.Err = r.Run(hctx, res.Host.Addr, cmd, func(line string) {
-				line = opt.Redact.String(line)
+			res.Err = run(hctx, res.Host.Addr, func(line string) {
 				res.Output.Add(line)
 				if opt.OnLine != nil {
 					opt.OnLine(res.Host, line)

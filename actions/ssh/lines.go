@@ -27,18 +27,20 @@ func (s *lineSink) emit(line string) {
 }
 
 // lineWriter is an io.Writer that cuts one stream into lines for a sink.
-// Its buffer holds at most max bytes between writes.
+// Its buffer holds at most max bytes between writes, or twice that when
+// it redacts (see cutLong).
 type lineWriter struct {
-	sink *lineSink
-	max  int
-	buf  []byte
+	sink   *lineSink
+	max    int
+	redact func(string) string // nil: none
+	buf    []byte
 }
 
-func newLineWriter(sink *lineSink, max int) *lineWriter {
+func newLineWriter(sink *lineSink, max int, redact func(string) string) *lineWriter {
 	if max <= 0 {
 		max = DefaultMaxLine
 	}
-	return &lineWriter{sink: sink, max: max}
+	return &lineWriter{sink: sink, max: max, redact: redact}
 }
 
 // Write never fails: output the caller cannot use is still consumed, so
@@ -49,18 +51,12 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		i := indexNewline(p)
 		if i < 0 {
 			w.buf = append(w.buf, p...)
-			p = nil
-		} else {
-			w.buf = append(w.buf, p[:i]...)
-			p = p[i+1:]
-			w.flushLine()
-			continue
+			w.cutLong()
+			return n, nil
 		}
-		for len(w.buf) > w.max {
-			cut := runeBoundary(w.buf, w.max)
-			w.sink.emit(clean(w.buf[:cut]))
-			w.buf = append(w.buf[:0], w.buf[cut:]...)
-		}
+		w.buf = append(w.buf, p[:i]...)
+		p = p[i+1:]
+		w.flushLine()
 	}
 	return n, nil
 }
@@ -73,14 +69,57 @@ func (w *lineWriter) Close() error {
 	return nil
 }
 
-func (w *lineWriter) flushLine() {
-	for len(w.buf) > w.max {
-		cut := runeBoundary(w.buf, w.max)
-		w.sink.emit(clean(w.buf[:cut]))
-		w.buf = append(w.buf[:0], w.buf[cut:]...)
+// cutLong hands over the start of a line that outgrew the buffer, in
+// pieces of at most max bytes. A secret is redacted before the line is
+// cut, or a cut inside it would leave two halves that no redactor
+// recognises: so the buffer is redacted whole, and only what has at
+// least max bytes of the line after it is handed over. A secret of up to
+// max bytes that starts in a piece handed over therefore ends inside the
+// buffer, and is gone.
+func (w *lineWriter) cutLong() {
+	ahead := 0
+	if w.redact != nil {
+		ahead = w.max
 	}
-	w.sink.emit(clean(w.buf))
+	if len(w.buf) <= w.max+ahead {
+		return
+	}
+	w.redactBuf()
+	for len(w.buf) > w.max+ahead {
+		w.emitPiece()
+	}
+}
+
+func (w *lineWriter) flushLine() {
+	if len(w.buf) > w.max {
+		w.redactBuf()
+		for len(w.buf) > w.max {
+			w.emitPiece()
+		}
+	}
+	line := clean(w.buf)
+	if w.redact != nil {
+		line = w.redact(line)
+	}
+	w.sink.emit(line)
 	w.buf = w.buf[:0]
+}
+
+func (w *lineWriter) redactBuf() {
+	if w.redact == nil {
+		return
+	}
+	if s := w.redact(string(w.buf)); s != string(w.buf) {
+		w.buf = append(w.buf[:0], s...)
+	}
+}
+
+// emitPiece hands over the first max bytes of the buffer, or fewer so as
+// not to cut a character in two.
+func (w *lineWriter) emitPiece() {
+	cut := runeBoundary(w.buf, w.max)
+	w.sink.emit(clean(w.buf[:cut]))
+	w.buf = append(w.buf[:0], w.buf[cut:]...)
 }
 
 func indexNewline(p []byte) int {

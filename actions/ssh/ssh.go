@@ -189,6 +189,15 @@ func (e *ExitError) ExitStatus() int { return e.Status }
 //
 // Errors are *actions.Error values whose message is fit for chat.
 func (r *Remote) Run(ctx context.Context, host, cmd string, out func(line string)) error {
+	return r.RunRedacted(ctx, host, cmd, nil, out)
+}
+
+// RunRedacted is Run with every line, stdout and stderr, passed through
+// redact (when not nil) whole, before a line longer than MaxLine is cut
+// into pieces: a secret the cut would split in two is redacted all the
+// same, if it is at most MaxLine bytes long. It implements
+// deploy.RedactingRemote.
+func (r *Remote) RunRedacted(ctx context.Context, host, cmd string, redact func(string) string, out func(line string)) error {
 	addr := r.addr(host)
 	sess, err := r.session(ctx, addr)
 	if err != nil {
@@ -196,7 +205,7 @@ func (r *Remote) Run(ctx context.Context, host, cmd string, out func(line string
 	}
 	defer sess.Close()
 	sink := &lineSink{out: out}
-	stdout, stderr := newLineWriter(sink, r.cfg.MaxLine), newLineWriter(sink, r.cfg.MaxLine)
+	stdout, stderr := newLineWriter(sink, r.cfg.MaxLine, redact), newLineWriter(sink, r.cfg.MaxLine, redact)
 	sess.Stdout, sess.Stderr = stdout, stderr
 	// Held open while the command runs: closing it is how it is stopped.
 	stdin, err := sess.StdinPipe()
