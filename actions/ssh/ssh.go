@@ -87,7 +87,7 @@ type Config struct {
 // Hop is a jump host.
 type Hop struct {
 	Addr string // host or host:port
-	User string // default: Config.User
+	User string // default: Config.User; also the login of a command run on the jump host itself
 }
 
 // Remote runs commands on the hosts of one environment. Connections are
@@ -265,7 +265,7 @@ func (r *Remote) stop(sess *ssh.Session, stdin io.Closer, addr string, done <-ch
 		// The host does not answer: drop the connection, which ends
 		// every session on it.
 		r.log.Warn("ssh: host does not close a cancelled session; dropping the connection", "host", addr)
-		r.conns.drop(r.cfg.User + "@" + addr)
+		r.conns.drop(r.login(addr) + "@" + addr)
 		select {
 		case err := <-done:
 			return errOrStopped(err)
@@ -315,8 +315,9 @@ func (r *Remote) outcome(addr string, err error) error {
 // session opens a session on a (possibly shared) connection to addr,
 // connecting again once when a kept connection turns out to be dead.
 func (r *Remote) session(ctx context.Context, addr string) (*ssh.Session, error) {
+	user := r.login(addr)
 	for attempt := 0; ; attempt++ {
-		c, err := r.client(ctx, r.cfg.User, addr)
+		c, err := r.client(ctx, user, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -324,11 +325,21 @@ func (r *Remote) session(ctx context.Context, addr string) (*ssh.Session, error)
 		if err == nil {
 			return s, nil
 		}
-		r.conns.dropClient(r.cfg.User+"@"+addr, c)
+		r.conns.dropClient(user+"@"+addr, c)
 		if attempt > 0 || ctx.Err() != nil {
 			return nil, &actions.Error{Kind: actions.Unavailable, Message: fmt.Sprintf("cannot open a session on %s", addr), Err: err}
 		}
 	}
+}
+
+// login is the user a command on addr runs as: the bastion's own user on
+// the bastion (a step `on: bastion`), which also lets the command share
+// the connection that carries the tunnels; User everywhere else.
+func (r *Remote) login(addr string) string {
+	if b := r.cfg.Bastion; b != nil && b.User != "" && r.addr(b.Addr) == addr {
+		return b.User
+	}
+	return r.cfg.User
 }
 
 func (r *Remote) addr(host string) string {

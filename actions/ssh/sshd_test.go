@@ -185,6 +185,31 @@ func TestSSHDThroughBastion(t *testing.T) {
 	}
 }
 
+// A step `on: bastion` runs on the jump host as the bastion's user, as
+// the tunnels through it do, not as the hosts' user: here the hosts'
+// user does not exist on the bastion.
+func TestSSHDStepOnTheBastionLogsInAsTheBastionUser(t *testing.T) {
+	t.Parallel()
+	client := sshtest.NewKey(t)
+	bastion := sshtest.StartSSHD(t, sshtest.SSHDOptions{Client: client})
+	r := newRemote(t, ssh.Config{
+		User:       "centos-not-on-the-bastion",
+		PrivateKey: client.PEM,
+		KnownHosts: []string{sshtest.WriteKnownHosts(t, bastion.KnownHostsLine())},
+		Bastion:    &ssh.Hop{Addr: bastion.Addr, User: bastion.User},
+	})
+	var out lines
+	if err := r.Run(testContext(t), bastion.Addr, "echo on the bastion", out.add); err != nil {
+		t.Fatalf("a step on the bastion: %s", chatMessage(err))
+	}
+	if !slicesEqual(out.all(), []string{"on the bastion"}) {
+		t.Errorf("output %q", out.all())
+	}
+	if log := bastion.Log(); !strings.Contains(log, "Accepted publickey for "+bastion.User) {
+		t.Errorf("sshd logged no login as %s:\n%s", bastion.User, log)
+	}
+}
+
 func slicesEqual(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
