@@ -7,8 +7,8 @@
 // pinned in config, an optional jump host. Host keys are never taken on
 // trust unless the environment turns trust on first use on, and every key
 // so accepted is reported. A command runs with a deadline and stops when
-// its context ends: the remote process group is signalled and the session
-// closed. Its output is handed over line by line.
+// its context ends: the remote process group is sent SIGTERM, then
+// SIGKILL. Its output is handed over line by line.
 package ssh
 
 import (
@@ -75,7 +75,9 @@ type Config struct {
 	KeepAlive    time.Duration
 	KeepAliveMax int
 	// CancelGrace is how long a cancelled command is given to end after
-	// its process group is signalled, before its session is closed.
+	// its process group is sent SIGTERM, before it is sent SIGKILL; and
+	// how long after that its session may take to end before infrabot
+	// closes it.
 	CancelGrace time.Duration
 	// MaxLine bounds the length of one line of output (DefaultMaxLine).
 	MaxLine int
@@ -183,8 +185,11 @@ func (e *ExitError) ExitStatus() int { return e.Status }
 // call per line, without its line ending, never two calls at once. It
 // returns when the command ends: nil when it exited with status 0, an
 // error wrapping *ExitError when it did not. When ctx ends first every
-// process the command started is sent SIGTERM (see wrapCommand), and the
-// session is closed after CancelGrace; the error then wraps ctx.Err().
+// process the command started is sent SIGTERM, then SIGKILL after
+// CancelGrace (see wrapCommand and stop); the error then wraps ctx.Err(),
+// and its message says the command was stopped only when its session
+// ended, and that whether it ended is unknown when infrabot had to close
+// the session.
 // The command runs with stdin from /dev/null.
 //
 // Errors are *actions.Error values whose message is fit for chat.
@@ -213,7 +218,7 @@ func (r *Remote) RunRedacted(ctx context.Context, host, cmd string, redact func(
 		return &actions.Error{Kind: actions.Unavailable, Message: fmt.Sprintf("cannot start the command on %s", addr), Err: err}
 	}
 	defer stdin.Close()
-	if err := sess.Start(wrapCommand(cmd)); err != nil {
+	if err := sess.Start(wrapCommand(cmd, r.cfg.CancelGrace)); err != nil {
 		return &actions.Error{Kind: actions.Unavailable, Message: fmt.Sprintf("cannot start the command on %s", addr), Err: err}
 	}
 	done := make(chan error, 1)
@@ -222,15 +227,15 @@ func (r *Remote) RunRedacted(ctx context.Context, host, cmd string, redact func(
 	case err = <-done:
 	case <-ctx.Done():
 		err = r.stop(sess, stdin, addr, done)
-		if errors.Is(err, errAbandoned) {
+		if err == errAbandoned {
 			// Wait never returned, so its copy goroutines may still write
 			// to stdout and stderr: they are not flushed.
-			return stopped(ctx, addr)
+			return stopped(ctx, addr, false)
 		}
 		stdout.Close()
 		stderr.Close()
 		if err != nil {
-			return stopped(ctx, addr)
+			return stopped(ctx, addr, err == errStopped)
 		}
 		return nil // it ended well on its own in the meantime
 	}
@@ -239,28 +244,44 @@ func (r *Remote) RunRedacted(ctx context.Context, host, cmd string, redact func(
 	return r.outcome(addr, err)
 }
 
-var errAbandoned = errors.New("session abandoned")
+// How a stopped command ended (see stop).
+var (
+	errStopped   = errors.New("stopped")
+	errUnknown   = errors.New("whether it ended is unknown")
+	errAbandoned = errors.New("session abandoned")
+)
 
 // stop makes the command's process group end (see wrapCommand): it sends
-// SIGTERM and closes the command's stdin, waits CancelGrace, then closes
-// the session, waiting (boundedly) for it to end.
+// SIGTERM and closes the command's stdin, on which the guard sends the
+// group SIGTERM, then SIGKILL once the command's shell ended or after
+// CancelGrace. sshd ends the session only when the wrapper has ended and
+// no process holds the command's output any more: when it does so within
+// CancelGrace after the SIGKILL, the command ended (errStopped, or nil
+// when it happened to succeed meanwhile). Otherwise stop closes the
+// session, then drops the connection, so as not to wait forever; whether
+// the command ended is then unknown (errUnknown, or errAbandoned when
+// even that did not end the session).
 func (r *Remote) stop(sess *ssh.Session, stdin io.Closer, addr string, done <-chan error) error {
 	if err := sess.Signal(ssh.SIGTERM); err != nil {
 		r.log.Debug("ssh: signal not sent", "host", addr, "err", err)
 	}
 	stdin.Close()
-	t := time.NewTimer(r.cfg.CancelGrace)
+	t := time.NewTimer(time.Duration(graceSeconds(r.cfg.CancelGrace))*time.Second + r.cfg.CancelGrace)
 	defer t.Stop()
 	select {
 	case err := <-done:
-		return errOrStopped(err)
+		if err == nil {
+			return nil
+		}
+		return errStopped
 	case <-t.C:
 	}
+	r.log.Warn("ssh: a stopped command's session did not end; closing it", "host", addr)
 	sess.Close()
 	t.Reset(r.cfg.CancelGrace)
 	select {
 	case err := <-done:
-		return errOrStopped(err)
+		return unknownUnlessOK(err)
 	case <-t.C:
 		// The host does not answer: drop the connection, which ends
 		// every session on it.
@@ -268,29 +289,42 @@ func (r *Remote) stop(sess *ssh.Session, stdin io.Closer, addr string, done <-ch
 		r.conns.drop(r.login(addr) + "@" + addr)
 		select {
 		case err := <-done:
-			return errOrStopped(err)
+			return unknownUnlessOK(err)
 		case <-time.After(r.cfg.CancelGrace):
 			return errAbandoned
 		}
 	}
 }
 
-// errOrStopped keeps a command's own outcome (nil when it happened to
-// succeed) and turns every other ending into "stopped".
-func errOrStopped(err error) error {
+// unknownUnlessOK keeps the success of a command that ended well before
+// its session was closed; any other ending after infrabot closed the
+// session tells nothing of the command.
+func unknownUnlessOK(err error) error {
 	if err == nil {
 		return nil
 	}
-	return errStopped
+	return errUnknown
 }
 
-var errStopped = errors.New("stopped")
-
-func stopped(ctx context.Context, addr string) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &actions.Error{Kind: actions.Unavailable, Message: fmt.Sprintf("timed out on %s; the command was stopped", addr), Err: ctx.Err()}
+// stopped is the error of a command stopped when ctx ended; ended says
+// whether it is known to have ended.
+func stopped(ctx context.Context, addr string, ended bool) error {
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	var msg string
+	switch {
+	case timedOut && ended:
+		msg = fmt.Sprintf("timed out on %s; the command was stopped", addr)
+	case timedOut:
+		msg = fmt.Sprintf("timed out on %s; SIGTERM and SIGKILL sent to the command, but whether it ended is unknown", addr)
+	case ended:
+		msg = fmt.Sprintf("cancelled; the command on %s was stopped", addr)
+	default:
+		msg = fmt.Sprintf("cancelled; SIGTERM and SIGKILL sent to the command on %s, but whether it ended is unknown", addr)
 	}
-	return &actions.Error{Kind: actions.Conflict, Message: fmt.Sprintf("cancelled; the command on %s was stopped", addr), Err: ctx.Err()}
+	if timedOut {
+		return &actions.Error{Kind: actions.Unavailable, Message: msg, Err: ctx.Err()}
+	}
+	return &actions.Error{Kind: actions.Conflict, Message: msg, Err: ctx.Err()}
 }
 
 func (r *Remote) outcome(addr string, err error) error {
@@ -358,22 +392,44 @@ func (r *Remote) addr(host string) string {
 // from /dev/null (steps are not interactive), and a guard that reads the
 // session's stdin: infrabot never writes to it, so end of file means
 // infrabot closed it — to stop the command, or because the connection is
-// gone. Then, or on SIGTERM, SIGHUP or SIGINT, the whole group is sent
-// SIGTERM. The guard reads a copy of stdin on fd 3: a background job's
-// own stdin is /dev/null in a shell without job control.
-func wrapCommand(cmd string) string {
+// gone. Then the guard sends the whole group SIGTERM (which it ignores
+// from then on), and SIGKILL once the command's subshell has ended or
+// after grace (whole seconds: POSIX sleep takes no fraction), whichever
+// comes first: a process that ignores SIGTERM does not outlive the stop.
+// The wrapper, once signalled (by the guard, or by sshd on infrabot's
+// "signal" request), waits for the guard's SIGKILL after the command,
+// so that the session ends only when every process of the group has.
+// The guard reads a copy of stdin on fd 3: a background job's own stdin
+// is /dev/null in a shell without job control.
+func wrapCommand(cmd string, grace time.Duration) string {
 	return `exec 3<&0 </dev/null
-trap 'trap - HUP INT TERM; kill -TERM 0 2>/dev/null' HUP INT TERM
+infrabot_stop=
+trap 'infrabot_stop=1' HUP INT TERM
 (
 ` + cmd + `
 ) 3<&- &
 infrabot_cmd=$!
-(while read -r _ <&3; do :; done; kill -TERM 0) >/dev/null 2>&1 &
+(
+while read -r _ <&3; do :; done
+exec 3<&-
+trap '' HUP INT TERM
+kill -TERM 0
+i=0
+while [ $i -lt ` + strconv.Itoa(graceSeconds(grace)) + ` ] && kill -0 $infrabot_cmd; do sleep 1; i=$((i+1)); done
+kill -KILL 0
+) >/dev/null 2>&1 &
 infrabot_guard=$!
 exec 3<&-
 wait $infrabot_cmd
 infrabot_status=$?
+while kill -0 $infrabot_cmd 2>/dev/null; do wait $infrabot_cmd; infrabot_status=$?; done
+if [ -n "$infrabot_stop" ]; then wait $infrabot_guard; fi
 kill $infrabot_guard 2>/dev/null
 exit $infrabot_status
 `
+}
+
+// graceSeconds is grace in whole seconds, rounded up, at least 1.
+func graceSeconds(grace time.Duration) int {
+	return max(1, int((grace+time.Second-1)/time.Second))
 }

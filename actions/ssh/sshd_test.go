@@ -6,7 +6,9 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -143,6 +145,53 @@ func TestSSHDCancelStopsTheRemoteCommand(t *testing.T) {
 	var next lines
 	if err := r.Run(testContext(t), d.Addr, "echo still here", next.add); err != nil || !slicesEqual(next.all(), []string{"still here"}) {
 		t.Errorf("next command: %v %q", err, next.all())
+	}
+}
+
+// A command that ignores SIGTERM is killed: the guard sends SIGKILL
+// after the grace, and only then is the command said to be stopped.
+func TestSSHDCancelKillsACommandThatIgnoresTERM(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := newRemote(t, ssh.Config{
+		User: d.User, PrivateKey: d.Client.PEM, CancelGrace: time.Second,
+		KnownHosts: []string{sshtest.WriteKnownHosts(t, d.KnownHostsLine())},
+	})
+	ctx, cancel := context.WithCancel(testContext(t))
+	out := lines{ch: make(chan string, 8)}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, d.Addr, "trap '' TERM HUP; sleep 300 & echo pid $!; wait", out.add) }()
+	pid := startedPID(t, out.ch, done)
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) || !strings.Contains(chatMessage(err), "was stopped") {
+		t.Errorf("error = %v", err)
+	}
+	waitGone(t, pid)
+}
+
+// When the session does not end after SIGTERM and SIGKILL (here a
+// process that left the command's process group still holds its output),
+// Run does not claim the command was stopped.
+func TestSSHDCancelSaysWhenItCannotTellTheCommandEnded(t *testing.T) {
+	t.Parallel()
+	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
+	r := newRemote(t, ssh.Config{
+		User: d.User, PrivateKey: d.Client.PEM, CancelGrace: time.Second,
+		KnownHosts: []string{sshtest.WriteKnownHosts(t, d.KnownHostsLine())},
+	})
+	ctx, cancel := context.WithCancel(testContext(t))
+	out := lines{ch: make(chan string, 8)}
+	done := make(chan error, 1)
+	// The pid is printed once the process has left the group.
+	go func() { done <- r.Run(ctx, d.Addr, `setsid sh -c 'echo pid $$; exec sleep 300' & wait`, out.add) }()
+	pid := startedPID(t, out.ch, done)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	cancel()
+	err := <-done
+	msg := chatMessage(err)
+	if !errors.Is(err, context.Canceled) || strings.Contains(msg, "was stopped") || !strings.Contains(msg, "whether it ended is unknown") {
+		t.Errorf("error = %v", err)
 	}
 }
 
