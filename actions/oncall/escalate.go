@@ -141,16 +141,20 @@ func (x *Module) IncidentChanged(ctx context.Context, ev actions.IncidentEvent) 
 	case actions.IncidentResolved:
 		x.stop(ctx, ev, resolved)
 	case actions.IncidentSnoozed:
+		x.saveMu.Lock()
 		x.mu.Lock()
 		e, ok := x.states[ev.ID]
 		if !ok || e.State != paging || !ev.Until.After(e.Due) {
 			x.mu.Unlock()
+			x.saveMu.Unlock()
 			return
 		}
 		e.Due = ev.Until
 		cp := e.clone()
 		x.mu.Unlock()
-		if err := x.save(ctx, cp); err != nil {
+		err := x.save(ctx, cp)
+		x.saveMu.Unlock()
+		if err != nil {
 			x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
 		}
 		x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", actions.Clock(ev.Until)))
@@ -165,9 +169,11 @@ func (x *Module) opened(ctx context.Context, ev actions.IncidentEvent) {
 		return
 	}
 	now := x.h.Now()
+	x.saveMu.Lock()
 	x.mu.Lock()
 	if _, known := x.states[ev.ID]; known {
 		x.mu.Unlock()
+		x.saveMu.Unlock()
 		return
 	}
 	e := &escalation{
@@ -180,7 +186,16 @@ func (x *Module) opened(ctx context.Context, ev actions.IncidentEvent) {
 		e.Mentioned = append(e.Mentioned, x.peopleLocked(t, now)...)
 	}
 	x.states[ev.ID] = e
+	cp := e.clone()
 	x.mu.Unlock()
+	// Stored before the caller goes on (the health module marks the
+	// incident escalated): a restart pages it. Should the store fail, the
+	// first level is stored with its page, or retried at the next tick.
+	err := x.save(ctx, cp)
+	x.saveMu.Unlock()
+	if err != nil {
+		x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
+	}
 	x.wg.Add(1)
 	go func() {
 		defer x.wg.Done()
@@ -207,6 +222,7 @@ func (x *Module) peopleLocked(t Target, now time.Time) []string {
 // is stored as paged before anyone is paged, so a restart never pages it
 // again.
 func (x *Module) advance(ctx context.Context, id int64) {
+	x.saveMu.Lock()
 	now := x.h.Now()
 	x.mu.Lock()
 	e, ok := x.states[id]
@@ -216,6 +232,7 @@ func (x *Module) advance(ctx context.Context, id int64) {
 	}
 	if !ok || pol == nil || e.State != paging || e.Due.IsZero() || e.Due.After(now) {
 		x.mu.Unlock()
+		x.saveMu.Unlock()
 		return
 	}
 	level, repeat := e.Level+1, false
@@ -232,7 +249,9 @@ func (x *Module) advance(ctx context.Context, id int64) {
 	}
 	cp := e.clone()
 	x.mu.Unlock()
-	if err := x.save(ctx, cp); err != nil {
+	err := x.save(ctx, cp)
+	x.saveMu.Unlock()
+	if err != nil {
 		x.h.Log().Error("storing an escalation failed; its level is not paged", "incident", id, "err", err)
 		return
 	}
@@ -299,6 +318,7 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 			said = append(said, t.String())
 		}
 	}
+	x.saveMu.Lock()
 	x.mu.Lock()
 	if cur, ok := x.states[e.Incident]; ok {
 		cur.Pages = append(cur.Pages, pages...)
@@ -311,7 +331,9 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 	}
 	stopped := e.State != paging
 	x.mu.Unlock()
-	if err := x.save(ctx, e); err != nil {
+	err := x.save(ctx, e)
+	x.saveMu.Unlock()
+	if err != nil {
 		x.h.Log().Error("storing an escalation's pages failed", "incident", e.Incident, "err", err)
 	}
 	if stopped {
@@ -383,6 +405,7 @@ func (x *Module) pageMessage(e *escalation, pol *Escalation, level int, repeat b
 // stop ends the paging of ev's incident: acknowledged or resolved. Pages
 // sent are updated, and pagers told with the same dedup key.
 func (x *Module) stop(ctx context.Context, ev actions.IncidentEvent, state string) {
+	x.saveMu.Lock()
 	x.mu.Lock()
 	e, ok := x.states[ev.ID]
 	if !ok {
@@ -392,12 +415,15 @@ func (x *Module) stop(ctx context.Context, ev actions.IncidentEvent, state strin
 	}
 	if e.State == resolved || (e.State == acknowledged && state == acknowledged) {
 		x.mu.Unlock()
+		x.saveMu.Unlock()
 		return
 	}
 	e.State, e.Due, e.By, e.Via = state, time.Time{}, ev.By, ev.Via
 	cp := e.clone()
 	x.mu.Unlock()
-	if err := x.save(ctx, cp); err != nil {
+	err := x.save(ctx, cp)
+	x.saveMu.Unlock()
+	if err != nil {
 		x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
 	}
 	if len(cp.Pages) == 0 && len(cp.Pagers) == 0 {

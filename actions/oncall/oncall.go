@@ -128,6 +128,11 @@ type Module struct {
 	mu        sync.Mutex // guards overrides, states, nextID
 	overrides []*Override
 	states    map[int64]*escalation
+	// saveMu is held from a change to an escalation in states until it
+	// is stored, so that the store sees the changes in the order they
+	// were made (an ack stored before a page of the same incident is not
+	// overwritten by it). Taken before mu.
+	saveMu sync.Mutex
 
 	sendMu sync.Mutex     // one delivery pass over the outbox at a time
 	wg     sync.WaitGroup // pages going out
