@@ -104,13 +104,22 @@ func (x *Module) load(ctx context.Context) error {
 	})
 }
 
-// save stores e (the caller's copy, made under x.mu).
-func (x *Module) save(ctx context.Context, e *escalation) error {
+// save stores e (the caller's copy, made under x.mu, with x.saveMu held).
+func (x *Module) save(ctx context.Context, e *escalation) error { return x.store(ctx, e, nil) }
+
+// store stores e as save does and, in the same transaction, puts evs in
+// the outbox: the change and the events it causes are stored together
+// or not at all.
+func (x *Module) store(ctx context.Context, e *escalation, evs []*outEvent) error {
 	v, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
+	now := x.h.Now()
 	return x.h.Store().Update(context.WithoutCancel(ctx), func(tx actions.Tx) error {
+		if err := enqueue(tx, evs, now); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketEscalations).Put(idKey(e.Incident), v)
 	})
 }
@@ -219,8 +228,10 @@ func (x *Module) peopleLocked(t Target, now time.Time) []string {
 
 // advance pages the next level of incident id's escalation (the last
 // one again when it is there), if it is still paging and due. The level
-// is stored as paged before anyone is paged, so a restart never pages it
-// again.
+// is stored as paged, with its events for PagerDuty and webhooks in the
+// outbox, in one transaction before anyone is paged, and audited: a
+// restart never pages it again in chat, and never loses its events. When
+// the store fails, nothing moves on: the next tick tries again.
 func (x *Module) advance(ctx context.Context, id int64) {
 	x.saveMu.Lock()
 	now := x.h.Now()
@@ -235,38 +246,73 @@ func (x *Module) advance(ctx context.Context, id int64) {
 		x.saveMu.Unlock()
 		return
 	}
-	level, repeat := e.Level+1, false
-	if level >= len(pol.Levels) {
-		level, repeat = len(pol.Levels)-1, true
-		e.Round++
-	}
-	e.Level = level
-	e.Due = time.Time{}
-	if level+1 < len(pol.Levels) {
-		e.Due = now.Add(pol.Levels[level+1].After)
-	} else if every := cmp.Or(pol.Levels[level].Repeat, pol.Levels[level].After); every > 0 {
-		e.Due = now.Add(every)
-	}
 	cp := e.clone()
 	x.mu.Unlock()
-	err := x.save(ctx, cp)
-	x.saveMu.Unlock()
-	if err != nil {
-		x.h.Log().Error("storing an escalation failed; its level is not paged", "incident", id, "err", err)
-		return
+	level, repeat := cp.Level+1, false
+	if level >= len(pol.Levels) {
+		level, repeat = len(pol.Levels)-1, true
+		cp.Round++
 	}
-	x.page(ctx, cp, pol, level, repeat)
-}
-
-// page pages level of e's escalation: a direct message to each person
-// (and, from the second level on, a mention in the incident's channels),
-// a page in each channel, an event to each pager.
-func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level int, repeat bool) {
-	now := x.h.Now()
-	lv := pol.Levels[level]
-	var pages []pageRef
+	cp.Level = level
+	cp.Due = time.Time{}
+	if level+1 < len(pol.Levels) {
+		cp.Due = now.Add(pol.Levels[level+1].After)
+	} else if every := cmp.Or(pol.Levels[level].Repeat, pol.Levels[level].After); every > 0 {
+		cp.Due = now.Add(every)
+	}
 	var out []*outEvent
 	var said []string
+	for _, t := range pol.Levels[level].Notify {
+		switch t.Kind {
+		case ToSchedule, ToPerson:
+			for _, p := range x.people(t, now) {
+				said = append(said, fmt.Sprintf("%s (%s)", p, t))
+			}
+		case ToChannel:
+			said = append(said, t.String())
+		case ToPagerDuty, ToWebhook:
+			out = append(out, &outEvent{Target: t.String(), Notify: cp.Notify, Event: PagerEvent{
+				Action: Trigger, DedupKey: DedupKey(cp.Incident), Incident: cp.Incident, Check: cp.Check,
+				Summary: cp.Summary, Source: cp.Check, Severity: "critical", Links: cp.Links, Level: level + 1, Time: now,
+			}})
+			if !slices.Contains(cp.Pagers, t.String()) {
+				cp.Pagers = append(cp.Pagers, t.String())
+			}
+			said = append(said, t.String()+" (queued)")
+		}
+	}
+	err := x.store(ctx, cp, out)
+	if err == nil {
+		x.mu.Lock()
+		x.states[id] = cp.clone()
+		x.mu.Unlock()
+	}
+	x.saveMu.Unlock()
+	if err != nil {
+		x.h.Log().Error("storing an escalation failed; its level is paged at the next tick", "incident", id, "level", level+1, "err", err)
+		return
+	}
+	what := fmt.Sprintf("paging level %d of %s: %s", level+1, pol.Name, strings.Join(said, ", "))
+	if repeat {
+		what = fmt.Sprintf("paging level %d of %s again (not acknowledged): %s", level+1, pol.Name, strings.Join(said, ", "))
+	}
+	x.h.Audit(ctx, actions.AuditEntry{Person: "infrabot", Event: "incident-paged", Action: "oncall", Detail: fmt.Sprintf("incident %d: %s", id, what)})
+	x.page(ctx, cp, pol, level, repeat, now)
+	if len(out) > 0 {
+		if err := x.flush(ctx); err != nil {
+			x.h.Log().Error("sending page events failed", "err", err)
+		}
+	}
+}
+
+// page sends the chat pages of level of e's escalation (its events for
+// PagerDuty and webhooks are in the outbox): a direct message to each
+// person (and, from the second level on, a mention in the incident's
+// channels), a page in each channel.
+func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level int, repeat bool, now time.Time) {
+	lv := pol.Levels[level]
+	var pages []pageRef
+	var said, chat []string
 	for _, t := range lv.Notify {
 		switch t.Kind {
 		case ToSchedule, ToPerson:
@@ -300,33 +346,28 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 				}
 				pages = append(pages, pr)
 				said = append(said, fmt.Sprintf("%s (%s: %s)", p, t, how))
+				chat = append(chat, said[len(said)-1])
 			}
 		case ToChannel:
 			m := x.pageMessage(e, pol, level, repeat, t, "", false)
 			refs, err := x.h.Notify(ctx, []actions.Target{{Kind: actions.ToChannel, Name: t.Name}}, m)
+			how := ""
 			if err != nil {
 				x.h.Log().Warn("a page in a channel did not reach every platform", "incident", e.Incident, "channel", t.Name, "err", err)
+				how = " (some failed)"
 			}
 			x.counted(ViaChat, err == nil && len(refs) > 0)
 			pages = append(pages, pageRef{Level: level, Target: t.String(), Refs: refs})
 			said = append(said, t.String())
+			chat = append(chat, t.String()+how)
 		case ToPagerDuty, ToWebhook:
-			out = append(out, &outEvent{Target: t.String(), Notify: e.Notify, Event: PagerEvent{
-				Action: Trigger, DedupKey: DedupKey(e.Incident), Incident: e.Incident, Check: e.Check,
-				Summary: e.Summary, Source: e.Check, Severity: "critical", Links: e.Links, Level: level + 1, Time: now,
-			}})
-			said = append(said, t.String())
+			said = append(said, t.String()+" (queued)")
 		}
 	}
 	x.saveMu.Lock()
 	x.mu.Lock()
 	if cur, ok := x.states[e.Incident]; ok {
 		cur.Pages = append(cur.Pages, pages...)
-		for _, ev := range out {
-			if !slices.Contains(cur.Pagers, ev.Target) {
-				cur.Pagers = append(cur.Pagers, ev.Target)
-			}
-		}
 		e = cur.clone()
 	}
 	stopped := e.State != paging
@@ -341,21 +382,14 @@ func (x *Module) page(ctx context.Context, e *escalation, pol *Escalation, level
 		// say so too.
 		x.updatePages(ctx, e, pages)
 	}
-	what := fmt.Sprintf("paged level %d of %s: %s", level+1, pol.Name, strings.Join(said, "; "))
+	again := ""
 	if repeat {
-		what = fmt.Sprintf("paged level %d of %s again (not acknowledged): %s", level+1, pol.Name, strings.Join(said, "; "))
+		again = " again (not acknowledged)"
 	}
-	x.note(ctx, e.Incident, what)
-	x.h.Audit(ctx, actions.AuditEntry{Person: "infrabot", Event: "incident-paged", Action: "oncall", Detail: fmt.Sprintf("incident %d: %s", e.Incident, what)})
-	if err := x.enqueue(ctx, out); err != nil {
-		x.h.Log().Error("queueing page events failed", "incident", e.Incident, "err", err)
-		x.note(ctx, e.Incident, "page failed: the events for "+strings.Join(said, ", ")+" could not be stored")
-		return
-	}
-	if len(out) > 0 {
-		if err := x.flush(ctx); err != nil {
-			x.h.Log().Error("sending page events failed", "err", err)
-		}
+	x.note(ctx, e.Incident, fmt.Sprintf("paged level %d of %s%s: %s", level+1, pol.Name, again, strings.Join(said, "; ")))
+	if len(chat) > 0 {
+		x.h.Audit(ctx, actions.AuditEntry{Person: "infrabot", Event: "incident-chat-paged", Action: "oncall",
+			Detail: fmt.Sprintf("incident %d: paged level %d of %s%s in chat: %s", e.Incident, level+1, pol.Name, again, strings.Join(chat, "; "))})
 	}
 }
 
@@ -448,7 +482,7 @@ func (x *Module) stop(ctx context.Context, ev actions.IncidentEvent, state strin
 				Summary: cp.Summary, Source: cp.Check, By: ev.By, Time: x.h.Now(),
 			}})
 		}
-		if err := x.enqueue(ctx, out); err != nil {
+		if err := x.h.Store().Update(ctx, func(tx actions.Tx) error { return enqueue(tx, out, x.h.Now()) }); err != nil {
 			x.h.Log().Error("queueing page events failed", "incident", cp.Incident, "err", err)
 			return
 		}

@@ -75,8 +75,15 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 			t.Errorf("the timeline lacks %q:\n%s", want, tl)
 		}
 	}
-	if a := w.Audited(); !strings.Contains(a, "infrabot incident-paged incident 1: paged level 2") {
-		t.Errorf("the page is not audited:\n%s", a)
+	// Audited twice: the level, before anyone is paged, and what chat did.
+	a := w.Audited()
+	for _, want := range []string{
+		"infrabot incident-paged incident 1: paging level 2 of ci-oncall: alice (person:alice)",
+		"infrabot incident-chat-paged incident 1: paged level 2 of ci-oncall in chat: alice (person:alice: direct message on 1 platform, mentioned in the channel)",
+	} {
+		if !strings.Contains(a, want) {
+			t.Errorf("the audit log lacks %q:\n%s", want, a)
+		}
 	}
 }
 

@@ -108,30 +108,24 @@ func seqKey(n uint64) []byte {
 	return k
 }
 
-// enqueue stores events in the outbox, due now.
-func (x *Module) enqueue(ctx context.Context, evs []*outEvent) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	now := x.h.Now()
-	return x.h.Store().Update(ctx, func(tx actions.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		for _, ev := range evs {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			ev.Seq, ev.Due = seq, now
-			v, err := json.Marshal(ev)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(seqKey(seq), v); err != nil {
-				return err
-			}
+// enqueue puts events in tx's outbox, due at now.
+func enqueue(tx actions.Tx, evs []*outEvent, now time.Time) error {
+	b := tx.Bucket(bucketOutbox)
+	for _, ev := range evs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		ev.Seq, ev.Due = seq, now
+		v, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // flush sends every due event of the outbox, oldest first. An event
