@@ -131,6 +131,32 @@ func TestCrashWhileChatPagesGoOutKeepsTheLevelsPagerDutyTrigger(t *testing.T) {
 	w2.One("dm:UALICE", "page for you: incident 1")
 }
 
+// infrabot is killed while bob's ack updates his page on his second
+// platform: the acknowledge for PagerDuty was queued with the ack, and
+// goes out at the next start.
+func TestCrashWhilePagesAreUpdatedKeepsPagerDutyAcknowledge(t *testing.T) {
+	t.Parallel()
+	other := newHangingChat(false, true)
+	defer close(other.release)
+	w, fake := pdWorldOnTwoPlatforms(t, other)
+	w.step(time.Minute)
+	w.step(time.Minute)
+	if got, want := eventsOf(fake.Taken()), "trigger infrabot-incident-1"; got != want {
+		t.Fatalf("PagerDuty took %q, want %q", got, want)
+	}
+	w.Expect(w.As("bob", "ack 1"), false, "acknowledged by bob")
+	other.waitHanging(t, "the update of bob's page")
+
+	fresh, fake2 := pdWorldOnTwoPlatforms(t, nil)
+	w2 := crash(w, fresh)
+	w2.step(5 * time.Second)
+	if got, want := eventsOf(fake2.Taken()), "acknowledge infrabot-incident-1"; got != want {
+		t.Errorf("after the restart PagerDuty took %q, want %q", got, want)
+	}
+	w2.step(time.Hour)
+	w2.None("dm:UALICE", "incident 1") // acknowledged: nobody more
+}
+
 // IncidentChanged stores an opened incident's escalation before it
 // returns (the health module marks the incident escalated right after):
 // while the store cannot take a write, it waits.

@@ -455,12 +455,32 @@ func (x *Module) stop(ctx context.Context, ev actions.IncidentEvent, state strin
 	e.State, e.Due, e.By, e.Via = state, time.Time{}, ev.By, ev.Via
 	cp := e.clone()
 	x.mu.Unlock()
-	err := x.save(ctx, cp)
+	action := Acknowledge
+	if state == resolved {
+		action = Resolve
+	}
+	var out []*outEvent
+	for _, target := range cp.Pagers {
+		if ev.Via == "pagerduty" && strings.HasPrefix(target, string(ToPagerDuty)+":") {
+			continue // PagerDuty knows: that is where it was done
+		}
+		out = append(out, &outEvent{Target: target, Notify: cp.Notify, Event: PagerEvent{
+			Action: action, DedupKey: DedupKey(cp.Incident), Incident: cp.Incident, Check: cp.Check,
+			Summary: cp.Summary, Source: cp.Check, By: ev.By, Time: x.h.Now(),
+		}})
+	}
+	// Stored with the events it causes: a crash while the pages are
+	// updated still tells the pagers at the next start.
+	err := x.store(ctx, cp, out)
 	x.saveMu.Unlock()
 	if err != nil {
 		x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
+		if len(out) > 0 {
+			x.note(ctx, ev.ID, fmt.Sprintf("%s not sent to pagers: the events could not be stored", action))
+		}
+		out = nil
 	}
-	if len(cp.Pages) == 0 && len(cp.Pagers) == 0 {
+	if len(cp.Pages) == 0 && len(out) == 0 {
 		return
 	}
 	x.wg.Add(1)
@@ -468,24 +488,6 @@ func (x *Module) stop(ctx context.Context, ev actions.IncidentEvent, state strin
 		defer x.wg.Done()
 		ctx := context.WithoutCancel(ctx)
 		x.updatePages(ctx, cp, cp.Pages)
-		action := Acknowledge
-		if state == resolved {
-			action = Resolve
-		}
-		var out []*outEvent
-		for _, target := range cp.Pagers {
-			if ev.Via == "pagerduty" && strings.HasPrefix(target, string(ToPagerDuty)+":") {
-				continue // PagerDuty knows: that is where it was done
-			}
-			out = append(out, &outEvent{Target: target, Notify: cp.Notify, Event: PagerEvent{
-				Action: action, DedupKey: DedupKey(cp.Incident), Incident: cp.Incident, Check: cp.Check,
-				Summary: cp.Summary, Source: cp.Check, By: ev.By, Time: x.h.Now(),
-			}})
-		}
-		if err := x.h.Store().Update(ctx, func(tx actions.Tx) error { return enqueue(tx, out, x.h.Now()) }); err != nil {
-			x.h.Log().Error("queueing page events failed", "incident", cp.Incident, "err", err)
-			return
-		}
 		if len(out) > 0 {
 			if err := x.flush(ctx); err != nil {
 				x.h.Log().Error("sending page events failed", "err", err)
