@@ -2,6 +2,7 @@ package oncall_test
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,15 +101,17 @@ func crash(w *world, next *world) *world {
 	return next
 }
 
-// infrabot is killed while bob's page hangs on his second platform: the
-// first level is stored as paged, so the next start does not page it
-// again, but its PagerDuty trigger was queued with it and goes out, and
-// the audit log says the level was paged.
+// infrabot is killed while bob's page hangs on his second platform and
+// PagerDuty has not taken the trigger (it answered 500): the first level
+// is stored as paged, so the next start does not page it again, but its
+// PagerDuty trigger was queued with it and goes out, and the audit log
+// says the level was paged.
 func TestCrashWhileChatPagesGoOutKeepsTheLevelsPagerDutyTrigger(t *testing.T) {
 	t.Parallel()
 	other := newHangingChat(true, false)
 	defer close(other.release)
-	w, _ := pdWorldOnTwoPlatforms(t, other)
+	w, down := pdWorldOnTwoPlatforms(t, other)
+	down.Answer(http.StatusInternalServerError)
 	w.step(time.Minute)
 	w.Clock.Advance(time.Minute) // two failures: the incident opens
 	w.Tick()
@@ -218,4 +221,20 @@ func TestIncidentOpenedIsStoredBeforeItReturns(t *testing.T) {
 	if stored != 1 {
 		t.Errorf("IncidentChanged returned with %d escalations stored, want incident 77's", stored)
 	}
+}
+
+// A level's PagerDuty trigger goes out while its chat pages are still
+// going out: a platform holding bob's page (a 429 with a long
+// Retry-After) does not hold up PagerDuty's.
+func TestPagerDutyIsNotHeldUpByAHangingChat(t *testing.T) {
+	t.Parallel()
+	other := newHangingChat(true, false)
+	defer close(other.release)
+	w, fake := pdWorldOnTwoPlatforms(t, other)
+	w.step(time.Minute)
+	w.Clock.Advance(time.Minute) // two failures: the incident opens
+	w.Tick()
+	w.health.Wait()
+	other.waitHanging(t, "bob's page")
+	fake.WaitFor(t, "the trigger while bob's page hangs", func() bool { return eventsOf(fake.Taken()) == "trigger infrabot-incident-1" })
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
@@ -297,12 +298,19 @@ func (x *Module) advance(ctx context.Context, id int64) {
 		what = fmt.Sprintf("paging level %d of %s again (not acknowledged): %s", level+1, pol.Name, strings.Join(said, ", "))
 	}
 	x.h.Audit(ctx, actions.AuditEntry{Person: "infrabot", Event: "incident-paged", Action: "oncall", Detail: fmt.Sprintf("incident %d: %s", id, what)})
-	x.page(ctx, cp, pol, level, repeat, now)
+	// PagerDuty and webhooks are sent alongside the chat pages: a
+	// platform slow to take a page (a 429 with a long Retry-After) must
+	// not hold up the pager, nor a slow pager the chat.
+	var sent sync.WaitGroup
 	if len(out) > 0 {
-		if err := x.flush(ctx); err != nil {
-			x.h.Log().Error("sending page events failed", "err", err)
-		}
+		sent.Go(func() {
+			if err := x.flush(ctx); err != nil {
+				x.h.Log().Error("sending page events failed", "err", err)
+			}
+		})
 	}
+	x.page(ctx, cp, pol, level, repeat, now)
+	sent.Wait()
 }
 
 // page sends the chat pages of level of e's escalation (its events for
