@@ -163,14 +163,15 @@ func (m *Module) post(ctx context.Context, name string, d Digest) error {
 		loc = time.UTC
 	}
 	msg := m.Compose(ctx, d.Include, since, loc)
-	_, nerr := m.h.Notify(ctx, []actions.Target{{Kind: actions.ToChannel, Name: d.Channel}}, msg)
-	if err := m.h.Store().Update(ctx, func(tx actions.Tx) error {
-		v, _ := now.MarshalText()
-		return tx.Bucket(bucketLast).Put([]byte(name), v)
-	}); err != nil {
+	if _, err := m.h.Notify(ctx, []actions.Target{{Kind: actions.ToChannel, Name: d.Channel}}, msg); err != nil {
+		// Not marked as posted: the next digest covers this one's
+		// period too.
 		return err
 	}
-	return nerr
+	return m.h.Store().Update(ctx, func(tx actions.Tx) error {
+		v, _ := now.MarshalText()
+		return tx.Bucket(bucketLast).Put([]byte(name), v)
+	})
 }
 
 // lastAny is when any digest was last posted, or a day ago.

@@ -379,3 +379,40 @@ func TestReconfigureDoesNotRefire(t *testing.T) {
 		t.Errorf("the kept digest after the reload = %s", bot.Text(m))
 	}
 }
+
+// refusingChat refuses every message, as a platform that is down does
+// once the adapter's retries are spent.
+type refusingChat struct{ actionstest.Chat }
+
+func (*refusingChat) Post(context.Context, string, actions.Message) (actions.MessageRef, error) {
+	return actions.MessageRef{}, errors.New("the platform is down")
+}
+
+// A digest that could not be posted is made up for: the next one covers
+// the period since the last digest that was posted, not since the one
+// that failed.
+func TestADigestNotPostedIsCoveredByTheNext(t *testing.T) {
+	t.Parallel()
+	dw := newWorld(t, []digest.Digest{{Schedule: "0 9 * * *", TimeZone: "UTC", Channel: "default", Include: []string{digest.Runs}}}, nil, nil)
+	dw.Clock.Advance(21 * time.Hour) // Saturday 12:00 → Sunday 09:00 UTC
+	if n := dw.Tick(); n != 1 {
+		t.Fatalf("%d jobs ran at Sunday 09:00, want the digest", n)
+	}
+	dw.Engine.AddChat(actionstest.Platform, &refusingChat{})
+	dw.Clock.Advance(24 * time.Hour)
+	if n := dw.Tick(); n != 1 {
+		t.Fatalf("%d jobs ran at Monday 09:00, want the digest", n)
+	}
+	dw.Engine.AddChat(actionstest.Platform, dw.Chat)
+	dw.Clock.Advance(24 * time.Hour)
+	if n := dw.Tick(); n != 1 {
+		t.Fatalf("%d jobs ran at Tuesday 09:00, want the digest", n)
+	}
+	posts := dw.Chat.Posts()
+	if len(posts) != 2 {
+		t.Fatalf("%d digests posted, want Sunday's and Tuesday's", len(posts))
+	}
+	if m := posts[1].Message; !strings.Contains(m.Text, "Since Sun 22 Nov 09:00 UTC") {
+		t.Errorf("Tuesday's digest does not cover Monday's, which was not posted: %s", bot.Text(m))
+	}
+}
