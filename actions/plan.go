@@ -45,6 +45,11 @@ type PlanItem struct {
 	Flavor   string   `json:"flavor,omitempty"`
 	Image    string   `json:"image,omitempty"`
 	Networks []string `json:"networks,omitempty"`
+	// KeyName and SecurityGroups, for OpCreate, are the new server's key
+	// pair and security groups: what it is created with is what an
+	// approval is bound to.
+	KeyName        string   `json:"key_name,omitempty"`
+	SecurityGroups []string `json:"security_groups,omitempty"`
 	// Command, for OpRun, is the command line as it will run, with its
 	// parameters' values: an approval is bound to it.
 	Command string `json:"command,omitempty"`

@@ -3,6 +3,7 @@ package environments
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/infrabot/infrabot/actions"
 )
@@ -16,11 +17,31 @@ func (env Environment) desired() map[string]actions.ServerSpec {
 			out[name] = actions.ServerSpec{
 				Name: name, Flavor: d.Flavor, Image: d.Image,
 				Networks: d.Networks, KeyName: d.KeyName, SecurityGroups: d.SecurityGroups,
-				Metadata: map[string]string{actions.MetaManaged: "true", actions.MetaEnv: env.Name},
+				Metadata: ownedBy(env.Name),
 			}
 		}
 	}
 	return out
+}
+
+// ownedBy is the metadata that marks a server as infrabot's, in env.
+func ownedBy(env string) map[string]string {
+	return map[string]string{actions.MetaManaged: "true", actions.MetaEnv: env}
+}
+
+// createItem is the plan item that creates spec. It holds every field of
+// the spec that changes what is created, so that the plan's hash covers
+// it; the metadata is not in it, as it follows from the environment.
+func createItem(s actions.ServerSpec) actions.PlanItem {
+	return actions.PlanItem{Op: actions.OpCreate, Name: s.Name, Flavor: s.Flavor, Image: s.Image,
+		Networks: s.Networks, KeyName: s.KeyName, SecurityGroups: s.SecurityGroups}
+}
+
+// createSpec is what create item it of env asks the cloud for.
+func createSpec(env string, it actions.PlanItem) actions.ServerSpec {
+	return actions.ServerSpec{Name: it.Name, Flavor: it.Flavor, Image: it.Image,
+		Networks: it.Networks, KeyName: it.KeyName, SecurityGroups: it.SecurityGroups,
+		Metadata: ownedBy(env)}
 }
 
 // Convergence is what it takes to bring an environment to its declaration.
@@ -108,7 +129,7 @@ func (c Convergence) Plan(env Environment) actions.Plan {
 	}
 	decl := env.desired()
 	for _, s := range c.Create {
-		p.Items = append(p.Items, actions.PlanItem{Op: actions.OpCreate, Name: s.Name, Flavor: s.Flavor, Image: s.Image, Networks: s.Networks})
+		p.Items = append(p.Items, createItem(s))
 	}
 	for _, s := range c.Keep {
 		it := actions.PlanItem{Op: actions.OpKeep, Name: s.Name, ID: s.ID}
@@ -148,7 +169,14 @@ func PlanLines(items []actions.PlanItem) []string {
 		var line string
 		switch it.Op {
 		case actions.OpCreate:
-			line = fmt.Sprintf("+ create %s (%s, %s, %s)", it.Name, it.Flavor, it.Image, actions.ListOr(it.Networks, "default network"))
+			line = fmt.Sprintf("+ create %s (%s, %s, %s", it.Name, it.Flavor, it.Image, actions.ListOr(it.Networks, "default network"))
+			if it.KeyName != "" {
+				line += "; key " + it.KeyName
+			}
+			if len(it.SecurityGroups) > 0 {
+				line += "; security groups " + strings.Join(it.SecurityGroups, ", ")
+			}
+			line += ")"
 		case actions.OpKeep:
 			line = "= keep   " + it.Name
 		case actions.OpDelete:

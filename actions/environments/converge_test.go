@@ -242,6 +242,17 @@ func TestConvergeSpecsFollowDeclaration(t *testing.T) {
 	if len(s.Metadata) != 2 || s.Metadata[actions.MetaManaged] != "true" || s.Metadata[actions.MetaEnv] != "prod" {
 		t.Errorf("metadata %v", s.Metadata)
 	}
+	// The plan's item holds all of it but the metadata (which follows
+	// from the environment), and its line shows it.
+	p := c.Plan(env)
+	it := p.Items[0]
+	if it.Op != actions.OpCreate || it.Name != s.Name || it.Flavor != s.Flavor || it.Image != s.Image || it.KeyName != s.KeyName ||
+		!slices.Equal(it.Networks, s.Networks) || !slices.Equal(it.SecurityGroups, s.SecurityGroups) {
+		t.Errorf("create item %+v, spec %+v", it, s)
+	}
+	if want := "+ create prod-api-1 (m1.large, cirros-0.6, private, public; key infrabot; security groups default, web)"; p.Lines[0] != want {
+		t.Errorf("line %q, want %q", p.Lines[0], want)
+	}
 	// Count 0 declares nothing.
 	env.Servers[0].Count = 0
 	if c := environments.Converge(env, nil); len(c.Create) != 0 || !c.Plan(env).Empty {
@@ -331,6 +342,22 @@ func TestPlanHash(t *testing.T) {
 	broken[1].Status = actions.StatusError
 	if hash(broken) == h {
 		t.Error("the plan hash did not change when a kept server went to ERROR")
+	}
+
+	// What a server to create (staging-web-2) is made with is part of the
+	// plan: a change of any of it is another plan.
+	for what, change := range map[string]func(d *environments.ServerDecl){
+		"flavor":          func(d *environments.ServerDecl) { d.Flavor = "m1.large" },
+		"image":           func(d *environments.ServerDecl) { d.Image = "cirros-0.6" },
+		"networks":        func(d *environments.ServerDecl) { d.Networks = []string{"public"} },
+		"key pair":        func(d *environments.ServerDecl) { d.KeyName = "someone-else" },
+		"security groups": func(d *environments.ServerDecl) { d.SecurityGroups = []string{"wide-open"} },
+	} {
+		changed := convEnv()
+		change(&changed.Servers[0])
+		if environments.Converge(changed, base).Plan(changed).Hash() == h {
+			t.Errorf("the plan hash did not change when the %s of a server to create did", what)
+		}
 	}
 
 	// Duplicates: which one is deleted does not depend on the listing order.

@@ -39,6 +39,8 @@ type envWorld struct {
 	compute *gophercloud.ServiceClient // raw Nova, to look past infrabot's ownership filter
 
 	envs []environments.Environment
+	// mod is the module as last made (at each start), for a reload.
+	mod *environments.Module
 	// wrap, when set, stands between the module and the provider.
 	wrap func(actions.Cloud) actions.Cloud
 
@@ -170,7 +172,7 @@ func (ew *envWorld) setup(w *actionstest.World) {
 	if err != nil {
 		w.T.Fatal(err)
 	}
-	environments.New(h, ew.envs, func(ctx context.Context, name string) (actions.Cloud, error) {
+	ew.mod = environments.New(h, ew.envs, func(ctx context.Context, name string) (actions.Cloud, error) {
 		if name != "sim" {
 			return nil, actions.Errorf(actions.NotFound, "no cloud %q", name)
 		}
@@ -358,8 +360,8 @@ func TestProvisionCreatesDeclaredServers(t *testing.T) {
 	ew.Expect(ew.As("carol", "status staging"), false, "staging: 0/3 servers (none)", "no servers; `provision staging` creates them")
 	ew.Expect(ew.As("carol", "plan staging"), false, "plan for staging: create 3, keep 0, delete 0",
 		"+ create staging-logserver-1 (m1.small, centos-stream-9, private)",
-		"+ create staging-promoter-1 (m1.medium, centos-stream-9, private)",
-		"+ create staging-promoter-2 (m1.medium, centos-stream-9, private)")
+		"+ create staging-promoter-1 (m1.medium, centos-stream-9, private; key infrabot; security groups default)",
+		"+ create staging-promoter-2 (m1.medium, centos-stream-9, private; key infrabot; security groups default)")
 	ew.Expect(ew.As("carol", "provision staging"), true, "carol may not provision")
 
 	id := ew.start("bob", "provision staging")
@@ -1144,5 +1146,123 @@ func TestPlanShortOfCoresRAMOrPortsIsRefused(t *testing.T) {
 				t.Errorf("servers created although the plan did not fit: %v", all)
 			}
 		})
+	}
+}
+
+// specRecorder records every spec the module asks the cloud to create.
+type specRecorder struct {
+	actions.Cloud
+	mu    *sync.Mutex
+	specs *[]actions.ServerSpec
+}
+
+func (c specRecorder) Create(ctx context.Context, spec actions.ServerSpec) (actions.Server, error) {
+	c.mu.Lock()
+	*c.specs = append(*c.specs, spec)
+	c.mu.Unlock()
+	return c.Cloud.Create(ctx, spec)
+}
+
+// withGroups is staging with one logserver and two promoters, the
+// promoters in security group sg and with key pair key.
+func withGroups(key, sg string) []environments.Environment {
+	envs := declared(2)
+	envs[0].Servers[1].KeyName, envs[0].Servers[1].SecurityGroups = key, []string{sg}
+	return envs
+}
+
+// TestApprovalVoidWhenWhatIsCreatedChanges: a create's security groups
+// and key pair are part of the plan, so a change of them between the
+// request and its approval voids the approval, and nothing is created.
+func TestApprovalVoidWhenWhatIsCreatedChanges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		key, sg  string
+		wantLine string
+	}{
+		{"security group", "infrabot", "wide-open", "security groups wide-open"},
+		{"key pair", "someone-else", "default", "key someone-else"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var specs []actions.ServerSpec
+			ew := newEnvWorld(t, simulator.Options{}, declared(1))
+			ew.wrap = func(c actions.Cloud) actions.Cloud { return specRecorder{Cloud: c, mu: &mu, specs: &specs} }
+			ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+			ew.createOwned("staging-extra-1", "staging") // to delete, so the request waits for approval
+
+			ew.declare(withGroups("infrabot", "default"))
+			ew.Expect(ew.As("carol", "plan staging"), false,
+				"+ create staging-promoter-2 (m1.medium, centos-stream-9, private; key infrabot; security groups default)")
+			id := ew.start("bob", "provision staging")
+			if r := ew.Run(id); r.State != actions.AwaitingApproval {
+				t.Fatalf("state %s", r.State)
+			}
+			// The config changes what the new server would be made with.
+			ew.declare(withGroups(tc.key, tc.sg))
+			ew.Expect(ew.As("carol", "plan staging"), false, tc.wantLine)
+			sid := strconv.FormatInt(id, 10)
+			ew.Expect(ew.As("alice", "approve "+sid), true, "plan for request "+sid+" changed", "ask again with `provision staging`")
+			ew.Engine.Wait()
+			if r := ew.Run(id); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
+				t.Errorf("run %d = %s / %s, want expired / void", id, r.State, r.Approval.State)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range specs {
+				if s.Name == "staging-promoter-2" {
+					t.Errorf("created %s (key %s, groups %v) although the approval was void", s.Name, s.KeyName, s.SecurityGroups)
+				}
+			}
+		})
+	}
+}
+
+// TestProvisionCreatesWhatThePlanSaid: a reload between the plan and the
+// run changes nothing the run creates: it creates the plan's items, as
+// they were shown, not the declaration as it is by then.
+func TestProvisionCreatesWhatThePlanSaid(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var specs []actions.ServerSpec
+	ew := newEnvWorld(t, simulator.Options{}, declared(1))
+	ew.wrap = func(c actions.Cloud) actions.Cloud { return specRecorder{Cloud: c, mu: &mu, specs: &specs} }
+	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
+	mu.Lock()
+	specs = nil
+	mu.Unlock()
+
+	ew.declare(withGroups("infrabot", "default"))
+	// The config is reloaded once the plan has read the declaration, and
+	// before the run reads it again: other groups and key, one more
+	// promoter.
+	ew.onList(func(n int) {
+		if n == 1 {
+			envs := withGroups("someone-else", "wide-open")
+			envs[0].Servers[1].Count = 3
+			ew.mod.Reconfigure(envs)
+		}
+	})
+	id := ew.start("bob", "provision staging")
+	r := ew.finished(id, actions.Succeeded)
+	ew.onList(nil)
+	if got := stepNames(r); !slices.Equal(got, []string{"create staging-promoter-2"}) {
+		t.Errorf("steps %v", got)
+	}
+	if !hasLine(r.Output, "not creating staging-promoter-3: its creation was not in the approved plan") {
+		t.Errorf("output %q", r.Output)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(specs) != 1 {
+		t.Fatalf("created %d servers, want 1: %+v", len(specs), specs)
+	}
+	s := specs[0]
+	if s.Name != "staging-promoter-2" || s.KeyName != "infrabot" || !slices.Equal(s.SecurityGroups, []string{"default"}) ||
+		s.Flavor != "m1.medium" || s.Image != "centos-stream-9" || !slices.Equal(s.Networks, []string{"private"}) ||
+		s.Metadata[actions.MetaManaged] != "true" || s.Metadata[actions.MetaEnv] != "staging" {
+		t.Errorf("created %+v, not what the plan showed", s)
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // provision converges the environment. It works from the servers as they
-// are now, and deletes only servers the approved plan named.
+// are now, deletes only servers the approved plan named, and creates only
+// the servers the plan's items name, as they name them.
 func (x *Module) provision(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
 	env, cl, conv, err := x.converge(ctx, req.Env)
 	if err != nil {
@@ -29,7 +30,8 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 			p.Note(ctx, "not deleting %s: its deletion was not in the approved plan (id %s)", s.Name, s.ID)
 		}
 	}
-	if len(conv.Create) == 0 && len(deletes) == 0 {
+	creates := approvedCreates(ctx, env, plan, conv, p)
+	if len(creates) == 0 && len(deletes) == 0 {
 		p.Note(ctx, "nothing to do: %s is as declared (%d servers)", env.Name, len(conv.Keep))
 		return nil
 	}
@@ -37,18 +39,18 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 	if err := x.deleteAll(ctx, env, cl, deletes, p); err != nil {
 		return err
 	}
-	made := make([]actions.Server, len(conv.Create))
-	creates := p.Group(ctx, actions.StepGroup{Name: "create", Total: len(conv.Create), Done: "created", Running: "building"})
-	created := forEach(ctx, env.Parallel, conv.Create, func(ctx context.Context, spec actions.ServerSpec) error {
-		i := slices.IndexFunc(conv.Create, func(s actions.ServerSpec) bool { return s.Name == spec.Name })
+	made := make([]actions.Server, len(creates))
+	group := p.Group(ctx, actions.StepGroup{Name: "create", Total: len(creates), Done: "created", Running: "building"})
+	created := forEach(ctx, env.Parallel, creates, func(ctx context.Context, spec actions.ServerSpec) error {
+		i := slices.IndexFunc(creates, func(s actions.ServerSpec) bool { return s.Name == spec.Name })
 		var err error
-		made[i], err = x.createOne(ctx, env, cl, spec, creates)
+		made[i], err = x.createOne(ctx, env, cl, spec, group)
 		return err
 	})
 	var active []actions.Server
 	for i, err := range created {
 		if err != nil {
-			failed = append(failed, conv.Create[i].Name)
+			failed = append(failed, creates[i].Name)
 		} else {
 			active = append(active, made[i])
 		}
@@ -65,14 +67,47 @@ func (x *Module) provision(ctx context.Context, req *actions.Request, plan actio
 	}
 	if len(failed) > 0 {
 		others := ""
-		if len(failed) < len(conv.Create) {
+		if len(failed) < len(creates) {
 			others = " the others are ACTIVE."
 		}
 		return actions.Errorf(actions.Unavailable, "%d of %d servers could not be created (%s);%s Run `provision %s` again to finish",
-			len(failed), len(conv.Create), someOf(failed), others, env.Name)
+			len(failed), len(creates), someOf(failed), others, env.Name)
 	}
-	p.Note(ctx, "%s is as declared: %d created, %d kept, %d deleted", env.Name, len(conv.Create), len(conv.Keep), len(deletes))
+	p.Note(ctx, "%s is as declared: %d created, %d kept, %d deleted", env.Name, len(creates), len(conv.Keep), len(deletes))
 	return nil
+}
+
+// approvedCreates is what provision creates: the servers the approved
+// plan's create items name, as they name them (flavor, image, networks,
+// key pair, security groups), and only those still missing now. A
+// declaration reloaded since the plan changes nothing that is created.
+func approvedCreates(ctx context.Context, env Environment, plan actions.Plan, conv Convergence, p *actions.Progress) []actions.ServerSpec {
+	missing := map[string]bool{}
+	for _, s := range conv.Create {
+		missing[s.Name] = true
+	}
+	planned, decl := map[string]bool{}, env.desired()
+	var out []actions.ServerSpec
+	for _, it := range plan.Items {
+		if it.Op != actions.OpCreate {
+			continue
+		}
+		planned[it.Name] = true
+		switch _, declared := decl[it.Name]; {
+		case missing[it.Name]:
+			out = append(out, createSpec(env.Name, it))
+		case !declared:
+			p.Note(ctx, "not creating %s: it is no longer declared", it.Name)
+		default:
+			p.Note(ctx, "not creating %s: it is there now", it.Name)
+		}
+	}
+	for _, s := range conv.Create {
+		if !planned[s.Name] {
+			p.Note(ctx, "not creating %s: its creation was not in the approved plan", s.Name)
+		}
+	}
+	return out
 }
 
 // sendTimeout bounds a create or delete request once it is being sent:
