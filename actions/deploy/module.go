@@ -318,34 +318,40 @@ func (m *Module) plan(ctx context.Context, req *actions.Request) (actions.Plan, 
 }
 
 // deployPlan is the plan of a deploy: one item per step and host, bound
-// (by the plan's hash) to each command as it will run and to each
-// server's id; lines say which step runs where.
+// (by the plan's hash) to each command as it will run, to each server's
+// id (the bastion's address, for a step on the bastion), and to how the
+// step runs (its timeout, whether it keeps going); lines say which step
+// runs where.
 func deployPlan(env Environment, target string, steps []stepPlan) actions.Plan {
 	hosts := map[string]bool{}
 	p := actions.Plan{}
 	for _, s := range steps {
+		timeout := s.step.Timeout
+		if timeout <= 0 {
+			timeout = DefaultStepTimeout
+		}
+		how := fmt.Sprintf("timeout %s", timeout)
+		if s.step.KeepGoing {
+			how += ", keep going"
+		}
 		var names []string
 		for _, h := range s.hosts {
 			hosts[h.Name] = true
 			names = append(names, h.Name)
-			p.Items = append(p.Items, actions.PlanItem{
+			it := actions.PlanItem{
 				Op: actions.OpRun, Name: h.Name, ID: s.ids[h.Name], Command: s.cmd,
-				Reason: fmt.Sprintf("step %d of %d", s.n, s.of),
-			})
+				Reason: fmt.Sprintf("step %d of %d, %s", s.n, s.of, how),
+			}
+			if s.step.On == Bastion {
+				it.ID = h.Addr // the bastion has no server id: its address binds it
+			}
+			p.Items = append(p.Items, it)
 		}
 		on := s.step.On
 		if on == "" {
 			on = "all"
 		}
-		timeout := s.step.Timeout
-		if timeout <= 0 {
-			timeout = DefaultStepTimeout
-		}
-		line := fmt.Sprintf("%d. on %s (%s): %s — timeout %s", s.n, on, strings.Join(names, ", "), s.cmd, timeout)
-		if s.step.KeepGoing {
-			line += ", keep going"
-		}
-		p.Lines = append(p.Lines, line)
+		p.Lines = append(p.Lines, fmt.Sprintf("%d. on %s (%s): %s — %s", s.n, on, strings.Join(names, ", "), s.cmd, how))
 	}
 	p.Summary = fmt.Sprintf("deploy %s to %s: %s on %s", target, env.Name, actions.Plural(len(steps), "step"), actions.Plural(len(hosts), "host"))
 	return p

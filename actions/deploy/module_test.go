@@ -445,3 +445,49 @@ func TestDeployRefusesDuplicateServerNames(t *testing.T) {
 		t.Errorf("run 1 %s: %s; plan %+v", r.State, r.Error, r.Plan.Items)
 	}
 }
+
+// TestDeployApprovalVoidWhenAStepChanges: what a step runs with (its
+// timeout, whether the other hosts keep going when one fails, the
+// bastion it runs on) is part of the plan, so a change of it between the
+// request and its approval (here a restart with another config) voids
+// the approval, and nothing runs.
+func TestDeployApprovalVoidWhenAStepChanges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		change func(env *deploy.Environment)
+	}{
+		{"timeout", func(env *deploy.Environment) { env.Targets["default"][1].Timeout = time.Hour }},
+		{"keep going", func(env *deploy.Environment) { env.Targets["default"][1].KeepGoing = true }},
+		{"bastion", func(env *deploy.Environment) { env.Bastion = "127.0.0.1:2" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			client := sshtest.NewKey(t)
+			srv := sshtest.NewServer(t, client)
+			env := deploy.Environment{Name: "production", Servers: []string{"web"}, Bastion: "127.0.0.1:1",
+				Targets: map[string][]deploy.Step{"default": {step(t, "bastion", "echo on the bastion"), step(t, "all", "echo deployed")}}}
+			inv := &inventory{}
+			inv.set("production", server("production", "web-1", srv.Addr))
+			w := actionstest.New(t, actionstest.Options{Setup: func(w *actionstest.World) {
+				h, err := w.Engine.Module(deploy.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				remote := sshdRemote(t, "test", client, "", srv.HostKey().KnownHostsLine(srv.Addr))
+				deploy.New(h, []deploy.Environment{env}, deploy.Options{Remotes: map[string]deploy.Remote{"production": remote}, Inventory: inv.list})
+			}})
+			w.Expect(w.As("alice", "deploy production"), false, "request 1 awaits approval")
+			tc.change(&env)
+			w.Restart()
+			w.Expect(w.As("dave", "approve 1"), true, "plan for request 1 changed", "ask again with `deploy production`")
+			w.Engine.Wait()
+			if r := w.Run(1); r.State != actions.Expired || r.Approval.State != actions.ApprovalVoid {
+				t.Errorf("run 1 = %s / %s, want expired / void", r.State, r.Approval.State)
+			}
+			if n := len(srv.Execs()); n != 0 {
+				t.Errorf("%d commands ran although the approval was void", n)
+			}
+		})
+	}
+}
