@@ -128,9 +128,11 @@ func New(h *actions.Handle, envs []Environment, clouds CloudSource) *Module {
 
 // Reconfigure puts envs in place of the declared environments, for the
 // commands that start from now on (a config reload). Runs already going
-// keep the declaration they started with; a request waiting for approval
-// has its plan computed again when it is approved, so a declaration that
-// changed its plan voids it rather than running something nobody saw.
+// create and delete what their plan says, waiting for a server and
+// creating at once as the declaration in force when they started said.
+// A request waiting for approval has its plan computed again when it is
+// approved, so a declaration that changed its plan voids it rather than
+// running something nobody saw.
 func (x *Module) Reconfigure(envs []Environment) {
 	m := make(map[string]Environment, len(envs))
 	for _, env := range envs {
