@@ -11,7 +11,7 @@ func (e *Engine) approveAction() *Action {
 	return &Action{
 		Name: "approve", Summary: "approve a pending request (two-person rule)",
 		Help: "Approves request <id> and starts it. You cannot approve your own request; you need an approver role " +
-			"for the request's environment. The plan is computed again: if it changed since the request, the approval " +
+			"for the request's environment, under the rule it was made under and under the config in force. The plan is computed again: if it changed since the request, the approval " +
 			"is refused and the request must be made again.",
 		Args:    []Arg{{Name: "id", Kind: ArgID}},
 		Mutates: true,
@@ -87,12 +87,34 @@ func decided(r *Run) string {
 	return string(r.State)
 }
 
-// mayDecide checks that person may approve or deny run.
-func (e *Engine) mayDecide(person *Person, run *Run, verb string) error {
+// mayDecide checks that person may approve or deny run under policy, the
+// one in force. A reload may have changed who may approve since the
+// request was made, so the decider must hold an approver role both under
+// the rule the request was made under (its Approvers) and under the rule
+// policy gives it now: a tightened rule reaches the requests already
+// waiting, and a widened one, or one a reload dropped, never lets a
+// request be decided on fewer checks than it was made with.
+func (e *Engine) mayDecide(policy *Policy, person *Person, run *Run, verb string) error {
 	if person.Name == run.Person {
 		return Errorf(Permission, "you cannot %s your own request %d; another person with %s must", verb, run.ID, listOr(run.Approval.Approvers, "an approver role"))
 	}
-	return e.Policy().CanApprove(person, run.Approval.Approvers, run.Env)
+	// An action this infrabot no longer has is taken at its most guarded.
+	destructive := true
+	if act, ok := e.catalog.Lookup(run.Action); ok {
+		destructive = act.Destructive
+	}
+	rule, needed := policy.ApprovalNeeded(run.Action, run.Env, destructive || run.Plan.Deletes)
+	if needed {
+		if err := policy.CanApprove(person, rule.Approvers, run.Env); err != nil {
+			return err
+		}
+	}
+	err := policy.CanApprove(person, run.Approval.Approvers, run.Env)
+	if err != nil && needed {
+		return Errorf(Permission, "request %d was made when only a person holding %s on %s could decide it, and %s does not; ask one of them, or have %s make the request again under the rules in force",
+			run.ID, listOr(run.Approval.Approvers, "an approver role"), run.Env, person.Name, run.Person)
+	}
+	return err
 }
 
 func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message, error) {
@@ -103,7 +125,8 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	if err != nil {
 		return Message{}, err
 	}
-	if err := e.mayDecide(person, run, "approve"); err != nil {
+	policy := e.Policy()
+	if err := e.mayDecide(policy, person, run, "approve"); err != nil {
 		return Message{}, err
 	}
 	act, ok := e.catalog.Lookup(run.Action)
@@ -112,7 +135,6 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	}
 	// The request runs with its requester's rights, which a reload may
 	// have taken away since it was made: an approval lends none.
-	policy := e.Policy()
 	requester, ok := policy.Person(run.Person)
 	if !ok {
 		if err := e.void(ctx, person, run, run.Person+" is no longer in the config", "requester no longer in the config"); err != nil {
@@ -210,7 +232,7 @@ func (e *Engine) deny(ctx context.Context, person *Person, id int64, reason stri
 	if err != nil {
 		return Message{}, err
 	}
-	if err := e.mayDecide(person, run, "deny"); err != nil {
+	if err := e.mayDecide(e.Policy(), person, run, "deny"); err != nil {
 		return Message{}, err
 	}
 	now := e.now()

@@ -165,3 +165,70 @@ func TestApprovalDecidedWhilePostedLeavesNoLiveButtons(t *testing.T) {
 		}
 	}
 }
+
+// Who may decide a waiting request is asked of the policy in force, not
+// only of the one it was made under: a reload that tightens the approvers
+// reaches the requests already waiting, and one that widens them or drops
+// the rule lets nobody decide who could not when the request was made.
+func TestApprovalDeciderMeetsTheRulesInForce(t *testing.T) {
+	t.Parallel()
+	people := []*actions.Person{
+		{Name: "alice", Roles: []string{"admin"}},
+		{Name: "bob", Roles: []string{"operator"}},
+		{Name: "dave", Roles: []string{"admin"}},
+		{Name: "erin", Roles: []string{"reviewer"}},
+	}
+	roles := []*actions.Role{
+		{Name: "viewer", Allow: []string{"help", "whoami", "status", "plan", "runs", "run"}},
+		{Name: "operator", Inherit: []string{"viewer"}, Allow: []string{"teardown", "deploy", "approve", "deny"}},
+		{Name: "reviewer", Inherit: []string{"viewer"}, Allow: []string{"approve", "deny"}},
+		{Name: "admin", Inherit: []string{"operator"}, Allow: []string{"*"}},
+	}
+	filed := []actions.ApprovalRule{
+		{Actions: []string{"teardown"}, Approvers: []string{"operator", "admin"}},
+		{Actions: []string{"deploy"}, Approvers: []string{"operator", "admin"}},
+	}
+	tests := []struct {
+		name     string
+		command  string
+		rules    []actions.ApprovalRule // after the reload
+		refused  string                 // who is refused now, approving or denying
+		want     string                 // and why
+		approver string                 // who may still approve
+	}{
+		{"approvers tightened", "teardown staging",
+			[]actions.ApprovalRule{{Actions: []string{"teardown"}, Approvers: []string{"admin"}}},
+			"bob", "only a person holding admin on staging may approve this, and bob does not", "dave"},
+		{"approvers widened", "teardown staging",
+			[]actions.ApprovalRule{{Actions: []string{"teardown"}, Approvers: []string{"reviewer", "operator", "admin"}}},
+			"erin", "request 1 was made when only a person holding operator, admin on staging could decide it", "bob"},
+		{"approval no longer asked", "deploy staging",
+			[]actions.ApprovalRule{{Actions: []string{"teardown"}, Approvers: []string{"reviewer"}}},
+			"erin", "only a person holding operator, admin on staging may approve this, and erin does not", "bob"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorldWith(t, func(o *actionstest.Options) {
+				o.Policy = func() *actions.Policy { return actions.NewPolicy(people, roles, filed) }
+			})
+			close(w.gate)
+			w.Expect(w.As("alice", tc.command), false, "request 1 awaits approval by operator, admin")
+			s := *w.Engine.Settings()
+			s.Policy = actions.NewPolicy(people, roles, tc.rules)
+			if err := w.Engine.Reconfigure(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			w.Expect(w.As(tc.refused, "approve 1"), true, tc.want)
+			w.Expect(w.As(tc.refused, "deny 1"), true, tc.want)
+			if run := w.Run(1); run.State != actions.AwaitingApproval {
+				t.Fatalf("after %s was refused, run 1 is %s (approved by %q), want still awaiting approval", tc.refused, run.State, run.Approval.DecidedBy)
+			}
+			w.Expect(w.As(tc.approver, "approve 1"), false, "approved request 1")
+			w.Engine.Wait()
+			if run := w.Run(1); run.State != actions.Succeeded || run.Approval.DecidedBy != tc.approver {
+				t.Errorf("run 1 = %s, approved by %q", run.State, run.Approval.DecidedBy)
+			}
+		})
+	}
+}
