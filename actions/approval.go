@@ -201,7 +201,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	}
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "started", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + ": " + plan.Summary})
 	if err := e.launch(ctx, approved, req, plan); err != nil {
-		return Message{}, Errorf(Unavailable, "approved request %d, but it could not start: %s", id, ErrorMessage(err))
+		return Message{}, Errorf(ErrorKind(err), "approved request %d, but it could not start: %s", id, ErrorMessage(err))
 	}
 	return Message{Summary: fmt.Sprintf("approved request %d (`%s` by %s); run %d started", id, run.Command, run.Person, id), Tone: ToneSuccess}, nil
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
@@ -118,6 +120,79 @@ func TestRecoverRetriesAndSaysWhatItCouldNot(t *testing.T) {
 			locks, _ := db.Locks(context.Background())
 			if held := len(locks) == 1; held != tc.wantErr {
 				t.Errorf("locks after Recover: %+v", locks)
+			}
+		})
+	}
+}
+
+// panickyChat is the world's chat, panicking at every post while armed: a
+// bug in an adapter, or in rendering what it posts.
+type panickyChat struct {
+	*actionstest.Chat
+	armed atomic.Bool
+}
+
+func (c *panickyChat) Post(ctx context.Context, ch string, m actions.Message) (actions.MessageRef, error) {
+	if c.armed.Load() {
+		panic("chat exploded")
+	}
+	return c.Chat.Post(ctx, ch, m)
+}
+
+// A panic while a run is being started (posting its live message, after
+// its environment was taken) fails the run, gives the environment back
+// and lets Wait return, instead of leaving the environment held by a run
+// nobody carries out until a restart and Close waiting for it for ever.
+func TestPanicStartingARunFreesItsEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		file          string // what alice asks first, if anything
+		person, start string // the command that starts run 1
+	}{
+		{"started at once", "", "bob", "deploy staging"},
+		{"started by its approval", "teardown staging", "bob", "approve 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			chat := &panickyChat{Chat: w.Chat}
+			w.Engine.AddChat(actionstest.Platform, chat)
+			if tc.file != "" {
+				w.Expect(w.As("alice", tc.file), false, "request 1 awaits approval")
+			}
+			chat.armed.Store(true)
+			r := func() (r actions.Reply) {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Errorf("%s: `%s` panicked: %v", tc.person, tc.start, p)
+					}
+				}()
+				return w.As(tc.person, tc.start)
+			}()
+			chat.armed.Store(false)
+			w.Expect(r, true, "run 1 could not start", "infrabot's log")
+			if strings.Contains(r.Summary, "exploded") {
+				t.Errorf("the panic reached chat: %q", r.Summary)
+			}
+			if run := w.Run(1); run.State != actions.Failed || strings.Contains(run.Error, "exploded") {
+				t.Errorf("run 1 = %s %q, want failed, the panic not shown", run.State, run.Error)
+			}
+			w.Expect(w.As("alice", "deploy staging"), false, "run 2 started")
+			close(w.gate)
+			waited := make(chan struct{})
+			go func() { w.Engine.Wait(); close(waited) }()
+			select {
+			case <-waited:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Engine.Wait still waits for run 1, which never started")
+			}
+			tail, _ := w.DB.Tail(context.Background(), 10)
+			if !slices.ContainsFunc(tail, func(a actions.AuditEntry) bool {
+				return a.Run == 1 && a.Event == "outcome" && strings.HasPrefix(a.Detail, "failed")
+			}) {
+				t.Errorf("no failed outcome of run 1 in the audit log: %+v", tail)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"time"
 )
@@ -156,8 +157,10 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 // interrupted before it began, its lock is released, and errStopping is
 // returned. The run's message is posted before launch returns, so that
 // it comes after the reply to the command that started the run, never
-// before it by chance.
-func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) error {
+// before it by chance. A panic before the run's goroutine is under way
+// (posting that message: an adapter's bug, a render's) fails the run
+// instead of leaving it holding its environment and counted as going.
+func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) (err error) {
 	rctx, cancel := context.WithCancel(WithRun(e.base, run.ID, run.Env))
 	e.mu.Lock()
 	if e.closing {
@@ -169,6 +172,11 @@ func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) 
 	e.active[run.ID] = &activeRun{cancel: cancel}
 	e.wg.Add(1)
 	e.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = e.abandon(ctx, run, cancel, r)
+		}
+	}()
 	ctx = rctx
 	p := e.startProgress(ctx, run)
 	go func() {
@@ -180,6 +188,38 @@ func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) 
 		e.mu.Unlock()
 	}()
 	return nil
+}
+
+// abandon ends run, which launch counted as going, after a panic kept
+// its goroutine from starting: the run is recorded as failed, its lock is
+// given back and it is no longer counted, so that its environment is free
+// at once and Wait and Close do not wait for it for ever. The panic is
+// logged; chat is told only that the run could not start.
+func (e *Engine) abandon(ctx context.Context, run *Run, cancel context.CancelFunc, panicked any) error {
+	defer e.wg.Done() // last: Close may close the store once it returns
+	defer cancel()
+	ctx = context.WithoutCancel(ctx)
+	e.runLog(run).Error("starting a run panicked; it was not run", "command", run.Command, "panic", panicked, "stack", string(debug.Stack()))
+	now := e.now()
+	reason := "could not start: infrabot hit an internal error; it was not run"
+	if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
+		r.State, r.Error, r.Finished = Failed, reason, now
+		if r.Started.IsZero() {
+			r.Started = now
+		}
+		return nil
+	}); err != nil {
+		e.runLog(run).Error("recording a run that could not start failed", "err", err)
+	}
+	if run.Env != "" {
+		e.releaseRunLock(ctx, run)
+	}
+	e.mu.Lock()
+	delete(e.active, run.ID)
+	e.mu.Unlock()
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "failed: " + reason})
+	return &Error{Kind: Internal, Message: fmt.Sprintf("run %d could not start: infrabot hit an internal error (the details are in infrabot's log); it was not run", run.ID),
+		Err: fmt.Errorf("panic: %v", panicked)}
 }
 
 // notStarted records that run, whose lock begin took, was never started
