@@ -219,9 +219,9 @@ func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.
 
 // submit queues a command for the workers and reports whether it did. It
 // does not while the adapter is closing. When there is no room (for
-// anyone, or for this person), HTTP (wait false) is refused at once, to be
-// answered "busy"; Socket Mode (wait true) has no one to answer, so it
-// waits for room until ctx ends.
+// anyone, or for this person) it refuses at once, to be answered "busy";
+// wait makes it wait for room until ctx ends instead. HTTP and Socket
+// Mode both refuse: a wait would hold up other people's deliveries.
 func (a *Adapter) submit(ctx context.Context, j job, wait bool) bool {
 	return a.commands.Submit(ctx, j.in.UserID, j, wait)
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/bot"
 )
 
 // RunSocket reads Slack's deliveries from a Socket Mode connection (for
@@ -181,10 +184,34 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		a.ephemeral(req.line.Channel, req.line.UserID, notRecordedMessage(req.line.Text))
 		return nil
 	}
-	// Unlike HTTP there is no one to answer 503: wait for a worker, which
-	// also slows reading the socket while the workers are busy.
-	if !a.submit(ctx, job{in: *req.line}, true) {
-		a.log.Warn("a command from Slack was not run: infrabot is shutting down", "type", evt.Type)
+	// Not waiting for room: envelopes are read one at a time, so a wait
+	// for one person's full queue would hold everyone else's.
+	if !a.submit(ctx, job{in: *req.line}, false) {
+		a.forgetDelivery(ctx, keys)
+		a.refuseAcknowledged(evt.Type, *req.line)
 	}
 	return nil
+}
+
+// refuseAcknowledged tells the author of an acknowledged command that it
+// did not run: Slack will not send it again, and the ack could not carry
+// the answer (it left before the command was queued). No room: as HTTP
+// tells a click, in an ephemeral message at most once per bot.BusyNotice,
+// counted. Shutting down (the adapter was closed): every time, and logged.
+func (a *Adapter) refuseAcknowledged(typ socketmode.EventType, in bot.Incoming) {
+	if a.commands.Closed() {
+		a.log.Warn("a command from Slack was not run: infrabot is shutting down", "type", typ)
+		a.ephemeral(in.Channel, in.UserID, shuttingDownMessage(in.Text))
+		return
+	}
+	a.busy.Add("socket", in.UserID)
+	if a.busy.Notify(in.UserID) {
+		a.ephemeral(in.Channel, in.UserID, busyMessage(in.Text))
+	}
+}
+
+// shuttingDownMessage tells a person their acknowledged command was not
+// run because infrabot was shutting down.
+func shuttingDownMessage(command string) actions.Message {
+	return actions.Message{Summary: fmt.Sprintf("infrabot is shutting down and did not run `%s`; please try again once it is back.", command), Tone: actions.ToneWarning}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/bot"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
@@ -236,6 +238,94 @@ func TestSocketModeCommandThatCannotBeRecordedIsNotRunAndSaysSo(t *testing.T) {
 	id := w.fake.Push(t, w.fake.CommandEnvelope(alice, infra, "whoami"))
 	w.fake.WaitAck(t, id)
 	w.expectEphemeral(alice, "could not record", "whoami", "did not run")
+	if n := w.router.n.Load(); n != 0 {
+		t.Errorf("%d commands ran, want none", n)
+	}
+}
+
+// holdRouter holds one person's lines until release is closed, saying
+// which line it holds on entered, and passes everyone else's straight on.
+type holdRouter struct {
+	inner   islack.Router
+	person  string
+	entered chan string
+	release chan struct{}
+	once    sync.Once
+}
+
+func newHoldRouter(inner islack.Router, person string) *holdRouter {
+	return &holdRouter{inner: inner, person: person, entered: make(chan string, 16), release: make(chan struct{})}
+}
+
+// Release lets the held lines, and every later one, through.
+func (h *holdRouter) Release() { h.once.Do(func() { close(h.release) }) }
+
+func (h *holdRouter) Handle(ctx context.Context, in bot.Incoming) (actions.Reply, bool) {
+	if in.UserID == h.person {
+		h.entered <- in.Text
+		<-h.release
+	}
+	return h.inner.Handle(ctx, in)
+}
+
+// Over Socket Mode every envelope arrives on one connection: a person
+// whose own queue is full is told they are busy, as over HTTP, rather
+// than waited for, so that everyone else's envelopes are still read,
+// acknowledged and run.
+func TestSocketModeOnePersonsFullQueueDoesNotHoldOthers(t *testing.T) {
+	t.Parallel()
+	var hold *holdRouter
+	w := newWorld(t, func(o *islack.Options) {
+		o.AppToken = appToken
+		o.Workers, o.Queue, o.PerPerson = 1, 16, 1
+		hold = newHoldRouter(o.Router, bob)
+		o.Router = hold
+	})
+	t.Cleanup(hold.Release) // before the adapter's Close, which waits for the workers
+	w.fake.EnableSocketMode(appToken)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.adapter.RunSocket(ctx)
+	w.fake.WaitFor(t, "infrabot connecting over Socket Mode", func() bool { return w.fake.OpenSockets() > 0 })
+
+	// bob's first command holds the only worker, his second fills his
+	// queue, his third finds no room.
+	w.fake.Push(t, w.fake.CommandEnvelope(bob, infra, "help"))
+	<-hold.entered
+	w.fake.WaitAck(t, w.fake.Push(t, w.fake.CommandEnvelope(bob, infra, "runs")))
+	refused := w.fake.CommandEnvelope(bob, infra, "whoami")
+	refused.ID = w.fake.Push(t, refused)
+
+	// alice is not held up by bob's queue, and bob is told.
+	w.fake.WaitAck(t, w.fake.Push(t, w.fake.CommandEnvelope(alice, infra, "whoami")))
+	w.expectEphemeral(bob, "busy", "whoami", "try again")
+	hold.Release()
+	w.expectMessage(infra, "alice")
+	w.settle()
+	if n := w.router.n.Load(); n != 3 {
+		t.Fatalf("%d commands ran, want 3 (bob's first two, alice's)", n)
+	}
+
+	// The refused delivery was forgotten: should Slack deliver it again
+	// (an ack it did not hear), it runs.
+	refused.RetryAttempt, refused.RetryReason = 1, "timeout"
+	w.fake.Push(t, refused)
+	w.fake.WaitFor(t, "the refused command run on its redelivery", func() bool { return w.router.n.Load() == 4 })
+}
+
+// An envelope acknowledged once the adapter has stopped taking commands
+// (shutdown) cannot run, and Slack will not send it again: its author is
+// told so rather than left waiting.
+func TestSocketModeCommandAcknowledgedAtShutdownSaysItDidNotRun(t *testing.T) {
+	t.Parallel()
+	w := newSocketWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.adapter.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.fake.WaitAck(t, w.fake.Push(t, w.fake.CommandEnvelope(alice, infra, "whoami")))
+	w.expectEphemeral(alice, "shutting down", "whoami", "did not run")
 	if n := w.router.n.Load(); n != 0 {
 		t.Errorf("%d commands ran, want none", n)
 	}
