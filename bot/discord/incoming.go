@@ -51,7 +51,10 @@ func (a *Adapter) read(i *discordgo.Interaction) (*discordgo.InteractionResponse
 			return nil, nil, fmt.Errorf("%w: command /%s is not infrabot's", errMalformed, data.Name)
 		}
 		ix.command = true
-		text = commandText(data, a.opts.Catalog)
+		var err error
+		if text, err = commandText(data, a.opts.Catalog); err != nil {
+			return nil, nil, err
+		}
 		resp = &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}
 	} else {
 		data := i.MessageComponentData()
@@ -70,14 +73,24 @@ func (a *Adapter) read(i *discordgo.Interaction) (*discordgo.InteractionResponse
 // commandText writes /infra SUB OPTIONS as the line a person would type:
 // the subcommand, its arguments in the order the action declares them,
 // then its flags. String values are quoted, so that a value is never
-// read as a flag or split.
-func commandText(data discordgo.ApplicationCommandInteractionData, cat *actions.Catalog) string {
+// read as a flag or split. Options no registration of infrabot's allows
+// (null, or a value of another type than the option's) are errMalformed.
+func commandText(data discordgo.ApplicationCommandInteractionData, cat *actions.Catalog) (string, error) {
+	if len(data.Options) > 0 && data.Options[0] == nil {
+		return "", fmt.Errorf("%w: a null subcommand", errMalformed)
+	}
 	if len(data.Options) == 0 || data.Options[0].Type != discordgo.ApplicationCommandOptionSubCommand {
-		return "help"
+		return "help", nil
 	}
 	sub := data.Options[0]
 	opts := map[string]*discordgo.ApplicationCommandInteractionDataOption{}
 	for _, o := range sub.Options {
+		if o == nil {
+			return "", fmt.Errorf("%w: a null option of /%s %s", errMalformed, CommandName, sub.Name)
+		}
+		if _, ok := value(o); !ok {
+			return "", fmt.Errorf("%w: option %q of /%s %s: a %T value for a %s option", errMalformed, o.Name, CommandName, sub.Name, o.Value, o.Type)
+		}
 		opts[o.Name] = o
 	}
 	parts := []string{sub.Name}
@@ -94,13 +107,15 @@ func commandText(data discordgo.ApplicationCommandInteractionData, cat *actions.
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			parts = append(parts, value(opts[n]))
+			v, _ := value(opts[n])
+			parts = append(parts, v)
 		}
-		return strings.Join(parts, " ")
+		return strings.Join(parts, " "), nil
 	}
 	for _, arg := range act.Args {
 		if o := opts[arg.Name]; o != nil {
-			parts = append(parts, value(o))
+			v, _ := value(o)
+			parts = append(parts, v)
 		}
 	}
 	for _, f := range act.Flags {
@@ -109,28 +124,34 @@ func commandText(data discordgo.ApplicationCommandInteractionData, cat *actions.
 			continue
 		}
 		if o.Type == discordgo.ApplicationCommandOptionBoolean {
-			if o.BoolValue() {
+			if on, _ := o.Value.(bool); on {
 				parts = append(parts, "--"+f.Name)
 			}
 			continue
 		}
-		parts = append(parts, "--"+f.Name+"="+value(o))
+		v, _ := value(o)
+		parts = append(parts, "--"+f.Name+"="+v)
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, " "), nil
 }
 
-// value is an option's value as a word of the command line.
-func value(o *discordgo.ApplicationCommandInteractionDataOption) string {
+// value is an option's value as a word of the command line; ok is false
+// when the value is not of the option's type (JSON gives a number as a
+// float64). discordgo's IntValue and the like would panic on it.
+func value(o *discordgo.ApplicationCommandInteractionDataOption) (word string, ok bool) {
 	switch o.Type {
 	case discordgo.ApplicationCommandOptionInteger:
-		return strconv.FormatInt(o.IntValue(), 10)
+		n, ok := o.Value.(float64)
+		return strconv.FormatInt(int64(n), 10), ok
 	case discordgo.ApplicationCommandOptionBoolean:
-		return strconv.FormatBool(o.BoolValue())
+		b, ok := o.Value.(bool)
+		return strconv.FormatBool(b), ok
 	case discordgo.ApplicationCommandOptionNumber:
-		return strconv.FormatFloat(o.FloatValue(), 'f', -1, 64)
+		n, ok := o.Value.(float64)
+		return strconv.FormatFloat(n, 'f', -1, 64), ok
 	}
 	s, _ := o.Value.(string)
-	return quote(s)
+	return quote(s), true
 }
 
 var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
@@ -145,6 +166,9 @@ func (a *Adapter) autocomplete(i *discordgo.Interaction) *discordgo.InteractionR
 	var walk func([]*discordgo.ApplicationCommandInteractionDataOption)
 	walk = func(os []*discordgo.ApplicationCommandInteractionDataOption) {
 		for _, o := range os {
+			if o == nil {
+				continue
+			}
 			if o.Focused {
 				typed, _ = o.Value.(string)
 			}
