@@ -52,11 +52,23 @@ func (a *Adapter) RunGateway(ctx context.Context) error {
 }
 
 // gatewayInteraction answers one INTERACTION_CREATE at once through the
-// callback endpoint, then queues its command.
+// callback endpoint, then queues its command. discordgo calls it with no
+// recover, so a panic here would end infrabot: it is recovered, logged,
+// and the interaction, unless answered already, refused.
 func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interaction) {
+	answered := false
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("handling an interaction from the gateway panicked", "interaction", i.ID, "panic", r)
+			if !answered {
+				a.refuseUnreadable(ctx, i)
+			}
+		}
+	}()
 	resp, j, err := a.read(i)
 	if err != nil {
-		a.log.Warn("a malformed interaction from the gateway was ignored", "err", err)
+		a.log.Warn("a malformed interaction from the gateway was refused", "interaction", i.ID, "err", err)
+		a.refuseUnreadable(ctx, i)
 		return
 	}
 	if i.Type == discordgo.InteractionPing {
@@ -89,6 +101,7 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 		return
 	}
 	ix.markAnswered()
+	answered = true
 	if j == nil {
 		return
 	}
@@ -100,5 +113,31 @@ func (a *Adapter) gatewayInteraction(ctx context.Context, i *discordgo.Interacti
 		a.answer(ix, actions.Message{Summary: busyText(j.in.Text), Tone: actions.ToneWarning}, true)
 	case closing:
 		a.log.Warn("a command from Discord was not run: infrabot is shutting down")
+	}
+}
+
+// unreadableText tells a person infrabot could not read their command or
+// click (a shape Discord should never send), so nothing ran.
+const unreadableText = "⚠️ infrabot could not read this interaction, so it did not run it."
+
+// refuseUnreadable answers an interaction that could not be read, only
+// to its author (type 4, flag 64), so that they see why nothing happened
+// (over HTTP the answer is a 400, which Discord shows as "interaction
+// failed"). An interaction without an id or a token cannot be answered.
+func (a *Adapter) refuseUnreadable(ctx context.Context, i *discordgo.Interaction) {
+	if i.ID == "" || i.Token == "" || i.Type == discordgo.InteractionPing {
+		return
+	}
+	ix := newExchange(i.ID, i.Token, i.AppID, i.ChannelID, "", a.opts.Now())
+	if ix.appID == "" {
+		ix.appID = a.opts.ApplicationID
+	}
+	resp := &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: unreadableText, Flags: discordgo.MessageFlagsEphemeral,
+			AllowedMentions: &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}},
+	}
+	if err := a.out.Call(ctx, callRespond, func(ctx context.Context) error { return a.rest.respond(ctx, ix, resp) }); err != nil {
+		a.log.Warn("an unreadable interaction could not be refused", "interaction", i.ID, "err", err)
 	}
 }

@@ -1,7 +1,10 @@
 package discord_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/infrabot/infrabot/bot/discord/discordtest"
@@ -45,5 +48,44 @@ func TestMalformedOptionsAreRefused(t *testing.T) {
 	w.settle()
 	if n := w.router.n.Load(); n != 0 {
 		t.Errorf("%d lines reached the engine, want none", n)
+	}
+}
+
+// Over the gateway the same interactions are refused, each told only to
+// its author, and the connection goes on: carol's command behind them
+// runs. (discordgo calls the handler with no recover: a panic there would
+// end infrabot.)
+func TestMalformedOptionsThroughTheGatewayAreRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.adapter.RunGateway(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunGateway: %v", err)
+		}
+	})
+	w.fake.WaitFor(t, "the gateway connected", w.fake.Connected)
+	shapes := malformed(w)
+	for _, ix := range shapes {
+		w.fake.Dispatch("INTERACTION_CREATE", ix)
+	}
+	w.fake.Dispatch("INTERACTION_CREATE", w.fake.Command(carol, guild, infra, "whoami", nil))
+	w.expectMessage(infra, "you are carol")
+	w.settle()
+	if n := w.router.n.Load(); n != 1 {
+		t.Errorf("%d lines reached the engine, want 1 (carol's whoami)", n)
+	}
+	refusals := 0
+	for _, c := range w.fake.CallsTo("POST /interactions/{id}/{token}/callback") {
+		data, _ := c.Body["data"].(map[string]any)
+		if c.Body["type"] == float64(4) && data["flags"] == float64(64) && strings.Contains(fmt.Sprint(data["content"]), "could not read") {
+			refusals++
+		}
+	}
+	if refusals != len(shapes) {
+		t.Errorf("%d private refusals, want %d (one per malformed interaction)", refusals, len(shapes))
 	}
 }
