@@ -578,11 +578,18 @@ func (x *Module) FromPagerDuty(ctx context.Context, dedupKey, action, by string)
 		by = "someone"
 	}
 	desk := x.h.IncidentDesk()
+	var err error
 	switch action {
 	case Acknowledge:
-		return desk.Acknowledge(ctx, id, by, "pagerduty")
+		err = desk.Acknowledge(ctx, id, by, "pagerduty")
 	case Resolve:
-		return desk.Resolve(ctx, id, by, "pagerduty")
+		err = desk.Resolve(ctx, id, by, "pagerduty")
 	}
-	return nil
+	if actions.ErrorKind(err) == actions.NotFound {
+		// Not an error to retry: PagerDuty would deliver it again and
+		// again.
+		x.h.Log().Info("a PagerDuty webhook names no incident here; ignored", "incident_key", dedupKey, "action", action)
+		return nil
+	}
+	return err
 }

@@ -245,3 +245,32 @@ func TestPagerDutyWebhookAcknowledgesInInfrabot(t *testing.T) {
 		t.Errorf("a second resolve got %d, want 200 (nothing to do)", got)
 	}
 }
+
+// A PagerDuty webhook about an incident with infrabot's key that is not
+// one of this infrabot's (another instance's, or one from before its
+// store was reset) is ignored and answered 200: a 500 would have
+// PagerDuty deliver it again and again.
+func TestPagerDutyWebhookOfAnUnknownIncidentIsIgnored(t *testing.T) {
+	t.Parallel()
+	w, _ := pdWorld(t)
+	const secret = "pd-webhook-secret-1"
+	hook := httptest.NewServer(pagerduty.Webhook([]string{secret}, w.oncall, slog.New(slog.DiscardHandler)))
+	t.Cleanup(hook.Close)
+	body := []byte(`{"event":{"id":"01DEN8YQ3V2JQX","event_type":"incident.acknowledged","resource_type":"incident","occurred_at":"2026-11-21T12:05:00.000Z",` +
+		`"agent":{"summary":"Jane Doe","type":"user_reference"},"client":null,` +
+		`"data":{"id":"Q1ABCDEG","type":"incident","number":8,"status":"acknowledged","incident_key":"infrabot-incident-999","title":"incident 999: elsewhere failing"}}}`)
+	req, _ := http.NewRequest(http.MethodPost, hook.URL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-PagerDuty-Signature", pagerduty.Sign([]string{secret}, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the delivery about incident 999, unknown here, got %d, want 200 (ignored, not delivered again)", resp.StatusCode)
+	}
+	if err := w.oncall.FromPagerDuty(t.Context(), oncall.DedupKey(999), oncall.Resolve, "Jane Doe"); err != nil {
+		t.Errorf("FromPagerDuty(%s, resolve) = %v, want nil (ignored)", oncall.DedupKey(999), err)
+	}
+}
