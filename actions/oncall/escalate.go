@@ -154,7 +154,9 @@ func (x *Module) IncidentChanged(ctx context.Context, ev actions.IncidentEvent) 
 		x.saveMu.Lock()
 		x.mu.Lock()
 		e, ok := x.states[ev.ID]
-		if !ok || e.State != paging || !ev.Until.After(e.Due) {
+		// Nothing more due (the last level was paged and does not
+		// repeat): a snooze has no page to hold back.
+		if !ok || e.State != paging || e.Due.IsZero() || !ev.Until.After(e.Due) {
 			x.mu.Unlock()
 			x.saveMu.Unlock()
 			return

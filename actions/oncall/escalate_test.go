@@ -205,3 +205,21 @@ func TestRecoveryEndsEscalation(t *testing.T) {
 		t.Errorf("bob's page does not say it resolved: %s", m.Summary)
 	}
 }
+
+// A snooze of an escalation with nothing more to page (one level, paged
+// once, that does not repeat) changes nothing: bob is not paged again
+// when the snooze ends, and the timeline promises no next page.
+func TestSnoozeOfAFinishedEscalationPagesNoMore(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, []oncall.Escalation{{Name: "ci-oncall", Levels: []oncall.Level{{Notify: target(oncall.ToSchedule, "ci-oncall")}}}}, oncall.Options{})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.One("dm:UBOB", "page for you: incident 1")
+	w.Expect(w.As("bob", "snooze 1 30m"), false, "snoozed until")
+	w.step(31 * time.Minute)
+	w.step(time.Hour)
+	w.One("dm:UBOB", "page for you: incident 1")
+	if tl := w.timeline("1"); strings.Contains(tl, "next page") {
+		t.Errorf("the timeline promises a next page of an escalation with nothing more to page:\n%s", tl)
+	}
+}
