@@ -45,11 +45,14 @@ type escalation struct {
 	// times the last level was paged again.
 	Level int `json:"level"`
 	Round int `json:"round,omitempty"`
-	// Due is when the next level (or the last one again) is paged; zero
-	// when nothing more is.
-	Due time.Time `json:"due,omitzero"`
-	By  string    `json:"by,omitempty"`
-	Via string    `json:"via,omitempty"`
+	// Due is when the next level (or the last one again) is due by the
+	// escalation's own clock; zero when nothing more is. Held is when
+	// the incident's snooze ends: the next page is at the later of the
+	// two (next). (Before Held was stored, Due held the later of them.)
+	Due  time.Time `json:"due,omitzero"`
+	Held time.Time `json:"held,omitzero"`
+	By   string    `json:"by,omitempty"`
+	Via  string    `json:"via,omitempty"`
 
 	// Pages are the chat messages that paged, updated when the incident
 	// is acknowledged or resolved; Pagers the services triggered.
@@ -125,6 +128,15 @@ func (x *Module) store(ctx context.Context, e *escalation, evs []*outEvent) erro
 	})
 }
 
+// next is when the next page is: the next level's due time, or the end
+// of the snooze that holds it back; zero when nothing more is paged.
+func (e *escalation) next() time.Time {
+	if e.Due.IsZero() || !e.Held.After(e.Due) {
+		return e.Due
+	}
+	return e.Held
+}
+
 func (e *escalation) clone() *escalation {
 	cp := *e
 	cp.Notify = slices.Clone(e.Notify)
@@ -151,26 +163,52 @@ func (x *Module) IncidentChanged(ctx context.Context, ev actions.IncidentEvent) 
 	case actions.IncidentResolved:
 		x.stop(ctx, ev, resolved)
 	case actions.IncidentSnoozed:
-		x.saveMu.Lock()
-		x.mu.Lock()
-		e, ok := x.states[ev.ID]
-		// Nothing more due (the last level was paged and does not
-		// repeat): a snooze has no page to hold back.
-		if !ok || e.State != paging || e.Due.IsZero() || !ev.Until.After(e.Due) {
-			x.mu.Unlock()
-			x.saveMu.Unlock()
-			return
-		}
-		e.Due = ev.Until
-		cp := e.clone()
-		x.mu.Unlock()
-		err := x.save(ctx, cp)
-		x.saveMu.Unlock()
-		if err != nil {
-			x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
-		}
-		x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", actions.Clock(ev.Until)))
+		x.snoozed(ctx, ev)
 	}
+}
+
+// snoozed holds the next page of ev's incident back until its snooze
+// ends (ev.Until), shorter or longer than a snooze before; a snooze that
+// ended (Until not after now) holds nothing: the next page is at the
+// level's own due time, or now if that passed.
+func (x *Module) snoozed(ctx context.Context, ev actions.IncidentEvent) {
+	now := x.h.Now()
+	x.saveMu.Lock()
+	x.mu.Lock()
+	e, ok := x.states[ev.ID]
+	// Nothing more due (the last level was paged and does not repeat):
+	// a snooze has no page to hold back.
+	if !ok || e.State != paging || e.Due.IsZero() {
+		x.mu.Unlock()
+		x.saveMu.Unlock()
+		return
+	}
+	before, held := e.next(), ev.Until
+	if !held.After(now) {
+		held = time.Time{}
+	}
+	e.Held = held
+	next := e.next()
+	if next.Equal(before) {
+		x.mu.Unlock()
+		x.saveMu.Unlock()
+		return
+	}
+	cp := e.clone()
+	x.mu.Unlock()
+	err := x.save(ctx, cp)
+	x.saveMu.Unlock()
+	if err != nil {
+		x.h.Log().Error("storing an escalation failed", "incident", ev.ID, "err", err)
+	}
+	if held.IsZero() {
+		if next.Before(now) {
+			next = now // paged at the next tick
+		}
+		x.note(ctx, ev.ID, fmt.Sprintf("escalation goes on, the snooze ended: next page at %s", actions.Clock(next)))
+		return
+	}
+	x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", actions.Clock(next)))
 }
 
 func (x *Module) opened(ctx context.Context, ev actions.IncidentEvent) {
@@ -244,7 +282,7 @@ func (x *Module) advance(ctx context.Context, id int64) {
 	if ok {
 		pol = x.escalations[e.Policy]
 	}
-	if !ok || pol == nil || e.State != paging || e.Due.IsZero() || e.Due.After(now) {
+	if !ok || pol == nil || e.State != paging || e.next().IsZero() || e.next().After(now) {
 		x.mu.Unlock()
 		x.saveMu.Unlock()
 		return
@@ -257,7 +295,7 @@ func (x *Module) advance(ctx context.Context, id int64) {
 		cp.Round++
 	}
 	cp.Level = level
-	cp.Due = time.Time{}
+	cp.Due, cp.Held = time.Time{}, time.Time{}
 	if level+1 < len(pol.Levels) {
 		cp.Due = now.Add(pol.Levels[level+1].After)
 	} else if every := cmp.Or(pol.Levels[level].Repeat, pol.Levels[level].After); every > 0 {
@@ -555,7 +593,7 @@ func (x *Module) tick(ctx context.Context) error {
 	x.mu.Lock()
 	var due []int64
 	for id, e := range x.states {
-		if e.State == paging && !e.Due.IsZero() && !e.Due.After(now) {
+		if next := e.next(); e.State == paging && !next.IsZero() && !next.After(now) {
 			due = append(due, id)
 		}
 	}

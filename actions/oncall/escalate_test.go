@@ -223,3 +223,45 @@ func TestSnoozeOfAFinishedEscalationPagesNoMore(t *testing.T) {
 		t.Errorf("the timeline promises a next page of an escalation with nothing more to page:\n%s", tl)
 	}
 }
+
+// Shortening an incident's snooze brings its escalation back sooner: a
+// 4h snooze, then one of 20m, holds alice's level (due 15 minutes after
+// bob's) until the 20 minutes are over, not the 4 hours; a restart keeps
+// both the level's own due time and the snooze's end.
+func TestShorterSnoozeShortensEscalationHold(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
+	w.step(time.Minute)
+	w.step(time.Minute) // 12:02: bob is paged, alice is due at 12:17
+	w.One("dm:UBOB", "page for you: incident 1")
+	w.Expect(w.As("bob", "snooze 1 4h"), false, "snoozed until")
+	w.Expect(w.As("bob", "snooze 1 20m"), false, "snoozed until Nov 21 12:22 UTC")
+	w.restart()
+
+	w.step(19 * time.Minute) // 12:21: alice's level waits for the snooze
+	w.None("dm:UALICE", "incident 1")
+	w.step(2 * time.Minute)
+	w.One("dm:UALICE", "page for you: incident 1")
+}
+
+// A snooze that ended (reported with an end not after now, as `snooze
+// <check> 0` does) lets the escalation go on: the level held back is
+// paged at once when it was due, and the next counts from it.
+func TestEndedSnoozeReleasesEscalation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.One("dm:UBOB", "page for you: incident 1")
+	w.Expect(w.As("bob", "snooze 1 4h"), false, "snoozed until")
+	w.step(20 * time.Minute) // 12:22: alice was due at 12:17
+	w.None("dm:UALICE", "incident 1")
+
+	w.oncall.IncidentChanged(t.Context(), actions.IncidentEvent{Change: actions.IncidentSnoozed, ID: 1, Check: "logserver-http", Escalation: "ci-oncall", Time: w.Clock.Now()})
+	w.step(5 * time.Second) // the escalation job's next run
+	w.One("dm:UALICE", "page for you: incident 1")
+	w.step(29 * time.Minute)
+	w.None("C0DEFAULT", "page for channel:default")
+	w.step(time.Minute)
+	w.One("C0DEFAULT", "page for channel:default: incident 1")
+}
