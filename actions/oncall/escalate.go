@@ -205,10 +205,10 @@ func (x *Module) snoozed(ctx context.Context, ev actions.IncidentEvent) {
 		if next.Before(now) {
 			next = now // paged at the next tick
 		}
-		x.note(ctx, ev.ID, fmt.Sprintf("escalation goes on, the snooze ended: next page at %s", actions.Clock(next)))
+		x.note(ctx, ev.ID, fmt.Sprintf("escalation goes on, the snooze ended: next page at %s", actions.Stamp(next)))
 		return
 	}
-	x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", actions.Clock(next)))
+	x.note(ctx, ev.ID, fmt.Sprintf("escalation waits for the snooze: next page at %s", actions.Stamp(next)))
 }
 
 func (x *Module) opened(ctx context.Context, ev actions.IncidentEvent) {

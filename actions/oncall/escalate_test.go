@@ -265,3 +265,21 @@ func TestEndedSnoozeReleasesEscalation(t *testing.T) {
 	w.step(time.Minute)
 	w.One("C0DEFAULT", "page for channel:default: incident 1")
 }
+
+// The timeline says when a snooze holds the next page back until with
+// its date: a snooze can last days.
+func TestSnoozeNoteSaysTheDayOfTheNextPage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.One("dm:UBOB", "page for you: incident 1")
+	w.Expect(w.As("bob", "snooze 1 2d"), false, "snoozed until")
+	if tl := w.timeline("1"); !strings.Contains(tl, "escalation waits for the snooze: next page at Nov 23 12:02 UTC") {
+		t.Errorf("the timeline does not say the day of the next page:\n%s", tl)
+	}
+	w.oncall.IncidentChanged(t.Context(), actions.IncidentEvent{Change: actions.IncidentSnoozed, ID: 1, Check: "logserver-http", Escalation: "ci-oncall", Time: w.Clock.Now()})
+	if tl := w.timeline("1"); !strings.Contains(tl, "escalation goes on, the snooze ended: next page at Nov 21 12:17 UTC") {
+		t.Errorf("the timeline does not say the day of the next page once the snooze ended:\n%s", tl)
+	}
+}
