@@ -165,13 +165,19 @@ func (e *Engine) cancelAction() *Action {
 			case Running:
 				e.mu.Lock()
 				a := e.active[id]
+				by := ""
 				if a != nil {
-					a.cancelledBy = req.Person.Name
-					a.cancel()
+					if by = a.cancelledBy; by == "" {
+						a.cancelledBy = req.Person.Name
+						a.cancel()
+					}
 				}
 				e.mu.Unlock()
 				if a == nil {
 					return Message{}, Errorf(Conflict, "run %d is not running in this infrabot", id)
+				}
+				if by != "" { // one cancel decides; a second changes nothing
+					return Message{}, Errorf(Conflict, "run %d is being cancelled already, by %s; it stops at its next safe point", id, by)
 				}
 				e.record(ctx, AuditEntry{Person: req.Person.Name, Event: "cancel", Action: r.Action, Env: r.Env, Run: id})
 				return Message{Summary: understood(req, fmt.Sprintf("— cancelling run %d (`%s`); it stops at its next safe point", id, r.Command)), Tone: ToneWarning}, nil

@@ -345,3 +345,48 @@ func TestDrainRefusesNewWorkAndLetsRunsFinish(t *testing.T) {
 		t.Errorf("run 1 is %s (%s), want succeeded: a drain lets it finish", r.State, r.Error)
 	}
 }
+
+// One cancel decides a run's end: a second, while the run is still
+// reaching its safe point, is refused and changes neither who the run
+// says cancelled it nor the audit log.
+func TestSecondCancelChangesNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	stopped := make(chan struct{})
+	w.Engine.Register(&actions.Action{
+		Name: "drain", Summary: "test-only action that takes its time to stop",
+		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
+		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+			return actions.Plan{Summary: "drain"}, nil
+		},
+		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			step := p.Step(ctx, "drain")
+			<-ctx.Done()
+			<-stopped
+			step.Fail(ctx, ctx.Err())
+			return ctx.Err()
+		},
+	})
+	w.Expect(w.As("alice", "drain staging"), false, "run 1 started")
+	actionstest.WaitFor(t, func() bool { return len(w.Run(1).Steps) == 1 })
+	w.Expect(w.As("bob", "cancel 1"), false, "cancelling run 1")
+	w.Expect(w.As("alice", "cancel 1"), true, "being cancelled already, by bob")
+	close(stopped)
+	w.Engine.Wait()
+	if r := w.Run(1); r.State != actions.Cancelled || r.Error != "cancelled by bob" {
+		t.Errorf("run 1 = %s %q, want cancelled by bob", r.State, r.Error)
+	}
+	entries, err := w.DB.Tail(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancels := 0
+	for _, e := range entries {
+		if e.Event == "cancel" && e.Run == 1 {
+			cancels++
+		}
+	}
+	if cancels != 1 {
+		t.Errorf("%d cancel decisions audited for run 1, want 1", cancels)
+	}
+}
