@@ -120,7 +120,7 @@ func (db *DB) VerifyAudit(ctx context.Context) (uint64, error) {
 				return &actions.ChainError{Seq: btoi(k), Reason: "cannot be read: " + err.Error()}
 			}
 			if e.Seq != btoi(k) {
-				return &actions.ChainError{Seq: btoi(k), Reason: fmt.Sprintf("is stored under the key of record %d", btoi(k))}
+				return &actions.ChainError{Seq: btoi(k), Reason: fmt.Sprintf("holds record %d: records were moved or swapped", e.Seq)}
 			}
 			return v.Next(e)
 		})

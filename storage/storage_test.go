@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,6 +94,14 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 		}), 5, "was replaced"},
 		{"deleted in the middle", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(2)) }, 2, "missing"},
 		{"deleted at the end", func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(key(5)) }, 5, "missing"},
+		{"two records swapped", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("audit"))
+			third, fourth := bytes.Clone(b.Get(key(3))), bytes.Clone(b.Get(key(4)))
+			if err := b.Put(key(3), fourth); err != nil {
+				return err
+			}
+			return b.Put(key(4), third)
+		}, 3, "holds record 4"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
