@@ -128,6 +128,9 @@ func fetchBackup(ctx context.Context, socket string, w io.Writer) (n int64, aske
 		return 0, true, fmt.Errorf("the infrabot that holds the store answered %s (an older infrabot without online backup?)", resp.Status)
 	}
 	n, err = io.Copy(w, resp.Body)
+	if err := holderSilent(socket, err); err != nil {
+		return n, true, err
+	}
 	if err != nil {
 		return n, true, fmt.Errorf("copying the store from the infrabot that holds it: %w", err)
 	}

@@ -55,3 +55,13 @@ func (db *DB) ReplayLogLen() int {
 	})
 	return n
 }
+
+// SetHolderPatience sets how long tools wait for the infrabot that holds
+// the store to send its status line (answer) and each byte after
+// (silence), and returns what puts the defaults back. Not for parallel
+// tests: the waits are the package's.
+func SetHolderPatience(answer, silence time.Duration) (restore func()) {
+	was := holderPatience
+	holderPatience.answer, holderPatience.silence = answer, silence
+	return func() { holderPatience = was }
+}

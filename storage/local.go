@@ -46,10 +46,7 @@ func (db *DB) ServeLocal(path string) (*LocalServer, error) {
 		return nil, fmt.Errorf("serving the store's reads on %s: %w", path, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /audit/verify", func(w http.ResponseWriter, r *http.Request) {
-		n, err := db.VerifyAudit(r.Context())
-		writeVerdict(w, n, err)
-	})
+	mux.HandleFunc("GET /audit/verify", db.serveVerify)
 	mux.HandleFunc("GET /backup", db.serveBackup)
 	s := &LocalServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
@@ -77,6 +74,39 @@ func (s *LocalServer) Close() error {
 	return err
 }
 
+// serveVerify answers /audit/verify. The status line goes out at once and
+// a blank line every third of the stall time while the chain is checked,
+// so that the asking tool, which gives up on a holder that says nothing
+// for that long (a stopped or stuck infrabot), waits as long as a long
+// chain takes; JSON allows the blank lines before the verdict.
+func (db *DB) serveVerify(w http.ResponseWriter, r *http.Request) {
+	type result struct {
+		n   uint64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := db.VerifyAudit(r.Context())
+		done <- result{n, err}
+	}()
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
+	beat := time.NewTicker(db.backupStall / 3)
+	defer beat.Stop()
+	for {
+		select {
+		case res := <-done:
+			writeVerdict(w, res.n, res.err)
+			return
+		case <-beat.C:
+			w.Write([]byte("\n"))
+			rc.Flush()
+		}
+	}
+}
+
 // verdict is the answer to /audit/verify.
 type verdict struct {
 	Records uint64 `json:"records"`
@@ -97,7 +127,6 @@ func writeVerdict(w http.ResponseWriter, n uint64, err error) {
 	case err != nil:
 		v.Error = err.Error()
 	}
-	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
 }
 
@@ -138,7 +167,11 @@ func askHolder(ctx context.Context, socket string) (n uint64, asked bool, err er
 	}
 	defer resp.Body.Close()
 	var v verdict
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
+	err = json.NewDecoder(resp.Body).Decode(&v)
+	if err := holderSilent(socket, err); err != nil {
+		return 0, true, err
+	}
+	if err != nil || resp.StatusCode != http.StatusOK {
 		return 0, true, fmt.Errorf("the infrabot that holds the store answered %s", resp.Status)
 	}
 	switch {
@@ -150,19 +183,39 @@ func askHolder(ctx context.Context, socket string) (n uint64, asked bool, err er
 	return v.Records, true, nil
 }
 
+// holderPatience is how long a tool waits for the infrabot that holds
+// the store: to connect, for the status line (which it sends at once, for
+// a backup as soon as its read transaction is open), and for each next
+// byte after (which it never withholds longer than BackupStall: a verify
+// sends blank lines while it works). A holder that is stopped (kill
+// -STOP, a debugger) or stuck still accepts connections, from the
+// kernel's backlog, and would otherwise be waited for for ever, by a cron
+// job with no deadline too. Shorter in tests.
+var holderPatience = struct{ dial, answer, silence time.Duration }{
+	dial:    5 * time.Second,
+	answer:  10 * time.Second,
+	silence: BackupStall,
+}
+
 // ask sends GET path to the infrabot serving socket, the one that holds
 // the store. asked is false when nobody answers there: no socket, or one
 // left behind by a process that is gone. The caller closes the body of
-// the response it gets.
+// the response it gets, and reads it through holderSilent.
 func ask(ctx context.Context, socket, path string) (resp *http.Response, asked bool, err error) {
 	if _, serr := os.Stat(socket); serr != nil {
 		return nil, false, nil
 	}
+	wait := holderPatience
 	c := &http.Client{Transport: &http.Transport{
-		DisableKeepAlives: true, // one request: its connection goes with the body
+		DisableKeepAlives:     true, // one request: its connection goes with the body
+		ResponseHeaderTimeout: wait.answer,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
+			d := net.Dialer{Timeout: wait.dial}
+			conn, err := d.DialContext(ctx, "unix", socket)
+			if err != nil {
+				return nil, err
+			}
+			return silenceConn{conn, wait.silence}, nil
 		},
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://store"+path, nil)
@@ -175,7 +228,35 @@ func ask(ctx context.Context, socket, path string) (resp *http.Response, asked b
 		if errors.As(err, &op) && op.Op == "dial" {
 			return nil, false, nil // a socket left behind by a process that is gone
 		}
+		if err := holderSilent(socket, err); err != nil {
+			return nil, true, err
+		}
 		return nil, true, fmt.Errorf("asking the infrabot that holds the store: %w", err)
 	}
 	return resp, true, nil
+}
+
+// silenceConn fails a read once the other end has sent nothing for
+// silence: each read moves the deadline, so only a pause counts, and the
+// time the reader spends elsewhere (writing a backup out) does not.
+type silenceConn struct {
+	net.Conn
+	silence time.Duration
+}
+
+func (c silenceConn) Read(p []byte) (int, error) {
+	if err := c.SetReadDeadline(time.Now().Add(c.silence)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// holderSilent says, for an error that is a timeout, that the infrabot
+// holding the store did not answer; it returns nil for any other error.
+func holderSilent(socket string, err error) error {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return nil
+	}
+	return fmt.Errorf("the infrabot that holds the store did not answer on %s (is it stopped or stuck?): %w", socket, err)
 }

@@ -1,12 +1,17 @@
 package storage_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/storage"
@@ -94,5 +99,61 @@ func TestVerifyAuditSaysWhoHoldsTheStore(t *testing.T) {
 	_, err := storage.VerifyAuditAt(context.Background(), path)
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Fatalf("%v, want it to say the store is held", err)
+	}
+}
+
+// The infrabot that holds the store may be stopped (kill -STOP) or stuck:
+// its socket still accepts, from the kernel's backlog, and nothing comes,
+// or a reply starts and stops. `audit verify` and `backup`, from cron
+// with no deadline, give up and say that the holder did not answer on its
+// socket; the backup leaves no file behind.
+// Not parallel: it shortens the package's waits.
+func TestVerifyAndBackupGiveUpOnAHolderThatDoesNotAnswer(t *testing.T) {
+	defer storage.SetHolderPatience(200*time.Millisecond, 200*time.Millisecond)()
+	for name, sent := range map[string]string{ // what the holder sends, then nothing
+		"nothing":        "",
+		"half an answer": "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path, db := openAudit(t, 1)
+			defer db.Close()
+			socket := storage.SocketPath(path)
+			ln, err := net.Listen("unix", socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					defer c.Close()
+					if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+						io.WriteString(c, sent)
+					}
+				}
+			}()
+			dst := filepath.Join(t.TempDir(), "copy.db")
+			for tool, call := range map[string]func() error{
+				"audit verify": func() error { _, err := storage.VerifyAuditAt(context.Background(), path); return err },
+				"backup":       func() error { _, err := storage.BackupAt(context.Background(), path, dst); return err },
+			} {
+				done := make(chan error, 1)
+				go func() { done <- call() }()
+				select {
+				case err := <-done:
+					if err == nil || !strings.Contains(err.Error(), "did not answer on "+socket) {
+						t.Errorf("%s: %v, want it to say the holder did not answer on %s", tool, err, socket)
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatalf("%s: still waiting after 20s for a holder that does not answer", tool)
+				}
+			}
+			if _, err := os.Lstat(dst); err == nil {
+				t.Error("a failed backup left a file where the copy goes")
+			}
+		})
 	}
 }
