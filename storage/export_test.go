@@ -65,3 +65,17 @@ func SetHolderPatience(answer, silence time.Duration) (restore func()) {
 	holderPatience.answer, holderPatience.silence = answer, silence
 	return func() { holderPatience = was }
 }
+
+// OpenWithSmallMap opens the store at path as Open does, but with bbolt's
+// smallest initial map, so that a write soon grows the file past it and
+// must remap, which waits for every read transaction open.
+func OpenWithSmallMap(path string) (*DB, error) { return open(path, 0) }
+
+// HoldRead opens a read transaction and keeps it open until release.
+func (db *DB) HoldRead() (release func()) {
+	tx, err := db.bolt.Begin(false)
+	if err != nil {
+		panic(err)
+	}
+	return func() { tx.Rollback() }
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -47,11 +48,27 @@ type DB struct {
 const OpenTimeout = 2 * time.Second
 
 // Open opens (creating if needed) the store at path.
-func Open(path string) (*DB, error) {
+func Open(path string) (*DB, error) { return open(path, initialMap()) }
+
+// initialMap is how much of the file bbolt maps at first. A write that
+// grows the file past the map must remap it, which waits for every read
+// transaction open (a verify of a long log, say), and every read begun
+// after that write waits for it in turn. Stores are a few MiB; mapping
+// 256 MiB costs address space only, and spares the remaps until the file
+// outgrows it. On Windows bbolt would grow the file itself to the map, so
+// there it is left to bbolt.
+func initialMap() int {
+	if runtime.GOOS == "windows" {
+		return 0
+	}
+	return 256 << 20
+}
+
+func open(path string, initialMap int) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("creating the storage directory: %w", err)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: OpenTimeout})
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: OpenTimeout, InitialMmapSize: initialMap})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("the store %s is in use by another infrabot process (waited %s); stop it first, or give this one its own storage.path", path, OpenTimeout)
 	}

@@ -244,3 +244,52 @@ func TestAuditKeepsExactBytes(t *testing.T) {
 		t.Fatalf("a record with control characters does not verify: %v", err)
 	}
 }
+
+// The store's readiness check answers within its time, even when reads
+// wait: here a write that grows the file past bbolt's map waits to remap
+// it for a read transaction that stays open, and every read begun after
+// that write waits for it. The check says the store is busy instead of
+// hanging the readiness endpoint.
+func TestSizeSaysBusyWithinItsTimeWhenReadsWait(t *testing.T) {
+	t.Parallel()
+	db, err := storage.OpenWithSmallMap(filepath.Join(t.TempDir(), "infrabot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	release := db.HoldRead()
+	wrote := make(chan error, 1)
+	go func() { wrote <- grow(db, 128, 64<<10) }() // 8 MiB: past the map
+
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		answered := make(chan error, 1)
+		go func() { _, err := db.Size(ctx); answered <- err }()
+		var err error
+		select {
+		case err = <-answered:
+		case <-time.After(10 * time.Second):
+			release()
+			t.Fatal("the readiness check still waits 10s after its 50ms ran out")
+		}
+		cancel()
+		if err != nil {
+			if !errors.Is(err, storage.ErrBusy) {
+				t.Errorf("%v, want it to say the store is busy", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			release()
+			t.Fatal("the write never came to wait for the open read")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	release()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Size(context.Background()); err != nil {
+		t.Errorf("once the read is over: %v", err)
+	}
+}

@@ -161,6 +161,9 @@ func newApp(cfg *config.Config, base *slog.Logger) (*App, error) {
 	app.parts = append(app.parts,
 		admin.Part{Name: "store", Ready: func(ctx context.Context) (bool, string) {
 			n, err := db.Size(ctx)
+			if errors.Is(err, storage.ErrBusy) {
+				return false, "busy"
+			}
 			if err != nil {
 				return false, "closed"
 			}
