@@ -20,25 +20,53 @@ import (
 // running and writing. The process that holds the store streams it over
 // its local socket (GET /backup); when nobody holds the store, the file
 // is opened read-only and copied the same way.
+//
+// The holder does not stream from the read transaction: while one is
+// open bbolt cannot remap the file, so a write that grows the store
+// waits for it, and every read begun after that write waits too (the
+// readiness check among them). It writes the copy to a file beside the
+// store, at the speed of the local disk, ends the transaction, and
+// streams that file at the reader's pace.
 
 // BackupStall is how long a backup's reader may take nothing before the
-// stream is cut. The stream is one read transaction, and while it is
-// open bbolt cannot grow its map: every write that grows the file waits
-// for it (and with them the committer, and a stop). A reader that stops
-// (a suspended `infrabot backup`, a full disk) must not hold that for
-// ever; a slow one that keeps reading is never cut.
+// stream is cut. A reader that stops (a suspended `infrabot backup`, a
+// full disk) must not keep the copy beside the store, and its space, for
+// ever; a slow one that keeps reading is never cut. Tools asking the
+// holder give up on it after as long a silence (holderPatience).
 const BackupStall = 30 * time.Second
 
-// serveBackup streams a consistent copy of the store.
+// serveBackup streams a consistent copy of the store. The status line
+// goes out as soon as the read transaction is open; a copy that then
+// fails ends the stream short, which the client reports.
 func (db *DB) serveBackup(w http.ResponseWriter, r *http.Request) {
+	snap, err := os.CreateTemp(filepath.Dir(db.bolt.Path()), "."+filepath.Base(db.bolt.Path())+".backup-*")
+	if err != nil {
+		http.Error(w, fmt.Sprintf("copying the store beside it: %v", err), http.StatusInternalServerError)
+		return
+	}
+	defer os.Remove(snap.Name())
+	defer snap.Close() // before the remove: Windows removes no open file
+	tx, err := db.bolt.Begin(false)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("reading the store: %v", err), http.StatusInternalServerError)
+		return
+	}
+	size := tx.Size()
 	rc := http.NewResponseController(w)
-	stalled := &deadlineWriter{w: w, rc: rc, stall: db.backupStall}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatInt(tx.Size(), 10))
-		_, err := tx.WriteTo(stalled)
-		return err
-	})
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
+	// Not synced: the file is read back from the page cache and removed;
+	// the backup's own copy is synced where it is written.
+	_, err = tx.WriteTo(snap)
+	tx.Rollback()
+	if err == nil {
+		_, err = snap.Seek(0, io.SeekStart)
+	}
+	if err == nil {
+		_, err = io.Copy(&deadlineWriter{w: w, rc: rc, stall: db.backupStall}, io.LimitReader(snap, size))
+	}
 	if err != nil {
 		// The status line is gone already: the client sees a short body.
 		panic(http.ErrAbortHandler)
