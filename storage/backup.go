@@ -128,7 +128,7 @@ func backupTo(ctx context.Context, path string, w io.Writer) (int64, error) {
 	if n, asked, err := fetchBackup(ctx, SocketPath(path), w); asked {
 		return n, err
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: OpenTimeout})
+	b, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: OpenTimeout})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return 0, fmt.Errorf("the store %s is in use by another process that does not answer on %s (an older infrabot?); stop it to back up the file", path, SocketPath(path))
 	}

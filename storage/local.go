@@ -147,7 +147,7 @@ func VerifyAuditAt(ctx context.Context, path string) (uint64, error) {
 	if n, asked, err := askHolder(ctx, SocketPath(path)); asked {
 		return n, err
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: OpenTimeout})
+	b, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: OpenTimeout})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return 0, fmt.Errorf("the store %s is in use by another process that does not answer on %s (an older infrabot?); stop it, or verify a backup", path, SocketPath(path))
 	}

@@ -54,9 +54,11 @@ func Open(path string) (*DB, error) { return open(path, initialMap()) }
 // grows the file past the map must remap it, which waits for every read
 // transaction open (a verify of a long log, say), and every read begun
 // after that write waits for it in turn. Stores are a few MiB; mapping
-// 256 MiB costs address space only, and spares the remaps until the file
-// outgrows it. On Windows bbolt would grow the file itself to the map, so
-// there it is left to bbolt.
+// 256 MiB spares the remaps until the file outgrows it, and costs address
+// space, and 16 MiB of the file's apparent size: with a map that big,
+// bbolt extends the file (sparsely) 16 MiB past its data at a time. On
+// Windows bbolt would grow the file itself to the map, so there it is
+// left to bbolt.
 func initialMap() int {
 	if runtime.GOOS == "windows" {
 		return 0
@@ -68,7 +70,7 @@ func open(path string, initialMap int) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("creating the storage directory: %w", err)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: OpenTimeout, InitialMmapSize: initialMap})
+	b, err := openBolt(path, &bolt.Options{Timeout: OpenTimeout, InitialMmapSize: initialMap})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("the store %s is in use by another infrabot process (waited %s); stop it first, or give this one its own storage.path", path, OpenTimeout)
 	}
