@@ -96,6 +96,12 @@ type Engine struct {
 	stopAll context.CancelFunc
 	wg      sync.WaitGroup // runs in flight
 
+	// late ends CloseChatWait after Close begins: the chat calls still
+	// made then (a run's outcome) are cut short by it (chatContext).
+	late      context.Context
+	endLate   context.CancelFunc
+	closeOnce sync.Once
+
 	// filing counts, per environment, the requests between the check
 	// that their environment exists and the run's record in the store:
 	// a reload must not remove an environment under them (see
@@ -140,6 +146,7 @@ func NewEngine(opts Options) *Engine {
 		opts.StepOutputTail = DefaultStepOutputTail
 	}
 	base, stop := context.WithCancel(context.Background())
+	late, endLate := context.WithCancel(context.Background())
 	e := &Engine{
 		catalog: NewCatalog(),
 		runs:    opts.Runs, locks: opts.Locks, audit: opts.Audit,
@@ -147,7 +154,7 @@ func NewEngine(opts Options) *Engine {
 		now: opts.Now, log: slog.New(opts.Redactor.Handler(opts.Logger.Handler())),
 		observe: opts.Observer, limit: opts.RunEventLimit, redact: opts.Redactor,
 		head: opts.StepOutputHead, tail: opts.StepOutputTail,
-		base: base, stopAll: stop,
+		base: base, stopAll: stop, late: late, endLate: endLate,
 		chats: map[string]Chat{}, active: map[int64]*activeRun{},
 		filing: map[string]int{},
 	}
@@ -337,17 +344,35 @@ func (e *Engine) recorded(ctx context.Context, entry AuditEntry) error {
 // Wait blocks until every run started so far has ended.
 func (e *Engine) Wait() { e.wg.Wait() }
 
+// CloseChatWait bounds the chat calls made once Close has begun: the
+// messages showing the outcomes of the runs it cuts off (or of runs that
+// ended just before) are given this long, not the chat's own minute of
+// retries, so that a chat that is down does not hold up a stop. Each
+// outcome is stored and audited before its message is tried.
+const CloseChatWait = 5 * time.Second
+
 // Close stops the engine. It first refuses new work (a command that
 // would start a run or decide a request is answered "infrabot is
 // stopping"; queries still answer), then cancels the runs still going,
 // which are recorded as interrupted, and waits for them to finish
-// recording. (The expiry sweep is the scheduler's: its Close joins it.)
+// recording; their chat messages get CloseChatWait. (The expiry sweep is
+// the scheduler's: its Close joins it.)
 func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closing = true
 	e.mu.Unlock()
+	e.closeOnce.Do(func() { time.AfterFunc(CloseChatWait, e.endLate) })
 	e.stopAll()
 	e.wg.Wait()
+}
+
+// chatContext is ctx's values without its cancellation, for a chat call
+// that must be made even once ctx is done (a run's outcome), cut short
+// CloseChatWait after Close begins.
+func (e *Engine) chatContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(e.late, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // Drain begins a stop without cutting anything short: like Close, it

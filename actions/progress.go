@@ -172,7 +172,8 @@ func (p *Progress) stepEvent(i int, now time.Time) RunEvent {
 // finish records the run's outcome: steps still running end in state.
 // It returns what shows the outcome in chat, for the caller to call once
 // the run's environment is given back: the chat may be slow, and the
-// environment need not wait for it.
+// environment need not wait for it. Once Close has begun, showing it is
+// cut short after CloseChatWait.
 func (p *Progress) finish(ctx context.Context, state RunState, reason string) (show func()) {
 	ctx = context.WithoutCancel(ctx)
 	reason = p.e.redact.String(reason)
@@ -214,6 +215,8 @@ func (p *Progress) finish(ctx context.Context, state RunState, reason string) (s
 		// In turn with flushes, as the outcome's update always was.
 		p.writing.Lock()
 		defer p.writing.Unlock()
+		ctx, cancel := p.e.chatContext(ctx)
+		defer cancel()
 		if ref == nil {
 			// Its message could not be posted when the run started (the
 			// chat was down): try once more, so that the outcome is seen.

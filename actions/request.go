@@ -255,18 +255,23 @@ func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan
 	// The outcome is stored before the environment is given back: a
 	// crash between the two leaves an ended run holding it (released at
 	// the next start), never a succeeded run marked interrupted, nor a
-	// second run going while the first still reads as running.
+	// second run going while the first still reads as running. It is
+	// audited at once: a run stored as ended is never recovered, so its
+	// outcome must not wait for the chat, which may be down.
 	show := p.finish(context.WithoutCancel(ctx), state, reason)
-	if run.Env != "" {
-		e.releaseRunLock(context.WithoutCancel(ctx), run)
-	}
-	show()
 	e.observe.RunEnded(run.Action, state, e.now().Sub(run.Started))
 	detail := string(state)
 	if reason != "" {
 		detail += ": " + reason
 	}
 	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: detail})
+	if state == Interrupted {
+		e.runLog(run).Warn("run cut off by the stop; recorded as interrupted", "command", run.Command, "person", run.Person)
+	}
+	if run.Env != "" {
+		e.releaseRunLock(context.WithoutCancel(ctx), run)
+	}
+	show()
 }
 
 // runSafely turns a panic in an action into a failed run: one bad action
