@@ -314,8 +314,11 @@ func (e *Engine) ExpireApprovals(ctx context.Context) error {
 
 // Recover is called once at start: runs that were going when infrabot
 // stopped (a crash, kill -9) are marked interrupted, never re-run, their
-// environments' run locks are released, and each is announced where it
-// was requested. It returns the interrupted runs. A run that cannot be
+// environments' run locks are released and each is audited before it
+// returns; each is then announced where it was requested, in the
+// background, so that a chat that is down does not hold up the start
+// (Wait and Close wait for the announcements, Close at most
+// CloseChatWait). It returns the interrupted runs. A run that cannot be
 // marked is retried a few times, each failure logged; if it still cannot
 // be, Recover goes on with the others and then returns an error naming
 // it: infrabot must not serve with a run recorded as running and its lock
@@ -327,6 +330,7 @@ func (e *Engine) Recover(ctx context.Context) ([]*Run, error) {
 	}
 	var out []*Run
 	var failed []string
+	var announce []func(context.Context)
 	for _, r := range runs {
 		saved, err := e.interrupt(ctx, r.ID)
 		if err != nil {
@@ -341,15 +345,30 @@ func (e *Engine) Recover(ctx context.Context) ([]*Run, error) {
 			e.releaseRunLock(ctx, saved)
 		}
 		e.record(ctx, AuditEntry{Person: "infrabot", Event: "interrupted", Action: saved.Action, Env: saved.Env, Run: saved.ID, Detail: saved.Command})
-		e.update(ctx, saved.Progress, RunMessage(saved, now))
-		e.post(ctx, saved.Origin, Message{
+		shown := RunMessage(saved, now)
+		notice := Message{
 			Summary: fmt.Sprintf("run %d (`%s` by %s) was interrupted: infrabot stopped while it ran. It was not re-run; check `status %s` and run it again if needed.",
 				saved.ID, saved.Command, saved.Person, saved.Env),
 			Tone: ToneWarning,
+		}
+		announce = append(announce, func(ctx context.Context) {
+			e.update(ctx, saved.Progress, shown)
+			e.post(ctx, saved.Origin, notice)
 		})
 		out = append(out, saved)
 	}
 	e.releaseStaleHolds(ctx)
+	if len(announce) > 0 {
+		e.announcing.Add(1)
+		go func() {
+			defer e.announcing.Done()
+			ctx, cancel := e.chatContext(ctx)
+			defer cancel()
+			for _, a := range announce {
+				a(ctx)
+			}
+		}()
+	}
 	if len(failed) > 0 {
 		return out, fmt.Errorf("%d runs left running by the last stop could not be marked interrupted: %s", len(failed), strings.Join(failed, "; "))
 	}

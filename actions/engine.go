@@ -95,6 +95,8 @@ type Engine struct {
 	base    context.Context
 	stopAll context.CancelFunc
 	wg      sync.WaitGroup // runs in flight
+	// announcing counts Recover's announcements being made.
+	announcing sync.WaitGroup
 
 	// late ends CloseChatWait after Close begins: the chat calls still
 	// made then (a run's outcome) are cut short by it (chatContext).
@@ -341,8 +343,12 @@ func (e *Engine) recorded(ctx context.Context, entry AuditEntry) error {
 	return nil
 }
 
-// Wait blocks until every run started so far has ended.
-func (e *Engine) Wait() { e.wg.Wait() }
+// Wait blocks until every run started so far has ended, and Recover's
+// announcements are made.
+func (e *Engine) Wait() {
+	e.wg.Wait()
+	e.announcing.Wait()
+}
 
 // CloseChatWait bounds the chat calls made once Close has begun: the
 // messages showing the outcomes of the runs it cuts off (or of runs that
@@ -355,8 +361,9 @@ const CloseChatWait = 5 * time.Second
 // would start a run or decide a request is answered "infrabot is
 // stopping"; queries still answer), then cancels the runs still going,
 // which are recorded as interrupted, and waits for them to finish
-// recording; their chat messages get CloseChatWait. (The expiry sweep is
-// the scheduler's: its Close joins it.)
+// recording; their chat messages, and Recover's announcements not yet
+// made, get CloseChatWait. (The expiry sweep is the scheduler's: its
+// Close joins it.)
 func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closing = true
@@ -364,6 +371,7 @@ func (e *Engine) Close() {
 	e.closeOnce.Do(func() { time.AfterFunc(CloseChatWait, e.endLate) })
 	e.stopAll()
 	e.wg.Wait()
+	e.announcing.Wait()
 }
 
 // chatContext is ctx's values without its cancellation, for a chat call

@@ -259,6 +259,7 @@ func TestInterruptedRunIsMarkedNotRerun(t *testing.T) {
 	crashed := copyStore(t, w)
 	w.Path = crashed
 	w.Restart()
+	w.Engine.Wait() // the announcement is made in the background
 	r := w.Run(1)
 	if r.State != actions.Interrupted || !strings.Contains(r.Error, "not re-run") {
 		t.Fatalf("after a crash run 1 = %s %q, want interrupted", r.State, r.Error)

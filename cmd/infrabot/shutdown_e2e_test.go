@@ -3,6 +3,9 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
+	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
 	"github.com/infrabot/infrabot/storage"
 )
@@ -82,4 +86,71 @@ func TestStopPastGraceIsBoundedWhileSlackIsDown(t *testing.T) {
 	s.waitLog("the run cut off", func(r map[string]any) bool {
 		return strings.Contains(fmt.Sprint(r["msg"]), "cut off") && fmt.Sprint(r["run"]) == "1"
 	})
+}
+
+// TestRestartAfterACrashServesWhileSlackIsDown: infrabot crashed with two
+// runs going, and Slack is down when it comes back. The runs are marked
+// interrupted and audited before it serves, but their announcements in
+// chat are not waited for: /healthz answers at once, and a stop soon
+// after does not wait for them either.
+func TestRestartAfterACrashServesWhileSlackIsDown(t *testing.T) {
+	t.Parallel()
+	b := newBot(t, startSimulator(t))
+	db, err := storage.Open(filepath.Join(b.dir, "infrabot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"staging", "scratch"} {
+		r := &actions.Run{Action: "provision", Env: env, Command: "provision " + env, Person: "alice",
+			Origin: actions.Origin{Platform: "slack", Channel: "C0INFRA", UserID: "U01ALICE"}, State: actions.Running,
+			Created: time.Now(), Started: time.Now()}
+		if err := db.CreateRun(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := &service{t: t, b: b, fake: slacktest.NewServer(t, e2eBotToken), logs: &actionstest.Buffer{},
+		config: filepath.Join(b.dir, "service.yaml"), done: make(chan error, 1)}
+	slackDown(s.fake)
+	public, adminAddr := actionstest.FreeAddr(t), actionstest.FreeAddr(t)
+	if err := os.WriteFile(s.config, serviceConfig(t, b, s.fake, public, adminAddr, ""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(binary, "run", "--config", s.config)
+	s.cmd.Env = append(b.env, "INFRABOT_E2E_SLACK_SIGNING="+e2eSigningSecret, "INFRABOT_E2E_SLACK_TOKEN="+e2eBotToken)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	// The admin port accepts from the start (the kernel does): a probe
+	// without a timeout would wait, as a kubelet's does not.
+	client := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Get("http://" + adminAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz still does not answer 20s after start (Slack down, 2 interrupted runs to announce): %v", err)
+		}
+	}
+	s.waitLog("an announcement tried", func(r map[string]any) bool { return r["msg"] == "a call failed; retrying" })
+	s.signal(syscall.SIGTERM)
+	if err := s.wait(45 * time.Second); err != nil {
+		t.Errorf("infrabot run did not stop cleanly: %v", err)
+	}
+	for id := int64(1); id <= 2; id++ {
+		state, events := auditOf(t, b.dir, id)
+		if want := fmt.Sprintf("interrupted(run %d)", id); state != actions.Interrupted || !slices.Contains(events, want) {
+			t.Errorf("run %d is %s; the audit log: %s", id, state, strings.Join(events, ", "))
+		}
+	}
 }
