@@ -385,12 +385,20 @@ func (e *Engine) chatContext(ctx context.Context) (context.Context, context.Canc
 
 // Drain begins a stop without cutting anything short: like Close, it
 // refuses new work from now on, then waits until the runs in flight have
-// ended or ctx is done, and returns ctx's error in that case. Close
-// afterwards cancels what is left.
+// ended or ctx is done, and returns ctx's error in that case (never when
+// no run is going, even with ctx done). Close afterwards cancels what is
+// left.
 func (e *Engine) Drain(ctx context.Context) error {
 	e.mu.Lock()
 	e.closing = true
+	idle := len(e.active) == 0
 	e.mu.Unlock()
+	if idle {
+		// No run is going, and none starts now: what is left to wait
+		// for is at most the last writes of one that just ended.
+		e.wg.Wait()
+		return nil
+	}
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {

@@ -91,14 +91,16 @@ func waitRuns(ctx context.Context, e *actions.Engine) {
 // stopRuns stops the engine after a grace period: new work is refused at
 // once, runs in flight may finish within grace, and those still going are
 // then cancelled and recorded as interrupted. say tells the person what is
-// happening, when there is something to wait for.
+// happening, when there is something to wait for or to cut off.
 func stopRuns(e *actions.Engine, grace time.Duration, say func(string)) {
 	now, cancel := context.WithCancel(context.Background())
 	cancel()
 	if e.Drain(now) != nil {
 		say(fmt.Sprintf("stopping: runs in progress may finish within %s, then they are interrupted (interrupt again to leave at once)", grace))
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		e.Drain(ctx)
+		if e.Drain(ctx) != nil && e.Running() > 0 {
+			say(fmt.Sprintf("stopping: the grace period is over; cutting off %s still going (recorded as interrupted)", actions.Plural(e.Running(), "run")))
+		}
 		cancel()
 	}
 	e.Close()
