@@ -194,6 +194,10 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		e.showApproval(ctx, approved, now)
 		return Message{}, Errorf(Conflict, "request %d is not awaiting approval: %s", id, decided(approved))
 	}
+	// The run is recorded as running: it must start, or be recorded as
+	// not started, whatever becomes of the approver's context (a session
+	// stopped by Ctrl-C), or it would read as running for ever.
+	ctx = context.WithoutCancel(ctx)
 	e.record(ctx, AuditEntry{Person: person.Name, Event: "approved", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + " (plan " + run.Approval.PlanHash + ")"})
 	e.showApproval(ctx, approved, now)
 	if err := e.begin(ctx, approved); err != nil {

@@ -197,3 +197,93 @@ func TestPanicStartingARunFreesItsEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// cutWhenRunning is a RunStore that ends the caller's context the moment
+// a run is recorded as running: a console session stopped (Ctrl-C,
+// SIGTERM) just as its command started a run.
+type cutWhenRunning struct {
+	actions.RunStore
+	cut context.CancelFunc
+}
+
+func (s *cutWhenRunning) CreateRun(ctx context.Context, r *actions.Run) error {
+	err := s.RunStore.CreateRun(ctx, r)
+	if err == nil && r.State == actions.Running {
+		s.cut()
+	}
+	return err
+}
+
+func (s *cutWhenRunning) UpdateRun(ctx context.Context, id int64, fn func(*actions.Run) error) (*actions.Run, error) {
+	r, err := s.RunStore.UpdateRun(ctx, id, fn)
+	if err == nil && r.State == actions.Running {
+		s.cut()
+	}
+	return r, err
+}
+
+// A run recorded as running goes on to its end even when the context of
+// the command that started it ends at that moment (its session stopped):
+// it is never left running in the store with nothing carrying it out and
+// nothing holding its environment, while the audit log says it failed.
+func TestRunStartsWhenItsCallerGoesAway(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		file  string // what bob asks first, if anything
+		start string // what alice types, whose context then ends
+	}{
+		{"started at once", "", "deploy staging"},
+		{"started by its approval", "teardown staging", "approve 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			runs := &cutWhenRunning{RunStore: db, cut: func() {}}
+			e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: runs, Locks: db, Audit: db, Environments: []string{"staging"}})
+			defer e.Close()
+			for _, name := range []string{"deploy", "teardown"} {
+				e.Register(&actions.Action{Name: name, Summary: "changes an environment", Mutates: true, Destructive: name == "teardown",
+					Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}},
+					Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+						return actions.Plan{Summary: name}, nil
+					},
+					Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+						return nil
+					},
+				})
+			}
+			origin := actions.Origin{Platform: "test", Channel: "C1"}
+			if tc.file != "" {
+				if r := e.Execute(context.Background(), actions.Invocation{Person: "bob", Text: tc.file, Origin: origin}); !strings.Contains(r.Summary, "awaits approval") {
+					t.Fatalf("%s: %s", tc.file, r.Summary)
+				}
+			}
+			ctx, cut := context.WithCancel(context.Background())
+			runs.cut = cut
+			r := e.Execute(ctx, actions.Invocation{Person: "alice", Text: tc.start, Origin: origin})
+			e.Wait()
+			run, err := db.Run(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.State != actions.Succeeded {
+				t.Errorf("`%s` answered %q; run 1 is %s %q, want succeeded", tc.start, r.Summary, run.State, run.Error)
+			}
+			if locks, _ := db.Locks(context.Background()); len(locks) != 0 {
+				t.Errorf("staging still held after run 1 ended: %+v", locks)
+			}
+			tail, _ := db.Tail(context.Background(), 20)
+			if !slices.ContainsFunc(tail, func(a actions.AuditEntry) bool {
+				return a.Run == 1 && a.Event == "outcome" && a.Detail == "succeeded"
+			}) {
+				t.Errorf("no succeeded outcome of run 1 in the audit log: %+v", tail)
+			}
+		})
+	}
+}

@@ -54,6 +54,10 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 		return Reply{}, fmt.Errorf("recording the run: %w", err)
 	}
 	if !needsApproval {
+		// The run is recorded as running: it must start, or be recorded
+		// as not started, whatever becomes of the caller (a session
+		// stopped by Ctrl-C), or it would read as running for ever.
+		ctx = context.WithoutCancel(ctx)
 		if err := e.begin(ctx, run); err != nil {
 			return Reply{}, err
 		}
