@@ -118,11 +118,13 @@ func TestUnlockForceKeepsTheHoldOfARunGoing(t *testing.T) {
 }
 
 // releaseWatch is the store's LockStore, noting the state run holding an
-// environment is stored in at the moment its hold is given back.
+// environment is stored in at the moment its hold is given back, and
+// whether its outcome is in the audit log by then.
 type releaseWatch struct {
 	*storage.DB
-	mu     sync.Mutex
-	states []actions.RunState
+	mu      sync.Mutex
+	states  []actions.RunState
+	audited []bool
 }
 
 func (l *releaseWatch) UpdateLock(ctx context.Context, env string, fn func(*actions.Lock) (*actions.Lock, error)) (*actions.Lock, error) {
@@ -135,15 +137,19 @@ func (l *releaseWatch) UpdateLock(ctx context.Context, env string, fn func(*acti
 		}
 	}
 	var state actions.RunState
+	audited := false
 	if holder != 0 {
 		if r, err := l.DB.Run(ctx, holder); err == nil {
 			state = r.State
 		}
+		tail, _ := l.DB.Tail(ctx, 100)
+		audited = slices.ContainsFunc(tail, func(a actions.AuditEntry) bool { return a.Run == holder && a.Event == "outcome" })
 	}
 	after, err := l.DB.UpdateLock(ctx, env, fn)
 	if err == nil && holder != 0 && (after == nil || after.RunID != holder) {
 		l.mu.Lock()
 		l.states = append(l.states, state)
+		l.audited = append(l.audited, audited)
 		l.mu.Unlock()
 	}
 	return after, err
@@ -188,5 +194,55 @@ func TestRunOutcomeIsStoredBeforeItsEnvironmentIsGivenBack(t *testing.T) {
 	defer locks.mu.Unlock()
 	if want := []actions.RunState{actions.Succeeded, actions.Failed}; !slices.Equal(locks.states, want) {
 		t.Errorf("the runs' states when their holds were given back: %v, want %v", locks.states, want)
+	}
+}
+
+// A run's outcome is in the audit log before its environment is given
+// back, however it ended: the next run's start is never audited while the
+// log still shows the last one going, and a crash in between does not
+// lose the outcome (a run stored as ended is never recovered).
+func TestRunOutcomeIsAuditedBeforeItsEnvironmentIsGivenBack(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// before is called as the run is planned: it arranges how the
+		// run ends.
+		before func(e *actions.Engine, chat *panickyChat)
+	}{
+		{"it ended", func(*actions.Engine, *panickyChat) {}},
+		{"its start panicked", func(_ *actions.Engine, chat *panickyChat) { chat.armed.Store(true) }},
+		{"infrabot stopped as it started", func(e *actions.Engine, _ *panickyChat) { e.Drain(context.Background()) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			locks := &releaseWatch{DB: db}
+			e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: locks, Audit: db, Environments: []string{"staging"}})
+			defer e.Close()
+			chat := &panickyChat{Chat: &actionstest.Chat{}}
+			e.AddChat(actionstest.Platform, chat)
+			e.Register(&actions.Action{Name: "touch", Summary: "changes an environment", Mutates: true,
+				Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}},
+				Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+					tc.before(e, chat)
+					return actions.Plan{Summary: "touch"}, nil
+				},
+				Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+					return nil
+				},
+			})
+			e.Execute(context.Background(), actions.Invocation{Person: "alice", Text: "touch staging", Origin: actions.Origin{Platform: actionstest.Platform, Channel: "C1"}})
+			e.Wait()
+			locks.mu.Lock()
+			defer locks.mu.Unlock()
+			if want := []bool{true}; !slices.Equal(locks.audited, want) {
+				t.Errorf("run 1's outcome audited when its hold was given back: %v, want %v (states %v)", locks.audited, want, locks.states)
+			}
+		})
 	}
 }

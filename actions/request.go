@@ -195,10 +195,11 @@ func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) 
 }
 
 // abandon ends run, which launch counted as going, after a panic kept
-// its goroutine from starting: the run is recorded as failed, its lock is
-// given back and it is no longer counted, so that its environment is free
-// at once and Wait and Close do not wait for it for ever. The panic is
-// logged; chat is told only that the run could not start.
+// its goroutine from starting: the run is recorded and audited as
+// failed, then its lock is given back and it is no longer counted, so
+// that its environment is free at once and Wait and Close do not wait
+// for it for ever. The panic is logged; chat is told only that the run
+// could not start.
 func (e *Engine) abandon(ctx context.Context, run *Run, cancel context.CancelFunc, panicked any) error {
 	defer e.wg.Done() // last: Close may close the store once it returns
 	defer cancel()
@@ -215,19 +216,19 @@ func (e *Engine) abandon(ctx context.Context, run *Run, cancel context.CancelFun
 	}); err != nil {
 		e.runLog(run).Error("recording a run that could not start failed", "err", err)
 	}
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "failed: " + reason})
 	if run.Env != "" {
 		e.releaseRunLock(ctx, run)
 	}
 	e.mu.Lock()
 	delete(e.active, run.ID)
 	e.mu.Unlock()
-	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "failed: " + reason})
 	return &Error{Kind: Internal, Message: fmt.Sprintf("run %d could not start: infrabot hit an internal error (the details are in infrabot's log); it was not run", run.ID),
 		Err: fmt.Errorf("panic: %v", panicked)}
 }
 
-// notStarted records that run, whose lock begin took, was never started
-// because infrabot is stopping, and gives the lock back.
+// notStarted records and audits that run, whose lock begin took, was
+// never started because infrabot is stopping, then gives the lock back.
 func (e *Engine) notStarted(ctx context.Context, run *Run) {
 	ctx = context.WithoutCancel(ctx)
 	now := e.now()
@@ -238,10 +239,10 @@ func (e *Engine) notStarted(ctx context.Context, run *Run) {
 	}); err != nil {
 		e.runLog(run).Error("recording a run that could not start failed", "err", err)
 	}
+	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "interrupted: " + reason})
 	if run.Env != "" {
 		e.releaseRunLock(ctx, run)
 	}
-	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "interrupted: " + reason})
 }
 
 func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan, p *Progress) {
