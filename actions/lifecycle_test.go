@@ -287,3 +287,82 @@ func TestRunStartsWhenItsCallerGoesAway(t *testing.T) {
 		})
 	}
 }
+
+// outcomePanics is the world's chat, panicking at the update that shows
+// a run's outcome: a bug in an adapter, or in rendering what it shows.
+type outcomePanics struct{ *actionstest.Chat }
+
+func (c outcomePanics) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
+	if strings.Contains(m.Summary, ": succeeded") {
+		panic("chat exploded")
+	}
+	return c.Chat.Update(ctx, ref, m)
+}
+
+// runEndedPanics is an Observer with a bug: it panics when told a run
+// ended, before the run's outcome is audited.
+type runEndedPanics struct{}
+
+func (runEndedPanics) Command(string, string) {}
+func (runEndedPanics) RunEnded(string, actions.RunState, time.Duration) {
+	panic("observer exploded")
+}
+func (runEndedPanics) Audited(string) {}
+
+// A panic while a run's outcome is counted or shown is an adapter's
+// failure, not the run's, and not the process's: the run stays
+// succeeded, its outcome is audited once, its environment is free, and
+// infrabot goes on (an unrecovered panic here ends the test binary, as
+// it ended infrabot with every run in flight). The panic is logged with
+// where it happened.
+func TestPanicEndingARunLeavesTheRestGoing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		set   func(*actionstest.Options)
+		chat  func(*actionstest.Chat) actions.Chat
+		where string // in the panic's stack
+	}{
+		{"showing it", func(*actionstest.Options) {}, func(c *actionstest.Chat) actions.Chat { return outcomePanics{c} }, "outcomePanics.Update"},
+		{"counting it", func(o *actionstest.Options) { o.Observer = runEndedPanics{} }, func(c *actionstest.Chat) actions.Chat { return c }, "runEndedPanics.RunEnded"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var logs actionstest.Buffer
+			w := newWorldWith(t, func(o *actionstest.Options) {
+				o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+				tc.set(o)
+			})
+			w.Engine.AddChat(actionstest.Platform, tc.chat(w.Chat))
+			w.Expect(w.As("alice", "deploy staging"), false, "run 1 started")
+			w.gate <- struct{}{}
+			w.Engine.Wait()
+			if r := w.Run(1); r.State != actions.Succeeded {
+				t.Errorf("run 1 = %s %q, want succeeded", r.State, r.Error)
+			}
+			tail, err := w.DB.Tail(context.Background(), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var outcomes []string
+			for _, a := range tail {
+				if a.Run == 1 && a.Event == "outcome" {
+					outcomes = append(outcomes, a.Detail)
+				}
+			}
+			if !slices.Equal(outcomes, []string{"succeeded"}) {
+				t.Errorf("run 1's outcomes audited: %q, want one, succeeded", outcomes)
+			}
+			if log := logs.String(); !strings.Contains(log, "exploded") || !strings.Contains(log, tc.where) {
+				t.Errorf("the panic is not logged with its stack:\n%s", log)
+			}
+			w.Expect(w.As("bob", "deploy staging"), false, "run 2 started")
+			close(w.gate)
+			w.Engine.Wait()
+			if r := w.Run(2); r.State != actions.Succeeded {
+				t.Errorf("run 2 = %s %q, want succeeded", r.State, r.Error)
+			}
+		})
+	}
+}

@@ -245,9 +245,20 @@ func (e *Engine) notStarted(ctx context.Context, run *Run) {
 	}
 }
 
+// carryOut runs the action and ends run with its outcome. A panic past
+// the action (an adapter's bug in showing or recording the outcome) is
+// recovered by endAfterPanic, which does what is left of ending the run:
+// it must not end the process, and every run in flight with it.
 func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan, p *Progress) {
+	state, reason := Failed, "infrabot hit an internal error while ending it"
+	audited, released := false, false
+	defer func() {
+		if r := recover(); r != nil {
+			e.endAfterPanic(ctx, run, r, state, reason, audited, released)
+		}
+	}()
 	err := runSafely(ctx, req.Action, req, plan, p)
-	state, reason := Succeeded, ""
+	state, reason = Succeeded, ""
 	if err != nil {
 		state, reason = Failed, ErrorMessage(err)
 		if ctx.Err() != nil {
@@ -265,18 +276,64 @@ func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan
 	// outcome must not wait for the chat, which may be down.
 	show := p.finish(context.WithoutCancel(ctx), state, reason)
 	e.observe.RunEnded(run.Action, state, e.now().Sub(run.Started))
-	detail := string(state)
-	if reason != "" {
-		detail += ": " + reason
-	}
-	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: detail})
+	audited = true // before, not after: an outcome is audited at most once
+	e.record(ctx, outcomeEntry(run, state, reason))
 	if state == Interrupted {
 		e.runLog(run).Warn("run cut off by the stop; recorded as interrupted", "command", run.Command, "person", run.Person)
 	}
 	if run.Env != "" {
+		released = true
 		e.releaseRunLock(context.WithoutCancel(ctx), run)
 	}
 	show()
+}
+
+// outcomeEntry is the audit record of run's outcome.
+func outcomeEntry(run *Run, state RunState, reason string) AuditEntry {
+	detail := string(state)
+	if reason != "" {
+		detail += ": " + reason
+	}
+	return AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: detail}
+}
+
+// endAfterPanic ends run after a panic past its action, which carryOut
+// recovered: the panic is logged with its stack, and what carryOut had
+// not yet done is done, in its order: the outcome the action gave (state,
+// reason) is stored unless the run is stored as ended already, and
+// audited unless it was (audited), then the run's environment is given
+// back unless it was (released). Its chat message is not tried again.
+func (e *Engine) endAfterPanic(ctx context.Context, run *Run, panicked any, state RunState, reason string, audited, released bool) {
+	ctx = context.WithoutCancel(ctx)
+	e.runLog(run).Error("ending a run panicked; its outcome is kept", "command", run.Command, "state", state, "panic", panicked, "stack", string(debug.Stack()))
+	if !audited {
+		e.guarded(run, "storing the outcome", func() {
+			now := e.now()
+			if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
+				if !r.State.Done() {
+					r.State, r.Error, r.Finished = state, e.redact.String(reason), now
+				}
+				return nil
+			}); err != nil {
+				e.runLog(run).Error("saving a run's outcome failed", "err", err)
+			}
+		})
+		e.guarded(run, "auditing the outcome", func() { e.record(ctx, outcomeEntry(run, state, reason)) })
+	}
+	if !released && run.Env != "" {
+		e.guarded(run, "releasing the environment", func() { e.releaseRunLock(ctx, run) })
+	}
+}
+
+// guarded calls f, logging a panic in it rather than letting it through:
+// what ends a run after a panic must not panic in turn.
+func (e *Engine) guarded(run *Run, what string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.runLog(run).Error(what+" after a panic panicked too", "panic", r)
+		}
+	}()
+	f()
 }
 
 // runSafely turns a panic in an action into a failed run: one bad action
