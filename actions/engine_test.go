@@ -391,3 +391,34 @@ func TestSecondCancelChangesNothing(t *testing.T) {
 		t.Errorf("%d cancel decisions audited for run 1, want 1", cancels)
 	}
 }
+
+// A run that failed on its own and is cancelled before it returns (it
+// was cleaning up) ends failed with its own reason, which a cancel must
+// not hide; the reason says a cancel came meanwhile. A run that stops
+// because of the cancel still ends cancelled by whoever asked.
+func TestCancelDoesNotHideARunsOwnFailure(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	hold := make(chan struct{})
+	w.Engine.Register(&actions.Action{
+		Name: "fail", Summary: "test-only action that fails on its own, then cleans up",
+		Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}}, Mutates: true,
+		Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+			return actions.Plan{Summary: "fail"}, nil
+		},
+		Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+			err := actions.Errorf(actions.Conflict, "the cloud said no")
+			p.Step(ctx, "ask").Fail(ctx, err)
+			<-hold
+			return err
+		},
+	})
+	w.Expect(w.As("alice", "fail staging"), false, "run 1 started")
+	actionstest.WaitFor(t, func() bool { s := w.Run(1).Steps; return len(s) == 1 && s[0].State == actions.Failed })
+	w.Expect(w.As("bob", "cancel 1"), false, "cancelling run 1")
+	close(hold)
+	w.Engine.Wait()
+	if r := w.Run(1); r.State != actions.Failed || r.Error != "the cloud said no (a cancel by bob came meanwhile)" {
+		t.Errorf("run 1 = %s %q, want failed: the cloud said no, saying bob's cancel came meanwhile", r.State, r.Error)
+	}
+}

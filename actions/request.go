@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -261,10 +262,18 @@ func (e *Engine) carryOut(ctx context.Context, run *Run, req *Request, plan Plan
 	state, reason = Succeeded, ""
 	if err != nil {
 		state, reason = Failed, ErrorMessage(err)
-		if ctx.Err() != nil {
+		// Only a run stopped by the cancel (or the stop) ends cancelled
+		// (interrupted): one that failed on its own keeps its reason.
+		cut := ctx.Err() != nil && errors.Is(err, ctx.Err())
+		switch {
+		case cut:
 			state, reason = e.cancelOutcome(run.ID)
+		case ctx.Err() != nil:
+			if by := e.cancelledBy(run.ID); by != "" {
+				reason += " (a cancel by " + by + " came meanwhile)"
+			}
 		}
-		if ErrorKind(err) == Internal && ctx.Err() == nil {
+		if ErrorKind(err) == Internal && !cut {
 			e.runLog(run).Error("run failed", "command", run.Command, "err", err)
 		}
 	}
@@ -345,6 +354,16 @@ func runSafely(ctx context.Context, a *Action, req *Request, plan Plan, p *Progr
 		}
 	}()
 	return a.Execute(ctx, req, plan, p)
+}
+
+// cancelledBy returns who cancelled run id, "" if nobody did.
+func (e *Engine) cancelledBy(id int64) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a := e.active[id]; a != nil {
+		return a.cancelledBy
+	}
+	return ""
 }
 
 func (e *Engine) cancelOutcome(id int64) (RunState, string) {
