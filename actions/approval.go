@@ -171,6 +171,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	// and an approval is taken only while it lives.
 	var now time.Time
 	expired := false
+	e.startMu.RLock()
 	approved, err := e.runs.UpdateRun(ctx, id, func(r *Run) error {
 		now, expired = e.now(), false
 		if r.State != AwaitingApproval {
@@ -186,6 +187,10 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 		r.Approval.State, r.Approval.DecidedBy, r.Approval.DecidedAt = ApprovalApproved, person.Name, now
 		return nil
 	})
+	if err == nil && !expired {
+		e.track(id)
+	}
+	e.startMu.RUnlock()
 	if err != nil {
 		return Message{}, err
 	}
@@ -198,6 +203,7 @@ func (e *Engine) approve(ctx context.Context, person *Person, id int64) (Message
 	// not started, whatever becomes of the approver's context (a session
 	// stopped by Ctrl-C), or it would read as running for ever.
 	ctx = context.WithoutCancel(ctx)
+	defer e.untrack(id)
 	e.record(ctx, AuditEntry{Person: person.Name, Event: "approved", Action: run.Action, Env: run.Env, Run: id, Detail: run.Command + " (plan " + run.Approval.PlanHash + ")"})
 	e.showApproval(ctx, approved, now)
 	if err := e.begin(ctx, approved); err != nil {

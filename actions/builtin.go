@@ -163,13 +163,21 @@ func (e *Engine) cancelAction() *Action {
 				}
 				return Message{Summary: fmt.Sprintf("withdrew request %d (`%s`)", id, r.Command), Tone: ToneWarning}, nil
 			case Running:
+				// Taken and given back at once: the start that recorded
+				// the run as running has put it in e.active by then. A
+				// run still starting (no cancel func yet) is then not
+				// started at all (see launch).
+				e.startMu.Lock()
+				e.startMu.Unlock()
 				e.mu.Lock()
 				a := e.active[id]
 				by := ""
 				if a != nil {
 					if by = a.cancelledBy; by == "" {
 						a.cancelledBy = req.Person.Name
-						a.cancel()
+						if a.cancel != nil {
+							a.cancel()
+						}
 					}
 				}
 				e.mu.Unlock()

@@ -112,6 +112,11 @@ type Engine struct {
 	filingMu sync.Mutex
 	filing   map[string]int
 
+	// startMu is read-held from the moment a run is recorded as running
+	// until it is in active, and passed through by a cancel that found
+	// the run running: a cancel never misses a run that is starting.
+	startMu sync.RWMutex
+
 	mu      sync.Mutex
 	chats   map[string]Chat
 	active  map[int64]*activeRun
@@ -122,9 +127,30 @@ type Engine struct {
 	desk       IncidentDesk     // incidents' owner (health)
 }
 
+// activeRun is a run going in this infrabot: from the moment it is
+// recorded as running (cancel is nil until launch starts it) until it
+// has ended.
 type activeRun struct {
 	cancel      context.CancelFunc
 	cancelledBy string
+}
+
+// track counts run id, just recorded as running, as going. startMu is
+// read-held.
+func (e *Engine) track(id int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.active[id] = &activeRun{}
+}
+
+// untrack forgets run id unless launch started it: a run that could not
+// start, or whose start was cut short.
+func (e *Engine) untrack(id int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a := e.active[id]; a != nil && a.cancel == nil {
+		delete(e.active, id)
+	}
 }
 
 // NewEngine returns an engine with the built-in actions registered.

@@ -2,14 +2,17 @@ package actions_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/storage"
 )
 
 func TestDenyByDefault(t *testing.T) {
@@ -420,5 +423,101 @@ func TestCancelDoesNotHideARunsOwnFailure(t *testing.T) {
 	w.Engine.Wait()
 	if r := w.Run(1); r.State != actions.Failed || r.Error != "the cloud said no (a cancel by bob came meanwhile)" {
 		t.Errorf("run 1 = %s %q, want failed: the cloud said no, saying bob's cancel came meanwhile", r.State, r.Error)
+	}
+}
+
+// startHeld is the store's AuditLog, holding the record that run 1
+// started until release is closed (entered is closed when it is held):
+// the moment a run is recorded as running but not yet carried out.
+type startHeld struct {
+	*storage.DB
+	entered, release chan struct{}
+}
+
+func (a *startHeld) Append(ctx context.Context, e actions.AuditEntry) (actions.AuditEntry, error) {
+	if e.Event == "started" && e.Run == 1 {
+		close(a.entered)
+		<-a.release
+	}
+	return a.DB.Append(ctx, e)
+}
+
+// A cancel of a run that is starting (recorded as running, its
+// goroutine not yet under way) is taken, not refused as "not running in
+// this infrabot" while the run goes ahead: the run ends cancelled, having
+// done nothing, and the command that started it says so.
+func TestCancelWhileARunStartsStopsIt(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		file  string // what alice asks first, if anything
+		start string // what starts run 1
+		reply string // what the starter is answered
+	}{
+		{"started at once", "", "deploy staging", "run 1 was cancelled by bob before it began"},
+		{"started by its approval", "teardown staging", "approve 1", "approved request 1, but it could not start: run 1 was cancelled by bob before it began"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			audit := &startHeld{DB: db, entered: make(chan struct{}), release: make(chan struct{})}
+			e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: db, Audit: audit, Environments: []string{"staging"}})
+			defer e.Close()
+			var ran atomic.Int32
+			for _, name := range []string{"deploy", "teardown"} {
+				e.Register(&actions.Action{Name: name, Summary: "changes an environment", Mutates: true, Destructive: name == "teardown",
+					Args: []actions.Arg{{Name: "env", Kind: actions.ArgEnv}},
+					Plan: func(ctx context.Context, req *actions.Request) (actions.Plan, error) {
+						return actions.Plan{Summary: name}, nil
+					},
+					Execute: func(ctx context.Context, req *actions.Request, plan actions.Plan, p *actions.Progress) error {
+						ran.Add(1)
+						return nil
+					},
+				})
+			}
+			as := func(person, text string) actions.Reply {
+				return e.Execute(context.Background(), actions.Invocation{Person: person, Text: text, Origin: actions.Origin{Platform: "test", Channel: "C1"}})
+			}
+			if tc.file != "" {
+				if r := as("alice", tc.file); !strings.Contains(r.Summary, "awaits approval") {
+					t.Fatalf("%s: %s", tc.file, r.Summary)
+				}
+			}
+			started := make(chan actions.Reply)
+			go func() { started <- as("dave", tc.start) }()
+			<-audit.entered
+			cancel := as("bob", "cancel 1")
+			close(audit.release)
+			start := <-started
+			e.Wait()
+			if !strings.Contains(cancel.Summary, "cancelling run 1") {
+				t.Errorf("cancel 1 while run 1 started answered %q, want cancelling run 1", cancel.Summary)
+			}
+			if !strings.Contains(start.Summary, tc.reply) {
+				t.Errorf("`%s` answered %q, want %q", tc.start, start.Summary, tc.reply)
+			}
+			run, err := db.Run(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.State != actions.Cancelled || !strings.HasPrefix(run.Error, "cancelled by bob") || ran.Load() != 0 {
+				t.Errorf("run 1 = %s %q, carried out %d times; want cancelled by bob, not carried out", run.State, run.Error, ran.Load())
+			}
+			if locks, _ := db.Locks(context.Background()); len(locks) != 0 {
+				t.Errorf("staging still held after run 1 ended: %+v", locks)
+			}
+			tail, _ := db.Tail(context.Background(), 20)
+			if !slices.ContainsFunc(tail, func(a actions.AuditEntry) bool {
+				return a.Run == 1 && a.Event == "outcome" && strings.HasPrefix(a.Detail, "cancelled: cancelled by bob")
+			}) {
+				t.Errorf("no cancelled outcome of run 1 in the audit log: %+v", tail)
+			}
+		})
 	}
 }

@@ -51,10 +51,17 @@ func (e *Engine) request(ctx context.Context, req *Request) (Reply, error) {
 			PlanHash: plan.Hash(), Expires: now.Add(rule.Expires),
 		}
 	}
-	if err := e.runs.CreateRun(ctx, run); err != nil {
+	e.startMu.RLock()
+	err = e.runs.CreateRun(ctx, run)
+	if err == nil && !needsApproval {
+		e.track(run.ID)
+	}
+	e.startMu.RUnlock()
+	if err != nil {
 		return Reply{}, fmt.Errorf("recording the run: %w", err)
 	}
 	if !needsApproval {
+		defer e.untrack(run.ID)
 		// The run is recorded as running: it must start, or be recorded
 		// as not started, whatever becomes of the caller (a session
 		// stopped by Ctrl-C), or it would read as running for ever.
@@ -158,9 +165,11 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 }
 
 // launch carries out a run, whose lock begin took, in the background.
-// Once Close has begun it starts nothing: the run is recorded as
-// interrupted before it began, its lock is released, and errStopping is
-// returned. The run's message is posted before launch returns, so that
+// A run cancelled while it was starting is not started: it is recorded
+// as cancelled, its lock is released, and an error saying so is
+// returned. Once Close has begun it starts nothing: the run is recorded
+// as interrupted before it began, its lock is released, and errStopping
+// is returned. The run's message is posted before launch returns, so that
 // it comes after the reply to the command that started the run, never
 // before it by chance. A panic before the run's goroutine is under way
 // (posting that message: an adapter's bug, a render's) fails the run
@@ -168,13 +177,24 @@ func (e *Engine) begin(ctx context.Context, run *Run) error {
 func (e *Engine) launch(ctx context.Context, run *Run, req *Request, plan Plan) (err error) {
 	rctx, cancel := context.WithCancel(WithRun(e.base, run.ID, run.Env))
 	e.mu.Lock()
-	if e.closing {
+	a := e.active[run.ID] // tracked since it was recorded as running
+	if a == nil {
+		a = &activeRun{}
+		e.active[run.ID] = a
+	}
+	if by := a.cancelledBy; by != "" || e.closing {
+		delete(e.active, run.ID)
 		e.mu.Unlock()
 		cancel()
-		e.notStarted(ctx, run)
+		if by != "" {
+			reason := "cancelled by " + by + " before it began; it was not run"
+			e.notStarted(ctx, run, Cancelled, reason)
+			return Errorf(Conflict, "run %d was %s", run.ID, reason)
+		}
+		e.notStarted(ctx, run, Interrupted, "infrabot stopped before it began; it was not run")
 		return errStopping
 	}
-	e.active[run.ID] = &activeRun{cancel: cancel}
+	a.cancel = cancel
 	e.wg.Add(1)
 	e.mu.Unlock()
 	defer func() {
@@ -229,18 +249,19 @@ func (e *Engine) abandon(ctx context.Context, run *Run, cancel context.CancelFun
 }
 
 // notStarted records and audits that run, whose lock begin took, was
-// never started because infrabot is stopping, then gives the lock back.
-func (e *Engine) notStarted(ctx context.Context, run *Run) {
+// never started, ending in state for reason (cancelled while it was
+// starting, or interrupted because infrabot is stopping), then gives the
+// lock back.
+func (e *Engine) notStarted(ctx context.Context, run *Run, state RunState, reason string) {
 	ctx = context.WithoutCancel(ctx)
 	now := e.now()
-	reason := "infrabot stopped before it began; it was not run"
 	if _, err := e.runs.UpdateRun(ctx, run.ID, func(r *Run) error {
-		r.State, r.Error, r.Finished = Interrupted, reason, now
+		r.State, r.Error, r.Finished = state, reason, now
 		return nil
 	}); err != nil {
 		e.runLog(run).Error("recording a run that could not start failed", "err", err)
 	}
-	e.record(ctx, AuditEntry{Person: run.Person, Event: "outcome", Action: run.Action, Env: run.Env, Run: run.ID, Detail: "interrupted: " + reason})
+	e.record(ctx, outcomeEntry(run, state, reason))
 	if run.Env != "" {
 		e.releaseRunLock(ctx, run)
 	}
