@@ -81,13 +81,15 @@ func (v *validator) checkDeploy(c *Config, env string, e Environment) {
 			v.errorf(append(pat, "default"), "the default of %s does not match its pattern", name)
 		}
 	}
+	// ssh settings are checked even with no steps: ssh checks use them.
+	if e.SSH != nil {
+		v.checkSSH(append(at, "ssh"), e.SSH)
+	}
 	if len(e.Bootstrap) == 0 && len(e.Deploy) == 0 {
 		return
 	}
 	if e.SSH == nil {
 		v.errorf(at, "environment %s has bootstrap or deploy steps, but no ssh settings to run them with", env)
-	} else {
-		v.checkSSH(append(at, "ssh"), e.SSH)
 	}
 	servers := map[string]bool{}
 	for _, s := range e.Servers {

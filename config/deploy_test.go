@@ -79,6 +79,8 @@ func TestDeployProblemsHaveLines(t *testing.T) {
 		{"ssh without key", base + "    ssh: {user: u, known_hosts: /k}\n    bootstrap: [{run: x}]\n", "7: ssh needs private_key"},
 		{"ssh without verification", base + "    ssh: {user: u, agent: true}\n    bootstrap: [{run: x}]\n", "7: ssh needs a way to verify host keys"},
 		{"literal key", base + "    ssh: {user: u, private_key: AAAAkey, known_hosts: /k}\n", "7: this field holds a secret"},
+		// ssh settings only ssh checks use are checked all the same.
+		{"ssh without steps", base + "    ssh: {port: 22}\n", "7: ssh needs user"},
 		{"unknown step key", base + ssh + "    deploy:\n      default:\n        - run: make\n          onn: all\n", `11: unknown key "onn" in environments.staging.deploy.default[0] (did you mean "on"?)`},
 		{"undeclared param", base + ssh + "    deploy:\n      default:\n        - run: git checkout {{ .ref }}\n", "10: the command uses {{ .ref }}, which is not declared"},
 		{"param in quotes", base + ssh + "    params: {ref: {pattern: '[a-z]+'}}\n    deploy:\n      default:\n        - run: \"echo '{{ .ref }}'\"\n", "11: {{ .ref }} stands inside single quotes"},
