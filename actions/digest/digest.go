@@ -111,9 +111,10 @@ func New(h *actions.Handle, digests []Digest, sections []Section, servers Server
 
 // Reconfigure puts digests in place of those scheduled (a config reload).
 // A digest is named by its channel (the second one to a channel
-// "channel-2", and so on), and its last posting is kept under that name:
-// a digest that stays keeps its next slot, so a reload never posts one
-// whose slot already ran, and the next one covers the time since the
+// "channel#2", and so on: a channel name holds no #, so no channel's
+// first digest takes the name), and its last posting is kept under that
+// name: a digest that stays keeps its next slot, so a reload never posts
+// one whose slot already ran, and the next one covers the time since the
 // last. A digest added waits for its first slot; one removed is no longer
 // posted. A schedule that does not parse is an error, and then the
 // digests in force may be partly replaced: the config was validated
@@ -121,16 +122,25 @@ func New(h *actions.Handle, digests []Digest, sections []Section, servers Server
 func (m *Module) Reconfigure(digests []Digest) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	channels := map[string]bool{}
+	for _, d := range digests {
+		channels[d.Channel] = true
+	}
 	perChannel := map[string]int{}
 	var names []string
 	for _, d := range digests {
 		perChannel[d.Channel]++
-		name := d.Channel
+		name, formerly := d.Channel, ""
 		if n := perChannel[d.Channel]; n > 1 {
-			name = fmt.Sprintf("%s-%d", d.Channel, n)
+			name = fmt.Sprintf("%s#%d", d.Channel, n)
+			// Its last posting was kept as "channel-2" before, unless
+			// a digest of that channel owns the name.
+			if old := fmt.Sprintf("%s-%d", d.Channel, n); !channels[old] {
+				formerly = old
+			}
 		}
 		if err := m.h.Reschedule(name, d.Schedule, d.TimeZone, func(ctx context.Context) error {
-			return m.post(ctx, name, d)
+			return m.post(ctx, name, formerly, d)
 		}); err != nil {
 			return err
 		}
@@ -146,12 +156,19 @@ func (m *Module) Reconfigure(digests []Digest) error {
 }
 
 // post composes the digest d and posts it to its channel, remembering
-// when, so that the next one starts from there.
-func (m *Module) post(ctx context.Context, name string, d Digest) error {
+// when under name, so that the next one starts from there. formerly, when
+// not "", is the name its last posting was kept under before: read when
+// name has none, and dropped once name has one.
+func (m *Module) post(ctx context.Context, name, formerly string, d Digest) error {
 	now := m.h.Now()
 	since := now.Add(-DefaultSince)
 	if err := m.h.Store().View(ctx, func(tx actions.Tx) error {
-		if v := tx.Bucket(bucketLast).Get([]byte(name)); v != nil {
+		b := tx.Bucket(bucketLast)
+		v := b.Get([]byte(name))
+		if v == nil && formerly != "" {
+			v = b.Get([]byte(formerly))
+		}
+		if v != nil {
 			return since.UnmarshalText(v)
 		}
 		return nil
@@ -170,7 +187,13 @@ func (m *Module) post(ctx context.Context, name string, d Digest) error {
 	}
 	return m.h.Store().Update(ctx, func(tx actions.Tx) error {
 		v, _ := now.MarshalText()
-		return tx.Bucket(bucketLast).Put([]byte(name), v)
+		b := tx.Bucket(bucketLast)
+		if formerly != "" {
+			if err := b.Delete([]byte(formerly)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(name), v)
 	})
 }
 

@@ -416,3 +416,73 @@ func TestADigestNotPostedIsCoveredByTheNext(t *testing.T) {
 		t.Errorf("Tuesday's digest does not cover Monday's, which was not posted: %s", bot.Text(m))
 	}
 }
+
+// Two digests to one channel and one to a channel whose name is that
+// channel's with "-2" (a valid channel name) are three jobs: each is
+// posted at its time to its channel, none replaces another.
+func TestSecondDigestOnAChannelIsNotAnotherChannels(t *testing.T) {
+	t.Parallel()
+	dw := &world{}
+	dw.World = actionstest.New(t, actionstest.Options{
+		Channels: actions.Channels{"ci": {actionstest.Platform: "C0CI"}, "ci-2": {actionstest.Platform: "C0CI2"}},
+		Setup: func(w *actionstest.World) {
+			h, err := w.Engine.Module(digest.Name, digest.Buckets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dw.digest, err = digest.New(h, []digest.Digest{
+				{Schedule: "0 13 * * *", Channel: "ci"},
+				{Schedule: "0 14 * * *", Channel: "ci"},
+				{Schedule: "0 15 * * *", Channel: "ci-2"},
+			}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+	var to []string
+	for range 3 { // Saturday 13:00, 14:00 and 15:00 UTC
+		dw.Clock.Advance(time.Hour)
+		dw.Tick()
+	}
+	for _, p := range dw.Chat.Posts() {
+		to = append(to, p.To)
+	}
+	if got := strings.Join(to, " "); got != "C0CI C0CI C0CI2" {
+		t.Errorf("digests posted to %q, want ci's two and ci-2's one", got)
+	}
+}
+
+// The second digest to a channel was known as CHANNEL-2 before: when no
+// digest of this config goes to a channel of that name, its last posting
+// is still found there, and its next digest covers the time since.
+func TestSecondDigestKeepsItsLastPostingFromTheOldName(t *testing.T) {
+	t.Parallel()
+	digests := []digest.Digest{
+		{Schedule: "0 13 * * *", Channel: "default", Include: []string{digest.Runs}},
+		{Schedule: "0 14 * * *", Channel: "default", Include: []string{digest.Runs}},
+	}
+	dw := newWorld(t, digests, nil, nil)
+	ctx := context.Background()
+	store, err := dw.DB.ModuleStore(digest.Name, digest.Buckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := dw.Clock.Now().Add(-3 * 24 * time.Hour) // Wednesday 12:00 UTC
+	if err := store.Update(ctx, func(tx actions.Tx) error {
+		v, _ := posted.MarshalText()
+		return tx.Bucket("last").Put([]byte("default-2"), v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dw.Clock.Advance(2 * time.Hour) // Saturday 14:00 UTC
+	if n := dw.Tick(); n != 2 {
+		t.Fatalf("%d digests posted by 14:00, want 2", n)
+	}
+	posts := dw.Chat.Posts()
+	if len(posts) != 2 {
+		t.Fatalf("%d posts, want 2", len(posts))
+	}
+	if m := posts[1].Message; !strings.Contains(m.Text, "Since Wed 18 Nov 12:00 UTC") {
+		t.Errorf("the second digest does not start from its last posting under its old name: %s", bot.Text(m))
+	}
+}
