@@ -240,3 +240,81 @@ environments:
 		t.Errorf("openstack checks see qa declaring %v (%v), want its 3 servers", names, err)
 	}
 }
+
+// TestReloadRefusesACheckOnAnEscalationNotInForce: on-call takes effect
+// at a restart, checks at a reload. A reload that adds an escalation and
+// a check that follows it would leave the check's incidents paging
+// nobody until the restart, so it is refused at the check's line, and
+// the config in force stays; the same check on an escalation in force is
+// taken.
+func TestReloadRefusesACheckOnAnEscalationNotInForce(t *testing.T) {
+	t.Parallel()
+	f := newOneAdminFile(t)
+	base := `admin: {listen: "off"}
+channels:
+  default: {}
+oncall:
+  escalations:
+    day:
+      - notify: person:alice
+`
+	f.write(base)
+	app := f.open(io.Discard)
+	ctx := context.Background()
+	f.write(base + `    night:
+      - notify: person:alice
+checks:
+  - {name: registry, type: tcp, address: "127.0.0.1:1", escalation: night}
+`)
+	err := app.Reload(ctx)
+	if err == nil || !strings.Contains(err.Error(), f.path+`:16: check registry follows escalation "night", which is not in force: oncall takes effect at the next restart`) {
+		t.Fatalf("reload = %v, want it refused at the check's line", err)
+	}
+	reply := app.Engine.Execute(ctx, actions.Invocation{Person: "alice", Text: "checks", Origin: actions.Origin{Platform: "console"}})
+	if strings.Contains(strings.Join(reply.Lines, "\n"), "registry") {
+		t.Errorf("the refused reload's check is in force: %s %v", reply.Summary, reply.Lines)
+	}
+
+	f.write(base + `checks:
+  - {name: registry, type: tcp, address: "127.0.0.1:1", escalation: day}
+`)
+	if err := app.Reload(ctx); err != nil {
+		t.Fatalf("a check on the escalation in force was refused: %v", err)
+	}
+}
+
+// TestReloadRefusesAnSSHCheckBeforeItsSSHSettings: the SSH executors are
+// made at start, so a reload that gives qa ssh settings and an ssh check
+// on it is refused, saying the settings take effect at the next restart,
+// rather than taken with a check that fails at every run (an incident, a
+// page) until then.
+func TestReloadRefusesAnSSHCheckBeforeItsSSHSettings(t *testing.T) {
+	t.Parallel()
+	f := newOneAdminFile(t)
+	base := `admin: {listen: "off"}
+channels:
+  default: {}
+clouds:
+  sim: {simulator: true}
+environments:
+  qa:
+    cloud: sim
+    servers:
+      - {name: web, flavor: m1.small, image: cirros-0.6, networks: [private]}
+`
+	f.write(base)
+	app := f.open(io.Discard)
+	ctx := context.Background()
+	f.write(base + `    ssh: {user: centos, agent: true, trust_on_first_use: true}
+checks:
+  - {name: promoter, type: ssh, environment: qa, on: web, run: "true"}
+`)
+	err := app.Reload(ctx)
+	if err == nil || !strings.Contains(err.Error(), "check promoter runs on qa, whose ssh settings take effect at the next restart") {
+		t.Fatalf("reload = %v, want it refused: qa's ssh settings wait for a restart", err)
+	}
+	reply := app.Engine.Execute(ctx, actions.Invocation{Person: "alice", Text: "checks", Origin: actions.Origin{Platform: "console"}})
+	if strings.Contains(strings.Join(reply.Lines, "\n"), "promoter") {
+		t.Errorf("the refused reload's check is in force: %s %v", reply.Summary, reply.Lines)
+	}
+}

@@ -99,8 +99,11 @@ func serveAdmin(app *App) (*admin.Server, error) {
 // restart (the store, the listeners, the chat adapters' tokens, on-call,
 // PagerDuty, webhooks, the log section, and the environments' ssh,
 // bootstrap, deploy and params) are named in
-// the log and the audit record, and take effect at the next start. The
-// reload is audited, applied or refused.
+// the log and the audit record, and take effect at the next start; a file
+// whose checks, people or channels do not agree with those sections as
+// they were at the start (a check on an escalation or ssh settings not in
+// force yet, a person the on-call in force pages removed) is refused, as
+// config.CheckReload says. The reload is audited, applied or refused.
 func (a *App) Reload(ctx context.Context) error {
 	a.reload.Lock()
 	defer a.reload.Unlock()
@@ -112,6 +115,13 @@ func (a *App) Reload(ctx context.Context) error {
 	cfg, err := config.Load(path)
 	if err == nil {
 		err = checkConfig(cfg) // the names only the catalogue knows
+	}
+	if err == nil {
+		// What changes now must agree with what waits for a restart:
+		// on-call and the SSH executors are still a.Config's.
+		if probs := cfg.CheckReload(a.Config); probs != nil {
+			err = probs
+		}
 	}
 	if err == nil {
 		err = a.apply(ctx, old, cfg)
