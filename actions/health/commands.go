@@ -171,7 +171,7 @@ func (x *Module) listIncidents(ctx context.Context, req *actions.Request) (actio
 		}
 		line := fmt.Sprintf("%-5d %-24s open %-8s %s — %s", inc.ID, inc.Check, age(now, inc.Opened), who, inc.Detail)
 		if inc.Snooze.active(now) {
-			line += fmt.Sprintf(" — snoozed until %s by %s", actions.Clock(inc.Snooze.Until), inc.Snooze.By)
+			line += fmt.Sprintf(" — snoozed until %s by %s", actions.Stamp(inc.Snooze.Until), inc.Snooze.By)
 		}
 		m.Lines = append(m.Lines, line)
 	}
@@ -291,7 +291,7 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 		inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 			inc.Snooze = s
 			inc.Owed = true // if it still fails when the snooze ends
-			inc.event(now, who, "snoozed until %s%s", actions.Clock(s.Until), because(reason))
+			inc.event(now, who, "snoozed until %s%s", actions.Stamp(s.Until), because(reason))
 			return nil
 		})
 		if err != nil {
@@ -327,7 +327,7 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 		if inc, err := x.change(ctx, id, func(inc *Incident, _ *checkState) error {
 			inc.Snooze = s
 			inc.Owed = true
-			inc.event(now, who, "check snoozed until %s%s", actions.Clock(s.Until), because(reason))
+			inc.event(now, who, "check snoozed until %s%s", actions.Stamp(s.Until), because(reason))
 			return nil
 		}); err == nil {
 			msg += fmt.Sprintf(", and so is incident %d", id)

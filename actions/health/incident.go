@@ -124,7 +124,7 @@ func (inc *Incident) Message(now time.Time) actions.Message {
 	}
 	if inc.Snooze.active(now) {
 		s := inc.Snooze
-		v := fmt.Sprintf("until %s by %s", actions.Clock(s.Until), s.By)
+		v := fmt.Sprintf("until %s by %s", actions.Stamp(s.Until), s.By)
 		if s.Reason != "" {
 			v += ": " + s.Reason
 		}
@@ -220,7 +220,7 @@ func (x *Module) openIncident(ctx context.Context, cs *checkState, r Result) err
 	if s := cs.rec.Snooze; s.active(now) {
 		cp := *s
 		inc.Snooze = &cp
-		inc.event(now, bot, "notifications held back: %s snoozed the check until %s", s.By, actions.Clock(s.Until))
+		inc.event(now, bot, "notifications held back: %s snoozed the check until %s", s.By, actions.Stamp(s.Until))
 	}
 	cs.rec.Incident = inc.ID
 	x.open[inc.ID] = inc

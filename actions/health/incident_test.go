@@ -127,7 +127,7 @@ func TestSnoozeSilencesThenRenotifies(t *testing.T) {
 
 	w.Expect(w.As("bob", "snooze 1 30m waiting for the vendor"), false, "incident 1 (promoter) snoozed until")
 	m := w.onePost("incident 1")
-	if !strings.Contains(m.Summary, "snoozed until 12:32 UTC by bob: waiting for the vendor") {
+	if !strings.Contains(m.Summary, "snoozed until Nov 21 12:32 UTC by bob: waiting for the vendor") {
 		t.Errorf("the message does not show the snooze: %s", m.Summary)
 	}
 	hits := tg.Hits.Load()
@@ -146,7 +146,27 @@ func TestSnoozeSilencesThenRenotifies(t *testing.T) {
 	} else if !strings.Contains(ps[1].Text, "still failing after the snooze") {
 		t.Errorf("the new notification says %q", ps[1].Text)
 	}
-	w.Expect(w.As("carol", "incident 1"), false, "bob", "snoozed until 12:32 UTC: waiting for the vendor", "still failing after the snooze")
+	w.Expect(w.As("carol", "incident 1"), false, "bob", "snoozed until Nov 21 12:32 UTC: waiting for the vendor", "still failing after the snooze")
+}
+
+// A snooze of days says until which day, in the incident's message,
+// `incidents` and the timeline.
+func TestSnoozeTimesHaveADate(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
+	w := newWorld(t, []health.Check{httpCheck("promoter", tg.URL)})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.Expect(w.As("bob", "snooze 1 3d"), false, "snoozed until Nov 24 12:02 UTC")
+	if m := w.onePost("incident 1"); !strings.Contains(m.Summary, "snoozed until Nov 24 12:02 UTC by bob") ||
+		!strings.Contains(fmt.Sprint(m.Fields), "until Nov 24 12:02 UTC by bob") {
+		t.Errorf("the message does not say the snooze's day: %s %v", m.Summary, m.Fields)
+	}
+	w.Expect(w.As("carol", "incidents"), false, "snoozed until Nov 24 12:02 UTC by bob")
+	w.Expect(w.As("carol", "incident 1"), false, "snoozed until Nov 24 12:02 UTC")
+	w.Expect(w.As("bob", "snooze promoter 2d"), false, "and so is incident 1")
+	w.Expect(w.As("carol", "incident 1"), false, "check snoozed until Nov 23 12:02 UTC")
 }
 
 // A check snoozed before it fails opens its incident silently; recovery
