@@ -53,9 +53,17 @@ func (x *Module) Note(ctx context.Context, id int64, what string) error {
 	}
 	x.mu.Unlock()
 	// A resolved incident is read, added to and written back: one note
-	// at a time, so that none is lost.
+	// at a time, so that none is lost. One being resolved is written to
+	// as it is, so that the note and the resolution are stored together.
 	x.noteMu.Lock()
 	defer x.noteMu.Unlock()
+	x.mu.Lock()
+	if inc, ok := x.closing[id]; ok {
+		inc.event(now, bot, "%s", what)
+		x.mu.Unlock()
+		return x.commit.save(ctx, nil, []*Incident{inc})
+	}
+	x.mu.Unlock()
 	inc, err := x.incident(ctx, id)
 	if err != nil {
 		return err

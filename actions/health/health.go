@@ -177,9 +177,13 @@ type Module struct {
 
 	noteMu sync.Mutex // one note on a resolved incident at a time
 
-	mu     sync.Mutex // guards open and nextID
-	open   map[int64]*Incident
-	nextID int64
+	mu   sync.Mutex // guards open, closing and nextID
+	open map[int64]*Incident
+	// closing are the incidents resolved but not yet stored as such: a
+	// note written meanwhile goes into them, not into the open copy the
+	// store still holds.
+	closing map[int64]*Incident
+	nextID  int64
 }
 
 // roster is the checks of one config; a reload puts a new one in place
@@ -229,7 +233,7 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	x := &Module{
 		h: h, opts: opts, sem: make(chan struct{}, opts.Limit),
 		jobs: make(chan probeJob), left: make(chan struct{}, 1),
-		open: map[int64]*Incident{}, born: h.Now(),
+		open: map[int64]*Incident{}, closing: map[int64]*Incident{}, born: h.Now(),
 	}
 	x.commit.x = x
 	tr := http.DefaultTransport.(*http.Transport).Clone()

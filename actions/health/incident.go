@@ -173,6 +173,7 @@ func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs
 	}
 	if inc.State == Resolved {
 		delete(x.open, id)
+		x.closing[id] = inc
 	}
 	cp := inc.clone()
 	x.mu.Unlock()
@@ -180,11 +181,26 @@ func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs
 	if cs != nil {
 		checks = append(checks, cs)
 	}
-	if err := x.commit.save(ctx, checks, []*Incident{inc}); err != nil {
+	err := x.commit.save(ctx, checks, []*Incident{inc})
+	if cp.State == Resolved {
+		x.closed(id)
+	}
+	if err != nil {
 		return nil, err
 	}
 	x.h.Update(ctx, cp.Refs, cp.Message(x.h.Now()))
 	return cp, nil
+}
+
+// closed forgets incident id, resolved and stored: a note from now on
+// reads it from the store. Under noteMu, so that a note written into it
+// (which holds noteMu until it is stored) is on disk first.
+func (x *Module) closed(id int64) {
+	x.noteMu.Lock()
+	x.mu.Lock()
+	delete(x.closing, id)
+	x.mu.Unlock()
+	x.noteMu.Unlock()
 }
 
 func (inc *Incident) resolvedHow() string {

@@ -298,8 +298,12 @@ func (x *Module) write(checks map[*checkState]bool, incidents map[*Incident]bool
 // incident reads incident id from the store (resolved ones too).
 func (x *Module) incident(ctx context.Context, id int64) (*Incident, error) {
 	x.mu.Lock()
-	if inc, ok := x.open[id]; ok {
-		cp := inc.clone()
+	live, ok := x.open[id]
+	if !ok {
+		live, ok = x.closing[id]
+	}
+	if ok {
+		cp := live.clone()
 		x.mu.Unlock()
 		return cp, nil
 	}
