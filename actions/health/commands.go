@@ -207,7 +207,7 @@ func (x *Module) ack(ctx context.Context, req *actions.Request) (actions.Message
 }
 
 // acknowledge acknowledges incident id as who, via a service ("" for
-// infrabot's chat), audits it and tells the escalation policy.
+// infrabot's chat), tells the escalation policy and audits it.
 func (x *Module) acknowledge(ctx context.Context, id int64, who, via string) (*Incident, error) {
 	now := x.h.Now()
 	inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
@@ -215,6 +215,7 @@ func (x *Module) acknowledge(ctx context.Context, id int64, who, via string) (*I
 			return actions.Errorf(actions.Conflict, "incident %d is already acknowledged by %s at %s", id, inc.AckedBy, actions.Clock(inc.AckedAt))
 		}
 		inc.AckedBy, inc.AckedAt, inc.AckedVia = who, now, via
+		inc.untold(actions.IncidentAcknowledged)
 		inc.event(now, who, "acknowledged%s", viaText(via))
 		return nil
 	})
@@ -222,7 +223,6 @@ func (x *Module) acknowledge(ctx context.Context, id int64, who, via string) (*I
 		return nil, err
 	}
 	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-acknowledged", Action: "ack", Detail: fmt.Sprintf("incident %d: %s%s", id, inc.Check, viaText(via))})
-	x.report(ctx, actions.IncidentAcknowledged, inc, who, via)
 	return inc, nil
 }
 
@@ -243,11 +243,12 @@ func (x *Module) resolve(ctx context.Context, req *actions.Request) (actions.Mes
 }
 
 // resolveBy resolves incident id by hand, as who via a service ("" for
-// infrabot's chat), audits it and tells the escalation policy.
+// infrabot's chat), tells the escalation policy and audits it.
 func (x *Module) resolveBy(ctx context.Context, id int64, who, via string) (*Incident, error) {
 	now := x.h.Now()
 	inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
-		inc.State, inc.Resolved, inc.ResolvedBy, inc.Owed = Resolved, now, who, false
+		inc.State, inc.Resolved, inc.ResolvedBy, inc.ResolvedVia, inc.Owed = Resolved, now, who, via, false
+		inc.untold(actions.IncidentResolved)
 		inc.event(now, who, "resolved%s", viaText(via))
 		if cs != nil {
 			cs.mu.Lock()
@@ -260,7 +261,6 @@ func (x *Module) resolveBy(ctx context.Context, id int64, who, via string) (*Inc
 		return nil, err
 	}
 	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "incident-resolved", Action: "resolve", Detail: fmt.Sprintf("incident %d: %s, by hand%s", id, inc.Check, viaText(via))})
-	x.report(ctx, actions.IncidentResolved, inc, who, via)
 	return inc, nil
 }
 

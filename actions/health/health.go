@@ -184,6 +184,9 @@ type Module struct {
 	// store still holds.
 	closing map[int64]*Incident
 	nextID  int64
+	// untold are the resolved incidents read from the store whose
+	// resolution the escalation policy was not told (resumeEscalations).
+	untold []*Incident
 }
 
 // roster is the checks of one config; a reload puts a new one in place
@@ -376,13 +379,19 @@ func (x *Module) saveFresh(ctx context.Context, checks []*checkState) error {
 }
 
 // resumeEscalations tells the escalation policy of incidents posted
-// before a restart that it was not told of (a crash between the two).
+// before a restart that it was not told of (a crash between the two),
+// then of the acknowledgements and resolutions it was not told of.
 func (x *Module) resumeEscalations(ctx context.Context) {
 	x.mu.Lock()
 	var ids []int64
+	untold := x.untold
+	x.untold = nil
 	for id, inc := range x.open {
 		if inc.Escalation != "" && !inc.Escalated && len(inc.Refs) > 0 {
 			ids = append(ids, id)
+		}
+		if inc.Untold != "" {
+			untold = append(untold, inc)
 		}
 	}
 	x.mu.Unlock()
@@ -390,6 +399,21 @@ func (x *Module) resumeEscalations(ctx context.Context) {
 	for _, id := range ids {
 		if err := x.escalate(ctx, id); err != nil {
 			x.h.Log().Error("telling the escalation policy of an incident failed", "incident", id, "err", err)
+		}
+	}
+	sort.Slice(untold, func(i, j int) bool { return untold[i].ID < untold[j].ID })
+	for _, inc := range untold {
+		x.mu.Lock()
+		cp := inc.clone()
+		x.mu.Unlock()
+		if cp.Untold == "" {
+			continue // told meanwhile
+		}
+		if err := x.tell(ctx, inc, cp); err != nil {
+			x.h.Log().Error("storing that the escalation policy was told failed", "incident", inc.ID, "err", err)
+		}
+		if cp.State == Resolved {
+			x.closed(inc.ID)
 		}
 	}
 }

@@ -40,8 +40,9 @@ type Incident struct {
 	// yet sent when infrabot stopped.
 	Owed bool `json:"owed,omitempty"`
 
-	Resolved   time.Time `json:"resolved,omitzero"`
-	ResolvedBy string    `json:"resolved_by,omitempty"` // "" when the check recovered
+	Resolved    time.Time `json:"resolved,omitzero"`
+	ResolvedBy  string    `json:"resolved_by,omitempty"`  // "" when the check recovered
+	ResolvedVia string    `json:"resolved_via,omitempty"` // as AckedVia
 
 	Notify   []actions.Target     `json:"notify"`
 	Refs     []actions.MessageRef `json:"refs,omitempty"` // every copy posted
@@ -57,6 +58,11 @@ type Incident struct {
 	// AckedVia is where the acknowledgement came from when not from
 	// infrabot's chat (pagerduty).
 	AckedVia string `json:"acked_via,omitempty"`
+	// Untold is an acknowledgement or a resolution stored and not yet
+	// told to the escalation policy: it is told as soon as it is stored,
+	// before the messages are updated, and again after a restart until
+	// it is.
+	Untold actions.IncidentChange `json:"untold,omitempty"`
 }
 
 // Snooze silences notifications until Until; the check keeps running.
@@ -153,8 +159,9 @@ func (inc *Incident) Message(now time.Time) actions.Message {
 }
 
 // change applies fn to the open incident id under the module's lock,
-// stores it and the check's record, and updates its messages. fn returns
-// an error to refuse the change.
+// stores it and the check's record, tells the escalation policy of an
+// acknowledgement or a resolution fn marked Untold, and updates its
+// messages. fn returns an error to refuse the change.
 func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs *checkState) error) (*Incident, error) {
 	x.mu.Lock()
 	inc, ok := x.open[id]
@@ -182,6 +189,13 @@ func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs
 		checks = append(checks, cs)
 	}
 	err := x.commit.save(ctx, checks, []*Incident{inc})
+	if err == nil && cp.Untold != "" {
+		// Before the messages are updated: a platform slow to take the
+		// update (a 429) holds up no acknowledgement.
+		if err := x.tell(ctx, inc, cp); err != nil {
+			x.h.Log().Error("storing that the escalation policy was told failed", "incident", id, "err", err)
+		}
+	}
 	if cp.State == Resolved {
 		x.closed(id)
 	}
@@ -190,6 +204,36 @@ func (x *Module) change(ctx context.Context, id int64, fn func(inc *Incident, cs
 	}
 	x.h.Update(ctx, cp.Refs, cp.Message(x.h.Now()))
 	return cp, nil
+}
+
+// untold marks inc's change (an acknowledgement or a resolution) to be
+// told to the escalation policy, when it follows one.
+func (inc *Incident) untold(change actions.IncidentChange) {
+	if inc.Escalation != "" {
+		inc.Untold = change
+	}
+}
+
+// tell tells the escalation policy of inc's untold change (cp is a
+// copy), then marks it told. Told first and marked after, as escalate
+// does: a crash in between tells it again at the next start, and the
+// policy ignores an acknowledgement or a resolution it knows.
+func (x *Module) tell(ctx context.Context, inc, cp *Incident) error {
+	change, by, via := cp.Untold, cp.AckedBy, cp.AckedVia
+	if change == actions.IncidentResolved {
+		by, via = cp.ResolvedBy, cp.ResolvedVia
+	}
+	x.report(ctx, change, cp, by, via)
+	x.mu.Lock()
+	told := inc.Untold == change // not resolved meanwhile
+	if told {
+		inc.Untold = ""
+	}
+	x.mu.Unlock()
+	if !told {
+		return nil
+	}
+	return x.commit.save(ctx, nil, []*Incident{inc})
 }
 
 // closed forgets incident id, resolved and stored: a note from now on
@@ -377,9 +421,10 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 	case open:
 		return x.openIncident(ctx, cs, r)
 	case resolve:
-		inc, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
+		_, err := x.change(ctx, id, func(inc *Incident, cs *checkState) error {
 			inc.State, inc.Resolved = Resolved, now
 			inc.Owed = false
+			inc.untold(actions.IncidentResolved)
 			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", c.SuccessesBeforeResolve, r.Detail)
 			cs.mu.Lock()
 			cs.rec.Incident = 0
@@ -388,7 +433,6 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 		})
 		if err == nil {
 			x.h.Audit(ctx, actions.AuditEntry{Person: bot, Event: "incident-resolved", Action: "check", Detail: fmt.Sprintf("incident %d: %s recovered", id, cs.d().check.Name)})
-			x.report(ctx, actions.IncidentResolved, inc, "", "")
 		}
 		return err
 	case id != 0 && !r.OK:

@@ -104,8 +104,14 @@ func (x *Module) load(ctx context.Context) error {
 			if err := json.Unmarshal(v, &inc); err != nil {
 				return fmt.Errorf("reading incident %d: %w", id, err)
 			}
-			if inc.State == Open {
+			switch {
+			case inc.State == Open:
 				x.open[id] = &inc
+			case inc.Untold != "":
+				// Its resolution is told at the start: until then a
+				// note goes into it, as into one being resolved.
+				x.closing[id] = &inc
+				x.untold = append(x.untold, &inc)
 			}
 			return nil
 		})

@@ -1,6 +1,10 @@
 package health_test
 
 import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,21 +19,36 @@ import (
 func parse(spec, tz string) (health.Schedule, error) { return schedule.Parse(spec, tz) }
 
 // world is the module in actionstest's world: a real engine on bbolt,
-// the scheduler driven by the test's clock, and a chat that remembers.
+// the scheduler driven by the test's clock, a chat that remembers, and
+// an escalation policy that remembers what it is told.
 type world struct {
 	*actionstest.World
 	checks []health.Check
 	opts   health.Options
 	mod    *health.Module
+	pager  *pager
+	other  actions.Chat // the default channel's second platform, if any
 }
 
 func newWorld(t *testing.T, checks []health.Check, tweak ...func(*health.Options)) *world {
 	t.Helper()
-	w := &world{checks: checks, opts: health.Options{Parse: parse}}
+	return newWorldOn(t, checks, nil, tweak...)
+}
+
+// newWorldOn is newWorld with the default channel also on a second
+// platform, other (none when nil), as channel C2DEFAULT.
+func newWorldOn(t *testing.T, checks []health.Check, other actions.Chat, tweak ...func(*health.Options)) *world {
+	t.Helper()
+	w := &world{checks: checks, opts: health.Options{Parse: parse}, pager: &pager{}, other: other}
 	for _, f := range tweak {
 		f(&w.opts)
 	}
-	w.World = actionstest.New(t, actionstest.Options{Setup: w.setup, Policy: people, KeepChat: true})
+	o := actionstest.Options{Setup: w.setup, Policy: people, KeepChat: true}
+	if other != nil {
+		o.Channels = actions.Channels{"default": {actionstest.Platform: "C0DEFAULT", otherPlatform: "C2DEFAULT"}}
+		o.ApprovalsChannel = "default"
+	}
+	w.World = actionstest.New(t, o)
 	// The world's own Close does not know the module: let probes in
 	// flight finish before the store closes.
 	t.Cleanup(func() {
@@ -63,6 +82,9 @@ func (w *world) setup(aw *actionstest.World) {
 	if w.mod != nil {
 		w.mod.Close()
 	}
+	if w.other != nil {
+		aw.Engine.AddChat(otherPlatform, w.other)
+	}
 	h, err := aw.Engine.Module(health.Name, health.Buckets...)
 	if err != nil {
 		aw.T.Fatal(err)
@@ -71,6 +93,7 @@ func (w *world) setup(aw *actionstest.World) {
 	if err != nil {
 		aw.T.Fatal(err)
 	}
+	aw.Engine.SetEscalation(w.pager)
 }
 
 // step moves the clock by d, fires what is due and waits for the checks
@@ -86,6 +109,22 @@ func (w *world) step(d time.Duration) {
 func (w *world) restart() {
 	w.mod.Close()
 	w.Restart()
+}
+
+// crash is a kill -9 of w now: it returns next (a fresh world) started
+// on a copy of w's store as it is on disk, at w's time. w goes on, but
+// nothing it does from now on is seen by next.
+func crash(w, next *world) *world {
+	w.T.Helper()
+	path := filepath.Join(w.T.TempDir(), "crashed.db")
+	if err := w.DB.Backup(path); err != nil {
+		w.T.Fatal(err)
+	}
+	next.mod.Close()
+	next.Close()
+	next.Path, next.Clock = path, actionstest.NewClock(w.Clock.Now())
+	next.Open()
+	return next
 }
 
 // posts returns the messages posted in the default channel whose summary
@@ -115,3 +154,119 @@ type gate struct {
 func newGate() *gate { return &gate{ch: make(chan struct{})} }
 
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// pager is an escalation policy that remembers what it is told, one
+// "acknowledged 1 by bob" a line; its first level pages bob. While hang
+// is set, telling it of that change hangs until released, as on-call
+// waits for its store.
+type pager struct {
+	mu      sync.Mutex
+	told    []string
+	hang    actions.IncidentChange
+	hanging chan struct{} // one value when a call first hangs
+	release chan struct{} // closed by the test
+}
+
+func (p *pager) Responders(string) []string { return []string{"bob"} }
+
+func (p *pager) IncidentChanged(ctx context.Context, ev actions.IncidentEvent) {
+	line := fmt.Sprintf("%s %d", ev.Change, ev.ID)
+	if ev.By != "" {
+		line += " by " + ev.By
+	}
+	if ev.Change == actions.IncidentSnoozed {
+		line += " until " + actions.Stamp(ev.Until)
+	}
+	p.mu.Lock()
+	p.told = append(p.told, line)
+	hang, hanging, release := ev.Change == p.hang, p.hanging, p.release
+	p.mu.Unlock()
+	if hang {
+		select {
+		case hanging <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+}
+
+// hangOn makes telling p of change hang until the returned release is
+// called.
+func (p *pager) hangOn(change actions.IncidentChange) (release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hang, p.hanging, p.release = change, make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	ch := p.release
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+// waitHanging waits until telling p hangs.
+func (p *pager) waitHanging(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	hanging := p.hanging
+	p.mu.Unlock()
+	select {
+	case <-hanging:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the escalation policy was never told %s", p.hang)
+	}
+}
+
+// Told returns what p was told, one change a line.
+func (p *pager) Told() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.told, "\n")
+}
+
+// otherPlatform is a second chat platform's name, beside actionstest's.
+const otherPlatform = "other"
+
+// slowChat is a second platform whose message updates hang until
+// released, as a 429 with a long Retry-After holds them.
+type slowChat struct {
+	mu      sync.Mutex
+	posts   int
+	hanging chan struct{} // one value when an update first hangs
+	release chan struct{} // closed by open
+	once    sync.Once
+}
+
+func newSlowChat() *slowChat {
+	return &slowChat{hanging: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+// open lets updates through, those hanging and those to come.
+func (c *slowChat) open() { c.once.Do(func() { close(c.release) }) }
+
+func (c *slowChat) Post(ctx context.Context, channel string, m actions.Message) (actions.MessageRef, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.posts++
+	return actions.MessageRef{Platform: otherPlatform, Channel: channel, ID: fmt.Sprint(c.posts)}, nil
+}
+
+func (c *slowChat) Direct(ctx context.Context, userID string, m actions.Message) (actions.MessageRef, error) {
+	return c.Post(ctx, "dm:"+userID, m)
+}
+
+func (c *slowChat) Update(ctx context.Context, ref actions.MessageRef, m actions.Message) error {
+	select {
+	case c.hanging <- struct{}{}:
+	default:
+	}
+	<-c.release
+	return nil
+}
+
+// waitHanging waits until an update hangs on c.
+func (c *slowChat) waitHanging(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-c.hanging:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never reached the slow platform", what)
+	}
+}
