@@ -306,6 +306,7 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 		return actions.Message{}, actions.Errorf(actions.NotFound, "%q is neither an incident number nor a check; `incidents` and `checks` list them", target)
 	}
 	cs.mu.Lock()
+	old := cs.rec.Snooze
 	if d == 0 {
 		cs.rec.Snooze = nil
 	} else {
@@ -318,7 +319,26 @@ func (x *Module) snooze(ctx context.Context, req *actions.Request) (actions.Mess
 	}
 	if d == 0 {
 		x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-unsnoozed", Action: "snooze", Detail: cs.d().check.Name})
-		return actions.Message{Summary: fmt.Sprintf("check %s is no longer snoozed", cs.d().check.Name)}, nil
+		msg := fmt.Sprintf("check %s is no longer snoozed", cs.d().check.Name)
+		if id != 0 && old.active(now) {
+			// Its open incident's snooze ends too, when it took it from
+			// the check, and escalation pages again from now.
+			if inc, err := x.change(ctx, id, func(inc *Incident, _ *checkState) error {
+				is := inc.Snooze
+				if !is.active(now) || !is.Until.Equal(old.Until) || is.By != old.By {
+					return actions.Errorf(actions.Conflict, "incident %d has a snooze of its own", id)
+				}
+				ended := *is
+				ended.Until = now
+				inc.Snooze = &ended
+				inc.event(now, who, "check snooze ended")
+				return nil
+			}); err == nil {
+				msg += fmt.Sprintf(", nor is incident %d", id)
+				x.report(ctx, actions.IncidentSnoozed, inc, who, "")
+			}
+		}
+		return actions.Message{Summary: msg}, nil
 	}
 	x.h.Audit(ctx, actions.AuditEntry{Person: who, Event: "check-snoozed", Action: "snooze", Detail: fmt.Sprintf("%s until %s%s", cs.d().check.Name, actions.Stamp(s.Until), because(reason))})
 	msg := fmt.Sprintf("check %s snoozed until %s; it keeps running and its results are kept", cs.d().check.Name, actions.Stamp(s.Until))

@@ -169,6 +169,37 @@ func TestSnoozeTimesHaveADate(t *testing.T) {
 	w.Expect(w.As("carol", "incident 1"), false, "check snoozed until Nov 23 12:02 UTC")
 }
 
+// Ending a check's snooze ends the snooze its open incident took from
+// it, and tells the escalation policy the snooze ends now; the incident
+// is notified again at its next failure.
+func TestEndingACheckSnoozeReleasesItsIncident(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
+	w := newWorld(t, []health.Check{escalated(httpCheck("logserver-http", tg.URL))})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.onePost("incident 1")
+	w.Expect(w.As("bob", "snooze logserver-http 4h deploying"), false, "and so is incident 1")
+	w.step(time.Minute)
+	w.Expect(w.As("bob", "snooze logserver-http 0"), false, "check logserver-http is no longer snoozed, nor is incident 1")
+
+	if r := w.As("carol", "incidents"); strings.Contains(strings.Join(r.Lines, "\n"), "snoozed") {
+		t.Errorf("incident 1 is still listed as snoozed: %v", r.Lines)
+	}
+	if m := w.onePost("incident 1"); strings.Contains(m.Summary, "snoozed") {
+		t.Errorf("incident 1's message still shows the snooze: %s", m.Summary)
+	}
+	if told, want := w.pager.Told(), "opened 1\nsnoozed 1 by bob until Nov 21 16:02 UTC\nsnoozed 1 by bob until Nov 21 12:03 UTC"; told != want {
+		t.Errorf("the escalation policy was told:\n%s\nwant:\n%s", told, want)
+	}
+	w.step(time.Minute)
+	if ps := w.posts("incident 1"); len(ps) != 2 {
+		t.Errorf("%d posts of incident 1 after its snooze ended and it failed again, want 2", len(ps))
+	}
+	w.Expect(w.As("carol", "incident 1"), false, "check snooze ended", "still failing after the snooze")
+}
+
 // A check snoozed before it fails opens its incident silently; recovery
 // during the snooze resolves it as usual, and nobody is told of either.
 func TestCheckSnoozeAndRecoveryDuringIt(t *testing.T) {
