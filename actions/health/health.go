@@ -179,9 +179,11 @@ type Module struct {
 
 	mu   sync.Mutex // guards open, closing and nextID
 	open map[int64]*Incident
-	// closing are the incidents resolved but not yet stored as such: a
-	// note written meanwhile goes into them, not into the open copy the
-	// store still holds.
+	// closing are the incidents resolved but not yet stored as such, or
+	// whose resolution the escalation policy is still being told: a note
+	// written meanwhile goes into them, not into a copy read from the
+	// store, which the resolution's writes would overwrite or be
+	// overwritten by.
 	closing map[int64]*Incident
 	nextID  int64
 	// untold are the resolved incidents read from the store whose
