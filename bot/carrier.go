@@ -51,6 +51,12 @@ const (
 	// platform client's part (discordgo holds the bucket until its
 	// X-RateLimit-Reset-After).
 	RateLimitedRoute
+	// Gone is a refusal because the message is not there to be changed
+	// any more: a person deleted it, its channel was deleted or archived,
+	// or the bot was removed from it. It is never retried, and the
+	// message's later updates are dropped (counted as failed; the
+	// refusal was logged once).
+	Gone
 )
 
 func (f Failure) String() string {
@@ -61,6 +67,8 @@ func (f Failure) String() string {
 		return "rate-limited"
 	case RateLimitedRoute:
 		return "rate-limited-route"
+	case Gone:
+		return "gone"
 	}
 	return "refused"
 }

@@ -26,7 +26,8 @@ import (
 //   - Retries: a 429 pauses every call for its Retry-After (only the
 //     call itself when the Carrier says the limit is its route's);
 //     transient failures are retried with exponential backoff; refusals
-//     never are.
+//     never are. A message the platform says is gone (deleted, or its
+//     channel is) is not updated again: its later states are dropped.
 //   - Nothing is lost silently: a call that finally fails is logged (one
 //     line, naming the channel and the message's summary) and counted
 //     (Counts).
@@ -89,7 +90,8 @@ type OutboxOptions struct {
 	Parallel int
 	// Retain is how long a message that overflowed into its thread is
 	// remembered after its last update, so that a later update threads
-	// only new lines. Default 1h.
+	// only new lines (and one that is gone, so that its later updates are
+	// dropped). Default 1h.
 	Retain time.Duration
 	// Retry bounds retries; see Retry for the defaults.
 	Retry Retry
@@ -154,6 +156,11 @@ type message struct {
 	lastSent    time.Time
 	sending     bool
 	threaded    int
+	// gone is set when the platform said the message is not there any
+	// more (Gone): its later states are dropped, not sent. lastSent is
+	// then when the latest was dropped, so that it is remembered while
+	// states keep coming.
+	gone bool
 }
 
 // NewOutbox returns an empty outbox delivering through c.
@@ -335,6 +342,11 @@ func (o *Outbox) Update(channel, id string, m actions.Message) {
 	if rec == nil {
 		rec = &message{channel: channel, id: id}
 		o.messages[key] = rec
+	}
+	if rec.gone {
+		o.countLocked(CallUpdate).Failed++
+		rec.lastSent = now
+		return
 	}
 	if rec.pending != nil {
 		o.countLocked(CallUpdate).Coalesced++
@@ -553,7 +565,7 @@ func (o *Outbox) forgetDM(user, channel string, err error) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return
 	}
-	if f, _ := o.carrier.Classify(err); f != Refused {
+	if f, _ := o.carrier.Classify(err); f != Refused && f != Gone {
 		return
 	}
 	o.mu.Lock()

@@ -45,6 +45,7 @@ func (f failure) Error() string { return fmt.Sprintf("%s (retry after %s)", f.ki
 var (
 	refused   = failure{kind: bot.Refused}
 	transient = failure{kind: bot.Transient}
+	gone      = failure{kind: bot.Gone}
 )
 
 func limited(d time.Duration) failure { return failure{kind: bot.RateLimited, after: d} }
@@ -327,6 +328,48 @@ func TestRefusalsAreNeverRetried(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A person deleted a live message: the refusal is logged once, and the
+// message's later states are dropped instead of each being sent and
+// refused again (Discord bans clients that make too many invalid
+// requests).
+func TestAMessageThatIsGoneIsNotUpdatedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlatform()
+		log := &logBuffer{}
+		o := newOutbox(p, log)
+		id, err := o.Post(t.Context(), "C1", msg("run 1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.fail("update", gone)
+		for i := range 10 {
+			o.Update("C1", id, msg(fmt.Sprintf("run 1 step %d", i)))
+			time.Sleep(2 * time.Second)
+		}
+		flush(t, o)
+		if n := p.attempts("update"); n != 1 {
+			t.Errorf("a message that is gone was updated %d times", n)
+		}
+		if c := o.Counts()[bot.CallUpdate]; c.Failed != 10 || c.Delivered != 0 {
+			t.Errorf("update counts %+v, want all 10 states failed", c)
+		}
+		if errs := log.lines("ERROR"); len(errs) != 1 || !strings.Contains(errs[0], "failure=gone") {
+			t.Errorf("want one error line saying the message is gone; got %q", errs)
+		}
+		// Other messages are updated as before.
+		other, err := o.Post(t.Context(), "C1", msg("run 2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		o.Update("C1", other, msg("run 2 done"))
+		flush(t, o)
+		if got := texts(p.delivered("update")); !slices.Equal(got, []string{"run 2 done"}) {
+			t.Errorf("updates delivered %q, want the other message's", got)
+		}
+	})
 }
 
 func boolInt(b bool) int {

@@ -119,19 +119,40 @@ func (o *Outbox) sendUpdate(m *message, state actions.Message) {
 		overflow, err = o.carrier.Update(ctx, m.channel, m.id, state)
 		return err
 	})
-	if err == nil {
+	gone := false
+	switch {
+	case err == nil:
 		threaded = o.thread(o.base, m.channel, m.id, overflow, threaded)
-	} else {
+	case o.gone(err):
+		gone = true
+		o.lost(CallUpdate, "a message could not be updated: it is gone (deleted, or its channel is); its later states are dropped", err, "channel", m.channel, "id", m.id, "summary", Summarise(state))
+	default:
 		o.lost(CallUpdate, "a message could not be updated; it shows an older state", err, "channel", m.channel, "id", m.id, "summary", Summarise(state))
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if gone {
+		m.gone = true
+		if m.pending != nil {
+			m.pending = nil
+			o.countLocked(CallUpdate).Failed++
+		}
+	}
 	m.threaded = threaded
 	m.lastSent = o.now()
 	m.sending = false
 	o.sending--
 	o.doneLocked()
 	o.signalLocked()
+}
+
+// gone reports whether err says the message is not there any more.
+func (o *Outbox) gone(err error) bool {
+	if o.base.Err() != nil {
+		return false
+	}
+	f, _ := o.carrier.Classify(err)
+	return f == Gone
 }
 
 // signalLocked wakes the dispatcher if it waits.
@@ -161,8 +182,8 @@ func (o *Outbox) dropPendingLocked() {
 
 // sweepLocked forgets, about once a minute, messages with nothing pending
 // whose interval has passed and that have no thread, and those with a
-// thread that have not been updated for retain. Without it every message
-// ever posted would be remembered.
+// thread, or gone, that have not been updated for retain. Without it
+// every message ever posted would be remembered.
 func (o *Outbox) sweepLocked(now time.Time) {
 	if now.Before(o.nextSweep) {
 		return
@@ -173,7 +194,7 @@ func (o *Outbox) sweepLocked(now time.Time) {
 			continue
 		}
 		idle := now.Sub(m.lastSent)
-		if (m.threaded == 0 && idle >= o.interval) || idle >= o.retain {
+		if (m.threaded == 0 && !m.gone && idle >= o.interval) || idle >= o.retain {
 			delete(o.messages, k)
 		}
 	}

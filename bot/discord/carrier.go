@@ -339,7 +339,10 @@ func (c *carrier) await(ctx context.Context, ix *exchange) error {
 // until its X-RateLimit-Reset-After; 5xx and network failures are
 // transient; 401, 403 and every other 4xx are refused and never retried
 // (Discord bans clients that make 10,000 invalid requests in 10
-// minutes), as is a call whose token was too old to make.
+// minutes), as is a call whose token was too old to make; 10008 Unknown
+// Message, 10003 Unknown Channel and 50001 Missing Access say the message
+// or its channel is not there for the bot any more: Gone, so that the
+// message is not edited again.
 func (*carrier) Classify(err error) (bot.Failure, time.Duration) {
 	var rl *discordgo.RateLimitError
 	if errors.As(err, &rl) && rl.RateLimit != nil && rl.TooManyRequests != nil {
@@ -356,6 +359,12 @@ func (*carrier) Classify(err error) (bot.Failure, time.Duration) {
 	if errors.As(err, &re) && re.Response != nil {
 		if re.Response.StatusCode >= http.StatusInternalServerError {
 			return bot.Transient, 0
+		}
+		if re.Message != nil {
+			switch re.Message.Code {
+			case discordgo.ErrCodeUnknownMessage, discordgo.ErrCodeUnknownChannel, discordgo.ErrCodeMissingAccess:
+				return bot.Gone, 0
+			}
 		}
 		return bot.Refused, 0
 	}

@@ -170,3 +170,36 @@ func TestInteractionTokensNeverReachTheLog(t *testing.T) {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A person deleted a run's live message: the edit is answered 10008
+// Unknown Message once, and the run's later states are not sent again
+// (Discord bans clients that make 10,000 invalid requests in 10 minutes).
+func TestAMessageDeletedByAPersonIsNotEditedAgain(t *testing.T) {
+	t.Parallel()
+	log := &logBuffer{}
+	w := newWorld(t, logTo(log), func(o *discord.Options) { o.UpdateInterval = time.Millisecond })
+	ctx := context.Background()
+	ref, err := w.adapter.Post(ctx, infra, actions.Message{Summary: "run 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.fake.Delete(ref.ID)
+	for i := range 20 {
+		if err := w.adapter.Update(ctx, ref, actions.Message{Summary: "run 1", Text: strings.Repeat("✓", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.adapter.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.advance(time.Second)
+	}
+	if n := len(w.fake.CallsTo("PATCH /channels")); n != 1 {
+		t.Errorf("%d edits of a deleted message, want one", n)
+	}
+	if n := strings.Count(log.String(), "level=ERROR"); n != 1 {
+		t.Errorf("%d error lines, want one:\n%s", n, log)
+	}
+	if c := w.adapter.Deliveries()[bot.CallUpdate]; c.Failed != 20 {
+		t.Errorf("update counts %+v, want all 20 states failed", c)
+	}
+}

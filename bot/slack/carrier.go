@@ -66,8 +66,9 @@ func (c carrier) OpenDM(ctx context.Context, user string) (string, error) {
 
 // Classify: a 429 is rate limited for its Retry-After; Slack's 5xx, its
 // own "try again" errors and network failures are transient; a refusal
-// (ok:false with channel_not_found, not_in_channel, invalid_auth…) is
-// final.
+// (ok:false with invalid_auth, no_text…) is final, and one that says the
+// message or its channel is not there any more (message_not_found,
+// channel_not_found, is_archived, not_in_channel…) is Gone.
 func (carrier) Classify(err error) (bot.Failure, time.Duration) {
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
@@ -78,6 +79,8 @@ func (carrier) Classify(err error) (bot.Failure, time.Duration) {
 		switch se.Err {
 		case "internal_error", "fatal_error", "service_unavailable", "request_timeout":
 			return bot.Transient, 0
+		case "message_not_found", "cant_update_message", "channel_not_found", "is_archived", "not_in_channel":
+			return bot.Gone, 0
 		}
 		return bot.Refused, 0
 	}

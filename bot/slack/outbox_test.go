@@ -3,6 +3,7 @@ package slack_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
+	"github.com/infrabot/infrabot/bot"
 	"github.com/infrabot/infrabot/bot/bottest"
 	islack "github.com/infrabot/infrabot/bot/slack"
 	"github.com/infrabot/infrabot/bot/slack/slacktest"
@@ -245,5 +247,50 @@ func TestDirectMessagesOpenTheConversationOnce(t *testing.T) {
 	}
 	if c := a.Deliveries()["open_dm"]; c.Delivered != 1 {
 		t.Errorf("open_dm counts %+v, want 1 delivered", c)
+	}
+}
+
+// A person deleted a run's live message: chat.update is refused
+// message_not_found once, logged once, and the run's later states are not
+// sent again.
+func TestAMessageDeletedByAPersonIsNotEditedAgain(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.NewServer(t, botToken)
+	log := &actionstest.Buffer{}
+	a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: fake.Client(), Router: &countingRouter{},
+		UpdateInterval: time.Millisecond, UpdateBudget: bot.Budget{PerMinute: -1}, Logger: slog.New(slog.NewTextHandler(log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	ctx := context.Background()
+	ref, err := a.Post(ctx, infra, actions.Message{Summary: "run 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Delete(infra, ref.ID)
+	for i := range 20 {
+		if err := a.Update(ctx, ref, actions.Message{Summary: "run 1", Text: fmt.Sprintf("step %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // past the update interval
+	}
+	refused := 0
+	for _, c := range fake.Calls() {
+		if c.Method == "chat.update" {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("chat.update was called %d times for a deleted message, want once", refused)
+	}
+	if n := strings.Count(log.String(), "level=ERROR"); n != 1 {
+		t.Errorf("%d error lines, want one:\n%s", n, log)
+	}
+	if c := a.Deliveries()[bot.CallUpdate]; c.Failed != 20 {
+		t.Errorf("update counts %+v, want all 20 states failed", c)
 	}
 }

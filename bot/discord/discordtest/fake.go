@@ -181,6 +181,16 @@ func (s *Server) Message(id string) (Message, bool) {
 	return Message{}, false
 }
 
+// Delete deletes message id, as a person deleting it does: later calls
+// on it are answered 10008 Unknown Message.
+func (s *Server) Delete(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.find("", id); m != nil {
+		m.Deleted = true
+	}
+}
+
 // Commands returns the application commands registered in scope: a guild
 // id, or "" for global ones.
 func (s *Server) Commands(guild string) []map[string]any {

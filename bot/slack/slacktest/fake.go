@@ -157,6 +157,19 @@ func (s *Server) MissingChannel(channel string) {
 	s.missing[channel] = true
 }
 
+// Delete removes message ts from channel, as a person deleting it does:
+// later calls on it are answered message_not_found.
+func (s *Server) Delete(channel, ts string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, m := range s.messages {
+		if m.Channel == channel && m.TS == ts {
+			s.messages = append(s.messages[:i:i], s.messages[i+1:]...)
+			return
+		}
+	}
+}
+
 // Calls returns every call so far, failed ones included.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
