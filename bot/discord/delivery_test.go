@@ -167,6 +167,43 @@ func TestInteractionTokensNeverReachTheLog(t *testing.T) {
 	}
 }
 
+// Discord is slow and the HTTP client's Timeout fires: that is not a
+// refusal (nor the caller giving up) but a failure that may go away, so
+// the edit is sent again and lands.
+func TestAClientTimeoutIsRetried(t *testing.T) {
+	t.Parallel()
+	var slow atomic.Bool
+	w := newWorld(t, func(o *discord.Options) {
+		o.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond, Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodPatch && slow.CompareAndSwap(false, true) {
+				<-r.Context().Done() // Discord answers too late
+				return nil, r.Context().Err()
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	})
+	ctx := context.Background()
+	ref, err := w.adapter.Post(ctx, infra, actions.Message{Summary: "run 1", Text: "run 1 started"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.adapter.Update(ctx, ref, actions.Message{Summary: "run 1", Text: "run 1 succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.adapter.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slow.Load() {
+		t.Fatal("no call timed out: the test checks nothing")
+	}
+	if c := w.adapter.Deliveries()[bot.CallUpdate]; c.Retried != 1 || c.Delivered != 1 || c.Failed != 0 {
+		t.Errorf("update counts %+v, want delivered after 1 retry", c)
+	}
+	if m, _ := w.fake.Message(ref.ID); !strings.Contains(discordtest.Text(m), "run 1 succeeded") {
+		t.Errorf("Discord shows %q, want the latest state", discordtest.Text(m))
+	}
+}
+
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -91,9 +91,9 @@ func (carrier) Classify(err error) (bot.Failure, time.Duration) {
 		}
 		return bot.Refused, 0
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return bot.Refused, 0
-	}
+	// A network failure, the HTTP client's Timeout included, may go away.
+	// (The caller's own cancellation is not retried: Outbox.Call checks
+	// its context first.)
 	return bot.Transient, 0
 }
 

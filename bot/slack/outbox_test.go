@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,3 +295,49 @@ func TestAMessageDeletedByAPersonIsNotEditedAgain(t *testing.T) {
 		t.Errorf("update counts %+v, want all 20 states failed", c)
 	}
 }
+
+// Slack is slow and the HTTP client's Timeout fires: that is not a
+// refusal (nor the caller giving up) but a failure that may go away, so
+// the update is sent again and lands.
+func TestAClientTimeoutIsRetried(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.NewServer(t, botToken)
+	inner := fake.Client().Transport
+	var slow atomic.Bool
+	hc := &http.Client{Timeout: 50 * time.Millisecond, Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		if strings.HasSuffix(r.URL.Path, "/chat.update") && slow.CompareAndSwap(false, true) {
+			<-r.Context().Done() // Slack answers too late
+			return nil, r.Context().Err()
+		}
+		return inner.RoundTrip(r)
+	})}
+	a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
+		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ref, err := a.Post(ctx, infra, actions.Message{Summary: "run 1", Text: "run 1 started"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Update(ctx, ref, actions.Message{Summary: "run 1", Text: "run 1 succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slow.Load() {
+		t.Fatal("no call timed out: the test checks nothing")
+	}
+	if c := a.Deliveries()[bot.CallUpdate]; c.Retried != 1 || c.Delivered != 1 || c.Failed != 0 {
+		t.Errorf("update counts %+v, want delivered after 1 retry", c)
+	}
+	if m := fake.Messages(infra); len(m) != 1 || m[0].Text != "run 1 succeeded" {
+		t.Errorf("Slack has %+v, want the message in its latest state", m)
+	}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
