@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -578,7 +579,10 @@ func (o *Outbox) forgetDM(user, channel string, err error) {
 // Call makes one platform call until it succeeds, is refused, or has been
 // retried enough, and counts what happened under method. It does not log
 // a final failure: the caller does, with what it knows of the message.
+// fn's context carries the call's key (CallKey), the same at every
+// attempt.
 func (o *Outbox) Call(ctx context.Context, method string, fn func(context.Context) error) error {
+	ctx = context.WithValue(ctx, callKey{}, fmt.Sprintf("%016x", rand.Uint64()))
 	limited, failed := 0, 0
 	for {
 		o.mu.Lock()
@@ -637,6 +641,20 @@ func (o *Outbox) Call(ctx context.Context, method string, fn func(context.Contex
 			return o.failed(method, err)
 		}
 	}
+}
+
+type callKey struct{}
+
+// CallKey returns the key of the Outbox call whose attempt ctx belongs
+// to: the same at every attempt of one call, another for every call; ""
+// outside Call. A network failure can lose the answer to a call the
+// platform carried out, so a retried post could be delivered twice: a
+// Carrier sends the key with a post (Discord's nonce, Slack's message
+// metadata) to find out, at the next attempt, whether the platform has it
+// already.
+func CallKey(ctx context.Context) string {
+	k, _ := ctx.Value(callKey{}).(string)
+	return k
 }
 
 // scope names what a 429 holds back, for the log.

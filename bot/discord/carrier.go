@@ -2,11 +2,14 @@ package discord
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
@@ -186,19 +189,45 @@ func (c *carrier) Post(ctx context.Context, channel string, m actions.Message) (
 	return id, nil, err
 }
 
-// send posts a bot message in channel (POST /channels/{id}/messages).
+// send posts a bot message in channel (POST /channels/{id}/messages). It
+// carries the delivery queue's call key as its nonce, with enforce_nonce:
+// when the answer to an attempt was lost, Discord answers the next one
+// with the message it created instead of creating it again.
 func (c *carrier) send(ctx context.Context, channel string, r rendered) (string, error) {
+	nonce := bot.CallKey(ctx)
+	if nonce == "" {
+		nonce = strconv.FormatUint(rand.Uint64(), 16)
+	}
+	for _, e := range r.Embeds {
+		if e.Type == "" {
+			e.Type = discordgo.EmbedTypeRich
+		}
+	}
+	body := nonced{
+		MessageSend: &discordgo.MessageSend{Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions},
+		Nonce:       nonce, EnforceNonce: true,
+	}
 	var msg *discordgo.Message
-	err := do(ctx, func(ctx context.Context) (err error) {
-		msg, err = c.s.ChannelMessageSendComplex(channel, &discordgo.MessageSend{
-			Content: r.Content, Embeds: r.Embeds, Components: r.Components, AllowedMentions: r.AllowedMentions,
-		}, discordgo.WithContext(ctx))
-		return err
+	err := do(ctx, func(ctx context.Context) error {
+		// discordgo's MessageSend has no nonce: the same call, made by hand.
+		endpoint := discordgo.EndpointChannelMessages(channel)
+		resp, err := c.s.RequestWithBucketID(http.MethodPost, endpoint, body, endpoint, discordgo.WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(resp, &msg)
 	})
 	if err != nil {
 		return "", err
 	}
 	return msg.ID, nil
+}
+
+// nonced is a message to create with a nonce Discord enforces.
+type nonced struct {
+	*discordgo.MessageSend
+	Nonce        string `json:"nonce"`
+	EnforceNonce bool   `json:"enforce_nonce"`
 }
 
 // Update makes message id show m. A follow-up is edited through its

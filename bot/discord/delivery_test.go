@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -201,6 +202,42 @@ func TestAClientTimeoutIsRetried(t *testing.T) {
 	}
 	if m, _ := w.fake.Message(ref.ID); !strings.Contains(discordtest.Text(m), "run 1 succeeded") {
 		t.Errorf("Discord shows %q, want the latest state", discordtest.Text(m))
+	}
+}
+
+// Discord created a message but the connection dropped before its answer
+// came back: the retry carries the same nonce with enforce_nonce, and
+// Discord answers it with the message it has instead of creating a
+// second one.
+func TestAPostWhoseAnswerIsLostIsNotDeliveredTwice(t *testing.T) {
+	t.Parallel()
+	var dropped atomic.Bool
+	w := newWorld(t, func(o *discord.Options) {
+		o.HTTPClient = &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			resp, err := http.DefaultTransport.RoundTrip(r)
+			if err == nil && r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/channels/") && dropped.CompareAndSwap(false, true) {
+				resp.Body.Close()
+				return nil, io.ErrUnexpectedEOF // Discord has it; infrabot never hears so
+			}
+			return resp, err
+		})}
+	})
+	ref, err := w.adapter.Post(context.Background(), infra, actions.Message{Summary: "PAGE: db down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dropped.Load() {
+		t.Fatal("no answer was lost: the test checks nothing")
+	}
+	msgs := w.fake.Messages(infra)
+	if len(msgs) != 1 {
+		t.Fatalf("the page is in the channel %d times, want once", len(msgs))
+	}
+	if msgs[0].ID != ref.ID {
+		t.Errorf("Post returned %s, but the message is %s", ref.ID, msgs[0].ID)
+	}
+	if c := w.adapter.Deliveries()[bot.CallPost]; c.Retried != 1 || c.Delivered != 1 {
+		t.Errorf("post counts %+v, want delivered after 1 retry", c)
 	}
 }
 

@@ -1,14 +1,18 @@
 package slack_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -341,3 +345,96 @@ func TestAClientTimeoutIsRetried(t *testing.T) {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Slack posted a message (or a thread reply) but its answer was lost: the
+// connection dropped, or the HTTP client's Timeout fired first. The retry
+// looks for the message (by the key in its metadata) before posting, and
+// finds it: every message is in Slack once. A connection refused before
+// anything was sent is simply retried.
+func TestAPostWhoseAnswerIsLostIsNotDeliveredTwice(t *testing.T) {
+	var lines []string
+	for i := range 300 {
+		lines = append(lines, fmt.Sprintf("output line %03d, long enough to fill a thread", i))
+	}
+	for _, tc := range []struct {
+		name   string
+		thread bool
+		fail   func(r *http.Request, send func() (*http.Response, error)) (*http.Response, error)
+	}{
+		{"connection dropped after the post", false, dropAnswer},
+		{"connection dropped after a thread reply", true, dropAnswer},
+		{"client timeout", false, func(r *http.Request, send func() (*http.Response, error)) (*http.Response, error) {
+			send()
+			<-r.Context().Done() // the answer comes too late
+			return nil, r.Context().Err()
+		}},
+		{"connection refused", false, func(*http.Request, func() (*http.Response, error)) (*http.Response, error) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := slacktest.NewServer(t, botToken)
+			inner := fake.Client().Transport
+			var failed atomic.Bool
+			hc := &http.Client{Timeout: time.Second, Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+				if strings.HasSuffix(r.URL.Path, "/chat.postMessage") {
+					body, _ := io.ReadAll(r.Body)
+					r.Body = io.NopCloser(bytes.NewReader(body))
+					if strings.Contains(string(body), "thread_ts=") == tc.thread && failed.CompareAndSwap(false, true) {
+						return tc.fail(r, func() (*http.Response, error) { return inner.RoundTrip(r) })
+					}
+				}
+				return inner.RoundTrip(r)
+			})}
+			a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
+				Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := a.Post(context.Background(), infra, actions.Message{Summary: "PAGE: db down", Lines: lines, Tail: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !failed.Load() {
+				t.Fatal("no post failed: the test checks nothing")
+			}
+			var top []slacktest.Message
+			seen := map[string]int{}
+			for _, m := range fake.Messages(infra) {
+				if m.ThreadTS == "" {
+					top = append(top, m)
+					continue
+				}
+				for _, l := range lines {
+					if strings.Contains(fmt.Sprint(m.Blocks), l) {
+						seen[l]++
+					}
+				}
+			}
+			if len(top) != 1 || top[0].TS != ref.ID {
+				t.Errorf("the page is in the channel %d times (Post returned %s), want once", len(top), ref.ID)
+			}
+			for l, n := range seen {
+				if n != 1 {
+					t.Errorf("%q is in the thread %d times", l, n)
+				}
+			}
+			if len(seen) == 0 {
+				t.Error("nothing was threaded")
+			}
+		})
+	}
+}
+
+// dropAnswer lets Slack have the call, and loses its answer.
+func dropAnswer(r *http.Request, send func() (*http.Response, error)) (*http.Response, error) {
+	resp, err := send()
+	if err == nil {
+		resp.Body.Close()
+	}
+	return nil, io.ErrUnexpectedEOF
+}

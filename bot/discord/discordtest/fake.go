@@ -1,7 +1,7 @@
 // Package discordtest is a stateful fake of the parts of Discord infrabot
 // talks to: the REST API (interaction callbacks, webhook edits of
-// @original and follow-ups, channel messages and edits, DM channel
-// creation, bulk command overwrite, /gateway) with Discord's JSON shapes
+// @original and follow-ups, channel messages (honouring enforce_nonce)
+// and edits, DM channel creation, bulk command overwrite, /gateway) with Discord's JSON shapes
 // and errors, the gateway websocket (gateway.go: HELLO, IDENTIFY, READY,
 // heartbeats, RESUME, INTERACTION_CREATE), and Discord's side of an
 // Interactions Endpoint (app.go: interactions signed with an Ed25519 key).
@@ -95,7 +95,17 @@ type Message struct {
 	Components []map[string]any
 	Edits      int
 	Deleted    bool
+	// Nonce is the nonce the message was created with, and Created when
+	// (Discord's clock).
+	Nonce   string
+	Created time.Time
 }
+
+// NonceWindow is how long Discord remembers a message's nonce: a message
+// created with enforce_nonce and the nonce of one created by the bot in
+// the channel within it is not created again; Discord answers with the
+// first. (Discord says "the past few minutes".)
+const NonceWindow = 2 * time.Minute
 
 // Fault is a failure the fake answers with instead of doing a call.
 type Fault struct {
@@ -493,7 +503,15 @@ func (s *Server) do(r *http.Request, p []string, body map[string]any, list []map
 	}
 	switch {
 	case len(p) == 3 && p[0] == "channels" && p[2] == "messages" && r.Method == http.MethodPost:
-		m := &Message{ID: s.newIDLocked(), ChannelID: p[1]}
+		nonce := nonceOf(body["nonce"])
+		if enforce, _ := body["enforce_nonce"].(bool); enforce && nonce != "" {
+			for _, m := range s.messages {
+				if m.ChannelID == p[1] && m.Nonce == nonce && s.now().Sub(m.Created) < NonceWindow {
+					return http.StatusOK, wire(m)
+				}
+			}
+		}
+		m := &Message{ID: s.newIDLocked(), ChannelID: p[1], Nonce: nonce, Created: s.now()}
 		if !setContent(m, body) {
 			return http.StatusBadRequest, errBody(50006, "Cannot send an empty message")
 		}
@@ -628,6 +646,17 @@ func (s *Server) webhook(method string, tok *token, rest []string, body map[stri
 
 // setContent applies a message body's content, embeds, components and
 // flags to m, and reports whether m has anything to show.
+// nonceOf is a message's nonce as sent: a string or an integer.
+func nonceOf(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return ""
+}
+
 func setContent(m *Message, body map[string]any) bool {
 	if c, ok := body["content"].(string); ok {
 		m.Content = c
@@ -667,6 +696,9 @@ func wire(m *Message) map[string]any {
 	}
 	if m.Interaction != "" {
 		out["webhook_id"] = "application"
+	}
+	if m.Nonce != "" {
+		out["nonce"] = m.Nonce
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 // Package slacktest is a fake of the parts of Slack infrabot talks to: the
-// Web API (chat.postMessage, chat.update, chat.postEphemeral,
-// conversations.open, auth.test) with Slack's JSON shapes and errors and,
+// Web API (chat.postMessage with metadata, chat.update,
+// chat.postEphemeral, conversations.open, conversations.history and
+// conversations.replies, auth.test) with Slack's JSON shapes and errors and,
 // on demand, chat.update's per-workspace rate limit (LimitUpdates), and
 // Slack's side of the app's endpoints — correctly signed slash commands,
 // button clicks and events, as Slack sends them — and Socket Mode
@@ -87,6 +88,9 @@ type Message struct {
 	Blocks    []map[string]any
 	// Updates counts the chat.update calls that changed it.
 	Updates int
+	// Metadata is the message's metadata as posted ({"event_type",
+	// "event_payload"}); nil when it has none.
+	Metadata map[string]any
 }
 
 // Fault is a failure the fake answers with instead of doing a call.
@@ -344,6 +348,11 @@ func (s *Server) do(method string, args url.Values, blocks []map[string]any) (ma
 		}
 		s.clock++
 		m := &Message{Channel: channel, TS: fmt.Sprintf("%d.%06d", s.clock, len(s.messages)+1), ThreadTS: args.Get("thread_ts"), Text: args.Get("text"), Blocks: blocks}
+		if md := args.Get("metadata"); md != "" && method == "chat.postMessage" {
+			if err := json.Unmarshal([]byte(md), &m.Metadata); err != nil {
+				return nil, "invalid_metadata"
+			}
+		}
 		if method == "chat.postEphemeral" {
 			if args.Get("user") == "" {
 				return nil, "user_not_found"
@@ -369,14 +378,66 @@ func (s *Server) do(method string, args url.Values, blocks []map[string]any) (ma
 			}
 		}
 		return nil, "message_not_found"
+	case "conversations.history":
+		// The channel's messages, newest first, thread replies left out;
+		// limit (default 100) of them, and has_more when there are more.
+		if channel == "" || s.missing[channel] {
+			return nil, "channel_not_found"
+		}
+		var out []any
+		for i := len(s.messages) - 1; i >= 0; i-- {
+			m := s.messages[i]
+			if m.Channel == channel && !m.Ephemeral && (m.ThreadTS == "" || m.ThreadTS == m.TS) {
+				out = append(out, s.wireWith(m, args.Get("include_all_metadata") == "1"))
+			}
+		}
+		limit := 100
+		if n, err := strconv.Atoi(args.Get("limit")); err == nil && n > 0 {
+			limit = n
+		}
+		more := len(out) > limit
+		if more {
+			out = out[:limit]
+		}
+		return map[string]any{"messages": orNone(out), "has_more": more}, ""
+	case "conversations.replies":
+		// A thread: its parent, then its replies oldest first.
+		if channel == "" || s.missing[channel] {
+			return nil, "channel_not_found"
+		}
+		ts := args.Get("ts")
+		var out []any
+		for _, m := range s.messages {
+			if m.Channel == channel && !m.Ephemeral && (m.TS == ts || m.ThreadTS == ts) {
+				out = append(out, s.wireWith(m, args.Get("include_all_metadata") == "1"))
+			}
+		}
+		if len(out) == 0 {
+			return nil, "thread_not_found"
+		}
+		return map[string]any{"messages": out, "has_more": false}, ""
 	}
 	return nil, "unknown_method"
 }
 
-func (s *Server) wire(m *Message) map[string]any {
+func orNone(v []any) []any {
+	if v == nil {
+		return []any{}
+	}
+	return v
+}
+
+func (s *Server) wire(m *Message) map[string]any { return s.wireWith(m, false) }
+
+// wireWith is m as Slack's API returns a message, with its metadata when
+// metadata is true (include_all_metadata).
+func (s *Server) wireWith(m *Message, metadata bool) map[string]any {
 	out := map[string]any{"type": "message", "user": BotUserID, "bot_id": "B0INFRABOT", "text": m.Text, "ts": m.TS}
 	if m.Blocks != nil {
 		out["blocks"] = m.Blocks
+	}
+	if metadata && m.Metadata != nil {
+		out["metadata"] = m.Metadata
 	}
 	if m.ThreadTS != "" {
 		out["thread_ts"] = m.ThreadTS
