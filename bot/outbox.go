@@ -157,6 +157,11 @@ type message struct {
 	lastSent    time.Time
 	sending     bool
 	threaded    int
+	// adopted is set for a message this outbox did not post or has
+	// forgotten (after a restart, or the sweep): what is in its thread is
+	// not known, so its first update threads nothing, and later ones only
+	// the lines that overflow after it.
+	adopted bool
 	// gone is set when the platform said the message is not there any
 	// more (Gone): its later states are dropped, not sent. lastSent is
 	// then when the latest was dropped, so that it is remembered while
@@ -341,7 +346,7 @@ func (o *Outbox) Update(channel, id string, m actions.Message) {
 	key := channel + "\x00" + id
 	rec := o.messages[key]
 	if rec == nil {
-		rec = &message{channel: channel, id: id}
+		rec = &message{channel: channel, id: id, adopted: true}
 		o.messages[key] = rec
 	}
 	if rec.gone {

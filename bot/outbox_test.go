@@ -585,6 +585,24 @@ func TestOverflowIsThreadedOnce(t *testing.T) {
 	})
 }
 
+// After a restart (or once the outbox has forgotten a message), an update
+// of a message whose thread this outbox did not write threads nothing
+// that overflowed before it, only lines that overflow later: what is in
+// the thread is not known, and posting it all again would repeat it.
+func TestAnUpdateOfAMessageNotRememberedDoesNotRepeatItsThread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlatform()
+		o := newOutbox(p, &logBuffer{})
+		o.Update("C1", "m-before-restart", msg("log", "a", "b", "c", "d", "e"))
+		time.Sleep(2 * time.Second)
+		o.Update("C1", "m-before-restart", msg("log", "a", "b", "c", "d", "e", "f", "g"))
+		flush(t, o)
+		if got := texts(p.delivered("thread")); !slices.Equal(got, []string{"f,g"}) {
+			t.Errorf("thread posts %q, want only the lines that overflowed after the restart", got)
+		}
+	})
+}
+
 func TestCloseAfterAPostDoesNotWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPlatform()

@@ -103,7 +103,7 @@ func (o *Outbox) startLocked(m *message) {
 
 func (o *Outbox) sendUpdate(m *message, state actions.Message) {
 	o.mu.Lock()
-	threaded := m.threaded
+	threaded, adopted := m.threaded, m.adopted
 	o.mu.Unlock()
 	var overflow []string
 	err := o.Call(o.base, CallUpdate, func(ctx context.Context) error {
@@ -121,6 +121,10 @@ func (o *Outbox) sendUpdate(m *message, state actions.Message) {
 	})
 	gone := false
 	switch {
+	case err == nil && adopted:
+		// What overflowed before is in the thread, or lost: either way not
+		// this outbox's to post.
+		threaded = len(overflow)
 	case err == nil:
 		threaded = o.thread(o.base, m.channel, m.id, overflow, threaded)
 	case o.gone(err):
@@ -139,6 +143,7 @@ func (o *Outbox) sendUpdate(m *message, state actions.Message) {
 		}
 	}
 	m.threaded = threaded
+	m.adopted = m.adopted && err != nil
 	m.lastSent = o.now()
 	m.sending = false
 	o.sending--
