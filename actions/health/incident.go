@@ -412,10 +412,13 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 	}
 	id := rec.Incident
 	c := cs.d().check
-	open := id == 0 && rec.Failures >= c.FailuresBeforeIncident
-	resolve := id != 0 && rec.Successes >= c.SuccessesBeforeResolve
-	failures := rec.Failures
+	failures, successes := rec.Failures, rec.Successes
 	cs.mu.Unlock()
+	if id != 0 && x.forget(cs, id) {
+		id = 0
+	}
+	open := id == 0 && failures >= c.FailuresBeforeIncident
+	resolve := id != 0 && successes >= c.SuccessesBeforeResolve
 
 	switch {
 	case open:
@@ -454,4 +457,21 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 	}
 	x.commit.later(cs)
 	return nil
+}
+
+// forget clears cs's incident id when it is not open (resolved by hand
+// while the check was out of the config, say), and reports whether it
+// was not: the check then opens a new incident when it fails enough.
+func (x *Module) forget(cs *checkState, id int64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.open[id] != nil {
+		return false
+	}
+	cs.mu.Lock()
+	if cs.rec.Incident == id {
+		cs.rec.Incident = 0
+	}
+	cs.mu.Unlock()
+	return true
 }

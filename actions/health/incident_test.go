@@ -360,3 +360,67 @@ func TestReconfigureKeepsFailureCounts(t *testing.T) {
 		t.Errorf("stats count %+v, want 2 http checks", s.Kinds[0])
 	}
 }
+
+// A check taken out of the config with its incident open, the incident
+// resolved by hand, then the check put back by a reload: as after any
+// resolve by hand its failure count starts again, and its second failure
+// opens a new incident (its record still named the resolved one, so it
+// opened none, and each recovery tried to resolve that one again).
+func TestCheckPutBackAfterItsIncidentWasResolvedOpensIncidents(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
+	registry := httpCheck("registry", tg.URL)
+	w := newWorld(t, []health.Check{registry})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.onePost("incident 1: registry")
+	ctx := context.Background()
+	if err := w.mod.Reconfigure(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Expect(w.As("bob", "resolve 1"), false, "incident 1 (registry) resolved by bob")
+	if err := w.mod.Reconfigure(ctx, []health.Check{registry}); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.As("carol", "checks"); strings.Contains(strings.Join(r.Lines, "\n"), "incident 1") {
+		t.Errorf("the check put back still shows the resolved incident: %q", r.Lines)
+	}
+	w.step(time.Minute)
+	if len(w.posts("incident 2")) != 0 {
+		t.Fatal("the first failure after the check was put back opened an incident; its count starts again")
+	}
+	w.step(time.Minute)
+	w.onePost("incident 2: registry")
+	w.Expect(w.As("carol", "checks"), false, "down (incident 2)")
+	tg.Failing.Store(false)
+	w.step(time.Minute)
+	w.step(time.Minute)
+	if m := w.onePost("incident 2"); !strings.Contains(m.Title, "resolved") {
+		t.Errorf("recovery did not resolve the new incident: %s", m.Summary)
+	}
+}
+
+// The same across restarts: started without the check while its incident
+// is open, the incident resolved by hand, then started with it again.
+func TestCheckPutBackAtARestartAfterItsIncidentWasResolvedOpensIncidents(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
+	registry := httpCheck("registry", tg.URL)
+	w := newWorld(t, []health.Check{registry})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.onePost("incident 1: registry")
+	w.checks = nil
+	w.restart()
+	w.Expect(w.As("bob", "resolve 1"), false, "incident 1 (registry) resolved by bob")
+	w.checks = []health.Check{registry}
+	w.restart()
+	w.step(time.Minute)
+	if len(w.posts("incident 2")) != 0 {
+		t.Fatal("the first failure after the check was put back opened an incident; its count starts again")
+	}
+	w.step(time.Minute)
+	w.onePost("incident 2: registry")
+}

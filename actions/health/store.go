@@ -84,18 +84,12 @@ func idKey(id int64) []byte {
 	return k
 }
 
-// load reads the checks' records and the open incidents, and decides
+// load reads the open incidents and the checks' records, and decides
 // when each check runs first: at its next slot after its last result, or
 // at once (plus its jitter) when that slot has passed or it never ran.
+// The incidents come first: a check's record is checked against them.
 func (x *Module) load(ctx context.Context) error {
-	var checks []*checkState
-	for _, cs := range x.r().checks {
-		checks = append(checks, cs)
-	}
-	if err := x.loadChecks(ctx, checks, x.born); err != nil { // as if read when the module was made
-		return err
-	}
-	return x.h.Store().View(ctx, func(tx actions.Tx) error {
+	err := x.h.Store().View(ctx, func(tx actions.Tx) error {
 		ib := tx.Bucket(bucketIncidents)
 		return ib.ForEach(func(k, v []byte) error {
 			id := int64(binary.BigEndian.Uint64(k))
@@ -116,15 +110,25 @@ func (x *Module) load(ctx context.Context) error {
 			return nil
 		})
 	})
+	if err != nil {
+		return err
+	}
+	var checks []*checkState
+	for _, cs := range x.r().checks {
+		checks = append(checks, cs)
+	}
+	return x.loadChecks(ctx, checks, x.born) // as if read when the module was made
 }
 
 // loadChecks reads the records of checks and decides when each runs
-// first, as of now.
+// first, as of now. The open incidents are read already.
 func (x *Module) loadChecks(ctx context.Context, checks []*checkState, now time.Time) error {
 	return x.h.Store().View(ctx, func(tx actions.Tx) error {
 		cb := tx.Bucket(bucketChecks)
+		x.mu.Lock()
+		defer x.mu.Unlock()
 		for _, cs := range checks {
-			if err := cs.load(cb, now); err != nil {
+			if err := cs.load(cb, now, x.open); err != nil {
 				return err
 			}
 		}
@@ -133,8 +137,11 @@ func (x *Module) loadChecks(ctx context.Context, checks []*checkState, now time.
 }
 
 // load reads cs's record from cb and decides when it runs first, as of
-// now.
-func (cs *checkState) load(cb actions.Bucket, now time.Time) error {
+// now. A record naming an incident no longer open (resolved by hand
+// while the check was out of the config, so that nothing cleared it)
+// forgets it, and its failure count starts again, as at any resolve by
+// hand. The caller holds x.mu, which guards open.
+func (cs *checkState) load(cb actions.Bucket, now time.Time, open map[int64]*Incident) error {
 	d := cs.d()
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -142,6 +149,9 @@ func (cs *checkState) load(cb actions.Bucket, now time.Time) error {
 		if err := json.Unmarshal(v, &cs.rec); err != nil {
 			return fmt.Errorf("reading the state of check %s: %w", d.check.Name, err)
 		}
+	}
+	if id := cs.rec.Incident; id != 0 && open[id] == nil {
+		cs.rec.Incident, cs.rec.Failures, cs.rec.FailingSince = 0, 0, time.Time{}
 	}
 	if cs.rec.FirstSeen.IsZero() {
 		cs.rec.FirstSeen = now
