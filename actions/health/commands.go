@@ -252,7 +252,9 @@ func (x *Module) resolveBy(ctx context.Context, id int64, who, via string) (*Inc
 		inc.event(now, who, "resolved%s", viaText(via))
 		if cs != nil {
 			cs.mu.Lock()
-			cs.rec.Incident, cs.rec.Failures, cs.rec.FailingSince = 0, 0, time.Time{}
+			if cs.rec.Incident == id { // not a newer one of the check's
+				cs.rec.Incident, cs.rec.Failures, cs.rec.FailingSince = 0, 0, time.Time{}
+			}
 			cs.mu.Unlock()
 		}
 		return nil

@@ -429,9 +429,13 @@ func (x *Module) record(ctx context.Context, cs *checkState, r Result) error {
 			inc.Owed = false
 			inc.untold(actions.IncidentResolved)
 			inc.event(now, bot, "resolved: the check passed %d times in a row (%s)", c.SuccessesBeforeResolve, r.Detail)
-			cs.mu.Lock()
-			cs.rec.Incident = 0
-			cs.mu.Unlock()
+			if cs != nil { // nil when a reload took the check out meanwhile
+				cs.mu.Lock()
+				if cs.rec.Incident == id {
+					cs.rec.Incident = 0
+				}
+				cs.mu.Unlock()
+			}
 			return nil
 		})
 		if err == nil {
