@@ -34,7 +34,8 @@ type Command struct {
 // quotes a backslash escapes the next character. "--flag" and
 // "--flag=value" are flags, and the value may be quoted
 // (--reason="db upgrade"); a quoted "--flag" is an argument; a lone "--"
-// ends flags. Parse never panics;
+// ends flags. Quotes keep spaces and tabs, never a control character:
+// a command is one line of plain text, quoted or not. Parse never panics;
 // malformed input gives an *Error of kind Invalid saying what is wrong.
 func Parse(line string) (Command, error) {
 	if len(line) > MaxCommandLen {
@@ -109,6 +110,11 @@ func (w word) quotedValue() bool {
 	return eq >= 0 && eq < w.quoteAt
 }
 
+// controlChar is the answer to a command holding a control character.
+func controlChar() *Error {
+	return Errorf(Invalid, "the command holds a control character; type it on one line of plain text")
+}
+
 // splitWords splits on white space, honouring quotes.
 func splitWords(s string) ([]word, error) {
 	var (
@@ -122,6 +128,11 @@ func splitWords(s string) ([]word, error) {
 	)
 	for _, r := range s {
 		switch {
+		case (quote != 0 || escaped) && unicode.IsControl(r) && r != '\t':
+			// Quotes keep white space as typed, but not a control
+			// character: a command is one line of plain text. A tab is
+			// white space outside quotes, and kept inside them.
+			return nil, controlChar()
 		case escaped:
 			cur.WriteRune(r)
 			escaped = false
@@ -147,7 +158,7 @@ func splitWords(s string) ([]word, error) {
 				inWord, quoted = false, false
 			}
 		case unicode.IsControl(r):
-			return nil, Errorf(Invalid, "the command holds a control character; type it on one line of plain text")
+			return nil, controlChar()
 		default:
 			cur.WriteRune(r)
 			inWord = true

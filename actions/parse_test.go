@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/infrabot/infrabot/actions"
@@ -33,6 +34,14 @@ func TestParse(t *testing.T) {
 		{name: "prefix alone", in: "/infra", err: "no command given"},
 		{name: "unclosed quote", in: `lock "staging`, err: "quote is not closed"},
 		{name: "control character", in: "lock staging\x00", err: "control character"},
+		// Quotes keep spaces, not control characters: a newline or an ESC
+		// in a lock reason would reach the audit log and chat as typed.
+		{name: "newline in double quotes", in: "lock staging \"db\n99 forged \x1b[2J\"", err: "control character"},
+		{name: "escaped control character", in: "lock staging \"db\\\x1b[2J\"", err: "control character"},
+		{name: "control character in single quotes", in: "deny 4 'not\rnow'", err: "control character"},
+		{name: "C1 control character in curly quotes", in: "lock staging “db\u009bupgrade”", err: "control character"},
+		{name: "control character in a quoted flag value", in: "deploy staging --msg=\"a\nb\"", err: "control character"},
+		{name: "tab in quotes, as outside them", in: "lock staging \"db\tupgrade\"", want: actions.Command{Name: "lock", Args: []string{"staging", "db\tupgrade"}}},
 		{name: "bad flag", in: "unlock staging --fo!rce", err: "not a valid flag"},
 		{name: "repeated flag", in: "unlock staging --force --force", err: "given twice"},
 		{name: "flag first", in: "--force unlock", err: "starts with its name"},
@@ -131,6 +140,7 @@ func FuzzParse(f *testing.F) {
 		"/infra provision staging", "lock staging \"db upgrade\"", "unlock staging --force",
 		"deny 4 'not now'", "runs --limit=5", "lock staging -- --x", "“quoted”", `"\"`, "/infra", "",
 		"approve incident 1234", "help provision", "\x00", "--", "a\\", "'", "lock ‘x’",
+		"lock staging \"db\n99 forged \x1b[2J\"", "lock staging \"a\\\x1b\"", "deny 4 'a\rb'", "“a\u0085b”", "--m=\"a\tb\"",
 	} {
 		f.Add(s)
 	}
@@ -144,6 +154,16 @@ func FuzzParse(f *testing.F) {
 		}
 		if cmd.Name == "" || !utf8.ValidString(cmd.Name) {
 			t.Fatalf("Parse(%q) accepted an empty or invalid name", in)
+		}
+		// A command is one line of plain text, quoted or not.
+		words := append([]string{cmd.Name}, cmd.Args...)
+		for _, v := range cmd.Flags {
+			words = append(words, v)
+		}
+		for _, w := range words {
+			if strings.ContainsFunc(w, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }) {
+				t.Fatalf("Parse(%q) kept a control character in %q", in, w)
+			}
 		}
 		a := &actions.Action{Name: cmd.Name, Args: []actions.Arg{{Name: "id", Kind: actions.ArgID, Optional: true}, {Name: "rest", Kind: actions.ArgText, Optional: true}}}
 		actions.Bind(a, cmd)
