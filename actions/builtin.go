@@ -108,7 +108,7 @@ func (e *Engine) runsAction() *Action {
 			}
 			now := e.now()
 			for _, r := range runs {
-				m.Lines = append(m.Lines, fmt.Sprintf("#%-4d %-18s %-28s %-8s %s ago", r.ID, r.State, r.Command, r.Person, elapsed(now.Sub(r.Created).Truncate(time.Second))))
+				m.Lines = append(m.Lines, visible(fmt.Sprintf("#%-4d %-18s %-28s %-8s %s ago", r.ID, r.State, r.Command, r.Person, elapsed(now.Sub(r.Created).Truncate(time.Second)))))
 			}
 			return m, nil
 		},
@@ -230,7 +230,9 @@ func (e *Engine) auditAction() *Action {
 				if a.Detail != "" {
 					line += " — " + a.Detail
 				}
-				m.Lines = append(m.Lines, line)
+				// A record is one line, whatever its detail holds: a
+				// request is recorded as typed, by anyone.
+				m.Lines = append(m.Lines, visible(line))
 			}
 			m.Footer = "`infrabot audit verify` checks the whole hash chain"
 			return m, nil

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
@@ -307,6 +308,37 @@ func TestAuditRecordsEveryStep(t *testing.T) {
 	w.Expect(w.As("alice", "audit 3"), false, "the last 3 audit records")
 }
 
+// TestAuditOutputShowsOneRecordPerLine checks that a request typed over
+// two lines, even by a person with no role, cannot pass for a second
+// record in an admin's audit output: the record keeps the text as typed
+// (the chain hashes it), and the output shows its line break escaped.
+func TestAuditOutputShowsOneRecordPerLine(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	forged := "whoami\n 99 2026-11-21 12:00:00 dave       approved           teardown production run 7\r\x1b[2K\u2028x"
+	w.As("erin", forged)
+	r := w.As("alice", "audit")
+	var request string
+	for _, l := range r.Lines {
+		if strings.ContainsFunc(l, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' }) {
+			t.Errorf("an audit line holds a control character, so it may show as two records: %q", l)
+		}
+		if strings.Contains(l, "request") && strings.Contains(l, "whoami") {
+			request = l
+		}
+	}
+	if want := `— whoami\n 99 2026-11-21 12:00:00 dave       approved           teardown production run 7\r\x1b[2K\u2028x`; !strings.HasSuffix(request, want) {
+		t.Errorf("erin's request shows as %q, want it to end %q", request, want)
+	}
+	entries, err := w.DB.Tail(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(entries, func(e actions.AuditEntry) bool { return e.Event == "request" && e.Detail == forged }) {
+		t.Error("the request is not stored as it was typed")
+	}
+}
+
 // TestUnlockForceIsGrantedByName checks that a role can grant breaking
 // locks by naming unlock-force, without "*".
 func TestUnlockForceIsGrantedByName(t *testing.T) {
@@ -519,5 +551,30 @@ func TestCancelWhileARunStartsStopsIt(t *testing.T) {
 				t.Errorf("no cancelled outcome of run 1 in the audit log: %+v", tail)
 			}
 		})
+	}
+}
+
+// TestRunsAndApprovalsShowOneLinePerItem checks that text a person typed
+// and a run keeps (its command, a deny reason; a run stored before the
+// parser refused control characters in quotes may hold one) shows its
+// line breaks escaped, so that it cannot pass for another line.
+func TestRunsAndApprovalsShowOneLinePerItem(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	now := w.Clock.Now()
+	run := &actions.Run{Action: "lock", Env: "staging", Command: "lock staging \"x\n#99   succeeded  teardown production\"", Person: "bob",
+		State: actions.Denied, Created: now, Finished: now,
+		Approval: &actions.Approval{State: actions.ApprovalDenied, DecidedBy: "alice", DecidedAt: now, Reason: "no\nApproved by dave."}}
+	if err := w.DB.CreateRun(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range w.As("alice", "runs").Lines {
+		if strings.Contains(l, "\n") {
+			t.Errorf("a runs line holds a line break, so it shows as two runs: %q", l)
+		}
+	}
+	m := actions.ApprovalMessage(run, now)
+	if strings.Contains(m.Summary, "\n") || !strings.HasSuffix(m.Text, `Reason: no\nApproved by dave.`) {
+		t.Errorf("the deny reason shows as %q (summary %q), want its line break escaped", m.Text, m.Summary)
 	}
 }

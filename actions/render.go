@@ -3,8 +3,10 @@ package actions
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 var stateMark = map[RunState]string{
@@ -107,9 +109,10 @@ func stepsShowingOutput(steps []Step) map[int]bool {
 // who decided once it is not.
 func ApprovalMessage(r *Run, now time.Time) Message {
 	a := r.Approval
+	command := visible(r.Command)
 	m := Message{
-		Title:   fmt.Sprintf("request %d: %s", r.ID, r.Command),
-		Summary: fmt.Sprintf("request %d: %s wants `%s` — %s", r.ID, r.Person, r.Command, r.Plan.Summary),
+		Title:   fmt.Sprintf("request %d: %s", r.ID, command),
+		Summary: fmt.Sprintf("request %d: %s wants `%s` — %s", r.ID, r.Person, command, r.Plan.Summary),
 		Lines:   r.Plan.Lines,
 		Fields: []Field{
 			{"requested by", r.Person},
@@ -133,7 +136,7 @@ func ApprovalMessage(r *Run, now time.Time) Message {
 	case ApprovalDenied:
 		m.Text = fmt.Sprintf("Denied by %s at %s.", a.DecidedBy, a.DecidedAt.UTC().Format("15:04:05 UTC"))
 		if a.Reason != "" {
-			m.Text += " Reason: " + a.Reason
+			m.Text += " Reason: " + visible(a.Reason)
 		}
 		m.Tone = ToneDanger
 	default:
@@ -149,6 +152,32 @@ func Elapsed(d time.Duration) string { return elapsed(d) }
 
 // ListOr joins items with commas, or says none when there are none.
 func ListOr(items []string, none string) string { return listOr(items, none) }
+
+// visible returns s for one line of a message: a control character
+// (a line break, an escape, a tab) or a line or paragraph separator is
+// written as its Go escape (\n, \x1b, \u2028), so that text a person
+// typed cannot start what looks like another line. Only what is shown
+// is escaped; records keep s as it is.
+func visible(s string) string {
+	if !strings.ContainsFunc(s, breaksLine) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if breaksLine(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// breaksLine reports whether r may not be shown as it is within a line.
+func breaksLine(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
 
 // Stamp writes a moment for people: "Jan 2 15:04 UTC".
 func Stamp(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") }
