@@ -167,8 +167,10 @@ type Module struct {
 	commit committer
 	stats  *meter // counts for metrics (Stats)
 
-	loaded  sync.Once // the store is read at first use, not when made
-	loadErr error
+	// loaded is set once the store was read at first use (not when made)
+	// and the checks seen for the first time stored; until then every
+	// use tries again.
+	loaded atomic.Bool
 	// isLoaded is set, under reconfigure, once the store was read: checks
 	// a reload adds later read their own state.
 	isLoaded bool
@@ -346,23 +348,48 @@ func (x *Module) openIncidents() []*Incident {
 // making the module touches no store, so that a build made only to list
 // its commands can make it. Checks seen for the first time are stored at
 // once, so that a heartbeat's first deadline counts from then, also
-// across a restart.
+// across a restart. The read is not the caller's to cancel (a ping whose
+// client went away would stop it) but has a time of its own; one that
+// fails is tried again at the next use, not kept.
 func (x *Module) ready(ctx context.Context) error {
-	x.loaded.Do(func() {
-		// Under reconfigure: a reload either comes before, and its checks
-		// are read here, or after, and reads the ones it adds itself.
-		x.reconfigure.Lock()
-		defer x.reconfigure.Unlock()
-		if x.loadErr = x.load(ctx); x.loadErr != nil {
-			return
+	if !x.loaded.Load() {
+		if err := x.loadFirst(context.WithoutCancel(ctx)); err != nil {
+			return err
 		}
-		x.isLoaded = true
-		x.loadErr = x.saveFresh(ctx, slices.Collect(maps.Values(x.r().checks)))
-	})
-	if x.loadErr == nil && x.resumed.CompareAndSwap(false, true) {
+	}
+	if x.resumed.CompareAndSwap(false, true) {
 		x.resumeEscalations(ctx)
 	}
-	return x.loadErr
+	return nil
+}
+
+// loadTimeout bounds the first read of the store and the first save of
+// new checks.
+const loadTimeout = 30 * time.Second
+
+// loadFirst is ready's read of the store, unless another caller did it
+// meanwhile.
+func (x *Module) loadFirst(ctx context.Context) error {
+	// Under reconfigure: a reload either comes before, and its checks are
+	// read here, or after, and reads the ones it adds itself.
+	x.reconfigure.Lock()
+	defer x.reconfigure.Unlock()
+	if x.loaded.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	if !x.isLoaded {
+		if err := x.load(ctx); err != nil {
+			return err
+		}
+		x.isLoaded = true
+	}
+	if err := x.saveFresh(ctx, slices.Collect(maps.Values(x.r().checks))); err != nil {
+		return err
+	}
+	x.loaded.Store(true)
+	return nil
 }
 
 // saveFresh stores the checks of checks never stored before, so that a

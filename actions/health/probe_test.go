@@ -293,6 +293,61 @@ func TestHeartbeatThatNeverPings(t *testing.T) {
 	w.onePost("incident 1: backup")
 }
 
+// A first ping whose client went away before the module first read the
+// store disables nothing: that read is not the request's to cancel, so a
+// later ping is recorded and the checks run.
+func TestCancelledFirstPingLeavesTheModuleWorking(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	results := newResultCounter()
+	w := newWorld(t, []health.Check{
+		{Name: "nightly", Kind: health.Heartbeat, Period: 24 * time.Hour, Grace: time.Hour, Token: "hb-secret"},
+		httpCheck("web", tg.URL),
+	}, func(o *health.Options) { o.OnResult = results.onResult })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the job's curl gave up
+	_, _ = w.mod.Ping(ctx, "hb-secret", health.Ping{})
+	if _, err := w.mod.Ping(context.Background(), "hb-secret", health.Ping{}); err != nil {
+		t.Fatalf("a ping after the cancelled one fails: %v", err)
+	}
+	w.step(time.Minute)
+	if n := results.counts()["web"]; n != 1 {
+		t.Errorf("web ran %d times after the cancelled ping, want once", n)
+	}
+	w.Expect(w.As("carol", "checks"), false, "web", "nightly", "up")
+}
+
+// A first read of the store that fails is not kept: the next tick reads
+// again, and once the state can be read the checks run, with no restart.
+func TestStateThatCouldNotBeReadIsReadAgain(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	results := newResultCounter()
+	w := newWorld(t, []health.Check{httpCheck("web", tg.URL)}, func(o *health.Options) { o.OnResult = results.onResult })
+	store, err := w.DB.ModuleStore(health.Name, health.Buckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(v string) {
+		t.Helper()
+		err := store.Update(context.Background(), func(tx actions.Tx) error { return tx.Bucket("checks").Put([]byte("web"), []byte(v)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("{not json")
+	w.step(time.Minute)
+	if n := results.counts()["web"]; n != 0 {
+		t.Fatalf("web ran %d times with its state unreadable", n)
+	}
+	put(`{"failures": 1}`)
+	w.step(time.Minute)
+	if n := results.counts()["web"]; n != 1 {
+		t.Errorf("web ran %d times once its state could be read, want once", n)
+	}
+	w.Expect(w.As("carol", "check web"), false, "check web passed")
+}
+
 // fleet is an environment's declared servers and what the cloud has.
 type fleet struct {
 	mu       sync.Mutex

@@ -88,7 +88,11 @@ func idKey(id int64) []byte {
 // when each check runs first: at its next slot after its last result, or
 // at once (plus its jitter) when that slot has passed or it never ran.
 // The incidents come first: a check's record is checked against them.
+// A read that failed is read again whole: nothing it read is kept.
 func (x *Module) load(ctx context.Context) error {
+	x.mu.Lock()
+	x.open, x.closing, x.untold, x.nextID = map[int64]*Incident{}, map[int64]*Incident{}, nil, 0
+	x.mu.Unlock()
 	err := x.h.Store().View(ctx, func(tx actions.Tx) error {
 		ib := tx.Bucket(bucketIncidents)
 		return ib.ForEach(func(k, v []byte) error {
@@ -145,11 +149,13 @@ func (cs *checkState) load(cb actions.Bucket, now time.Time, open map[int64]*Inc
 	d := cs.d()
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	var rec record
 	if v := cb.Get([]byte(d.check.Name)); v != nil {
-		if err := json.Unmarshal(v, &cs.rec); err != nil {
+		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("reading the state of check %s: %w", d.check.Name, err)
 		}
 	}
+	cs.rec = rec
 	if id := cs.rec.Incident; id != 0 && open[id] == nil {
 		cs.rec.Incident, cs.rec.Failures, cs.rec.FailingSince = 0, 0, time.Time{}
 	}
