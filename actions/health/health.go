@@ -249,7 +249,12 @@ func New(h *actions.Handle, checks []Check, opts Options) (*Module, error) {
 	tr.IdleConnTimeout = 5 * time.Minute
 	// Certificates are judged by infrabot's clock, like everything else.
 	tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, Time: h.Now}
-	x.client = &http.Client{Transport: tr}
+	// A check judges its URL's own answer: a redirect is that answer, not
+	// followed (the page it leads to has its status, body and certificate,
+	// not the URL's).
+	x.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 	x.stats = newMeter()
 	if err := x.Reconfigure(context.Background(), checks); err != nil {
 		return nil, err

@@ -20,7 +20,8 @@ import (
 const maxBody = 64 << 10
 
 // probeHTTP GETs the check's URL on the module's shared client, whose
-// connections are kept alive and reused.
+// connections are kept alive and reused. A redirect is not followed: it
+// is the answer judged.
 func (x *Module) probeHTTP(ctx context.Context, c *Check) Result {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
 	if err != nil {
@@ -43,9 +44,9 @@ func (x *Module) probeHTTP(ctx context.Context, c *Check) Result {
 	e := c.Expect
 	switch {
 	case e.Status != 0 && resp.StatusCode != e.Status:
-		return Result{Detail: fmt.Sprintf("status %d, want %d", resp.StatusCode, e.Status)}
+		return Result{Detail: fmt.Sprintf("%s, want %d", answered(resp), e.Status)}
 	case e.Status == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299):
-		return Result{Detail: fmt.Sprintf("status %d", resp.StatusCode)}
+		return Result{Detail: answered(resp)}
 	case e.BodyContains != "" && !bytes.Contains(body, []byte(e.BodyContains)):
 		return Result{Detail: fmt.Sprintf("the answer does not contain %q", e.BodyContains)}
 	case e.MaxLatency > 0 && latency > e.MaxLatency:
@@ -58,7 +59,15 @@ func (x *Module) probeHTTP(ctx context.Context, c *Check) Result {
 				actions.Stamp(cert.NotAfter), span(left), span(e.CertValidFor))}
 		}
 	}
-	return Result{OK: true, Detail: fmt.Sprintf("status %d", resp.StatusCode)}
+	return Result{OK: true, Detail: answered(resp)}
+}
+
+// answered says what status resp has and, for a redirect, where to.
+func answered(resp *http.Response) string {
+	if loc, err := resp.Location(); err == nil && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return fmt.Sprintf("redirected to %s (status %d)", loc, resp.StatusCode)
+	}
+	return fmt.Sprintf("status %d", resp.StatusCode)
 }
 
 // probeTCP opens and closes a connection.

@@ -81,6 +81,50 @@ func TestCertificateAboutToExpire(t *testing.T) {
 	w.Expect(w.As("carol", "check logs-tls-week"), false, "check logs-tls-week passed")
 }
 
+// An http check judges its URL's own answer, not the page a redirect
+// leads to: a 301 passes expect.status 301, and fails the default
+// expectation (any 2xx), saying where it leads, even when that page
+// answers 200.
+func TestRedirectIsTheURLsAnswer(t *testing.T) {
+	t.Parallel()
+	tg := healthtest.NewService(t)
+	srv := httptest.NewServer(http.RedirectHandler(tg.URL+"/login", http.StatusMovedPermanently))
+	t.Cleanup(srv.Close)
+	moved := httpCheck("moved", srv.URL+"/health")
+	moved.Expect = health.Expect{Status: 301}
+	plain := httpCheck("plain", srv.URL+"/health")
+	plain.Expect = health.Expect{}
+	w := newWorld(t, []health.Check{moved, plain})
+	w.step(time.Minute)
+	w.Expect(w.As("carol", "check moved"), false, "check moved passed", "status 301")
+	w.Expect(w.As("carol", "check plain"), false, "check plain failed", "redirected to "+tg.URL+"/login (status 301)")
+	if n := tg.Hits.Load(); n != 0 {
+		t.Errorf("the page redirected to was asked %d times", n)
+	}
+}
+
+// cert_valid_for judges the certificate of the check's URL, also when
+// that URL redirects to plain http, where there is no certificate: the
+// check fails, for the redirect, or, when the redirect is expected, for
+// the certificate.
+func TestCertificateOfARedirectingURL(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC) // the world's clock
+	cert, pool := certificate(t, now.Add(-30*24*time.Hour), now.Add(24*time.Hour))
+	plain := healthtest.NewService(t)
+	srv := httptest.NewUnstartedServer(http.RedirectHandler(plain.URL+"/health", http.StatusFound))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := httpCheck("logs-tls", srv.URL+"/health")
+	c.Expect = health.Expect{CertValidFor: 14 * 24 * time.Hour}
+	moved := httpCheck("logs-tls-moved", srv.URL+"/health")
+	moved.Expect = health.Expect{Status: 302, CertValidFor: 14 * 24 * time.Hour}
+	w := newWorld(t, []health.Check{c, moved}, func(o *health.Options) { o.RootCAs = pool })
+	w.Expect(w.As("carol", "check logs-tls"), false, "check logs-tls failed", "redirected to "+plain.URL+"/health (status 302)")
+	w.Expect(w.As("carol", "check logs-tls-moved"), false, "check logs-tls-moved failed", "the certificate expires Nov 22", "sooner than 14d")
+}
+
 // certificate is a self-signed certificate for 127.0.0.1 valid from
 // notBefore to notAfter, and a pool that trusts it.
 func certificate(t *testing.T, notBefore, notAfter time.Time) (tls.Certificate, *x509.CertPool) {
