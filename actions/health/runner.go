@@ -201,7 +201,8 @@ func (x *Module) probe(ctx context.Context, cs *checkState) (Result, bool) {
 		return x.heartbeatDue(cs)
 	}
 	r.Latency = time.Since(start)
-	if ctx.Err() == context.DeadlineExceeded && !r.OK {
+	// An ssh check says itself which hosts gave no answer in time.
+	if ctx.Err() == context.DeadlineExceeded && !r.OK && c.Kind != SSH {
 		r.Detail = "no answer within " + c.Timeout.String()
 	}
 	return r, true

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -38,10 +39,15 @@ const tailLines = 5
 
 // probeSSH passes when the command exits with status 0 on every host;
 // the failure names each host where it did not, with why and the last
-// lines it printed.
+// lines it printed. A host stopped at the check's timeout gave "no answer
+// within" it; the other hosts' failures are kept beside it.
 func (x *Module) probeSSH(ctx context.Context, c *Check) Result {
 	results, err := x.opts.Shell.Run(ctx, c.Environment, c.On, c.Run)
+	timedOut := ctx.Err() == context.DeadlineExceeded
 	if err != nil {
+		if timedOut {
+			return Result{Detail: "no answer within " + c.Timeout.String()}
+		}
 		return Result{Detail: actions.ErrorMessage(err)}
 	}
 	if len(results) == 0 {
@@ -52,7 +58,11 @@ func (x *Module) probeSSH(ctx context.Context, c *Check) Result {
 		if r.Err == nil {
 			continue
 		}
-		line := r.Host + ": " + actions.ErrorMessage(r.Err)
+		why := actions.ErrorMessage(r.Err)
+		if timedOut && errors.Is(r.Err, context.DeadlineExceeded) {
+			why = "no answer within " + c.Timeout.String()
+		}
+		line := r.Host + ": " + why
 		if tail := lastLines(r.Tail, tailLines); tail != "" {
 			line += ": " + tail
 		}

@@ -13,7 +13,8 @@ import (
 
 // shell answers ssh checks as the wiring's would, from a table of what
 // each host's command does; a host set to hang waits for the check's
-// timeout. (The wiring's shell, through the real SSH executor and a real
+// timeout, and its error then wraps the context's, as the SSH executor's
+// does. (The wiring's shell, through the real SSH executor and a real
 // sshd, is tested in cmd/infrabot.)
 type shell struct {
 	mu    sync.Mutex
@@ -45,18 +46,20 @@ func (s *shell) Run(ctx context.Context, env, on, cmd string) ([]health.ShellRes
 		return nil, s.err
 	}
 	var out []health.ShellResult
-	hang := false
+	var hung []int
 	for _, h := range s.order {
 		r := s.hosts[h]
 		if r.Err == errHang {
-			hang = true
-			r.Err = actions.Errorf(actions.Unavailable, "the command on %s was stopped", h)
+			hung = append(hung, len(out))
 		}
 		out = append(out, r)
 	}
 	s.mu.Unlock()
-	if hang {
+	if len(hung) > 0 {
 		<-ctx.Done()
+	}
+	for _, i := range hung {
+		out[i].Err = &actions.Error{Kind: actions.Unavailable, Message: "timed out on " + out[i].Host + "; the command was stopped", Err: ctx.Err()}
 	}
 	return out, nil
 }
@@ -115,4 +118,20 @@ func TestSSHCheck(t *testing.T) {
 	if m := w.onePost("incident 1: promoter-service"); !strings.Contains(m.Title, "resolved") {
 		t.Errorf("after recovery the incident is %q", m.Title)
 	}
+}
+
+// When an ssh check times out on one host, the others' failures are kept:
+// the host that hung is the one said to give no answer in time.
+func TestSSHTimeoutKeepsTheOtherHostsFailures(t *testing.T) {
+	t.Parallel()
+	sh := &shell{}
+	sh.set("staging-promoter-1", actions.Errorf(actions.Permission, "the host key of staging-promoter-1 has changed"))
+	sh.set("staging-promoter-2", errHang)
+	sh.set("staging-promoter-3", nil, "active")
+	w := newWorld(t, []health.Check{{
+		Name: "promoter-service", Kind: health.SSH, Environment: "staging", On: "promoter",
+		Run: "systemctl is-active promoter", Timeout: 200 * time.Millisecond,
+	}}, func(o *health.Options) { o.Shell = sh })
+	w.Expect(w.As("carol", "check promoter-service"), false, "check promoter-service failed",
+		"staging-promoter-1: the host key of staging-promoter-1 has changed; staging-promoter-2: no answer within 200ms")
 }
