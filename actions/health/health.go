@@ -363,7 +363,8 @@ func (x *Module) ready(ctx context.Context) error {
 		}
 	}
 	if x.resumed.CompareAndSwap(false, true) {
-		x.resumeEscalations(ctx)
+		// Done once: not the caller's to cancel either.
+		x.resumeEscalations(context.WithoutCancel(ctx))
 	}
 	return nil
 }
