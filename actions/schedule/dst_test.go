@@ -44,10 +44,16 @@ func (r *runs) times() []time.Time {
 // minute, and returns when it ran.
 func day(t *testing.T, spec string, from time.Time) []time.Time {
 	t.Helper()
+	return dayIn(t, spec, "Europe/Prague", from)
+}
+
+// dayIn is day in the time zone tz.
+func dayIn(t *testing.T, spec, tz string, from time.Time) []time.Time {
+	t.Helper()
 	c := actionstest.NewClock(from)
 	p := start(t, filepath.Join(t.TempDir(), "infrabot.db"), c, nil)
 	r := &runs{c: c}
-	if err := p.sched.Add(actions.Job{Name: "test/dst", Spec: spec, TimeZone: "Europe/Prague", Run: r.run}); err != nil {
+	if err := p.sched.Add(actions.Job{Name: "test/dst", Spec: spec, TimeZone: tz, Run: r.run}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.sched.Load(context.Background()); err != nil {
@@ -177,6 +183,34 @@ func TestSlotsInTheMovedHour(t *testing.T) {
 				t.Errorf("from %s: slots %v (UTC), want %v", tc.from, got, tc.want)
 				break
 			}
+		}
+	}
+}
+
+// Lord Howe's clocks move by 30 minutes: back from 02:00 +11 to 01:30
+// +1030 on 2026-04-05, forward from 02:00 +1030 to 02:30 +11 on
+// 2026-10-04. A job at 09:00 runs at 09:00 on both days; one at 02:00
+// runs at 02:00, which comes round once when clocks go back, and at
+// 02:30 +11, the first instant after the gap, when they go forward.
+func TestLordHoweHalfHourDST(t *testing.T) {
+	loc, err := time.LoadLocation("Australia/Lord_Howe")
+	if err != nil {
+		t.Skip(err)
+	}
+	fall, spring := time.Date(2026, 4, 4, 12, 0, 0, 0, loc), time.Date(2026, 10, 3, 12, 0, 0, 0, loc)
+	for _, tc := range []struct {
+		spec string
+		from time.Time
+		want time.Time
+	}{
+		{"0 9 * * *", fall, time.Date(2026, 4, 5, 9, 0, 0, 0, loc)},
+		{"0 2 * * *", fall, time.Date(2026, 4, 5, 2, 0, 0, 0, loc)},
+		{"0 9 * * *", spring, time.Date(2026, 10, 4, 9, 0, 0, 0, loc)},
+		{"0 2 * * *", spring, time.Date(2026, 10, 4, 2, 30, 0, 0, loc)},
+	} {
+		got := dayIn(t, tc.spec, "Australia/Lord_Howe", tc.from)
+		if len(got) != 1 || !got[0].Equal(tc.want) {
+			t.Errorf("%s from %s ran at %v, want once at %s", tc.spec, tc.from, got, tc.want)
 		}
 	}
 }

@@ -118,7 +118,9 @@ func Parse(spec, tz string) (cron.Schedule, error) {
 		return nil, fmt.Errorf("%q is not a schedule (%v); write a cron expression like \"0 9 * * 1-5\" or @every 5m", spec, err)
 	}
 	if spec, ok := s.(*cron.SpecSchedule); ok && spec.Hour&everyHour != everyHour {
-		return wallClock{spec}, nil
+		wall := *spec
+		wall.Location = time.UTC
+		return wallClock{&wall, spec.Location}, nil
 	}
 	return s, nil
 }
@@ -130,64 +132,61 @@ const everyHour = 1<<24 - 1
 // 0 9 * * 1-5): it runs once at each local time it names, as Vixie cron
 // does across DST. When clocks go back, a slot whose local time already
 // came round before the change is not run again; when they go forward,
-// the slots that fall in the skipped hour run once, at the first instant
+// the slots that fall in the skipped span run once, at the first instant
 // after it. A schedule whose hour field is * (every hour, every few
 // minutes) is left to robfig/cron, which runs it by elapsed time.
-type wallClock struct{ spec *cron.SpecSchedule }
-
-func (w wallClock) Next(from time.Time) time.Time {
-	t := w.spec.Next(from)
-	if !t.IsZero() {
-		if end, ok := repeated(t.In(w.spec.Location)); ok {
-			t = w.spec.Next(end.Add(-time.Nanosecond))
-		}
-	}
-	if gap, ok := w.gapSlot(from, t); ok {
-		return gap.In(from.Location())
-	}
-	return t
+//
+// The spec is read on local wall times written as UTC times, which have
+// no DST: robfig/cron steps through them without meeting a change of
+// offset, whatever its size (Lord Howe's is 30 minutes). Each wall time
+// it names is then put back in loc.
+type wallClock struct {
+	spec *cron.SpecSchedule // Location is UTC
+	loc  *time.Location
 }
 
-// repeated reports whether t's local time came round once already, in
-// the hour before clocks went back, and when the local times that come
-// round twice end.
-func repeated(t time.Time) (time.Time, bool) {
-	start, _ := t.ZoneBounds()
+func (w wallClock) Next(from time.Time) time.Time {
+	for next := w.spec.Next(wallTime(from.In(w.loc))); !next.IsZero(); next = w.spec.Next(next) {
+		// A slot not after from is one whose local time came round a
+		// first time before from, and comes round again after clocks went
+		// back: it ran, or was due, already.
+		if t := firstAt(next, w.loc); t.After(from) {
+			return t.In(from.Location())
+		}
+	}
+	return time.Time{}
+}
+
+// wallTime is t's local wall time written as a UTC time.
+func wallTime(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
+// firstAt returns the first instant at which loc's clocks read wall (a
+// wall time written as UTC): the earlier one when it comes round twice,
+// and the first instant after the gap when clocks skip it.
+func firstAt(wall time.Time, loc *time.Location) time.Time {
+	t := time.Date(wall.Year(), wall.Month(), wall.Day(), wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), loc)
+	start, end := t.ZoneBounds()
+	// A wall time in a gap has no instant: time.Date moves it by the
+	// gap's length, forward or back depending on the zone.
+	switch at := wallTime(t); {
+	case at.After(wall):
+		return start
+	case at.Before(wall):
+		return end
+	}
+	// time.Date may have taken the second time the wall time comes round;
+	// the first is earlier by the step back, in the zone before.
 	if start.IsZero() {
-		return time.Time{}, false
+		return t
 	}
 	_, off := t.Zone()
 	_, before := start.Add(-time.Nanosecond).Zone()
-	end := start.Add(time.Duration(before-off) * time.Second)
-	return end, before > off && t.Before(end)
-}
-
-// gapSlot returns the first instant after a gap (clocks going forward)
-// between from and next, the schedule's next slot, when the schedule
-// names a local time within the gap.
-func (w wallClock) gapSlot(from, next time.Time) (time.Time, bool) {
-	if next.IsZero() {
-		return time.Time{}, false
+	if first := t.Add(-time.Duration(before-off) * time.Second); before > off && first.Before(start) {
+		return first
 	}
-	at := from.In(w.spec.Location)
-	for {
-		_, end := at.ZoneBounds()
-		if end.IsZero() || end.After(next) {
-			return time.Time{}, false
-		}
-		_, off := at.Zone()
-		_, after := end.Zone()
-		if after > off {
-			// The local times of the gap are those of the instants
-			// [end, end+gap) read with the offset before it.
-			old := *w.spec
-			old.Location = time.FixedZone("", off)
-			if t := old.Next(end.Add(-time.Nanosecond)); !t.IsZero() && t.Before(end.Add(time.Duration(after-off)*time.Second)) {
-				return end, true
-			}
-		}
-		at = end
-	}
+	return t
 }
 
 // Add registers job. A job added after Load is loaded at once.
