@@ -2,6 +2,7 @@ package schedule_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -213,4 +214,105 @@ func TestLordHoweHalfHourDST(t *testing.T) {
 			t.Errorf("%s from %s ran at %v, want once at %s", tc.spec, tc.from, got, tc.want)
 		}
 	}
+}
+
+// In every zone with DST, a daily job at any quarter hour runs once on
+// each local day around each of the 2026 changes: at its local time, or,
+// when clocks skip it, at the first instant after the gap. The clock
+// moves minute by minute from a day before each change to a day after.
+func TestDailyJobsRunOncePerLocalDayAcrossDST(t *testing.T) {
+	for _, tz := range []string{"Europe/Prague", "America/New_York", "Australia/Lord_Howe", "America/Santiago", "Asia/Tehran"} {
+		t.Run(tz, func(t *testing.T) {
+			loc, err := time.LoadLocation(tz)
+			if err != nil {
+				t.Skip(err)
+			}
+			changes := transitions(loc, 2026)
+			if len(changes) == 0 {
+				t.Skipf("%s has no DST in 2026 in this tzdata", tz)
+			}
+			for _, change := range changes {
+				from, to := change.Add(-24*time.Hour), change.Add(24*time.Hour)
+				c := actionstest.NewClock(from)
+				p := start(t, filepath.Join(t.TempDir(), "infrabot.db"), c, nil)
+				got := map[string]*runs{}
+				for m := 0; m < 24*60; m += 15 {
+					spec := fmt.Sprintf("%d %d * * *", m%60, m/60)
+					got[spec] = &runs{c: c}
+					if err := p.sched.Add(actions.Job{Name: spec, Spec: spec, TimeZone: tz, Run: got[spec].run}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := p.sched.Load(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				for c.Now().Before(to) {
+					c.Advance(time.Minute)
+					p.tick()
+				}
+				p.stop()
+				for m := 0; m < 24*60; m += 15 {
+					spec := fmt.Sprintf("%d %d * * *", m%60, m/60)
+					var want []time.Time
+					for d := -2; d <= 2; d++ {
+						day := change.In(loc).AddDate(0, 0, d)
+						w := wallSlot(loc, day.Year(), day.Month(), day.Day(), m/60, m%60)
+						if w.After(from) && !w.After(to) {
+							want = append(want, w)
+						}
+					}
+					if g := got[spec].times(); !equalTimes(g, want) {
+						t.Errorf("change at %s: %s ran at %s, want %s", change, spec, local(g, loc), local(want, loc))
+					}
+				}
+			}
+		})
+	}
+}
+
+// transitions lists the instants in year at which loc's offset changes.
+func transitions(loc *time.Location, year int) []time.Time {
+	var out []time.Time
+	for at := time.Date(year, 1, 1, 0, 0, 0, 0, loc); ; {
+		_, end := at.ZoneBounds()
+		if end.IsZero() || end.Year() > year {
+			return out
+		}
+		out = append(out, end)
+		at = end
+	}
+}
+
+// wallSlot is the first instant, minute by minute from three hours
+// before the local time, at which loc's clocks read that local time or
+// later: the time itself, the first time it comes round when it comes
+// round twice, or the first instant after a gap that skips it.
+func wallSlot(loc *time.Location, year int, month time.Month, day, hour, min int) time.Time {
+	want := time.Date(year, month, day, hour, min, 0, 0, time.UTC)
+	for at := time.Date(year, month, day, hour, min, 0, 0, loc).Add(-3 * time.Hour); ; at = at.Add(time.Minute) {
+		l := at.In(loc)
+		if !time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), 0, 0, time.UTC).Before(want) {
+			return at
+		}
+	}
+}
+
+func equalTimes(a, b []time.Time) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func local(ts []time.Time, loc *time.Location) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.In(loc).Format("01-02 15:04 -0700")
+	}
+	return out
 }
