@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,8 +26,10 @@ import (
 // open bbolt cannot remap the file, so a write that grows the store
 // waits for it, and every read begun after that write waits too (the
 // readiness check among them). It writes the copy to a file beside the
-// store, at the speed of the local disk, ends the transaction, and
-// streams that file at the reader's pace.
+// store, at the speed of the local disk, and ends the transaction; the
+// reader is sent that file as far as it is written, at the reader's pace,
+// from the first page on, so that a copy slow to write is not mistaken
+// for a stuck holder by a tool that gives up on silence.
 
 // BackupStall is how long a backup's reader may take nothing before the
 // stream is cut. A reader that stops (a suspended `infrabot backup`, a
@@ -52,30 +55,113 @@ func (db *DB) serveBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	size := tx.Size()
+	sp := newSpool(snap, db.backupWrote)
+	go func() {
+		// Not synced: the file is read back from the page cache and
+		// removed; the backup's own copy is synced where it is written.
+		_, err := tx.WriteTo(sp)
+		tx.Rollback()
+		sp.end(err)
+	}()
+	defer sp.stop() // first: the copy ends before its file goes
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
 	rc.Flush()
-	// Not synced: the file is read back from the page cache and removed;
-	// the backup's own copy is synced where it is written.
-	_, err = tx.WriteTo(snap)
-	tx.Rollback()
-	if err == nil {
-		_, err = snap.Seek(0, io.SeekStart)
-	}
-	if err == nil {
-		_, err = io.Copy(&deadlineWriter{w: w, rc: rc, stall: db.backupStall}, io.LimitReader(snap, size))
-	}
+	_, err = io.Copy(&deadlineWriter{w: w, rc: rc, stall: db.backupStall}, io.LimitReader(sp, size))
 	if err != nil {
 		// The status line is gone already: the client sees a short body.
 		panic(http.ErrAbortHandler)
 	}
 }
 
+// errBackupGone stops a copy whose reader is gone.
+var errBackupGone = errors.New("the backup's reader is gone")
+
+// spool is a backup's copy beside the store, written at the disk's pace
+// and read back, as far as it is written, at the reader's: the copy, and
+// the read transaction it holds, never wait for the reader.
+type spool struct {
+	f     *os.File
+	wrote func() // after each write; a test slows the copy with it
+	ended chan struct{}
+	off   int64 // how far it is read: the reader's own
+
+	mu   sync.Mutex
+	more sync.Cond // n or done changed
+	n    int64     // how far it is written
+	done bool
+	err  error // why the copy failed
+	gone bool  // the reader is: the copy is to stop
+}
+
+func newSpool(f *os.File, wrote func()) *spool {
+	s := &spool{f: f, wrote: wrote, ended: make(chan struct{})}
+	s.more.L = &s.mu
+	return s
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	gone := s.gone
+	s.mu.Unlock()
+	if gone {
+		return 0, errBackupGone
+	}
+	n, err := s.f.Write(p)
+	s.mu.Lock()
+	s.n += int64(n)
+	s.more.Broadcast()
+	s.mu.Unlock()
+	if s.wrote != nil {
+		s.wrote()
+	}
+	return n, err
+}
+
+// end says the copy is written, or failed with err.
+func (s *spool) end(err error) {
+	s.mu.Lock()
+	s.done, s.err = true, err
+	s.more.Broadcast()
+	s.mu.Unlock()
+	close(s.ended)
+}
+
+// stop tells the copy to stop, if it still goes on, and waits for its
+// end: the read transaction is over once stop returns.
+func (s *spool) stop() {
+	s.mu.Lock()
+	s.gone = true
+	s.mu.Unlock()
+	<-s.ended
+}
+
+// Read returns what is written and not yet read, waiting for the copy to
+// write more, and the copy's error once it is all read.
+func (s *spool) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	for s.off >= s.n && !s.done {
+		s.more.Wait()
+	}
+	n, err := s.n, s.err
+	s.mu.Unlock()
+	if s.off >= n {
+		if err == nil {
+			err = io.EOF
+		}
+		return 0, err
+	}
+	m, err := s.f.ReadAt(p[:min(int64(len(p)), n-s.off)], s.off)
+	s.off += int64(m)
+	return m, err
+}
+
 // deadlineWriter gives every write to w stall to complete: each write
 // moves the connection's write deadline, so only a reader that takes
-// nothing for stall is cut off.
+// nothing for stall is cut off. Each write is sent at once, not left in
+// a buffer while the copy it comes from pauses.
 type deadlineWriter struct {
 	w     io.Writer
 	rc    *http.ResponseController
@@ -86,7 +172,11 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 	if err := d.rc.SetWriteDeadline(time.Now().Add(d.stall)); err != nil {
 		return 0, err
 	}
-	return d.w.Write(p)
+	n, err := d.w.Write(p)
+	if err == nil {
+		err = d.rc.Flush()
+	}
+	return n, err
 }
 
 // BackupAt writes a consistent copy of the store at path to dst, whether

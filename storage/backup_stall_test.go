@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,4 +149,39 @@ func besideStore(t *testing.T, path string) []string {
 		}
 	}
 	return names
+}
+
+// A backup whose copy beside the store takes longer to write than a tool
+// waits for a silent holder (a big store, a slow disk) is not given up
+// on: the holder sends the copy as it writes it.
+// Not parallel: it shortens the package's waits.
+func TestBackupSlowToCopyIsNotGivenUpOn(t *testing.T) {
+	defer storage.SetHolderPatience(time.Second, 300*time.Millisecond)()
+	path, db := openAudit(t, 0)
+	defer db.Close()
+	if err := grow(db, 16, 64<<10); err != nil { // 1 MiB: the copy writes it in pieces
+		t.Fatal(err)
+	}
+	var writes atomic.Int64
+	db.AfterBackupWrite(func() {
+		writes.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	})
+	srv, err := db.ServeLocal(storage.SocketPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	if _, err := storage.BackupAt(context.Background(), path, dst); err != nil {
+		t.Fatalf("a backup whose copy took %d writes of 50ms: %v", writes.Load(), err)
+	}
+	// 300ms of silence is 6 writes: the copy took many more.
+	if n := writes.Load(); n < 18 {
+		t.Fatalf("the copy took %d writes, too few to outlast the tool's patience", n)
+	}
+	if n, err := storage.VerifyAuditAt(context.Background(), dst); err != nil || n != 16 {
+		t.Errorf("the copy: %d records, %v", n, err)
+	}
 }

@@ -41,6 +41,10 @@ var ListenPrivate = listenPrivate
 // the stream is cut (BackupStall).
 func (db *DB) SetBackupStall(d time.Duration) { db.backupStall = d }
 
+// AfterBackupWrite has fn called after each write of a backup's copy
+// beside the store: a test slows the copy with it. Set it before serving.
+func (db *DB) AfterBackupWrite(fn func()) { db.backupWrote = fn }
+
 // OpenReads returns how many read transactions are open on the store.
 func (db *DB) OpenReads() int { return db.bolt.Stats().OpenTxN }
 

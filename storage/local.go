@@ -186,11 +186,13 @@ func askHolder(ctx context.Context, socket string) (n uint64, asked bool, err er
 // holderPatience is how long a tool waits for the infrabot that holds
 // the store: to connect, for the status line (which it sends at once, for
 // a backup as soon as its read transaction is open), and for each next
-// byte after (which it never withholds longer than BackupStall: a verify
-// sends blank lines while it works). A holder that is stopped (kill
-// -STOP, a debugger) or stuck still accepts connections, from the
-// kernel's backlog, and would otherwise be waited for for ever, by a cron
-// job with no deadline too. Shorter in tests.
+// byte after (which a working holder sends sooner: a verify sends blank
+// lines while it works, a backup its copy as far as it is written, so
+// only a stopped or stuck holder, or a disk that stalls, is that silent).
+// A holder that is stopped (kill -STOP, a debugger) or stuck still
+// accepts connections, from the kernel's backlog, and would otherwise be
+// waited for for ever, by a cron job with no deadline too. Shorter in
+// tests.
 var holderPatience = struct{ dial, answer, silence time.Duration }{
 	dial:    5 * time.Second,
 	answer:  10 * time.Second,

@@ -41,6 +41,9 @@ type DB struct {
 	head auditHead
 	// backupStall is BackupStall, shorter in tests.
 	backupStall time.Duration
+	// backupWrote, if set, is called after each write of a backup's
+	// copy beside the store (tests).
+	backupWrote func()
 }
 
 // OpenTimeout is how long Open waits for another process to let go of
