@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +44,7 @@ const BackupStall = 30 * time.Second
 // goes out as soon as the read transaction is open; a copy that then
 // fails ends the stream short, which the client reports.
 func (db *DB) serveBackup(w http.ResponseWriter, r *http.Request) {
-	snap, err := os.CreateTemp(filepath.Dir(db.bolt.Path()), "."+filepath.Base(db.bolt.Path())+".backup-*")
+	snap, err := os.CreateTemp(filepath.Dir(db.bolt.Path()), copyPrefix(db.bolt.Path())+"*")
 	if err != nil {
 		http.Error(w, fmt.Sprintf("copying the store beside it: %v", err), http.StatusInternalServerError)
 		return
@@ -75,6 +77,38 @@ func (db *DB) serveBackup(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 }
+
+// copyPrefix begins the name of a backup's copy beside the store at
+// path; os.CreateTemp ends it with decimal digits.
+func copyPrefix(path string) string { return "." + filepath.Base(path) + ".backup-" }
+
+// removeLeftCopies removes the copies beside the store at path that
+// backups left when their process was killed or crashed: each is as big
+// as the store. Only the process that holds the store writes them, so the
+// caller, which has just taken bbolt's lock on it, may remove them all.
+func removeLeftCopies(path string) {
+	dir, prefix := filepath.Dir(path), copyPrefix(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		logger().Warn("storage: cannot look for backup copies left beside the store", "dir", dir, "err", err)
+		return
+	}
+	for _, e := range entries {
+		digits, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if err := os.Remove(name); err != nil {
+			logger().Warn("storage: cannot remove a backup copy left beside the store", "file", name, "err", err)
+			continue
+		}
+		logger().Info("storage: removed a backup copy left beside the store by a process that ended during a backup", "file", name)
+	}
+}
+
+// logger is where the package logs; tests replace it.
+var logger = slog.Default
 
 // errBackupGone stops a copy whose reader is gone.
 var errBackupGone = errors.New("the backup's reader is gone")

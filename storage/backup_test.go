@@ -1,7 +1,9 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +82,65 @@ func TestBackupOfAStoreNobodyHolds(t *testing.T) {
 	}
 	if _, err := storage.BackupAt(context.Background(), path+".missing", dst+"2"); err == nil || !strings.Contains(err.Error(), "there is no store") {
 		t.Errorf("backing up a missing store: %v", err)
+	}
+}
+
+// The copies beside the store that backups left when their process was
+// killed, each as big as the store, are removed, and said so, by the
+// next process to hold the store; nothing else is, nor while another
+// process holds it.
+// Not parallel: it replaces the package's logger.
+func TestOpenRemovesCopiesLeftByBackups(t *testing.T) {
+	var logs bytes.Buffer
+	defer storage.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))()
+	path, db := openAudit(t, 1)
+	dir := filepath.Dir(path)
+	left := []string{".infrabot.db.backup-1234567", ".infrabot.db.backup-0"}
+	kept := []string{
+		".infrabot.db.backup-", ".infrabot.db.backup-12x", ".infrabot.db.backup-1.backup-2",
+		".other.db.backup-123", "infrabot.db.backup-123", ".infrabot.db.partial-123",
+	}
+	for _, name := range append(append([]string{}, left...), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("copy"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".infrabot.db.backup-77"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	kept = append(kept, ".infrabot.db.backup-77")
+
+	// Held by db: another Open fails and removes nothing.
+	if other, err := storage.Open(path); err == nil {
+		other.Close()
+		t.Fatal("a second Open of a held store succeeded")
+	}
+	for _, name := range left {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("an Open that did not get the store removed %s: %v", name, err)
+		}
+	}
+	db.Close()
+
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, name := range left {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s is still beside the store", name)
+		}
+		if !strings.Contains(logs.String(), filepath.Join(dir, name)) {
+			t.Errorf("the removal of %s was not logged:\n%s", name, logs.String())
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s was removed: %v", name, err)
+		}
+	}
+	if n, err := db.VerifyAudit(context.Background()); err != nil || n != 1 {
+		t.Errorf("the store after: %d records, %v", n, err)
 	}
 }

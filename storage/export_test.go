@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"log/slog"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -82,4 +83,12 @@ func (db *DB) HoldRead() (release func()) {
 		panic(err)
 	}
 	return func() { tx.Rollback() }
+}
+
+// SetLogger has the package log to l, and returns what puts the default
+// back. Not for parallel tests.
+func SetLogger(l *slog.Logger) (restore func()) {
+	was := logger
+	logger = func() *slog.Logger { return l }
+	return func() { logger = was }
 }

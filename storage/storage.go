@@ -85,6 +85,7 @@ func open(path string, initialMap int) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("preparing the store %s: %w", path, err)
 	}
+	removeLeftCopies(path)
 	return &DB{bolt: b, queue: newCommitQueue(b), backupStall: BackupStall}, nil
 }
 
