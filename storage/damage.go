@@ -25,17 +25,34 @@ func openBolt(path string, opts *bolt.Options) (b *bolt.DB, err error) {
 	if err := checkLength(path); err != nil {
 		return nil, err
 	}
+	var f *os.File
+	o := *opts
+	o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		var err error
+		f, err = os.OpenFile(name, flag, perm)
+		return f, err
+	}
+	returned := false
 	err = survive(path, func() error {
-		b, err = bolt.Open(path, 0o600, opts)
+		b, err = bolt.Open(path, 0o600, &o)
+		returned = true
 		return err
 	})
+	if !returned && f != nil {
+		// bbolt panicked, its DB lost with the file open and locked:
+		// let go of both, or the process could not open the file again
+		// once mended in place. Its map of the file stays, out of
+		// reach, until the process ends.
+		unlockFile(f)
+		f.Close()
+	}
 	return b, err
 }
 
 // survive runs fn, which reads the store file at path, and turns a panic
 // that the file's damage causes in bbolt, or a fault reading its map,
-// into an error. A bbolt that panicked may hold the file open: the caller
-// is to give up on it.
+// into an error. A bbolt that panicked may hold the file open and locked:
+// the caller is to let go of it (openBolt does).
 func survive(path string, fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
