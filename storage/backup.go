@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -82,33 +81,38 @@ func (db *DB) serveBackup(w http.ResponseWriter, r *http.Request) {
 // path; os.CreateTemp ends it with decimal digits.
 func copyPrefix(path string) string { return "." + filepath.Base(path) + ".backup-" }
 
+// LeftCopy is a backup's copy a killed or crashed process left beside
+// the store, which Open removed (Err nil) or could not (Err says why).
+type LeftCopy struct {
+	Path string
+	Err  error
+}
+
+// LeftCopies returns the copies beside the store that Open found left by
+// backups whose process ended during them, for the caller to log.
+func (db *DB) LeftCopies() []LeftCopy { return db.left }
+
 // removeLeftCopies removes the copies beside the store at path that
 // backups left when their process was killed or crashed: each is as big
 // as the store. Only the process that holds the store writes them, so the
 // caller, which has just taken bbolt's lock on it, may remove them all.
-func removeLeftCopies(path string) {
+func removeLeftCopies(path string) []LeftCopy {
 	dir, prefix := filepath.Dir(path), copyPrefix(path)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		logger().Warn("storage: cannot look for backup copies left beside the store", "dir", dir, "err", err)
-		return
+		return []LeftCopy{{Path: dir, Err: fmt.Errorf("cannot look for backup copies left beside the store: %w", err)}}
 	}
+	var out []LeftCopy
 	for _, e := range entries {
 		digits, ok := strings.CutPrefix(e.Name(), prefix)
 		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
-		if err := os.Remove(name); err != nil {
-			logger().Warn("storage: cannot remove a backup copy left beside the store", "file", name, "err", err)
-			continue
-		}
-		logger().Info("storage: removed a backup copy left beside the store by a process that ended during a backup", "file", name)
+		out = append(out, LeftCopy{Path: name, Err: os.Remove(name)})
 	}
+	return out
 }
-
-// logger is where the package logs; tests replace it.
-var logger = slog.Default
 
 // errBackupGone stops a copy whose reader is gone.
 var errBackupGone = errors.New("the backup's reader is gone")

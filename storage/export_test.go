@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"log/slog"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -83,12 +82,4 @@ func (db *DB) HoldRead() (release func()) {
 		panic(err)
 	}
 	return func() { tx.Rollback() }
-}
-
-// SetLogger has the package log to l, and returns what puts the default
-// back. Not for parallel tests.
-func SetLogger(l *slog.Logger) (restore func()) {
-	was := logger
-	logger = func() *slog.Logger { return l }
-	return func() { logger = was }
 }

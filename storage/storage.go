@@ -44,6 +44,9 @@ type DB struct {
 	// backupWrote, if set, is called after each write of a backup's
 	// copy beside the store (tests).
 	backupWrote func()
+	// left is what Open found left beside the store by backups cut off
+	// (LeftCopies).
+	left []LeftCopy
 }
 
 // OpenTimeout is how long Open waits for another process to let go of
@@ -85,8 +88,8 @@ func open(path string, initialMap int) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("preparing the store %s: %w", path, err)
 	}
-	removeLeftCopies(path)
-	return &DB{bolt: b, queue: newCommitQueue(b), backupStall: BackupStall}, nil
+	left := removeLeftCopies(path)
+	return &DB{bolt: b, queue: newCommitQueue(b), backupStall: BackupStall, left: left}, nil
 }
 
 // Close commits the writes already queued, then closes the file. Writes

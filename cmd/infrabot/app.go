@@ -152,6 +152,13 @@ func newApp(cfg *config.Config, base *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, c := range db.LeftCopies() {
+		if c.Err != nil {
+			log.Warn("a backup's copy left beside the store could not be removed", "file", c.Path, "err", c.Err)
+		} else {
+			log.Info("removed a backup's copy left beside the store by a process that ended during the backup", "file", c.Path)
+		}
+	}
 	sched := schedule.New(schedule.Options{LastRuns: db, Logger: log})
 	opts := engineOptions(cfg, sched, log)
 	opts.Runs, opts.Locks, opts.Audit, opts.Stores, opts.Redactor = db, db, db, db, redact
