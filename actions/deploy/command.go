@@ -17,7 +17,8 @@ import (
 // expression or a variable name, whose subscript a[$(cmd)] runs cmd:
 // inside $(( )), $[ ], (( )), [[ ]], ${ }, an array subscript or array
 // assignment, in the arguments of let, eval, trap, declare, typeset,
-// local, read and unset, after test's -v and as printf -v's name.
+// local, read, unset, wait, mapfile and readarray, after test's -v and as
+// printf -v's name.
 type Command struct {
 	text  string
 	parts []part
@@ -177,7 +178,7 @@ const (
 	brace                      // ${ … }
 	dbracket                   // [[ … ]]
 	subscript                  // NAME[ … ]= at the start of a command
-	array                      // NAME=( … )
+	array                      // NAME=( … ), also as an argument
 )
 
 // why says what bash makes of a word inside a frame of kind k, or "" when
@@ -204,14 +205,17 @@ func (k frameKind) why() string {
 // arithmetic expressions or variable names (whose subscripts are
 // arithmetic expressions): a quoted value is no protection there.
 var evaluating = map[string]string{
-	"let":     "arithmetic expressions",
-	"eval":    "commands",
-	"trap":    "commands",
-	"declare": "assignments to integer variables, name references and array subscripts",
-	"typeset": "assignments to integer variables, name references and array subscripts",
-	"local":   "assignments to integer variables, name references and array subscripts",
-	"read":    "variable names, whose subscripts are arithmetic expressions",
-	"unset":   "variable names, whose subscripts are arithmetic expressions",
+	"let":       "arithmetic expressions",
+	"eval":      "commands",
+	"trap":      "commands",
+	"declare":   "assignments to integer variables, name references and array subscripts",
+	"typeset":   "assignments to integer variables, name references and array subscripts",
+	"local":     "assignments to integer variables, name references and array subscripts",
+	"read":      "variable names, whose subscripts are arithmetic expressions",
+	"unset":     "variable names, whose subscripts are arithmetic expressions",
+	"wait":      "variable names (-p), whose subscripts are arithmetic expressions",
+	"mapfile":   "commands (-C) and variable names",
+	"readarray": "commands (-C) and variable names",
 }
 
 // reserved are the words after which the next word is still a command's
@@ -323,7 +327,9 @@ func (lx *shellLexer) plain(ch byte, fresh bool) {
 			lx.fresh = true
 		case lx.prev == '(' && fresh:
 			top.kind = arith
-		case lx.cmd.name == "" && assignment.Match(lx.cmd.word) && lx.cmd.word[len(lx.cmd.word)-1] == '=':
+		case assignment.Match(lx.cmd.word) && lx.cmd.word[len(lx.cmd.word)-1] == '=':
+			// Also an argument: readonly -a x=( … ), export, and
+			// whatever else takes assignments.
 			lx.push(array)
 		default:
 			lx.endWord()

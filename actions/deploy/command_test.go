@@ -105,8 +105,9 @@ func TestValuesReachTheCommandVerbatim(t *testing.T) {
 // evaluated are values that run a command where bash evaluates a word as
 // an arithmetic expression or a variable name, however it is quoted: the
 // subscript of a[…] is expanded, $( ) included (${IFS} survives the word
-// splitting of an unquoted $( )).
-var evaluated = []string{"a[$(touch PWNED)]", "x[`touch PWNED`]", "a[$(touch${IFS}PWNED)]", "-v"}
+// splitting of an unquoted $( )); a callback (mapfile -C) runs a plain
+// command.
+var evaluated = []string{"a[$(touch PWNED)]", "x[`touch PWNED`]", "a[$(touch${IFS}PWNED)]", "-v", "touch PWNED"}
 
 // TestBashNeverEvaluatesAValue runs, in the real bash, command lines with
 // a reference where bash evaluates words (arithmetic, [[ ]], subscripts,
@@ -158,6 +159,11 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		{"case in a substitution then let", `echo $(case x in (y) :;; x) let {{ .n }};; esac)`, "arguments of let"},
 		{"read after a process substitution", `read x < <(echo 1) {{ .n }}`, "arguments of read"},
 		{"case in a substitution then eval", `echo $(case x in y|x) :;& *) eval {{ .n }};; esac)`, "arguments of eval"},
+		{"wait -p", `sleep 0 & wait -n -p {{ .n }}`, "arguments of wait"},
+		{"mapfile -C", `printf 'a\n' > f; mapfile -t -C {{ .n }} -c 1 arr < f`, "arguments of mapfile"},
+		{"readarray -C", `readarray -C {{ .n }} -c 1 arr < <(echo a)`, "arguments of readarray"},
+		{"readonly -a array assignment", `readonly -a x=([{{ .n }}]=1)`, "array assignment"},
+		{"export -a array assignment", `export -a x=([{{ .n }}]=1)`, "array assignment"},
 
 		// What bash takes literally stays allowed.
 		{"[ -eq ]", `[ {{ .n }} -eq 1 ] || echo not one`, ""},
@@ -271,6 +277,7 @@ func FuzzParseCommand(f *testing.F) {
 	f.Add("a=([{{ .n }}]=1) b[{{ .n }}]=2", "1")
 	f.Add("command let x={{ .n }}; [ -v {{ .n }} ]", "1")
 	f.Add("f() { local -i x=$(echo {{ .n }}); }; echo $[ {{ .n }} ]", "1")
+	f.Add("sleep 0 & wait -n -p {{ .n }}; readonly -a x=([{{ .n }}]=1) y={{ .n }}", "1")
 	f.Fuzz(func(t *testing.T, text, v string) {
 		cmd, err := deploy.ParseCommand(text)
 		if err != nil {
