@@ -106,8 +106,9 @@ func Quote(s string) string {
 // enough to tell whether a point in it is plain unquoted text, and bash's
 // grammar far enough to tell whether bash would evaluate a word there (as
 // an arithmetic expression or a variable name) rather than take it as
-// it is. Where it cannot be sure (a command substitution or parameter
-// expansion inside double quotes, whose nested quotes it does not
+// it is. A $( … ) inside double quotes it reads as plain text, back in
+// the quotes at its end. Where it cannot be sure (a ${ … } inside double
+// quotes, or a `…` there holding quotes, whose nested quotes it does not
 // follow), it says so, and no reference may come after. A construct it
 // sees open and never sees closed leaves every later reference refused.
 type shellLexer struct {
@@ -152,6 +153,7 @@ const (
 	double
 	backquote
 	comment
+	dqBackquote // `…` inside double quotes
 )
 
 // refMark stands for a reference in a word, subMark for a substitution
@@ -165,6 +167,7 @@ type frame struct {
 	kind    frameKind
 	outer   simpleCommand // the command it stands in
 	dollar  bool          // $( … ), $(( … )): part of the outer word
+	quoted  bool          // a $( … ) inside double quotes, which its end reopens
 	closing bool          // an arithmetic (( … )) has seen one )
 	cases   caseState     // the case statements open outside it
 }
@@ -233,7 +236,7 @@ func (lx *shellLexer) feed(s string) {
 	}
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
-		fresh := lx.fresh
+		fresh, escaped := lx.fresh, lx.escaped
 		lx.fresh = false
 		switch lx.state {
 		case plain:
@@ -253,7 +256,14 @@ func (lx *shellLexer) feed(s string) {
 				lx.escaped = true
 			case ch == '"':
 				lx.state = plain
-			case ch == '`', lx.prev == '$' && (ch == '(' || ch == '{'):
+			case ch == '`':
+				lx.state = dqBackquote
+			case lx.prev == '$' && ch == '(':
+				// $( … ) or $(( … )) is read as in plain text.
+				lx.push(paren)
+				lx.top().dollar, lx.top().quoted = true, true
+				lx.state, lx.wordStart, lx.fresh = plain, true, true
+			case lx.prev == '$' && ch == '{':
 				lx.unsure = true
 			default:
 				lx.addWord(ch)
@@ -268,16 +278,35 @@ func (lx *shellLexer) feed(s string) {
 				lx.state = plain
 				lx.addWord(subMark)
 			}
+		case dqBackquote:
+			switch {
+			case ch == '"' || ch == '\'':
+				// Shells differ on quotes in a `…` in double quotes.
+				lx.unsure = true
+			case lx.escaped:
+				lx.escaped = false
+			case ch == '\\':
+				lx.escaped = true
+			case ch == '`':
+				lx.state = double
+				lx.addWord(subMark)
+			}
 		case comment:
 			if ch == '\n' {
 				lx.state, lx.wordStart = plain, true
 				lx.separate(ch)
 			}
 		}
-		lx.prev = ch
-		if lx.escaped {
-			// A backslash pairs with the next character only.
+		switch {
+		case lx.escaped, escaped:
+			// A backslash pairs with the next character only, and
+			// that character is literal: neither opens anything.
 			lx.prev = 0
+		case ch == '$' && lx.prev == '$':
+			// $$ is the shell's pid: a ( or { after it is literal.
+			lx.prev = 0
+		default:
+			lx.prev = ch
 		}
 	}
 }
@@ -482,6 +511,9 @@ func (lx *shellLexer) pop() {
 		lx.cmd = f.outer
 		lx.addWord(subMark)
 	}
+	if f.quoted {
+		lx.state, lx.wordStart = double, false
+	}
 }
 
 // unsafe says why the current point is not plain unquoted text that bash
@@ -489,7 +521,7 @@ func (lx *shellLexer) pop() {
 func (lx *shellLexer) unsafe() string {
 	switch {
 	case lx.unsure:
-		return "after a command substitution or expansion inside double quotes, or a $'…' string"
+		return "after a ${ … }, or a `…` holding quotes, inside double quotes, or after a $'…' string"
 	case lx.heredoc:
 		return "after a here-document (<<)"
 	case lx.escaped:
@@ -500,7 +532,7 @@ func (lx *shellLexer) unsafe() string {
 		return "inside single quotes"
 	case lx.state == double:
 		return "inside double quotes"
-	case lx.state == backquote:
+	case lx.state == backquote, lx.state == dqBackquote:
 		return "inside backquotes"
 	case lx.state == comment:
 		return "in a comment"

@@ -29,7 +29,9 @@ func TestParseCommandRefusesUnprotectablePlaces(t *testing.T) {
 		{"after a backslash", `echo \{{ .ref }}`, "after a backslash"},
 		{"after a dollar", `echo ${{ .ref }}`, "right after a $"},
 		{"after a here-document", "cat <<EOF\n{{ .ref }}\nEOF", "here-document"},
-		{"after substitution in double quotes", `echo "$(echo ")")" {{ .ref }}`, "command substitution"},
+		{"after substitution in double quotes", `echo "$(echo ")")" {{ .ref }}`, ""},
+		{"after expansion in double quotes", `echo "${x:-"}"}" {{ .ref }}`, "${ … }"},
+		{"after backquotes with quotes in double quotes", "echo \"`echo \"}\"`\" {{ .ref }}", "`…` holding quotes"},
 		{"after ansi-c quote", `echo $'\'' '{{ .ref }}`, "$'…'"},
 		{"hash inside a word is not a comment", "echo a#b {{ .ref }}", ""},
 	}
@@ -164,6 +166,10 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		{"readarray -C", `readarray -C {{ .n }} -c 1 arr < <(echo a)`, "arguments of readarray"},
 		{"readonly -a array assignment", `readonly -a x=([{{ .n }}]=1)`, "array assignment"},
 		{"export -a array assignment", `export -a x=([{{ .n }}]=1)`, "array assignment"},
+		{"$(( )) in double quotes", `echo "$(( {{ .n }} + 1 ))"`, "inside (( … ))"},
+		{"let of a substitution in double quotes", `let x="$(printf %s {{ .n }})"`, "arguments of let"},
+		{"in double quotes in a substitution in double quotes", `echo "$(echo "{{ .n }}")"`, "inside double quotes"},
+		{"in backquotes in double quotes", "echo \"`echo {{ .n }}`\"", "inside backquotes"},
 
 		// What bash takes literally stays allowed.
 		{"[ -eq ]", `[ {{ .n }} -eq 1 ] || echo not one`, ""},
@@ -187,6 +193,16 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		{"an environment variable", `REF={{ .n }} printenv REF`, ""},
 		{"shift", `set -- 1 2; shift {{ .n }} || true`, ""},
 		{"exit", `(exit {{ .n }}) || true`, ""},
+		{"after a substitution in double quotes", `if [ "$(hostname)" = web ]; then echo restart {{ .n }}; fi`, ""},
+		{"after a substitution in double quotes, next command", `echo "$(date)"; echo {{ .n }}`, ""},
+		{"after a substitution in double quotes in [ ]", `[ "$(id -u)" -eq 0 ] || echo {{ .n }}`, ""},
+		{"after quotes in a substitution in double quotes", `echo "$(echo ")")" {{ .n }}`, ""},
+		{"after a case in a substitution in double quotes", `echo "$(case x in x) echo "c)";; esac)" {{ .n }}`, ""},
+		{"after $(( )) in double quotes", `echo "$(( 1 + 2 ))" {{ .n }}`, ""},
+		{"after backquotes in double quotes", "echo \"a`echo b`c\" {{ .n }}", ""},
+		{"in a substitution in double quotes", `echo "$(printf %s {{ .n }})"`, ""},
+		{"after an escaped $ in double quotes", `echo "\$(" {{ .n }} ")"`, ""},
+		{"after $$ in double quotes", `echo "$$(echo)" {{ .n }}`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -278,6 +294,8 @@ func FuzzParseCommand(f *testing.F) {
 	f.Add("command let x={{ .n }}; [ -v {{ .n }} ]", "1")
 	f.Add("f() { local -i x=$(echo {{ .n }}); }; echo $[ {{ .n }} ]", "1")
 	f.Add("sleep 0 & wait -n -p {{ .n }}; readonly -a x=([{{ .n }}]=1) y={{ .n }}", "1")
+	f.Add(`if [ "$(hostname)" = "$(echo ")")" ]; then echo "a`+"`b`"+`$$(" {{ .n }}; fi`, "1")
+	f.Add(`echo "$(( 1 ))" "$(case x in x) echo "c)";; esac)" "\$(" {{ .n }} "${x}"`, "1")
 	f.Fuzz(func(t *testing.T, text, v string) {
 		cmd, err := deploy.ParseCommand(text)
 		if err != nil {
