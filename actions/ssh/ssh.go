@@ -256,11 +256,13 @@ var (
 // group SIGTERM, then SIGKILL once the command's shell ended or after
 // CancelGrace. sshd ends the session only when the wrapper has ended and
 // no process holds the command's output any more: when it does so within
-// CancelGrace after the SIGKILL, the command ended (errStopped, or nil
-// when it happened to succeed meanwhile). Otherwise stop closes the
-// session, then drops the connection, so as not to wait forever; whether
-// the command ended is then unknown (errUnknown, or errAbandoned when
-// even that did not end the session).
+// CancelGrace after the SIGKILL, the command ended (errStopped). Otherwise
+// stop closes the session, then drops the connection, so as not to wait
+// forever; whether the command ended is then unknown (errUnknown, or
+// errAbandoned when even that did not end the session). The SIGKILL ends
+// the wrapper too, so a command that exits 0 on SIGTERM is reported
+// stopped all the same: stop returns nil only when the command had ended
+// well on its own and the wrapper exited 0 before the stop reached it.
 func (r *Remote) stop(sess *ssh.Session, stdin io.Closer, addr string, done <-chan error) error {
 	if err := sess.Signal(ssh.SIGTERM); err != nil {
 		r.log.Debug("ssh: signal not sent", "host", addr, "err", err)
@@ -399,6 +401,9 @@ func (r *Remote) addr(host string) string {
 // The wrapper, once signalled (by the guard, or by sshd on infrabot's
 // "signal" request), waits for the guard's SIGKILL after the command,
 // so that the session ends only when every process of the group has.
+// The wrapper is in the group: the SIGKILL ends it as well, so a session
+// stopped this way ends by that signal, never with the command's status,
+// even when the command exited 0 on SIGTERM.
 // The guard reads a copy of stdin on fd 3: a background job's own stdin
 // is /dev/null in a shell without job control.
 func wrapCommand(cmd string, grace time.Duration) string {
