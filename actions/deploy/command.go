@@ -18,7 +18,9 @@ import (
 // inside $(( )), $[ ], (( )), [[ ]], ${ }, an array subscript or array
 // assignment, in the arguments of let, eval, trap, declare, typeset,
 // local, read, unset, wait, mapfile and readarray, after test's -v and as
-// printf -v's name.
+// printf -v's name. It also refuses references after a NAME=( … ) that
+// bash cannot parse, since bash goes on at the next line, which may be in
+// a value.
 type Command struct {
 	text  string
 	parts []part
@@ -111,6 +113,9 @@ func Quote(s string) string {
 // quotes, or a `…` there holding quotes, whose nested quotes it does not
 // follow), it says so, and no reference may come after. A construct it
 // sees open and never sees closed leaves every later reference refused.
+// So does a NAME=( … ) holding a ; & | < > or a bare (: bash reports
+// the syntax error and carries on at the next line, which may be inside a
+// value's quotes.
 type shellLexer struct {
 	state     lexState
 	escaped   bool // the previous character was an unquoted backslash
@@ -118,6 +123,7 @@ type shellLexer struct {
 	started   bool
 	heredoc   bool // a << was seen
 	unsure    bool
+	broken    bool // a NAME=( … ) bash would not parse was seen
 	prev      byte
 
 	cmd    simpleCommand
@@ -315,6 +321,9 @@ func (lx *shellLexer) feed(s string) {
 // before it opened a parenthesis.
 func (lx *shellLexer) plain(ch byte, fresh bool) {
 	top := lx.top()
+	if top != nil && top.kind == array && !lx.escaped && lx.compoundError(ch) {
+		lx.broken = true
+	}
 	switch {
 	case lx.escaped:
 		lx.escaped = false
@@ -403,9 +412,9 @@ func (lx *shellLexer) plain(ch byte, fresh bool) {
 }
 
 // separate ends the simple command at a ; & | or newline, but not at the
-// & of >& or the | of >|, nor inside [[ … ]].
+// & of >& or the | of >|, nor inside [[ … ]] or NAME=( … ).
 func (lx *shellLexer) separate(ch byte) {
-	if top := lx.top(); top != nil && top.kind == dbracket {
+	if top := lx.top(); top != nil && (top.kind == dbracket || top.kind == array) {
 		return
 	}
 	switch {
@@ -423,6 +432,20 @@ func (lx *shellLexer) separate(ch byte) {
 		// ;; ;& ;;& end a case's commands: a pattern follows.
 		lx.cases.pattern = true
 	}
+}
+
+// compoundError says whether bash takes unquoted ch in NAME=( … ) as a
+// syntax error: its words may not hold an operator (; & | < >, but for the
+// < and > of a process substitution <( … )) nor a ( that does not start a
+// substitution.
+func (lx *shellLexer) compoundError(ch byte) bool {
+	switch {
+	case ch == '(':
+		return lx.prev != '$' && lx.prev != '<' && lx.prev != '>'
+	case lx.prev == '<' || lx.prev == '>':
+		return true
+	}
+	return strings.IndexByte(";&|", ch) >= 0
 }
 
 func (lx *shellLexer) addWord(ch byte) {
@@ -522,6 +545,8 @@ func (lx *shellLexer) unsafe() string {
 	switch {
 	case lx.unsure:
 		return "after a ${ … }, or a `…` holding quotes, inside double quotes, or after a $'…' string"
+	case lx.broken:
+		return "after an array assignment NAME=( … ) holding an unquoted ; & | < > or (, a syntax error after which bash goes on at the next line, which may be inside a value"
 	case lx.heredoc:
 		return "after a here-document (<<)"
 	case lx.escaped:

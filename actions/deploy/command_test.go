@@ -108,8 +108,9 @@ func TestValuesReachTheCommandVerbatim(t *testing.T) {
 // an arithmetic expression or a variable name, however it is quoted: the
 // subscript of a[…] is expanded, $( ) included (${IFS} survives the word
 // splitting of an unquoted $( )); a callback (mapfile -C) runs a plain
-// command.
-var evaluated = []string{"a[$(touch PWNED)]", "x[`touch PWNED`]", "a[$(touch${IFS}PWNED)]", "-v", "touch PWNED"}
+// command; a line of its own runs where bash, after a syntax error, goes on
+// at the next line.
+var evaluated = []string{"a[$(touch PWNED)]", "x[`touch PWNED`]", "a[$(touch${IFS}PWNED)]", "-v", "touch PWNED", "x\ntouch PWNED\n"}
 
 // TestBashNeverEvaluatesAValue runs, in the real bash, command lines with
 // a reference where bash evaluates words (arithmetic, [[ ]], subscripts,
@@ -170,6 +171,15 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		{"let of a substitution in double quotes", `let x="$(printf %s {{ .n }})"`, "arguments of let"},
 		{"in double quotes in a substitution in double quotes", `echo "$(echo "{{ .n }}")"`, "inside double quotes"},
 		{"in backquotes in double quotes", "echo \"`echo {{ .n }}`\"", "inside backquotes"},
+		{"after an array assignment holding ;;", `a=(];; esac) {{ .n }}`, "after an array assignment"},
+		{"after an array assignment holding ;", "a=(x ;)\necho {{ .n }}", "after an array assignment"},
+		{"after an array assignment holding &", `a=(x &) {{ .n }}`, "after an array assignment"},
+		{"after an array assignment holding |", `a=(x | y) {{ .n }}`, "after an array assignment"},
+		{"after an array assignment holding >", `a=(x >f) {{ .n }}`, "after an array assignment"},
+		{"after an array assignment holding (", `a=((x)) {{ .n }}`, "after an array assignment"},
+		{"after an array assignment holding another", `a=(b=(c)) {{ .n }}`, "after an array assignment"},
+		{"after a local array assignment in a substitution", `echo $(local a=(;)) {{ .n }}`, "after an array assignment"},
+		{"after a newline in a broken array assignment", "a=(x\n;)\necho {{ .n }}", "after an array assignment"},
 
 		// What bash takes literally stays allowed.
 		{"[ -eq ]", `[ {{ .n }} -eq 1 ] || echo not one`, ""},
@@ -203,6 +213,9 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		{"in a substitution in double quotes", `echo "$(printf %s {{ .n }})"`, ""},
 		{"after an escaped $ in double quotes", `echo "\$(" {{ .n }} ")"`, ""},
 		{"after $$ in double quotes", `echo "$$(echo)" {{ .n }}`, ""},
+		{"on a line of its own", "echo start\necho {{ .n }}\necho end", ""},
+		{"after a multi-line array assignment", "a=(\n  web1 # the first; the second:\n  web2\n)\necho {{ .n }} \"${a[@]}\"", ""},
+		{"after an array assignment holding quoted operators", `a=("a;b" \| '(' <(echo x) [1]=$(echo "c)")); echo {{ .n }} "${a[@]}"`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,6 +309,8 @@ func FuzzParseCommand(f *testing.F) {
 	f.Add("sleep 0 & wait -n -p {{ .n }}; readonly -a x=([{{ .n }}]=1) y={{ .n }}", "1")
 	f.Add(`if [ "$(hostname)" = "$(echo ")")" ]; then echo "a`+"`b`"+`$$(" {{ .n }}; fi`, "1")
 	f.Add(`echo "$(( 1 ))" "$(case x in x) echo "c)";; esac)" "\$(" {{ .n }} "${x}"`, "1")
+	f.Add("a=(];; esac) {{ .n }}", "a\ntouch PWNED\n")
+	f.Add("a=(\n web1 # c;d\n [1]=$(echo \"c)\") <(echo) \\;\n) b=(x |) c=((y)) {{ .n }}", "1")
 	f.Fuzz(func(t *testing.T, text, v string) {
 		cmd, err := deploy.ParseCommand(text)
 		if err != nil {
