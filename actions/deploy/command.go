@@ -188,6 +188,7 @@ const (
 	dbracket                   // [[ … ]]
 	subscript                  // NAME[ … ]= at the start of a command
 	array                      // NAME=( … ), also as an argument
+	element                    // [ … ]= at the start of a word in NAME=( … )
 )
 
 // why says what bash makes of a word inside a frame of kind k, or "" when
@@ -204,7 +205,7 @@ func (k frameKind) why() string {
 		return "inside [[ … ]], whose -eq, -lt and -v operands bash evaluates as arithmetic expressions or variable names (use [ … ])"
 	case subscript:
 		return "in an array subscript NAME[ … ], which bash evaluates as an arithmetic expression"
-	case array:
+	case array, element:
 		return "inside an array assignment NAME=( … ), whose [subscripts] bash evaluates as arithmetic expressions"
 	}
 	return ""
@@ -395,10 +396,18 @@ func (lx *shellLexer) plain(ch byte, fresh bool) {
 	case ch == '[' && (lx.prev == '$' || top != nil && top.kind == bracket):
 		lx.wordStart = false
 		lx.push(bracket)
-	case ch == '[' && lx.cmd.name == "" && identifier.Match(lx.cmd.word):
+	case ch == '[' && lx.cmd.name == "" && identifier.Match(lx.cmd.word),
+		ch == '[' && top != nil && top.kind == subscript:
+		// bash counts the brackets nested in a subscript.
 		lx.addWord(ch)
 		lx.push(subscript)
-	case ch == ']' && top != nil && (top.kind == bracket || top.kind == subscript):
+	case ch == '[' && top != nil && (top.kind == element || top.kind == array && lx.wordStart):
+		// In NAME=( … ), [ … ] starts a word, and a ) in it closes
+		// nothing.
+		lx.wordStart = false
+		lx.addWord(ch)
+		lx.push(element)
+	case ch == ']' && top != nil && (top.kind == bracket || top.kind == subscript || top.kind == element):
 		lx.pop()
 		lx.addWord(ch)
 	case strings.IndexByte(" \t\n;&|<>", ch) >= 0:

@@ -107,10 +107,10 @@ func TestValuesReachTheCommandVerbatim(t *testing.T) {
 // evaluated are values that run a command where bash evaluates a word as
 // an arithmetic expression or a variable name, however it is quoted: the
 // subscript of a[…] is expanded, $( ) included (${IFS} survives the word
-// splitting of an unquoted $( )); a callback (mapfile -C) runs a plain
-// command; a line of its own runs where bash, after a syntax error, goes on
-// at the next line.
-var evaluated = []string{"a[$(touch PWNED)]", "x[`touch PWNED`]", "a[$(touch${IFS}PWNED)]", "-v", "touch PWNED", "x\ntouch PWNED\n"}
+// splitting of an unquoted $( )), also after an operator; a callback
+// (mapfile -C) runs a plain command; a line of its own runs where bash,
+// after a syntax error, goes on at the next line.
+var evaluated = []string{"a[$(touch PWNED)]", "x[`touch PWNED`]", "a[$(touch${IFS}PWNED)]", "+a[$(touch PWNED)]", "-v", "touch PWNED", "x\ntouch PWNED\n"}
 
 // TestBashNeverEvaluatesAValue runs, in the real bash, command lines with
 // a reference where bash evaluates words (arithmetic, [[ ]], subscripts,
@@ -180,6 +180,8 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		{"after an array assignment holding another", `a=(b=(c)) {{ .n }}`, "after an array assignment"},
 		{"after a local array assignment in a substitution", `echo $(local a=(;)) {{ .n }}`, "after an array assignment"},
 		{"after a newline in a broken array assignment", "a=(x\n;)\necho {{ .n }}", "after an array assignment"},
+		{"after a ) in an array assignment's subscript", `a=([x)] [{{ .n }}]=1)`, "array assignment"},
+		{"in a subscript after a nested one", `a[x[1]{{ .n }}]=1`, "array subscript"},
 
 		// What bash takes literally stays allowed.
 		{"[ -eq ]", `[ {{ .n }} -eq 1 ] || echo not one`, ""},
@@ -216,6 +218,8 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		{"on a line of its own", "echo start\necho {{ .n }}\necho end", ""},
 		{"after a multi-line array assignment", "a=(\n  web1 # the first; the second:\n  web2\n)\necho {{ .n }} \"${a[@]}\"", ""},
 		{"after an array assignment holding quoted operators", `a=("a;b" \| '(' <(echo x) [1]=$(echo "c)")); echo {{ .n }} "${a[@]}"`, ""},
+		{"after a subscript with a nested one", `b=(0 1); a[b[1]]=1; echo {{ .n }}`, ""},
+		{"after a ) in an array assignment's subscript", `a=([x)]=1); echo {{ .n }}`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,6 +315,7 @@ func FuzzParseCommand(f *testing.F) {
 	f.Add(`echo "$(( 1 ))" "$(case x in x) echo "c)";; esac)" "\$(" {{ .n }} "${x}"`, "1")
 	f.Add("a=(];; esac) {{ .n }}", "a\ntouch PWNED\n")
 	f.Add("a=(\n web1 # c;d\n [1]=$(echo \"c)\") <(echo) \\;\n) b=(x |) c=((y)) {{ .n }}", "1")
+	f.Add("a=([x)] [{{ .n }}]=1); a[x[1]{{ .n }}]=1", "+a[$(touch PWNED)]")
 	f.Fuzz(func(t *testing.T, text, v string) {
 		cmd, err := deploy.ParseCommand(text)
 		if err != nil {
