@@ -89,10 +89,11 @@ type OutboxOptions struct {
 	// Parallel bounds how many updates (of different messages) are sent
 	// at once. Default 4.
 	Parallel int
-	// Retain is how long a message that overflowed into its thread is
-	// remembered after its last update, so that a later update threads
-	// only new lines (and one that is gone, so that its later updates are
-	// dropped). Default 1h.
+	// Retain is how long a message is remembered after it was posted or
+	// last updated, so that a later update threads only new lines (and
+	// knows which lines are new: a message it does not remember is taken
+	// for one posted before a restart), and so that the later updates of
+	// one that is gone are dropped. Default 1h.
 	Retain time.Duration
 	// Retry bounds retries; see Retry for the defaults.
 	Retry Retry
@@ -157,10 +158,10 @@ type message struct {
 	lastSent    time.Time
 	sending     bool
 	threaded    int
-	// adopted is set for a message this outbox did not post or has
-	// forgotten (after a restart, or the sweep): what is in its thread is
-	// not known, so its first update threads nothing, and later ones only
-	// the lines that overflow after it.
+	// adopted is set for a message this outbox did not post (before a
+	// restart) or has forgotten (idle for retain): what is in its thread
+	// is not known, so its first update threads nothing, and later ones
+	// only the lines that overflow after it.
 	adopted bool
 	// gone is set when the platform said the message is not there any
 	// more (Gone): its later states are dropped, not sent. lastSent is

@@ -603,6 +603,32 @@ func TestAnUpdateOfAMessageNotRememberedDoesNotRepeatItsThread(t *testing.T) {
 	})
 }
 
+// A message this outbox posted is still its own once the sweep has run
+// past it: a run whose output first overflows after a quiet minute gets
+// those lines in its thread, for nothing of them was ever posted. (The
+// sweep used to forget a message with no thread after its interval, and
+// the next update took it for one posted before a restart.)
+func TestAPostedMessageThreadsItsFirstOverflowAfterTheSweep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlatform()
+		o := newOutbox(p, &logBuffer{})
+		id, err := o.Post(t.Context(), "C1", msg("run 1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Minute)
+		// Another post sweeps, past run 1's interval.
+		if _, err := o.Post(t.Context(), "C2", msg("run 2")); err != nil {
+			t.Fatal(err)
+		}
+		o.Update("C1", id, msg("run 1", "a", "b", "c"))
+		flush(t, o)
+		if got := texts(p.delivered("thread")); !slices.Equal(got, []string{"a,b", "c"}) {
+			t.Errorf("thread posts %q, want the lines that overflowed", got)
+		}
+	})
+}
+
 func TestCloseAfterAPostDoesNotWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPlatform()

@@ -33,8 +33,8 @@ func (o *Outbox) remembered() int {
 	return len(o.messages)
 }
 
-// Messages are forgotten once nothing can depend on them: every one
-// posted used to be remembered for good, with its thread count.
+// Messages are forgotten once idle for Retain: every one posted used to
+// be remembered for good, with its thread count.
 func TestPostedMessagesAreForgotten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o := NewOutbox(&echo{}, OutboxOptions{})
@@ -52,10 +52,10 @@ func TestPostedMessagesAreForgotten(t *testing.T) {
 		if err := o.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		// The ten with a thread are kept, so that an update threads only
-		// new lines; the rest are gone.
-		if n := o.remembered(); n != 11 {
-			t.Errorf("%d messages remembered two minutes later, want the 10 with a thread and the newest", n)
+		// All are kept, with a thread or not, so that an update threads
+		// what overflows, and only new lines.
+		if n := o.remembered(); n != 101 {
+			t.Errorf("%d messages remembered two minutes later, want all 101", n)
 		}
 		time.Sleep(time.Hour)
 		o.Send("C1", actions.Message{Text: "and another"})

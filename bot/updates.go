@@ -186,9 +186,11 @@ func (o *Outbox) dropPendingLocked() {
 }
 
 // sweepLocked forgets, about once a minute, messages with nothing pending
-// whose interval has passed and that have no thread, and those with a
-// thread, or gone, that have not been updated for retain. Without it
-// every message ever posted would be remembered.
+// that have not been posted or updated for retain. Without it every
+// message ever posted would be remembered. One with no thread is kept as
+// long as one with a thread: forgotten, its next update would take it for
+// a message this outbox did not post (adopted), and never thread the
+// lines that overflow first.
 func (o *Outbox) sweepLocked(now time.Time) {
 	if now.Before(o.nextSweep) {
 		return
@@ -198,8 +200,7 @@ func (o *Outbox) sweepLocked(now time.Time) {
 		if m.pending != nil || m.sending {
 			continue
 		}
-		idle := now.Sub(m.lastSent)
-		if (m.threaded == 0 && !m.gone && idle >= o.interval) || idle >= o.retain {
+		if now.Sub(m.lastSent) >= o.retain {
 			delete(o.messages, k)
 		}
 	}
