@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"syscall"
@@ -30,9 +31,14 @@ var DefaultUpdateBudget = bot.Budget{PerMinute: 50, Burst: 5}
 // the keys of posts whose fate it does not know; the next attempt of
 // such a post first looks for it (conversations.history among the
 // channel's newest messages, conversations.replies in a thread) and
-// returns it when Slack has it.
+// returns it when Slack has it. When Slack refuses the look (not_in_channel
+// in a public channel infrabot posts to without being a member,
+// missing_scope on an install without the history scopes), the post is
+// sent again, and the log says it may be there twice: a duplicate beats a
+// lost page.
 type carrier struct {
 	api *slack.Client
+	log *slog.Logger
 
 	mu     sync.Mutex
 	unsure map[string]time.Time // call key → when a post Slack may have was sent
@@ -40,8 +46,8 @@ type carrier struct {
 
 var _ bot.Carrier = (*carrier)(nil)
 
-func newCarrier(api *slack.Client) *carrier {
-	return &carrier{api: api, unsure: map[string]time.Time{}}
+func newCarrier(api *slack.Client, log *slog.Logger) *carrier {
+	return &carrier{api: api, log: log, unsure: map[string]time.Time{}}
 }
 
 // postKind is the event_type of the metadata a post carries its key in.
@@ -70,12 +76,18 @@ func (c *carrier) post(ctx context.Context, channel, thread string, opts ...slac
 		c.mu.Unlock()
 		if unsure {
 			ts, err := c.find(ctx, channel, thread, key)
-			if err != nil {
-				return "", &maybePosted{fmt.Errorf("looking for it: %w", err)}
-			}
-			if ts != "" {
+			switch f, _ := c.Classify(err); {
+			case err == nil && ts != "":
 				c.settle(key)
 				return ts, nil
+			case err == nil:
+			case f == bot.Refused || f == bot.Gone:
+				// The look's refusal is not the post's: never give the
+				// post up for it.
+				c.log.Warn("a post whose answer was lost could not be looked for; it is posted again and may be in the channel twice",
+					"channel", channel, "thread", thread, "err", err)
+			default:
+				return "", &maybePosted{fmt.Errorf("looking for it: %w", err)}
 			}
 		}
 		opts = append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{EventType: postKind, EventPayload: map[string]any{"key": key}}))
@@ -145,23 +157,28 @@ func (c *carrier) find(ctx context.Context, channel, thread, key string) (string
 
 // notSent reports whether err says the post certainly did not reach
 // Slack: Slack refused it or asked to wait, or the connection was never
-// made.
+// made. Not internal_error nor fatal_error: Slack says part of the call
+// may have been carried out.
 func notSent(err error) bool {
 	var rl *slack.RateLimitedError
 	var se slack.SlackErrorResponse
 	var dns *net.DNSError
 	var op *net.OpError
-	return errors.As(err, &rl) || errors.As(err, &se) || errors.As(err, &dns) ||
+	if errors.As(err, &se) {
+		return se.Err != "internal_error" && se.Err != "fatal_error"
+	}
+	return errors.As(err, &rl) || errors.As(err, &dns) ||
 		(errors.As(err, &op) && op.Op == "dial") || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // maybePosted is the failure of a post Slack may have: its answer was
-// lost. The next attempt looks for it before posting; when the delivery
-// queue gives up instead, its log line says so.
+// lost, or was internal_error or fatal_error. The next attempt looks for
+// it before posting; when the delivery queue gives up instead, its log
+// line says so.
 type maybePosted struct{ error }
 
 func (e *maybePosted) Error() string {
-	return "the message may have been posted (Slack's answer was lost): " + e.error.Error()
+	return "the message may have been posted (Slack's answer was lost or unsure): " + e.error.Error()
 }
 
 func (e *maybePosted) Unwrap() error { return e.error }

@@ -438,3 +438,98 @@ func dropAnswer(r *http.Request, send func() (*http.Response, error)) (*http.Res
 	}
 	return nil, io.ErrUnexpectedEOF
 }
+
+// slackAnswer is a Web API answer of ok:false with error.
+func slackAnswer(r *http.Request, error string) *http.Response {
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(`{"ok":false,"error":"` + error + `"}`)), Request: r}
+}
+
+// A post whose answer was lost cannot be looked for when Slack refuses
+// the look: conversations.history answers not_in_channel in a public
+// channel infrabot posts to without being a member (chat:write.public),
+// missing_scope on an install without the history scopes. The post is
+// sent again, and the log says it may be there twice: a page in the
+// channel twice beats one lost. (The look's refusal used to be taken for
+// the post's own, and the page was given up.)
+func TestAPostIsSentAgainWhenTheLookForItIsRefused(t *testing.T) {
+	for _, refusal := range []string{"not_in_channel", "missing_scope"} {
+		t.Run(refusal, func(t *testing.T) {
+			t.Parallel()
+			fake := slacktest.NewServer(t, botToken)
+			inner := fake.Client().Transport
+			var dropped atomic.Bool
+			hc := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/chat.postMessage") && dropped.CompareAndSwap(false, true):
+					return nil, io.ErrUnexpectedEOF // dropped before Slack had it
+				case strings.HasSuffix(r.URL.Path, "/conversations.history"):
+					return slackAnswer(r, refusal), nil
+				}
+				return inner.RoundTrip(r)
+			})}
+			log := &actionstest.Buffer{}
+			a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
+				Logger: slog.New(slog.NewTextHandler(log, nil)), Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := a.Post(context.Background(), infra, actions.Message{Summary: "PAGE: db down", Text: "PAGE: db down"})
+			if err != nil {
+				t.Fatalf("the page was given up: %v", err)
+			}
+			if err := a.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if msgs := fake.Messages(infra); len(msgs) != 1 || msgs[0].TS != ref.ID {
+				t.Errorf("the page is in the channel %d times (Post returned %s), want once", len(msgs), ref.ID)
+			}
+			if out := log.String(); !strings.Contains(out, "may be in the channel twice") || !strings.Contains(out, refusal) {
+				t.Errorf("the log does not say the post may be a duplicate, and why:\n%s", out)
+			}
+		})
+	}
+}
+
+// Slack documents that a call answered internal_error or fatal_error may
+// have been carried out: such a post is looked for before it is sent
+// again, like one whose answer was lost, and is in the channel once.
+func TestAPostAnsweredWithAServerErrorIsLookedForFirst(t *testing.T) {
+	for _, answer := range []string{"internal_error", "fatal_error"} {
+		t.Run(answer, func(t *testing.T) {
+			t.Parallel()
+			fake := slacktest.NewServer(t, botToken)
+			inner := fake.Client().Transport
+			var failed atomic.Bool
+			hc := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+				if strings.HasSuffix(r.URL.Path, "/chat.postMessage") && failed.CompareAndSwap(false, true) {
+					resp, err := inner.RoundTrip(r) // Slack posted it
+					if err != nil {
+						return nil, err
+					}
+					resp.Body.Close()
+					return slackAnswer(r, answer), nil
+				}
+				return inner.RoundTrip(r)
+			})}
+			a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
+				Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := a.Post(context.Background(), infra, actions.Message{Summary: "PAGE: db down", Text: "PAGE: db down"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !failed.Load() {
+				t.Fatal("no post failed: the test checks nothing")
+			}
+			if msgs := fake.Messages(infra); len(msgs) != 1 || msgs[0].TS != ref.ID {
+				t.Errorf("the page is in the channel %d times (Post returned %s), want once", len(msgs), ref.ID)
+			}
+		})
+	}
+}

@@ -174,7 +174,7 @@ func New(opts Options) (*Adapter, error) {
 	a := &Adapter{
 		opts: opts, api: api, log: log, router: opts.Router, guard: guard,
 		verify: verifier{secret: []byte(opts.SigningSecret), now: opts.Now},
-		out: bot.NewOutbox(newCarrier(api), bot.OutboxOptions{
+		out: bot.NewOutbox(newCarrier(api, log), bot.OutboxOptions{
 			Platform: Platform, Logger: log, UpdateInterval: opts.UpdateInterval, UpdateBudget: opts.UpdateBudget,
 			Now: opts.Now, Sleep: opts.Sleep,
 		}),
