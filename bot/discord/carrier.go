@@ -233,7 +233,9 @@ type nonced struct {
 // Update makes message id show m. A follow-up is edited through its
 // interaction's webhook while the token lives; when it is about to die,
 // the message continues in a new bot message (the old one says so), which
-// later updates edit (PATCH /channels/{id}/messages/{id}). The token's
+// later updates edit (PATCH /channels/{id}/messages/{id}); the new
+// message is edited to m at once too, should Discord have answered with
+// one an earlier attempt created (see below). The token's
 // life is checked at every attempt, so a retry after a long wait never
 // carries a dead token.
 func (c *carrier) Update(ctx context.Context, channel, id string, m actions.Message) ([]string, error) {
@@ -269,7 +271,12 @@ func (c *carrier) Update(ctx context.Context, channel, id string, m actions.Mess
 				c.log.Info("a moved message could not point to its continuation", "message", id, "err", err)
 			}
 		}
-		return nil, nil
+		// send carries the call's key as nonce, the same at every attempt,
+		// and a retry sends the latest state: when an earlier attempt's
+		// answer was lost, Discord answers with the message it created
+		// then, from an older state. So the new message is edited to this
+		// one (a retry of that edit goes through moved, above).
+		return nil, c.edit(ctx, channel, next, r)
 	}
 	return nil, c.edit(ctx, channel, id, r)
 }

@@ -241,6 +241,73 @@ func TestAPostWhoseAnswerIsLostIsNotDeliveredTwice(t *testing.T) {
 	}
 }
 
+// A follow-up whose token is about to die moves to a new bot message,
+// created with the update's call key as nonce. Discord created it from
+// one state but the answer was lost, and a newer state was queued
+// meanwhile: the retry carries the newer state and the same nonce, and
+// Discord answers with the message it created from the older one. That
+// message is then edited to the newer state: the latest state is the one
+// shown, and the run is in the channel once.
+func TestAMovedFollowUpShowsTheStateItsRetryCarried(t *testing.T) {
+	t.Parallel()
+	var armed, dropped atomic.Bool
+	var adapter atomic.Pointer[discord.Adapter]
+	var ref actions.MessageRef
+	done := actions.Message{Summary: "run 1", Text: "run 1 succeeded"}
+	w := newWorld(t, func(o *discord.Options) {
+		o.HTTPClient = &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			resp, err := http.DefaultTransport.RoundTrip(r)
+			if err == nil && armed.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/channels/"+infra+"/messages") &&
+				dropped.CompareAndSwap(false, true) {
+				resp.Body.Close()
+				// The run ends while the answer is on its way, and is lost.
+				if err := adapter.Load().Update(context.Background(), ref, done); err != nil {
+					t.Error(err)
+				}
+				return nil, io.ErrUnexpectedEOF
+			}
+			return resp, err
+		})}
+	})
+	adapter.Store(w.adapter)
+	ix := w.fake.Command(alice, guild, infra, "runs", nil)
+	w.discord.Deliver(t, ix)
+	w.expect(infra, "the reply in @original", func(m discordtest.Message) bool { return m.Original && !m.Thinking })
+	ctx := context.Background()
+	var err error
+	ref, err = w.adapter.Post(ctx, infra+"/"+ix.ID(), actions.Message{Summary: "run 1", Text: "run 1 started"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := w.fake.Message(ref.ID); m.Interaction == "" {
+		t.Fatal("the message is not a follow-up: the test checks nothing")
+	}
+	w.settle()
+	w.clock.advance(discord.TokenLife - 30*time.Second) // too old to edit the follow-up with
+	armed.Store(true)
+	if err := w.adapter.Update(ctx, ref, actions.Message{Summary: "run 1", Text: "run 1: step 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.adapter.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !dropped.Load() {
+		t.Fatal("no answer was lost: the test checks nothing")
+	}
+	var moved []discordtest.Message
+	for _, m := range w.fake.Messages(infra) {
+		if m.Interaction == "" {
+			moved = append(moved, m)
+		}
+	}
+	if len(moved) != 1 {
+		t.Fatalf("the run continued in %d bot messages, want one", len(moved))
+	}
+	if got := discordtest.Text(moved[0]); !strings.Contains(got, "run 1 succeeded") {
+		t.Errorf("the run's message shows %q, want its latest state", got)
+	}
+}
+
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
