@@ -150,8 +150,8 @@ func value(o *discordgo.ApplicationCommandInteractionDataOption) (word string, o
 		n, ok := o.Value.(float64)
 		return strconv.FormatFloat(n, 'f', -1, 64), ok
 	}
-	s, _ := o.Value.(string)
-	return quote(s), true
+	s, ok := o.Value.(string) // text, and ids (user, channel, role…)
+	return quote(s), ok
 }
 
 var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`)

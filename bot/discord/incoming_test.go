@@ -29,6 +29,8 @@ func malformed(w *world) map[string]discordtest.Interaction {
 		"number argument with a text value":   command(deploy(map[string]any{"name": "env", "type": 10, "value": "nope"})),
 		"boolean flag with a text value":      command(deploy(map[string]any{"name": "force", "type": 5, "value": "yes"})),
 		"boolean argument with a number":      command(deploy(map[string]any{"name": "env", "type": 5, "value": 1})),
+		"text argument with a number":         command(deploy(map[string]any{"name": "env", "type": 3, "value": 42})),
+		"text argument with no value":         command(deploy(map[string]any{"name": "env", "type": 3})),
 		"unknown subcommand, integer as text": command(map[string]any{"name": "nosuch", "type": 1, "options": []any{map[string]any{"name": "x", "type": 4, "value": "nope"}}}),
 		"null subcommand":                     command(nil),
 		"null option":                         command(deploy(nil)),
