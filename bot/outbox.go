@@ -220,11 +220,14 @@ func NewOutbox(c Carrier, opts OutboxOptions) *Outbox {
 // it, and returns the message's id once the platform has it. A rate limit
 // makes Post wait, not fail. When ctx ends before the message's turn came,
 // Post returns ctx's error and the message is never sent; when it ends
-// during the call, the call is cut short and Post reports how it ended, so
-// an error always means the platform does not have the message. The
-// Carrier's call is made with a context derived from ctx, values
-// included: a platform may say there where the message belongs (Discord:
-// the interaction it answers).
+// during the call, the call is cut short and Post reports how it ended.
+// An error means the message was not delivered as far as the outbox
+// knows, not that the platform certainly lacks it: a call whose answer
+// was lost (the connection dropped, a timeout, ctx ending in flight) may
+// have been carried out, and the Carrier's error may say so (Slack's: the
+// message may have been posted). The Carrier's call is made with a
+// context derived from ctx, values included: a platform may say there
+// where the message belongs (Discord: the interaction it answers).
 func (o *Outbox) Post(ctx context.Context, channel string, m actions.Message) (string, error) {
 	type result struct {
 		id  string
