@@ -139,8 +139,8 @@ func TestLongLinesGoToTheThread(t *testing.T) {
 		shown, threaded []string
 		note            string
 	}{
-		{"output", true, []string{"line 399"}, []string{"line 000", "line 100"}, "earlier lines are not shown; the thread has them"},
-		{"list", false, []string{"line 000"}, []string{"line 399", "line 300"}, "more lines are not shown; the thread has them"},
+		{"output", true, []string{"line 399"}, []string{"line 000", "line 100"}, "earlier lines are not shown here; see the thread"},
+		{"list", false, []string{"line 000"}, []string{"line 399", "line 300"}, "more lines are not shown here; see the thread"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -90,13 +90,13 @@ func render(m actions.Message) rendered {
 	}
 	shown, overflow := fitLines(m.Lines, m.Tail)
 	if len(overflow) > 0 && m.Tail {
-		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d earlier lines are not shown; the thread has them, except any that overflowed across a restart of infrabot.", len(overflow)))))
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d earlier lines are not shown here; see the thread.", len(overflow)))))
 	}
 	for _, chunk := range codeChunks(shown) {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(chunk), nil, nil))
 	}
 	if len(overflow) > 0 && !m.Tail {
-		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d more lines are not shown; the thread has them, except any that overflowed across a restart of infrabot.", len(overflow)))))
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("%d more lines are not shown here; see the thread.", len(overflow)))))
 	}
 	if links := linksMrkdwn(m.Links); links != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(links, maxSectionText)), nil, nil))
