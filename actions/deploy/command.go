@@ -366,9 +366,10 @@ func (lx *shellLexer) plain(ch byte, fresh bool) {
 			lx.fresh = true
 		case lx.prev == '(' && fresh:
 			top.kind = arith
-		case assignment.Match(lx.cmd.word) && lx.cmd.word[len(lx.cmd.word)-1] == '=':
+		case (top == nil || top.kind != dbracket) && assignment.Match(lx.cmd.word) && lx.cmd.word[len(lx.cmd.word)-1] == '=':
 			// Also an argument: readonly -a x=( … ), export, and
-			// whatever else takes assignments.
+			// whatever else takes assignments; but in [[ … ]] a
+			// regex such as state=(up|ready) is no array.
 			lx.push(array)
 		default:
 			lx.endWord()

@@ -127,6 +127,8 @@ func TestBashNeverEvaluatesAValue(t *testing.T) {
 		want      string // part of the error; "" means accepted
 	}{
 		{"[[ -eq ]]", `[[ {{ .n }} -eq 1 ]] || echo not one`, "inside [[ … ]]"},
+		{"a regex in [[ ]] is no array", `[[ web=a =~ web=(a|b) ]] && echo {{ .n }}`, ""},
+		{"a regex with alternatives in [[ ]] is no array", `out=ok; if [[ $out =~ ^ok$ || $out =~ state=(up|ready) ]]; then echo {{ .n }}; fi`, ""},
 		{"[[ -v ]]", `a=(1); [[ -v {{ .n }} ]]`, "inside [[ … ]]"},
 		{"$(( ))", `echo $(( {{ .n }} + 1 ))`, "inside (( … )) or $(( … ))"},
 		{"$(( )) in a word", `sleep x$(( {{ .n }} * 0 ))`, "inside (( … )) or $(( … ))"},
