@@ -1,7 +1,6 @@
 package environments_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -663,19 +662,6 @@ func TestServerStuckInBuildTimesOut(t *testing.T) {
 	ew.expectEverything("staging-logserver-1 ACTIVE", "staging-promoter-2 ACTIVE")
 }
 
-// logBuffer collects a logger's lines, from any goroutine.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // secondReadNotJSON answers the second GET of a server (the first is
 // Create's own read-back; the second, the first poll of the wait) 200
 // with an HTML page, as a misbehaving proxy in front of Nova can.
@@ -704,7 +690,7 @@ func TestOneAnswerThatIsNotJSONDoesNotFailAHealthyServer(t *testing.T) {
 		{Name: "web", Count: 1, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"}},
 	}}}
 	ew := newEnvWorld(t, simulator.Options{BuildDelay: 300 * time.Millisecond}, envs)
-	logs := &logBuffer{}
+	logs := &actionstest.Buffer{}
 	tr := &secondReadNotJSON{next: http.DefaultTransport}
 	cloud, err := openstack.New(context.Background(), openstack.Auth{
 		AuthURL: ew.sim.AuthURL(), Username: "admin", Password: "admin", ProjectName: "admin", DomainName: "Default",
@@ -743,7 +729,7 @@ func TestAFailedCreateLogsItsCause(t *testing.T) {
 		{Name: "web", Count: 1, Flavor: "m1.tiny", Image: "cirros-0.6", Networks: []string{"private"}},
 	}}}
 	ew := newEnvWorld(t, simulator.Options{}, envs)
-	logs := &logBuffer{}
+	logs := &actionstest.Buffer{}
 	ew.Opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	ew.wrap = func(c actions.Cloud) actions.Cloud { return failingWait{c} }
 	ew.Restart()
