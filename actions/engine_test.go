@@ -315,19 +315,19 @@ func TestAuditRecordsEveryStep(t *testing.T) {
 func TestAuditOutputShowsOneRecordPerLine(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	forged := "whoami\n 99 2026-11-21 12:00:00 dave       approved           teardown production run 7\r\x1b[2K\u2028x"
+	forged := "whoami\n 99 2026-11-21 12:00:00 dave       approved           teardown production run 7\r\x1b[2K\u2028x\u202eyz"
 	w.As("erin", forged)
 	r := w.As("alice", "audit")
 	var request string
 	for _, l := range r.Lines {
-		if strings.ContainsFunc(l, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' }) {
+		if strings.ContainsFunc(l, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u202e' }) {
 			t.Errorf("an audit line holds a control character, so it may show as two records: %q", l)
 		}
 		if strings.Contains(l, "request") && strings.Contains(l, "whoami") {
 			request = l
 		}
 	}
-	if want := `— whoami\n 99 2026-11-21 12:00:00 dave       approved           teardown production run 7\r\x1b[2K\u2028x`; !strings.HasSuffix(request, want) {
+	if want := `— whoami\n 99 2026-11-21 12:00:00 dave       approved           teardown production run 7\r\x1b[2K\u2028x\u202eyz`; !strings.HasSuffix(request, want) {
 		t.Errorf("erin's request shows as %q, want it to end %q", request, want)
 	}
 	entries, err := w.DB.Tail(context.Background(), 100)

@@ -34,8 +34,10 @@ type Command struct {
 // quotes a backslash escapes the next character. "--flag" and
 // "--flag=value" are flags, and the value may be quoted
 // (--reason="db upgrade"); a quoted "--flag" is an argument; a lone "--"
-// ends flags. Quotes keep spaces and tabs, never a control character:
-// a command is one line of plain text, quoted or not. Parse never panics;
+// ends flags. Outside quotes a line break separates words, as a space
+// does; inside them, spaces and tabs are kept and any other control
+// character is refused, so that a quoted argument (a reason, say) is one
+// line of plain text. Parse never panics;
 // malformed input gives an *Error of kind Invalid saying what is wrong.
 func Parse(line string) (Command, error) {
 	if len(line) > MaxCommandLen {

@@ -154,10 +154,11 @@ func Elapsed(d time.Duration) string { return elapsed(d) }
 func ListOr(items []string, none string) string { return listOr(items, none) }
 
 // visible returns s for one line of a message: a control character
-// (a line break, an escape, a tab) or a line or paragraph separator is
-// written as its Go escape (\n, \x1b, \u2028), so that text a person
-// typed cannot start what looks like another line. Only what is shown
-// is escaped; records keep s as it is.
+// (a line break, an escape, a tab), a line or paragraph separator, or a
+// bidirectional override or isolate is written as its Go escape (\n,
+// \x1b, \u2028, \u202e), so that text a person typed cannot start what
+// looks like another line, nor show the rest of its line reordered. Only
+// what is shown is escaped; records keep s as it is.
 func visible(s string) string {
 	if !strings.ContainsFunc(s, breaksLine) {
 		return s
@@ -176,7 +177,8 @@ func visible(s string) string {
 
 // breaksLine reports whether r may not be shown as it is within a line.
 func breaksLine(r rune) bool {
-	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
+		'\u202a' <= r && r <= '\u202e' || '\u2066' <= r && r <= '\u2069'
 }
 
 // Stamp writes a moment for people: "Jan 2 15:04 UTC".
