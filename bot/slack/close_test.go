@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,7 +35,7 @@ func TestCloseRunsEveryAcceptedCommand(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 200 {
-					if a.submit(context.Background(), job{in: bot.Incoming{Platform: Platform, UserID: "U1", Channel: "C1", Text: "runs"}}, i%2 == 0) {
+					if a.submit(job{in: bot.Incoming{Platform: Platform, UserID: fmt.Sprintf("U%d", i), Channel: "C1", Text: "runs"}}) {
 						accepted.Add(1)
 					}
 				}

@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -108,7 +107,7 @@ func (a *Adapter) accept(w http.ResponseWriter, r *http.Request, req request, si
 	if r.URL.Path == commandsPath && a.opts.InlineWait > 0 {
 		j.inline = newInline()
 	}
-	if !a.submit(context.Background(), j, false) {
+	if !a.submit(j) {
 		a.forgetDelivery(r.Context(), keys)
 		a.refuse(w, r.URL.Path, *req.line)
 		return

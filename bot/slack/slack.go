@@ -219,11 +219,11 @@ func (a *Adapter) Update(ctx context.Context, ref actions.MessageRef, m actions.
 
 // submit queues a command for the workers and reports whether it did. It
 // does not while the adapter is closing. When there is no room (for
-// anyone, or for this person) it refuses at once, to be answered "busy";
-// wait makes it wait for room until ctx ends instead. HTTP and Socket
-// Mode both refuse: a wait would hold up other people's deliveries.
-func (a *Adapter) submit(ctx context.Context, j job, wait bool) bool {
-	return a.commands.Submit(ctx, j.in.UserID, j, wait)
+// anyone, or for this person) it refuses at once, to be answered "busy":
+// HTTP and Socket Mode both refuse, as a wait would hold up other
+// people's deliveries.
+func (a *Adapter) submit(j job) bool {
+	return a.commands.Submit(context.Background(), j.in.UserID, j, false)
 }
 
 // run hands one line to the router and answers: in the waiting

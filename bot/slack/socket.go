@@ -186,7 +186,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	}
 	// Not waiting for room: envelopes are read one at a time, so a wait
 	// for one person's full queue would hold everyone else's.
-	if !a.submit(ctx, job{in: *req.line}, false) {
+	if !a.submit(job{in: *req.line}) {
 		a.forgetDelivery(ctx, keys)
 		a.refuseAcknowledged(evt.Type, *req.line)
 	}
