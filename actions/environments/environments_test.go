@@ -785,23 +785,8 @@ func TestCancelTeardownTellsWhatWasSent(t *testing.T) {
 	t.Parallel()
 	ew := newEnvWorld(t, simulator.Options{DeleteDelay: 2 * time.Second}, declared(2))
 	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
-	sent := make(chan string, 16)
-	ew.mu.Lock()
-	ew.sent = sent
-	ew.mu.Unlock()
-
-	id := ew.start("bob", "teardown staging")
+	id, r := ew.cancelTeardownOnceSent()
 	sid := strconv.FormatInt(id, 10)
-	ew.Expect(ew.As("alice", "approve "+sid), false, "approved request "+sid)
-	for range 3 {
-		select {
-		case <-sent:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the deletes were not sent")
-		}
-	}
-	ew.Expect(ew.As("bob", "cancel "+sid), false, "cancelling run "+sid)
-	r := ew.finished(id, actions.Cancelled)
 	if len(r.Steps) != 3 {
 		t.Fatalf("steps %+v", r.Steps)
 	}
@@ -817,6 +802,34 @@ func TestCancelTeardownTellsWhatWasSent(t *testing.T) {
 		t.Errorf("`run %s` shows a sent delete as cancelled:\n%s", sid, text)
 	}
 	actionstest.WaitFor(t, func() bool { return len(ew.owned("staging")) == 0 })
+}
+
+// cancelTeardownOnceSent starts a teardown of staging's three servers,
+// has alice approve it, waits until all three deletes were sent, has bob
+// cancel it and returns the run as it finished, cancelled.
+func (ew *envWorld) cancelTeardownOnceSent() (int64, *actions.Run) {
+	ew.T.Helper()
+	sent := make(chan string, 16)
+	ew.mu.Lock()
+	ew.sent = sent
+	ew.mu.Unlock()
+	defer func() {
+		ew.mu.Lock()
+		ew.sent = nil
+		ew.mu.Unlock()
+	}()
+	id := ew.start("bob", "teardown staging")
+	sid := strconv.FormatInt(id, 10)
+	ew.Expect(ew.As("alice", "approve "+sid), false, "approved request "+sid)
+	for range 3 {
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			ew.T.Fatal("the deletes were not sent")
+		}
+	}
+	ew.Expect(ew.As("bob", "cancel "+sid), false, "cancelling run "+sid)
+	return id, ew.finished(id, actions.Cancelled)
 }
 
 // beingDeleted counts the servers in the cloud Nova lists with task state
@@ -849,25 +862,7 @@ func TestServerBeingDeletedIsNotCountedAsThere(t *testing.T) {
 	t.Parallel()
 	ew := newEnvWorld(t, simulator.Options{DeleteDelay: 3 * time.Second}, declared(2))
 	ew.finished(ew.start("bob", "provision staging"), actions.Succeeded)
-	sent := make(chan string, 16)
-	ew.mu.Lock()
-	ew.sent = sent
-	ew.mu.Unlock()
-	id := ew.start("bob", "teardown staging")
-	sid := strconv.FormatInt(id, 10)
-	ew.Expect(ew.As("alice", "approve "+sid), false, "approved request "+sid)
-	for range 3 {
-		select {
-		case <-sent:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the deletes were not sent")
-		}
-	}
-	ew.Expect(ew.As("bob", "cancel "+sid), false, "cancelling run "+sid)
-	ew.finished(id, actions.Cancelled)
-	ew.mu.Lock()
-	ew.sent = nil
-	ew.mu.Unlock()
+	ew.cancelTeardownOnceSent()
 	if n := ew.beingDeleted(); n != 3 {
 		t.Fatalf("%d servers being deleted after the cancel, want the 3 whose deletes were sent", n)
 	}
