@@ -9,7 +9,6 @@ import (
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/health"
-	"github.com/infrabot/infrabot/actions/health/healthtest"
 )
 
 // A note written in an incident's timeline (on-call's "PagerDuty ci
@@ -17,12 +16,9 @@ import (
 // resolution: after a restart the incident is resolved, with the note.
 func TestNoteWhileAResolutionIsStoredKeepsBoth(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	w := newWorld(t, []health.Check{httpCheck("registry", tg.URL)})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1")
+	w.openIncident("incident 1")
 
 	// Another module holds the store's one writer, as a slow fsync would.
 	ctx := context.Background()

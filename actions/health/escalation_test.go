@@ -7,7 +7,6 @@ import (
 
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/health"
-	"github.com/infrabot/infrabot/actions/health/healthtest"
 )
 
 // escalated is c following the escalation ci-oncall.
@@ -21,13 +20,10 @@ func escalated(c health.Check) health.Check {
 // (a 429 with a long Retry-After) does not keep paging going.
 func TestAckIsToldToEscalationBeforeTheMessagesAreUpdated(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	slow := newSlowChat()
 	w := newWorldOn(t, []health.Check{escalated(httpCheck("logserver-http", tg.URL))}, slow)
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1")
+	w.openIncident("incident 1")
 
 	var acked sync.WaitGroup
 	defer acked.Wait()
@@ -44,13 +40,10 @@ func TestAckIsToldToEscalationBeforeTheMessagesAreUpdated(t *testing.T) {
 // next start, once.
 func TestCrashWhileEscalationHearsOfAnAckTellsItAtTheNextStart(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	checks := []health.Check{escalated(httpCheck("logserver-http", tg.URL))}
 	w := newWorld(t, checks)
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1")
+	w.openIncident("incident 1")
 
 	release := w.pager.hangOn(actions.IncidentAcknowledged)
 	var acked sync.WaitGroup
@@ -75,13 +68,10 @@ func TestCrashWhileEscalationHearsOfAnAckTellsItAtTheNextStart(t *testing.T) {
 // although the incident is no longer open.
 func TestCrashWhileEscalationHearsOfARecoveryTellsItAtTheNextStart(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	checks := []health.Check{escalated(httpCheck("logserver-http", tg.URL))}
 	w := newWorld(t, checks)
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1")
+	w.openIncident("incident 1")
 	tg.Failing.Store(false)
 	w.step(time.Minute) // one success
 

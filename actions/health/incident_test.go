@@ -95,12 +95,9 @@ func TestOutageOpensOneIncidentUntilRecovery(t *testing.T) {
 // opens a new one after N more failures, not at once.
 func TestResolveByHand(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	w := newWorld(t, []health.Check{httpCheck("registry", tg.URL)})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1")
+	w.openIncident("incident 1")
 	w.Expect(w.As("bob", "resolve 1"), false, "incident 1 (registry) resolved by bob")
 	if m := w.onePost("incident 1"); !strings.Contains(m.Summary, "resolved by bob") || len(m.Buttons) != 0 {
 		t.Errorf("message after resolve: %s %v", m.Summary, buttons(m))
@@ -118,12 +115,9 @@ func TestResolveByHand(t *testing.T) {
 // the snooze ends and it still fails, infrabot notifies again.
 func TestSnoozeSilencesThenRenotifies(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	w := newWorld(t, []health.Check{httpCheck("promoter", tg.URL)})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1")
+	w.openIncident("incident 1")
 
 	w.Expect(w.As("bob", "snooze 1 30m waiting for the vendor"), false, "incident 1 (promoter) snoozed until")
 	m := w.onePost("incident 1")
@@ -153,8 +147,7 @@ func TestSnoozeSilencesThenRenotifies(t *testing.T) {
 // `incidents` and the timeline.
 func TestSnoozeTimesHaveADate(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	w := newWorld(t, []health.Check{httpCheck("promoter", tg.URL)})
 	w.step(time.Minute)
 	w.step(time.Minute)
@@ -174,12 +167,9 @@ func TestSnoozeTimesHaveADate(t *testing.T) {
 // is notified again at its next failure.
 func TestEndingACheckSnoozeReleasesItsIncident(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	w := newWorld(t, []health.Check{escalated(httpCheck("logserver-http", tg.URL))})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1")
+	w.openIncident("incident 1")
 	w.Expect(w.As("bob", "snooze logserver-http 4h deploying"), false, "and so is incident 1")
 	w.step(time.Minute)
 	w.Expect(w.As("bob", "snooze logserver-http 0"), false, "check logserver-http is no longer snoozed, nor is incident 1")
@@ -245,8 +235,7 @@ func TestCheckSnoozeAndRecoveryDuringIt(t *testing.T) {
 // Many checks failing at once open one incident each, never two.
 func TestManyChecksFailingAtOnce(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	var checks []health.Check
 	for i := range 40 {
 		checks = append(checks, httpCheck(fmt.Sprintf("web-%02d", i), tg.URL))
@@ -283,8 +272,7 @@ func TestManyChecksFailingAtOnce(t *testing.T) {
 // the second failure after it opens the incident.
 func TestFailureCountSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	w := newWorld(t, []health.Check{httpCheck("registry", tg.URL)})
 	w.step(time.Minute)
 	w.restart()
@@ -331,8 +319,7 @@ func TestDigestSections(t *testing.T) {
 // changes nothing.
 func TestReconfigureKeepsFailureCounts(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	other := healthtest.NewService(t)
 	gone := healthtest.NewService(t)
 	w := newWorld(t, []health.Check{httpCheck("registry", tg.URL), httpCheck("gone", gone.URL)})
@@ -368,13 +355,10 @@ func TestReconfigureKeepsFailureCounts(t *testing.T) {
 // opened none, and each recovery tried to resolve that one again).
 func TestCheckPutBackAfterItsIncidentWasResolvedOpensIncidents(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	registry := httpCheck("registry", tg.URL)
 	w := newWorld(t, []health.Check{registry})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1: registry")
+	w.openIncident("incident 1: registry")
 	ctx := context.Background()
 	if err := w.mod.Reconfigure(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -405,13 +389,10 @@ func TestCheckPutBackAfterItsIncidentWasResolvedOpensIncidents(t *testing.T) {
 // is open, the incident resolved by hand, then started with it again.
 func TestCheckPutBackAtARestartAfterItsIncidentWasResolvedOpensIncidents(t *testing.T) {
 	t.Parallel()
-	tg := healthtest.NewService(t)
-	tg.Failing.Store(true)
+	tg := failingService(t)
 	registry := httpCheck("registry", tg.URL)
 	w := newWorld(t, []health.Check{registry})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.onePost("incident 1: registry")
+	w.openIncident("incident 1: registry")
 	w.checks = nil
 	w.restart()
 	w.Expect(w.As("bob", "resolve 1"), false, "incident 1 (registry) resolved by bob")

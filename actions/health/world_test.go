@@ -12,6 +12,7 @@ import (
 	"github.com/infrabot/infrabot/actions"
 	"github.com/infrabot/infrabot/actions/actionstest"
 	"github.com/infrabot/infrabot/actions/health"
+	"github.com/infrabot/infrabot/actions/health/healthtest"
 	"github.com/infrabot/infrabot/actions/schedule"
 )
 
@@ -135,6 +136,23 @@ func (w *world) posts(s string) []actions.Message { return w.Chat.Sent("C0DEFAUL
 func (w *world) onePost(s string) actions.Message {
 	w.T.Helper()
 	return w.One("C0DEFAULT", s)
+}
+
+// failingService is a service whose checks fail until the test says
+// otherwise.
+func failingService(t *testing.T) *healthtest.Service {
+	tg := healthtest.NewService(t)
+	tg.Failing.Store(true)
+	return tg
+}
+
+// openIncident steps w through the two failures that open an incident
+// and returns the one message in the default channel holding s.
+func (w *world) openIncident(s string) actions.Message {
+	w.T.Helper()
+	w.step(time.Minute)
+	w.step(time.Minute)
+	return w.onePost(s)
 }
 
 func buttons(m actions.Message) []string {
