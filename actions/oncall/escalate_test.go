@@ -91,10 +91,7 @@ func TestEscalationPagesThenStopsOnAck(t *testing.T) {
 // due while infrabot was down fires once at start.
 func TestEscalationSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.One("dm:UBOB", "page for you: incident 1")
+	w := newPagedWorld(t)
 
 	w.step(5 * time.Minute)
 	w.restart() // nothing is due yet: nothing is paged again
@@ -191,10 +188,7 @@ func TestHandoffAcrossDSTAt0900Local(t *testing.T) {
 // pages no further level, and the pages say it is resolved.
 func TestRecoveryEndsEscalation(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.One("dm:UBOB", "page for you: incident 1")
+	w := newPagedWorld(t)
 	w.target.Failing.Store(false)
 	w.step(time.Minute)
 	w.step(time.Minute) // two successes resolve it
@@ -230,10 +224,7 @@ func TestSnoozeOfAFinishedEscalationPagesNoMore(t *testing.T) {
 // both the level's own due time and the snooze's end.
 func TestShorterSnoozeShortensEscalationHold(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
-	w.step(time.Minute)
-	w.step(time.Minute) // 12:02: bob is paged, alice is due at 12:17
-	w.One("dm:UBOB", "page for you: incident 1")
+	w := newPagedWorld(t) // 12:02: bob is paged, alice is due at 12:17
 	w.Expect(w.As("bob", "snooze 1 4h"), false, "snoozed until")
 	w.Expect(w.As("bob", "snooze 1 20m"), false, "snoozed until Nov 21 12:22 UTC")
 	w.restart()
@@ -249,15 +240,12 @@ func TestShorterSnoozeShortensEscalationHold(t *testing.T) {
 // paged at once when it was due, and the next counts from it.
 func TestEndedSnoozeReleasesEscalation(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.One("dm:UBOB", "page for you: incident 1")
+	w := newPagedWorld(t)
 	w.Expect(w.As("bob", "snooze 1 4h"), false, "snoozed until")
 	w.step(20 * time.Minute) // 12:22: alice was due at 12:17
 	w.None("dm:UALICE", "incident 1")
 
-	w.oncall.IncidentChanged(t.Context(), actions.IncidentEvent{Change: actions.IncidentSnoozed, ID: 1, Check: "logserver-http", Escalation: "ci-oncall", Time: w.Clock.Now()})
+	w.snoozeEnded(1)
 	w.step(5 * time.Second) // the escalation job's next run
 	w.One("dm:UALICE", "page for you: incident 1")
 	w.step(29 * time.Minute)
@@ -270,15 +258,12 @@ func TestEndedSnoozeReleasesEscalation(t *testing.T) {
 // its date: a snooze can last days.
 func TestSnoozeNoteSaysTheDayOfTheNextPage(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
-	w.step(time.Minute)
-	w.step(time.Minute)
-	w.One("dm:UBOB", "page for you: incident 1")
+	w := newPagedWorld(t)
 	w.Expect(w.As("bob", "snooze 1 2d"), false, "snoozed until")
 	if tl := w.timeline("1"); !strings.Contains(tl, "escalation waits for the snooze: next page at Nov 23 12:02 UTC") {
 		t.Errorf("the timeline does not say the day of the next page:\n%s", tl)
 	}
-	w.oncall.IncidentChanged(t.Context(), actions.IncidentEvent{Change: actions.IncidentSnoozed, ID: 1, Check: "logserver-http", Escalation: "ci-oncall", Time: w.Clock.Now()})
+	w.snoozeEnded(1)
 	if tl := w.timeline("1"); !strings.Contains(tl, "escalation goes on, the snooze ended: next page at Nov 21 12:17 UTC") {
 		t.Errorf("the timeline does not say the day of the next page once the snooze ended:\n%s", tl)
 	}

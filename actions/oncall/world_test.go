@@ -90,6 +90,24 @@ func newWorld(t *testing.T, escalations []oncall.Escalation, opts oncall.Options
 	return newWorldTB(t, escalations, opts)
 }
 
+// newPagedWorld is the world with issueEscalation two minutes on: the
+// check has failed twice, incident 1 is open and bob was paged for it
+// (at 12:02; alice is due at 12:17).
+func newPagedWorld(t *testing.T) *world {
+	t.Helper()
+	w := newWorld(t, []oncall.Escalation{issueEscalation()}, oncall.Options{})
+	w.step(time.Minute)
+	w.step(time.Minute)
+	w.One("dm:UBOB", "page for you: incident 1")
+	return w
+}
+
+// snoozeEnded tells on-call that the snooze of incident id ended now, as
+// `snooze <check> 0` reports it: with an end that is not after now.
+func (w *world) snoozeEnded(id int64) {
+	w.oncall.IncidentChanged(w.T.Context(), actions.IncidentEvent{Change: actions.IncidentSnoozed, ID: id, Check: "logserver-http", Escalation: "ci-oncall", Time: w.Clock.Now()})
+}
+
 // newBenchWorld is the world with an escalation of one level that does
 // not repeat, for benchmarks: nothing ever comes due.
 func newBenchWorld(b *testing.B) *world {
