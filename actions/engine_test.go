@@ -2,7 +2,6 @@ package actions_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -492,11 +491,7 @@ func TestCancelWhileARunStartsStopsIt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := tempDB(t)
 			audit := &startHeld{DB: db, entered: make(chan struct{}), release: make(chan struct{})}
 			e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: db, Audit: audit, Environments: []string{"staging"}})
 			defer e.Close()

@@ -53,12 +53,20 @@ func (s *watchedRuns) UpdateRun(ctx context.Context, id int64, fn func(*actions.
 	return s.RunStore.UpdateRun(ctx, id, fn)
 }
 
-func newWatched(t *testing.T) (*watchedRuns, *storage.DB) {
+// tempDB opens a fresh store in t's temporary directory, closed when t
+// ends.
+func tempDB(t *testing.T) *storage.DB {
+	t.Helper()
 	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newWatched(t *testing.T) (*watchedRuns, *storage.DB) {
+	db := tempDB(t)
 	return &watchedRuns{RunStore: db, t: t}, db
 }
 
@@ -239,11 +247,7 @@ func TestRunStartsWhenItsCallerGoesAway(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := tempDB(t)
 			runs := &cutWhenRunning{RunStore: db, cut: func() {}}
 			e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: runs, Locks: db, Audit: db, Environments: []string{"staging"}})
 			defer e.Close()

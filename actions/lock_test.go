@@ -3,7 +3,6 @@ package actions_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -161,11 +160,7 @@ func (l *releaseWatch) UpdateLock(ctx context.Context, env string, fn func(*acti
 // run already took the environment.
 func TestRunOutcomeIsStoredBeforeItsEnvironmentIsGivenBack(t *testing.T) {
 	t.Parallel()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := tempDB(t)
 	locks := &releaseWatch{DB: db}
 	e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: locks, Audit: db, Environments: []string{"staging"}})
 	defer e.Close()
@@ -216,11 +211,7 @@ func TestRunOutcomeIsAuditedBeforeItsEnvironmentIsGivenBack(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := tempDB(t)
 			locks := &releaseWatch{DB: db}
 			e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: locks, Audit: db, Environments: []string{"staging"}})
 			defer e.Close()

@@ -3,7 +3,6 @@ package actions_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,11 +29,7 @@ func (b *brokenAudit) Append(ctx context.Context, e actions.AuditEntry) (actions
 // command whose request cannot be recorded is refused and not run.
 func TestCommandThatCannotBeAuditedDoesNotRun(t *testing.T) {
 	t.Parallel()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "infrabot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := tempDB(t)
 	audit := &brokenAudit{DB: db}
 	seen := &observed{}
 	e := actions.NewEngine(actions.Options{Policy: actionstest.People(), Runs: db, Locks: db, Audit: audit, Environments: []string{"staging"}, Observer: seen})
