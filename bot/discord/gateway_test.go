@@ -16,15 +16,7 @@ func TestTeardownThroughTheGateway(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.fake.HeartbeatInterval(200)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.adapter.RunGateway(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("RunGateway: %v", err)
-		}
-	})
+	w.runGateway()
 	w.fake.WaitFor(t, "IDENTIFY and a heartbeat", func() bool {
 		return w.fake.CountOps(2) == 1 && w.fake.CountOps(1) >= 1 && w.fake.Connected()
 	})

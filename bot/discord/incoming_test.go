@@ -1,7 +1,6 @@
 package discord_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -60,15 +59,7 @@ func TestMalformedOptionsAreRefused(t *testing.T) {
 func TestMalformedOptionsThroughTheGatewayAreRefused(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.adapter.RunGateway(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("RunGateway: %v", err)
-		}
-	})
+	w.runGateway()
 	w.fake.WaitFor(t, "the gateway connected", w.fake.Connected)
 	shapes := malformed(w)
 	for _, ix := range shapes {

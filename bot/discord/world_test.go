@@ -186,6 +186,20 @@ func newWorld(t *testing.T, tweak ...func(*discord.Options)) *world {
 	return w
 }
 
+// runGateway runs the adapter's gateway until the test ends, then stops
+// it and fails the test if it returned an error.
+func (w *world) runGateway() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.adapter.RunGateway(ctx) }()
+	w.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			w.t.Errorf("RunGateway: %v", err)
+		}
+	})
+}
+
 // settle waits until every accepted command has run, every run has ended
 // and Discord has heard everything.
 func (w *world) settle() {
