@@ -172,6 +172,17 @@ func flush(t *testing.T, o *bot.Outbox) {
 	}
 }
 
+// mustPost posts m to channel through o and returns its id, failing the
+// test if the post fails.
+func mustPost(t *testing.T, o *bot.Outbox, channel string, m actions.Message) string {
+	t.Helper()
+	id, err := o.Post(t.Context(), channel, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func texts(calls []call) []string {
 	var out []string
 	for _, c := range calls {
@@ -216,10 +227,7 @@ func TestUpdatesAreCoalescedAndNeverReordered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPlatform()
 		o := newOutbox(p, &logBuffer{})
-		id, err := o.Post(t.Context(), "C1", msg("state 0"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, o, "C1", msg("state 0"))
 		start := time.Now()
 		for i := 1; i <= 100; i++ {
 			o.Update("C1", id, msg(fmt.Sprintf("state %03d", i)))
@@ -309,10 +317,7 @@ func TestRefusalsAreNeverRetried(t *testing.T) {
 				p := newPlatform()
 				log := &logBuffer{}
 				o := newOutbox(p, log)
-				id, err := o.Post(t.Context(), "C1", msg("first"))
-				if err != nil {
-					t.Fatal(err)
-				}
+				id := mustPost(t, o, "C1", msg("first"))
 				p.fail(tc.call, refused, refused)
 				tc.send(o, id)
 				flush(t, o)
@@ -339,10 +344,7 @@ func TestAMessageThatIsGoneIsNotUpdatedAgain(t *testing.T) {
 		p := newPlatform()
 		log := &logBuffer{}
 		o := newOutbox(p, log)
-		id, err := o.Post(t.Context(), "C1", msg("run 1"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, o, "C1", msg("run 1"))
 		p.fail("update", gone)
 		for i := range 10 {
 			o.Update("C1", id, msg(fmt.Sprintf("run 1 step %d", i)))
@@ -454,10 +456,7 @@ func TestARetriedUpdateSendsTheLatestState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPlatform()
 		o := newOutbox(p, &logBuffer{})
-		id, err := o.Post(t.Context(), "C1", msg("state 0"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, o, "C1", msg("state 0"))
 		p.fail("update", transient)
 		time.Sleep(time.Second)
 		o.Update("C1", id, msg("state 1"))
@@ -572,10 +571,7 @@ func TestOverflowIsThreadedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPlatform()
 		o := newOutbox(p, &logBuffer{})
-		id, err := o.Post(t.Context(), "C1", msg("log", "a", "b", "c", "d", "e"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, o, "C1", msg("log", "a", "b", "c", "d", "e"))
 		time.Sleep(2 * time.Second)
 		o.Update("C1", id, msg("log", "a", "b", "c", "d", "e", "f", "g"))
 		flush(t, o)
@@ -612,10 +608,7 @@ func TestAPostedMessageThreadsItsFirstOverflowAfterTheSweep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPlatform()
 		o := newOutbox(p, &logBuffer{})
-		id, err := o.Post(t.Context(), "C1", msg("run 1"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, o, "C1", msg("run 1"))
 		time.Sleep(2 * time.Minute)
 		// Another post sweeps, past run 1's interval.
 		if _, err := o.Post(t.Context(), "C2", msg("run 2")); err != nil {
@@ -649,10 +642,7 @@ func TestCloseGivesUpWhatIsLeftWhenItsContextEnds(t *testing.T) {
 		p := newPlatform()
 		log := &logBuffer{}
 		o := newOutbox(p, log)
-		id, err := o.Post(t.Context(), "C1", msg("run 1"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, o, "C1", msg("run 1"))
 		p.fail("post", limited(time.Hour))
 		o.Send("C1", msg("stuck behind an hour's rate limit"))
 		o.Send("C1", msg("queued behind it"))
@@ -720,10 +710,7 @@ func TestQueuedIsTheDepthOfTheQueue(t *testing.T) {
 		if n := o.Queued(); n != 0 {
 			t.Fatalf("a new outbox has %d queued, want 0", n)
 		}
-		id, err := o.Post(t.Context(), "C1", msg("run 1"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, o, "C1", msg("run 1"))
 		p.fail("post", limited(time.Minute))
 		o.Send("C1", msg("stuck behind a minute's rate limit"))
 		o.Send("C1", msg("second"))
