@@ -315,11 +315,7 @@ func TestAClientTimeoutIsRetried(t *testing.T) {
 		}
 		return inner.RoundTrip(r)
 	})}
-	a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
-		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := noWaitAdapter(t, fake, hc, nil)
 	ctx := context.Background()
 	ref, err := a.Post(ctx, infra, actions.Message{Summary: "run 1", Text: "run 1 started"})
 	if err != nil {
@@ -345,6 +341,18 @@ func TestAClientTimeoutIsRetried(t *testing.T) {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// noWaitAdapter is an adapter on fake whose calls go through hc and whose
+// backoff does not wait; log may be nil.
+func noWaitAdapter(t *testing.T, fake *slacktest.Server, hc *http.Client, log *slog.Logger) *islack.Adapter {
+	t.Helper()
+	a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
+		Logger: log, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
 
 // Slack posted a message (or a thread reply) but its answer was lost: the
 // connection dropped, or the HTTP client's Timeout fired first. The retry
@@ -387,11 +395,7 @@ func TestAPostWhoseAnswerIsLostIsNotDeliveredTwice(t *testing.T) {
 				}
 				return inner.RoundTrip(r)
 			})}
-			a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
-				Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			a := noWaitAdapter(t, fake, hc, nil)
 			ref, err := a.Post(context.Background(), infra, actions.Message{Summary: "PAGE: db down", Lines: lines, Tail: true})
 			if err != nil {
 				t.Fatal(err)
@@ -469,11 +473,7 @@ func TestAPostIsSentAgainWhenTheLookForItIsRefused(t *testing.T) {
 				return inner.RoundTrip(r)
 			})}
 			log := &actionstest.Buffer{}
-			a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
-				Logger: slog.New(slog.NewTextHandler(log, nil)), Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			a := noWaitAdapter(t, fake, hc, slog.New(slog.NewTextHandler(log, nil)))
 			ref, err := a.Post(context.Background(), infra, actions.Message{Summary: "PAGE: db down", Text: "PAGE: db down"})
 			if err != nil {
 				t.Fatalf("the page was given up: %v", err)
@@ -512,11 +512,7 @@ func TestAPostAnsweredWithAServerErrorIsLookedForFirst(t *testing.T) {
 				}
 				return inner.RoundTrip(r)
 			})}
-			a, err := islack.New(islack.Options{BotToken: botToken, APIURL: fake.APIURL(), HTTPClient: hc, Router: &countingRouter{},
-				Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			a := noWaitAdapter(t, fake, hc, nil)
 			ref, err := a.Post(context.Background(), infra, actions.Message{Summary: "PAGE: db down", Text: "PAGE: db down"})
 			if err != nil {
 				t.Fatal(err)
