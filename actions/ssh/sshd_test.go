@@ -33,6 +33,26 @@ func sshdRemote(t *testing.T, d *sshtest.SSHD, known ...string) *ssh.Remote {
 	})
 }
 
+// sshdRemoteWithGrace is sshdRemote with the given CancelGrace.
+func sshdRemoteWithGrace(t *testing.T, d *sshtest.SSHD, grace time.Duration) *ssh.Remote {
+	t.Helper()
+	return newRemote(t, ssh.Config{
+		User: d.User, PrivateKey: d.Client.PEM, CancelGrace: grace,
+		KnownHosts: []string{sshtest.WriteKnownHosts(t, d.KnownHostsLine())},
+	})
+}
+
+// startInBackground runs cmd on addr through r in the background and
+// waits for it to print its "pid N"; it returns N and the channel Run's
+// error arrives on.
+func startInBackground(t *testing.T, ctx context.Context, r *ssh.Remote, addr, cmd string) (int, <-chan error) {
+	t.Helper()
+	out := lines{ch: make(chan string, 8)}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, addr, cmd, out.add) }()
+	return startedPID(t, out.ch, done), done
+}
+
 func TestSSHDStreamsOutput(t *testing.T) {
 	t.Parallel()
 	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
@@ -111,10 +131,7 @@ func TestSSHDStepTimeout(t *testing.T) {
 	connect(t, r, d.Addr)
 	ctx, cancel := context.WithTimeout(testContext(t), stepTimeout)
 	defer cancel()
-	out := lines{ch: make(chan string, 8)}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, d.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
-	pid := startedPID(t, out.ch, done)
+	pid, done := startInBackground(t, ctx, r, d.Addr, "sleep 300 & echo pid $!; wait")
 	err := <-done
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(chatMessage(err), "timed out") {
 		t.Errorf("error = %v", err)
@@ -127,14 +144,9 @@ func TestSSHDCancelStopsTheRemoteCommand(t *testing.T) {
 	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
 	r := sshdRemote(t, d)
 	ctx, cancel := context.WithCancel(testContext(t))
-	out := lines{ch: make(chan string, 8)}
-	done := make(chan error, 1)
 	// A pipeline and a background job: every process of the command must
 	// go, not only the shell sshd started.
-	go func() {
-		done <- r.Run(ctx, d.Addr, "sleep 300 & echo pid $!; sleep 301 | cat; wait", out.add)
-	}()
-	pid := startedPID(t, out.ch, done)
+	pid, done := startInBackground(t, ctx, r, d.Addr, "sleep 300 & echo pid $!; sleep 301 | cat; wait")
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) {
@@ -153,15 +165,9 @@ func TestSSHDCancelStopsTheRemoteCommand(t *testing.T) {
 func TestSSHDCancelKillsACommandThatIgnoresTERM(t *testing.T) {
 	t.Parallel()
 	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
-	r := newRemote(t, ssh.Config{
-		User: d.User, PrivateKey: d.Client.PEM, CancelGrace: time.Second,
-		KnownHosts: []string{sshtest.WriteKnownHosts(t, d.KnownHostsLine())},
-	})
+	r := sshdRemoteWithGrace(t, d, time.Second)
 	ctx, cancel := context.WithCancel(testContext(t))
-	out := lines{ch: make(chan string, 8)}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, d.Addr, "trap '' TERM HUP; sleep 300 & echo pid $!; wait", out.add) }()
-	pid := startedPID(t, out.ch, done)
+	pid, done := startInBackground(t, ctx, r, d.Addr, "trap '' TERM HUP; sleep 300 & echo pid $!; wait")
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) || !strings.Contains(chatMessage(err), "was stopped") {
@@ -176,16 +182,10 @@ func TestSSHDCancelKillsACommandThatIgnoresTERM(t *testing.T) {
 func TestSSHDCancelSaysWhenItCannotTellTheCommandEnded(t *testing.T) {
 	t.Parallel()
 	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
-	r := newRemote(t, ssh.Config{
-		User: d.User, PrivateKey: d.Client.PEM, CancelGrace: time.Second,
-		KnownHosts: []string{sshtest.WriteKnownHosts(t, d.KnownHostsLine())},
-	})
+	r := sshdRemoteWithGrace(t, d, time.Second)
 	ctx, cancel := context.WithCancel(testContext(t))
-	out := lines{ch: make(chan string, 8)}
-	done := make(chan error, 1)
 	// The pid is printed once the process has left the group.
-	go func() { done <- r.Run(ctx, d.Addr, `setsid sh -c 'echo pid $$; exec sleep 300' & wait`, out.add) }()
-	pid := startedPID(t, out.ch, done)
+	pid, done := startInBackground(t, ctx, r, d.Addr, `setsid sh -c 'echo pid $$; exec sleep 300' & wait`)
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	cancel()
 	err := <-done
@@ -199,10 +199,7 @@ func TestSSHDLostConnectionStopsTheCommand(t *testing.T) {
 	t.Parallel()
 	d := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
 	r := sshdRemote(t, d)
-	out := lines{ch: make(chan string, 8)}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(testContext(t), d.Addr, "sleep 300 & echo pid $!; wait", out.add) }()
-	pid := startedPID(t, out.ch, done)
+	pid, done := startInBackground(t, testContext(t), r, d.Addr, "sleep 300 & echo pid $!; wait")
 	r.Close() // the connection goes away under the running command
 	if err := <-done; err == nil {
 		t.Error("the command succeeded although its connection was closed")
