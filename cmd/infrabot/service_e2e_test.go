@@ -76,22 +76,29 @@ func runService(t *testing.T, b *bot, extra string) *service {
 	if err := os.WriteFile(s.config, serviceConfig(t, b, fake, public, adminAddr, extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.launch()
+	actionstest.WaitListening(t, public)
+	actionstest.WaitListening(t, adminAddr)
+	return s
+}
+
+// launch starts `infrabot run` with s.config, its output in s.logs, and
+// kills it when the test ends if it is still running.
+func (s *service) launch() {
+	s.t.Helper()
 	s.cmd = exec.Command(binary, "run", "--config", s.config)
-	s.cmd.Env = append(b.env, "INFRABOT_E2E_SLACK_SIGNING="+e2eSigningSecret, "INFRABOT_E2E_SLACK_TOKEN="+e2eBotToken)
+	s.cmd.Env = append(s.b.env, "INFRABOT_E2E_SLACK_SIGNING="+e2eSigningSecret, "INFRABOT_E2E_SLACK_TOKEN="+e2eBotToken)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
+	s.t.Cleanup(func() {
 		if s.cmd.ProcessState == nil {
 			s.cmd.Process.Kill()
 			<-s.done
 		}
 	})
-	actionstest.WaitListening(t, public)
-	actionstest.WaitListening(t, adminAddr)
-	return s
 }
 
 // readyz returns /readyz's status code and answer.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,19 +115,7 @@ func TestRestartAfterACrashServesWhileSlackIsDown(t *testing.T) {
 	if err := os.WriteFile(s.config, serviceConfig(t, b, s.fake, public, adminAddr, ""), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(binary, "run", "--config", s.config)
-	s.cmd.Env = append(b.env, "INFRABOT_E2E_SLACK_SIGNING="+e2eSigningSecret, "INFRABOT_E2E_SLACK_TOKEN="+e2eBotToken)
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
+	s.launch()
 	// The admin port accepts from the start (the kernel does): a probe
 	// without a timeout would wait, as a kubelet's does not.
 	client := &http.Client{Timeout: 2 * time.Second}
